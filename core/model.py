@@ -1,0 +1,193 @@
+"""Records of the domain, as the store keeps them.
+
+Every record is a pydantic model so that both stores serialise it the same way
+(`model_dump(mode="json")` / `model_validate`). Times are POSIX seconds (float).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Channel(StrEnum):
+    TELEGRAM = "telegram"
+    SLACK = "slack"
+
+
+class SessionStatus(StrEnum):
+    QUEUED = "queued"
+    ACTIVE = "active"
+    CLOSED = "closed"
+    SPAM = "spam"
+
+
+class OperatorStatus(StrEnum):
+    ONLINE = "online"
+    BUSY = "busy"
+    OFFLINE = "offline"
+
+
+class AuthorKind(StrEnum):
+    CLIENT = "client"
+    OPERATOR = "operator"
+    PROCESS = "process"
+    SYSTEM = "system"
+
+
+class InstanceStatus(StrEnum):
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", use_enum_values=False)
+
+
+class Client(Record):
+    """A customer on one channel. `id` is "<channel>:<platform user id>"."""
+
+    id: str
+    channel: Channel
+    external_id: str
+    name: str
+    username: str | None = None
+    chat_id: str
+    """Where the client is reached: the Telegram private chat id, or the Slack DM channel id."""
+    unreachable: bool = False
+    created_at: float = 0.0
+
+    @staticmethod
+    def make_id(channel: Channel, external_id: str | int) -> str:
+        return f"{channel.value}:{external_id}"
+
+
+class Session(Record):
+    number: int
+    line_id: str
+    client_id: str
+    status: SessionStatus = SessionStatus.QUEUED
+    assignee: str | None = None
+    previous_status: SessionStatus | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    last_client_message_at: float | None = None
+    closed_at: float | None = None
+    previous_session: int | None = None
+    outbound: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (SessionStatus.QUEUED, SessionStatus.ACTIVE)
+
+
+class Message(Record):
+    """One message of a session, from whichever side wrote it."""
+
+    id: int = 0
+    session: int
+    author_kind: AuthorKind
+    author_id: str | None = None
+    author_name: str | None = None
+    text: str
+    internal: bool = False
+    created_at: float = 0.0
+    source_ref: str | None = None
+    """The platform's id of the message, e.g. "telegram:support:42:1337" (chat, message id)."""
+
+
+class OperatorState(Record):
+    operator_id: str
+    status: OperatorStatus = OperatorStatus.OFFLINE
+    last_session: int | None = None
+    """The session whose thread/topic the operator last wrote in or took: the default of `/startprocess`."""
+    updated_at: float = 0.0
+
+
+class InstanceRecord(Record):
+    """One run of a process. `state` is SpiffWorkflow's serialised workflow (JSON text)."""
+
+    id: str
+    process_id: str
+    process_name: str = ""
+    session: int | None = None
+    line_id: str | None = None
+    client_id: str | None = None
+    started_by: str = "automation"
+    trigger: str = "manual"
+    status: InstanceStatus = InstanceStatus.RUNNING
+    state: str = ""
+    current_task: str | None = None
+    """bpmn id of the task the instance waits on (user task, block, message or timer)."""
+    waiting_for: str | None = None
+    """What the instance waits for: "user_task", "client_message", "timer" or None."""
+    assignee: str | None = None
+    """Operator id the current user task belongs to (None: any online operator of the line)."""
+    error: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+class OutboxEntry(Record):
+    """One side effect waiting to reach a platform.
+
+    `conversation` is the ordering key: entries of one conversation are delivered
+    strictly in `id` order, one at a time. `route` names the deliverer (an adapter
+    registers e.g. "telegram.client", "slack.desk"); `action` and `payload` are
+    the deliverer's business.
+    """
+
+    id: int = 0
+    conversation: str
+    route: str
+    action: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    status: OutboxStatus = OutboxStatus.PENDING
+    attempts: int = 0
+    due_at: float = 0.0
+    created_at: float = 0.0
+    last_error: str | None = None
+
+
+class InboundRecord(Record):
+    """A platform request accepted and stored before it is acknowledged."""
+
+    id: int = 0
+    source: str
+    """e.g. "telegram:support" or "slack"."""
+    key: str
+    """Dedupe key within the source, e.g. the Telegram update_id or the Slack event_id."""
+    payload: dict[str, Any]
+    created_at: float = 0.0
+
+
+class AutostartRule(Record):
+    line_id: str
+    event: str
+    process_id: str
+    enabled: bool = True
+    source: str = "file"
+    """"file" or who changed it at run time ("cli", "api", "slack:U…", "telegram:…")."""
+    file_rule: str | None = None
+    """For a runtime rule: the file's rule ("process:on|off") when it was changed, so a later
+    change of the file's rule wins again."""
+    updated_at: float = 0.0
+
+
+class Item(Record):
+    app: str
+    number: int
+    fields: dict[str, Any] = Field(default_factory=dict)
+    instance_id: str | None = None
+    session: int | None = None
+    created_at: float = 0.0

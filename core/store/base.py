@@ -1,0 +1,217 @@
+"""The store interface: everything linedesk keeps lives behind it.
+
+Two implementations pass the same test suite (`tests/store/`): SQLite (embedded,
+numbered migrations) and Redis (several linedesk instances may share one).
+All methods are coroutines; all times are POSIX seconds passed in by the caller
+(`now`) so that tests can drive a clock.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from core.model import (
+    AutostartRule,
+    Client,
+    InboundRecord,
+    InstanceRecord,
+    InstanceStatus,
+    Item,
+    Message,
+    OperatorState,
+    OutboxEntry,
+    Session,
+    SessionStatus,
+)
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (connection lost, corrupt data …)."""
+
+
+class Store(ABC):
+    url: str
+
+    # --- lifecycle -------------------------------------------------------------
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations. Idempotent."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> bool:
+        """True when the store answers (used by /readyz)."""
+
+    # --- dedupe and claims --------------------------------------------------------
+    @abstractmethod
+    async def claim(self, key: str, ttl: float, now: float) -> bool:
+        """Atomically take `key` for `ttl` seconds (SET NX semantics).
+
+        True for the first caller; False while the key is held (also by another
+        linedesk instance on the same store). Used for double-click guards,
+        auto-start claims and locks.
+        """
+
+    @abstractmethod
+    async def release(self, key: str) -> None:
+        """Drop a claim before its ttl ends."""
+
+    # --- inbound: stored before acknowledged --------------------------------------
+    @abstractmethod
+    async def inbound_add(self, source: str, key: str, payload: dict[str, Any], now: float) -> int | None:
+        """Store an inbound request durably. Returns its id, or None when (source, key) was seen
+        before (a duplicate delivery): duplicates are remembered for at least 7 days."""
+
+    @abstractmethod
+    async def inbound_pending(self, source: str | None = None, limit: int = 100) -> list[InboundRecord]:
+        """Stored requests not yet marked done, oldest first (replayed after a restart)."""
+
+    @abstractmethod
+    async def inbound_done(self, inbound_id: int) -> None: ...
+
+    # --- counters -------------------------------------------------------------
+    @abstractmethod
+    async def next_number(self, counter: str) -> int:
+        """Atomically increment and return the named counter (first call returns 1)."""
+
+    # --- clients -------------------------------------------------------------
+    @abstractmethod
+    async def get_client(self, client_id: str) -> Client | None: ...
+
+    @abstractmethod
+    async def save_client(self, client: Client) -> None:
+        """Insert or replace."""
+
+    # --- sessions -------------------------------------------------------------
+    @abstractmethod
+    async def create_session(self, session: Session) -> Session:
+        """Give the session the next number of counter "session" and store it. Returns it numbered."""
+
+    @abstractmethod
+    async def get_session(self, number: int) -> Session | None: ...
+
+    @abstractmethod
+    async def save_session(self, session: Session) -> None:
+        """Replace an existing session (by number)."""
+
+    @abstractmethod
+    async def latest_session(self, line_id: str, client_id: str) -> Session | None:
+        """The client's most recent session on the line (highest number), whatever its status."""
+
+    @abstractmethod
+    async def list_sessions(
+        self,
+        *,
+        status: Sequence[SessionStatus] | None = None,
+        line_id: str | None = None,
+        assignee: str | None = None,
+        client_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Session]:
+        """Sessions matching every given filter, newest first."""
+
+    # --- messages -------------------------------------------------------------
+    @abstractmethod
+    async def add_message(self, message: Message) -> Message:
+        """Store a message; returns it with its id (increasing per store)."""
+
+    @abstractmethod
+    async def list_messages(self, session: int, limit: int = 1000) -> list[Message]:
+        """A session's messages, oldest first."""
+
+    # --- operators -------------------------------------------------------------
+    @abstractmethod
+    async def get_operator(self, operator_id: str) -> OperatorState:
+        """The operator's state; an operator never seen before is `offline`."""
+
+    @abstractmethod
+    async def save_operator(self, state: OperatorState) -> None: ...
+
+    # --- process instances -----------------------------------------------------
+    @abstractmethod
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
+
+    @abstractmethod
+    async def list_instances(
+        self,
+        *,
+        status: Sequence[InstanceStatus] | None = None,
+        session: int | None = None,
+        limit: int = 100,
+    ) -> list[InstanceRecord]:
+        """Instances matching the filters, newest first."""
+
+    @abstractmethod
+    async def commit_instance(self, instance: InstanceRecord, outbox: Sequence[OutboxEntry] = ()) -> list[OutboxEntry]:
+        """Insert or replace the instance and enqueue its side effects in one atomic step,
+        so that a crash never leaves an effect without its step or a step without its effect.
+        Returns the enqueued entries with their ids."""
+
+    # --- outbox -------------------------------------------------------------
+    @abstractmethod
+    async def outbox_add(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
+        """Enqueue entries (status pending); returns them with ids, increasing in the given order."""
+
+    @abstractmethod
+    async def outbox_claim(self, now: float, lease: float, limit: int = 50) -> list[OutboxEntry]:
+        """Take up to `limit` entries that may be delivered now.
+
+        An entry may be delivered when it is pending, its `due_at` <= now, it is the
+        oldest pending entry of its conversation, and no unexpired lease is on that
+        conversation. Claiming leases the conversation for `lease` seconds (another
+        caller, also another linedesk instance, does not get that conversation until
+        the entry is completed, rescheduled, killed or the lease runs out).
+        At most one entry per conversation is returned."""
+
+    @abstractmethod
+    async def outbox_complete(self, entry_id: int) -> None:
+        """Delivered: status done, the conversation's lease is released."""
+
+    @abstractmethod
+    async def outbox_reschedule(self, entry_id: int, due_at: float, error: str) -> None:
+        """Failed, try again at `due_at`: attempts + 1, last_error set, lease released.
+        The entry stays the head of its conversation (order is kept)."""
+
+    @abstractmethod
+    async def outbox_kill(self, entry_id: int, error: str) -> None:
+        """Failed for good (status dead, last_error set, lease released): the conversation moves on."""
+
+    @abstractmethod
+    async def outbox_get(self, entry_id: int) -> OutboxEntry | None: ...
+
+    @abstractmethod
+    async def outbox_stats(self, now: float) -> dict[str, float]:
+        """{"pending": n, "dead": n, "oldest_age": seconds since the oldest pending entry was created (0 if none)}."""
+
+    # --- auto-start rules set at run time ----------------------------------------
+    @abstractmethod
+    async def save_rule(self, rule: AutostartRule) -> None:
+        """Insert or replace the rule of (line_id, event)."""
+
+    @abstractmethod
+    async def list_rules(self, line_id: str | None = None) -> list[AutostartRule]: ...
+
+    # --- items created by processes ---------------------------------------------
+    @abstractmethod
+    async def create_item(self, item: Item) -> Item:
+        """Number the item with counter "item:<app>" and store it; returns it numbered."""
+
+    @abstractmethod
+    async def list_items(self, app: str, limit: int = 100) -> list[Item]:
+        """Items of the app, newest first."""
+
+    # --- refs: small keyed documents (platform ids, mappings) ------------------------
+    @abstractmethod
+    async def set_ref(self, namespace: str, key: str, value: dict[str, Any]) -> None:
+        """Insert or replace. Used for platform mappings: a session's Slack thread, a Telegram
+        topic, the reverse lookups, an instance's status card message, …"""
+
+    @abstractmethod
+    async def get_ref(self, namespace: str, key: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    async def delete_ref(self, namespace: str, key: str) -> None: ...
