@@ -1,0 +1,127 @@
+"""Delivering outbox entries to Slack: the desk's thread per session (route "slack.desk")."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import views
+from core.config import Config
+from core.errors import DeliveryError
+from core.model import OutboxEntry, Session
+from core.store.base import Store
+
+log = logging.getLogger(__name__)
+
+THREAD_REF = "slack.thread"
+"""ref namespace: "<channel>:<thread ts>" → {"session": n}"""
+SESSION_REF = "slack.session"
+"""ref namespace: "<session number>" → {"channel": …, "ts": …} of the root message"""
+
+CONFIG_ERRORS = {
+    "not_in_channel": "invite the app to the desk channel (/invite @linedesk)",
+    "channel_not_found": "check slack_desk_channel in the config: the channel id is wrong or private",
+    "invalid_auth": "check slack.bot_token: Slack rejects it",
+    "not_authed": "set slack.bot_token",
+    "missing_scope": "reinstall the app from slack-manifest.yml to grant the missing scope",
+    "account_inactive": "the app's token was revoked: reinstall the app",
+    "token_revoked": "the app's token was revoked: reinstall the app",
+    "is_archived": "the desk channel is archived: unarchive it or change slack_desk_channel",
+}
+CONFIG_RETRY_AFTER = 60.0
+
+
+def delivery_error(err: Exception) -> DeliveryError:
+    """Slack's failures in the outbox's terms: when to retry and what is final."""
+    if isinstance(err, SlackApiError):
+        response = err.response
+        status = getattr(response, "status_code", 200)
+        code = str(response.get("error", "")) if hasattr(response, "get") else ""
+        if status == 429 or code == "ratelimited":
+            headers = getattr(response, "headers", {}) or {}
+            retry_after = headers.get("Retry-After") or headers.get("retry-after") or 1
+            return DeliveryError(f"Slack rate limit: {code or status}", retry_after=float(retry_after))
+        if status >= 500:
+            return DeliveryError(f"Slack answered HTTP {status}")
+        if code in CONFIG_ERRORS:
+            log.error("Slack refuses: %s — fix: %s", code, CONFIG_ERRORS[code])
+            return DeliveryError(f"Slack: {code} ({CONFIG_ERRORS[code]})", retry_after=CONFIG_RETRY_AFTER,
+                                 reason=code)
+        return DeliveryError(f"Slack: {code or status}", permanent=True, reason=code or None)
+    if isinstance(err, (aiohttp.ClientError, TimeoutError)):
+        return DeliveryError(f"Slack unreachable: {type(err).__name__}: {err}")
+    return DeliveryError(f"{type(err).__name__}: {err}")
+
+
+class SlackDeskDelivery:
+    """Posts session cards, mirrored messages and notices into the line's desk channel."""
+
+    def __init__(self, client: AsyncWebClient, store: Store, config: Config):
+        self._client = client
+        self._store = store
+        self._config = config
+
+    async def deliver(self, entry: OutboxEntry) -> None:
+        try:
+            await self._perform(entry)
+        except DeliveryError:
+            raise
+        except Exception as err:
+            raise delivery_error(err) from err
+
+    async def _perform(self, entry: OutboxEntry) -> None:
+        number = int(entry.payload["session"])
+        session = await self._store.get_session(number)
+        if session is None:
+            raise DeliveryError(f"session #{number} is gone", permanent=True)
+        line = self._config.line(session.line_id)
+        if line is None or not line.slack_desk_channel:
+            raise DeliveryError(f"line {session.line_id!r} has no Slack desk", permanent=True)
+        channel = line.slack_desk_channel
+        root = await self._store.get_ref(SESSION_REF, str(number))
+        if entry.action in ("open_session", "refresh_card"):
+            text, blocks = await self._card(session, line.name)
+            if root is None:
+                response = await self._client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+                ts = str(response["ts"])
+                await self._store.set_ref(SESSION_REF, str(number), {"channel": channel, "ts": ts})
+                await self._store.set_ref(THREAD_REF, f"{channel}:{ts}", {"session": number})
+            else:
+                await self._client.chat_update(channel=root["channel"], ts=root["ts"], text=text, blocks=blocks)
+            return
+        if root is None:
+            raise DeliveryError(f"session #{number} has no Slack thread yet")
+        if entry.action == "mirror":
+            await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"],
+                                                text=_mirror_text(entry.payload))
+        elif entry.action == "notice":
+            text = str(entry.payload["text"])
+            await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
+                                                blocks=[{"type": "context",
+                                                         "elements": [{"type": "mrkdwn", "text": text}]}])
+        else:
+            raise DeliveryError(f"unknown desk action {entry.action!r}", permanent=True)
+
+    async def _card(self, session: Session, line_name: str) -> tuple[str, list[dict[str, Any]]]:
+        client = await self._store.get_client(session.client_id)
+        if client is None:
+            raise DeliveryError(f"client of session #{session.number} is gone", permanent=True)
+        assignee = self._config.operator(session.assignee) if session.assignee else None
+        return views.session_card(session, client, line_name, assignee.name if assignee else None)
+
+
+def _mirror_text(payload: dict[str, Any]) -> str:
+    kind = payload.get("author_kind")
+    name = payload.get("author_name") or kind
+    text = str(payload.get("text", ""))
+    if kind == "process":
+        return f"⚙ *{name}* → client: {text}"
+    if kind == "system":
+        return f"_{name} → client: {text}_"
+    if kind == "operator":
+        return f"*{name}* → client: {text}"
+    return f"*{name}*: {text}"

@@ -1,0 +1,286 @@
+"""The Slack desk: Bolt listeners that turn operators' Slack actions into core calls.
+
+Every listener acks first; what follows runs after the ack (Bolt keeps running the
+listener once ack() has answered Slack). Every value that arrives in a payload —
+session numbers, process ids, instance ids — is re-checked by core, never trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import views
+from adapters.slack.delivery import THREAD_REF
+from core.errors import Refusal
+from core.inbound import OperatorText
+from core.model import InstanceStatus, OperatorStatus, SessionStatus
+from core.operators import Operators
+from core.processes import Processes
+from core.sessions import Sessions
+from core.store.base import Store
+
+log = logging.getLogger(__name__)
+
+FORM_ACK_BUDGET = 2.0
+"""Seconds a form submission may take before we ack and let the process go on in the background."""
+
+
+class SlackDesk:
+    def __init__(self, app: AsyncApp, *, store: Store, sessions: Sessions, processes: Processes,
+                 operators: Operators):
+        self._app = app
+        self._store = store
+        self._sessions = sessions
+        self._processes = processes
+        self._operators = operators
+        self._background: set[asyncio.Task[Any]] = set()
+        self._register()
+
+    def _register(self) -> None:
+        app = self._app
+        app.command("/status")(self.on_status)
+        app.command("/startprocess")(self.on_startprocess)
+        app.action(views.TAKE)(self.on_take)
+        app.action(views.CLOSE)(self.on_close)
+        app.action(re.compile(rf"^{re.escape(views.START)}(:\d+)?$"))(self.on_start_button)
+        app.action(re.compile(rf"^{re.escape(views.PICK)}:"))(self.on_pick)
+        app.action(re.compile(rf"^{re.escape(views.PICK_SELECT)}:"))(self.on_pick)
+        app.view(views.TASK_FORM)(self.on_form_submit)
+        app.event("message")(self.on_message)
+
+    # --- operators' words -------------------------------------------------------------
+    async def on_status(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        operator = self._operators.by_slack(command.get("user_id", ""))
+        if operator is None:
+            await ack(text="You are not a linedesk operator.")
+            return
+        word = (command.get("text") or "").strip().lower()
+        if not word:
+            state = await self._operators.state(operator.id)
+            await ack(text=f"Your status: *{state.status.value}*. Use `/status online|busy|offline`.")
+            return
+        try:
+            status = OperatorStatus(word)
+        except ValueError:
+            await ack(text=f"Unknown status {word!r}: use `/status online`, `busy` or `offline`.")
+            return
+        await self._operators.set_status(operator.id, status)
+        await ack(text=f"Your status is now *{status.value}*.")
+
+    async def on_startprocess(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        operator = self._operators.by_slack(command.get("user_id", ""))
+        if operator is None:
+            await ack(text="You are not a linedesk operator.")
+            return
+        text = (command.get("text") or "").strip().lstrip("#")
+        try:
+            if text:
+                if not text.isdigit():
+                    await ack(text="Use `/startprocess` or `/startprocess N` for session #N.")
+                    return
+                number = int(text)
+            else:
+                state = await self._operators.state(operator.id)
+                last = await self._store.get_session(state.last_session) if state.last_session else None
+                if last is None or not last.is_open:
+                    fallback, blocks = await self._session_list(operator.id)
+                    await ack(text=fallback, blocks=blocks)
+                    return
+                number = last.number
+            fallback, blocks = await self._picker(number, operator.id)
+        except Refusal as refusal:
+            await ack(text=refusal.reason)
+            return
+        await ack(text=fallback, blocks=blocks)
+
+    async def _session_list(self, operator_id: str) -> tuple[str, list[dict[str, Any]]]:
+        sessions = await self._store.list_sessions(status=[SessionStatus.ACTIVE], assignee=operator_id, limit=25)
+        pairs = []
+        for session in sessions:
+            client = await self._store.get_client(session.client_id)
+            if client is not None:
+                pairs.append((session, client))
+        return views.session_list(pairs)
+
+    async def _picker(self, number: int, operator_id: str) -> tuple[str, list[dict[str, Any]]]:
+        session = await self._sessions.require(number)
+        await self._operators.require_active(self._operators.get(operator_id), session, "start processes")
+        client = await self._store.get_client(session.client_id)
+        if client is None:
+            raise Refusal(f"Session #{number} has no client.", "no_client")
+        return views.process_picker(session, client, self._processes.catalog.grouped())
+
+    # --- buttons -------------------------------------------------------------------------
+    async def on_take(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await self._session_button(body, client, lambda n, op: self._sessions.take(n, op))
+
+    async def on_close(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+
+        async def close(number: int, operator_id: str) -> Any:
+            operator = self._operators.get(operator_id)
+            return await self._sessions.close(number, operator.name if operator else operator_id,
+                                              operator_id=operator_id)
+
+        await self._session_button(body, client, close)
+
+    async def _session_button(self, body: dict[str, Any], client: AsyncWebClient, act: Any) -> None:
+        user = body.get("user", {}).get("id", "")
+        try:
+            operator = self._operators.by_slack(user)
+            if operator is None:
+                raise Refusal("You are not a linedesk operator.", "not_operator")
+            await act(_session_number(body), operator.id)
+        except Refusal as refusal:
+            await self._tell(client, body, refusal.reason)
+
+    async def on_start_button(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient,
+                              respond: AsyncRespond) -> None:
+        """**Start process** on a session card (or a session chosen from the list): show the picker."""
+        await ack()
+        user = body.get("user", {}).get("id", "")
+        operator = self._operators.by_slack(user)
+        try:
+            if operator is None:
+                raise Refusal("You are not a linedesk operator.", "not_operator")
+            fallback, blocks = await self._picker(_session_number(body), operator.id)
+        except Refusal as refusal:
+            await self._tell(client, body, refusal.reason)
+            return
+        if body.get("container", {}).get("is_ephemeral"):
+            await respond(text=fallback, blocks=blocks, replace_original=True)
+        else:
+            await client.chat_postEphemeral(channel=_channel(body), user=user, text=fallback, blocks=blocks,
+                                            thread_ts=_thread_ts(body))
+
+    async def on_pick(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient,
+                      respond: AsyncRespond) -> None:
+        """A process chosen: start it at once, then open its first form in a modal."""
+        await ack()
+        user = body.get("user", {}).get("id", "")
+        action = (body.get("actions") or [{}])[0]
+        value = action.get("value") or (action.get("selected_option") or {}).get("value") or ""
+        operator = self._operators.by_slack(user)
+        try:
+            if operator is None:
+                raise Refusal("You are not a linedesk operator.", "not_operator")
+            try:
+                number, process_id = views.parse_pick_value(value)
+            except (ValueError, TypeError, json.JSONDecodeError):
+                raise Refusal("This button is not valid (stale or tampered with).", "tampered") from None
+            record = await self._processes.start_manual(number, process_id, operator.id)
+        except Refusal as refusal:
+            await respond(text=f"Not started: {refusal.reason}", replace_original=False, response_type="ephemeral")
+            return
+        await respond(text=f"▶ {record.process_name} started for session #{number}.", replace_original=True)
+        await self._open_form(client, body.get("trigger_id"), record.id, operator.id)
+
+    async def _open_form(self, client: AsyncWebClient, trigger_id: str | None, instance_id: str,
+                         operator_id: str) -> None:
+        record = await self._processes.get(instance_id)
+        if record is None or record.status != InstanceStatus.WAITING or record.assignee != operator_id:
+            return
+        task = await self._processes.open_task(instance_id)
+        if task is None or not trigger_id:
+            return
+        view = views.task_modal(record.process_name, task, {"i": record.id, "t": task.task_id})
+        await client.views_open(trigger_id=trigger_id, view=view)
+
+    # --- forms ---------------------------------------------------------------------------
+    async def on_form_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body.get("user", {}).get("id", "")
+        operator = self._operators.by_slack(user)
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            instance_id, task_id = str(meta["i"]), str(meta["t"])
+        except (ValueError, KeyError, TypeError):
+            await ack(response_action="errors", errors=_all_fields(view, "This form is not valid."))
+            return
+        raw = views.form_values(view.get("state", {}).get("values", {}))
+        job = asyncio.ensure_future(self._processes.submit(instance_id, task_id,
+                                                           operator.id if operator else None, raw))
+        done, _ = await asyncio.wait({job}, timeout=FORM_ACK_BUDGET)
+        if not done:
+            self._keep(job)
+            await ack()
+            return
+        try:
+            result = job.result()
+        except Refusal as refusal:
+            await ack(response_action="errors", errors=_all_fields(view, refusal.reason))
+            return
+        if result.errors:
+            await ack(response_action="errors", errors=result.errors)
+        elif result.next_task is not None:
+            await ack(response_action="update", view=views.task_modal(
+                result.instance.process_name, result.next_task, {"i": result.instance.id, "t": result.next_task.task_id}))
+        else:
+            await ack()
+
+    def _keep(self, job: asyncio.Future[Any]) -> None:
+        self._background.add(job)  # type: ignore[arg-type]
+
+        def done(task: asyncio.Future[Any]) -> None:
+            self._background.discard(task)  # type: ignore[arg-type]
+            if not task.cancelled() and task.exception() is not None:
+                log.error("background form submission failed", exc_info=task.exception())
+
+        job.add_done_callback(done)
+
+    # --- messages in session threads --------------------------------------------------------
+    async def on_message(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("subtype") or event.get("bot_id") or not event.get("thread_ts"):
+            return
+        if event.get("thread_ts") == event.get("ts"):
+            return
+        ref = await self._store.get_ref(THREAD_REF, f"{event.get('channel')}:{event.get('thread_ts')}")
+        if ref is None:
+            return
+        user = event.get("user", "")
+        operator = self._operators.by_slack(user)
+        try:
+            if operator is None:
+                raise Refusal("You are not a linedesk operator: the client does not get this message.",
+                              "not_operator")
+            await self._sessions.operator_text(OperatorText(
+                session=int(ref["session"]), operator_id=operator.id, text=event.get("text", ""),
+                platform_ref=f"slack:{event.get('channel')}:{event.get('ts')}"))
+        except Refusal as refusal:
+            await client.chat_postEphemeral(channel=event["channel"], user=user, thread_ts=event["thread_ts"],
+                                            text=f"Not sent to the client: {refusal.reason}")
+
+    async def _tell(self, client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+        user = body.get("user", {}).get("id", "")
+        channel = _channel(body)
+        if channel:
+            await client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=_thread_ts(body))
+
+
+def _session_number(body: dict[str, Any]) -> int:
+    action = (body.get("actions") or [{}])[0]
+    value = str(action.get("value", ""))
+    if not value.isdigit():
+        raise Refusal("This button is not valid (stale or tampered with).", "tampered")
+    return int(value)
+
+
+def _channel(body: dict[str, Any]) -> str:
+    return str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+
+
+def _thread_ts(body: dict[str, Any]) -> str | None:
+    message = body.get("message") or {}
+    return message.get("thread_ts") or message.get("ts") or None
+
+
+def _all_fields(view: dict[str, Any], message: str) -> dict[str, str]:
+    inputs = [b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"]
+    return {block_id: message for block_id in inputs if block_id} or {"_": message}

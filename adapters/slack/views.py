@@ -1,0 +1,175 @@
+"""Block Kit for the Slack desk: session cards, the process picker, task forms. Pure functions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from core.bpmn.catalog import ScopeGroup
+from core.bpmn.engine import FormField, UserTaskView
+from core.model import Client, Session
+
+Block = dict[str, Any]
+
+TAKE = "session.take"
+START = "session.start_process"
+CLOSE = "session.close"
+PICK = "process.pick"
+PICK_SELECT = "process.pick_select"
+TASK_FORM = "task_form"
+FIELD_ACTION = "value"
+
+MAX_BUTTONS = 25
+MODAL_TITLE = 24
+BUTTON_TEXT = 75
+
+STATUS_ICONS = {"queued": "🟡", "active": "🟢", "closed": "⚪", "spam": "🚫"}
+
+
+def _plain(text: str, limit: int = 3000) -> dict[str, Any]:
+    return {"type": "plain_text", "text": _cut(text, limit), "emoji": True}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def session_card(session: Session, client: Client, line_name: str, assignee_name: str | None) -> tuple[str, list[Block]]:
+    """The root message of a session's thread: who, where, status, and the three buttons."""
+    status = session.status.value
+    title = f"#{session.number} · {client.name}"
+    facts = (f"*{title}*\n{client.channel.value.capitalize()} · line {line_name}\n"
+             f"{STATUS_ICONS.get(status, '')} {status}"
+             + (f" · {assignee_name}" if assignee_name else " · unassigned"))
+    if session.previous_session:
+        facts += f"\nPrevious session: #{session.previous_session}"
+    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": facts}}]
+    if session.is_open:
+        value = str(session.number)
+        blocks.append({"type": "actions", "block_id": f"session:{session.number}", "elements": [
+            {"type": "button", "action_id": TAKE, "text": _plain("Take"), "value": value, "style": "primary"},
+            {"type": "button", "action_id": START, "text": _plain("Start process"), "value": value},
+            {"type": "button", "action_id": CLOSE, "text": _plain("Close"), "value": value, "style": "danger"},
+        ]})
+    return f"Session {title} ({status})", blocks
+
+
+def pick_value(session: int, process_id: str) -> str:
+    return json.dumps({"s": session, "p": process_id}, separators=(",", ":"))
+
+
+def parse_pick_value(value: str) -> tuple[int, str]:
+    """The session and process a picker button names; ValueError for anything tampered with."""
+    data = json.loads(value)
+    if not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("p"), str):
+        raise ValueError("malformed process button")
+    return data["s"], data["p"]
+
+
+def process_picker(session: Session, client: Client, groups: Sequence[ScopeGroup]) -> tuple[str, list[Block]]:
+    """Every catalog process grouped by scope: a header per scope, then its buttons (or a menu past 25)."""
+    blocks: list[Block] = [{"type": "section", "text": {
+        "type": "mrkdwn", "text": f"Start a process for session *#{session.number}* · {client.name}:"}}]
+    for index, group in enumerate(groups):
+        blocks.append({"type": "header", "text": _plain(group.scope.title, 150)})
+        if len(group.processes) <= MAX_BUTTONS:
+            blocks.append({"type": "actions", "block_id": f"scope:{index}", "elements": [
+                {"type": "button", "action_id": f"{PICK}:{entry.id}"[:255], "text": _plain(entry.name, BUTTON_TEXT),
+                 "value": pick_value(session.number, entry.id)}
+                for entry in group.processes]})
+        else:
+            blocks.append({"type": "actions", "block_id": f"scope:{index}", "elements": [{
+                "type": "static_select", "action_id": f"{PICK_SELECT}:{index}",
+                "placeholder": _plain(f"{group.scope.title}: choose a process", 150),
+                "option_groups": [
+                    {"label": _plain(f"{group.scope.title} {start + 1}–{start + len(chunk)}", 75),
+                     "options": [{"text": _plain(e.name, 75), "value": pick_value(session.number, e.id)}
+                                 for e in chunk]}
+                    for start, chunk in _chunks(group.processes, 100)]}]})
+    if not groups:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "_The process catalog is empty._"}})
+    return f"Start a process for session #{session.number}", blocks
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[tuple[int, Sequence[Any]]]:
+    return [(start, items[start:start + size]) for start in range(0, len(items), size)]
+
+
+def session_list(sessions: Sequence[tuple[Session, Client]]) -> tuple[str, list[Block]]:
+    """The operator's active sessions as buttons, when `/startprocess` has no session to go on."""
+    if not sessions:
+        return "You have no active sessions.", [{"type": "section", "text": {
+            "type": "mrkdwn", "text": "You have no active sessions. Use `/startprocess N` for session #N."}}]
+    buttons = [{"type": "button", "action_id": f"{START}:{s.number}", "value": str(s.number),
+                "text": _plain(f"#{s.number} {c.name}", BUTTON_TEXT)} for s, c in sessions[:MAX_BUTTONS]]
+    return "Which session?", [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "Start a process for which session?"}},
+        {"type": "actions", "block_id": "sessions", "elements": buttons},
+    ]
+
+
+def task_modal(process_name: str, task: UserTaskView, metadata: dict[str, Any]) -> dict[str, Any]:
+    """A user task's form as a modal; `metadata` travels in private_metadata and is re-checked on submit."""
+    blocks: list[Block] = [{"type": "context", "elements": [
+        {"type": "mrkdwn", "text": f"*{_cut(process_name, 200)}* · {_cut(task.name, 200)}"}]}]
+    blocks += [_input(field) for field in task.fields]
+    if not task.fields:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "Nothing to fill in: submit to go on."}})
+    return {
+        "type": "modal",
+        "callback_id": TASK_FORM,
+        "title": _plain(process_name, MODAL_TITLE),
+        "submit": _plain("Submit"),
+        "close": _plain("Later"),
+        "private_metadata": json.dumps(metadata, separators=(",", ":")),
+        "blocks": blocks[:100],
+    }
+
+
+def _input(field: FormField) -> Block:
+    element: dict[str, Any]
+    if field.type == "enum":
+        options = [{"text": _plain(name, 75), "value": option_id} for option_id, name in field.options]
+        element = {"type": "static_select", "options": options[:100]}
+        initial = next((o for o in options if o["value"] == field.default), None)
+        if initial:
+            element["initial_option"] = initial
+    elif field.type == "boolean":
+        options = [{"text": _plain("Yes"), "value": "true"}, {"text": _plain("No"), "value": "false"}]
+        element = {"type": "radio_buttons", "options": options}
+        if field.default is not None:
+            element["initial_option"] = options[0] if field.default.lower() == "true" else options[1]
+    elif field.type == "long":
+        element = {"type": "number_input", "is_decimal_allowed": False}
+        if field.default:
+            element["initial_value"] = field.default
+    elif field.type == "date":
+        element = {"type": "datepicker"}
+        if field.default:
+            element["initial_date"] = field.default
+    else:
+        element = {"type": "plain_text_input"}
+        if field.default:
+            element["initial_value"] = field.default
+    element["action_id"] = FIELD_ACTION
+    return {"type": "input", "block_id": field.id, "label": _plain(field.label, 2000),
+            "optional": not field.required, "element": element}
+
+
+def form_values(state_values: dict[str, Any]) -> dict[str, Any]:
+    """What the operator entered, by field id, as text (None when left empty)."""
+    values: dict[str, Any] = {}
+    for block_id, actions in state_values.items():
+        action = actions.get(FIELD_ACTION) if isinstance(actions, dict) else None
+        if not isinstance(action, dict):
+            continue
+        kind = action.get("type")
+        if kind in ("static_select", "radio_buttons"):
+            selected = action.get("selected_option")
+            values[block_id] = selected.get("value") if isinstance(selected, dict) else None
+        elif kind == "datepicker":
+            values[block_id] = action.get("selected_date")
+        else:
+            values[block_id] = action.get("value")
+    return values

@@ -1,0 +1,29 @@
+"""One aiogram Bot per line, all pointed at the configured Bot API base URL."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from core.config import Config
+
+
+class LineBots:
+    def __init__(self, config: Config, *, timeout: float = 30.0):
+        self._api = TelegramAPIServer.from_base(config.telegram.api_url)
+        self._session = AiohttpSession(api=self._api, timeout=timeout)
+        self._bots: dict[str, Bot] = {
+            line.id: Bot(token=line.telegram_token, session=self._session)
+            for line in config.lines
+            if line.telegram_token
+        }
+
+    def get(self, line_id: str) -> Bot | None:
+        return self._bots.get(line_id)
+
+    def items(self) -> list[tuple[str, Bot]]:
+        return list(self._bots.items())
+
+    async def close(self) -> None:
+        await self._session.close()

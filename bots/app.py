@@ -1,0 +1,148 @@
+"""The composition root: every part of linedesk, wired once, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiogram import Dispatcher
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.delivery import SlackDeskDelivery
+from adapters.slack.desk import SlackDesk
+from adapters.telegram.client import client_router
+from adapters.telegram.delivery import TelegramClientDelivery
+from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
+from adapters.telegram.line_bots import LineBots
+from core.blocks import BLOCKS, Blocks
+from core.bpmn.catalog import Catalog, load_catalog
+from core.clock import Clock, SystemClock
+from core.config import Config
+from core.courier import SLACK_DESK, Courier
+from core.errors import DeliveryError
+from core.events import EventBus
+from core.model import OutboxEntry
+from core.operators import Operators
+from core.outbox import OutboxWorker
+from core.processes import Processes
+from core.sessions import Sessions
+from core.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+
+
+class Linedesk:
+    def __init__(self, config: Config, *, store: Store | None = None, clock: Clock | None = None,
+                 catalog: Catalog | None = None, outbox_poll: float = 0.2):
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.store = store or open_store(config.store_url_resolved(), config.base_dir)
+        self.catalog = catalog or load_catalog(config.processes.dir, BLOCKS)
+        self.bus = EventBus()
+        self.outbox = OutboxWorker(self.store, self.clock, poll_interval=outbox_poll)
+        self.courier = Courier(self.store, config, self.clock, self.outbox.wake)
+        self.operators = Operators(self.store, config, self.clock)
+        self.sessions = Sessions(self.store, config, self.clock, self.bus, self.courier, self.operators)
+        self.blocks = Blocks(self.store, config, self.clock, self.courier, self.sessions)
+        self.processes = Processes(self.store, config, self.catalog, self.clock, self.courier, self.blocks,
+                                   self.operators)
+        self.outbox.on_dead(self._undeliverable)
+
+        self.telegram_bots = LineBots(config)
+        self.dispatcher = Dispatcher(sessions=self.sessions, operators=self.operators, processes=self.processes)
+        self.dispatcher.include_router(client_router())
+        self.telegram = TelegramInbound(self.store, self.clock, config, self.telegram_bots, self.dispatcher)
+        self.outbox.register("telegram.client", TelegramClientDelivery(self.telegram_bots, self.store))
+
+        self.slack: AsyncApp | None = None
+        self.slack_client: AsyncWebClient | None = None
+        if config.slack.bot_token:
+            self.slack_client = AsyncWebClient(token=config.slack.bot_token, base_url=config.slack.api_url)
+            self.slack = AsyncApp(client=self.slack_client, signing_secret=config.slack.signing_secret,
+                                  process_before_response=False)
+            SlackDesk(self.slack, store=self.store, sessions=self.sessions, processes=self.processes,
+                      operators=self.operators)
+            self.outbox.register(SLACK_DESK, SlackDeskDelivery(self.slack_client, self.store, config))
+
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.started = False
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self, *, transports: bool = True) -> None:
+        """Open the store, pick up what a previous run left, start the workers and, with
+        `transports`, the Telegram webhooks or pollers."""
+        await self.store.open()
+        await self.telegram.replay_pending()
+        resumed = await self.processes.resume()
+        if resumed:
+            log.info("resumed %s process instances", resumed)
+        self._spawn(self.outbox.run(), "outbox")
+        if transports:
+            await self._start_telegram()
+        self.started = True
+
+    async def _start_telegram(self) -> None:
+        public_url = self.config.server.public_url
+        for line_id, bot in self.telegram_bots.items():
+            line = self.config.line(line_id)
+            assert line is not None
+            if public_url:
+                await bot.set_webhook(url=f"{public_url}/telegram/{line_id}",
+                                      secret_token=line.telegram_webhook_secret or None,
+                                      allowed_updates=ALLOWED_UPDATES)
+            else:
+                self._spawn(self.telegram.poll(line_id), f"poll:{line_id}")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task %s died", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+        self._tasks.append(task)
+
+    async def stop(self) -> None:
+        self.outbox.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.telegram.idle()
+        await self.telegram_bots.close()
+        if self.slack_client is not None and self.slack_client.session is not None:
+            await self.slack_client.session.close()
+        await self.store.close()
+        self.started = False
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until inbound updates are handled and the outbox is empty (tests, the demo)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            await self.telegram.idle()
+            await self.outbox.drain(timeout=max(0.1, deadline - loop.time()))
+            stats = await self.store.outbox_stats(self.clock.now())
+            if not self.telegram.busy and stats.get("pending", 0) == 0:
+                return
+            if loop.time() > deadline:
+                raise TimeoutError(f"linedesk did not settle: {stats}")
+            await asyncio.sleep(0.02)
+
+    async def _undeliverable(self, entry: OutboxEntry, err: DeliveryError) -> None:
+        await self.sessions.undeliverable(entry, err.reason, str(err))
+
+    # --- HTTP -------------------------------------------------------------------------------
+    def web_app(self) -> web.Application:
+        from bots.http import build_web_app
+
+        return build_web_app(self)

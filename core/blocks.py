@@ -1,0 +1,174 @@
+"""Blocks: the service tasks linedesk gives processes (SPEC §6).
+
+A block is performed outside the synchronous engine; what it sends to a platform
+is returned as outbox entries, which the process service commits atomically with
+the instance's next step — a crash never sends a reply twice or loses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.clock import Clock
+from core.config import Config
+from core.courier import Courier
+from core.errors import Refusal
+from core.model import AuthorKind, Client, InstanceRecord, Item, Message, OutboxEntry, Session, SessionStatus
+from core.sessions import Sessions
+from core.store.base import Store
+
+REPLY = "linedesk.reply"
+INITIATIVE = "linedesk.initiative"
+STATUS = "linedesk.status"
+CREATE_ITEM = "linedesk.create_item"
+CLOSE_SESSION = "linedesk.close_session"
+
+BLOCKS = (REPLY, INITIATIVE, STATUS, CREATE_ITEM, CLOSE_SESSION)
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SAFE_BUILTINS: dict[str, Any] = {
+    name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)  # type: ignore[index]
+    for name in ("abs", "all", "any", "bool", "dict", "float", "int", "len", "list", "max", "min", "round",
+                 "sorted", "str", "sum", "tuple", "zip", "isinstance", "range", "enumerate")
+}
+
+
+class BlockError(Exception):
+    """A block could not do its job; the instance fails with this message."""
+
+
+def render(template: str, data: dict[str, Any]) -> Any:
+    """A block parameter: "=expr" is a Python expression over the instance data, any other text
+    has its {name} placeholders replaced by variables."""
+    if template.startswith("="):
+        try:
+            return eval(template[1:], {"__builtins__": _SAFE_BUILTINS, "datetime": dt, "json": json}, dict(data))
+        except Exception as err:
+            raise BlockError(f"expression {template!r} failed: {type(err).__name__}: {err}") from err
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in data:
+            raise BlockError(f"missing variable {name!r} in {template!r}")
+        value = data[name]
+        return "" if value is None else str(value)
+
+    return _PLACEHOLDER.sub(substitute, template)
+
+
+@dataclass
+class BlockOutcome:
+    result: Any = None
+    outbox: list[OutboxEntry] = field(default_factory=list)
+
+
+class Blocks:
+    def __init__(self, store: Store, config: Config, clock: Clock, courier: Courier, sessions: Sessions):
+        self._store = store
+        self._config = config
+        self._clock = clock
+        self._courier = courier
+        self._sessions = sessions
+
+    async def perform(self, topic: str, args: dict[str, Any], instance: InstanceRecord,
+                      task_key: str) -> BlockOutcome:
+        """Perform one block for an instance; `task_key` identifies the task run (for idempotence)."""
+        if topic == REPLY:
+            return await self._reply(instance, _text(args))
+        if topic == INITIATIVE:
+            return await self._initiative(instance, _text(args), args.get("client"), args.get("line"))
+        if topic == STATUS:
+            return await self._status(instance, _text(args))
+        if topic == CREATE_ITEM:
+            return await self._create_item(instance, args, task_key)
+        if topic == CLOSE_SESSION:
+            return await self._close_session(instance)
+        raise BlockError(f"unknown block {topic!r}")
+
+    async def _session_and_client(self, instance: InstanceRecord) -> tuple[Session, Client]:
+        if instance.session is None:
+            raise BlockError("this instance has no session")
+        session = await self._store.get_session(instance.session)
+        if session is None:
+            raise BlockError(f"session #{instance.session} does not exist")
+        client = await self._store.get_client(session.client_id)
+        if client is None:
+            raise BlockError(f"client {session.client_id} does not exist")
+        return session, client
+
+    async def _say(self, session: Session, client: Client, text: str, instance: InstanceRecord) -> BlockOutcome:
+        message = await self._store.add_message(Message(
+            session=session.number, author_kind=AuthorKind.PROCESS, author_id=instance.id,
+            author_name=instance.process_name, text=text, created_at=self._clock.now()))
+        outbox = [self._courier.client_text(client, session, text, message, AuthorKind.PROCESS)]
+        outbox += self._courier.mirror(session, message)
+        return BlockOutcome(result=message.id, outbox=outbox)
+
+    async def _reply(self, instance: InstanceRecord, text: str) -> BlockOutcome:
+        session, client = await self._session_and_client(instance)
+        if not session.is_open:
+            return await self._initiative(instance, text, client.id, session.line_id)
+        return await self._say(session, client, text, instance)
+
+    async def _initiative(self, instance: InstanceRecord, text: str, client_id: str | None,
+                          line_id: str | None) -> BlockOutcome:
+        client_id = client_id or instance.client_id
+        line_id = line_id or instance.line_id
+        if not client_id or not line_id:
+            raise BlockError("initiative needs a client and a line")
+        client = await self._store.get_client(client_id)
+        if client is None:
+            raise BlockError(f"client {client_id!r} never wrote to linedesk: the channel refuses a first message")
+        if client.unreachable:
+            raise BlockError(f"client {client_id!r} blocked the bot")
+        if self._config.line(line_id) is None:
+            raise BlockError(f"unknown line {line_id!r}")
+        try:
+            session = await self._sessions.open_outbound(line_id, client)
+        except Refusal as err:
+            raise BlockError(err.reason) from err
+        return await self._say(session, client, text, instance)
+
+    async def _status(self, instance: InstanceRecord, text: str) -> BlockOutcome:
+        session, client = await self._session_and_client(instance)
+        outbox = [self._courier.client_entry(client, session.line_id, "status_card",
+                                             {"instance_id": instance.id, "session": session.number, "text": text})]
+        outbox += self._courier.desk_entries(session, "mirror", {
+            "author_kind": AuthorKind.PROCESS.value, "author_name": instance.process_name,
+            "text": f"Status: {text}", "internal": False, "message_id": None})
+        return BlockOutcome(result=text, outbox=outbox)
+
+    async def _create_item(self, instance: InstanceRecord, args: dict[str, Any], task_key: str) -> BlockOutcome:
+        app = str(args.get("app") or "").strip()
+        if not app:
+            raise BlockError("create_item needs an 'app' input")
+        done = await self._store.get_ref("item_by_task", task_key)
+        if done is not None:
+            return BlockOutcome(result=int(done["number"]))
+        fields = {k: v for k, v in args.items() if k != "app"}
+        item = await self._store.create_item(Item(app=app, number=0, fields=_jsonable(fields),
+                                                  instance_id=instance.id, session=instance.session,
+                                                  created_at=self._clock.now()))
+        await self._store.set_ref("item_by_task", task_key, {"app": app, "number": item.number})
+        return BlockOutcome(result=item.number)
+
+    async def _close_session(self, instance: InstanceRecord) -> BlockOutcome:
+        session, _ = await self._session_and_client(instance)
+        if session.status != SessionStatus.CLOSED:
+            await self._sessions.close(session.number, by=f"process “{instance.process_name}”")
+        return BlockOutcome()
+
+
+def _text(args: dict[str, Any]) -> str:
+    text = args.get("text")
+    if text is None or str(text) == "":
+        raise BlockError("the block needs a non-empty 'text' input")
+    return str(text)
+
+
+def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(fields, default=str))  # type: ignore[no-any-return]

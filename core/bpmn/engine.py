@@ -1,0 +1,245 @@
+"""The synchronous engine: one SpiffWorkflow run, advanced until it needs the outside world.
+
+Nothing here does I/O. A run stops at user tasks (forms for operators) and block
+tasks (performed by the async block runner in core/processes.py); script tasks run
+inline and their block calls are collected as effects. The script engine is
+attached anew after every load (SpiffWorkflow does not serialise it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.camunda.specs.user_task import UserTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from core.bpmn.catalog import ProcessEntry
+from core.bpmn.specs import BlockTask, make_serializer
+
+
+class EngineError(Exception):
+    """A process cannot go on: script error, missing variable, bad model. Fails the instance."""
+
+    def __init__(self, message: str, task: str | None = None):
+        super().__init__(message)
+        self.task = task
+
+
+@dataclass(frozen=True)
+class FormField:
+    id: str
+    label: str
+    type: str
+    """"string", "long", "boolean", "enum" or "date"."""
+    default: str | None = None
+    required: bool = False
+    options: tuple[tuple[str, str], ...] = ()
+    """(id, name) of an enum's values."""
+
+
+@dataclass(frozen=True)
+class UserTaskView:
+    task_id: str
+    bpmn_id: str
+    name: str
+    fields: tuple[FormField, ...]
+    assignee: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BlockCall:
+    task_id: str
+    bpmn_id: str
+    name: str
+    topic: str
+    inputs: tuple[tuple[str, str], ...]
+    result_variable: str | None
+    data: dict[str, Any]
+
+
+@dataclass
+class ScriptEffect:
+    """A block called as a function from a script task, e.g. `reply("Thanks")`."""
+
+    topic: str
+    args: dict[str, Any]
+
+
+@dataclass
+class EffectSink:
+    effects: list[ScriptEffect] = field(default_factory=list)
+
+    def drain(self) -> list[ScriptEffect]:
+        drained, self.effects = self.effects, []
+        return drained
+
+
+def _script_functions(sink: EffectSink) -> dict[str, Callable[..., Any]]:
+    def reply(text: str) -> None:
+        sink.effects.append(ScriptEffect("linedesk.reply", {"text": str(text)}))
+
+    def initiative(text: str, client: str | None = None, line: str | None = None) -> None:
+        args: dict[str, Any] = {"text": str(text)}
+        if client is not None:
+            args["client"] = client
+        if line is not None:
+            args["line"] = line
+        sink.effects.append(ScriptEffect("linedesk.initiative", args))
+
+    def status(text: str) -> None:
+        sink.effects.append(ScriptEffect("linedesk.status", {"text": str(text)}))
+
+    def close_session() -> None:
+        sink.effects.append(ScriptEffect("linedesk.close_session", {}))
+
+    return {"reply": reply, "initiative": initiative, "status": status, "close_session": close_session}
+
+
+def make_script_engine(sink: EffectSink) -> PythonScriptEngine:
+    env = TaskDataEnvironment({"datetime": dt, **_script_functions(sink)})
+    return PythonScriptEngine(environment=env)
+
+
+class WorkflowRun:
+    """One instance's workflow, loaded and ready to advance."""
+
+    def __init__(self, workflow: BpmnWorkflow, serializer: BpmnWorkflowSerializer, sink: EffectSink):
+        self.workflow = workflow
+        self._serializer = serializer
+        self.sink = sink
+
+    @classmethod
+    def new(cls, entry: ProcessEntry, data: dict[str, Any]) -> WorkflowRun:
+        sink = EffectSink()
+        workflow = BpmnWorkflow(entry.spec, entry.subprocess_specs, script_engine=make_script_engine(sink))
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+        return cls(workflow, make_serializer(), sink)
+
+    @classmethod
+    def load(cls, state: str, serializer: BpmnWorkflowSerializer | None = None) -> WorkflowRun:
+        serializer = serializer or make_serializer()
+        sink = EffectSink()
+        workflow = serializer.deserialize_json(state)
+        workflow.script_engine = make_script_engine(sink)
+        return cls(workflow, serializer, sink)
+
+    def dump(self) -> str:
+        return str(self._serializer.serialize_json(self.workflow))
+
+    @property
+    def completed(self) -> bool:
+        return bool(self.workflow.completed)
+
+    def advance(self) -> None:
+        """Run every engine task (gateways, scripts, events) until only manual tasks wait."""
+        try:
+            self.workflow.do_engine_steps()
+        except SpiffWorkflowException as err:
+            raise EngineError(_describe(err), getattr(getattr(err, "task_spec", None), "bpmn_id", None)) from err
+        except Exception as err:
+            raise EngineError(f"{type(err).__name__}: {err}") from err
+
+    def variables(self) -> dict[str, Any]:
+        """The instance's data as a user would read it: the latest completed task's, or the end's."""
+        if self.workflow.completed:
+            return dict(self.workflow.data)
+        ready = self.workflow.get_tasks(state=TaskState.READY)
+        if ready:
+            return dict(ready[0].data)
+        done = self.workflow.get_tasks(state=TaskState.COMPLETED)
+        return dict(done[-1].data) if done else dict(self.workflow.data)
+
+    def _ready_manual(self) -> list[Task]:
+        return list(self.workflow.get_tasks(state=TaskState.READY, manual=True))
+
+    def ready_blocks(self) -> list[BlockCall]:
+        calls = []
+        for task in self._ready_manual():
+            if isinstance(task.task_spec, BlockTask):
+                attrs = _attrs(task)
+                calls.append(
+                    BlockCall(
+                        task_id=str(task.id),
+                        bpmn_id=task.task_spec.bpmn_id,
+                        name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                        topic=attrs.get("topic", ""),
+                        inputs=tuple((str(n), str(t)) for n, t in attrs.get("inputs", [])),
+                        result_variable=attrs.get("resultVariable") or None,
+                        data=task.data,
+                    )
+                )
+        return calls
+
+    def ready_user_tasks(self) -> list[UserTaskView]:
+        views = []
+        for task in self._ready_manual():
+            if isinstance(task.task_spec, UserTask):
+                views.append(
+                    UserTaskView(
+                        task_id=str(task.id),
+                        bpmn_id=task.task_spec.bpmn_id,
+                        name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                        fields=tuple(_form_fields(task.task_spec)),
+                        assignee=_attrs(task).get("assignee") or None,
+                        data=task.data,
+                    )
+                )
+        return views
+
+    def other_manual_tasks(self) -> list[str]:
+        """Manual tasks linedesk has no UI for (bpmn:manualTask, bpmn:task): completed as they come."""
+        return [str(t.id) for t in self._ready_manual() if not isinstance(t.task_spec, (BlockTask, UserTask))]
+
+    def complete(self, task_id: str, data: dict[str, Any]) -> None:
+        task = self._task(task_id)
+        task.data.update(data)
+        try:
+            task.run()
+        except SpiffWorkflowException as err:
+            raise EngineError(_describe(err), task.task_spec.bpmn_id) from err
+
+    def _task(self, task_id: str) -> Task:
+        for task in self._ready_manual():
+            if str(task.id) == task_id:
+                return task
+        raise KeyError(task_id)
+
+
+def _attrs(task: Task) -> dict[str, Any]:
+    extensions = getattr(task.task_spec, "extensions", None) or {}
+    attrs = extensions.get("linedesk", {})
+    return attrs if isinstance(attrs, dict) else {}
+
+
+def _form_fields(spec: UserTask) -> list[FormField]:
+    fields = []
+    for field_ in spec.form.fields:
+        options = tuple((o.id, o.name or o.id) for o in getattr(field_, "options", []) or [])
+        fields.append(
+            FormField(
+                id=field_.id,
+                label=field_.label or field_.id,
+                type=field_.type or "string",
+                default=field_.default_value or None,
+                required=field_.has_validation("required") and field_.get_validation("required") != "false",
+                options=options,
+            )
+        )
+    return fields
+
+
+def _describe(err: SpiffWorkflowException) -> str:
+    lines = [str(err).splitlines()[0] if str(err) else type(err).__name__]
+    for note in getattr(err, "notes", None) or getattr(err, "__notes__", None) or []:
+        lines.append(str(note))
+    return " — ".join(lines)

@@ -1,0 +1,85 @@
+"""SpiffWorkflow, taught linedesk's dialect of Camunda 7 BPMN.
+
+- A service task `camunda:type="external" camunda:topic="linedesk.…"` becomes a
+  `BlockTask`: a manual task the engine stops at, so that the (async) block runner
+  performs the block outside the synchronous engine and then completes it — the
+  Camunda "external task" pattern.
+- User task forms are read from `camunda:formData` whether or not a `camunda:formKey`
+  is present (Camunda Modeler omits it for generated forms; Spiff's parser would drop the form).
+- linedesk's own attributes (assignee, topic, inputs, resultVariable) are kept in the
+  task spec's `extensions["linedesk"]`, which Spiff serialises with the instance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.config import ManualTask as _SpiffManualTask
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask
+from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
+from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
+
+_CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
+
+
+class BlockTask(ManualTask):  # type: ignore[misc]
+    """A service task performed by a linedesk block (see core/blocks.py)."""
+
+
+def _linedesk_attrs(node: Any) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    for name in ("assignee", "topic", "type", "resultVariable"):
+        value = node.get(_CAMUNDA + name)
+        if value is not None:
+            attrs[name] = value
+    inputs: list[list[str]] = []
+    for param in node.iter(_CAMUNDA + "inputParameter"):
+        inputs.append([param.get("name") or "", param.text or ""])
+    if inputs:
+        attrs["inputs"] = inputs
+    return attrs
+
+
+class _ExtensionsMixin:
+    node: Any
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions: dict[str, Any] = super().parse_extensions(node)  # type: ignore[misc]
+        extensions["linedesk"] = _linedesk_attrs(self.node if node is None else node)
+        return extensions
+
+
+class BlockTaskParser(_ExtensionsMixin, CamundaTaskParser):  # type: ignore[misc]
+    pass
+
+
+class FormUserTaskParser(_ExtensionsMixin, UserTaskParser):  # type: ignore[misc]
+    def get_form(self) -> Form:
+        form: Form = super().get_form()
+        if form.fields:
+            return form
+        # Spiff returns an empty form when camunda:formKey is absent; parse the fields anyway.
+        try:
+            self.node.attrib[_CAMUNDA + "formKey"] = self.node.get(_CAMUNDA + "formKey") or ""
+            return super().get_form()  # type: ignore[no-any-return]
+        finally:
+            if self.node.get(_CAMUNDA + "formKey") == "":
+                del self.node.attrib[_CAMUNDA + "formKey"]
+
+
+class LinedeskParser(CamundaParser):  # type: ignore[misc]
+    OVERRIDE_PARSER_CLASSES = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("serviceTask"): (BlockTaskParser, BlockTask),
+        full_tag("userTask"): (FormUserTaskParser, UserTask),
+    }
+
+
+def make_serializer() -> BpmnWorkflowSerializer:
+    config = dict(CAMUNDA_CONFIG)
+    config[BlockTask] = config[_SpiffManualTask]
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))

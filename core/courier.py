@@ -1,0 +1,104 @@
+"""Turns what the domain wants said into outbox entries, addressed by route and conversation.
+
+Routes name deliverers that adapters register: "<channel>.client" reaches a client,
+"<desk>.desk" a desk. Client conversations are per (line, chat) so a client's
+messages keep their order; desk conversations are per session thread/topic so the
+card is opened before anything is posted under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from core.clock import Clock
+from core.config import Config, LineConfig
+from core.model import AuthorKind, Client, Message, OutboxEntry, Session
+from core.store.base import Store
+
+SLACK_DESK = "slack.desk"
+TELEGRAM_DESK = "telegram.desk"
+
+
+def client_route(client: Client) -> str:
+    return f"{client.channel.value}.client"
+
+
+def desk_routes(line: LineConfig) -> list[str]:
+    routes = []
+    if line.slack_desk_channel:
+        routes.append(SLACK_DESK)
+    if line.telegram_desk_chat is not None:
+        routes.append(TELEGRAM_DESK)
+    return routes
+
+
+class Courier:
+    def __init__(self, store: Store, config: Config, clock: Clock, wake: Callable[[], None] = lambda: None):
+        self._store = store
+        self._config = config
+        self._clock = clock
+        self._wake = wake
+
+    def set_wake(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+
+    # --- building entries ------------------------------------------------------------
+    def client_entry(self, client: Client, line_id: str, action: str, payload: dict[str, Any]) -> OutboxEntry:
+        now = self._clock.now()
+        return OutboxEntry(
+            conversation=f"{client_route(client)}:{line_id}:{client.chat_id}",
+            route=client_route(client),
+            action=action,
+            payload={"line_id": line_id, "client_id": client.id, "chat_id": client.chat_id, **payload},
+            due_at=now,
+            created_at=now,
+        )
+
+    def desk_entries(self, session: Session, action: str, payload: dict[str, Any] | None = None) -> list[OutboxEntry]:
+        line = self._config.line(session.line_id)
+        if line is None:
+            return []
+        now = self._clock.now()
+        return [
+            OutboxEntry(
+                conversation=f"{route}:{session.number}",
+                route=route,
+                action=action,
+                payload={"session": session.number, "line_id": session.line_id, **(payload or {})},
+                due_at=now,
+                created_at=now,
+            )
+            for route in desk_routes(line)
+        ]
+
+    def client_text(self, client: Client, session: Session, text: str, message: Message | None = None,
+                    kind: AuthorKind = AuthorKind.OPERATOR) -> OutboxEntry:
+        return self.client_entry(
+            client, session.line_id, "send_text",
+            {"session": session.number, "text": text, "message_id": message.id if message else None,
+             "kind": kind.value},
+        )
+
+    def mirror(self, session: Session, message: Message) -> list[OutboxEntry]:
+        """Show a session message on the line's desks."""
+        return self.desk_entries(
+            session, "mirror",
+            {"message_id": message.id, "author_kind": message.author_kind.value,
+             "author_name": message.author_name or "", "text": message.text, "internal": message.internal},
+        )
+
+    def notice(self, session: Session, text: str) -> list[OutboxEntry]:
+        """A line of the system's in the session's thread/topic (process started, failures …)."""
+        return self.desk_entries(session, "notice", {"text": text})
+
+    # --- sending -------------------------------------------------------------------------
+    async def send(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
+        if not entries:
+            return []
+        stored = await self._store.outbox_add(entries)
+        self._wake()
+        return stored
+
+    def woke(self) -> None:
+        self._wake()

@@ -1,0 +1,63 @@
+"""The event bus and the domain events it carries.
+
+Handlers are awaited in subscription order; one handler's error is logged and
+does not stop the others or the publisher.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from core.model import Client, Message, Session
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    name = "event"
+
+
+@dataclass(frozen=True)
+class SessionCreated(DomainEvent):
+    session: Session
+    client: Client
+    name = "session.created"
+
+
+@dataclass(frozen=True)
+class MessageReceived(DomainEvent):
+    session: Session
+    client: Client
+    message: Message
+    name = "message.received"
+
+
+@dataclass(frozen=True)
+class SessionClosed(DomainEvent):
+    session: Session
+    client: Client
+    by: str
+    name = "session.closed"
+
+
+E = TypeVar("E", bound=DomainEvent)
+Handler = Callable[[Any], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._handlers: dict[type[DomainEvent], list[Handler]] = {}
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
+        self._handlers.setdefault(event_type, []).append(handler)
+
+    async def publish(self, event: DomainEvent) -> None:
+        for handler in self._handlers.get(type(event), []):
+            try:
+                await handler(event)
+            except Exception:
+                log.exception("handler %s failed on %s", getattr(handler, "__qualname__", handler), event.name)

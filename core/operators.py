@@ -1,0 +1,54 @@
+"""Operators: who may act on which session, and their status."""
+
+from __future__ import annotations
+
+from core.clock import Clock
+from core.config import Config, OperatorConfig
+from core.errors import Refusal
+from core.model import OperatorState, OperatorStatus, Session, SessionStatus
+from core.store.base import Store
+
+
+class Operators:
+    def __init__(self, store: Store, config: Config, clock: Clock):
+        self._store = store
+        self._config = config
+        self._clock = clock
+
+    def by_slack(self, user_id: str) -> OperatorConfig | None:
+        return self._config.operator_by_slack(user_id)
+
+    def by_telegram(self, user_id: int) -> OperatorConfig | None:
+        return self._config.operator_by_telegram(user_id)
+
+    def get(self, operator_id: str) -> OperatorConfig | None:
+        return self._config.operator(operator_id)
+
+    async def state(self, operator_id: str) -> OperatorState:
+        return await self._store.get_operator(operator_id)
+
+    async def set_status(self, operator_id: str, status: OperatorStatus) -> OperatorState:
+        state = await self._store.get_operator(operator_id)
+        state.status = status
+        state.updated_at = self._clock.now()
+        await self._store.save_operator(state)
+        return state
+
+    async def remember_session(self, operator_id: str, session_number: int) -> None:
+        state = await self._store.get_operator(operator_id)
+        if state.last_session != session_number:
+            state.last_session = session_number
+            await self._store.save_operator(state)
+
+    async def require_active(self, operator: OperatorConfig | None, session: Session, action: str) -> OperatorState:
+        """The checks every operator action on a session passes first (SPEC §5, §8)."""
+        if operator is None:
+            raise Refusal("You are not a linedesk operator.", "not_operator")
+        if not operator.serves(session.line_id):
+            raise Refusal(f"You are not an operator of line {session.line_id!r}.", "wrong_line")
+        state = await self._store.get_operator(operator.id)
+        if state.status == OperatorStatus.OFFLINE:
+            raise Refusal(f"You are offline: you cannot {action}. Type /status online first.", "offline")
+        if session.status == SessionStatus.SPAM:
+            raise Refusal(f"Session #{session.number} is marked as spam: you cannot {action}.", "spam")
+        return state

@@ -1,0 +1,147 @@
+"""The delivery outbox: every message to a platform leaves through here.
+
+Entries are stored before anything is sent (by the courier, or atomically with an
+instance step). The worker claims the head entry of each conversation, hands it to
+the deliverer registered for its route, and completes, reschedules (429, 5xx,
+timeouts: backoff with jitter, `retry_after` honoured) or kills it (permanent
+errors, reported through `on_dead`). Per-conversation order holds because only a
+conversation's head is ever claimable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from core.clock import Clock
+from core.errors import DeliveryError
+from core.model import OutboxEntry
+from core.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+class Deliverer(Protocol):
+    async def deliver(self, entry: OutboxEntry) -> None:
+        """Perform the entry; raise DeliveryError on failure (anything else counts as transient)."""
+
+
+DeadHandler = Callable[[OutboxEntry, DeliveryError], Awaitable[None]]
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        lease: float = 60.0,
+        poll_interval: float = 0.2,
+        batch: int = 64,
+        base_backoff: float = 0.5,
+        max_backoff: float = 300.0,
+        rng: random.Random | None = None,
+    ):
+        self._store = store
+        self._clock = clock
+        self._deliverers: dict[str, Deliverer] = {}
+        self._dead_handlers: list[DeadHandler] = []
+        self._lease = lease
+        self._poll = poll_interval
+        self._batch = batch
+        self._base_backoff = base_backoff
+        self._max_backoff = max_backoff
+        self._rng = rng or random.Random()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self.delivered = 0
+        self.retried = 0
+        self.killed = 0
+
+    def register(self, route: str, deliverer: Deliverer) -> None:
+        self._deliverers[route] = deliverer
+
+    def on_dead(self, handler: DeadHandler) -> None:
+        self._dead_handlers.append(handler)
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        self._stopping = False
+        while not self._stopping:
+            try:
+                handled = await self.run_once()
+            except Exception:
+                log.exception("outbox pass failed; retrying")
+                handled = 0
+            if handled == 0 and not self._stopping:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll)
+                except TimeoutError:
+                    pass
+
+    async def run_once(self) -> int:
+        """Claim one batch (one head entry per conversation) and deliver it concurrently."""
+        entries = await self._store.outbox_claim(self._clock.now(), self._lease, self._batch)
+        if entries:
+            await asyncio.gather(*(self._deliver(entry) for entry in entries))
+        return len(entries)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Deliver until nothing is due (tests and the demo)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if await self.run_once() == 0:
+                return
+        raise TimeoutError("outbox did not drain")
+
+    async def _deliver(self, entry: OutboxEntry) -> None:
+        deliverer = self._deliverers.get(entry.route)
+        if deliverer is None:
+            await self._kill(entry, DeliveryError(f"no deliverer for route {entry.route!r}", permanent=True))
+            return
+        try:
+            await deliverer.deliver(entry)
+        except DeliveryError as err:
+            if err.permanent:
+                await self._kill(entry, err)
+            else:
+                await self._retry(entry, err, err.retry_after)
+            return
+        except Exception as err:
+            log.exception("deliverer %s raised on entry %s", entry.route, entry.id)
+            await self._retry(entry, DeliveryError(f"{type(err).__name__}: {err}"), None)
+            return
+        await self._store.outbox_complete(entry.id)
+        self.delivered += 1
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential backoff with full jitter in [delay/2, delay]."""
+        delay = min(self._max_backoff, self._base_backoff * (2 ** min(attempts, 20)))
+        return delay / 2 + self._rng.random() * delay / 2
+
+    async def _retry(self, entry: OutboxEntry, err: DeliveryError, retry_after: float | None) -> None:
+        delay = retry_after if retry_after is not None else self.backoff(entry.attempts)
+        log.warning("delivery of %s #%s failed (%s); retrying in %.1fs", entry.route, entry.id, err, delay)
+        await self._store.outbox_reschedule(entry.id, self._clock.now() + delay, str(err))
+        self.retried += 1
+
+    async def _kill(self, entry: OutboxEntry, err: DeliveryError) -> None:
+        log.error("delivery of %s #%s failed for good: %s", entry.route, entry.id, err)
+        await self._store.outbox_kill(entry.id, str(err))
+        self.killed += 1
+        for handler in self._dead_handlers:
+            try:
+                await handler(entry, err)
+            except Exception:
+                log.exception("dead-letter handler failed for entry %s", entry.id)

@@ -1,0 +1,211 @@
+"""Sessions: a client's conversation with a line, from first message to closing (SPEC §5)."""
+
+from __future__ import annotations
+
+import logging
+
+from core.clock import Clock
+from core.config import Config, LineConfig
+from core.courier import Courier
+from core.errors import Refusal
+from core.events import EventBus, MessageReceived, SessionClosed, SessionCreated
+from core.inbound import ClientText, OperatorText
+from core.locks import KeyedLocks
+from core.model import AuthorKind, Client, Message, OutboxEntry, Session, SessionStatus
+from core.operators import Operators
+from core.store.base import Store
+
+log = logging.getLogger(__name__)
+
+NOTE_PREFIX = "//"
+
+
+class Sessions:
+    def __init__(self, store: Store, config: Config, clock: Clock, bus: EventBus, courier: Courier,
+                 operators: Operators):
+        self._store = store
+        self._config = config
+        self._clock = clock
+        self._bus = bus
+        self._courier = courier
+        self._operators = operators
+        self._locks = KeyedLocks()
+
+    async def get(self, number: int) -> Session | None:
+        return await self._store.get_session(number)
+
+    async def require(self, number: int) -> Session:
+        session = await self._store.get_session(number)
+        if session is None:
+            raise Refusal(f"Session #{number} does not exist.", "no_session")
+        return session
+
+    # --- the client side ---------------------------------------------------------------
+    async def client_text(self, incoming: ClientText) -> Session:
+        """Store a client's message in their open session, opening (or reopening) one if needed."""
+        line = self._config.line(incoming.line_id)
+        if line is None:
+            raise LookupError(f"unknown line {incoming.line_id!r}")
+        now = self._clock.now()
+        client_id = Client.make_id(incoming.channel, incoming.user_id)
+        async with self._locks.hold((incoming.line_id, client_id)):
+            client = await self._upsert_client(client_id, incoming, now)
+            session, created = await self._open_session(line, client, now)
+            session.last_client_message_at = now
+            session.updated_at = now
+            await self._store.save_session(session)
+            outbox: list[OutboxEntry] = []
+            if created:
+                outbox += self._courier.desk_entries(session, "open_session")
+                if line.greeting:
+                    greeting = await self._store.add_message(Message(
+                        session=session.number, author_kind=AuthorKind.SYSTEM, author_name=line.name,
+                        text=line.greeting, created_at=now))
+                    outbox.append(self._courier.client_text(client, session, line.greeting, greeting,
+                                                            AuthorKind.SYSTEM))
+            message = None
+            if not (incoming.is_start and incoming.text.strip() in ("", "/start")):
+                message = await self._store.add_message(Message(
+                    session=session.number, author_kind=AuthorKind.CLIENT, author_id=client.id,
+                    author_name=client.name, text=incoming.text, created_at=now,
+                    source_ref=incoming.platform_ref))
+                if session.status != SessionStatus.SPAM:
+                    outbox += self._courier.mirror(session, message)
+            await self._courier.send(outbox)
+        if session.status == SessionStatus.SPAM:
+            return session
+        if created:
+            await self._bus.publish(SessionCreated(session=session, client=client))
+        if message is not None:
+            await self._bus.publish(MessageReceived(session=session, client=client, message=message))
+        return session
+
+    async def _upsert_client(self, client_id: str, incoming: ClientText, now: float) -> Client:
+        client = await self._store.get_client(client_id)
+        if client is None:
+            client = Client(id=client_id, channel=incoming.channel, external_id=incoming.user_id,
+                            name=incoming.name, username=incoming.username, chat_id=incoming.chat_id,
+                            created_at=now)
+        elif (client.name, client.username, client.chat_id, client.unreachable) != (
+                incoming.name, incoming.username, incoming.chat_id, False):
+            client = client.model_copy(update={"name": incoming.name, "username": incoming.username,
+                                               "chat_id": incoming.chat_id, "unreachable": False})
+        else:
+            return client
+        await self._store.save_client(client)
+        return client
+
+    async def _open_session(self, line: LineConfig, client: Client, now: float) -> tuple[Session, bool]:
+        latest = await self._store.latest_session(line.id, client.id)
+        if latest is not None:
+            if latest.is_open or latest.status == SessionStatus.SPAM:
+                return latest, False
+            if latest.closed_at is not None and now - latest.closed_at <= line.reopen_within:
+                latest.status = SessionStatus.ACTIVE if latest.assignee else SessionStatus.QUEUED
+                latest.closed_at = None
+                await self._store.save_session(latest)
+                await self._courier.send(self._courier.desk_entries(latest, "refresh_card")
+                                         + self._courier.notice(latest, "↺ The client wrote again: session reopened."))
+                return latest, False
+        session = await self._store.create_session(Session(
+            number=0, line_id=line.id, client_id=client.id, status=SessionStatus.QUEUED, created_at=now,
+            updated_at=now, previous_session=latest.number if latest else None))
+        log.info("session #%s opened on line %s for %s", session.number, line.id, client.id)
+        return session, True
+
+    async def open_outbound(self, line_id: str, client: Client) -> Session:
+        """The client's open session on the line, or a new outbound one (initiative messages)."""
+        line = self._config.line(line_id)
+        if line is None:
+            raise Refusal(f"unknown line {line_id!r}", "no_line")
+        async with self._locks.hold((line_id, client.id)):
+            latest = await self._store.latest_session(line_id, client.id)
+            if latest is not None and latest.is_open:
+                return latest
+            if latest is not None and latest.status == SessionStatus.SPAM:
+                raise Refusal(f"the client's session #{latest.number} is marked as spam", "spam")
+            now = self._clock.now()
+            session = await self._store.create_session(Session(
+                number=0, line_id=line_id, client_id=client.id, status=SessionStatus.QUEUED, created_at=now,
+                updated_at=now, outbound=True, previous_session=latest.number if latest else None))
+            await self._courier.send(self._courier.desk_entries(session, "open_session"))
+        await self._bus.publish(SessionCreated(session=session, client=client))
+        return session
+
+    async def undeliverable(self, entry: OutboxEntry, reason: str | None, error: str) -> None:
+        """The outbox gave up on an entry: mark a client who blocked the bot, tell the desk."""
+        if not entry.route.endswith(".client") or "session" not in entry.payload:
+            return
+        session = await self._store.get_session(int(entry.payload["session"]))
+        if session is None:
+            return
+        client = await self._store.get_client(session.client_id)
+        if reason == "blocked" and client is not None and not client.unreachable:
+            await self._store.save_client(client.model_copy(update={"unreachable": True}))
+            text = "⚠ The client blocked the bot: nothing more reaches them until they write again."
+        else:
+            text = f"⚠ Not delivered to the client: {error}"
+        await self._courier.send(self._courier.notice(session, text))
+
+    # --- the operator side ---------------------------------------------------------------
+    async def operator_text(self, incoming: OperatorText) -> Message:
+        """An operator's message in a session's thread/topic: to the client, or an internal note."""
+        session = await self.require(incoming.session)
+        operator = self._operators.get(incoming.operator_id)
+        internal = incoming.text.lstrip().startswith(NOTE_PREFIX)
+        if not internal:
+            await self._operators.require_active(operator, session, "reply to the client")
+            if session.status == SessionStatus.CLOSED:
+                raise Refusal(f"Session #{session.number} is closed: the client does not get this message.",
+                              "closed")
+        assert operator is not None or internal
+        name = operator.name if operator else incoming.operator_id
+        message = await self._store.add_message(Message(
+            session=session.number, author_kind=AuthorKind.OPERATOR, author_id=incoming.operator_id,
+            author_name=name, text=incoming.text, internal=internal, created_at=self._clock.now(),
+            source_ref=incoming.platform_ref))
+        if operator is not None:
+            await self._operators.remember_session(operator.id, session.number)
+        if not internal:
+            client = await self._store.get_client(session.client_id)
+            if client is None:
+                raise LookupError(f"client {session.client_id} of session #{session.number} is missing")
+            await self._courier.send([self._courier.client_text(client, session, incoming.text, message)])
+        return message
+
+    async def take(self, number: int, operator_id: str) -> Session:
+        session = await self.require(number)
+        operator = self._operators.get(operator_id)
+        await self._operators.require_active(operator, session, "take sessions")
+        assert operator is not None
+        if session.status == SessionStatus.CLOSED:
+            raise Refusal(f"Session #{number} is closed.", "closed")
+        if session.assignee == operator.id:
+            return session
+        session.assignee = operator.id
+        session.status = SessionStatus.ACTIVE
+        session.updated_at = self._clock.now()
+        await self._store.save_session(session)
+        await self._operators.remember_session(operator.id, number)
+        await self._courier.send(self._courier.desk_entries(session, "refresh_card")
+                                 + self._courier.notice(session, f"✋ {operator.name} took the session."))
+        return session
+
+    async def close(self, number: int, by: str, *, operator_id: str | None = None) -> Session:
+        """Close a session; `by` is who closed it as shown on the desk ("Anna", "process", …)."""
+        session = await self.require(number)
+        if operator_id is not None:
+            await self._operators.require_active(self._operators.get(operator_id), session, "close sessions")
+        if session.status == SessionStatus.CLOSED:
+            return session
+        now = self._clock.now()
+        session.status = SessionStatus.CLOSED
+        session.closed_at = now
+        session.updated_at = now
+        await self._store.save_session(session)
+        await self._courier.send(self._courier.desk_entries(session, "refresh_card")
+                                 + self._courier.notice(session, f"■ Session closed by {by}."))
+        client = await self._store.get_client(session.client_id)
+        if client is not None:
+            await self._bus.publish(SessionClosed(session=session, client=client, by=by))
+        return session
