@@ -102,7 +102,7 @@ class _LinedeskCollector:
 def _metrics(desk: Linedesk) -> Handler:
     registry = CollectorRegistry()
     collector = _LinedeskCollector(desk)
-    registry.register(collector)  # type: ignore[arg-type]
+    registry.register(collector)
 
     async def metrics(request: web.Request) -> web.Response:
         collector.outbox = await desk.store.outbox_stats(desk.clock.now())

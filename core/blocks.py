@@ -7,6 +7,7 @@ the instance's next step — a crash never sends a reply twice or loses it.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import re
@@ -31,7 +32,7 @@ BLOCKS = (REPLY, INITIATIVE, STATUS, CREATE_ITEM, CLOSE_SESSION)
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SAFE_BUILTINS: dict[str, Any] = {
-    name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)  # type: ignore[index]
+    name: getattr(builtins, name)
     for name in ("abs", "all", "any", "bool", "dict", "float", "int", "len", "list", "max", "min", "round",
                  "sorted", "str", "sum", "tuple", "zip", "isinstance", "range", "enumerate")
 }
@@ -171,4 +172,5 @@ def _text(args: dict[str, Any]) -> str:
 
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(fields, default=str))  # type: ignore[no-any-return]
+    result: dict[str, Any] = json.loads(json.dumps(fields, default=str))
+    return result

@@ -40,7 +40,7 @@ class SlackDesk:
         self._sessions = sessions
         self._processes = processes
         self._operators = operators
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Future[Any]] = set()
         self._register()
 
     def _register(self) -> None:
@@ -220,16 +220,17 @@ class SlackDesk:
         if result.errors:
             await ack(response_action="errors", errors=result.errors)
         elif result.next_task is not None:
-            await ack(response_action="update", view=views.task_modal(
-                result.instance.process_name, result.next_task, {"i": result.instance.id, "t": result.next_task.task_id}))
+            task = result.next_task
+            view = views.task_modal(result.instance.process_name, task, {"i": result.instance.id, "t": task.task_id})
+            await ack(response_action="update", view=view)
         else:
             await ack()
 
     def _keep(self, job: asyncio.Future[Any]) -> None:
-        self._background.add(job)  # type: ignore[arg-type]
+        self._background.add(job)
 
         def done(task: asyncio.Future[Any]) -> None:
-            self._background.discard(task)  # type: ignore[arg-type]
+            self._background.discard(task)
             if not task.cancelled() and task.exception() is not None:
                 log.error("background form submission failed", exc_info=task.exception())
 

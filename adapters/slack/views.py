@@ -35,7 +35,9 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def session_card(session: Session, client: Client, line_name: str, assignee_name: str | None) -> tuple[str, list[Block]]:
+def session_card(
+    session: Session, client: Client, line_name: str, assignee_name: str | None
+) -> tuple[str, list[Block]]:
     """The root message of a session's thread: who, where, status, and the three buttons."""
     status = session.status.value
     title = f"#{session.number} · {client.name}"

@@ -231,11 +231,16 @@ def _form_fields(spec: UserTask) -> list[FormField]:
                 label=field_.label or field_.id,
                 type=field_.type or "string",
                 default=field_.default_value or None,
-                required=field_.has_validation("required") and field_.get_validation("required") != "false",
+                required=_required(field_),
                 options=options,
             )
         )
     return fields
+
+
+def _required(field_: Any) -> bool:
+    """`<camunda:constraint name="required"/>` has no config; Spiff's has_validation() misses it."""
+    return any(v.name == "required" and v.config not in ("false", "False") for v in field_.validation)
 
 
 def _describe(err: SpiffWorkflowException) -> str:

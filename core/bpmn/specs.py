@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -26,7 +26,7 @@ from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 _CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 
 
-class BlockTask(ManualTask):  # type: ignore[misc]
+class BlockTask(ManualTask):
     """A service task performed by a linedesk block (see core/blocks.py)."""
 
 
@@ -53,11 +53,11 @@ class _ExtensionsMixin:
         return extensions
 
 
-class BlockTaskParser(_ExtensionsMixin, CamundaTaskParser):  # type: ignore[misc]
+class BlockTaskParser(_ExtensionsMixin, CamundaTaskParser):
     pass
 
 
-class FormUserTaskParser(_ExtensionsMixin, UserTaskParser):  # type: ignore[misc]
+class FormUserTaskParser(_ExtensionsMixin, UserTaskParser):
     def get_form(self) -> Form:
         form: Form = super().get_form()
         if form.fields:
@@ -65,14 +65,14 @@ class FormUserTaskParser(_ExtensionsMixin, UserTaskParser):  # type: ignore[misc
         # Spiff returns an empty form when camunda:formKey is absent; parse the fields anyway.
         try:
             self.node.attrib[_CAMUNDA + "formKey"] = self.node.get(_CAMUNDA + "formKey") or ""
-            return super().get_form()  # type: ignore[no-any-return]
+            return super().get_form()
         finally:
             if self.node.get(_CAMUNDA + "formKey") == "":
                 del self.node.attrib[_CAMUNDA + "formKey"]
 
 
-class LinedeskParser(CamundaParser):  # type: ignore[misc]
-    OVERRIDE_PARSER_CLASSES = {
+class LinedeskParser(CamundaParser):
+    OVERRIDE_PARSER_CLASSES: ClassVar[dict[str, Any]] = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (BlockTaskParser, BlockTask),
         full_tag("userTask"): (FormUserTaskParser, UserTask),
