@@ -16,13 +16,14 @@ from adapters.slack.delivery import SlackDeskDelivery
 from adapters.slack.desk import SlackDesk
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
+from adapters.telegram.desk import TelegramDeskDelivery, desk_router
 from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
 from adapters.telegram.line_bots import LineBots
 from core.blocks import BLOCKS, Blocks
 from core.bpmn.catalog import Catalog, load_catalog
 from core.clock import Clock, SystemClock
 from core.config import Config
-from core.courier import SLACK_DESK, Courier
+from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier
 from core.errors import DeliveryError
 from core.events import EventBus
 from core.model import OutboxEntry
@@ -55,10 +56,12 @@ class Linedesk:
         self.outbox.on_dead(self._undeliverable)
 
         self.telegram_bots = LineBots(config)
-        self.dispatcher = Dispatcher(sessions=self.sessions, operators=self.operators, processes=self.processes)
-        self.dispatcher.include_router(client_router())
+        self.dispatcher = Dispatcher(sessions=self.sessions, operators=self.operators, processes=self.processes,
+                                     store=self.store)
+        self.dispatcher.include_routers(desk_router(config), client_router())
         self.telegram = TelegramInbound(self.store, self.clock, config, self.telegram_bots, self.dispatcher)
         self.outbox.register("telegram.client", TelegramClientDelivery(self.telegram_bots, self.store))
+        self.outbox.register(TELEGRAM_DESK, TelegramDeskDelivery(self.telegram_bots, self.store, config))
 
         self.slack: AsyncApp | None = None
         self.slack_client: AsyncWebClient | None = None
