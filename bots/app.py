@@ -64,13 +64,14 @@ class Linedesk:
         self.outbox.register(TELEGRAM_DESK, TelegramDeskDelivery(self.telegram_bots, self.store, config))
 
         self.slack: AsyncApp | None = None
+        self.slack_desk: SlackDesk | None = None
         self.slack_client: AsyncWebClient | None = None
         if config.slack.bot_token:
             self.slack_client = AsyncWebClient(token=config.slack.bot_token, base_url=config.slack.api_url)
             self.slack = AsyncApp(client=self.slack_client, signing_secret=config.slack.signing_secret,
                                   process_before_response=False)
-            SlackDesk(self.slack, store=self.store, sessions=self.sessions, processes=self.processes,
-                      operators=self.operators)
+            self.slack_desk = SlackDesk(self.slack, store=self.store, sessions=self.sessions,
+                                        processes=self.processes, operators=self.operators)
             self.outbox.register(SLACK_DESK, SlackDeskDelivery(self.slack_client, self.store, config))
 
         self._tasks: list[asyncio.Task[Any]] = []
@@ -133,9 +134,12 @@ class Linedesk:
         deadline = loop.time() + timeout
         while True:
             await self.telegram.idle()
+            if self.slack_desk is not None:
+                await self.slack_desk.idle()
             await self.outbox.drain(timeout=max(0.1, deadline - loop.time()))
             stats = await self.store.outbox_stats(self.clock.now())
-            if not self.telegram.busy and stats.get("pending", 0) == 0:
+            slack_busy = self.slack_desk is not None and self.slack_desk.busy
+            if not self.telegram.busy and not slack_busy and stats.get("pending", 0) == 0:
                 return
             if loop.time() > deadline:
                 raise TimeoutError(f"linedesk did not settle: {stats}")

@@ -8,9 +8,11 @@ session numbers, process ids, instance ids — is re-checked by core, never trus
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -41,19 +43,49 @@ class SlackDesk:
         self._processes = processes
         self._operators = operators
         self._background: set[asyncio.Future[Any]] = set()
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._register()
 
     def _register(self) -> None:
-        app = self._app
-        app.command("/status")(self.on_status)
-        app.command("/startprocess")(self.on_startprocess)
-        app.action(views.TAKE)(self.on_take)
-        app.action(views.CLOSE)(self.on_close)
-        app.action(re.compile(rf"^{re.escape(views.START)}(:\d+)?$"))(self.on_start_button)
-        app.action(re.compile(rf"^{re.escape(views.PICK)}:"))(self.on_pick)
-        app.action(re.compile(rf"^{re.escape(views.PICK_SELECT)}:"))(self.on_pick)
-        app.view(views.TASK_FORM)(self.on_form_submit)
-        app.event("message")(self.on_message)
+        app, track = self._app, self._track
+        app.command("/status")(track(self.on_status))
+        app.command("/startprocess")(track(self.on_startprocess))
+        app.action(views.TAKE)(track(self.on_take))
+        app.action(views.CLOSE)(track(self.on_close))
+        app.action(re.compile(rf"^{re.escape(views.START)}(:\d+)?$"))(track(self.on_start_button))
+        app.action(re.compile(rf"^{re.escape(views.PICK)}:"))(track(self.on_pick))
+        app.action(re.compile(rf"^{re.escape(views.PICK_SELECT)}:"))(track(self.on_pick))
+        app.view(views.TASK_FORM)(track(self.on_form_submit))
+        app.event("message")(track(self.on_message))
+
+    def _track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        """Count listeners still running after their ack, so that `idle()` can wait for them."""
+
+        @functools.wraps(listener)
+        async def tracked(**kwargs: Any) -> None:
+            self._inflight += 1
+            self._idle.clear()
+            try:
+                await listener(**kwargs)
+            finally:
+                self._inflight -= 1
+                if self._inflight == 0 and not self._background:
+                    self._idle.set()
+
+        return tracked
+
+    @property
+    def busy(self) -> bool:
+        return not self._idle.is_set() or bool(self._background)
+
+    async def idle(self) -> None:
+        """Wait until every listener and background form submission has finished."""
+        while self.busy:
+            if self._background:
+                await asyncio.gather(*list(self._background), return_exceptions=True)
+            await self._idle.wait()
 
     # --- operators' words -------------------------------------------------------------
     async def on_status(self, ack: AsyncAck, command: dict[str, Any]) -> None:

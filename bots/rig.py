@@ -1,0 +1,249 @@
+"""The stage the demo and the end-to-end tests play on: linedesk with both sandboxes, in one process.
+
+Everything real except the platforms: linedesk's aiohttp server on a loopback port,
+the aiogram and slack_sdk clients talking HTTP to the Telegram and Slack sandboxes,
+a store on disk (SQLite in the work folder, or the Redis URL given).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from adapters.slack.delivery import SESSION_REF
+from adapters.slack.sandbox import SlackResponse, SlackSandbox
+from adapters.telegram.sandbox import TelegramSandbox
+from bots.app import Linedesk
+from core.config import Config, load_config
+
+SUPPORT_TOKEN = "700001:support-sandbox-token"
+SALES_TOKEN = "700002:sales-sandbox-token"
+WEBHOOK_SECRET = "support-webhook-secret"
+SALES_SECRET = "sales-webhook-secret"
+SIGNING_SECRET = "sandbox-signing-secret"
+BOT_TOKEN = "xoxb-sandbox-linedesk"
+DESK_CHANNEL = "C0DESK01"
+SALES_CHANNEL = "C0SALES1"
+TELEGRAM_DESK = -1001234567890
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    slack_user: str = ""
+    telegram_user: int = 0
+
+
+ANNA = Person("Anna", "U0ANNA01", 111111)
+BORIS = Person("Boris", "U0BORIS1", 222222)
+STRANGER = Person("Stranger", "U0STRANGE")
+IVAN = Person("Ivan", telegram_user=501)
+OLGA = Person("Olga", telegram_user=502)
+
+CONFIG = """
+[server]
+host = "127.0.0.1"
+port = {port}
+public_url = "{public_url}"
+
+[store]
+url = "{store_url}"
+
+[telegram]
+api_url = "{telegram_url}"
+
+[slack]
+api_url = "{slack_url}"
+bot_token = "{bot_token}"
+signing_secret = "{signing_secret}"
+
+[processes]
+dir = "{processes}"
+
+[[lines]]
+id = "support"
+name = "Support"
+telegram_token = "{support_token}"
+telegram_webhook_secret = "{webhook_secret}"
+slack_desk_channel = "{desk_channel}"
+telegram_desk_chat = {telegram_desk}
+greeting = "Hello! An operator will answer shortly."
+
+[[lines]]
+id = "sales"
+name = "Sales"
+telegram_token = "{sales_token}"
+telegram_webhook_secret = "{sales_secret}"
+slack_dm = true
+slack_desk_channel = "{sales_channel}"
+
+[[operators]]
+id = "anna"
+name = "Anna"
+slack_user = "{anna_slack}"
+telegram_user = {anna_telegram}
+lines = ["support", "sales"]
+admin = true
+
+[[operators]]
+id = "boris"
+name = "Boris"
+slack_user = "{boris_slack}"
+telegram_user = {boris_telegram}
+lines = ["sales"]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Rig:
+    def __init__(self, workdir: Path, processes_dir: Path, *, store_url: str | None = None,
+                 outbox_poll: float = 0.05):
+        self.workdir = workdir
+        self.processes_dir = processes_dir
+        self.store_url = store_url or f"sqlite:///{workdir / 'linedesk.db'}"
+        self.outbox_poll = outbox_poll
+        self.telegram = TelegramSandbox()
+        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
+        self.port = free_port()
+        self.desk: Linedesk | None = None
+        self._runner: web.AppRunner | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def slack_url(self) -> str:
+        return f"{self.url}/slack/events"
+
+    def webhook_url(self, line_id: str = "support") -> str:
+        return f"{self.url}/telegram/{line_id}"
+
+    async def start(self) -> Linedesk:
+        await self.telegram.start()
+        await self.slack.start()
+        self.telegram.add_bot(SUPPORT_TOKEN, "support_sandbox_bot", "Support")
+        self.telegram.add_bot(SALES_TOKEN, "sales_sandbox_bot", "Sales")
+        for person in (ANNA, BORIS):
+            self.telegram.user(person.telegram_user, person.name)
+        self.telegram.forum_group(TELEGRAM_DESK, "Support desk", members=[ANNA.telegram_user, BORIS.telegram_user])
+        for person in (ANNA, BORIS, STRANGER):
+            self.slack.add_user(person.slack_user, person.name.lower(), display_name=person.name)
+        self.slack.add_channel(DESK_CHANNEL, "support-desk")
+        self.slack.add_channel(SALES_CHANNEL, "sales-desk")
+        self.config_path().write_text(self.config_text())
+        return await self.boot()
+
+    def config_path(self) -> Path:
+        return self.workdir / "linedesk.toml"
+
+    def config_text(self) -> str:
+        return CONFIG.format(
+            port=self.port, public_url=self.url, store_url=self.store_url, telegram_url=self.telegram.base_url,
+            slack_url=self.slack.api_url, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
+            processes=self.processes_dir, support_token=SUPPORT_TOKEN, webhook_secret=WEBHOOK_SECRET,
+            desk_channel=DESK_CHANNEL, telegram_desk=TELEGRAM_DESK, sales_token=SALES_TOKEN,
+            sales_secret=SALES_SECRET, sales_channel=SALES_CHANNEL, anna_slack=ANNA.slack_user,
+            anna_telegram=ANNA.telegram_user, boris_slack=BORIS.slack_user, boris_telegram=BORIS.telegram_user)
+
+    def load_config(self) -> Config:
+        return load_config(self.config_path(), environ={})
+
+    async def boot(self) -> Linedesk:
+        """Start linedesk (again) on the same config, store and port."""
+        self.desk = Linedesk(self.load_config(), outbox_poll=self.outbox_poll)
+        self._runner = web.AppRunner(self.desk.web_app())
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await self.desk.start()
+        return self.desk
+
+    async def shutdown(self) -> None:
+        """Stop linedesk, keep the sandboxes (a restart is `shutdown()` then `boot()`)."""
+        if self.desk is not None:
+            await self.desk.stop()
+            self.desk = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def restart(self) -> Linedesk:
+        await self.shutdown()
+        return await self.boot()
+
+    async def stop(self) -> None:
+        await self.shutdown()
+        await self.slack.stop()
+        await self.telegram.stop()
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        assert self.desk is not None
+        await self.desk.settle(timeout)
+
+    # --- people acting ----------------------------------------------------------------------
+    def _user(self, person: Person) -> dict[str, Any]:
+        return self.telegram.user(person.telegram_user, person.name)
+
+    async def client_writes(self, person: Person, text: str, *, token: str = SUPPORT_TOKEN) -> Any:
+        """A Telegram client writes to a line's bot; returns what the webhook answered."""
+        update = self.telegram.text_update(token, self._user(person), text)
+        result = await self.telegram.deliver(token, update)
+        await self.settle()
+        return result
+
+    async def slash(self, person: Person, command: str, text: str = "",
+                    channel: str = DESK_CHANNEL) -> SlackResponse:
+        response = await self.slack.post_slash(self.slack_url, command, text, person.slack_user, channel)
+        await self.settle()
+        return response
+
+    async def click(self, person: Person, action_id: str, value: str, **kwargs: Any) -> SlackResponse:
+        response = await self.slack.click(self.slack_url, person.slack_user, action_id, value, **kwargs)
+        await self.settle()
+        return response
+
+    async def thread_reply(self, person: Person, session: int, text: str) -> SlackResponse:
+        root = await self.thread_root(session)
+        response = await self.slack.post_message(self.slack_url, person.slack_user, root["channel"], text,
+                                                 thread_ts=root["ts"])
+        await self.settle()
+        return response
+
+    async def submit(self, person: Person, values: dict[str, dict[str, Any]]) -> SlackResponse:
+        modal = self.slack.workspace.views.modal(person.slack_user)
+        assert modal is not None, f"{person.name} has no modal open"
+        response = await self.slack.submit_view(self.slack_url, person.slack_user, modal.id, values)
+        await self.settle()
+        return response
+
+    # --- what people see ------------------------------------------------------------------------
+    async def thread_root(self, session: int) -> dict[str, Any]:
+        assert self.desk is not None
+        root = await self.desk.store.get_ref(SESSION_REF, str(session))
+        assert root is not None, f"session #{session} has no Slack thread"
+        return root
+
+    async def desk_thread(self, session: int) -> list[str]:
+        root = await self.thread_root(session)
+        return [m.get("text", "") for m in self.slack.thread(root["channel"], root["ts"])]
+
+    def client_chat(self, person: Person, token: str = SUPPORT_TOKEN) -> list[str]:
+        """The texts in the client's private chat with the bot, as the client sees them (edits applied)."""
+        return [m.get("text", "") for m in self.telegram.chat_messages(token, person.telegram_user)]
+
+    def bot_messages(self, person: Person, token: str = SUPPORT_TOKEN) -> list[dict[str, Any]]:
+        return [m for m in self.telegram.chat_messages(token, person.telegram_user)
+                if m.get("from", {}).get("is_bot")]
+
+    def ephemeral(self, person: Person) -> list[dict[str, Any]]:
+        return self.slack.ephemeral(person.slack_user)
