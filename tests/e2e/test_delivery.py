@@ -1,0 +1,110 @@
+"""Inbound dedupe, restarts, both Telegram transports, and the outbox under platform failures."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bots.rig import ANNA, IVAN, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
+from core.model import InstanceStatus
+from tests.e2e.conftest import PROCESSES
+from tests.e2e.test_full_path import open_session_with_anna_online, pick
+
+
+async def test_the_same_update_twice_makes_one_message_and_one_desk_post(rig: Rig) -> None:
+    update = rig.telegram.text_update(SUPPORT_TOKEN, rig.telegram.user(IVAN.telegram_user, "Ivan"), "Hello")
+    first = await rig.telegram.post_update(rig.webhook_url(), update, secret=WEBHOOK_SECRET)
+    second = await rig.telegram.post_update(rig.webhook_url(), update, secret=WEBHOOK_SECRET)
+    assert first[0] == second[0] == 200
+    await rig.settle()
+    assert rig.desk is not None
+    messages = [m for m in await rig.desk.store.list_messages(1) if m.author_kind.value == "client"]
+    assert [m.text for m in messages] == ["Hello"]
+    assert await rig.desk_thread(1) == ["*Ivan*: Hello"]
+    assert len(rig.slack.calls_of("chat.postMessage")) == 2  # the card and the one mirrored message
+
+
+async def test_restart_in_the_middle_of_a_process_resumes_the_waiting_form(rig: Rig) -> None:
+    await open_session_with_anna_online(rig)
+    await pick(rig, "Handle request")
+    assert rig.desk is not None
+    [instance] = await rig.desk.store.list_instances()
+    assert instance.status == InstanceStatus.WAITING
+
+    await rig.restart()
+    assert rig.desk is not None and rig.desk.store is not None
+    submitted = await rig.submit(ANNA, {"phone": {"value": "555"}, "kind": {"value": "repair"},
+                                        "urgent": {"value": "false"}})
+    assert submitted.status == 200 and submitted.text == ""
+    finished = await rig.desk.store.get_instance(instance.id)
+    assert finished is not None and finished.status == InstanceStatus.COMPLETED
+    assert rig.client_chat(IVAN)[-2:] == ["Your request #1 is registered", "Request #1: registered"]
+
+
+async def test_an_update_stored_before_a_crash_is_handled_after_restart(rig: Rig) -> None:
+    assert rig.desk is not None
+    update = rig.telegram.text_update(SUPPORT_TOKEN, rig.telegram.user(IVAN.telegram_user, "Ivan"), "Hello")
+    # stored (the 200 was given) but not handled: the crash came first
+    await rig.desk.store.inbound_add("telegram:support", str(update["update_id"]), update, 0.0)
+    await rig.restart()
+    await rig.settle()
+    assert rig.client_chat(IVAN) == ["Hello", "Hello! An operator will answer shortly."]
+    assert await rig.desk_thread(1) == ["*Ivan*: Hello"]
+
+
+async def test_webhook_is_registered_with_the_secret(rig: Rig) -> None:
+    [call] = rig.telegram.calls_of("setWebhook", token=SUPPORT_TOKEN)
+    assert call.params["url"] == rig.webhook_url("support")
+    assert call.params["secret_token"] == WEBHOOK_SECRET
+    assert "message" in call.params["allowed_updates"]
+
+
+async def test_long_polling_when_there_is_no_public_url(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, PROCESSES)
+    original = rig.config_text
+    rig.config_text = lambda: original().replace(f'public_url = "{rig.url}"', 'public_url = ""')  # type: ignore[method-assign]
+    await rig.start()
+    try:
+        assert rig.telegram.calls_of("setWebhook") == []
+        update = rig.telegram.text_update(SUPPORT_TOKEN, rig.telegram.user(IVAN.telegram_user, "Ivan"), "Polled")
+        result = await rig.telegram.deliver(SUPPORT_TOKEN, update)
+        assert result.via != "webhook"
+        for _ in range(100):
+            if rig.client_chat(IVAN)[-1:] == ["Hello! An operator will answer shortly."]:
+                break
+            await asyncio.sleep(0.05)
+            await rig.settle()
+        assert rig.client_chat(IVAN) == ["Polled", "Hello! An operator will answer shortly."]
+        assert await rig.desk_thread(1) == ["*Ivan*: Polled"]
+    finally:
+        await rig.stop()
+
+
+async def test_429_and_500_from_telegram_are_retried_and_order_is_kept(rig: Rig) -> None:
+    await open_session_with_anna_online(rig)
+    rig.telegram.fail("sendMessage", status=429, retry_after=0, count=2, chat_id=IVAN.telegram_user)
+    rig.telegram.fail("sendMessage", status=500, count=1, chat_id=IVAN.telegram_user)
+    for text in ("one", "two", "three"):
+        await rig.thread_reply(ANNA, 1, text)
+    await rig.settle(timeout=15)
+    assert rig.client_chat(IVAN)[-3:] == ["one", "two", "three"]
+    failed = [c for c in rig.telegram.calls_of("sendMessage") if c.status != 200]
+    assert len(failed) == 3
+
+
+async def test_slack_429_is_honoured_and_the_card_arrives(rig: Rig) -> None:
+    rig.slack.fail("chat.postMessage", status=429, retry_after=0, count=1)
+    await rig.client_writes(IVAN, "Hello")
+    await rig.settle(timeout=15)
+    assert await rig.desk_thread(1) == ["*Ivan*: Hello"]
+
+
+async def test_a_client_who_blocked_the_bot_is_marked_and_the_desk_is_told(rig: Rig) -> None:
+    await open_session_with_anna_online(rig)
+    rig.telegram.block_user(SUPPORT_TOKEN, IVAN.telegram_user)
+    await rig.thread_reply(ANNA, 1, "Are you still there?")
+    await rig.settle()
+    assert rig.desk is not None
+    client = await rig.desk.store.get_client("telegram:501")
+    assert client is not None and client.unreachable
+    assert any("blocked the bot" in text for text in await rig.desk_thread(1))
