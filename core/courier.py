@@ -20,6 +20,20 @@ SLACK_DESK = "slack.desk"
 TELEGRAM_DESK = "telegram.desk"
 
 
+def mirror_line(payload: dict[str, Any], emphasis: Callable[[str], str] = lambda name: name) -> str:
+    """How a mirrored session message reads on a desk: who wrote it, and whether the client got it."""
+    kind = payload.get("author_kind")
+    name = emphasis(str(payload.get("author_name") or kind))
+    text = str(payload.get("text", ""))
+    if payload.get("internal"):
+        return f"📝 {name} (note): {text}"
+    if kind == "process":
+        return f"⚙ {name} → client: {text}"
+    if kind in ("operator", "system"):
+        return f"{name} → client: {text}"
+    return f"{name}: {text}"
+
+
 def client_route(client: Client) -> str:
     return f"{client.channel.value}.client"
 
@@ -55,7 +69,8 @@ class Courier:
             created_at=now,
         )
 
-    def desk_entries(self, session: Session, action: str, payload: dict[str, Any] | None = None) -> list[OutboxEntry]:
+    def desk_entries(self, session: Session, action: str, payload: dict[str, Any] | None = None,
+                     *, skip: str | None = None) -> list[OutboxEntry]:
         line = self._config.line(session.line_id)
         if line is None:
             return []
@@ -70,6 +85,7 @@ class Courier:
                 created_at=now,
             )
             for route in desk_routes(line)
+            if route != skip
         ]
 
     def client_text(self, client: Client, session: Session, text: str, message: Message | None = None,
@@ -80,13 +96,11 @@ class Courier:
              "kind": kind.value},
         )
 
-    def mirror(self, session: Session, message: Message) -> list[OutboxEntry]:
-        """Show a session message on the line's desks."""
-        return self.desk_entries(
-            session, "mirror",
-            {"message_id": message.id, "author_kind": message.author_kind.value,
-             "author_name": message.author_name or "", "text": message.text, "internal": message.internal},
-        )
+    def mirror(self, session: Session, message: Message, *, skip: str | None = None) -> list[OutboxEntry]:
+        """Show a session message on the line's desks (but `skip`, where it was typed)."""
+        payload = {"message_id": message.id, "author_kind": message.author_kind.value,
+                   "author_name": message.author_name or "", "text": message.text, "internal": message.internal}
+        return self.desk_entries(session, "mirror", payload, skip=skip)
 
     def notice(self, session: Session, text: str) -> list[OutboxEntry]:
         """A line of the system's in the session's thread/topic (process started, failures …)."""

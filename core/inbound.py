@@ -34,3 +34,5 @@ class OperatorText:
     operator_id: str
     text: str
     platform_ref: str | None = None
+    desk: str | None = None
+    """The desk route it was typed on ("slack.desk", "telegram.desk"): the other desks get a copy."""

@@ -166,11 +166,13 @@ class Sessions:
             source_ref=incoming.platform_ref))
         if operator is not None:
             await self._operators.remember_session(operator.id, session.number)
+        outbox = self._courier.mirror(session, message, skip=incoming.desk)
         if not internal:
             client = await self._store.get_client(session.client_id)
             if client is None:
                 raise LookupError(f"client {session.client_id} of session #{session.number} is missing")
-            await self._courier.send([self._courier.client_text(client, session, incoming.text, message)])
+            outbox.insert(0, self._courier.client_text(client, session, incoming.text, message))
+        await self._courier.send(outbox)
         return message
 
     async def take(self, number: int, operator_id: str) -> Session:

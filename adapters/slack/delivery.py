@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import views
 from core.config import Config
+from core.courier import mirror_line
 from core.errors import DeliveryError
 from core.model import OutboxEntry, Session
 from core.store.base import Store
@@ -97,7 +98,7 @@ class SlackDeskDelivery:
             raise DeliveryError(f"session #{number} has no Slack thread yet")
         if entry.action == "mirror":
             await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"],
-                                                text=_mirror_text(entry.payload))
+                                                text=mirror_line(entry.payload, lambda name: f"*{name}*"))
         elif entry.action == "notice":
             text = str(entry.payload["text"])
             await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
@@ -113,15 +114,3 @@ class SlackDeskDelivery:
         assignee = self._config.operator(session.assignee) if session.assignee else None
         return views.session_card(session, client, line_name, assignee.name if assignee else None)
 
-
-def _mirror_text(payload: dict[str, Any]) -> str:
-    kind = payload.get("author_kind")
-    name = payload.get("author_name") or kind
-    text = str(payload.get("text", ""))
-    if kind == "process":
-        return f"⚙ *{name}* → client: {text}"
-    if kind == "system":
-        return f"_{name} → client: {text}_"
-    if kind == "operator":
-        return f"*{name}* → client: {text}"
-    return f"*{name}*: {text}"

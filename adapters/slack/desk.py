@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import views
 from adapters.slack.delivery import THREAD_REF
+from core.courier import SLACK_DESK
 from core.errors import Refusal
 from core.inbound import OperatorText
 from core.model import InstanceStatus, OperatorStatus, SessionStatus
@@ -285,7 +286,7 @@ class SlackDesk:
                               "not_operator")
             await self._sessions.operator_text(OperatorText(
                 session=int(ref["session"]), operator_id=operator.id, text=event.get("text", ""),
-                platform_ref=f"slack:{event.get('channel')}:{event.get('ts')}"))
+                platform_ref=f"slack:{event.get('channel')}:{event.get('ts')}", desk=SLACK_DESK))
         except Refusal as refusal:
             await client.chat_postEphemeral(channel=event["channel"], user=user, thread_ts=event["thread_ts"],
                                             text=f"Not sent to the client: {refusal.reason}")

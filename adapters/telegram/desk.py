@@ -20,6 +20,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from adapters.telegram.delivery import delivery_error
 from adapters.telegram.line_bots import LineBots
 from core.config import Config
+from core.courier import TELEGRAM_DESK, mirror_line
 from core.errors import DeliveryError, Refusal
 from core.inbound import OperatorText
 from core.model import OperatorStatus, OutboxEntry, Session
@@ -57,17 +58,6 @@ def card_keyboard(session: Session) -> InlineKeyboardMarkup | None:
     ]])
 
 
-def _mirror_text(payload: dict[str, Any]) -> str:
-    kind = payload.get("author_kind")
-    name = payload.get("author_name") or kind
-    text = str(payload.get("text", ""))
-    if kind == "process":
-        return f"⚙ {name} → client: {text}"
-    if kind in ("operator", "system"):
-        return f"{name} → client: {text}"
-    return f"{name}: {text}"
-
-
 class TelegramDeskDelivery:
     def __init__(self, bots: LineBots, store: Store, config: Config):
         self._bots = bots
@@ -97,7 +87,7 @@ class TelegramDeskDelivery:
         if entry.action in ("open_session", "refresh_card"):
             await self._card(bot, session, line.name, topic)
         elif entry.action in ("mirror", "notice"):
-            text = _mirror_text(entry.payload) if entry.action == "mirror" else str(entry.payload["text"])
+            text = mirror_line(entry.payload) if entry.action == "mirror" else str(entry.payload["text"])
             await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=text)
         else:
             raise DeliveryError(f"unknown desk action {entry.action!r}", permanent=True)
@@ -168,7 +158,7 @@ def desk_router(config: Config) -> Router:
                 raise Refusal("You are not a linedesk operator: the client does not get this message.")
             await sessions.operator_text(OperatorText(
                 session=int(ref["session"]), operator_id=operator.id, text=text,
-                platform_ref=f"telegram:{message.chat.id}:{message.message_id}"))
+                platform_ref=f"telegram:{message.chat.id}:{message.message_id}", desk=TELEGRAM_DESK))
         except Refusal as refusal:
             return await message.reply(f"Not sent to the client: {refusal.reason}")
         return None

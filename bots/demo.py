@@ -1,0 +1,214 @@
+"""`linedesk demo`: the scenario of SPEC §9 played against both sandboxes, in one process.
+
+No tokens, no network, nothing written outside a temporary folder. Every step checks
+what really happened (in the sandboxes' state and linedesk's store); the exit code is
+0 only when every check passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from bots.cli import package_processes_dir
+from bots.rig import ANNA, DESK_CHANNEL, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
+from core.model import InstanceStatus
+
+
+@dataclass
+class Transcript:
+    out: TextIO
+    quiet: bool = False
+    color: bool = False
+    passed: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def _paint(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def step(self, title: str) -> None:
+        self.say("")
+        self.say(self._paint("1;36", f"── {title}"))
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.out)
+
+    def line(self, who: str, text: str, arrow: str = "") -> None:
+        label = self._paint("1", f"{who:<21}")
+        for index, row in enumerate(text.splitlines() or [""]):
+            self.say(f"   {label if index == 0 else ' ' * 21} {arrow + ' ' if arrow and index == 0 else ''}{row}")
+
+    def check(self, ok: bool, what: str) -> bool:
+        if ok:
+            self.passed += 1
+            self.say(self._paint("32", f"   ✔ {what}"))
+        else:
+            self.failed.append(what)
+            self.say(self._paint("31", f"   ✘ {what}"))
+        return ok
+
+
+def _buttons(blocks: list[dict[str, Any]]) -> str:
+    labels = [e["text"]["text"] for b in blocks if b.get("type") == "actions" for e in b["elements"]
+              if e.get("type") == "button"]
+    return " ".join(f"[{label}]" for label in labels)
+
+
+def _card_text(message: dict[str, Any] | None) -> str:
+    if not message:
+        return "(missing)"
+    text = message["blocks"][0]["text"]["text"].replace("*", "")
+    return f"{text}\n{_buttons(message['blocks'])}"
+
+
+async def _play(rig: Rig, show: Transcript) -> None:
+    desk = rig.desk
+    assert desk is not None
+    seen_client: list[str] = []
+
+    def client_news() -> list[str]:
+        chat = rig.client_chat(IVAN)
+        bot_texts = [m.get("text", "") for m in rig.bot_messages(IVAN)]
+        fresh = [text for text in bot_texts if text not in seen_client]
+        seen_client.extend(fresh)
+        return fresh if chat else []
+
+    # 1 ----------------------------------------------------------------------------------------
+    show.step("1. Client Ivan writes to the Support bot on Telegram")
+    show.line("Ivan · Telegram", "Hello, my washing machine is broken", "→")
+    await rig.client_writes(IVAN, "Hello, my washing machine is broken")
+    for text in client_news():
+        show.line("Ivan sees", text, "←")
+    session = await desk.store.get_session(1)
+    root = await rig.thread_root(1)
+    card = rig.slack.message(root["channel"], root["ts"])
+    show.line("Slack #support-desk", _card_text(card))
+    for text in await rig.desk_thread(1):
+        show.line("  in the thread", text)
+    topics = rig.telegram.calls_of("createForumTopic")
+    show.line("Telegram desk", f"topic “{topics[0].params['name']}”" if topics else "(no topic)")
+    show.check(session is not None and session.status.value == "queued", "session #1 created, status queued")
+    show.check("Hello! An operator will answer shortly." in seen_client, "greeting sent to Ivan")
+    show.check(bool(card) and bool(topics), "thread in the Slack desk and topic in the Telegram desk")
+
+    # 2 ----------------------------------------------------------------------------------------
+    show.step("2. Operator Anna (offline) clicks Start process")
+    await rig.click(ANNA, "session.start_process", "1", channel_id=root["channel"], message_ts=root["ts"])
+    refusal = rig.ephemeral(ANNA)[-1]["text"] if rig.ephemeral(ANNA) else ""
+    show.line("Anna sees (only her)", refusal)
+    show.check("offline" in refusal and not await desk.store.list_instances(), "refused: offline, nothing started")
+    show.line("Anna · Slack", "/status online", "→")
+    answer = await rig.slash(ANNA, "/status", "online")
+    show.line("Anna sees (only her)", answer.text.replace("*", ""))
+    show.check((await desk.operators.state("anna")).status.value == "online", "Anna is online")
+
+    # 3 ----------------------------------------------------------------------------------------
+    show.step("3. Anna takes the session and answers in the Slack thread")
+    await rig.click(ANNA, "session.take", "1", channel_id=root["channel"], message_ts=root["ts"])
+    card = rig.slack.message(root["channel"], root["ts"])
+    show.line("Slack card", _card_text(card))
+    show.line("Anna · thread", "Hi Ivan! Let's register a repair request.", "→")
+    await rig.thread_reply(ANNA, 1, "Hi Ivan! Let's register a repair request.")
+    news = client_news()
+    for text in news:
+        show.line("Ivan sees", text, "←")
+    show.check("active · Anna" in _card_text(card), "card shows: active · Anna")
+    show.check("Hi Ivan! Let's register a repair request." in news, "Ivan received Anna's answer on Telegram")
+
+    # 4 ----------------------------------------------------------------------------------------
+    show.step("4. Anna runs /startprocess and picks “Handle request”")
+    picker = await rig.slash(ANNA, "/startprocess")
+    blocks = picker.json["blocks"] if isinstance(picker.json, dict) else []
+    groups: list[tuple[str, list[dict[str, Any]]]] = []
+    for block in blocks:
+        if block["type"] == "header":
+            groups.append((block["text"]["text"], []))
+        elif block["type"] == "actions" and groups:
+            groups[-1][1].extend(e for e in block["elements"] if e["type"] == "button")
+    for title, buttons in groups:
+        show.line(f"  {title}", " ".join(f"[{b['text']['text']}]" for b in buttons))
+    show.check([title for title, _ in groups] == ["Company", "Sales", "Sales · Leads"],
+               "buttons grouped Company / Sales / Sales · Leads")
+    button = next((b for _, buttons in groups for b in buttons if b["text"]["text"] == "Handle request"), None)
+    if button is None:
+        show.check(False, "“Handle request” offered")
+        return
+    ephemeral = rig.ephemeral(ANNA)[-1]
+    await rig.click(ANNA, button["action_id"], button["value"], channel_id=DESK_CHANNEL,
+                    message_ts=ephemeral["ts"], container_ephemeral=True)
+    instances = await desk.store.list_instances(session=1)
+    thread = await rig.desk_thread(1)
+    show.line("Slack thread", next((t for t in thread if t.startswith("▶")), "(no announcement)"))
+    modal = rig.slack.modal(ANNA.slack_user)
+    show.check(bool(instances) and instances[0].status == InstanceStatus.WAITING,
+               "instance started at once, before the form")
+    if modal is None:
+        show.check(False, "the first task opened as a modal")
+        return
+    fields = [f"{b['label']['text']}{'' if b.get('optional') else ' *'}" for b in modal["blocks"]
+              if b["type"] == "input"]
+    show.line("Anna's modal", f"“{modal['title']['text']}”: " + ", ".join(fields))
+    show.line("Anna fills in", "phone +7 900 123-45-67, kind = Repair, urgent = Yes", "→")
+    submitted = await rig.submit(ANNA, {"phone": {"value": "+7 900 123-45-67"}, "kind": {"value": "repair"},
+                                        "urgent": {"value": "true"}})
+    news = client_news()
+    for text in news:
+        show.line("Ivan sees", text, "←")
+    record = await desk.store.get_instance(instances[0].id)
+    show.check(submitted.status == 200 and record is not None and record.status == InstanceStatus.COMPLETED,
+               "form submitted, the process ran to its end")
+    show.check("Your request #1 is registered" in news, "Ivan received “Your request #1 is registered”")
+    show.check("Request #1: registered" in news, "Ivan has a live status card “Request #1: registered”")
+
+    # 9 ----------------------------------------------------------------------------------------
+    show.step("9. The same Telegram update arrives twice; a forged Slack request arrives")
+    user = rig.telegram.user(IVAN.telegram_user, "Ivan")
+    update = rig.telegram.text_update(SUPPORT_TOKEN, user, "Is the master coming today?")
+    first = await rig.telegram.post_update(rig.webhook_url(), update, secret=WEBHOOK_SECRET)
+    again = await rig.telegram.post_update(rig.webhook_url(), update, secret=WEBHOOK_SECRET)
+    await rig.settle()
+    copies = [t for t in await rig.desk_thread(1) if "Is the master coming today?" in t]
+    show.line("Telegram → linedesk", f"update {update['update_id']} twice: HTTP {first[0]}, HTTP {again[0]}")
+    show.check(len(copies) == 1, "one message in the desk, not two")
+    body, content_type = rig.slack.payloads.slash_command("/status", "offline", ANNA.slack_user, DESK_CHANNEL)
+    forged = await rig.slack.send(rig.slack_url, body, content_type, signature="v0=" + "0" * 64)
+    show.line("forger → linedesk", f"/status offline with a bad signature: HTTP {forged.status}")
+    show.check(forged.status == 401 and (await desk.operators.state("anna")).status.value == "online",
+               "the forgery is refused and changes nothing")
+
+    topic_texts = [m.get("text") or "" for m in rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK)]
+    show.step("What the Telegram desk topic shows")
+    for text in topic_texts:
+        if text:
+            show.line("  topic #1 Ivan", text)
+
+
+async def run_demo(quiet: bool = False, out: TextIO | None = None,
+                   color: Callable[[TextIO], bool] | None = None) -> int:
+    stream = out or sys.stdout
+    use_color = color(stream) if color else stream.isatty()
+    show = Transcript(out=stream, quiet=quiet, color=use_color)
+    logging.basicConfig(level=logging.CRITICAL)
+    started = time.perf_counter()
+    show.say("linedesk demo — the scenario of SPEC §9 against local Telegram and Slack sandboxes")
+    with tempfile.TemporaryDirectory(prefix="linedesk-demo-") as folder:
+        rig = Rig(Path(folder), package_processes_dir())
+        await rig.start()
+        try:
+            await _play(rig, show)
+        except Exception as err:  # the demo must say what broke, not dump a traceback on a new user
+            show.check(False, f"the demo stopped: {type(err).__name__}: {err}")
+        finally:
+            await rig.stop()
+    elapsed = time.perf_counter() - started
+    summary = f"{show.passed} checks passed, {len(show.failed)} failed in {elapsed:.1f} s"
+    print("", file=stream)
+    print(summary if not show.failed else summary + ":\n  " + "\n  ".join(show.failed), file=stream)
+    return 0 if not show.failed else 1
