@@ -54,15 +54,7 @@ class Sessions:
             session.last_client_message_at = now
             session.updated_at = now
             await self._store.save_session(session)
-            outbox: list[OutboxEntry] = []
-            if created:
-                outbox += self._courier.desk_entries(session, "open_session")
-                if line.greeting:
-                    greeting = await self._store.add_message(Message(
-                        session=session.number, author_kind=AuthorKind.SYSTEM, author_name=line.name,
-                        text=line.greeting, created_at=now))
-                    outbox.append(self._courier.client_text(client, session, line.greeting, greeting,
-                                                            AuthorKind.SYSTEM))
+            outbox: list[OutboxEntry] = self._courier.desk_entries(session, "open_session") if created else []
             message = None
             if not (incoming.is_start and incoming.text.strip() in ("", "/start")):
                 message = await self._store.add_message(Message(
@@ -71,6 +63,11 @@ class Sessions:
                     source_ref=incoming.platform_ref))
                 if session.status != SessionStatus.SPAM:
                     outbox += self._courier.mirror(session, message)
+            if created and line.greeting:
+                greeting = await self._store.add_message(Message(
+                    session=session.number, author_kind=AuthorKind.SYSTEM, author_name=line.name,
+                    text=line.greeting, created_at=now))
+                outbox.append(self._courier.client_text(client, session, line.greeting, greeting, AuthorKind.SYSTEM))
             await self._courier.send(outbox)
         if session.status == SessionStatus.SPAM:
             return session

@@ -1,0 +1,103 @@
+"""The HTTP surface besides the webhooks: health, readiness, metrics, the admin API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bots.rig import Rig
+from tests.e2e.conftest import PROCESSES
+from tests.e2e.test_full_path import open_session_with_anna_online, pick
+
+ADMIN = "admin-token-for-tests"
+
+
+@pytest.fixture
+async def admin_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LINEDESK_ADMIN_TOKEN", ADMIN)
+    rig = Rig(tmp_path, PROCESSES)
+    original = rig.load_config
+
+    def with_admin_token():  # the rig reads no process environment; give it the admin token
+        from core.config import load_config
+
+        return load_config(rig.config_path(), environ={"LINEDESK_ADMIN_TOKEN": ADMIN})
+
+    rig.load_config = with_admin_token  # type: ignore[method-assign]
+    assert original is not None
+    await rig.start()
+    yield rig
+    await rig.stop()
+
+
+async def get(url: str, token: str | None = None) -> tuple[int, dict | str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+        body = await response.json() if response.content_type == "application/json" else await response.text()
+        return response.status, body
+
+
+async def test_health_and_readiness(rig: Rig) -> None:
+    assert (await get(f"{rig.url}/healthz"))[0] == 200
+    status, body = await get(f"{rig.url}/readyz")
+    assert status == 200 and body == {"ok": True, "store": True, "started": True}
+    assert rig.desk is not None
+    await rig.desk.store.close()
+    status, body = await get(f"{rig.url}/readyz")
+    assert status == 503 and isinstance(body, dict) and body["store"] is False
+    await rig.desk.store.open()
+
+
+async def test_metrics_are_prometheus_text(rig: Rig) -> None:
+    await open_session_with_anna_online(rig)
+    status, text = await get(f"{rig.url}/metrics")
+    assert status == 200 and isinstance(text, str)
+    assert 'linedesk_telegram_updates{result="handled"} 1.0' in text
+    assert "linedesk_outbox_depth 0.0" in text
+    assert 'linedesk_outbox_deliveries{result="delivered"}' in text
+
+
+async def test_admin_api_needs_the_bearer_token(admin_rig: Rig) -> None:
+    assert (await get(f"{admin_rig.url}/api/sessions"))[0] == 401
+    assert (await get(f"{admin_rig.url}/api/sessions", "wrong"))[0] == 401
+    status, _ = await get(f"{admin_rig.url}/api/sessions", ADMIN)
+    assert status == 200
+
+
+async def test_admin_api_is_off_without_a_token(rig: Rig) -> None:
+    status, body = await get(f"{rig.url}/api/sessions", "anything")
+    assert status == 403 and "LINEDESK_ADMIN_TOKEN" in str(body)
+
+
+async def test_admin_api_shows_sessions_messages_instances_items(admin_rig: Rig) -> None:
+    rig = admin_rig
+    await open_session_with_anna_online(rig)
+    await pick(rig, "Handle request")
+    from bots.rig import ANNA
+
+    await rig.submit(ANNA, {"phone": {"value": "42"}, "kind": {"value": "repair"}, "urgent": {"value": "true"}})
+    status, body = await get(f"{rig.url}/api/sessions?status=queued", ADMIN)
+    assert status == 200 and isinstance(body, dict) and [s["number"] for s in body["sessions"]] == [1]
+    status, body = await get(f"{rig.url}/api/sessions/1", ADMIN)
+    assert isinstance(body, dict) and body["messages"][0]["text"] == "Hello, my washing machine is broken"
+    assert (await get(f"{rig.url}/api/sessions/77", ADMIN))[0] == 404
+    assert rig.desk is not None
+    [instance] = await rig.desk.store.list_instances()
+    status, body = await get(f"{rig.url}/api/instances/{instance.id}", ADMIN)
+    assert isinstance(body, dict) and body["status"] == "completed" and body["variables"]["request_no"] == 1
+    assert "state" not in body
+    status, body = await get(f"{rig.url}/api/items/requests", ADMIN)
+    assert isinstance(body, dict) and body["items"][0]["fields"]["phone"] == "42"
+    status, body = await get(f"{rig.url}/api/catalog", ADMIN)
+    assert isinstance(body, dict) and [s["scope"] for s in body["scopes"]] == ["Company", "Sales", "Sales · Leads"]
+    status, body = await get(f"{rig.url}/api/lines", ADMIN)
+    assert isinstance(body, dict) and [line["id"] for line in body["lines"]] == ["support", "sales"]
+    assert "token" not in str(body).lower()
+
+
+async def test_slack_url_verification(rig: Rig) -> None:
+    body, content_type = rig.slack.payloads.url_verification("challenge-123")
+    response = await rig.slack.send(rig.slack_url, body, content_type)
+    assert response.status == 200 and "challenge-123" in response.text

@@ -1,0 +1,66 @@
+"""The admin CLI against real files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bots.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {"SUPPORT_BOT_TOKEN": "1:x", "SUPPORT_BOT_SECRET": "s3cret", "SLACK_BOT_TOKEN": "xoxb-1",
+       "SLACK_SIGNING_SECRET": "sig", "SALES_BOT_TOKEN": "2:y", "SALES_BOT_SECRET": "s4cret"}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copy(ROOT / "linedesk.example.toml", tmp_path / "linedesk.toml")
+    shutil.copytree(ROOT / "processes", tmp_path / "processes")
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_check_config_accepts_the_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config"]) == 0
+    assert "OK:" in capsys.readouterr().out
+
+
+def test_check_config_reports_config_and_bpmn_problems_with_file_and_line(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = workdir / "linedesk.toml"
+    config.write_text(config.read_text().replace('name = "Support"', 'name = "Support"\ncolour = "red"', 1))
+    (workdir / "processes" / "broken.bpmn").write_text("<bpmn:definitions")
+    assert main(["check-config"]) == 1
+    err = capsys.readouterr().err
+    assert "linedesk.toml:" in err and "lines[0].colour" in err
+    config.write_text(config.read_text().replace('\ncolour = "red"', ""))
+    assert main(["check-config"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.bpmn:1:" in err and "not valid XML" in err
+
+
+def test_check_config_names_an_autostart_rule_with_a_missing_process(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "processes" / "Sales" / "Leads" / "create_lead.bpmn").unlink()
+    assert main(["check-config"]) == 1
+    assert "autostart[0].process: no process 'create_lead'" in capsys.readouterr().err
+
+
+def test_missing_variable_is_named(workdir: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    assert main(["check-config"]) == 1
+    assert "SLACK_BOT_TOKEN" in capsys.readouterr().err
+
+
+def test_processes_and_sessions_commands(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["processes"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("Company") < out.index("Sales\n") < out.index("Sales · Leads")
+    assert "handle_request" in out and "create_lead" in out
+    assert main(["sessions", "--status", "queued"]) == 0
+    assert "no sessions" in capsys.readouterr().out
