@@ -10,8 +10,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import views
-from core.config import Config
+from core.config import Config, LineConfig
 from core.courier import mirror_line
+from core.desk import DeskDelivery
 from core.errors import DeliveryError
 from core.model import OutboxEntry, Session
 from core.store.base import Store
@@ -58,31 +59,21 @@ def delivery_error(err: Exception) -> DeliveryError:
     return DeliveryError(f"{type(err).__name__}: {err}")
 
 
-class SlackDeskDelivery:
+class SlackDeskDelivery(DeskDelivery):
     """Posts session cards, mirrored messages and notices into the line's desk channel."""
 
     def __init__(self, client: AsyncWebClient, store: Store, config: Config):
+        super().__init__(store, config)
         self._client = client
-        self._store = store
-        self._config = config
 
-    async def deliver(self, entry: OutboxEntry) -> None:
-        try:
-            await self._perform(entry)
-        except DeliveryError:
-            raise
-        except Exception as err:
-            raise delivery_error(err) from err
+    def translate(self, err: Exception) -> DeliveryError:
+        return delivery_error(err)
 
-    async def _perform(self, entry: OutboxEntry) -> None:
-        number = int(entry.payload["session"])
-        session = await self._store.get_session(number)
-        if session is None:
-            raise DeliveryError(f"session #{number} is gone", permanent=True)
-        line = self._config.line(session.line_id)
-        if line is None or not line.slack_desk_channel:
-            raise DeliveryError(f"line {session.line_id!r} has no Slack desk", permanent=True)
+    async def perform(self, entry: OutboxEntry, session: Session, line: LineConfig) -> None:
+        if not line.slack_desk_channel:
+            raise DeliveryError(f"line {line.id!r} has no Slack desk", permanent=True)
         channel = line.slack_desk_channel
+        number = session.number
         root = await self._store.get_ref(SESSION_REF, str(number))
         if entry.action in ("open_session", "refresh_card"):
             text, blocks = await self._card(session, line.name)

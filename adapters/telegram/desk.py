@@ -19,8 +19,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from adapters.telegram.delivery import delivery_error
 from adapters.telegram.line_bots import LineBots
-from core.config import Config
+from core.config import Config, LineConfig
 from core.courier import TELEGRAM_DESK, mirror_line
+from core.desk import DeskDelivery
 from core.errors import DeliveryError, Refusal
 from core.inbound import OperatorText
 from core.model import OperatorStatus, OutboxEntry, Session
@@ -58,29 +59,19 @@ def card_keyboard(session: Session) -> InlineKeyboardMarkup | None:
     ]])
 
 
-class TelegramDeskDelivery:
+class TelegramDeskDelivery(DeskDelivery):
     def __init__(self, bots: LineBots, store: Store, config: Config):
+        super().__init__(store, config)
         self._bots = bots
-        self._store = store
-        self._config = config
 
-    async def deliver(self, entry: OutboxEntry) -> None:
-        try:
-            await self._perform(entry)
-        except DeliveryError:
-            raise
-        except Exception as err:
-            raise delivery_error(err) from err
+    def translate(self, err: Exception) -> DeliveryError:
+        return delivery_error(err)
 
-    async def _perform(self, entry: OutboxEntry) -> None:
-        number = int(entry.payload["session"])
-        session = await self._store.get_session(number)
-        if session is None:
-            raise DeliveryError(f"session #{number} is gone", permanent=True)
-        line = self._config.line(session.line_id)
-        bot = self._bots.get(session.line_id)
-        if line is None or line.telegram_desk_chat is None or bot is None:
-            raise DeliveryError(f"line {session.line_id!r} has no Telegram desk", permanent=True)
+    async def perform(self, entry: OutboxEntry, session: Session, line: LineConfig) -> None:
+        bot = self._bots.get(line.id)
+        if line.telegram_desk_chat is None or bot is None:
+            raise DeliveryError(f"line {line.id!r} has no Telegram desk", permanent=True)
+        number = session.number
         topic = await self._store.get_ref(TOPIC_REF, str(number))
         if topic is None:
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)

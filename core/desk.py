@@ -1,0 +1,39 @@
+"""The frame every desk deliverer shares: find the entry's session and line, let the platform
+act, translate the platform's failures into the outbox's terms."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from core.config import Config, LineConfig
+from core.errors import DeliveryError
+from core.model import OutboxEntry, Session
+from core.store.base import Store
+
+
+class DeskDelivery(ABC):
+    def __init__(self, store: Store, config: Config):
+        self._store = store
+        self._config = config
+
+    async def deliver(self, entry: OutboxEntry) -> None:
+        number = int(entry.payload["session"])
+        session = await self._store.get_session(number)
+        if session is None:
+            raise DeliveryError(f"session #{number} is gone", permanent=True)
+        line = self._config.line(session.line_id)
+        if line is None:
+            raise DeliveryError(f"line {session.line_id!r} is not configured any more", permanent=True)
+        try:
+            await self.perform(entry, session, line)
+        except DeliveryError:
+            raise
+        except Exception as err:
+            raise self.translate(err) from err
+
+    @abstractmethod
+    async def perform(self, entry: OutboxEntry, session: Session, line: LineConfig) -> None:
+        """Do the entry's action ("open_session", "refresh_card", "mirror", "notice") on the platform."""
+
+    @abstractmethod
+    def translate(self, err: Exception) -> DeliveryError: ...
