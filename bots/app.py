@@ -7,6 +7,7 @@ import contextlib
 import logging
 from typing import Any
 
+import aiohttp
 from aiogram import Dispatcher
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -82,6 +83,8 @@ class Linedesk:
         """Open the store, pick up what a previous run left, start the workers and, with
         `transports`, the Telegram webhooks or pollers."""
         await self.store.open()
+        if self.slack_client is not None and self.slack_client.session is None:
+            self.slack_client.session = aiohttp.ClientSession()  # one pool for every Web API call
         await self.telegram.replay_pending()
         resumed = await self.processes.resume()
         if resumed:
@@ -125,6 +128,7 @@ class Linedesk:
         await self.telegram_bots.close()
         if self.slack_client is not None and self.slack_client.session is not None:
             await self.slack_client.session.close()
+            self.slack_client.session = None
         await self.store.close()
         self.started = False
 

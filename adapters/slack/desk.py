@@ -60,6 +60,10 @@ class SlackDesk:
         app.action(re.compile(rf"^{re.escape(views.PICK_SELECT)}:"))(track(self.on_pick))
         app.view(views.TASK_FORM)(track(self.on_form_submit))
         app.event("message")(track(self.on_message))
+        app.event(re.compile(r".*"))(self.on_other_event)
+
+    async def on_other_event(self) -> None:
+        """Events linedesk does not use are acknowledged (200) and ignored, so Slack does not retry them."""
 
     def _track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         """Count listeners still running after their ack, so that `idle()` can wait for them."""
@@ -213,8 +217,8 @@ class SlackDesk:
         except Refusal as refusal:
             await respond(text=f"Not started: {refusal.reason}", replace_original=False, response_type="ephemeral")
             return
-        await respond(text=f"▶ {record.process_name} started for session #{number}.", replace_original=True)
         await self._open_form(client, body.get("trigger_id"), record.id, operator.id)
+        await respond(text=f"▶ {record.process_name} started for session #{number}.", replace_original=True)
 
     async def _open_form(self, client: AsyncWebClient, trigger_id: str | None, instance_id: str,
                          operator_id: str) -> None:

@@ -101,3 +101,9 @@ async def test_slack_url_verification(rig: Rig) -> None:
     body, content_type = rig.slack.payloads.url_verification("challenge-123")
     response = await rig.slack.send(rig.slack_url, body, content_type)
     assert response.status == 200 and "challenge-123" in response.text
+
+
+async def test_slack_events_linedesk_does_not_use_are_acknowledged(rig: Rig) -> None:
+    response = await rig.slack.post_event(rig.slack_url, {"type": "reaction_added", "user": "U0ANNA01",
+                                                          "reaction": "eyes", "event_ts": "1.2"})
+    assert response.status == 200
