@@ -13,6 +13,8 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.http_caller import AiohttpCaller
+from adapters.slack.admin import SlackAdmin
 from adapters.slack.delivery import SlackDeskDelivery
 from adapters.slack.desk import SlackDesk
 from adapters.telegram.client import client_router
@@ -20,13 +22,14 @@ from adapters.telegram.delivery import TelegramClientDelivery
 from adapters.telegram.desk import TelegramDeskDelivery, desk_router
 from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
 from adapters.telegram.line_bots import LineBots
+from core.autostart import Autostart
 from core.blocks import BLOCKS, Blocks
 from core.bpmn.catalog import Catalog, load_catalog
 from core.clock import Clock, SystemClock
 from core.config import Config
 from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier
 from core.errors import DeliveryError
-from core.events import EventBus
+from core.events import EventBus, MessageReceived
 from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxWorker
@@ -51,9 +54,14 @@ class Linedesk:
         self.courier = Courier(self.store, config, self.clock, self.outbox.wake)
         self.operators = Operators(self.store, config, self.clock)
         self.sessions = Sessions(self.store, config, self.clock, self.bus, self.courier, self.operators)
-        self.blocks = Blocks(self.store, config, self.clock, self.courier, self.sessions)
+        self.http_caller = AiohttpCaller()
+        self.blocks = Blocks(self.store, config, self.clock, self.courier, self.sessions, self.http_caller)
         self.processes = Processes(self.store, config, self.catalog, self.clock, self.courier, self.blocks,
                                    self.operators)
+        # waiting instances get a client message before auto-start may start a new one on it
+        self.bus.subscribe(MessageReceived, self.processes.on_client_message)
+        self.autostart = Autostart(self.store, config, self.clock, self.processes)
+        self.autostart.subscribe(self.bus)
         self.outbox.on_dead(self._undeliverable)
 
         self.telegram_bots = LineBots(config)
@@ -66,6 +74,7 @@ class Linedesk:
 
         self.slack: AsyncApp | None = None
         self.slack_desk: SlackDesk | None = None
+        self.slack_admin: SlackAdmin | None = None
         self.slack_client: AsyncWebClient | None = None
         if config.slack.bot_token:
             self.slack_client = AsyncWebClient(token=config.slack.bot_token, base_url=config.slack.api_url)
@@ -73,6 +82,8 @@ class Linedesk:
                                   process_before_response=False)
             self.slack_desk = SlackDesk(self.slack, store=self.store, sessions=self.sessions,
                                         processes=self.processes, operators=self.operators)
+            self.slack_admin = SlackAdmin(self.slack, autostart=self.autostart, operators=self.operators,
+                                          catalog=self.catalog, config=config)
             self.outbox.register(SLACK_DESK, SlackDeskDelivery(self.slack_client, self.store, config))
 
         self._tasks: list[asyncio.Task[Any]] = []
@@ -90,6 +101,7 @@ class Linedesk:
         if resumed:
             log.info("resumed %s process instances", resumed)
         self._spawn(self.outbox.run(), "outbox")
+        self._spawn(self.processes.run_timers(), "timers")
         if transports:
             await self._start_telegram()
         self.started = True
@@ -118,6 +130,7 @@ class Linedesk:
 
     async def stop(self) -> None:
         self.outbox.stop()
+        self.processes.stop_timers()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -126,6 +139,7 @@ class Linedesk:
         self._tasks.clear()
         await self.telegram.idle()
         await self.telegram_bots.close()
+        await self.http_caller.close()
         if self.slack_client is not None and self.slack_client.session is not None:
             await self.slack_client.session.close()
             self.slack_client.session = None
@@ -140,9 +154,12 @@ class Linedesk:
             await self.telegram.idle()
             if self.slack_desk is not None:
                 await self.slack_desk.idle()
+            if self.slack_admin is not None:
+                await self.slack_admin.idle()
             await self.outbox.drain(timeout=max(0.1, deadline - loop.time()))
             stats = await self.store.outbox_stats(self.clock.now())
-            slack_busy = self.slack_desk is not None and self.slack_desk.busy
+            slack_busy = (self.slack_desk is not None and self.slack_desk.busy) or (
+                self.slack_admin is not None and self.slack_admin.busy)
             if not self.telegram.busy and not slack_busy and stats.get("pending", 0) == 0:
                 return
             if loop.time() > deadline:

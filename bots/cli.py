@@ -5,17 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
+import json
 import logging
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
+from core.autostart import EVENTS, Autostart, EffectiveRule
 from core.blocks import BLOCKS
 from core.bpmn.catalog import Catalog, load_catalog
+from core.clock import SystemClock
 from core.config import Config, ConfigError, load_config, resolve_config_path
+from core.errors import Refusal
 from core.model import SessionStatus
 from core.store import open_store
+
+if TYPE_CHECKING:
+    from core.processes import Processes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +58,21 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--status", choices=[s.value for s in SessionStatus], action="append")
             sub.add_argument("--line")
             sub.add_argument("--limit", type=int, default=50)
+
+    autostart = commands.add_parser(
+        "autostart", help="set an automatic start rule (admin), or --list every line's rules",
+        usage="linedesk autostart LINE EVENT PROCESS on|off [--config FILE]\n"
+              "       linedesk autostart --list [--config FILE]")
+    autostart.add_argument("rule", nargs="*", metavar="LINE EVENT PROCESS on|off")
+    autostart.add_argument("--list", action="store_true", help="print every line's effective rules")
+    autostart.add_argument("--config", help="config file (default: $LINEDESK_CONFIG or linedesk.toml)")
+    autostart.set_defaults(run=_autostart, parser=autostart)
+
+    items = commands.add_parser("items", help="list the items of an app (e.g. leads)")
+    items.add_argument("app")
+    items.add_argument("--limit", type=int, default=50)
+    items.add_argument("--config", help="config file (default: $LINEDESK_CONFIG or linedesk.toml)")
+    items.set_defaults(run=_items)
     return parser
 
 
@@ -118,6 +142,82 @@ def _sessions(args: argparse.Namespace) -> int:
                 print("no sessions")
         finally:
             await store.close()
+        return 0
+
+    return asyncio.run(run())
+
+
+class _CatalogOnly:
+    """What `Autostart.set_rule` needs of `Processes` (the catalog) when no server runs: the CLI
+    stores rules and never fires them, so nothing here can start an instance."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+
+def rule_row(line_id: str, event: str, rule: EffectiveRule | None) -> str:
+    if rule is None:
+        return f"{line_id:<16} {event:<17} {'-':<28} off  (no rule)"
+    return f"{line_id:<16} {event:<17} {rule.process_id:<28} {'on' if rule.enabled else 'off':<4} {rule.source}"
+
+
+def _autostart(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.parser
+    if args.list == bool(args.rule) or (args.rule and (len(args.rule) != 4 or args.rule[3] not in ("on", "off"))):
+        parser.print_usage(sys.stderr)
+        print(f"linedesk autostart: give LINE EVENT PROCESS on|off, or --list (events: {', '.join(EVENTS)})",
+              file=sys.stderr)
+        return 2
+    config = _load(args)
+    if config is None:
+        return 1
+    catalog = load_catalog(config.processes.dir, BLOCKS)
+
+    async def run() -> int:
+        store = open_store(config.store_url_resolved(), config.base_dir)
+        await store.open()
+        try:
+            autostart = Autostart(store, config, SystemClock(), cast("Processes", _CatalogOnly(catalog)))
+            if args.list:
+                rules = {(r.line_id, r.event): r for r in await autostart.rules()}
+                for line in config.lines:
+                    for event in EVENTS:
+                        print(rule_row(line.id, event, rules.get((line.id, event))))
+                return 0
+            line_id, event, process_id, state = args.rule
+            try:
+                rule = await autostart.set_rule(line_id, event, process_id, state == "on", by="cli",
+                                                require_admin=False)
+            except Refusal as refusal:
+                print(refusal.reason, file=sys.stderr)
+                return 1
+            print(rule_row(rule.line_id, rule.event, rule))
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _items(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return 1
+
+    async def run() -> int:
+        store = open_store(config.store_url_resolved(), config.base_dir)
+        await store.open()
+        try:
+            items = sorted(await store.list_items(args.app, limit=args.limit), key=lambda item: item.number)
+        finally:
+            await store.close()
+        for item in items:
+            when = datetime.datetime.fromtimestamp(item.created_at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            session = f"#{item.session}" if item.session is not None else "-"
+            print(f"{item.app} #{item.number:<5} {when}  session {session:<6} "
+                  f"{json.dumps(item.fields, ensure_ascii=False, sort_keys=True, default=str)}")
+        if not items:
+            print(f"no items in {args.app}")
         return 0
 
     return asyncio.run(run())

@@ -7,6 +7,7 @@ what really happened (in the sandboxes' state and linedesk's store); the exit co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import tempfile
@@ -16,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from adapters.telegram.desk import TOPIC_REF
+from bots.app import Linedesk
 from bots.cli import package_processes_dir
-from bots.rig import ANNA, DESK_CHANNEL, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
+from bots.rig import ANNA, DESK_CHANNEL, IVAN, OLGA, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 from core.model import InstanceStatus
 
 
@@ -162,10 +165,51 @@ async def _play(rig: Rig, show: Transcript) -> None:
     for text in news:
         show.line("Ivan sees", text, "←")
     record = await desk.store.get_instance(instances[0].id)
-    show.check(submitted.status == 200 and record is not None and record.status == InstanceStatus.COMPLETED,
-               "form submitted, the process ran to its end")
+    show.check(submitted.status == 200 and record is not None and record.status == InstanceStatus.WAITING,
+               "form submitted, the process goes on")
     show.check("Your request #1 is registered" in news, "Ivan received “Your request #1 is registered”")
     show.check("Request #1: registered" in news, "Ivan has a live status card “Request #1: registered”")
+
+    # 5 ----------------------------------------------------------------------------------------
+    show.step("5. The process waits for Ivan's answer, then a timer; Ivan's status card changes in place")
+    show.line("Ivan · Telegram", "Tomorrow after 10, please", "→")
+    await rig.client_writes(IVAN, "Tomorrow after 10, please")
+    show.line("Ivan's status card", _status_card(rig))
+    show.line("Slack thread", (await rig.desk_thread(1))[-1])
+    waiting = await desk.store.get_instance(instances[0].id)
+    show.check(waiting is not None and waiting.waiting_for == "timer", "answer received, the process waits on a timer")
+    done = await _wait_for(desk, instances[0].id, InstanceStatus.COMPLETED, timeout=10)
+    await rig.settle()
+    show.line("… a few seconds later", _status_card(rig))
+    cards = [m for m in rig.bot_messages(IVAN) if m.get("text", "").startswith("Request #1:")]
+    show.check(done, "the timer fired and the process finished")
+    show.check(len(cards) == 1 and cards[0]["text"] == "Request #1: done" and cards[0]["edit_count"] == 2,
+               "one status card, edited in place: registered → in progress → done")
+
+    # 6 ----------------------------------------------------------------------------------------
+    show.step("6. Admin Anna turns on auto-start “session.created → create_lead” for Support")
+    show.line("Anna · Slack", "/autostart support session.created create_lead on", "→")
+    answer = await rig.slash(ANNA, "/autostart", "support session.created create_lead on")
+    show.line("Anna sees (only her)", answer.text.replace("*", "") if answer.text else str(answer.json))
+    rule = await desk.autostart.rule("support", "session.created")
+    show.check(rule is not None and rule.enabled and rule.process_id == "create_lead", "the rule is on")
+
+    # 7 ----------------------------------------------------------------------------------------
+    show.step("7. Client Olga writes on Telegram: the lead process starts by itself")
+    show.line("Olga · Telegram", "Hi! How much is a new dishwasher?", "→")
+    await rig.client_writes(OLGA, "Hi! How much is a new dishwasher?")
+    for text in rig.client_chat(OLGA)[1:]:
+        show.line("Olga sees", text, "←")
+    leads = await desk.store.list_items("leads")
+    olga = await desk.store.list_sessions(line_id="support", limit=1)
+    auto = await desk.store.list_instances(session=olga[0].number) if olga else []
+    show.line("Slack thread", " | ".join(await rig.desk_thread(olga[0].number)) if olga else "(none)")
+    show.check(bool(olga) and olga[0].number == 2, "session #2 opened")
+    show.check(len(auto) == 1 and auto[0].trigger == "session.created" and auto[0].started_by == "automation",
+               "the lead process started by itself")
+    show.check([item.number for item in leads] == [1], "item leads #1 created")
+    show.check("Thanks, we registered your request as lead #1" in rig.client_chat(OLGA),
+               "Olga got “Thanks, we registered your request as lead #1”")
 
     # 9 ----------------------------------------------------------------------------------------
     show.step("9. The same Telegram update arrives twice; a forged Slack request arrives")
@@ -183,11 +227,31 @@ async def _play(rig: Rig, show: Transcript) -> None:
     show.check(forged.status == 401 and (await desk.operators.state("anna")).status.value == "online",
                "the forgery is refused and changes nothing")
 
-    topic_texts = [m.get("text") or "" for m in rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK)]
-    show.step("What the Telegram desk topic shows")
+    topic = await desk.store.get_ref(TOPIC_REF, "1")
+    thread_id = topic["thread_id"] if topic else None
+    topic_texts = [m.get("text") or "" for m in rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK, thread_id)]
+    show.step("What the Telegram desk shows in topic “#1 Ivan”")
     for text in topic_texts:
         if text:
             show.line("  topic #1 Ivan", text)
+
+
+def _status_card(rig: Rig) -> str:
+    cards = [m for m in rig.bot_messages(IVAN) if m.get("text", "").startswith("Request #")]
+    if not cards:
+        return "(no card)"
+    return f"{cards[-1]['text']}   (edited {cards[-1].get('edit_count', 0)}×)"
+
+
+async def _wait_for(desk: Linedesk, instance_id: str, status: InstanceStatus, timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        record = await desk.store.get_instance(instance_id)
+        if record is not None and record.status == status:
+            return True
+        await asyncio.sleep(0.1)
+    return False
 
 
 async def run_demo(quiet: bool = False, out: TextIO | None = None,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
+from core.autostart import EVENTS, EffectiveRule
+from core.errors import Refusal
 from core.model import InstanceStatus, SessionStatus
 
 if TYPE_CHECKING:
@@ -29,6 +33,8 @@ def build_web_app(desk: Linedesk) -> web.Application:
     app.router.add_get("/metrics", _metrics(desk))
     api = _AdminApi(desk)
     app.router.add_get("/api/lines", api.lines)
+    app.router.add_get("/api/lines/{line}/autostart", api.line_rules)
+    app.router.add_put("/api/lines/{line}/autostart/{event}", api.set_rule)
     app.router.add_get("/api/catalog", api.catalog)
     app.router.add_get("/api/sessions", api.sessions)
     app.router.add_get("/api/sessions/{number}", api.session)
@@ -128,12 +134,40 @@ class _AdminApi:
     async def lines(self, request: web.Request) -> web.Response:
         self._authorize(request)
         rules = await self._desk.store.list_rules()
+        effective = await self._desk.autostart.rules()
         return web.json_response({"lines": [
             {"id": line.id, "name": line.name, "telegram": bool(line.telegram_token), "slack_dm": line.slack_dm,
              "slack_desk_channel": line.slack_desk_channel or None, "telegram_desk_chat": line.telegram_desk_chat,
+             "autostart": [_rule_json(r) for r in effective if r.line_id == line.id],
              "autostart_file": [rule.model_dump() for rule in line.autostart],
              "autostart_runtime": [r.model_dump(mode="json") for r in rules if r.line_id == line.id]}
             for line in self._desk.config.lines]})
+
+    def _line(self, request: web.Request) -> str:
+        line_id = request.match_info["line"]
+        if self._desk.config.line(line_id) is None:
+            raise web.HTTPNotFound(reason=f"no line {line_id!r}")
+        return line_id
+
+    async def line_rules(self, request: web.Request) -> web.Response:
+        """The line's effective rules (only events that have one); `events` names every event."""
+        self._authorize(request)
+        line_id = self._line(request)
+        rules = await self._desk.autostart.rules(line_id)
+        return web.json_response({"line": line_id, "events": list(EVENTS), "rules": [_rule_json(r) for r in rules]})
+
+    async def set_rule(self, request: web.Request) -> web.Response:
+        """`PUT /api/lines/{line}/autostart/{event}` with `{"process": "...", "enabled": true}`."""
+        self._authorize(request)
+        line_id = self._line(request)
+        process_id, enabled = _rule_body(await request.read())
+        try:
+            rule = await self._desk.autostart.set_rule(line_id, request.match_info["event"], process_id, enabled,
+                                                       by="api", require_admin=False)
+        except Refusal as refusal:
+            status = 404 if refusal.code == "no_line" else 400
+            return web.json_response({"ok": False, "error": refusal.reason, "code": refusal.code}, status=status)
+        return web.json_response(_rule_json(rule))
 
     async def catalog(self, request: web.Request) -> web.Response:
         self._authorize(request)
@@ -181,7 +215,28 @@ class _AdminApi:
         return web.json_response({"items": [i.model_dump(mode="json") for i in items]})
 
 
-def _dumps(value: Any) -> str:
-    import json
+def _rule_json(rule: EffectiveRule) -> dict[str, Any]:
+    return dataclasses.asdict(rule)
 
+
+def _rule_body(raw: bytes) -> tuple[str, bool]:
+    """`{"process": str, "enabled": bool}` and nothing else, or 400 naming what is wrong."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(reason='the body must be JSON: {"process": "...", "enabled": true}') from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(reason='the body must be a JSON object: {"process": "...", "enabled": true}')
+    unknown = sorted(set(body) - {"process", "enabled"})
+    if unknown:
+        raise web.HTTPBadRequest(reason=f"unknown key(s): {', '.join(unknown)}")
+    process, enabled = body.get("process"), body.get("enabled")
+    if not isinstance(process, str) or not process:
+        raise web.HTTPBadRequest(reason='"process" must be a non-empty string (a process id of the catalog)')
+    if not isinstance(enabled, bool):
+        raise web.HTTPBadRequest(reason='"enabled" must be true or false')
+    return process, enabled
+
+
+def _dumps(value: Any) -> str:
     return json.dumps(value, default=str)

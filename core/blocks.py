@@ -7,17 +7,20 @@ the instance's next step — a crash never sends a reply twice or loses it.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from core.clock import Clock
 from core.config import Config
 from core.courier import Courier
 from core.errors import Refusal
+from core.http_calls import HttpCaller
 from core.model import AuthorKind, Client, InstanceRecord, Item, Message, OutboxEntry, Session, SessionStatus
 from core.sessions import Sessions
 from core.store.base import Store
@@ -27,8 +30,11 @@ INITIATIVE = "linedesk.initiative"
 STATUS = "linedesk.status"
 CREATE_ITEM = "linedesk.create_item"
 CLOSE_SESSION = "linedesk.close_session"
+HTTP = "linedesk.http"
 
-BLOCKS = (REPLY, INITIATIVE, STATUS, CREATE_ITEM, CLOSE_SESSION)
+BLOCKS = (REPLY, INITIATIVE, STATUS, CREATE_ITEM, CLOSE_SESSION, HTTP)
+HTTP_TIMEOUT = 10.0
+HTTP_ATTEMPTS = 3
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SAFE_BUILTINS: dict[str, Any] = {
@@ -68,12 +74,15 @@ class BlockOutcome:
 
 
 class Blocks:
-    def __init__(self, store: Store, config: Config, clock: Clock, courier: Courier, sessions: Sessions):
+    def __init__(self, store: Store, config: Config, clock: Clock, courier: Courier, sessions: Sessions,
+                 http: HttpCaller | None = None, *, http_backoff: float = 0.5):
         self._store = store
         self._config = config
         self._clock = clock
         self._courier = courier
         self._sessions = sessions
+        self._http = http
+        self._http_backoff = http_backoff
 
     async def perform(self, topic: str, args: dict[str, Any], instance: InstanceRecord,
                       task_key: str) -> BlockOutcome:
@@ -88,6 +97,8 @@ class Blocks:
             return await self._create_item(instance, args, task_key)
         if topic == CLOSE_SESSION:
             return await self._close_session(instance)
+        if topic == HTTP:
+            return await self._http_call(args, task_key)
         raise BlockError(f"unknown block {topic!r}")
 
     async def _session_and_client(self, instance: InstanceRecord) -> tuple[Session, Client]:
@@ -138,9 +149,8 @@ class Blocks:
         session, client = await self._session_and_client(instance)
         outbox = [self._courier.client_entry(client, session.line_id, "status_card",
                                              {"instance_id": instance.id, "session": session.number, "text": text})]
-        outbox += self._courier.desk_entries(session, "mirror", {
-            "author_kind": AuthorKind.PROCESS.value, "author_name": instance.process_name,
-            "text": f"Status: {text}", "internal": False, "message_id": None})
+        outbox += self._courier.desk_entries(session, "status_card", {
+            "instance_id": instance.id, "process": instance.process_name, "text": text})
         return BlockOutcome(result=text, outbox=outbox)
 
     async def _create_item(self, instance: InstanceRecord, args: dict[str, Any], task_key: str) -> BlockOutcome:
@@ -162,6 +172,46 @@ class Blocks:
         if session.status != SessionStatus.CLOSED:
             await self._sessions.close(session.number, by=f"process “{instance.process_name}”")
         return BlockOutcome()
+
+
+    async def _http_call(self, args: dict[str, Any], task_key: str) -> BlockOutcome:
+        """Call an allowed host; 5xx and unreachable hosts are retried; the reply's JSON is the result.
+        The result is remembered per task run, so a replay after a crash does not call twice."""
+        done = await self._store.get_ref("http_by_task", task_key)
+        if done is not None:
+            return BlockOutcome(result=done.get("result"))
+        if self._http is None:
+            raise BlockError("the http block has no HTTP client here")
+        url = str(args.get("url") or "")
+        host = (urlsplit(url).hostname or "").lower()
+        if urlsplit(url).scheme not in ("http", "https") or not host:
+            raise BlockError(f"http: {url!r} is not an http(s) URL")
+        allowed = [h.lower() for h in self._config.processes.http_allow]
+        if host not in allowed:
+            raise BlockError(f"http: host {host!r} is not in processes.http_allow")
+        method = str(args.get("method") or "POST").upper()
+        body = args.get("body")
+        reason = ""
+        for attempt in range(HTTP_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(self._http_backoff * 2 ** (attempt - 1))
+            try:
+                reply = await self._http.call(method, url, body, HTTP_TIMEOUT)
+            except (TimeoutError, OSError) as err:
+                reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+                continue
+            if reply.status >= 500:
+                reason = f"HTTP {reply.status}"
+                continue
+            if reply.status >= 400:
+                raise BlockError(f"http: {method} {url} answered HTTP {reply.status}: {reply.body[:200]}")
+            try:
+                result = json.loads(reply.body) if reply.body.strip() else None
+            except ValueError:
+                raise BlockError(f"http: {method} {url} did not answer JSON: {reply.body[:200]!r}") from None
+            await self._store.set_ref("http_by_task", task_key, {"result": result})
+            return BlockOutcome(result=result)
+        raise BlockError(f"http: {method} {url} failed {HTTP_ATTEMPTS} times ({reason})")
 
 
 def _text(args: dict[str, Any]) -> str:

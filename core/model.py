@@ -129,8 +129,12 @@ class InstanceRecord(Record):
     state: str = ""
     current_task: str | None = None
     """bpmn id of the task the instance waits on (user task, block, message or timer)."""
+    task_id: str | None = None
+    """SpiffWorkflow's id of the user task it waits on (forms name it, so a stale form is recognised)."""
     waiting_for: str | None = None
-    """What the instance waits for: "user_task", "client_message", "timer" or None."""
+    """What the instance waits for: "user_task", "client_message", "timer", "event" or None."""
+    wake_at: float | None = None
+    """When its earliest timer is due (POSIX seconds), while it waits on one."""
     assignee: str | None = None
     """Operator id the current user task belongs to (None: any online operator of the line)."""
     error: str | None = None

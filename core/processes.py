@@ -7,18 +7,23 @@ stores the instance after every step together with that step's outbox entries.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.blocks import BlockError, Blocks, render
 from core.bpmn.catalog import Catalog
-from core.bpmn.engine import EngineError, ScriptEffect, UserTaskView, WorkflowRun
+from core.bpmn.engine import BlockBridge, EngineError, UserTaskView, WorkflowRun
 from core.clock import Clock
-from core.config import Config
+from core.config import Config, OperatorConfig
 from core.courier import Courier
 from core.errors import Refusal
+from core.events import MessageReceived
 from core.forms import validate
 from core.locks import KeyedLocks
 from core.model import (
@@ -37,6 +42,14 @@ log = logging.getLogger(__name__)
 
 DOUBLE_CLICK_WINDOW = 5.0
 AUTOMATION = "automation"
+MAX_STEPS = 10_000
+INSTANCE_LOCK_TTL = 60.0
+INSTANCE_LOCK_WAIT = 10.0
+BLOCK_TIMEOUT = 60.0
+
+
+class InstanceBusy(Exception):
+    """Another driver (in this process or another linedesk instance) holds the instance."""
 
 
 @dataclass
@@ -59,6 +72,7 @@ class Processes:
         self._blocks = blocks
         self._operators = operators
         self._locks = KeyedLocks()
+        self._timers_running = False
 
     # --- starting -------------------------------------------------------------------------
     async def start_manual(self, session_number: int, process_id: str, operator_id: str | None,
@@ -96,14 +110,14 @@ class Processes:
             session=session.number if session else None, line_id=session.line_id if session else None,
             client_id=session.client_id if session else None, started_by=started_by, trigger=trigger,
             status=InstanceStatus.RUNNING, created_at=now, updated_at=now)
-        run = WorkflowRun.new(entry, data)
-        record.state = run.dump()
-        who = operator.name if operator else "automation"
+        pending: list[OutboxEntry] = []
+        run = WorkflowRun.new(entry, data, self._bridge(record, pending))
+        who = operator.name if operator else f"automation ({trigger})"
         announce = self._courier.notice(session, f"▶ {entry.name} started by {who}") if session else []
-        await self._commit(record, announce)
-        log.info("instance %s of %s started by %s (%s)", record.id, entry.id, started_by, trigger)
-        async with self._locks.hold(record.id):
-            return await self._drive(record, run)
+        async with self._exclusive(record.id):
+            await self._commit(record, announce, run)
+            log.info("instance %s of %s started by %s (%s)", record.id, entry.id, started_by, trigger)
+            return await self._drive(record, run, pending)
 
     async def _initial_data(self, session: Session | None, started_by: str, trigger: str) -> dict[str, Any]:
         data: dict[str, Any] = {"session_id": None, "line_id": None, "client_id": None, "client_name": None,
@@ -131,123 +145,270 @@ class Processes:
         tasks = WorkflowRun.load(record.state).ready_user_tasks()
         return tasks[0] if tasks else None
 
+    async def claim_task(self, instance_id: str, operator_id: str | None) -> tuple[InstanceRecord, UserTaskView]:
+        """**Take task** / **Open form**: an unassigned task becomes the operator's; their own opens again."""
+        operator = self._operators.get(operator_id) if operator_id else None
+        try:
+            async with self._exclusive(instance_id):
+                record = await self._store.get_instance(instance_id)
+                if record is None:
+                    raise Refusal("This process instance does not exist.", "no_instance")
+                if record.status != InstanceStatus.WAITING or record.waiting_for != "user_task":
+                    raise Refusal(f"“{record.process_name}” has no open task now.", "no_task")
+                await self._check_operator(record, operator)
+                assert operator is not None
+                if record.assignee is None:
+                    record.assignee = operator.id
+                    session = await self._store.get_session(record.session) if record.session else None
+                    notice = self._courier.notice(
+                        session, f"✋ {operator.name} took the task of {record.process_name}") if session else []
+                    await self._commit(record, notice)
+                elif record.assignee != operator.id:
+                    owner = self._operators.get(record.assignee)
+                    raise Refusal(f"This task belongs to {owner.name if owner else record.assignee}.", "not_assignee")
+        except InstanceBusy:
+            raise Refusal("The process is busy; try again in a moment.", "busy") from None
+        task = await self.open_task(instance_id)
+        if task is None:
+            raise Refusal("The task was completed meanwhile.", "stale_task")
+        return record, task
+
     async def submit(self, instance_id: str, task_id: str, operator_id: str | None,
                      raw: dict[str, Any]) -> Submission:
         """Complete a user task with what the operator entered; invalid fields come back as errors."""
-        async with self._locks.hold(instance_id):
-            record = await self._store.get_instance(instance_id)
-            if record is None:
-                raise Refusal("This process instance does not exist.", "no_instance")
-            if record.status != InstanceStatus.WAITING:
-                raise Refusal(f"“{record.process_name}” is {record.status.value}: the form is closed.", "not_waiting")
-            run = WorkflowRun.load(record.state)
-            task = next((t for t in run.ready_user_tasks() if t.task_id == task_id), None)
-            if task is None:
-                raise Refusal("This form was already submitted.", "stale_task")
-            await self._check_assignee(record, operator_id)
-            values, errors = validate(task.fields, raw)
-            if errors:
-                return Submission(instance=record, errors=errors)
-            try:
-                run.complete(task_id, values)
-            except EngineError as err:
-                return Submission(instance=await self._fail(record, run, str(err), err.task))
-            record = await self._drive(record, run)
+        try:
+            async with self._exclusive(instance_id):
+                record = await self._submit(instance_id, task_id, operator_id, raw)
+        except InstanceBusy:
+            raise Refusal("The process is busy; try again in a moment.", "busy") from None
+        if isinstance(record, Submission):
+            return record
         next_task = None
         if record.status == InstanceStatus.WAITING and record.waiting_for == "user_task" \
                 and record.assignee == operator_id:
             next_task = await self.open_task(record.id)
         return Submission(instance=record, next_task=next_task)
 
+    async def _submit(self, instance_id: str, task_id: str, operator_id: str | None,
+                      raw: dict[str, Any]) -> InstanceRecord | Submission:
+        record = await self._store.get_instance(instance_id)
+        if record is None:
+            raise Refusal("This process instance does not exist.", "no_instance")
+        if record.status != InstanceStatus.WAITING:
+            raise Refusal(f"“{record.process_name}” is {record.status.value}: the form is closed.", "not_waiting")
+        pending: list[OutboxEntry] = []
+        run = WorkflowRun.load(record.state, self._bridge(record, pending))
+        task = next((t for t in run.ready_user_tasks() if t.task_id == task_id), None)
+        if task is None:
+            raise Refusal("This form was already submitted.", "stale_task")
+        await self._check_assignee(record, operator_id)
+        values, errors = validate(task.fields, raw)
+        if errors:
+            return Submission(instance=record, errors=errors)
+        try:
+            await asyncio.to_thread(run.complete, task_id, values)
+        except EngineError as err:
+            return Submission(instance=await self._fail(record, run, str(err), err.task))
+        return await self._drive(record, run, pending)
+
     async def _check_assignee(self, record: InstanceRecord, operator_id: str | None) -> None:
         operator = self._operators.get(operator_id) if operator_id else None
-        if operator is None:
-            raise Refusal("You are not a linedesk operator.", "not_operator")
-        if record.assignee is not None and record.assignee != operator.id:
+        if operator is not None and record.assignee is not None and record.assignee != operator.id:
             owner = self._operators.get(record.assignee)
             raise Refusal(f"This task belongs to {owner.name if owner else record.assignee}.", "not_assignee")
+        if record.assignee is None:
+            raise Refusal("Take the task first.", "not_assignee")
+        await self._check_operator(record, operator)
+
+    async def _check_operator(self, record: InstanceRecord, operator: OperatorConfig | None) -> None:
+        if operator is None:
+            raise Refusal("You are not a linedesk operator.", "not_operator")
         if record.line_id is not None and not operator.serves(record.line_id):
             raise Refusal(f"You are not an operator of line {record.line_id!r}.", "wrong_line")
         state = await self._operators.state(operator.id)
         if state.status == OperatorStatus.OFFLINE:
             raise Refusal("You are offline: type /status online first.", "offline")
 
-    # --- driving ----------------------------------------------------------------------------
+    # --- waking up: client messages and timers -------------------------------------------
+    async def on_client_message(self, event: MessageReceived) -> None:
+        """Deliver the session's new client message to every instance waiting for one."""
+        waiting = await self._store.list_instances(status=[InstanceStatus.WAITING], session=event.session.number)
+        for candidate in waiting:
+            if candidate.waiting_for != "client_message":
+                continue
+            try:
+                async with self._exclusive(candidate.id):
+                    record = await self._store.get_instance(candidate.id)
+                    if record is None or record.waiting_for != "client_message":
+                        continue
+                    pending: list[OutboxEntry] = []
+                    run = WorkflowRun.load(record.state, self._bridge(record, pending))
+                    await asyncio.to_thread(run.deliver_client_message, event.message.text)
+                    await self._drive(record, run, pending)
+            except InstanceBusy:
+                log.warning("instance %s busy: client message not delivered to it", candidate.id)
+
+    async def run_timers(self, interval: float = 0.5) -> None:
+        """Fire due timers until stopped: within `interval` of their due time, also after a restart."""
+        self._timers_running = True
+        while self._timers_running:
+            try:
+                await self.wake_due()
+            except Exception:
+                log.exception("timer pass failed")
+            await asyncio.sleep(interval)
+
+    def stop_timers(self) -> None:
+        self._timers_running = False
+
+    async def wake_due(self) -> int:
+        count = 0
+        for candidate in await self._store.due_instances(self._clock.now()):
+            try:
+                async with self._exclusive(candidate.id, wait=False):
+                    record = await self._store.get_instance(candidate.id)
+                    if record is None or record.status != InstanceStatus.WAITING or record.wake_at is None \
+                            or record.wake_at > self._clock.now():
+                        continue
+                    pending: list[OutboxEntry] = []
+                    await self._drive(record, WorkflowRun.load(record.state, self._bridge(record, pending)), pending)
+                    count += 1
+            except InstanceBusy:
+                continue
+        return count
+
     async def resume(self) -> int:
         """After a restart: drive instances that were stopped between steps. Returns how many."""
         count = 0
-        for record in await self._store.list_instances(status=[InstanceStatus.RUNNING], limit=10_000):
-            async with self._locks.hold(record.id):
-                fresh = await self._store.get_instance(record.id)
-                if fresh is None or fresh.status != InstanceStatus.RUNNING:
-                    continue
-                await self._drive(fresh, WorkflowRun.load(fresh.state))
-                count += 1
+        for candidate in await self._store.list_instances(status=[InstanceStatus.RUNNING], limit=10_000):
+            try:
+                async with self._exclusive(candidate.id, wait=False):
+                    record = await self._store.get_instance(candidate.id)
+                    if record is None or record.status != InstanceStatus.RUNNING:
+                        continue
+                    pending: list[OutboxEntry] = []
+                    await self._drive(record, WorkflowRun.load(record.state, self._bridge(record, pending)), pending)
+                    count += 1
+            except InstanceBusy:
+                continue
         return count
 
-    async def _drive(self, record: InstanceRecord, run: WorkflowRun) -> InstanceRecord:
-        """Advance until the instance waits or ends; store it after every step."""
-        for _ in range(10_000):
+    # --- driving ----------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _exclusive(self, instance_id: str, *, wait: bool = True) -> AsyncIterator[None]:
+        """One driver per instance: a lock in this process and a claim in the store (other processes)."""
+        async with self._locks.hold(instance_id):
+            key = f"lock:instance:{instance_id}"
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + (INSTANCE_LOCK_WAIT if wait else 0.0)
+            while not await self._store.claim(key, INSTANCE_LOCK_TTL, self._clock.now()):
+                if loop.time() >= deadline:
+                    raise InstanceBusy(instance_id)
+                await asyncio.sleep(0.05)
             try:
-                run.advance()
-                outbox = await self._script_effects(record, run.sink.drain())
-                for task_id in run.other_manual_tasks():
-                    run.complete(task_id, {})
-                    run.advance()
-                blocks = run.ready_blocks()
-                if blocks:
-                    block = blocks[0]
-                    args = {name: render(text, block.data) for name, text in block.inputs}
-                    outcome = await self._blocks.perform(block.topic, args, record, f"{record.id}:{block.task_id}")
-                    result = {block.result_variable: outcome.result} if block.result_variable else {}
-                    run.complete(block.task_id, result)
-                    record.status = InstanceStatus.RUNNING
-                    await self._commit(record, outbox + outcome.outbox, run)
+                yield
+            finally:
+                await self._store.release(key)
+
+    def _bridge(self, record: InstanceRecord, pending: list[OutboxEntry]) -> BlockBridge:
+        """Lets script tasks (run on a worker thread) call blocks on the event loop and wait for them."""
+        loop = asyncio.get_running_loop()
+
+        def call(topic: str, args: dict[str, Any], key: str) -> Any:
+            if threading.get_ident() == loop_thread:
+                raise RuntimeError("blocks are called from scripts on the engine's worker thread only")
+            job = self._blocks.perform(topic, args, record, f"{record.id}:{key}")
+            outcome = asyncio.run_coroutine_threadsafe(job, loop).result(timeout=BLOCK_TIMEOUT)
+            pending.extend(outcome.outbox)
+            return outcome.result
+
+        loop_thread = threading.get_ident()
+        return call
+
+    async def _drive(self, record: InstanceRecord, run: WorkflowRun,
+                     pending: list[OutboxEntry] | None = None) -> InstanceRecord:
+        """Advance until the instance waits or ends; store it after every step with that step's effects.
+        The engine runs on a worker thread so that script tasks can call blocks through the bridge."""
+        if pending is None:
+            pending = []
+            run.attach(self._bridge(record, pending))
+        for _ in range(MAX_STEPS):
+            try:
+                await asyncio.to_thread(run.advance)
+                others = run.other_manual_tasks()
+                if others:
+                    for task_id in others:
+                        await asyncio.to_thread(run.complete, task_id, {})
                     continue
+                blocks = run.ready_blocks()
+                if not blocks:
+                    return await self._settle(record, run, pending)
+                block = blocks[0]
+                args = {name: render(text, block.data) for name, text in block.inputs}
+                outcome = await self._blocks.perform(block.topic, args, record, f"{record.id}:{block.task_id}")
+                result = {block.result_variable: outcome.result} if block.result_variable else {}
+                await asyncio.to_thread(run.complete, block.task_id, result)
+                pending.extend(outcome.outbox)
+                record.status = InstanceStatus.RUNNING
+                await self._commit(record, list(pending), run)
+                pending.clear()
             except (EngineError, BlockError) as err:
                 task = getattr(err, "task", None)
-                return await self._fail(record, run, str(err), task if isinstance(task, str) else None)
-            return await self._settle(record, run, outbox)
-        return await self._fail(record, run, "the process ran 10,000 steps without waiting: endless loop?", None)
+                return await self._fail(record, run, str(err), task if isinstance(task, str) else None, pending)
+        return await self._fail(record, run, f"the process ran {MAX_STEPS} steps without waiting: endless loop?",
+                                None, pending)
 
     async def _settle(self, record: InstanceRecord, run: WorkflowRun, outbox: list[OutboxEntry]) -> InstanceRecord:
         tasks = run.ready_user_tasks()
+        wait = run.waiting()
+        record.wake_at = wait.wake_at
         if tasks:
             task = tasks[0]
+            fresh_task = record.task_id != task.task_id
             record.status = InstanceStatus.WAITING
             record.waiting_for = "user_task"
             record.current_task = task.bpmn_id
-            record.assignee = task.assignee or (record.started_by if record.started_by != AUTOMATION else None)
+            record.task_id = task.task_id
+            session = await self._store.get_session(record.session) if record.session else None
+            if task.assignee:
+                record.assignee = task.assignee
+            elif record.started_by != AUTOMATION:
+                record.assignee = record.started_by
+            else:
+                record.assignee = session.assignee if session else None
+            if fresh_task and session is not None:
+                outbox = [*outbox, *self._task_card(record, task, session)]
         elif run.completed:
             record.status = InstanceStatus.COMPLETED
-            record.waiting_for = record.current_task = record.assignee = None
+            record.waiting_for = record.current_task = record.task_id = record.assignee = None
+            record.wake_at = None
         else:
             record.status = InstanceStatus.WAITING
-            record.waiting_for = "event"
-            record.current_task = None
-            record.assignee = None
-        await self._commit(record, outbox, run)
+            record.waiting_for = "client_message" if wait.client_message else "timer" if wait.wake_at else "event"
+            record.current_task = record.task_id = record.assignee = None
+        await self._commit(record, list(outbox), run)
+        outbox.clear()
         return record
 
-    async def _script_effects(self, record: InstanceRecord, effects: list[ScriptEffect]) -> list[OutboxEntry]:
-        outbox: list[OutboxEntry] = []
-        for index, effect in enumerate(effects):
-            outcome = await self._blocks.perform(effect.topic, effect.args, record,
-                                                 f"{record.id}:script:{record.updated_at}:{index}")
-            outbox += outcome.outbox
-        return outbox
+    def _task_card(self, record: InstanceRecord, task: UserTaskView, session: Session) -> list[OutboxEntry]:
+        """A card in the session's thread/topic for the task: who it is for, and a button to open it."""
+        operator = self._operators.get(record.assignee) if record.assignee else None
+        return self._courier.desk_entries(session, "task_card", {
+            "instance_id": record.id, "task_id": task.task_id, "task": task.name, "process": record.process_name,
+            "assignee": record.assignee, "assignee_name": operator.name if operator else None})
 
     async def _fail(self, record: InstanceRecord, run: WorkflowRun | None, error: str,
-                    task: str | None) -> InstanceRecord:
+                    task: str | None, pending: list[OutboxEntry] | None = None) -> InstanceRecord:
         record.status = InstanceStatus.FAILED
         record.error = error
         record.current_task = task or record.current_task
         record.waiting_for = None
+        record.wake_at = None
         log.warning("instance %s of %s failed: %s", record.id, record.process_id, error)
         session = await self._store.get_session(record.session) if record.session else None
         where = f" at “{task}”" if task else ""
         notice = self._courier.notice(session, f"✖ {record.process_name} failed{where}: {error}") if session else []
-        await self._commit(record, notice, run)
+        await self._commit(record, [*(pending or []), *notice], run)
         return record
 
     async def _commit(self, record: InstanceRecord, outbox: list[OutboxEntry], run: WorkflowRun | None = None) -> None:

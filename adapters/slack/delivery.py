@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 THREAD_REF = "slack.thread"
 """ref namespace: "<channel>:<thread ts>" → {"session": n}"""
+STATUS_CARD_REF = "slack.status_card"
+"""ref namespace: instance id → {"channel", "ts"} of its status line in the desk thread"""
 SESSION_REF = "slack.session"
 """ref namespace: "<session number>" → {"channel": …, "ts": …} of the root message"""
 
@@ -90,6 +92,12 @@ class SlackDeskDelivery(DeskDelivery):
         if entry.action == "mirror":
             await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"],
                                                 text=mirror_line(entry.payload, lambda name: f"*{name}*"))
+        elif entry.action == "task_card":
+            text, blocks = views.task_card(entry.payload)
+            await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
+                                                blocks=blocks)
+        elif entry.action == "status_card":
+            await self._status_card(root, entry.payload)
         elif entry.action == "notice":
             text = str(entry.payload["text"])
             await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
@@ -97,6 +105,18 @@ class SlackDeskDelivery(DeskDelivery):
                                                          "elements": [{"type": "mrkdwn", "text": text}]}])
         else:
             raise DeliveryError(f"unknown desk action {entry.action!r}", permanent=True)
+
+    async def _status_card(self, root: dict[str, Any], payload: dict[str, Any]) -> None:
+        """One status line per instance in the thread, edited in place (chat.update) as it moves on."""
+        text, blocks = views.status_card(payload)
+        card = await self._store.get_ref(STATUS_CARD_REF, str(payload["instance_id"]))
+        if card is not None:
+            await self._client.chat_update(channel=card["channel"], ts=card["ts"], text=text, blocks=blocks)
+            return
+        response = await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
+                                                       blocks=blocks)
+        await self._store.set_ref(STATUS_CARD_REF, str(payload["instance_id"]),
+                                  {"channel": root["channel"], "ts": str(response["ts"])})
 
     async def _card(self, session: Session, line_name: str) -> tuple[str, list[dict[str, Any]]]:
         client = await self._store.get_client(session.client_id)

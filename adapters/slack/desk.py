@@ -59,6 +59,8 @@ class SlackDesk:
         app.action(re.compile(rf"^{re.escape(views.PICK)}:"))(track(self.on_pick))
         app.action(re.compile(rf"^{re.escape(views.PICK_SELECT)}:"))(track(self.on_pick))
         app.view(views.TASK_FORM)(track(self.on_form_submit))
+        app.action(views.TASK_OPEN)(track(self.on_task_button))
+        app.action(views.TASK_TAKE)(track(self.on_task_button))
         app.event("message")(track(self.on_message))
         app.event(re.compile(r".*"))(self.on_other_event)
 
@@ -230,6 +232,19 @@ class SlackDesk:
             return
         view = views.task_modal(record.process_name, task, {"i": record.id, "t": task.task_id})
         await client.views_open(trigger_id=trigger_id, view=view)
+
+    async def on_task_button(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """**Take task** (unassigned) or **Open form** (the operator's own): open the task's modal."""
+        await ack()
+        operator = self._operators.by_slack(body.get("user", {}).get("id", ""))
+        instance_id = str((body.get("actions") or [{}])[0].get("value", ""))
+        try:
+            record, task = await self._processes.claim_task(instance_id, operator.id if operator else None)
+        except Refusal as refusal:
+            await self._tell(client, body, refusal.reason)
+            return
+        view = views.task_modal(record.process_name, task, {"i": record.id, "t": task.task_id})
+        await client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
 
     # --- forms ---------------------------------------------------------------------------
     async def on_form_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -18,6 +18,8 @@ CLOSE = "session.close"
 PICK = "process.pick"
 PICK_SELECT = "process.pick_select"
 TASK_FORM = "task_form"
+TASK_OPEN = "task.open"
+TASK_TAKE = "task.take"
 FIELD_ACTION = "value"
 
 MAX_BUTTONS = 25
@@ -175,3 +177,23 @@ def form_values(state_values: dict[str, Any]) -> dict[str, Any]:
         else:
             values[block_id] = action.get("value")
     return values
+
+
+def task_card(payload: dict[str, Any]) -> tuple[str, list[Block]]:
+    """A user task waiting in a session's thread: for whom, and the button that opens its form."""
+    who = payload.get("assignee_name")
+    head = f"📝 *{_cut(str(payload.get('task')), 200)}* · {_cut(str(payload.get('process')), 200)}"
+    line = f"for {who}" if who else "for any online operator of the line"
+    button = {"type": "button", "action_id": TASK_OPEN if who else TASK_TAKE, "value": str(payload["instance_id"]),
+              "text": _plain("Open form" if who else "Take task")}
+    if not who:
+        button["style"] = "primary"
+    return f"Task {payload.get('task')} ({line})", [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{head}\n{line}"}},
+        {"type": "actions", "block_id": f"task:{payload['instance_id']}"[:255], "elements": [button]},
+    ]
+
+
+def status_card(payload: dict[str, Any]) -> tuple[str, list[Block]]:
+    text = f"⚙ *{_cut(str(payload.get('process')), 200)}* · status: {_cut(str(payload.get('text')), 2500)}"
+    return text, [{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]

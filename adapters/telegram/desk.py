@@ -13,6 +13,7 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -31,6 +32,8 @@ from core.store.base import Store
 
 TOPIC_REF = "telegram.topic"
 """ref namespace: session number → {"chat_id", "thread_id", "card_id"}"""
+DESK_STATUS_REF = "telegram.desk_status"
+"""ref namespace: instance id → {"chat_id", "message_id"} of its status line in the topic"""
 TOPIC_SESSION_REF = "telegram.topic_session"
 """ref namespace: "<chat id>:<thread id>" → {"session": n}"""
 
@@ -59,6 +62,15 @@ def card_keyboard(session: Session) -> InlineKeyboardMarkup | None:
     ]])
 
 
+def _desk_text(action: str, payload: dict[str, Any]) -> str:
+    if action == "mirror":
+        return mirror_line(payload)
+    if action == "task_card":
+        who = payload.get("assignee_name") or "any online operator of the line"
+        return f"📝 {payload.get('task')} · {payload.get('process')} — for {who}"
+    return str(payload["text"])
+
+
 class TelegramDeskDelivery(DeskDelivery):
     def __init__(self, bots: LineBots, store: Store, config: Config):
         super().__init__(store, config)
@@ -77,11 +89,29 @@ class TelegramDeskDelivery(DeskDelivery):
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
         if entry.action in ("open_session", "refresh_card"):
             await self._card(bot, session, line.name, topic)
-        elif entry.action in ("mirror", "notice"):
-            text = mirror_line(entry.payload) if entry.action == "mirror" else str(entry.payload["text"])
-            await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=text)
+        elif entry.action in ("mirror", "notice", "task_card"):
+            await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"],
+                                   text=_desk_text(entry.action, entry.payload))
+        elif entry.action == "status_card":
+            await self._status_card(bot, topic, entry.payload)
         else:
             raise DeliveryError(f"unknown desk action {entry.action!r}", permanent=True)
+
+    async def _status_card(self, bot: Bot, topic: dict[str, Any], payload: dict[str, Any]) -> None:
+        text = f"⚙ {payload.get('process')} · status: {payload.get('text')}"
+        card = await self._store.get_ref(DESK_STATUS_REF, str(payload["instance_id"]))
+        if card is not None:
+            try:
+                await bot.edit_message_text(chat_id=card["chat_id"], message_id=card["message_id"], text=text)
+                return
+            except TelegramBadRequest as err:
+                if "not modified" in err.message.lower():
+                    return
+                if "not found" not in err.message.lower():
+                    raise
+        sent = await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=text)
+        await self._store.set_ref(DESK_STATUS_REF, str(payload["instance_id"]),
+                                  {"chat_id": topic["chat_id"], "message_id": sent.message_id})
 
     async def _open_topic(self, bot: Bot, chat_id: int, session: Session) -> dict[str, Any]:
         client = await self._store.get_client(session.client_id)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
@@ -66,72 +68,86 @@ class BlockCall:
     data: dict[str, Any]
 
 
-@dataclass
-class ScriptEffect:
-    """A block called as a function from a script task, e.g. `reply("Thanks")`."""
+BlockBridge = Callable[[str, dict[str, Any], str], Any]
+"""Performs a block called from a script: (topic, args, task key) → the block's result."""
 
-    topic: str
-    args: dict[str, Any]
+CLIENT_MESSAGE = "client_message"
 
 
-@dataclass
-class EffectSink:
-    effects: list[ScriptEffect] = field(default_factory=list)
-
-    def drain(self) -> list[ScriptEffect]:
-        drained, self.effects = self.effects, []
-        return drained
+@dataclass(frozen=True)
+class WaitState:
+    client_message: bool = False
+    wake_at: float | None = None
 
 
-def _script_functions(sink: EffectSink) -> dict[str, Callable[..., Any]]:
-    def reply(text: str) -> None:
-        sink.effects.append(ScriptEffect("linedesk.reply", {"text": str(text)}))
+class LinedeskScriptEngine(PythonScriptEngine):
+    """Scripts may call the blocks as functions; each call goes through the bridge with a key
+    that is stable across replays (the script task's id and the call's position)."""
 
-    def initiative(text: str, client: str | None = None, line: str | None = None) -> None:
-        args: dict[str, Any] = {"text": str(text)}
-        if client is not None:
-            args["client"] = client
-        if line is not None:
-            args["line"] = line
-        sink.effects.append(ScriptEffect("linedesk.initiative", args))
+    def __init__(self, bridge: BlockBridge | None):
+        self._bridge = bridge
+        self._task_id = ""
+        self._calls = 0
+        super().__init__(environment=TaskDataEnvironment({"datetime": dt, **self._functions()}))
 
-    def status(text: str) -> None:
-        sink.effects.append(ScriptEffect("linedesk.status", {"text": str(text)}))
+    def execute(self, task: Task, script: str, external_context: Any = None) -> Any:
+        self._task_id, self._calls = str(task.id), 0
+        return super().execute(task, script, external_context)
 
-    def close_session() -> None:
-        sink.effects.append(ScriptEffect("linedesk.close_session", {}))
+    def _call(self, topic: str, args: dict[str, Any]) -> Any:
+        if self._bridge is None:
+            raise RuntimeError(f"{topic} cannot run here (no block runner attached)")
+        self._calls += 1
+        return self._bridge(topic, args, f"{self._task_id}:{self._calls}")
 
-    return {"reply": reply, "initiative": initiative, "status": status, "close_session": close_session}
+    def _functions(self) -> dict[str, Callable[..., Any]]:
+        def reply(text: str) -> Any:
+            return self._call("linedesk.reply", {"text": str(text)})
 
+        def initiative(text: str, client: str | None = None, line: str | None = None) -> Any:
+            args: dict[str, Any] = {"text": str(text)}
+            if client is not None:
+                args["client"] = client
+            if line is not None:
+                args["line"] = line
+            return self._call("linedesk.initiative", args)
 
-def make_script_engine(sink: EffectSink) -> PythonScriptEngine:
-    env = TaskDataEnvironment({"datetime": dt, **_script_functions(sink)})
-    return PythonScriptEngine(environment=env)
+        def status(text: str) -> Any:
+            return self._call("linedesk.status", {"text": str(text)})
+
+        def create_item(app: str, **fields: Any) -> Any:
+            return self._call("linedesk.create_item", {"app": app, **fields})
+
+        def close_session() -> Any:
+            return self._call("linedesk.close_session", {})
+
+        return {"reply": reply, "initiative": initiative, "status": status, "create_item": create_item,
+                "close_session": close_session}
 
 
 class WorkflowRun:
     """One instance's workflow, loaded and ready to advance."""
 
-    def __init__(self, workflow: BpmnWorkflow, serializer: BpmnWorkflowSerializer, sink: EffectSink):
+    def __init__(self, workflow: BpmnWorkflow, serializer: BpmnWorkflowSerializer):
         self.workflow = workflow
         self._serializer = serializer
-        self.sink = sink
 
     @classmethod
-    def new(cls, entry: ProcessEntry, data: dict[str, Any]) -> WorkflowRun:
-        sink = EffectSink()
-        workflow = BpmnWorkflow(entry.spec, entry.subprocess_specs, script_engine=make_script_engine(sink))
+    def new(cls, entry: ProcessEntry, data: dict[str, Any], bridge: BlockBridge | None = None) -> WorkflowRun:
+        workflow = BpmnWorkflow(entry.spec, entry.subprocess_specs, script_engine=LinedeskScriptEngine(bridge))
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
-        return cls(workflow, make_serializer(), sink)
+        return cls(workflow, make_serializer())
 
     @classmethod
-    def load(cls, state: str, serializer: BpmnWorkflowSerializer | None = None) -> WorkflowRun:
-        serializer = serializer or make_serializer()
-        sink = EffectSink()
+    def load(cls, state: str, bridge: BlockBridge | None = None) -> WorkflowRun:
+        serializer = make_serializer()
         workflow = serializer.deserialize_json(state)
-        workflow.script_engine = make_script_engine(sink)
-        return cls(workflow, serializer, sink)
+        workflow.script_engine = LinedeskScriptEngine(bridge)
+        return cls(workflow, serializer)
+
+    def attach(self, bridge: BlockBridge | None) -> None:
+        self.workflow.script_engine = LinedeskScriptEngine(bridge)
 
     def dump(self) -> str:
         return str(self._serializer.serialize_json(self.workflow))
@@ -144,10 +160,35 @@ class WorkflowRun:
         """Run every engine task (gateways, scripts, events) until only manual tasks wait."""
         try:
             self.workflow.do_engine_steps()
+            # do_engine_steps refreshes due timers only at its end: run what they released
+            for _ in range(1000):
+                if not self.workflow.get_tasks(state=TaskState.READY, manual=False):
+                    break
+                self.workflow.do_engine_steps()
         except SpiffWorkflowException as err:
             raise EngineError(_describe(err), getattr(getattr(err, "task_spec", None), "bpmn_id", None)) from err
         except Exception as err:
             raise EngineError(f"{type(err).__name__}: {err}") from err
+
+    def waiting(self) -> WaitState:
+        """What the run waits on besides manual tasks: the client's next message, a timer."""
+        client_message = False
+        wake_at: float | None = None
+        for event in self.workflow.waiting_events():
+            if event.event_type.endswith("MessageEventDefinition") and event.name == CLIENT_MESSAGE:
+                client_message = True
+            elif "Timer" in event.event_type and isinstance(event.value, str):
+                try:
+                    due = dt.datetime.fromisoformat(event.value).timestamp()
+                except ValueError:
+                    continue
+                wake_at = due if wake_at is None else min(wake_at, due)
+        return WaitState(client_message=client_message, wake_at=wake_at)
+
+    def deliver_client_message(self, text: str) -> None:
+        """The session's next client message, into variable `client_message`."""
+        definition = CamundaMessageEventDefinition(CLIENT_MESSAGE)
+        self.workflow.catch(BpmnEvent(definition, payload={"payload": text, "result_var": CLIENT_MESSAGE}))
 
     def variables(self) -> dict[str, Any]:
         """The instance's data as a user would read it: the latest completed task's, or the end's."""

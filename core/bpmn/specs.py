@@ -78,6 +78,24 @@ class LinedeskParser(CamundaParser):
         full_tag("userTask"): (FormUserTaskParser, UserTask),
     }
 
+    def add_bpmn_xml(self, bpmn: Any, filename: str | None = None) -> None:
+        for tag in ("timeDuration", "timeDate", "timeCycle"):
+            for node in bpmn.iter(full_tag(tag)):
+                node.text = camunda_timer_expression(node.text or "")
+        super().add_bpmn_xml(bpmn, filename)
+
+
+def camunda_timer_expression(text: str) -> str:
+    """Camunda writes timers as ISO-8601 literals ("PT5M", "2026-01-01T09:00:00Z") or as
+    `${expression}`; SpiffWorkflow evaluates them as Python. Translate the first into a
+    string literal and unwrap the second."""
+    text = text.strip()
+    if text.startswith("${") and text.endswith("}"):
+        return text[2:-1].strip()
+    if text.startswith(("'", '"')):
+        return text
+    return repr(text)
+
 
 def make_serializer() -> BpmnWorkflowSerializer:
     config = dict(CAMUNDA_CONFIG)

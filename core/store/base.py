@@ -146,6 +146,10 @@ class Store(ABC):
         """Instances matching the filters, newest first."""
 
     @abstractmethod
+    async def due_instances(self, now: float, limit: int = 100) -> list[InstanceRecord]:
+        """Waiting instances whose `wake_at` is set and <= now, earliest first (timers to fire)."""
+
+    @abstractmethod
     async def commit_instance(self, instance: InstanceRecord, outbox: Sequence[OutboxEntry] = ()) -> list[OutboxEntry]:
         """Insert or replace the instance and enqueue its side effects in one atomic step,
         so that a crash never leaves an effect without its step or a step without its effect.

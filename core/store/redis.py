@@ -473,6 +473,12 @@ class RedisStore(Store):
         return keys
 
     @_translated
+    async def due_instances(self, now: float, limit: int = 100) -> list[InstanceRecord]:
+        ids = await self._r.zrangebyscore(self._k("instances", "wake"), "-inf", now, start=0, num=limit)
+        found = await self._load(InstanceRecord, [self._k("instance", i) for i in ids])
+        return [record for record in found if record is not None]
+
+    @_translated
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         return (await self._load(InstanceRecord, [self._k("instance", instance_id)]))[0]
 
@@ -512,6 +518,10 @@ class RedisStore(Store):
             stale = self._instance_indexes(InstanceRecord.model_validate_json(old)) if old else []
             pipe.set(self._k("instance", instance.id), instance.model_dump_json())
             self._reindex(pipe, instance.id, instance.created_at, stale, self._instance_indexes(instance))
+            if instance.status == InstanceStatus.WAITING and instance.wake_at is not None:
+                pipe.zadd(self._k("instances", "wake"), {instance.id: instance.wake_at})
+            else:
+                pipe.zrem(self._k("instances", "wake"), instance.id)
             self._enqueue(pipe, entries)
 
         await self._transaction(self._k("instance", instance.id), body)

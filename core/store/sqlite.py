@@ -92,6 +92,13 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (namespace, key))""",
         ),
     ),
+    (
+        2,
+        (
+            "ALTER TABLE instances ADD COLUMN wake_at REAL",
+            "CREATE INDEX instances_wake ON instances (wake_at) WHERE wake_at IS NOT NULL",
+        ),
+    ),
 )
 
 Row = sqlite3.Row | tuple[Any, ...]
@@ -365,15 +372,24 @@ class SqliteStore(Store):
         )
         return [InstanceRecord.model_validate_json(r[0]) for r in rows]
 
+    async def due_instances(self, now: float, limit: int = 100) -> list[InstanceRecord]:
+        rows = await self._rows(
+            "SELECT data FROM instances WHERE wake_at IS NOT NULL AND wake_at <= ? ORDER BY wake_at LIMIT ?",
+            (now, limit),
+        )
+        return [InstanceRecord.model_validate_json(r[0]) for r in rows]
+
     async def commit_instance(self, instance: InstanceRecord, outbox: Sequence[OutboxEntry] = ()) -> list[OutboxEntry]:
         async with self._tx() as db:
             await db.execute(
-                "INSERT OR REPLACE INTO instances (id, status, session, created_at, data) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO instances (id, status, session, created_at, wake_at, data)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     instance.id,
                     instance.status.value,
                     instance.session,
                     instance.created_at,
+                    instance.wake_at if instance.status == InstanceStatus.WAITING else None,
                     instance.model_dump_json(),
                 ),
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from bots.rig import ANNA, IVAN, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
@@ -24,21 +25,44 @@ async def test_the_same_update_twice_makes_one_message_and_one_desk_post(rig: Ri
     assert len(rig.slack.calls_of("chat.postMessage")) == 2  # the card and the one mirrored message
 
 
-async def test_restart_in_the_middle_of_a_process_resumes_the_waiting_form(rig: Rig) -> None:
+async def test_restart_while_waiting_on_a_form_a_client_message_and_a_timer(rig: Rig) -> None:
     await open_session_with_anna_online(rig)
     await pick(rig, "Handle request")
     assert rig.desk is not None
     [instance] = await rig.desk.store.list_instances()
-    assert instance.status == InstanceStatus.WAITING
+    assert (instance.status, instance.waiting_for) == (InstanceStatus.WAITING, "user_task")
 
-    await rig.restart()
-    assert rig.desk is not None and rig.desk.store is not None
+    await rig.restart()  # 1. waiting on a form
+    assert rig.desk is not None
     submitted = await rig.submit(ANNA, {"phone": {"value": "555"}, "kind": {"value": "repair"},
                                         "urgent": {"value": "false"}})
     assert submitted.status == 200 and submitted.text == ""
-    finished = await rig.desk.store.get_instance(instance.id)
-    assert finished is not None and finished.status == InstanceStatus.COMPLETED
-    assert rig.client_chat(IVAN)[-2:] == ["Your request #1 is registered", "Request #1: registered"]
+    waiting = await rig.desk.store.get_instance(instance.id)
+    assert waiting is not None and waiting.waiting_for == "client_message"
+    assert rig.client_chat(IVAN)[-1] == "When would it suit you for the master to come?"
+
+    await rig.restart()  # 2. waiting on the client's next message
+    assert rig.desk is not None
+    await rig.client_writes(IVAN, "Tomorrow after 10")
+    timer = await rig.desk.store.get_instance(instance.id)
+    assert timer is not None and timer.waiting_for == "timer" and timer.wake_at is not None
+    variables = await rig.desk.processes.variables(instance.id)
+    assert variables["client_message"] == variables["visit_time"] == "Tomorrow after 10"
+
+    await rig.shutdown()  # 3. waiting on a timer that falls due while linedesk is stopped
+    await asyncio.sleep(max(0.0, timer.wake_at - time.time()) + 0.2)
+    restarted_at = time.monotonic()
+    desk = await rig.boot()
+    for _ in range(60):
+        done = await desk.store.get_instance(instance.id)
+        if done is not None and done.status == InstanceStatus.COMPLETED:
+            break
+        await asyncio.sleep(0.05)
+    assert done is not None and done.status == InstanceStatus.COMPLETED
+    assert time.monotonic() - restarted_at < 2.0
+    await rig.settle()
+    cards = [m for m in rig.bot_messages(IVAN) if m.get("text", "").startswith("Request #1:")]
+    assert [(c["text"], c["edit_count"]) for c in cards] == [("Request #1: done", 2)]
 
 
 async def test_an_update_stored_before_a_crash_is_handled_after_restart(rig: Rig) -> None:

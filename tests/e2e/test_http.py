@@ -86,7 +86,8 @@ async def test_admin_api_shows_sessions_messages_instances_items(admin_rig: Rig)
     assert rig.desk is not None
     [instance] = await rig.desk.store.list_instances()
     status, body = await get(f"{rig.url}/api/instances/{instance.id}", ADMIN)
-    assert isinstance(body, dict) and body["status"] == "completed" and body["variables"]["request_no"] == 1
+    assert isinstance(body, dict) and body["status"] == "waiting" and body["waiting_for"] == "client_message"
+    assert body["current_task"] is None and body["variables"]["request_no"] == 1
     assert "state" not in body
     status, body = await get(f"{rig.url}/api/items/requests", ADMIN)
     assert isinstance(body, dict) and body["items"][0]["fields"]["phone"] == "42"

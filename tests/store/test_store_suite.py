@@ -643,3 +643,20 @@ def test_open_store_error_hides_passwords() -> None:
     with pytest.raises(ValueError) as info:
         open_store("mysql://user:hunter2@db/x")
     assert "hunter2" not in str(info.value)
+
+
+async def test_due_instances_are_the_waiting_ones_whose_timer_is_due(store: Store) -> None:
+    from core.model import InstanceRecord, InstanceStatus
+
+    def record(iid: str, status: InstanceStatus, wake_at: float | None) -> InstanceRecord:
+        return InstanceRecord(id=iid, process_id="p", status=status, wake_at=wake_at, created_at=1.0)
+
+    await store.commit_instance(record("late", InstanceStatus.WAITING, 50.0))
+    await store.commit_instance(record("early", InstanceStatus.WAITING, 10.0))
+    await store.commit_instance(record("future", InstanceStatus.WAITING, 500.0))
+    await store.commit_instance(record("form", InstanceStatus.WAITING, None))
+    await store.commit_instance(record("done", InstanceStatus.COMPLETED, 5.0))
+    assert [r.id for r in await store.due_instances(100.0)] == ["early", "late"]
+    assert [r.id for r in await store.due_instances(100.0, limit=1)] == ["early"]
+    await store.commit_instance(record("early", InstanceStatus.RUNNING, 10.0))
+    assert [r.id for r in await store.due_instances(100.0)] == ["late"]

@@ -1,0 +1,321 @@
+"""The Slack admin surface of automatic start: `/autostart`, its Turn on / Turn off buttons and
+process pickers (SPEC §5 "Automatic start").
+
+Same pattern as the desk: every listener acks first and is tracked so `idle()` can wait for it.
+Button and menu payloads only name (line, event[, process]); who clicked, whether that person is
+an admin and whether the line, event and process exist are all checked again here and in core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from core.autostart import EVENTS, Autostart, EffectiveRule
+from core.bpmn.catalog import Catalog
+from core.config import Config, OperatorConfig
+from core.errors import Refusal
+from core.operators import Operators
+
+log = logging.getLogger(__name__)
+
+Block = dict[str, Any]
+
+COMMAND = "/autostart"
+TOGGLE = "autostart.toggle"
+PROCESS = "autostart.process"
+PAGE = "autostart.page"
+
+USAGE = ("Use `/autostart` for the list of rules, or `/autostart LINE EVENT PROCESS on|off` "
+         f"(events: {', '.join(EVENTS)}).")
+
+LINES_PER_PAGE = 10
+"""Per line: one section and one actions block per event (4 blocks); 10 lines stay far below 50 blocks."""
+MAX_OPTIONS = 100
+"""Slack's limit on the options of one select menu."""
+OPTION_VALUE = 150
+OPTION_TEXT = 75
+BUTTON_TEXT = 75
+ACTION_ID = 255
+
+ICONS = {True: "🟢 on", False: "⚪ off"}
+
+
+class SlackAdmin:
+    def __init__(self, app: AsyncApp, *, autostart: Autostart, operators: Operators, catalog: Catalog,
+                 config: Config):
+        self._app = app
+        self._config = config
+        self._autostart = autostart
+        self._operators = operators
+        self._catalog = catalog
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._register()
+
+    def _register(self) -> None:
+        app, track = self._app, self._track
+        app.command(COMMAND)(track(self.on_command))
+        app.action(TOGGLE)(track(self.on_toggle))
+        app.action(re.compile(rf"^{re.escape(PROCESS)}:"))(track(self.on_process))
+        app.action(PAGE)(track(self.on_page))
+
+    def _track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        @functools.wraps(listener)
+        async def tracked(**kwargs: Any) -> None:
+            self._inflight += 1
+            self._idle.clear()
+            try:
+                await listener(**kwargs)
+            finally:
+                self._inflight -= 1
+                if self._inflight == 0:
+                    self._idle.set()
+
+        return tracked
+
+    @property
+    def busy(self) -> bool:
+        return not self._idle.is_set()
+
+    async def idle(self) -> None:
+        await self._idle.wait()
+
+    def _admin(self, user_id: str) -> OperatorConfig:
+        operator = self._operators.by_slack(user_id)
+        if operator is None:
+            raise Refusal("You are not a linedesk operator.", "not_operator")
+        if not operator.admin:
+            raise Refusal("Only admins can change automatic start.", "not_admin")
+        return operator
+
+    # --- the command --------------------------------------------------------------------------
+    async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        user = command.get("user_id", "")
+        words = (command.get("text") or "").split()
+        try:
+            operator = self._admin(user)
+            if not words:
+                text, blocks = await self.rule_list(0)
+                await ack(text=text, blocks=blocks)
+                return
+            if len(words) != 4 or words[3].lower() not in ("on", "off"):
+                await ack(text=USAGE)
+                return
+            line_id, event, process_id, state = words
+            rule = await self._autostart.set_rule(line_id, event, process_id, state.lower() == "on",
+                                                  by=f"slack:{user}", admin=operator)
+        except Refusal as refusal:
+            await ack(text=f"Not changed: {refusal.reason}" if words else refusal.reason)
+            return
+        await ack(text=f"Automatic start is now: {self._describe(rule)}.")
+
+    # --- buttons and menus ---------------------------------------------------------------------
+    async def on_toggle(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
+                        client: AsyncWebClient) -> None:
+        await ack()
+        action = _action(body)
+        user = body.get("user", {}).get("id", "")
+        try:
+            operator = self._admin(user)
+            line_id, event, state = _parse_toggle(str(action.get("value") or ""))
+            current = await self._autostart.rule(line_id, event)
+            if current is None:
+                raise Refusal(f"Line {line_id!r} has no process for {event}: choose one first.", "no_process")
+            await self._autostart.set_rule(line_id, event, current.process_id, state, by=f"slack:{user}",
+                                           admin=operator)
+        except Refusal as refusal:
+            await self._refuse(body, respond, client, refusal)
+            return
+        await self._replace(respond, line_id)
+
+    async def on_process(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
+                         client: AsyncWebClient) -> None:
+        """A process chosen for (line, event): the rule keeps its on/off state; a new rule starts off."""
+        await ack()
+        action = _action(body)
+        user = body.get("user", {}).get("id", "")
+        try:
+            operator = self._admin(user)
+            line_id, event = _parse_process_action(str(action.get("action_id") or ""))
+            process_id = str((action.get("selected_option") or {}).get("value") or "")
+            current = await self._autostart.rule(line_id, event)
+            enabled = current.enabled if current is not None else False
+            await self._autostart.set_rule(line_id, event, process_id, enabled, by=f"slack:{user}", admin=operator)
+        except Refusal as refusal:
+            await self._refuse(body, respond, client, refusal)
+            return
+        await self._replace(respond, line_id)
+
+    async def on_page(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
+                      client: AsyncWebClient) -> None:
+        await ack()
+        value = str(_action(body).get("value") or "")
+        try:
+            self._admin(body.get("user", {}).get("id", ""))
+            if not value.isdigit():
+                raise _tampered()
+            text, blocks = await self.rule_list(int(value))
+        except Refusal as refusal:
+            await self._refuse(body, respond, client, refusal)
+            return
+        await respond(text=text, blocks=blocks, replace_original=True)
+
+    async def _replace(self, respond: AsyncRespond, line_id: str) -> None:
+        """Show the list again, on the page of the line just changed, in place of the old one."""
+        index = next((i for i, line in enumerate(self._config.lines) if line.id == line_id), 0)
+        text, blocks = await self.rule_list(index // LINES_PER_PAGE)
+        await respond(text=text, blocks=blocks, replace_original=True)
+
+    async def _refuse(self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
+                      refusal: Refusal) -> None:
+        text = f"Not changed: {refusal.reason}"
+        if body.get("response_url"):
+            await respond(text=text, replace_original=False, response_type="ephemeral")
+            return
+        channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+        if channel:
+            await client.chat_postEphemeral(channel=channel, user=body.get("user", {}).get("id", ""), text=text)
+
+    # --- the list ------------------------------------------------------------------------------
+    async def rule_list(self, page: int) -> tuple[str, list[Block]]:
+        """One page of every line's rules: a section per line, then per event a toggle and a process menu."""
+        lines = [(line.id, line.name) for line in self._config.lines]
+        pages = max(1, -(-len(lines) // LINES_PER_PAGE))
+        page = min(max(page, 0), pages - 1)
+        shown = lines[page * LINES_PER_PAGE:(page + 1) * LINES_PER_PAGE]
+        rules = {(r.line_id, r.event): r for r in await self._autostart.rules()}
+        options = self._options()
+        blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": (
+            "*Automatic start* — per line and event, the process that starts by itself."
+            + (f" Page {page + 1} of {pages}." if pages > 1 else ""))}}]
+        for line_id, name in shown:
+            facts = [f"*{_escape(name)}* · `{line_id}`"]
+            for event in EVENTS:
+                facts.append(f"• `{event}` → {self._summary(rules.get((line_id, event)))}")
+            blocks.append({"type": "section", "block_id": f"line:{line_id}",
+                           "text": {"type": "mrkdwn", "text": _cut("\n".join(facts), 3000)}})
+            for event in EVENTS:
+                row = self._row(line_id, event, rules.get((line_id, event)), options)
+                if row is not None:
+                    blocks.append(row)
+        if not lines:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "_No lines are configured._"}})
+        if len(self._catalog) > MAX_OPTIONS:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+                f"The menus show the first {MAX_OPTIONS} processes; for the others use "
+                "`/autostart LINE EVENT PROCESS on|off`.")}]})
+        nav = [_button(f"Page {number + 1}", PAGE, str(number)) for number in range(pages) if number != page]
+        if nav:
+            blocks.append({"type": "actions", "block_id": "pages", "elements": nav[:25]})
+        return "Automatic start rules", blocks
+
+    def _row(self, line_id: str, event: str, rule: EffectiveRule | None,
+             options: list[tuple[str, list[Block]]]) -> Block | None:
+        elements: list[Block] = []
+        if rule is not None:
+            turn_on = not rule.enabled
+            elements.append({**_button(f"Turn {'on' if turn_on else 'off'} · {event}", TOGGLE,
+                                       f"{line_id}:{event}:{'on' if turn_on else 'off'}"),
+                             **({"style": "primary"} if turn_on else {})})
+        menu: Block = {
+            "type": "static_select", "action_id": f"{PROCESS}:{line_id}:{event}"[:ACTION_ID],
+            "placeholder": _plain(f"Process for {event}", 150),
+            "option_groups": [{"label": _plain(title, 75), "options": group} for title, group in options],
+        }
+        initial = next((o for _, group in options for o in group if rule and o["value"] == rule.process_id), None)
+        if initial is not None:
+            menu["initial_option"] = initial
+        if options:
+            elements.append(menu)
+        if not elements:
+            return None
+        return {"type": "actions", "block_id": f"rule:{line_id}:{event}", "elements": elements}
+
+    def _options(self) -> list[tuple[str, list[Block]]]:
+        """The catalog as option groups by scope, at most 100 options in all (Slack's limit)."""
+        groups: list[tuple[str, list[Block]]] = []
+        left = MAX_OPTIONS
+        for group in self._catalog.grouped():
+            options = [{"text": _plain(entry.name, OPTION_TEXT), "value": entry.id}
+                       for entry in group.processes if len(entry.id) <= OPTION_VALUE][:left]
+            if options:
+                groups.append((group.scope.title, options))
+                left -= len(options)
+            if left <= 0:
+                break
+        return groups
+
+    def _summary(self, rule: EffectiveRule | None) -> str:
+        if rule is None:
+            return "_none_ · ⚪ off"
+        entry = self._catalog.get(rule.process_id)
+        if entry is None:
+            name = f"`{rule.process_id}` (not in the catalog)"
+        else:
+            name = f"*{_escape(entry.name)}* (`{rule.process_id}`)"
+        return f"{name} · {ICONS[rule.enabled]} · {self._source(rule.source)}"
+
+    def _source(self, source: str) -> str:
+        if source == "file":
+            return "from the config file"
+        if source.startswith("slack:"):
+            operator = self._operators.by_slack(source.removeprefix("slack:"))
+            return f"set by {_escape(operator.name) if operator else source}"
+        return f"set by {_escape(source)}"
+
+    def _describe(self, rule: EffectiveRule) -> str:
+        entry = self._catalog.get(rule.process_id)
+        name = entry.name if entry else rule.process_id
+        return (f"line `{rule.line_id}`, `{rule.event}` → *{_escape(name)}* (`{rule.process_id}`) "
+                f"{ICONS[rule.enabled]}")
+
+
+def _action(body: dict[str, Any]) -> dict[str, Any]:
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else {}
+    return first if isinstance(first, dict) else {}
+
+
+def _tampered() -> Refusal:
+    return Refusal("This button is not valid (stale or tampered with).", "tampered")
+
+
+def _parse_toggle(value: str) -> tuple[str, str, bool]:
+    """"line:event:on|off" — line ids and event names hold no colon. Whether they exist is core's check."""
+    parts = value.split(":")
+    if len(parts) != 3 or parts[2] not in ("on", "off") or not parts[0] or not parts[1]:
+        raise _tampered()
+    return parts[0], parts[1], parts[2] == "on"
+
+
+def _parse_process_action(action_id: str) -> tuple[str, str]:
+    parts = action_id.split(":")
+    if len(parts) != 3 or parts[0] != PROCESS or not parts[1] or not parts[2]:
+        raise _tampered()
+    return parts[1], parts[2]
+
+
+def _button(text: str, action_id: str, value: str) -> Block:
+    return {"type": "button", "action_id": action_id[:ACTION_ID], "text": _plain(text, BUTTON_TEXT),
+            "value": value[:2000]}
+
+
+def _plain(text: str, limit: int) -> Block:
+    return {"type": "plain_text", "text": _cut(text, limit), "emoji": True}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

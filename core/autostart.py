@@ -1,0 +1,134 @@
+"""Automatic start: (line, event) → process, on or off (SPEC §5 "Automatic start").
+
+The config's rules are the defaults. A rule changed at run time (Slack, Telegram, CLI,
+API) is stored with the file's rule as it was then, and wins until the file's rule
+itself changes. Every (rule, session, event occurrence) starts at most one instance —
+claimed in the store, so a duplicate delivery or a second linedesk instance starts nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from core.clock import Clock
+from core.config import Config, OperatorConfig
+from core.errors import Refusal
+from core.events import DomainEvent, EventBus, MessageReceived, SessionClosed, SessionCreated
+from core.model import AutostartRule, Session, SessionStatus
+from core.processes import AUTOMATION, Processes
+from core.store.base import Store
+
+log = logging.getLogger(__name__)
+
+EVENTS = ("session.created", "message.received", "session.closed")
+CLAIM_TTL = 30 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class EffectiveRule:
+    line_id: str
+    event: str
+    process_id: str
+    enabled: bool
+    source: str
+    """"file", or who changed it at run time."""
+
+
+def file_rule_text(process_id: str | None, enabled: bool | None) -> str:
+    return f"{process_id}:{'on' if enabled else 'off'}" if process_id else ""
+
+
+class Autostart:
+    def __init__(self, store: Store, config: Config, clock: Clock, processes: Processes):
+        self._store = store
+        self._config = config
+        self._clock = clock
+        self._processes = processes
+
+    def subscribe(self, bus: EventBus) -> None:
+        bus.subscribe(SessionCreated, self._on_event)
+        bus.subscribe(MessageReceived, self._on_event)
+        bus.subscribe(SessionClosed, self._on_event)
+
+    # --- reading rules ---------------------------------------------------------------------
+    def _file_rule(self, line_id: str, event: str) -> tuple[str | None, bool | None]:
+        line = self._config.line(line_id)
+        rule = line.autostart_rule(event) if line else None
+        return (rule.process, rule.enabled) if rule else (None, None)
+
+    async def rules(self, line_id: str | None = None) -> list[EffectiveRule]:
+        """Every line's effective rule per event (only events that have one), lines in config order."""
+        runtime = {(r.line_id, r.event): r for r in await self._store.list_rules(line_id)}
+        result = []
+        for line in self._config.lines:
+            if line_id is not None and line.id != line_id:
+                continue
+            for event in EVENTS:
+                rule = self._effective(line.id, event, runtime.get((line.id, event)))
+                if rule is not None:
+                    result.append(rule)
+        return result
+
+    async def rule(self, line_id: str, event: str) -> EffectiveRule | None:
+        runtime = {r.event: r for r in await self._store.list_rules(line_id)}
+        return self._effective(line_id, event, runtime.get(event))
+
+    def _effective(self, line_id: str, event: str, runtime: AutostartRule | None) -> EffectiveRule | None:
+        process_id, enabled = self._file_rule(line_id, event)
+        current = file_rule_text(process_id, enabled)
+        if runtime is not None and (runtime.file_rule or "") == current:
+            return EffectiveRule(line_id, event, runtime.process_id, runtime.enabled, runtime.source)
+        if process_id is None:
+            return None
+        return EffectiveRule(line_id, event, process_id, bool(enabled), "file")
+
+    # --- changing rules ----------------------------------------------------------------------
+    async def set_rule(self, line_id: str, event: str, process_id: str, enabled: bool, *,
+                       by: str, admin: OperatorConfig | None = None, require_admin: bool = True) -> EffectiveRule:
+        """Store a runtime rule. From Slack/Telegram pass the acting operator as `admin`; the CLI and the
+        admin API (already authenticated) pass `require_admin=False`."""
+        if require_admin and (admin is None or not admin.admin):
+            raise Refusal("Only admins can change automatic start.", "not_admin")
+        if self._config.line(line_id) is None:
+            known = ", ".join(line.id for line in self._config.lines)
+            raise Refusal(f"There is no line {line_id!r} (lines: {known}).", "no_line")
+        if event not in EVENTS:
+            raise Refusal(f"Unknown event {event!r}: use one of {', '.join(EVENTS)}.", "no_event")
+        if process_id not in self._processes.catalog:
+            raise Refusal(f"There is no process {process_id!r} in the catalog.", "no_process")
+        process, file_enabled = self._file_rule(line_id, event)
+        rule = AutostartRule(line_id=line_id, event=event, process_id=process_id, enabled=enabled, source=by,
+                             file_rule=file_rule_text(process, file_enabled), updated_at=self._clock.now())
+        await self._store.save_rule(rule)
+        log.info("auto-start %s %s → %s turned %s by %s", line_id, event, process_id,
+                 "on" if enabled else "off", by)
+        return EffectiveRule(line_id, event, process_id, enabled, by)
+
+    # --- firing ------------------------------------------------------------------------------
+    async def _on_event(self, event: DomainEvent) -> None:
+        session: Session = event.session  # type: ignore[attr-defined]
+        if session.status == SessionStatus.SPAM:
+            return
+        if isinstance(event, MessageReceived):
+            occurrence = f"{session.number}:{event.message.id}"
+        elif isinstance(event, SessionClosed):
+            occurrence = f"{session.number}:{session.closed_at}"
+        else:
+            occurrence = str(session.number)
+        rule = await self.rule(session.line_id, event.name)
+        if rule is None or not rule.enabled:
+            return
+        if rule.process_id not in self._processes.catalog:
+            log.error("auto-start %s %s names %r, which is not in the catalog", session.line_id, event.name,
+                      rule.process_id)
+            return
+        key = f"autostart:{session.line_id}:{event.name}:{occurrence}"
+        if not await self._store.claim(key, CLAIM_TTL, self._clock.now()):
+            log.info("auto-start %s already claimed: not starting twice", key)
+            return
+        fresh = await self._store.get_session(session.number) or session
+        try:
+            await self._processes.start(rule.process_id, fresh, started_by=AUTOMATION, trigger=event.name)
+        except Refusal as refusal:
+            log.info("auto-start %s refused: %s", key, refusal.reason)
