@@ -7,6 +7,7 @@ a store on disk (SQLite in the work folder, or the Redis URL given).
 
 from __future__ import annotations
 
+import json
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ class Person:
 
 ANNA = Person("Anna", "U0ANNA01", 111111)
 BORIS = Person("Boris", "U0BORIS1", 222222)
+CARL = Person("Carl", "U0CARL01", 333333)
 STRANGER = Person("Stranger", "U0STRANGE")
 IVAN = Person("Ivan", telegram_user=501)
 OLGA = Person("Olga", telegram_user=502)
@@ -63,6 +65,7 @@ signing_secret = "{signing_secret}"
 
 [processes]
 dir = "{processes}"
+http_allow = {http_allow}
 
 [[lines]]
 id = "support"
@@ -90,6 +93,13 @@ lines = ["support", "sales"]
 admin = true
 
 [[operators]]
+id = "carl"
+name = "Carl"
+slack_user = "{carl_slack}"
+telegram_user = {carl_telegram}
+lines = ["support"]
+
+[[operators]]
 id = "boris"
 name = "Boris"
 slack_user = "{boris_slack}"
@@ -106,11 +116,12 @@ def free_port() -> int:
 
 class Rig:
     def __init__(self, workdir: Path, processes_dir: Path, *, store_url: str | None = None,
-                 outbox_poll: float = 0.05):
+                 outbox_poll: float = 0.05, http_allow: tuple[str, ...] = ()):
         self.workdir = workdir
         self.processes_dir = processes_dir
         self.store_url = store_url or f"sqlite:///{workdir / 'linedesk.db'}"
         self.outbox_poll = outbox_poll
+        self.http_allow = http_allow
         self.telegram = TelegramSandbox()
         self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
         self.port = free_port()
@@ -134,10 +145,10 @@ class Rig:
         await self.slack.start()
         self.telegram.add_bot(SUPPORT_TOKEN, "support_sandbox_bot", "Support")
         self.telegram.add_bot(SALES_TOKEN, "sales_sandbox_bot", "Sales")
-        for person in (ANNA, BORIS):
+        for person in (ANNA, BORIS, CARL):
             self.telegram.user(person.telegram_user, person.name)
         self.telegram.forum_group(TELEGRAM_DESK, "Support desk", members=[ANNA.telegram_user, BORIS.telegram_user])
-        for person in (ANNA, BORIS, STRANGER):
+        for person in (ANNA, BORIS, CARL, STRANGER):
             self.slack.add_user(person.slack_user, person.name.lower(), display_name=person.name)
         self.slack.add_channel(DESK_CHANNEL, "support-desk")
         self.slack.add_channel(SALES_CHANNEL, "sales-desk")
@@ -151,10 +162,12 @@ class Rig:
         return CONFIG.format(
             port=self.port, public_url=self.url, store_url=self.store_url, telegram_url=self.telegram.base_url,
             slack_url=self.slack.api_url, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
-            processes=self.processes_dir, support_token=SUPPORT_TOKEN, webhook_secret=WEBHOOK_SECRET,
+            processes=self.processes_dir, http_allow=json.dumps(list(self.http_allow)),
+            support_token=SUPPORT_TOKEN, webhook_secret=WEBHOOK_SECRET,
             desk_channel=DESK_CHANNEL, telegram_desk=TELEGRAM_DESK, sales_token=SALES_TOKEN,
             sales_secret=SALES_SECRET, sales_channel=SALES_CHANNEL, anna_slack=ANNA.slack_user,
-            anna_telegram=ANNA.telegram_user, boris_slack=BORIS.slack_user, boris_telegram=BORIS.telegram_user)
+            anna_telegram=ANNA.telegram_user, boris_slack=BORIS.slack_user, boris_telegram=BORIS.telegram_user,
+            carl_slack=CARL.slack_user, carl_telegram=CARL.telegram_user)
 
     def load_config(self) -> Config:
         return load_config(self.config_path(), environ={})

@@ -333,6 +333,7 @@ class Processes:
             pending = []
             run.attach(self._bridge(record, pending))
         for _ in range(MAX_STEPS):
+            block_id: str | None = None
             try:
                 await asyncio.to_thread(run.advance)
                 others = run.other_manual_tasks()
@@ -344,6 +345,7 @@ class Processes:
                 if not blocks:
                     return await self._settle(record, run, pending)
                 block = blocks[0]
+                block_id = block.bpmn_id
                 args = {name: render(text, block.data) for name, text in block.inputs}
                 outcome = await self._blocks.perform(block.topic, args, record, f"{record.id}:{block.task_id}")
                 result = {block.result_variable: outcome.result} if block.result_variable else {}
@@ -354,7 +356,8 @@ class Processes:
                 pending.clear()
             except (EngineError, BlockError) as err:
                 task = getattr(err, "task", None)
-                return await self._fail(record, run, str(err), task if isinstance(task, str) else None, pending)
+                where = task if isinstance(task, str) else block_id
+                return await self._fail(record, run, str(err), where, pending)
         return await self._fail(record, run, f"the process ran {MAX_STEPS} steps without waiting: endless loop?",
                                 None, pending)
 

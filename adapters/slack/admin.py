@@ -40,6 +40,8 @@ LINES_PER_PAGE = 10
 """Per line: one section and one actions block per event (4 blocks); 10 lines stay far below 50 blocks."""
 MAX_OPTIONS = 100
 """Slack's limit on the options of one select menu."""
+OPTIONS_PER_PAGE = 300
+"""Every row repeats the catalog in its menu: with a big catalog, fewer lines per page keep messages small."""
 OPTION_VALUE = 150
 OPTION_TEXT = 75
 BUTTON_TEXT = 75
@@ -127,6 +129,10 @@ class SlackAdmin:
         try:
             operator = self._admin(user)
             line_id, event, state = _parse_toggle(str(action.get("value") or ""))
+            if self._config.line(line_id) is None:
+                raise Refusal(f"There is no line {line_id!r}.", "no_line")
+            if event not in EVENTS:
+                raise Refusal(f"Unknown event {event!r}: use one of {', '.join(EVENTS)}.", "no_event")
             current = await self._autostart.rule(line_id, event)
             if current is None:
                 raise Refusal(f"Line {line_id!r} has no process for {event}: choose one first.", "no_process")
@@ -147,6 +153,8 @@ class SlackAdmin:
             operator = self._admin(user)
             line_id, event = _parse_process_action(str(action.get("action_id") or ""))
             process_id = str((action.get("selected_option") or {}).get("value") or "")
+            if not process_id:
+                raise _tampered()
             current = await self._autostart.rule(line_id, event)
             enabled = current.enabled if current is not None else False
             await self._autostart.set_rule(line_id, event, process_id, enabled, by=f"slack:{user}", admin=operator)
@@ -172,7 +180,7 @@ class SlackAdmin:
     async def _replace(self, respond: AsyncRespond, line_id: str) -> None:
         """Show the list again, on the page of the line just changed, in place of the old one."""
         index = next((i for i, line in enumerate(self._config.lines) if line.id == line_id), 0)
-        text, blocks = await self.rule_list(index // LINES_PER_PAGE)
+        text, blocks = await self.rule_list(index // self._page_size(self._options()))
         await respond(text=text, blocks=blocks, replace_original=True)
 
     async def _refuse(self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
@@ -189,11 +197,12 @@ class SlackAdmin:
     async def rule_list(self, page: int) -> tuple[str, list[Block]]:
         """One page of every line's rules: a section per line, then per event a toggle and a process menu."""
         lines = [(line.id, line.name) for line in self._config.lines]
-        pages = max(1, -(-len(lines) // LINES_PER_PAGE))
-        page = min(max(page, 0), pages - 1)
-        shown = lines[page * LINES_PER_PAGE:(page + 1) * LINES_PER_PAGE]
-        rules = {(r.line_id, r.event): r for r in await self._autostart.rules()}
         options = self._options()
+        size = self._page_size(options)
+        pages = max(1, -(-len(lines) // size))
+        page = min(max(page, 0), pages - 1)
+        shown = lines[page * size:(page + 1) * size]
+        rules = {(r.line_id, r.event): r for r in await self._autostart.rules()}
         blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": (
             "*Automatic start* — per line and event, the process that starts by itself."
             + (f" Page {page + 1} of {pages}." if pages > 1 else ""))}}]
@@ -213,9 +222,10 @@ class SlackAdmin:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
                 f"The menus show the first {MAX_OPTIONS} processes; for the others use "
                 "`/autostart LINE EVENT PROCESS on|off`.")}]})
-        nav = [_button(f"Page {number + 1}", PAGE, str(number)) for number in range(pages) if number != page]
+        nav = ([_button("◀ Previous", PAGE, str(page - 1))] if page > 0 else []) + (
+            [_button("Next ▶", PAGE, str(page + 1))] if page + 1 < pages else [])
         if nav:
-            blocks.append({"type": "actions", "block_id": "pages", "elements": nav[:25]})
+            blocks.append({"type": "actions", "block_id": "pages", "elements": nav})
         return "Automatic start rules", blocks
 
     def _row(self, line_id: str, event: str, rule: EffectiveRule | None,
@@ -239,6 +249,11 @@ class SlackAdmin:
         if not elements:
             return None
         return {"type": "actions", "block_id": f"rule:{line_id}:{event}", "elements": elements}
+
+    @staticmethod
+    def _page_size(options: list[tuple[str, list[Block]]]) -> int:
+        count = sum(len(group) for _, group in options)
+        return max(1, min(LINES_PER_PAGE, OPTIONS_PER_PAGE // max(1, count * len(EVENTS))))
 
     def _options(self) -> list[tuple[str, list[Block]]]:
         """The catalog as option groups by scope, at most 100 options in all (Slack's limit)."""

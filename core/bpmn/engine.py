@@ -72,6 +72,7 @@ BlockBridge = Callable[[str, dict[str, Any], str], Any]
 """Performs a block called from a script: (topic, args, task key) → the block's result."""
 
 CLIENT_MESSAGE = "client_message"
+TIMER_EVENTS = frozenset({"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"})
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ class WorkflowRun:
                     break
                 self.workflow.do_engine_steps()
         except SpiffWorkflowException as err:
-            raise EngineError(_describe(err), getattr(getattr(err, "task_spec", None), "bpmn_id", None)) from err
+            raise EngineError(_describe(err), _failed_task(err)) from err
         except Exception as err:
             raise EngineError(f"{type(err).__name__}: {err}") from err
 
@@ -177,7 +178,7 @@ class WorkflowRun:
         for event in self.workflow.waiting_events():
             if event.event_type.endswith("MessageEventDefinition") and event.name == CLIENT_MESSAGE:
                 client_message = True
-            elif "Timer" in event.event_type and isinstance(event.value, str):
+            elif event.event_type in TIMER_EVENTS and isinstance(event.value, str):
                 try:
                     due = dt.datetime.fromisoformat(event.value).timestamp()
                 except ValueError:
@@ -282,6 +283,13 @@ def _form_fields(spec: UserTask) -> list[FormField]:
 def _required(field_: Any) -> bool:
     """`<camunda:constraint name="required"/>` has no config; Spiff's has_validation() misses it."""
     return any(v.name == "required" and v.config not in ("false", "False") for v in field_.validation)
+
+
+def _failed_task(err: SpiffWorkflowException) -> str | None:
+    task = getattr(err, "task", None)
+    spec = getattr(task, "task_spec", None) or getattr(err, "task_spec", None)
+    bpmn_id = getattr(spec, "bpmn_id", None)
+    return str(bpmn_id) if bpmn_id else None
 
 
 def _describe(err: SpiffWorkflowException) -> str:

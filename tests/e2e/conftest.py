@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from bots.rig import Rig
+from tests.bpmn import Step, write_process
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ROOT / "processes"
@@ -60,3 +61,26 @@ async def any_store_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Async
             if keys:
                 await client.delete(*keys)
             await client.aclose()
+
+
+MakeRig = Callable[..., Awaitable[Rig]]
+
+
+@pytest.fixture
+async def make_rig(tmp_path: Path) -> AsyncIterator[MakeRig]:
+    rigs: list[Rig] = []
+
+    async def make(*processes: tuple[str, str, list[Step]], http_allow: tuple[str, ...] = ()) -> Rig:
+        folder = tmp_path / "processes"
+        for pid, name, steps in processes:
+            write_process(folder, f"{pid}.bpmn", pid, name, *steps)
+        rig = Rig(tmp_path, folder, http_allow=http_allow)
+        await rig.start()
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        await rig.stop()
+
+

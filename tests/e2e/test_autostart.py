@@ -74,6 +74,10 @@ def line_text(entry: dict[str, Any], line: str) -> str:
     return str(next(b for b in entry["blocks"] if b.get("block_id") == f"line:{line}")["text"]["text"])
 
 
+def option(value: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": value}, "value": value}
+
+
 async def press(rig: Rig, entry: dict[str, Any], action_id: str, value: str, person: Person = ANNA) -> None:
     await rig.click(person, action_id, value, channel_id=DESK_CHANNEL, message_ts=entry["ts"],
                     container_ephemeral=True)
@@ -204,11 +208,12 @@ async def test_a_non_admin_is_refused_for_the_command_and_for_forged_clicks(rig:
 
     response = await rig.slash(BORIS, "/autostart")
     assert response.text == "Only admins can change automatic start."
-    assert response.json.get("blocks") is None
+    assert "blocks" not in rig.ephemeral(BORIS)[-1]
     response = await rig.slash(BORIS, "/autostart", "sales session.created create_lead on")
     assert response.text == "Not changed: Only admins can change automatic start."
 
-    await rig.click(BORIS, menu["action_id"], "create_lead", channel_id=DESK_CHANNEL)
+    await rig.click(BORIS, menu["action_id"], "create_lead", channel_id=DESK_CHANNEL,
+                    selected_option=option("create_lead"))
     assert rig.ephemeral(BORIS)[-1]["text"] == "Not changed: Only admins can change automatic start."
     await rig.click(BORIS, TOGGLE, "sales:session.created:on", channel_id=DESK_CHANNEL)
     assert rig.ephemeral(BORIS)[-1]["text"] == "Not changed: Only admins can change automatic start."
@@ -228,7 +233,8 @@ async def test_a_stranger_is_refused(rig: Rig) -> None:
     assert response.text == "Not changed: You are not a linedesk operator."
     await rig.click(STRANGER, TOGGLE, "support:session.created:on", channel_id=DESK_CHANNEL)
     assert rig.ephemeral(STRANGER)[-1]["text"] == "Not changed: You are not a linedesk operator."
-    await rig.click(STRANGER, f"{PROCESS}:support:session.created", "create_lead", channel_id=DESK_CHANNEL)
+    await rig.click(STRANGER, f"{PROCESS}:support:session.created", "create_lead", channel_id=DESK_CHANNEL,
+                    selected_option=option("create_lead"))
     assert rig.ephemeral(STRANGER)[-1]["text"] == "Not changed: You are not a linedesk operator."
     assert await runtime_rules(rig) == []
 
@@ -238,15 +244,18 @@ async def test_tampered_buttons_from_an_admin_change_nothing(rig: Rig) -> None:
         (TOGGLE, "support:session.created:on", "Line 'support' has no process for session.created: choose one"),
         (TOGGLE, "garbage", "This button is not valid"),
         (TOGGLE, "support:session.created:maybe", "This button is not valid"),
-        (TOGGLE, "support:session.opened:on", "Line 'support' has no process for session.opened"),
+        (TOGGLE, "support:session.opened:on", "Unknown event 'session.opened'"),
+        (TOGGLE, "nowhere:session.created:off", "There is no line 'nowhere'"),
         (f"{PROCESS}:support:session.opened", "create_lead", "Unknown event 'session.opened'"),
         (f"{PROCESS}:nowhere:session.created", "create_lead", "There is no line 'nowhere'"),
         (f"{PROCESS}:support:session.created", "no_such", "There is no process 'no_such' in the catalog."),
         (f"{PROCESS}:support", "create_lead", "This button is not valid"),
+        (f"{PROCESS}:support:session.created", "", "This button is not valid"),
         (PAGE, "x", "This button is not valid"),
     ]
     for action_id, value, reason in cases:
-        await rig.click(ANNA, action_id, value, channel_id=DESK_CHANNEL)
+        select = option(value) if action_id.startswith(PROCESS) else None
+        await rig.click(ANNA, action_id, value, channel_id=DESK_CHANNEL, selected_option=select)
         text = rig.ephemeral(ANNA)[-1]["text"]
         assert text.startswith(f"Not changed: {reason}"), (action_id, value, text)
     assert await runtime_rules(rig) == []
@@ -276,7 +285,8 @@ async def test_many_lines_are_paged_within_block_kit_limits(tmp_path: Path) -> N
                         assert len(element["text"]["text"]) <= 75
             seen += [b["block_id"].removeprefix("line:") for b in blocks if b.get("block_id", "").startswith("line:")]
             nav = next(b for b in blocks if b.get("block_id") == "pages")["elements"]
-            assert [e["value"] for e in nav] == [str(n) for n in range(3) if n != page]
+            assert [(e["text"]["text"], e["value"]) for e in nav] == (
+                [("◀ Previous", str(page - 1))] if page else []) + ([("Next ▶", str(page + 1))] if page < 2 else [])
         assert seen == [f"line{n:02}" for n in range(25)]
         assert LINES_PER_PAGE == 10
     finally:
