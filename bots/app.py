@@ -97,6 +97,7 @@ class Linedesk:
         if self.slack_client is not None and self.slack_client.session is None:
             self.slack_client.session = aiohttp.ClientSession()  # one pool for every Web API call
         await self.telegram.replay_pending()
+        await self.autostart.reconcile()
         resumed = await self.processes.resume()
         if resumed:
             log.info("resumed %s process instances", resumed)

@@ -12,7 +12,6 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
 
 from core.autostart import EVENTS, Autostart, EffectiveRule
 from core.blocks import BLOCKS
@@ -20,11 +19,8 @@ from core.bpmn.catalog import Catalog, load_catalog
 from core.clock import SystemClock
 from core.config import Config, ConfigError, load_config, resolve_config_path
 from core.errors import Refusal
-from core.model import SessionStatus
+from core.model import InstanceRecord, Session, SessionStatus
 from core.store import open_store
-
-if TYPE_CHECKING:
-    from core.processes import Processes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,11 +144,15 @@ def _sessions(args: argparse.Namespace) -> int:
 
 
 class _CatalogOnly:
-    """What `Autostart.set_rule` needs of `Processes` (the catalog) when no server runs: the CLI
-    stores rules and never fires them, so nothing here can start an instance."""
+    """The process side of `Autostart` for the CLI: rules are checked against the catalog and
+    stored; they fire in the running server, never here."""
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+
+    async def start(self, process_id: str, session: Session | None, *, started_by: str,
+                    trigger: str) -> InstanceRecord:
+        raise RuntimeError("the CLI does not start processes")
 
 
 def rule_row(line_id: str, event: str, rule: EffectiveRule | None) -> str:
@@ -177,7 +177,7 @@ def _autostart(args: argparse.Namespace) -> int:
         store = open_store(config.store_url_resolved(), config.base_dir)
         await store.open()
         try:
-            autostart = Autostart(store, config, SystemClock(), cast("Processes", _CatalogOnly(catalog)))
+            autostart = Autostart(store, config, SystemClock(), _CatalogOnly(catalog))
             if args.list:
                 rules = {(r.line_id, r.event): r for r in await autostart.rules()}
                 for line in config.lines:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
+from core.bpmn.catalog import Catalog
 from core.clock import Clock
 from core.config import Config, OperatorConfig
 from core.errors import Refusal
 from core.events import DomainEvent, EventBus, MessageReceived, SessionClosed, SessionCreated
-from core.model import AutostartRule, Session, SessionStatus
-from core.processes import AUTOMATION, Processes
+from core.model import AutostartRule, InstanceRecord, Session, SessionStatus
+from core.processes import AUTOMATION
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -35,12 +37,21 @@ class EffectiveRule:
     """"file", or who changed it at run time."""
 
 
+class ProcessStarter(Protocol):
+    """What auto-start needs of the process service: the catalog, and a way to start an instance."""
+
+    catalog: Catalog
+
+    async def start(self, process_id: str, session: Session | None, *, started_by: str,
+                    trigger: str) -> InstanceRecord: ...
+
+
 def file_rule_text(process_id: str | None, enabled: bool | None) -> str:
     return f"{process_id}:{'on' if enabled else 'off'}" if process_id else ""
 
 
 class Autostart:
-    def __init__(self, store: Store, config: Config, clock: Clock, processes: Processes):
+    def __init__(self, store: Store, config: Config, clock: Clock, processes: ProcessStarter):
         self._store = store
         self._config = config
         self._clock = clock
@@ -83,6 +94,23 @@ class Autostart:
             return None
         return EffectiveRule(line_id, event, process_id, bool(enabled), "file")
 
+    async def reconcile(self) -> int:
+        """At start: a runtime rule whose file rule has changed since loses for good (the file wins, and
+        keeps winning even if the file later goes back to what it was). Returns how many were replaced."""
+        replaced = 0
+        for runtime in await self._store.list_rules():
+            process_id, enabled = self._file_rule(runtime.line_id, runtime.event)
+            current = file_rule_text(process_id, enabled)
+            if (runtime.file_rule or "") == current:
+                continue
+            await self._store.save_rule(AutostartRule(
+                line_id=runtime.line_id, event=runtime.event, process_id=process_id or runtime.process_id,
+                enabled=bool(enabled), source="file", file_rule=current, updated_at=self._clock.now()))
+            log.info("auto-start %s %s: the config's rule changed, it replaces the runtime one",
+                     runtime.line_id, runtime.event)
+            replaced += 1
+        return replaced
+
     # --- changing rules ----------------------------------------------------------------------
     async def set_rule(self, line_id: str, event: str, process_id: str, enabled: bool, *,
                        by: str, admin: OperatorConfig | None = None, require_admin: bool = True) -> EffectiveRule:
@@ -110,6 +138,8 @@ class Autostart:
         session: Session = event.session  # type: ignore[attr-defined]
         if session.status == SessionStatus.SPAM:
             return
+        if isinstance(event, SessionCreated) and session.outbound:
+            return  # opened by a process's initiative message: the process is already there
         if isinstance(event, MessageReceived):
             occurrence = f"{session.number}:{event.message.id}"
         elif isinstance(event, SessionClosed):
@@ -132,3 +162,6 @@ class Autostart:
             await self._processes.start(rule.process_id, fresh, started_by=AUTOMATION, trigger=event.name)
         except Refusal as refusal:
             log.info("auto-start %s refused: %s", key, refusal.reason)
+        except Exception:
+            await self._store.release(key)  # not started: a redelivery of the event may try again
+            raise

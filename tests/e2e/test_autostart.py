@@ -409,8 +409,29 @@ async def test_a_runtime_rule_wins_until_the_files_rule_changes(tmp_path: Path) 
             EffectiveRule("support", "session.created", "create_lead", False, "file"),
             EffectiveRule("support", "session.closed", "handle_request", True, "file"),
         ]
+        assert await changed.reconcile() == 2  # at start: the changed file rules replace the runtime ones
+
+        reverted = autostart(first)  # the file goes back to what it was when the runtime rule was set
+        assert await reverted.rule("support", "session.created") == EffectiveRule(
+            "support", "session.created", "create_lead", True, "file"), "the old runtime rule stays gone"
     finally:
         await store.close()
+
+
+async def test_a_session_opened_by_a_process_fires_no_session_created(rig: Rig) -> None:
+    assert rig.desk is not None
+    await rig.desk.autostart.set_rule("support", "session.created", "create_lead", True, by="test",
+                                      require_admin=False)
+    await rig.client_writes(IVAN, "Hello")
+    [lead] = await rig.desk.store.list_instances(session=1)
+    await rig.desk.sessions.close(1, "test")
+    await rig.desk.processes.start("create_lead", await rig.desk.store.get_session(1), started_by="automation",
+                                   trigger="test")  # its reply opens an outbound session #2
+    await rig.settle()
+    outbound = await rig.desk.store.get_session(2)
+    assert outbound is not None and outbound.outbound
+    assert await rig.desk.store.list_instances(session=2) == []
+    assert lead.process_id == "create_lead"
 
 
 # --- firing: once, no loops, no spam ------------------------------------------------------------------
