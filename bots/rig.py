@@ -116,12 +116,13 @@ def free_port() -> int:
 
 class Rig:
     def __init__(self, workdir: Path, processes_dir: Path, *, store_url: str | None = None,
-                 outbox_poll: float = 0.05, http_allow: tuple[str, ...] = ()):
+                 outbox_poll: float = 0.05, http_allow: tuple[str, ...] = (), admin_token: str = ""):
         self.workdir = workdir
         self.processes_dir = processes_dir
         self.store_url = store_url or f"sqlite:///{workdir / 'linedesk.db'}"
         self.outbox_poll = outbox_poll
         self.http_allow = http_allow
+        self.admin_token = admin_token
         self.telegram = TelegramSandbox()
         self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
         self.port = free_port()
@@ -170,7 +171,7 @@ class Rig:
             carl_slack=CARL.slack_user, carl_telegram=CARL.telegram_user)
 
     def load_config(self) -> Config:
-        return load_config(self.config_path(), environ={})
+        return load_config(self.config_path(), environ={"LINEDESK_ADMIN_TOKEN": self.admin_token})
 
     async def boot(self) -> Linedesk:
         """Start linedesk (again) on the same config, store and port."""

@@ -70,11 +70,12 @@ MakeRig = Callable[..., Awaitable[Rig]]
 async def make_rig(tmp_path: Path) -> AsyncIterator[MakeRig]:
     rigs: list[Rig] = []
 
-    async def make(*processes: tuple[str, str, list[Step]], http_allow: tuple[str, ...] = ()) -> Rig:
+    async def make(*processes: tuple[str, str, list[Step]], http_allow: tuple[str, ...] = (),
+                   admin_token: str = "") -> Rig:
         folder = tmp_path / "processes"
         for pid, name, steps in processes:
             write_process(folder, f"{pid}.bpmn", pid, name, *steps)
-        rig = Rig(tmp_path, folder, http_allow=http_allow)
+        rig = Rig(tmp_path, folder, http_allow=http_allow, admin_token=admin_token)
         await rig.start()
         rigs.append(rig)
         return rig

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
+
+import aiohttp
 
 from bots.rig import ANNA, CARL, DESK_CHANNEL, IVAN, Rig
 from core.model import InstanceStatus
@@ -189,8 +190,15 @@ async def test_timers_with_duration_and_date_fire_within_two_seconds(make_rig: M
 
 
 async def test_instance_api_shows_a_failed_instance_with_its_error(make_rig: MakeRig) -> None:
-    rig = await make_rig(("oops", "Oops", [script("total = price * 2")]))
+    rig = await make_rig(("oops", "Oops", [script("subtotal = 10"), script("total = price * 2")]),
+                         admin_token="t0ken")
     record = await run_for_ivan(rig, "Oops")
     assert record.status == InstanceStatus.FAILED
-    body = json.loads(record.model_dump_json())
-    assert "price" in body["error"] and body["current_task"] == "step1"
+    async with aiohttp.ClientSession() as http, http.get(f"{rig.url}/api/instances/{record.id}",
+                                                         headers={"Authorization": "Bearer t0ken"}) as response:
+        body = await response.json()
+    assert response.status == 200
+    assert body["status"] == "failed" and body["current_task"] == "step2" and body["process_id"] == "oops"
+    assert "NameError" in body["error"] and "price" in body["error"]
+    assert body["variables"]["subtotal"] == 10 and body["variables"]["client_name"] == "Ivan"
+    assert body["running"] is False and "state" not in body
