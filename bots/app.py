@@ -19,7 +19,8 @@ from adapters.slack.delivery import SlackDeskDelivery
 from adapters.slack.desk import SlackDesk
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
-from adapters.telegram.desk import TelegramDeskDelivery, desk_router
+from adapters.telegram.desk_delivery import TelegramDeskDelivery
+from adapters.telegram.desk_router import desk_router
 from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
 from adapters.telegram.line_bots import LineBots
 from core.autostart import Autostart

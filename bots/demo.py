@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from adapters.telegram.desk import TOPIC_REF
+from adapters.telegram.desk_delivery import TOPIC_REF
 from bots.app import Linedesk
 from bots.cli import package_processes_dir
 from bots.rig import ANNA, DESK_CHANNEL, IVAN, OLGA, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
