@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 _CANDIDATES = (
-    Path(__file__).resolve().parents[2] / "reference" / "telegram_bot_api_spec.json",
+    Path(__file__).resolve().parents[3] / "shared" / "reference" / "telegram_bot_api_spec.json",
     Path("/work/shared/reference/telegram_bot_api_spec.json"),
 )
 

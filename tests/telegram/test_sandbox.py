@@ -45,7 +45,7 @@ TOKEN = "123456:AAE-sandbox_Token"
 OTHER_TOKEN = "654321:BBF-other_Token"
 IVAN, OLGA, ANNA = 1001, 1002, 2001
 DESK = -1001234567890
-REFERENCE = Path("/work/shared/reference/telegram")
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "telegram"
 
 
 class FastSession(AiohttpSession):
