@@ -9,7 +9,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 
 from adapters.telegram.delivery import delivery_error
-from adapters.telegram.desk_cards import card_keyboard, card_text
+from adapters.telegram.desk_cards import card_keyboard, card_text, task_keyboard, task_text
 from adapters.telegram.line_bots import LineBots
 from core.config import Config, LineConfig
 from core.courier import mirror_line
@@ -27,12 +27,7 @@ TOPIC_SESSION_REF = "telegram.topic_session"
 
 
 def _desk_text(action: str, payload: dict[str, Any]) -> str:
-    if action == "mirror":
-        return mirror_line(payload)
-    if action == "task_card":
-        who = payload.get("assignee_name") or "any online operator of the line"
-        return f"📝 {payload.get('task')} · {payload.get('process')} — for {who}"
-    return str(payload["text"])
+    return mirror_line(payload) if action == "mirror" else str(payload["text"])
 
 
 class TelegramDeskDelivery(DeskDelivery):
@@ -53,7 +48,10 @@ class TelegramDeskDelivery(DeskDelivery):
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
         if entry.action in ("open_session", "refresh_card"):
             await self._card(bot, session, line.name, topic)
-        elif entry.action in ("mirror", "notice", "task_card"):
+        elif entry.action == "task_card":
+            await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"],
+                                   text=task_text(entry.payload), reply_markup=task_keyboard(entry.payload))
+        elif entry.action in ("mirror", "notice"):
             await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"],
                                    text=_desk_text(entry.action, entry.payload))
         elif entry.action == "status_card":
