@@ -20,7 +20,8 @@ from adapters.slack.desk import SlackDesk
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
 from adapters.telegram.desk_delivery import TelegramDeskDelivery
-from adapters.telegram.desk_router import desk_router
+from adapters.telegram.desk_router import desk_router, register_commands
+from adapters.telegram.files import TelegramFiles
 from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
 from adapters.telegram.line_bots import LineBots
 from core.autostart import Autostart
@@ -31,6 +32,7 @@ from core.config import Config
 from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier
 from core.errors import DeliveryError
 from core.events import EventBus, MessageReceived
+from core.files import Files
 from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxWorker
@@ -67,10 +69,12 @@ class Linedesk:
 
         self.telegram_bots = LineBots(config)
         self.dispatcher = Dispatcher(sessions=self.sessions, operators=self.operators, processes=self.processes,
-                                     store=self.store)
+                                     store=self.store, autostart=self.autostart, catalog=self.catalog)
         self.dispatcher.include_routers(desk_router(config), client_router())
         self.telegram = TelegramInbound(self.store, self.clock, config, self.telegram_bots, self.dispatcher)
-        self.outbox.register("telegram.client", TelegramClientDelivery(self.telegram_bots, self.store))
+        self.files = Files()
+        self.files.register("telegram", TelegramFiles(self.telegram_bots))
+        self.outbox.register("telegram.client", TelegramClientDelivery(self.telegram_bots, self.store, self.files))
         self.outbox.register(TELEGRAM_DESK, TelegramDeskDelivery(self.telegram_bots, self.store, config))
 
         self.slack: AsyncApp | None = None
@@ -85,7 +89,7 @@ class Linedesk:
                                         processes=self.processes, operators=self.operators)
             self.slack_admin = SlackAdmin(self.slack, autostart=self.autostart, operators=self.operators,
                                           catalog=self.catalog, config=config)
-            self.outbox.register(SLACK_DESK, SlackDeskDelivery(self.slack_client, self.store, config))
+            self.outbox.register(SLACK_DESK, SlackDeskDelivery(self.slack_client, self.store, config, self.files))
 
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
@@ -113,6 +117,7 @@ class Linedesk:
         for line_id, bot in self.telegram_bots.items():
             line = self.config.line(line_id)
             assert line is not None
+            await register_commands(bot, line.telegram_desk_chat)
             if public_url:
                 await bot.set_webhook(url=f"{public_url}/telegram/{line_id}",
                                       secret_token=line.telegram_webhook_secret or None,

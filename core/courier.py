@@ -13,18 +13,33 @@ from typing import Any
 
 from core.clock import Clock
 from core.config import Config, LineConfig
-from core.model import AuthorKind, Client, Message, OutboxEntry, Session
+from core.model import MAX_FILE_BYTES, Attachment, AuthorKind, Client, Message, OutboxEntry, Session
 from core.store.base import Store
 
 SLACK_DESK = "slack.desk"
 TELEGRAM_DESK = "telegram.desk"
 
 
-def mirror_line(payload: dict[str, Any], emphasis: Callable[[str], str] = lambda name: name) -> str:
-    """How a mirrored session message reads on a desk: who wrote it, and whether the client got it."""
+def attachments_of(payload: dict[str, Any]) -> list[Attachment]:
+    return [Attachment.model_validate(a) for a in payload.get("attachments") or []]
+
+
+def mirror_line(payload: dict[str, Any], emphasis: Callable[[str], str] = lambda name: name,
+                *, files_shown: bool = False) -> str:
+    """How a mirrored session message reads on a desk: who wrote it, and whether the client got it.
+    Attachments the desk does not show as themselves (`files_shown` False, or not files) become text."""
     kind = payload.get("author_kind")
     name = emphasis(str(payload.get("author_name") or kind))
-    text = str(payload.get("text", ""))
+    parts = [str(payload.get("text", ""))] if payload.get("text") else []
+    for attachment in attachments_of(payload):
+        if attachment.too_large:
+            parts.append(f"{attachment.describe()} — too large to forward (files up to "
+                         f"{MAX_FILE_BYTES // 1024 // 1024} MB)")
+        elif not files_shown or attachment.ref is None:
+            parts.append(attachment.describe())
+    if payload.get("edited"):
+        parts.append("(edited)")
+    text = " ".join(parts)
     if payload.get("internal"):
         return f"📝 {name} (note): {text}"
     if kind == "process":
@@ -32,6 +47,14 @@ def mirror_line(payload: dict[str, Any], emphasis: Callable[[str], str] = lambda
     if kind in ("operator", "system"):
         return f"{name} → client: {text}"
     return f"{name}: {text}"
+
+
+def mirror_payload(message: Message) -> dict[str, Any]:
+    """What a desk needs to show a session message."""
+    return {"message_id": message.id, "author_kind": message.author_kind.value,
+            "author_name": message.author_name or "", "text": message.text, "internal": message.internal,
+            "source_ref": message.source_ref, "media_group": message.media_group, "reply_to": message.reply_to,
+            "attachments": [a.model_dump(mode="json") for a in message.attachments]}
 
 
 def client_route(client: Client) -> str:
@@ -70,7 +93,7 @@ class Courier:
         )
 
     def desk_entries(self, session: Session, action: str, payload: dict[str, Any] | None = None,
-                     *, skip: str | None = None) -> list[OutboxEntry]:
+                     *, skip: str | None = None, delay: float = 0.0) -> list[OutboxEntry]:
         line = self._config.line(session.line_id)
         if line is None:
             return []
@@ -81,7 +104,7 @@ class Courier:
                 route=route,
                 action=action,
                 payload={"session": session.number, "line_id": session.line_id, **(payload or {})},
-                due_at=now,
+                due_at=now + delay,
                 created_at=now,
             )
             for route in desk_routes(line)
@@ -89,18 +112,20 @@ class Courier:
         ]
 
     def client_text(self, client: Client, session: Session, text: str, message: Message | None = None,
-                    kind: AuthorKind = AuthorKind.OPERATOR) -> OutboxEntry:
-        return self.client_entry(
-            client, session.line_id, "send_text",
-            {"session": session.number, "text": text, "message_id": message.id if message else None,
-             "kind": kind.value},
-        )
+                    kind: AuthorKind = AuthorKind.OPERATOR, *,
+                    copy_from: dict[str, int] | None = None) -> OutboxEntry:
+        payload: dict[str, Any] = {"session": session.number, "text": text,
+                                   "message_id": message.id if message else None, "kind": kind.value}
+        if message is not None and message.attachments:
+            payload["attachments"] = [a.model_dump(mode="json") for a in message.attachments]
+        if copy_from is not None:
+            payload["copy_from"] = copy_from
+        return self.client_entry(client, session.line_id, "send_text", payload)
 
-    def mirror(self, session: Session, message: Message, *, skip: str | None = None) -> list[OutboxEntry]:
+    def mirror(self, session: Session, message: Message, *, skip: str | None = None,
+               delay: float = 0.0) -> list[OutboxEntry]:
         """Show a session message on the line's desks (but `skip`, where it was typed)."""
-        payload = {"message_id": message.id, "author_kind": message.author_kind.value,
-                   "author_name": message.author_name or "", "text": message.text, "internal": message.internal}
-        return self.desk_entries(session, "mirror", payload, skip=skip)
+        return self.desk_entries(session, "mirror", mirror_payload(message), skip=skip, delay=delay)
 
     def notice(self, session: Session, text: str) -> list[OutboxEntry]:
         """A line of the system's in the session's thread/topic (process started, failures …)."""

@@ -4,8 +4,10 @@ act, translate the platform's failures into the outbox's terms."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 from core.config import Config, LineConfig
+from core.courier import mirror_payload
 from core.errors import DeliveryError
 from core.model import OutboxEntry, Session
 from core.store.base import Store
@@ -30,6 +32,15 @@ class DeskDelivery(ABC):
             raise
         except Exception as err:
             raise self.translate(err) from err
+
+    async def mirrored(self, entry: OutboxEntry) -> list[dict[str, Any]]:
+        """The messages a "mirror" entry shows: itself, or every message of its album (Telegram media group),
+        in order — the album's first message posts them all together."""
+        group = entry.payload.get("media_group")
+        if not group:
+            return [entry.payload]
+        messages = await self._store.list_messages(int(entry.payload["session"]), limit=10_000)
+        return [mirror_payload(m) for m in messages if m.media_group == group] or [entry.payload]
 
     @abstractmethod
     async def perform(self, entry: OutboxEntry, session: Session, line: LineConfig) -> None:

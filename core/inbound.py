@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.model import Channel
+from core.model import Attachment, Channel
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,29 @@ class ClientText:
     username: str | None = None
     is_start: bool = False
     platform_ref: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    media_group: str | None = None
+    reply_to_ref: str | None = None
+    """The platform id of the message this one replies to (a platform_ref)."""
+
+
+@dataclass(frozen=True)
+class ClientEdit:
+    """A client edited a message they had sent."""
+
+    line_id: str
+    channel: Channel
+    user_id: str
+    platform_ref: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ClientBlocked:
+    """A client blocked the line's bot (Telegram `my_chat_member` → kicked)."""
+
+    channel: Channel
+    user_id: str
 
 
 @dataclass(frozen=True)
@@ -34,5 +57,9 @@ class OperatorText:
     operator_id: str
     text: str
     platform_ref: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    copy_from: dict[str, int] | None = None
+    """Where the client's platform can copy the message from as is (Telegram: {"chat_id", "message_id"}
+    in the desk group, served by the same bot), instead of re-sending text and files."""
     desk: str | None = None
     """The desk route it was typed on ("slack.desk", "telegram.desk"): the other desks get a copy."""

@@ -91,6 +91,40 @@ class Session(Record):
         return self.status in (SessionStatus.QUEUED, SessionStatus.ACTIVE)
 
 
+MAX_FILE_BYTES = 20 * 1024 * 1024
+"""Telegram bots may download files up to 20 MB; linedesk moves files up to this size across platforms."""
+
+
+class Attachment(Record):
+    """What a message carries besides its text: a file, a sticker, a location or a contact."""
+
+    kind: str
+    """photo, document, voice, audio, video, video_note, animation, sticker, location or contact."""
+    ref: str | None = None
+    """Where the file can be fetched from, e.g. "telegram:support:<file_id>" or "slack:<file id>"."""
+    name: str | None = None
+    mime: str | None = None
+    size: int | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    """Kind-specific facts: a sticker's emoji, a location's latitude/longitude, a contact's phone."""
+
+    @property
+    def too_large(self) -> bool:
+        return self.size is not None and self.size > MAX_FILE_BYTES
+
+    def describe(self) -> str:
+        """A line of text standing for the attachment where it cannot be shown as itself."""
+        if self.kind == "sticker":
+            return str(self.data.get("emoji") or "🖼 sticker")
+        if self.kind == "location":
+            return f"📍 {self.data.get('latitude')}, {self.data.get('longitude')}"
+        if self.kind == "contact":
+            name = " ".join(str(p) for p in (self.data.get("first_name"), self.data.get("last_name")) if p)
+            return f"👤 {name} {self.data.get('phone_number', '')}".strip()
+        size = f", {self.size / 1024 / 1024:.1f} MB" if self.size else ""
+        return f"📎 {self.kind}{': ' + self.name if self.name else ''}{size}"
+
+
 class Message(Record):
     """One message of a session, from whichever side wrote it."""
 
@@ -104,6 +138,12 @@ class Message(Record):
     created_at: float = 0.0
     source_ref: str | None = None
     """The platform's id of the message, e.g. "telegram:support:42:1337" (chat, message id)."""
+    attachments: list[Attachment] = Field(default_factory=list)
+    media_group: str | None = None
+    """Telegram's media_group_id: the messages of one album, shown on desks as one post."""
+    reply_to: int | None = None
+    """The id of the session message this one answers."""
+    edited_at: float | None = None
 
 
 class OperatorState(Record):

@@ -9,15 +9,22 @@ from core.config import Config, LineConfig
 from core.courier import Courier
 from core.errors import Refusal
 from core.events import EventBus, MessageReceived, SessionClosed, SessionCreated
-from core.inbound import ClientText, OperatorText
+from core.inbound import ClientBlocked, ClientEdit, ClientText, OperatorText
 from core.locks import KeyedLocks
-from core.model import AuthorKind, Client, Message, OutboxEntry, Session, SessionStatus
+from core.model import MAX_FILE_BYTES, AuthorKind, Client, Message, OutboxEntry, Session, SessionStatus
 from core.operators import Operators
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
 NOTE_PREFIX = "//"
+MESSAGE_REF = "message"
+"""ref namespace: a message's platform_ref → {"session", "id"} (edits and replies find it)"""
+ALBUM_WAIT = 1.0
+"""Seconds an album's desk post waits for the album's other messages."""
+ALBUM_CLAIM_TTL = 24 * 3600.0
+OPEN_STATUSES = (SessionStatus.QUEUED, SessionStatus.ACTIVE)
+BLOCKED_NOTICE = "⚠ The client blocked the bot: nothing more reaches them until they write again."
 
 
 class Sessions:
@@ -56,13 +63,11 @@ class Sessions:
             await self._store.save_session(session)
             outbox: list[OutboxEntry] = self._courier.desk_entries(session, "open_session") if created else []
             message = None
-            if not (incoming.is_start and incoming.text.strip() in ("", "/start")):
-                message = await self._store.add_message(Message(
-                    session=session.number, author_kind=AuthorKind.CLIENT, author_id=client.id,
-                    author_name=client.name, text=incoming.text, created_at=now,
-                    source_ref=incoming.platform_ref))
+            if incoming.attachments or not (incoming.is_start and incoming.text.strip() in ("", "/start")):
+                message = await self._store_client_message(session, client, incoming, now)
                 if session.status != SessionStatus.SPAM:
-                    outbox += self._courier.mirror(session, message)
+                    outbox += await self._mirror_client_message(session, message)
+                    outbox += self._too_large_notes(client, session, message)
             if created and line.greeting:
                 greeting = await self._store.add_message(Message(
                     session=session.number, author_kind=AuthorKind.SYSTEM, author_name=line.name,
@@ -76,6 +81,66 @@ class Sessions:
         if message is not None:
             await self._bus.publish(MessageReceived(session=session, client=client, message=message))
         return session
+
+    async def _store_client_message(self, session: Session, client: Client, incoming: ClientText,
+                                    now: float) -> Message:
+        reply_to = await self._store.get_ref(MESSAGE_REF, incoming.reply_to_ref) if incoming.reply_to_ref else None
+        message = await self._store.add_message(Message(
+            session=session.number, author_kind=AuthorKind.CLIENT, author_id=client.id, author_name=client.name,
+            text=incoming.text, created_at=now, source_ref=incoming.platform_ref,
+            attachments=list(incoming.attachments), media_group=incoming.media_group,
+            reply_to=int(reply_to["id"]) if reply_to and reply_to.get("session") == session.number else None))
+        if incoming.platform_ref:
+            await self._store.set_ref(MESSAGE_REF, incoming.platform_ref, {"session": session.number, "id": message.id})
+        return message
+
+    async def _mirror_client_message(self, session: Session, message: Message) -> list[OutboxEntry]:
+        """One desk post per message — per album for a Telegram media group: the album's first message
+        posts it a moment later, when its other messages have arrived too."""
+        if message.media_group is None:
+            return self._courier.mirror(session, message)
+        first = await self._store.claim(f"album:{session.number}:{message.media_group}", ALBUM_CLAIM_TTL,
+                                        self._clock.now())
+        if not first:
+            return []
+        return self._courier.mirror(session, message, delay=ALBUM_WAIT)
+
+    def _too_large_notes(self, client: Client, session: Session, message: Message) -> list[OutboxEntry]:
+        """Files the bots cannot move: the client is told at once; the desk post says so itself."""
+        notes = []
+        for attachment in message.attachments:
+            if attachment.too_large:
+                mb = (attachment.size or 0) / 1024 / 1024
+                text = (f"Your file {attachment.name or attachment.kind} is too large ({mb:.1f} MB): operators "
+                        f"receive files up to {MAX_FILE_BYTES // 1024 // 1024} MB. Please send a smaller one "
+                        "or a link.")
+                notes.append(self._courier.client_text(client, session, text, None, AuthorKind.SYSTEM))
+        return notes
+
+    async def client_edit(self, edit: ClientEdit) -> Message | None:
+        """A client edited a message: the stored text changes and the desks' copies are edited."""
+        ref = await self._store.get_ref(MESSAGE_REF, edit.platform_ref)
+        if ref is None:
+            return None
+        message = await self._store.get_message(int(ref["session"]), int(ref["id"]))
+        session = await self._store.get_session(int(ref["session"]))
+        if message is None or session is None or message.author_id != Client.make_id(edit.channel, edit.user_id):
+            return None
+        message = message.model_copy(update={"text": edit.text, "edited_at": self._clock.now()})
+        await self._store.update_message(message)
+        if session.status != SessionStatus.SPAM:
+            await self._courier.send(self._courier.desk_entries(session, "edit", {
+                "message_id": message.id, "text": edit.text, "author_name": message.author_name or ""}))
+        return message
+
+    async def client_blocked(self, blocked: ClientBlocked) -> None:
+        """The client blocked the bot: nothing more is sent to them until they write again; desks are told."""
+        client = await self._store.get_client(Client.make_id(blocked.channel, blocked.user_id))
+        if client is None or client.unreachable:
+            return
+        await self._store.save_client(client.model_copy(update={"unreachable": True}))
+        for session in await self._store.list_sessions(client_id=client.id, status=OPEN_STATUSES, limit=20):
+            await self._courier.send(self._courier.notice(session, BLOCKED_NOTICE))
 
     async def _upsert_client(self, client_id: str, incoming: ClientText, now: float) -> Client:
         client = await self._store.get_client(client_id)
@@ -139,7 +204,7 @@ class Sessions:
         client = await self._store.get_client(session.client_id)
         if reason == "blocked" and client is not None and not client.unreachable:
             await self._store.save_client(client.model_copy(update={"unreachable": True}))
-            text = "⚠ The client blocked the bot: nothing more reaches them until they write again."
+            text = BLOCKED_NOTICE
         else:
             text = f"⚠ Not delivered to the client: {error}"
         await self._courier.send(self._courier.notice(session, text))
@@ -155,12 +220,15 @@ class Sessions:
             if session.status == SessionStatus.CLOSED:
                 raise Refusal(f"Session #{session.number} is closed: the client does not get this message.",
                               "closed")
+            client = await self._store.get_client(session.client_id)
+            if client is not None and client.unreachable:
+                raise Refusal("The client blocked the bot: they get nothing until they write again.", "blocked")
         assert operator is not None or internal
         name = operator.name if operator else incoming.operator_id
         message = await self._store.add_message(Message(
             session=session.number, author_kind=AuthorKind.OPERATOR, author_id=incoming.operator_id,
             author_name=name, text=incoming.text, internal=internal, created_at=self._clock.now(),
-            source_ref=incoming.platform_ref))
+            source_ref=incoming.platform_ref, attachments=list(incoming.attachments)))
         if operator is not None:
             await self._operators.remember_session(operator.id, session.number)
         outbox = self._courier.mirror(session, message, skip=incoming.desk)
@@ -168,7 +236,8 @@ class Sessions:
             client = await self._store.get_client(session.client_id)
             if client is None:
                 raise LookupError(f"client {session.client_id} of session #{session.number} is missing")
-            outbox.insert(0, self._courier.client_text(client, session, incoming.text, message))
+            outbox.insert(0, self._courier.client_text(client, session, incoming.text, message,
+                                                       copy_from=incoming.copy_from))
         await self._courier.send(outbox)
         return message
 

@@ -11,9 +11,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import views
 from core.config import Config, LineConfig
-from core.courier import mirror_line
+from core.courier import attachments_of, mirror_line, mirror_payload
 from core.desk import DeskDelivery
 from core.errors import DeliveryError
+from core.files import Files, FileUnavailable
 from core.model import OutboxEntry, Session
 from core.store.base import Store
 
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 THREAD_REF = "slack.thread"
 """ref namespace: "<channel>:<thread ts>" → {"session": n}"""
+MIRRORED_REF = "slack.mirrored"
+"""ref namespace: "<session>:<message id>" → {"channel", "ts"} of its post in the thread"""
 STATUS_CARD_REF = "slack.status_card"
 """ref namespace: instance id → {"channel", "ts"} of its status line in the desk thread"""
 SESSION_REF = "slack.session"
@@ -64,9 +67,10 @@ def delivery_error(err: Exception) -> DeliveryError:
 class SlackDeskDelivery(DeskDelivery):
     """Posts session cards, mirrored messages and notices into the line's desk channel."""
 
-    def __init__(self, client: AsyncWebClient, store: Store, config: Config):
+    def __init__(self, client: AsyncWebClient, store: Store, config: Config, files: Files):
         super().__init__(store, config)
         self._client = client
+        self._files = files
 
     def translate(self, err: Exception) -> DeliveryError:
         return delivery_error(err)
@@ -90,8 +94,9 @@ class SlackDeskDelivery(DeskDelivery):
         if root is None:
             raise DeliveryError(f"session #{number} has no Slack thread yet")
         if entry.action == "mirror":
-            await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"],
-                                                text=mirror_line(entry.payload, lambda name: f"*{name}*"))
+            await self._mirror(root, session, await self.mirrored(entry))
+        elif entry.action == "edit":
+            await self._edit(root, session, entry.payload)
         elif entry.action == "task_card":
             text, blocks = views.task_card(entry.payload)
             await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
@@ -105,6 +110,44 @@ class SlackDeskDelivery(DeskDelivery):
                                                          "elements": [{"type": "mrkdwn", "text": text}]}])
         else:
             raise DeliveryError(f"unknown desk action {entry.action!r}", permanent=True)
+
+    async def _mirror(self, root: dict[str, Any], session: Session, items: list[dict[str, Any]]) -> None:
+        """Post the message(s) in the thread; files up to 20 MB are fetched from where the client sent
+        them and uploaded together (an album is one post)."""
+        uploads: list[dict[str, Any]] = []
+        notes: list[str] = []
+        for item in items:
+            for attachment in attachments_of(item):
+                if attachment.ref is None or attachment.too_large:
+                    continue
+                try:
+                    content = await self._files.fetch(attachment.ref)
+                except FileUnavailable as err:
+                    notes.append(f"{attachment.describe()} — could not be fetched: {err}")
+                    continue
+                name = attachment.name or attachment.kind
+                uploads.append({"content": content, "filename": name, "title": name})
+        text = "\n".join([*(mirror_line(item, _bold, files_shown=bool(uploads)) for item in items), *notes])
+        if uploads:
+            await self._client.files_upload_v2(channel=root["channel"], thread_ts=root["ts"], file_uploads=uploads,
+                                               initial_comment=text)
+            return
+        response = await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text)
+        for item in items:
+            if item.get("message_id"):
+                await self._store.set_ref(MIRRORED_REF, f"{session.number}:{item['message_id']}",
+                                          {"channel": root["channel"], "ts": str(response["ts"])})
+
+    async def _edit(self, root: dict[str, Any], session: Session, payload: dict[str, Any]) -> None:
+        stored = await self._store.get_message(session.number, int(payload["message_id"]))
+        mirrored = await self._store.get_ref(MIRRORED_REF, f"{session.number}:{payload['message_id']}")
+        if stored is None or mirrored is None:
+            await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"],
+                                                text=f"✏ *{payload.get('author_name')}* edited a message: "
+                                                     f"{payload['text']}")
+            return
+        text = mirror_line({**mirror_payload(stored), "edited": True}, _bold)
+        await self._client.chat_update(channel=mirrored["channel"], ts=mirrored["ts"], text=text)
 
     async def _status_card(self, root: dict[str, Any], payload: dict[str, Any]) -> None:
         """One status line per instance in the thread, edited in place (chat.update) as it moves on."""
@@ -125,3 +168,7 @@ class SlackDeskDelivery(DeskDelivery):
         assignee = self._config.operator(session.assignee) if session.assignee else None
         return views.session_card(session, client, line_name, assignee.name if assignee else None)
 
+
+
+def _bold(name: str) -> str:
+    return f"*{name}*"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import aiohttp
+from aiogram import Bot
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
@@ -14,10 +16,13 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.types import BufferedInputFile
 
 from adapters.telegram.line_bots import LineBots
+from core.courier import attachments_of
 from core.errors import DeliveryError
-from core.model import OutboxEntry
+from core.files import Files, FileUnavailable
+from core.model import Attachment, OutboxEntry
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -30,6 +35,8 @@ SENT_REF = "telegram.sent"
 
 def delivery_error(err: Exception) -> DeliveryError:
     """Telegram's failures in the outbox's terms."""
+    if isinstance(err, FileUnavailable):
+        return DeliveryError(f"file not available: {err}", permanent=True, reason="file_unavailable")
     if isinstance(err, TelegramRetryAfter):
         return DeliveryError(f"Telegram flood control: retry after {err.retry_after}s", retry_after=err.retry_after)
     if isinstance(err, TelegramForbiddenError):
@@ -47,10 +54,34 @@ def delivery_error(err: Exception) -> DeliveryError:
     return DeliveryError(f"{type(err).__name__}: {err}")
 
 
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Telegram refuses texts over 4096 characters: cut them at line breaks or spaces where possible."""
+    chunks: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut < limit // 2:
+            cut = text.rfind(" ", 0, limit)
+        if cut < limit // 2:
+            cut = limit
+        chunks.append(text[:cut])
+        text = text[cut:].lstrip("\n ")
+    chunks.append(text)
+    return chunks
+
+
+SENDERS = {"photo": "send_photo", "voice": "send_voice", "audio": "send_audio", "video": "send_video",
+           "video_note": "send_video_note", "animation": "send_animation"}
+
+
 class TelegramClientDelivery:
-    def __init__(self, bots: LineBots, store: Store):
+    def __init__(self, bots: LineBots, store: Store, files: Files):
         self._bots = bots
         self._store = store
+        self._files = files
 
     async def deliver(self, entry: OutboxEntry) -> None:
         line_id = str(entry.payload["line_id"])
@@ -61,10 +92,10 @@ class TelegramClientDelivery:
         text = str(entry.payload.get("text", ""))
         try:
             if entry.action == "send_text":
-                sent = await bot.send_message(chat_id=chat_id, text=text)
-                if entry.payload.get("message_id"):
+                first = await self._send(bot, line_id, chat_id, entry.payload, text)
+                if entry.payload.get("message_id") and first is not None:
                     await self._store.set_ref(SENT_REF, f"{line_id}:{entry.payload['message_id']}",
-                                              {"chat_id": chat_id, "message_id": sent.message_id})
+                                              {"chat_id": chat_id, "message_id": first})
             elif entry.action == "status_card":
                 await self._status_card(line_id, chat_id, str(entry.payload["instance_id"]), text)
             else:
@@ -73,6 +104,39 @@ class TelegramClientDelivery:
             raise
         except Exception as err:
             raise delivery_error(err) from err
+
+    async def _send(self, bot: Bot, line_id: str, chat_id: int, payload: dict[str, Any], text: str) -> int | None:
+        """Copy the operator's Telegram message as it is, or send its text and files. Returns the first
+        message id sent."""
+        copy_from = payload.get("copy_from")
+        if copy_from:
+            copied = await bot.copy_message(chat_id=chat_id, from_chat_id=copy_from["chat_id"],
+                                            message_id=copy_from["message_id"])
+            return copied.message_id
+        first: int | None = None
+        files = [a for a in attachments_of(payload) if a.ref and not a.too_large]
+        caption = text if files and len(text) <= CAPTION_LIMIT else None
+        for index, attachment in enumerate(files):
+            sent = await self._send_file(bot, line_id, chat_id, attachment, caption if index == 0 else None)
+            first = first if first is not None else sent
+        if caption is None and text:
+            for chunk in split_text(text):
+                sent_message = await bot.send_message(chat_id=chat_id, text=chunk)
+                first = first if first is not None else sent_message.message_id
+        return first
+
+    async def _send_file(self, bot: Bot, line_id: str, chat_id: int, attachment: Attachment,
+                         caption: str | None) -> int:
+        assert attachment.ref is not None
+        own_prefix = f"telegram:{line_id}:"
+        if attachment.ref.startswith(own_prefix):
+            media: str | BufferedInputFile = attachment.ref.removeprefix(own_prefix)  # the bot's own file id
+        else:
+            media = BufferedInputFile(await self._files.fetch(attachment.ref), attachment.name or attachment.kind)
+        method = getattr(bot, SENDERS.get(attachment.kind, "send_document"))
+        sent = await method(chat_id, media, caption=caption) if attachment.kind != "video_note" \
+            else await method(chat_id, media)
+        return int(sent.message_id)
 
     async def _status_card(self, line_id: str, chat_id: int, instance_id: str, text: str) -> None:
         """One message per instance, edited in place as the process moves on."""

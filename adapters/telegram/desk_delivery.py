@@ -8,11 +8,11 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 
-from adapters.telegram.delivery import delivery_error
+from adapters.telegram.delivery import CAPTION_LIMIT, TEXT_LIMIT, delivery_error, split_text
 from adapters.telegram.desk_cards import card_keyboard, card_text, task_keyboard, task_text
 from adapters.telegram.line_bots import LineBots
 from core.config import Config, LineConfig
-from core.courier import mirror_line
+from core.courier import attachments_of, mirror_line, mirror_payload
 from core.desk import DeskDelivery
 from core.errors import DeliveryError
 from core.model import OutboxEntry, Session
@@ -22,12 +22,21 @@ TOPIC_REF = "telegram.topic"
 """ref namespace: session number → {"chat_id", "thread_id", "card_id"}"""
 DESK_STATUS_REF = "telegram.desk_status"
 """ref namespace: instance id → {"chat_id", "message_id"} of its status line in the topic"""
+MIRRORED_REF = "telegram.mirrored"
+"""ref namespace: "<session>:<message id>" → {"chat_id", "message_id", "caption"} of its copy in the topic"""
 TOPIC_SESSION_REF = "telegram.topic_session"
 """ref namespace: "<chat id>:<thread id>" → {"session": n}"""
 
 
-def _desk_text(action: str, payload: dict[str, Any]) -> str:
-    return mirror_line(payload) if action == "mirror" else str(payload["text"])
+def _own_message(source_ref: Any, line_id: str) -> tuple[int, int] | None:
+    """(chat id, message id) of a message the line's own bot can copy: "telegram:<line>:<chat>:<id>"."""
+    parts = str(source_ref or "").split(":")
+    if len(parts) != 4 or parts[0] != "telegram" or parts[1] != line_id:
+        return None
+    try:
+        return int(parts[2]), int(parts[3])
+    except ValueError:
+        return None
 
 
 class TelegramDeskDelivery(DeskDelivery):
@@ -42,22 +51,81 @@ class TelegramDeskDelivery(DeskDelivery):
         bot = self._bots.get(line.id)
         if line.telegram_desk_chat is None or bot is None:
             raise DeliveryError(f"line {line.id!r} has no Telegram desk", permanent=True)
-        number = session.number
-        topic = await self._store.get_ref(TOPIC_REF, str(number))
+        topic = await self._store.get_ref(TOPIC_REF, str(session.number))
         if topic is None:
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
+        try:
+            await self._act(bot, entry, session, line, topic)
+        except TelegramBadRequest as err:
+            if "thread not found" not in err.message.lower():
+                raise
+            # someone deleted the session's topic: open it again, with its card, and go on there
+            topic = await self._open_topic(bot, line.telegram_desk_chat, session)
+            await self._card(bot, session, line.name, topic)
+            if entry.action not in ("open_session", "refresh_card"):
+                await self._act(bot, entry, session, line, topic)
+
+    async def _act(self, bot: Bot, entry: OutboxEntry, session: Session, line: LineConfig,
+                   topic: dict[str, Any]) -> None:
         if entry.action in ("open_session", "refresh_card"):
             await self._card(bot, session, line.name, topic)
         elif entry.action == "task_card":
             await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"],
                                    text=task_text(entry.payload), reply_markup=task_keyboard(entry.payload))
-        elif entry.action in ("mirror", "notice"):
-            await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"],
-                                   text=_desk_text(entry.action, entry.payload))
+        elif entry.action == "mirror":
+            for item in await self.mirrored(entry):
+                await self._mirror(bot, line, session, topic, item)
+        elif entry.action == "edit":
+            await self._edit(bot, topic, session, entry.payload)
+        elif entry.action == "notice":
+            await self._send_text(bot, topic, str(entry.payload["text"]))
         elif entry.action == "status_card":
             await self._status_card(bot, topic, entry.payload)
         else:
             raise DeliveryError(f"unknown desk action {entry.action!r}", permanent=True)
+
+    async def _send_text(self, bot: Bot, topic: dict[str, Any], text: str) -> int:
+        first = 0
+        for chunk in split_text(text):
+            sent = await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=chunk)
+            first = first or sent.message_id
+        return first
+
+    async def _mirror(self, bot: Bot, line: LineConfig, session: Session, topic: dict[str, Any],
+                      item: dict[str, Any]) -> None:
+        """A client's Telegram message with a file is copied into the topic as it is (same bot, no
+        download); everything else is posted as a line of text."""
+        source = _own_message(item.get("source_ref"), line.id)
+        files = [a for a in attachments_of(item) if a.ref and not a.too_large]
+        if source is not None and files:
+            caption = mirror_line({**item, "attachments": []})[:CAPTION_LIMIT]
+            copied = await bot.copy_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"],
+                                            from_chat_id=source[0], message_id=source[1], caption=caption)
+            posted, copied_media = copied.message_id, True
+        else:
+            posted, copied_media = await self._send_text(bot, topic, mirror_line(item)), False
+        if item.get("message_id"):
+            await self._store.set_ref(MIRRORED_REF, f"{session.number}:{item['message_id']}",
+                                      {"chat_id": topic["chat_id"], "message_id": posted, "caption": copied_media})
+
+    async def _edit(self, bot: Bot, topic: dict[str, Any], session: Session, payload: dict[str, Any]) -> None:
+        """The client edited a message: edit its copy in the topic (or say so, when there is none)."""
+        stored = await self._store.get_message(session.number, int(payload["message_id"]))
+        mirrored = await self._store.get_ref(MIRRORED_REF, f"{session.number}:{payload['message_id']}")
+        if stored is None or mirrored is None:
+            await self._send_text(bot, topic, f"✏ {payload.get('author_name')} edited a message: {payload['text']}")
+            return
+        text = mirror_line({**mirror_payload(stored), "edited": True}, files_shown=bool(mirrored["caption"]))
+        try:
+            if mirrored["caption"]:
+                await bot.edit_message_caption(chat_id=mirrored["chat_id"], message_id=mirrored["message_id"],
+                                               caption=text[:CAPTION_LIMIT])
+            else:
+                await bot.edit_message_text(chat_id=mirrored["chat_id"], message_id=mirrored["message_id"],
+                                            text=text[:TEXT_LIMIT])
+        except TelegramBadRequest as err:
+            if "not modified" not in err.message.lower():
+                raise
 
     async def _status_card(self, bot: Bot, topic: dict[str, Any], payload: dict[str, Any]) -> None:
         text = f"⚙ {payload.get('process')} · status: {payload.get('text')}"

@@ -13,6 +13,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramConflictError
 from aiogram.types import Update
+from aiogram.types.update import UpdateTypeLookupError
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -116,6 +117,11 @@ class TelegramInbound:
             self.rejected += 1
             log.warning("update %s on line %s does not match the Bot API; ignored: %s",
                         payload.get("update_id"), line_id, err.errors()[0].get("msg") if err.errors() else err)
+            return
+        try:
+            update.event_type  # noqa: B018 - raises for update kinds this aiogram does not know
+        except UpdateTypeLookupError:
+            log.info("update %s on line %s is of a kind linedesk does not use; ignored", update.update_id, line_id)
             return
         await self._dispatcher.feed_update(bot, update, line_id=line_id)
 

@@ -79,7 +79,8 @@ _CHAT_ACTIONS: Final = frozenset(
 _OPT_IN_UPDATES: Final = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 _MEMBER_STATUSES: Final = ("creator", "administrator", "member", "restricted", "left", "kicked")
 _CONTENT_KEYS: Final = tuple(
-    "text entities photo document voice video sticker location contact caption caption_entities".split()
+    "text entities photo document voice video video_note audio animation sticker location contact venue dice"
+    " caption caption_entities".split()
 )
 _MEDIA_KINDS: Final = ("photo", "document", "voice", "video", "sticker")
 _BOT_COMMAND: Final = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")

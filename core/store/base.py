@@ -123,6 +123,13 @@ class Store(ABC):
     async def list_messages(self, session: int, limit: int = 1000) -> list[Message]:
         """A session's messages, oldest first."""
 
+    @abstractmethod
+    async def get_message(self, session: int, message_id: int) -> Message | None: ...
+
+    @abstractmethod
+    async def update_message(self, message: Message) -> None:
+        """Replace a stored message (same session and id), e.g. after the client edited it."""
+
     # --- operators -------------------------------------------------------------
     @abstractmethod
     async def get_operator(self, operator_id: str) -> OperatorState:

@@ -455,6 +455,19 @@ class RedisStore(Store):
         docs = cast(list[str], await self._r.zrange(self._k("messages", session), 0, limit - 1))
         return [Message.model_validate_json(d) for d in docs]
 
+    @_translated
+    async def get_message(self, session: int, message_id: int) -> Message | None:
+        docs = cast(list[str], await self._r.zrangebyscore(self._k("messages", session), message_id, message_id))
+        return Message.model_validate_json(docs[0]) if docs else None
+
+    @_translated
+    async def update_message(self, message: Message) -> None:
+        key = self._k("messages", message.session)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, message.id, message.id)
+            pipe.zadd(key, {message.model_dump_json(): message.id})
+            await pipe.execute()
+
     # --- operators -------------------------------------------------------------
     @_translated
     async def get_operator(self, operator_id: str) -> OperatorState:

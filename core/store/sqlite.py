@@ -332,6 +332,15 @@ class SqliteStore(Store):
         rows = await self._rows("SELECT id, data FROM messages WHERE session = ? ORDER BY id LIMIT ?", (session, limit))
         return [_with_id(Message, r[0], r[1]) for r in rows]
 
+    async def get_message(self, session: int, message_id: int) -> Message | None:
+        row = await self._row("SELECT id, data FROM messages WHERE id = ? AND session = ?", (message_id, session))
+        return _with_id(Message, row[0], row[1]) if row else None
+
+    async def update_message(self, message: Message) -> None:
+        async with self._tx() as db:
+            await db.execute("UPDATE messages SET data = ? WHERE id = ? AND session = ?",
+                             (message.model_dump_json(), message.id, message.session))
+
     # --- operators -------------------------------------------------------------
     async def get_operator(self, operator_id: str) -> OperatorState:
         row = await self._row("SELECT data FROM operators WHERE operator_id = ?", (operator_id,))

@@ -660,3 +660,16 @@ async def test_due_instances_are_the_waiting_ones_whose_timer_is_due(store: Stor
     assert [r.id for r in await store.due_instances(100.0, limit=1)] == ["early"]
     await store.commit_instance(record("early", InstanceStatus.RUNNING, 10.0))
     assert [r.id for r in await store.due_instances(100.0)] == ["late"]
+
+
+async def test_a_message_can_be_read_and_replaced(store: Store) -> None:
+    from core.model import AuthorKind, Message
+
+    first = await store.add_message(Message(session=7, author_kind=AuthorKind.CLIENT, text="helo"))
+    await store.add_message(Message(session=7, author_kind=AuthorKind.CLIENT, text="second"))
+    assert (await store.get_message(7, first.id)) == first
+    assert await store.get_message(8, first.id) is None
+    await store.update_message(first.model_copy(update={"text": "hello", "edited_at": 5.0}))
+    messages = await store.list_messages(7)
+    assert [m.text for m in messages] == ["hello", "second"]
+    assert messages[0].edited_at == 5.0
