@@ -71,9 +71,15 @@ class MethodRules:
     limits: Mapping[str, Limit]
 
 
+def _element_type(type_expr: str) -> str:
+    while type_expr.startswith("Array of "):
+        type_expr = type_expr.removeprefix("Array of ")
+    return type_expr
+
+
 def _structured(types: Sequence[str]) -> bool:
     """True when a parameter carries a JSON object/array the spec describes (not a scalar or a file)."""
-    return any(t.removeprefix("Array of ").removeprefix("Array of ") not in _PRIMITIVES | {"InputFile"} for t in types)
+    return any(_element_type(t) not in _PRIMITIVES | {"InputFile"} for t in types)
 
 
 def _entity_fields(param: str) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile
 
 from adapters.telegram.line_bots import LineBots
+from adapters.telegram.text import CAPTION_LIMIT, split_text, utf16_len
 from core.courier import attachments_of
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
@@ -52,25 +53,6 @@ def delivery_error(err: Exception) -> DeliveryError:
     if isinstance(err, TelegramAPIError):
         return DeliveryError(f"Telegram: {err.message}")
     return DeliveryError(f"{type(err).__name__}: {err}")
-
-
-TEXT_LIMIT = 4096
-CAPTION_LIMIT = 1024
-
-
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Telegram refuses texts over 4096 characters: cut them at line breaks or spaces where possible."""
-    chunks: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut < limit // 2:
-            cut = text.rfind(" ", 0, limit)
-        if cut < limit // 2:
-            cut = limit
-        chunks.append(text[:cut])
-        text = text[cut:].lstrip("\n ")
-    chunks.append(text)
-    return chunks
 
 
 SENDERS = {"photo": "send_photo", "voice": "send_voice", "audio": "send_audio", "video": "send_video",
@@ -115,7 +97,7 @@ class TelegramClientDelivery:
             return copied.message_id
         first: int | None = None
         files = [a for a in attachments_of(payload) if a.ref and not a.too_large]
-        caption = text if files and len(text) <= CAPTION_LIMIT else None
+        caption = text if files and utf16_len(text) <= CAPTION_LIMIT else None
         for index, attachment in enumerate(files):
             sent = await self._send_file(bot, line_id, chat_id, attachment, caption if index == 0 else None)
             first = first if first is not None else sent

@@ -8,9 +8,10 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 
-from adapters.telegram.delivery import CAPTION_LIMIT, TEXT_LIMIT, delivery_error, split_text
+from adapters.telegram.delivery import delivery_error
 from adapters.telegram.desk_cards import card_keyboard, card_text, task_keyboard, task_text
 from adapters.telegram.line_bots import LineBots
+from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, TOPIC_NAME_LIMIT, fit, split_text
 from core.config import Config, LineConfig
 from core.courier import attachments_of, mirror_line, mirror_payload
 from core.desk import DeskDelivery
@@ -98,7 +99,7 @@ class TelegramDeskDelivery(DeskDelivery):
         source = _own_message(item.get("source_ref"), line.id)
         files = [a for a in attachments_of(item) if a.ref and not a.too_large]
         if source is not None and files:
-            caption = mirror_line({**item, "attachments": []})[:CAPTION_LIMIT]
+            caption = fit(mirror_line({**item, "attachments": []}), CAPTION_LIMIT)
             copied = await bot.copy_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"],
                                             from_chat_id=source[0], message_id=source[1], caption=caption)
             posted, copied_media = copied.message_id, True
@@ -119,10 +120,10 @@ class TelegramDeskDelivery(DeskDelivery):
         try:
             if mirrored["caption"]:
                 await bot.edit_message_caption(chat_id=mirrored["chat_id"], message_id=mirrored["message_id"],
-                                               caption=text[:CAPTION_LIMIT])
+                                               caption=fit(text, CAPTION_LIMIT))
             else:
                 await bot.edit_message_text(chat_id=mirrored["chat_id"], message_id=mirrored["message_id"],
-                                            text=text[:TEXT_LIMIT])
+                                            text=fit(text, TEXT_LIMIT))
         except TelegramBadRequest as err:
             if "not modified" not in err.message.lower():
                 raise
@@ -145,7 +146,7 @@ class TelegramDeskDelivery(DeskDelivery):
 
     async def _open_topic(self, bot: Bot, chat_id: int, session: Session) -> dict[str, Any]:
         client = await self._store.get_client(session.client_id)
-        name = f"#{session.number} {client.name if client else ''}".strip()[:128]
+        name = fit(f"#{session.number} {client.name if client else ''}".strip(), TOPIC_NAME_LIMIT)
         created = await bot.create_forum_topic(chat_id=chat_id, name=name)
         topic = {"chat_id": chat_id, "thread_id": created.message_thread_id, "card_id": None}
         await self._store.set_ref(TOPIC_REF, str(session.number), topic)

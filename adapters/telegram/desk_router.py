@@ -10,6 +10,7 @@ must be allowed to do it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -24,6 +25,7 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardMarkup,
     Message,
+    ReplyParameters,
 )
 
 from adapters.telegram.desk_cards import (
@@ -61,6 +63,7 @@ from core.store.base import Store
 log = logging.getLogger(__name__)
 
 NOTE_PREFIX = "//"
+ANSWER_LIMIT = 200
 CLIENT_COMMANDS = [BotCommand(command="start", description="Start a conversation with us")]
 DESK_COMMANDS = [
     BotCommand(command="startprocess", description="Start a process for this topic's session"),
@@ -126,10 +129,15 @@ def desk_router(config: Config) -> Router:
         return line if line is not None and line.telegram_desk_chat == chat_id else None
 
     async def session_here(message: Message, store: Store, line_id: str) -> int | None:
-        """The session of the topic a message is in, when it is of this bot's line."""
+        """The session of the topic a message is in. A session of another line is that line's bot's
+        to handle (lines may share a desk group): this bot skips the message."""
         number = await topic_session(store, message.chat.id, message.message_thread_id)
         session = await store.get_session(number) if number is not None else None
-        return number if session is not None and session.line_id == line_id else None
+        if session is None:
+            return None
+        if session.line_id != line_id:
+            raise SkipHandler
+        return number
 
     async def show_picker(bot: Bot, chat_id: int, thread_id: int, number: int, operator: OperatorConfig | None,
                           sessions: Sessions, operators: Operators, processes: Processes, store: Store,
@@ -139,7 +147,7 @@ def desk_router(config: Config) -> Router:
         client = await store.get_client(session.client_id)
         text, keyboard = session_picker(number, client.name if client else "?", processes.catalog.grouped())
         await bot.send_message(chat_id=chat_id, message_thread_id=thread_id, text=text, reply_markup=keyboard,
-                               reply_to_message_id=reply_to)
+                               reply_parameters=ReplyParameters(message_id=reply_to) if reply_to else None)
 
     async def open_form(bot: Bot, store: Store, processes: Processes, chat_id: int, thread_id: int, user_id: int,
                         operator: OperatorConfig, instance_id: str) -> bool:
@@ -268,16 +276,16 @@ def desk_router(config: Config) -> Router:
                 raise not_operator()
             if callback_data.action == "take":
                 await sessions.take(number, operator.id)
-                return await query.answer(f"You took session #{number}.")
+                return await answer(query, f"You took session #{number}.")
             if callback_data.action == "close":
                 await sessions.close(number, operator.name, operator_id=operator.id)
-                return await query.answer(f"Session #{number} closed.")
+                return await answer(query, f"Session #{number} closed.")
             if callback_data.action == "start":
                 await show_picker(bot, chat_id, thread_id, number, operator, sessions, operators, processes, store)
-                return await query.answer("Choose a process below.")
+                return await answer(query, "Choose a process below.")
             raise tampered()
         except Refusal as refusal:
-            return await query.answer(refusal.reason, show_alert=True)
+            return await answer(query, refusal.reason, alert=True)
 
     # --- the process picker ------------------------------------------------------------------------
     @router.callback_query(PickProcess.filter())
@@ -294,15 +302,10 @@ def desk_router(config: Config) -> Router:
                               "with. Type /startprocess again.", "no_process")
             record = await processes.start_manual(number, entry.id, operator.id)
         except Refusal as refusal:
-            return await query.answer(f"Not started: {refusal.reason}", show_alert=True)
-        await query.answer(f"▶ {record.process_name} started.")
+            return await answer(query, f"Not started: {refusal.reason}", alert=True)
+        await answer(query, f"▶ {record.process_name} started.")
         if isinstance(query.message, Message):
-            try:
-                await bot.edit_message_text(chat_id=chat_id, message_id=query.message.message_id, reply_markup=None,
-                                            text=f"▶ {record.process_name} started for session #{number} by "
-                                                 f"{operator.name}.")
-            except TelegramBadRequest:
-                pass  # the picker was deleted meanwhile: the instance runs anyway
+            await drop_picker(bot, chat_id, query.message.message_id, f"{record.process_name} chosen.")
         await open_form(bot, store, processes, chat_id, thread_id, query.from_user.id, operator, record.id)
         return None
 
@@ -314,16 +317,16 @@ def desk_router(config: Config) -> Router:
             session = await sessions.require(number)
             await operators.require_active(operators.by_telegram(query.from_user.id), session, "start processes")
         except Refusal as refusal:
-            return await query.answer(refusal.reason, show_alert=True)
+            return await answer(query, refusal.reason, alert=True)
         client = await store.get_client(session.client_id)
         text, keyboard = session_picker(number, client.name if client else "?", processes.catalog.grouped(),
                                         callback_data.page)
         await edit_in_place(bot, query, text, keyboard)
-        return await query.answer()
+        return await answer(query)
 
     @router.callback_query(PickerTitle.filter())
     async def on_picker_title(query: CallbackQuery, callback_data: PickerTitle, catalog: Catalog) -> Any:
-        return await query.answer(group_title(catalog, callback_data.group) or "")
+        return await answer(query, group_title(catalog, callback_data.group) or "")
 
     # --- forms and task cards ----------------------------------------------------------------------
     @router.callback_query(FormButton.filter())
@@ -336,8 +339,8 @@ def desk_router(config: Config) -> Router:
             toast = await TopicForms(bot, store, processes).press(topic[0], topic[1], query.from_user.id,
                                                                   callback_data)
         except Refusal as refusal:
-            return await query.answer(refusal.reason, show_alert=True)
-        return await query.answer(toast)
+            return await answer(query, refusal.reason, alert=True)
+        return await answer(query, toast)
 
     @router.callback_query(TaskAction.filter())
     async def on_task_button(query: CallbackQuery, callback_data: TaskAction, bot: Bot, operators: Operators,
@@ -353,8 +356,8 @@ def desk_router(config: Config) -> Router:
                 raise not_operator()
             record, task = await processes.claim_task(record.id, operator.id)
         except Refusal as refusal:
-            return await query.answer(refusal.reason, show_alert=True)
-        await query.answer(f"📝 {task.name}: answer below.")
+            return await answer(query, refusal.reason, alert=True)
+        await answer(query, f"📝 {task.name}: answer below.")
         await TopicForms(bot, store, processes).begin(chat_id, thread_id, query.from_user.id, operator.id, record,
                                                       task)
         return None
@@ -370,7 +373,7 @@ def desk_router(config: Config) -> Router:
                 raise tampered()
             operator = require_admin(operators, query.from_user.id)
             action = callback_data.action
-            if action != "l" and not 0 <= callback_data.event < len(EVENTS):
+            if not 0 <= callback_data.event < len(EVENTS):
                 raise tampered()
             event = EVENTS[callback_data.event]
             toast = ""
@@ -405,21 +408,43 @@ def desk_router(config: Config) -> Router:
                 paging = f" Page {page + 1} of {pages}." if pages > 1 else ""
                 await edit_in_place(bot, query, f"⚙ {line.name}: which process starts on {event}?{paging}",
                                     keyboard)
-                return await query.answer()
+                return await answer(query)
             elif action != "l":
                 raise tampered()
         except Refusal as refusal:
-            return await query.answer(f"Not changed: {refusal.reason}", show_alert=True)
+            return await answer(query, f"Not changed: {refusal.reason}", alert=True)
         text, keyboard = await rules_view(line, operators, autostart, catalog)
         await edit_in_place(bot, query, text, keyboard)
-        return await query.answer(toast)
+        return await answer(query, toast)
 
     # --- anything else -----------------------------------------------------------------------------
     @router.callback_query()
     async def on_unknown_button(query: CallbackQuery) -> Any:
-        return await query.answer(tampered().reason, show_alert=True)
+        return await answer(query, tampered().reason, alert=True)
 
     return router
+
+
+async def drop_picker(bot: Bot, chat_id: int, message_id: int, text: str) -> None:
+    """The picker has served: core announces the start in the topic, so the menu goes away
+    (where it cannot be deleted, it loses its buttons)."""
+    try:
+        await bot.delete_message(chat_id=chat_id, message_id=message_id)
+    except TelegramBadRequest:
+        with contextlib.suppress(TelegramBadRequest):
+            await bot.edit_message_text(chat_id=chat_id, message_id=message_id, text=text, reply_markup=None)
+
+
+async def answer(query: CallbackQuery, text: str = "", *, alert: bool = False) -> None:
+    """Answer a button press. A press Telegram no longer accepts answers for (older than about 15 s, or
+    replayed after a restart) is still handled: the answer is dropped, the update does not fail."""
+    try:
+        await query.answer(text if len(text) <= ANSWER_LIMIT else text[: ANSWER_LIMIT - 1] + "…", show_alert=alert)
+    except TelegramBadRequest as err:
+        words = err.message.lower()
+        if "query is too old" not in words and "query id is invalid" not in words:
+            raise
+        log.info("callback query %s could not be answered any more: %s", query.id, err.message)
 
 
 def require_admin(operators: Operators, user_id: int) -> OperatorConfig:
@@ -462,6 +487,6 @@ async def edit_in_place(bot: Bot, query: CallbackQuery, text: str, keyboard: Inl
     try:
         await bot.edit_message_text(chat_id=message.chat.id, message_id=message.message_id, text=text,
                                     reply_markup=keyboard)
-    except TelegramBadRequest as err:
+    except TelegramBadRequest as err:  # unchanged, or the menu was deleted meanwhile: nothing to redo
         if "not modified" not in err.message.lower():
-            raise
+            log.info("menu %s not edited: %s", message.message_id, err.message)
