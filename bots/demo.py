@@ -211,6 +211,9 @@ async def _play(rig: Rig, show: Transcript) -> None:
     show.check("Thanks, we registered your request as lead #1" in rig.client_chat(OLGA),
                "Olga got “Thanks, we registered your request as lead #1”")
 
+    # the Telegram desk -------------------------------------------------------------------------
+    await _telegram_desk(rig, show)
+
     # 9 ----------------------------------------------------------------------------------------
     show.step("9. The same Telegram update arrives twice; a forged Slack request arrives")
     user = rig.telegram.user(IVAN.telegram_user, "Ivan")
@@ -234,6 +237,46 @@ async def _play(rig: Rig, show: Transcript) -> None:
     for text in topic_texts:
         if text:
             show.line("  topic #1 Ivan", text)
+
+
+async def _telegram_desk(rig: Rig, show: Transcript) -> None:
+    """The same job from the Telegram desk: Anna runs “Send a quote” inside topic #1, one field at a time."""
+    show.step("Telegram desk: Anna starts “Send a quote” from topic “#1 Ivan”, answering field by field")
+    show.line("Anna · topic #1", "/startprocess", "→")
+    await rig.topic_says(ANNA, 1, "/startprocess")
+    picker = next((m for m in reversed(await rig.topic(1)) if m.get("text", "").startswith("▶ Start a process")),
+                  None)
+    if picker is None:
+        show.check(False, "the process keyboard appeared in the topic")
+        return
+    for row in _keyboard(picker):
+        show.line("  keyboard", " ".join(f"[{label}]" for label, _ in row))
+    quote = next((data for row in _keyboard(picker) for label, data in row if label == "Send a quote"), None)
+    show.check(quote is not None, "every process offered, grouped by scope")
+    if quote is None:
+        return
+    await rig.press(ANNA, picker, quote)
+    answers: list[tuple[str, str]] = [("reply", "Dishwasher"), ("button", "Use default: 1"), ("reply", "a lot"),
+                                      ("reply", "450"), ("reply", "2026-12-31")]
+    for how, answer in answers:
+        prompt = next(m for m in reversed(await rig.topic(1)) if m.get("text", "").startswith(("📝 Send", "⚠")))
+        show.line("bot asks", prompt.get("text", ""))
+        show.line("Anna answers", f"[{answer}]" if how == "button" else answer, "→")
+        if how == "button":
+            data = next((d for row in _keyboard(prompt) for label, d in row if label == answer), "")
+            await rig.press(ANNA, prompt, data)
+        else:
+            await rig.topic_says(ANNA, 1, answer)
+    show.line("bot says", (await rig.topic(1))[-1].get("text", ""))
+    quote_text = next((t for t in reversed(rig.client_chat(IVAN)) if t.startswith("Our quote")), "")
+    show.line("Ivan sees", quote_text or "(nothing)", "←")
+    show.check(quote_text == "Our quote: 1 × Dishwasher = 450 (valid until 2026-12-31).",
+               "the wrong price was asked again; Ivan received the quote")
+
+
+def _keyboard(message: dict[str, Any]) -> list[list[tuple[str, str]]]:
+    markup = message.get("reply_markup") or {}
+    return [[(b["text"], b.get("callback_data", "")) for b in row] for row in markup.get("inline_keyboard", [])]
 
 
 def _status_card(rig: Rig) -> str:

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from adapters.slack.delivery import SESSION_REF
 from adapters.slack.sandbox import SlackResponse, SlackSandbox
+from adapters.telegram.desk_delivery import TOPIC_REF
 from adapters.telegram.sandbox import TelegramSandbox
 from bots.app import Linedesk
 from core.config import Config, load_config
@@ -239,6 +240,36 @@ class Rig:
         response = await self.slack.submit_view(self.slack_url, person.slack_user, modal.id, values)
         await self.settle()
         return response
+
+    async def topic_says(self, person: Person, session: int | None, text: str) -> None:
+        """An operator writes in a session's topic of the Telegram desk (None: the group's General topic)."""
+        thread = await self.topic_thread(session) if session is not None else None
+        user = self.telegram.user(person.telegram_user, person.name)
+        update = self.telegram.text_update(SUPPORT_TOKEN, user, text, chat=TELEGRAM_DESK, thread_id=thread)
+        result = await self.telegram.deliver(SUPPORT_TOKEN, update)
+        assert result.status == 200, result
+        await self.settle()
+
+    async def press(self, person: Person, message: dict[str, Any], data: str) -> dict[str, Any] | None:
+        """An operator presses an inline button (its callback data) under a message in the desk group;
+        returns how the bot answered the press."""
+        user = self.telegram.user(person.telegram_user, person.name)
+        update = self.telegram.callback_update(SUPPORT_TOKEN, user, data, message["message_id"], chat_id=TELEGRAM_DESK)
+        result = await self.telegram.deliver(SUPPORT_TOKEN, update)
+        assert result.status == 200, result
+        await self.settle()
+        answer: dict[str, Any] | None = self.telegram.callback_answer(SUPPORT_TOKEN, update["callback_query"]["id"])
+        return answer
+
+    async def topic_thread(self, session: int) -> int:
+        assert self.desk is not None
+        topic = await self.desk.store.get_ref(TOPIC_REF, str(session))
+        assert topic is not None, f"session #{session} has no topic"
+        return int(topic["thread_id"])
+
+    async def topic(self, session: int) -> list[dict[str, Any]]:
+        """The messages of a session's topic, as operators see them (edits applied)."""
+        return self.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK, await self.topic_thread(session))
 
     # --- what people see ------------------------------------------------------------------------
     async def thread_root(self, session: int) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
+from adapters.telegram.client import attachments_of
 from adapters.telegram.desk_cards import (
     AutostartAction,
     SessionAction,
@@ -239,14 +240,16 @@ def desk_router(config: Config) -> Router:
         return await message.reply(text, reply_markup=keyboard)
 
     # --- messages in a topic -------------------------------------------------------------------
-    @router.message(in_desk, F.message_thread_id, F.text, ~F.from_user.is_bot)
+    @router.message(in_desk, F.message_thread_id, ~F.from_user.is_bot, F.text | F.caption | F.photo | F.document
+                    | F.voice | F.audio | F.video | F.video_note | F.animation | F.sticker | F.location | F.contact)
     async def on_topic_text(message: Message, bot: Bot, sessions: Sessions, operators: Operators,
                             processes: Processes, store: Store, line_id: str) -> Any:
         number = await session_here(message, store, line_id)
         if number is None or message.from_user is None or message.message_thread_id is None:
             return None
-        text = message.text or ""
-        if not text.lstrip().startswith(NOTE_PREFIX):
+        text = message.text or message.caption or ""
+        attachments = attachments_of(message, line_id)
+        if not attachments and not text.lstrip().startswith(NOTE_PREFIX):
             forms = TopicForms(bot, store, processes)
             if await forms.find(message.chat.id, message.message_thread_id, message.from_user.id) is not None:
                 try:
@@ -260,7 +263,9 @@ def desk_router(config: Config) -> Router:
                 raise Refusal("You are not a linedesk operator: the client does not get this message.")
             await sessions.operator_text(OperatorText(
                 session=number, operator_id=operator.id, text=text,
-                platform_ref=f"telegram:{message.chat.id}:{message.message_id}", desk=TELEGRAM_DESK))
+                platform_ref=f"telegram:{message.chat.id}:{message.message_id}", desk=TELEGRAM_DESK,
+                attachments=attachments,
+                copy_from={"chat_id": message.chat.id, "message_id": message.message_id} if attachments else None))
         except Refusal as refusal:
             return await message.reply(f"Not sent to the client: {refusal.reason}")
         return None

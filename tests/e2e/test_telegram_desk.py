@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from adapters.telegram.desk_delivery import TOPIC_REF
 from adapters.telegram.picker import PickProcess, process_key
 from adapters.telegram.topic_forms import FORM_REF, FormButton
 from bots.rig import ANNA, BORIS, CARL, IVAN, OLGA, SALES_TOKEN, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
@@ -26,30 +25,17 @@ def tg_user(rig: Rig, person: Person) -> dict[str, Any]:
 
 
 async def thread_of(rig: Rig, session: int = 1) -> int:
-    assert rig.desk is not None
-    topic = await rig.desk.store.get_ref(TOPIC_REF, str(session))
-    assert topic is not None, f"session #{session} has no topic"
-    return int(topic["thread_id"])
+    return await rig.topic_thread(session)
 
 
 async def writes(rig: Rig, person: Person, text: str, session: int | None = 1) -> None:
     """`person` writes `text` in the topic of `session` (None: the desk group's General topic)."""
-    thread = await thread_of(rig, session) if session is not None else None
-    update = rig.telegram.text_update(SUPPORT_TOKEN, tg_user(rig, person), text, chat=TELEGRAM_DESK,
-                                      thread_id=thread)
-    result = await rig.telegram.deliver(SUPPORT_TOKEN, update)
-    assert result.status == 200
-    await rig.settle()
+    await rig.topic_says(person, session, text)
 
 
 async def press(rig: Rig, person: Person, message: dict[str, Any], data: str) -> dict[str, Any]:
     """`person` presses a button with `data` under `message`; returns the callback's answer."""
-    update = rig.telegram.callback_update(SUPPORT_TOKEN, tg_user(rig, person), data, message["message_id"],
-                                          chat_id=TELEGRAM_DESK)
-    result = await rig.telegram.deliver(SUPPORT_TOKEN, update)
-    assert result.status == 200
-    await rig.settle()
-    answer = rig.telegram.callback_answer(SUPPORT_TOKEN, update["callback_query"]["id"])
+    answer = await rig.press(person, message, data)
     assert answer is not None, "the button was never answered"
     return answer
 
@@ -60,7 +46,7 @@ async def click(rig: Rig, person: Person, message: dict[str, Any], text: str) ->
 
 # --- what people see ---------------------------------------------------------------------------------
 async def topic(rig: Rig, session: int = 1) -> list[dict[str, Any]]:
-    return rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK, await thread_of(rig, session))
+    return await rig.topic(session)
 
 
 async def topic_texts(rig: Rig, session: int = 1) -> list[str]:
@@ -651,3 +637,21 @@ async def test_a_press_too_old_to_answer_still_acts_and_is_not_replayed(rig: Rig
     session = await rig.desk.store.get_session(1)
     assert session is not None and session.assignee == "anna"
     assert await rig.desk.store.inbound_pending() == []
+
+
+async def test_an_operators_photo_in_the_topic_is_copied_to_the_client_and_shown_in_slack(rig: Rig) -> None:
+    await rig.client_writes(IVAN, "Where do I plug it in?")
+    await writes(rig, ANNA, "/status online", session=None)
+    photo = rig.telegram.register_file(b"diagram bytes", kind="photo")
+    update = rig.telegram.media_update(SUPPORT_TOKEN, tg_user(rig, ANNA), photo, caption="Here, see the diagram",
+                                       chat=TELEGRAM_DESK, thread_id=await thread_of(rig))
+    assert (await rig.telegram.deliver(SUPPORT_TOKEN, update)).status == 200
+    await rig.settle()
+    to_ivan = [c for c in rig.telegram.calls_of("copyMessage", token=SUPPORT_TOKEN)
+               if c.params["chat_id"] == IVAN.telegram_user]
+    assert [c.params["from_chat_id"] for c in to_ivan] == [TELEGRAM_DESK]
+    last = rig.telegram.chat_messages(SUPPORT_TOKEN, IVAN.telegram_user)[-1]
+    assert last.get("photo") and last.get("caption") == "Here, see the diagram"
+    root = await rig.thread_root(1)
+    [post] = [m for m in rig.slack.thread(root["channel"], root["ts"]) if m.get("files")]
+    assert "*Anna* → client: Here, see the diagram" in post["text"]
