@@ -19,10 +19,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import views
-from adapters.slack.delivery import THREAD_REF
-from core.courier import SLACK_DESK
+from adapters.slack.messages import SlackMessages
 from core.errors import Refusal
-from core.inbound import OperatorText
 from core.model import InstanceStatus, OperatorStatus, SessionStatus
 from core.operators import Operators
 from core.processes import Processes
@@ -61,7 +59,7 @@ class SlackDesk:
         app.view(views.TASK_FORM)(track(self.on_form_submit))
         app.action(views.TASK_OPEN)(track(self.on_task_button))
         app.action(views.TASK_TAKE)(track(self.on_task_button))
-        app.event("message")(track(self.on_message))
+        SlackMessages(app, track, store=self._store, sessions=self._sessions, operators=self._operators)
         app.event(re.compile(r".*"))(self.on_other_event)
 
     async def on_other_event(self) -> None:
@@ -287,28 +285,6 @@ class SlackDesk:
                 log.error("background form submission failed", exc_info=task.exception())
 
         job.add_done_callback(done)
-
-    # --- messages in session threads --------------------------------------------------------
-    async def on_message(self, event: dict[str, Any], client: AsyncWebClient) -> None:
-        if event.get("subtype") or event.get("bot_id") or not event.get("thread_ts"):
-            return
-        if event.get("thread_ts") == event.get("ts"):
-            return
-        ref = await self._store.get_ref(THREAD_REF, f"{event.get('channel')}:{event.get('thread_ts')}")
-        if ref is None:
-            return
-        user = event.get("user", "")
-        operator = self._operators.by_slack(user)
-        try:
-            if operator is None:
-                raise Refusal("You are not a linedesk operator: the client does not get this message.",
-                              "not_operator")
-            await self._sessions.operator_text(OperatorText(
-                session=int(ref["session"]), operator_id=operator.id, text=event.get("text", ""),
-                platform_ref=f"slack:{event.get('channel')}:{event.get('ts')}", desk=SLACK_DESK))
-        except Refusal as refusal:
-            await client.chat_postEphemeral(channel=event["channel"], user=user, thread_ts=event["thread_ts"],
-                                            text=f"Not sent to the client: {refusal.reason}")
 
     async def _tell(self, client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
         user = body.get("user", {}).get("id", "")
