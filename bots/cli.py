@@ -10,7 +10,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from core.autostart import EVENTS, Autostart, EffectiveRule
@@ -20,7 +20,7 @@ from core.clock import SystemClock
 from core.config import Config, ConfigError, load_config, resolve_config_path
 from core.errors import Refusal
 from core.model import InstanceRecord, Session, SessionStatus
-from core.store import open_store
+from core.store import Store, open_store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,21 +124,30 @@ def _sessions(args: argparse.Namespace) -> int:
     if config is None:
         return 1
 
+    async def run(store: Store) -> int:
+        statuses = [SessionStatus(s) for s in args.status] if args.status else None
+        sessions = await store.list_sessions(status=statuses, line_id=args.line, limit=args.limit)
+        for session in sessions:
+            client = await store.get_client(session.client_id)
+            print(f"#{session.number:<5} {session.status.value:<7} {session.line_id:<12} "
+                  f"{client.name if client else session.client_id:<24} {session.assignee or '-'}")
+        if not sessions:
+            print("no sessions")
+        return 0
+
+    return _with_store(config, run)
+
+
+def _with_store(config: Config, work: Callable[[Store], Awaitable[int]]) -> int:
+    """Run `work` against the configured store (works while the server runs: SQLite WAL or Redis)."""
+
     async def run() -> int:
         store = open_store(config.store_url_resolved(), config.base_dir)
         await store.open()
         try:
-            statuses = [SessionStatus(s) for s in args.status] if args.status else None
-            sessions = await store.list_sessions(status=statuses, line_id=args.line, limit=args.limit)
-            for session in sessions:
-                client = await store.get_client(session.client_id)
-                print(f"#{session.number:<5} {session.status.value:<7} {session.line_id:<12} "
-                      f"{client.name if client else session.client_id:<24} {session.assignee or '-'}")
-            if not sessions:
-                print("no sessions")
+            return await work(store)
         finally:
             await store.close()
-        return 0
 
     return asyncio.run(run())
 
@@ -173,30 +182,25 @@ def _autostart(args: argparse.Namespace) -> int:
         return 1
     catalog = load_catalog(config.processes.dir, BLOCKS)
 
-    async def run() -> int:
-        store = open_store(config.store_url_resolved(), config.base_dir)
-        await store.open()
-        try:
-            autostart = Autostart(store, config, SystemClock(), _CatalogOnly(catalog))
-            if args.list:
-                rules = {(r.line_id, r.event): r for r in await autostart.rules()}
-                for line in config.lines:
-                    for event in EVENTS:
-                        print(rule_row(line.id, event, rules.get((line.id, event))))
-                return 0
-            line_id, event, process_id, state = args.rule
-            try:
-                rule = await autostart.set_rule(line_id, event, process_id, state == "on", by="cli",
-                                                require_admin=False)
-            except Refusal as refusal:
-                print(refusal.reason, file=sys.stderr)
-                return 1
-            print(rule_row(rule.line_id, rule.event, rule))
+    async def run(store: Store) -> int:
+        autostart = Autostart(store, config, SystemClock(), _CatalogOnly(catalog))
+        if args.list:
+            rules = {(r.line_id, r.event): r for r in await autostart.rules()}
+            for line in config.lines:
+                for event in EVENTS:
+                    print(rule_row(line.id, event, rules.get((line.id, event))))
             return 0
-        finally:
-            await store.close()
+        line_id, event, process_id, state = args.rule
+        try:
+            rule = await autostart.set_rule(line_id, event, process_id, state == "on", by="cli",
+                                            require_admin=False)
+        except Refusal as refusal:
+            print(refusal.reason, file=sys.stderr)
+            return 1
+        print(rule_row(rule.line_id, rule.event, rule))
+        return 0
 
-    return asyncio.run(run())
+    return _with_store(config, run)
 
 
 def _items(args: argparse.Namespace) -> int:
@@ -204,13 +208,8 @@ def _items(args: argparse.Namespace) -> int:
     if config is None:
         return 1
 
-    async def run() -> int:
-        store = open_store(config.store_url_resolved(), config.base_dir)
-        await store.open()
-        try:
-            items = sorted(await store.list_items(args.app, limit=args.limit), key=lambda item: item.number)
-        finally:
-            await store.close()
+    async def run(store: Store) -> int:
+        items = sorted(await store.list_items(args.app, limit=args.limit), key=lambda item: item.number)
         for item in items:
             when = datetime.datetime.fromtimestamp(item.created_at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
             session = f"#{item.session}" if item.session is not None else "-"
@@ -220,7 +219,7 @@ def _items(args: argparse.Namespace) -> int:
             print(f"no items in {args.app}")
         return 0
 
-    return asyncio.run(run())
+    return _with_store(config, run)
 
 
 def _serve(args: argparse.Namespace) -> int:

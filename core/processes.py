@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,21 +232,15 @@ class Processes:
     # --- waking up: client messages and timers -------------------------------------------
     async def on_client_message(self, event: MessageReceived) -> None:
         """Deliver the session's new client message to every instance waiting for one."""
+        text = event.message.text
         waiting = await self._store.list_instances(status=[InstanceStatus.WAITING], session=event.session.number)
         for candidate in waiting:
             if candidate.waiting_for != "client_message":
                 continue
-            try:
-                async with self._exclusive(candidate.id):
-                    record = await self._store.get_instance(candidate.id)
-                    if record is None or record.waiting_for != "client_message":
-                        continue
-                    pending: list[OutboxEntry] = []
-                    run = WorkflowRun.load(record.state, self._bridge(record, pending))
-                    await asyncio.to_thread(run.deliver_client_message, event.message.text)
-                    await self._drive(record, run, pending)
-            except InstanceBusy:
-                log.warning("instance %s busy: client message not delivered to it", candidate.id)
+            delivered = await self._drive_claimed(candidate.id, lambda r: r.waiting_for == "client_message",
+                                                  wait=True, before=lambda run: run.deliver_client_message(text))
+            if not delivered:
+                log.warning("instance %s busy or done: client message not delivered to it", candidate.id)
 
     async def run_timers(self, interval: float = 0.5) -> None:
         """Fire due timers until stopped: within `interval` of their due time, also after a restart."""
@@ -262,36 +256,38 @@ class Processes:
         self._timers_running = False
 
     async def wake_due(self) -> int:
-        count = 0
-        for candidate in await self._store.due_instances(self._clock.now()):
-            try:
-                async with self._exclusive(candidate.id, wait=False):
-                    record = await self._store.get_instance(candidate.id)
-                    if record is None or record.status != InstanceStatus.WAITING or record.wake_at is None \
-                            or record.wake_at > self._clock.now():
-                        continue
-                    pending: list[OutboxEntry] = []
-                    await self._drive(record, WorkflowRun.load(record.state, self._bridge(record, pending)), pending)
-                    count += 1
-            except InstanceBusy:
-                continue
-        return count
+        def due(record: InstanceRecord) -> bool:
+            return record.status == InstanceStatus.WAITING and record.wake_at is not None \
+                and record.wake_at <= self._clock.now()
+
+        woken = [await self._drive_claimed(c.id, due, wait=False)
+                 for c in await self._store.due_instances(self._clock.now())]
+        return sum(woken)
 
     async def resume(self) -> int:
         """After a restart: drive instances that were stopped between steps. Returns how many."""
-        count = 0
-        for candidate in await self._store.list_instances(status=[InstanceStatus.RUNNING], limit=10_000):
-            try:
-                async with self._exclusive(candidate.id, wait=False):
-                    record = await self._store.get_instance(candidate.id)
-                    if record is None or record.status != InstanceStatus.RUNNING:
-                        continue
-                    pending: list[OutboxEntry] = []
-                    await self._drive(record, WorkflowRun.load(record.state, self._bridge(record, pending)), pending)
-                    count += 1
-            except InstanceBusy:
-                continue
-        return count
+        candidates = await self._store.list_instances(status=[InstanceStatus.RUNNING], limit=10_000)
+        resumed = [await self._drive_claimed(c.id, lambda r: r.status == InstanceStatus.RUNNING, wait=False)
+                   for c in candidates]
+        return sum(resumed)
+
+    async def _drive_claimed(self, instance_id: str, ready: Callable[[InstanceRecord], bool], *, wait: bool,
+                             before: Callable[[WorkflowRun], None] | None = None) -> bool:
+        """Claim the instance, reload it, and drive it if it is still `ready` (something else may have
+        moved it meanwhile); `before` acts on the loaded run first (e.g. delivers a message)."""
+        try:
+            async with self._exclusive(instance_id, wait=wait):
+                record = await self._store.get_instance(instance_id)
+                if record is None or not ready(record):
+                    return False
+                pending: list[OutboxEntry] = []
+                run = WorkflowRun.load(record.state, self._bridge(record, pending))
+                if before is not None:
+                    await asyncio.to_thread(before, run)
+                await self._drive(record, run, pending)
+                return True
+        except InstanceBusy:
+            return False
 
     # --- driving ----------------------------------------------------------------------------
     @asynccontextmanager
