@@ -15,8 +15,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.http_caller import AiohttpCaller
 from adapters.slack.admin import SlackAdmin
+from adapters.slack.customers import SLACK_CLIENT, SlackClientDelivery
+from adapters.slack.dedupe import EventDedupe, SlackAuthorize
 from adapters.slack.delivery import SlackDeskDelivery
-from adapters.slack.desk import SlackDesk
+from adapters.slack.desk import SlackDesk, acknowledge_the_rest
+from adapters.slack.files import SlackFiles
+from adapters.slack.home import SlackHome
+from adapters.slack.socket_mode import SlackSocketMode
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
 from adapters.telegram.desk_delivery import TelegramDeskDelivery
@@ -33,6 +38,7 @@ from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier
 from core.errors import DeliveryError
 from core.events import EventBus, MessageReceived
 from core.files import Files
+from core.health import Health
 from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxWorker
@@ -66,6 +72,7 @@ class Linedesk:
         self.autostart = Autostart(self.store, config, self.clock, self.processes)
         self.autostart.subscribe(self.bus)
         self.outbox.on_dead(self._undeliverable)
+        self.health = Health(self.clock.now)
 
         self.telegram_bots = LineBots(config)
         self.dispatcher = Dispatcher(sessions=self.sessions, operators=self.operators, processes=self.processes,
@@ -75,21 +82,37 @@ class Linedesk:
         self.files = Files()
         self.files.register("telegram", TelegramFiles(self.telegram_bots))
         self.outbox.register("telegram.client", TelegramClientDelivery(self.telegram_bots, self.store, self.files))
-        self.outbox.register(TELEGRAM_DESK, TelegramDeskDelivery(self.telegram_bots, self.store, config))
+        self.outbox.register(TELEGRAM_DESK, TelegramDeskDelivery(self.telegram_bots, self.store, config, self.files))
 
         self.slack: AsyncApp | None = None
         self.slack_desk: SlackDesk | None = None
         self.slack_admin: SlackAdmin | None = None
+        self.slack_home: SlackHome | None = None
         self.slack_client: AsyncWebClient | None = None
+        self.slack_auth: SlackAuthorize | None = None
+        self.slack_socket: SlackSocketMode | None = None
         if config.slack.bot_token:
             self.slack_client = AsyncWebClient(token=config.slack.bot_token, base_url=config.slack.api_url)
-            self.slack = AsyncApp(client=self.slack_client, signing_secret=config.slack.signing_secret,
-                                  process_before_response=False)
+            # Bolt's client has no token of its own: SlackAuthorize hands each request the bot token
+            # without waiting for auth.test, so acks stay fast when the Web API is slow
+            self.slack_auth = SlackAuthorize(self.slack_client)
+            self.slack = AsyncApp(client=AsyncWebClient(base_url=config.slack.api_url), authorize=self.slack_auth,
+                                  signing_secret=config.slack.signing_secret, process_before_response=False)
+            self.slack.use(EventDedupe(self.store, self.clock))
             self.slack_desk = SlackDesk(self.slack, store=self.store, sessions=self.sessions,
                                         processes=self.processes, operators=self.operators)
             self.slack_admin = SlackAdmin(self.slack, autostart=self.autostart, operators=self.operators,
                                           catalog=self.catalog, config=config)
-            self.outbox.register(SLACK_DESK, SlackDeskDelivery(self.slack_client, self.store, config, self.files))
+            self.slack_home = SlackHome(self.slack, self.slack_desk.track, store=self.store, config=config,
+                                        operators=self.operators, rules=self.slack_admin.rules, health=self.health)
+            acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
+            self.outbox.register(SLACK_DESK, SlackDeskDelivery(self.slack_client, self.store, config, self.files,
+                                                               health=self.health))
+            self.files.register("slack", SlackFiles(self.slack_client))
+            self.outbox.register(SLACK_CLIENT, SlackClientDelivery(self.slack_client, self.store, self.files))
+            if config.slack.app_token:  # Socket Mode: envelopes over a websocket; /slack/events stays mounted
+                self.slack_socket = SlackSocketMode(self.slack, app_token=config.slack.app_token,
+                                                    api_url=config.slack.api_url)
 
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
@@ -97,10 +120,13 @@ class Linedesk:
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self, *, transports: bool = True) -> None:
         """Open the store, pick up what a previous run left, start the workers and, with
-        `transports`, the Telegram webhooks or pollers."""
+        `transports`, the Telegram webhooks or pollers and Slack's Socket Mode connection."""
         await self.store.open()
         if self.slack_client is not None and self.slack_client.session is None:
             self.slack_client.session = aiohttp.ClientSession()  # one pool for every Web API call
+        if self.slack is not None and self.slack_auth is not None:
+            self.slack.client.session = self.slack_client.session if self.slack_client else None
+            self.slack_auth.warm_up()
         await self.telegram.replay_pending()
         await self.autostart.reconcile()
         resumed = await self.processes.resume()
@@ -110,6 +136,8 @@ class Linedesk:
         self._spawn(self.processes.run_timers(), "timers")
         if transports:
             await self._start_telegram()
+            if self.slack_socket is not None:
+                await self.slack_socket.start()
         self.started = True
 
     async def _start_telegram(self) -> None:
@@ -136,6 +164,8 @@ class Linedesk:
         self._tasks.append(task)
 
     async def stop(self) -> None:
+        if self.slack_socket is not None:  # no new envelopes while stopping
+            await self.slack_socket.stop()
         self.outbox.stop()
         self.processes.stop_timers()
         for task in self._tasks:
@@ -147,9 +177,13 @@ class Linedesk:
         await self.telegram.idle()
         await self.telegram_bots.close()
         await self.http_caller.close()
+        if self.slack_auth is not None:
+            await self.slack_auth.close()
         if self.slack_client is not None and self.slack_client.session is not None:
             await self.slack_client.session.close()
             self.slack_client.session = None
+        if self.slack is not None:
+            self.slack.client.session = None
         await self.store.close()
         self.started = False
 

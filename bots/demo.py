@@ -123,7 +123,8 @@ async def _play(rig: Rig, show: Transcript) -> None:
     for text in news:
         show.line("Ivan sees", text, "←")
     show.check("active · Anna" in _card_text(card), "card shows: active · Anna")
-    show.check("Hi Ivan! Let's register a repair request." in news, "Ivan received Anna's answer on Telegram")
+    show.check(any(t.endswith("Hi Ivan! Let's register a repair request.") and t.startswith("Anna") for t in news),
+               "Ivan received Anna's answer on Telegram, signed with her name")
 
     # 4 ----------------------------------------------------------------------------------------
     show.step("4. Anna runs /startprocess and picks “Handle request”")

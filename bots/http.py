@@ -68,14 +68,20 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 def _readyz(desk: Linedesk) -> Handler:
+    """200 when the store answers, linedesk is started and nothing is degraded (`core.health`), else 503."""
+
     async def ready(request: web.Request) -> web.Response:
         store_ok = False
         try:
             store_ok = await desk.store.ping()
         except Exception:
             store_ok = False
-        ok = store_ok and desk.started
-        return web.json_response({"ok": ok, "store": store_ok, "started": desk.started}, status=200 if ok else 503)
+        problems = desk.health.problems()
+        ok = store_ok and desk.started and not problems
+        body: dict[str, Any] = {"ok": ok, "store": store_ok, "started": desk.started}
+        if problems:  # degraded: a platform refuses linedesk until a person fixes something
+            body["problems"] = [{"component": p.component, "problem": p.text, "since": p.since} for p in problems]
+        return web.json_response(body, status=200 if ok else 503)
 
     return ready
 

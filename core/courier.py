@@ -116,6 +116,8 @@ class Courier:
                     copy_from: dict[str, int] | None = None) -> OutboxEntry:
         payload: dict[str, Any] = {"session": session.number, "text": text,
                                    "message_id": message.id if message else None, "kind": kind.value}
+        if message is not None and message.author_name:
+            payload["author_name"] = message.author_name  # operators' messages are signed with it
         if message is not None and message.attachments:
             payload["attachments"] = [a.model_dump(mode="json") for a in message.attachments]
         if copy_from is not None:

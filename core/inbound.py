@@ -63,3 +63,23 @@ class OperatorText:
     in the desk group, served by the same bot), instead of re-sending text and files."""
     desk: str | None = None
     """The desk route it was typed on ("slack.desk", "telegram.desk"): the other desks get a copy."""
+
+
+@dataclass(frozen=True)
+class OperatorEdit:
+    """An operator edited a message they had written in a session's thread/topic (found by its platform_ref)."""
+
+    operator_id: str
+    platform_ref: str
+    text: str
+    desk: str | None = None
+    """The desk route it was edited on: the other desks' copies are edited too."""
+
+
+@dataclass(frozen=True)
+class OperatorDelete:
+    """An operator deleted a message they had written in a session's thread/topic."""
+
+    operator_id: str
+    platform_ref: str
+    desk: str | None = None

@@ -144,6 +144,8 @@ class Message(Record):
     reply_to: int | None = None
     """The id of the session message this one answers."""
     edited_at: float | None = None
+    deleted_at: float | None = None
+    """Set when its author deleted it on a desk: kept as the record of what the client was sent."""
 
 
 class OperatorState(Record):

@@ -9,7 +9,7 @@ from core.config import Config, LineConfig
 from core.courier import Courier
 from core.errors import Refusal
 from core.events import EventBus, MessageReceived, SessionClosed, SessionCreated
-from core.inbound import ClientBlocked, ClientEdit, ClientText, OperatorText
+from core.inbound import ClientBlocked, ClientEdit, ClientText, OperatorDelete, OperatorEdit, OperatorText
 from core.locks import KeyedLocks
 from core.model import MAX_FILE_BYTES, AuthorKind, Client, Message, OutboxEntry, Session, SessionStatus
 from core.operators import Operators
@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 NOTE_PREFIX = "//"
 MESSAGE_REF = "message"
-"""ref namespace: a message's platform_ref → {"session", "id"} (edits and replies find it)"""
+"""ref namespace: a message's platform_ref → {"session", "id"} (edits and replies find it); clients' and
+operators' messages alike (their platform refs differ: a client chat vs a desk thread/topic)"""
 ALBUM_WAIT = 1.0
 """Seconds an album's desk post waits for the album's other messages."""
 ALBUM_CLAIM_TTL = 24 * 3600.0
@@ -67,12 +68,13 @@ class Sessions:
                 message = await self._store_client_message(session, client, incoming, now)
                 if session.status != SessionStatus.SPAM:
                     outbox += await self._mirror_client_message(session, message)
-                    outbox += self._too_large_notes(client, session, message)
             if created and line.greeting:
                 greeting = await self._store.add_message(Message(
                     session=session.number, author_kind=AuthorKind.SYSTEM, author_name=line.name,
                     text=line.greeting, created_at=now))
                 outbox.append(self._courier.client_text(client, session, line.greeting, greeting, AuthorKind.SYSTEM))
+            if message is not None and session.status != SessionStatus.SPAM:
+                outbox += self._too_large_notes(client, session, message)
             await self._courier.send(outbox)
         if session.status == SessionStatus.SPAM:
             return session
@@ -229,6 +231,8 @@ class Sessions:
             session=session.number, author_kind=AuthorKind.OPERATOR, author_id=incoming.operator_id,
             author_name=name, text=incoming.text, internal=internal, created_at=self._clock.now(),
             source_ref=incoming.platform_ref, attachments=list(incoming.attachments)))
+        if incoming.platform_ref:
+            await self._store.set_ref(MESSAGE_REF, incoming.platform_ref, {"session": session.number, "id": message.id})
         if operator is not None:
             await self._operators.remember_session(operator.id, session.number)
         outbox = self._courier.mirror(session, message, skip=incoming.desk)
@@ -240,6 +244,66 @@ class Sessions:
                                                        copy_from=incoming.copy_from))
         await self._courier.send(outbox)
         return message
+
+    async def operator_edit(self, edit: OperatorEdit) -> Message | None:
+        """An operator edited their message in a thread/topic: the stored text changes, the client's copy is
+        edited (where the platform allows it) and so are the other desks' copies. None: not such a message."""
+        found = await self._operator_message(edit.platform_ref, edit.operator_id)
+        if found is None:
+            return None
+        session, message = found
+        if message.text == edit.text:
+            return None  # Slack also reports unfurls and thread summaries as "changed"
+        message = message.model_copy(update={"text": edit.text, "edited_at": self._clock.now()})
+        await self._store.update_message(message)
+        outbox = self._courier.desk_entries(session, "edit", {
+            "message_id": message.id, "text": edit.text, "author_name": message.author_name or ""}, skip=edit.desk)
+        client = await self._store.get_client(session.client_id)
+        if not message.internal and client is not None and not client.unreachable:
+            outbox.insert(0, self._courier.client_entry(client, session.line_id, "edit_text", {
+                "session": session.number, "message_id": message.id, "text": edit.text,
+                "kind": AuthorKind.OPERATOR.value, "author_name": message.author_name or "",
+                "attachments": [a.model_dump(mode="json") for a in message.attachments]}))
+        await self._courier.send(outbox)
+        return message
+
+    async def operator_delete(self, delete: OperatorDelete) -> Message | None:
+        """An operator deleted their message in a thread/topic: the client's copy is deleted (where the
+        platform allows it) and the other desks are told. The stored message stays: it is the session's
+        record of what the client was sent."""
+        found = await self._operator_message(delete.platform_ref, delete.operator_id)
+        if found is None:
+            return None
+        session, message = found
+        await self._store.delete_ref(MESSAGE_REF, delete.platform_ref)  # a repeated event finds nothing
+        message = message.model_copy(update={"deleted_at": self._clock.now()})
+        await self._store.update_message(message)
+        what = "note" if message.internal else "message to the client"
+        said = f": {message.text}" if message.text else ""
+        outbox = self._courier.desk_entries(session, "notice", {
+            "text": f"🗑 {message.author_name} deleted a {what}{said}"}, skip=delete.desk)
+        client = await self._store.get_client(session.client_id)
+        if not message.internal and client is not None and not client.unreachable:
+            outbox.insert(0, self._courier.client_entry(client, session.line_id, "delete_text", {
+                "session": session.number, "message_id": message.id}))
+        await self._courier.send(outbox)
+        return message
+
+    async def _operator_message(self, platform_ref: str, operator_id: str) -> tuple[Session, Message] | None:
+        """The session and stored message an operator's platform message became — only the author's own."""
+        ref = await self._store.get_ref(MESSAGE_REF, platform_ref)
+        if ref is None:
+            return None
+        session = await self._store.get_session(int(ref["session"]))
+        message = await self._store.get_message(int(ref["session"]), int(ref["id"]))
+        if session is None or message is None or message.author_kind != AuthorKind.OPERATOR \
+                or message.author_id != operator_id:
+            return None
+        return session, message
+
+    def slack_dm_line(self) -> LineConfig | None:
+        """The line Slack users open sessions on by writing to the app in a DM (`slack_dm`), if any."""
+        return self._config.slack_dm_line()
 
     async def take(self, number: int, operator_id: str) -> Session:
         session = await self.require(number)

@@ -17,10 +17,17 @@ call recorded by those sandboxes is checked against the machine-readable Bot API
 A problem fails the test at teardown, naming the test, the method and the problem. Tests that make
 wrong calls on purpose opt out with ``@pytest.mark.telegram_calls_unchecked``. Without the spec file
 the check is skipped (the tests still run).
+
+Every Slack sandbox is watched the same way for Block Kit's limits (``BlockKitLimits``), on everything
+the product shows: ``chat.postMessage``, ``chat.postEphemeral``, ``chat.update``, posts to response
+URLs, ``views.open/update/push/publish``, slash-command and interaction acks shown as ephemeral
+messages, and views sent back in view-submission answers (``response_action`` update/push). Opt out
+with ``@pytest.mark.slack_calls_unchecked``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections import Counter
@@ -31,10 +38,12 @@ from typing import Any
 
 import pytest
 
+from adapters.slack.sandbox import SlackSandbox, SlackWorkspace
 from adapters.telegram.sandbox import ApiError, SandboxCall, TelegramSandbox, format_text, utf16_len
 from tests.telegram.spec_check import SpecChecker, load_spec
 
 UNCHECKED_MARKER = "telegram_calls_unchecked"
+SLACK_UNCHECKED_MARKER = "slack_calls_unchecked"
 
 _PRIMITIVES = frozenset({"Integer", "Float", "String", "Boolean", "True"})
 _LIMIT = re.compile(r"\b(\d+)-(\d+) (characters|bytes)\b([^.;]*)")
@@ -49,6 +58,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{UNCHECKED_MARKER}: do not check this test's outgoing Telegram Bot API calls against the spec "
         "(for tests that make wrong calls on purpose)",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{SLACK_UNCHECKED_MARKER}: do not check the Block Kit of this test's Slack messages and views against "
+        "Slack's limits (for tests that send oversized Block Kit on purpose)",
     )
 
 
@@ -237,3 +251,250 @@ def _telegram_calls_follow_the_spec(request: pytest.FixtureRequest, monkeypatch:
     ]
     if findings:
         pytest.fail(_report(request.node.nodeid, findings), pytrace=False)
+
+
+# --- Slack: Block Kit limits ------------------------------------------------------------------------
+SLACK_MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update", "response_url"})
+SLACK_VIEW_METHODS = frozenset({"views.open", "views.update", "views.push", "views.publish"})
+_SELECTS = frozenset({"static_select", "multi_static_select"})
+
+
+class BlockKitLimits:
+    """Slack's documented Block Kit limits, checked on one message or view; each method returns the problems
+    found, each naming where (a JSON path) and what."""
+
+    MESSAGE_BLOCKS = 50
+    VIEW_BLOCKS = 100
+    MESSAGE_TEXT = 40_000
+
+    def message(self, payload: Mapping[str, Any]) -> list[str]:
+        problems: list[str] = []
+        text = payload.get("text")
+        if isinstance(text, str) and len(text) > self.MESSAGE_TEXT:
+            problems.append(f"text is {len(text)} characters, Slack allows {self.MESSAGE_TEXT}")
+        blocks = payload.get("blocks")
+        if blocks is not None:
+            problems += self.blocks(blocks, self.MESSAGE_BLOCKS, "blocks")
+        return problems
+
+    def view(self, view: Any) -> list[str]:
+        view = _decoded(view)
+        if not isinstance(view, Mapping):
+            return [f"view is not a JSON object: {str(view)[:60]!r}"]
+        problems: list[str] = []
+        for name in ("title", "submit", "close"):
+            if view.get(name) is not None:
+                problems += self._plain(view[name], 24, f"view.{name}")
+        for name in ("callback_id", "external_id"):
+            problems += self._max(view.get(name), 255, f"view.{name}")
+        metadata = view.get("private_metadata")
+        if metadata is not None:
+            problems += self._max(metadata, 3000, "view.private_metadata")
+            if metadata != "":
+                try:
+                    json.loads(metadata)
+                except (TypeError, ValueError):
+                    problems.append(f"view.private_metadata is not JSON: {str(metadata)[:60]!r}")
+        problems += self.blocks(view.get("blocks"), self.VIEW_BLOCKS, "view.blocks")
+        return problems
+
+    def blocks(self, blocks: Any, limit: int, where: str) -> list[str]:
+        blocks = _decoded(blocks)
+        if not isinstance(blocks, list):
+            return [f"{where} is not a list of blocks"]
+        problems = [f"{where} has {len(blocks)} blocks, Slack allows {limit}"] if len(blocks) > limit else []
+        for index, block in enumerate(blocks):
+            if isinstance(block, Mapping):
+                problems += self._block(block, f"{where}[{index}]")
+            else:
+                problems.append(f"{where}[{index}] is not a block")
+        return problems
+
+    def _block(self, block: Mapping[str, Any], where: str) -> list[str]:
+        kind = block.get("type")
+        where = f"{where}({kind})"
+        problems = self._max(block.get("block_id"), 255, f"{where}.block_id")
+        elements = block.get("elements") if isinstance(block.get("elements"), list) else []
+        if kind == "actions":
+            if len(elements) > 25:
+                problems.append(f"{where} has {len(elements)} elements, Slack allows 25")
+            for index, element in enumerate(elements):
+                problems += self._element(element, f"{where}.elements[{index}]")
+        elif kind == "context" and len(elements) > 10:
+            problems.append(f"{where} has {len(elements)} elements, Slack allows 10")
+        elif kind == "header":
+            problems += self._plain(block.get("text"), 150, f"{where}.text")
+        elif kind == "section":
+            text = block.get("text")
+            if text is not None:
+                problems += self._max(text.get("text") if isinstance(text, Mapping) else text, 3000, f"{where}.text")
+            fields = block.get("fields") or []
+            if len(fields) > 10:
+                problems.append(f"{where} has {len(fields)} fields, Slack allows 10")
+            for index, item in enumerate(fields):
+                problems += self._max(item.get("text") if isinstance(item, Mapping) else item, 2000,
+                                      f"{where}.fields[{index}]")
+            if isinstance(block.get("accessory"), Mapping):
+                problems += self._element(block["accessory"], f"{where}.accessory")
+        elif kind == "input":
+            problems += self._plain(block.get("label"), 2000, f"{where}.label")
+            if block.get("hint") is not None:
+                problems += self._plain(block.get("hint"), 2000, f"{where}.hint")
+            if isinstance(block.get("element"), Mapping):
+                problems += self._element(block["element"], f"{where}.element")
+        return problems
+
+    def _element(self, element: Any, where: str) -> list[str]:
+        if not isinstance(element, Mapping):
+            return [f"{where} is not an element"]
+        kind = element.get("type")
+        where = f"{where}({kind})"
+        problems = self._max(element.get("action_id"), 255, f"{where}.action_id")
+        if element.get("placeholder") is not None:
+            problems += self._plain(element["placeholder"], 150, f"{where}.placeholder")
+        if kind == "button":
+            problems += self._plain(element.get("text"), 75, f"{where}.text")
+            problems += self._max(element.get("value"), 2000, f"{where}.value")
+            problems += self._max(element.get("url"), 3000, f"{where}.url")
+        elif kind in _SELECTS:
+            options = element.get("options") or []
+            groups = element.get("option_groups") or []
+            if len(options) > 100:
+                problems.append(f"{where} has {len(options)} options, Slack allows 100")
+            if len(groups) > 100:
+                problems.append(f"{where} has {len(groups)} option groups, Slack allows 100")
+            problems += self._options(options, f"{where}.options")
+            for index, group in enumerate(groups):
+                group_where = f"{where}.option_groups[{index}]"
+                problems += self._plain(group.get("label"), 75, f"{group_where}.label")
+                group_options = group.get("options") or []
+                if len(group_options) > 100:
+                    problems.append(f"{group_where} has {len(group_options)} options, Slack allows 100")
+                problems += self._options(group_options, f"{group_where}.options")
+        elif kind == "overflow":
+            options = element.get("options") or []
+            if not 2 <= len(options) <= 5:
+                problems.append(f"{where} has {len(options)} options, Slack allows 2-5")
+            problems += self._options(options, f"{where}.options")
+        elif kind in ("radio_buttons", "checkboxes"):
+            options = element.get("options") or []
+            if len(options) > 10:
+                problems.append(f"{where} has {len(options)} options, Slack allows 10")
+            problems += self._options(options, f"{where}.options", plain_only=False)
+        return problems
+
+    def _options(self, options: Any, where: str, *, plain_only: bool = True) -> list[str]:
+        problems: list[str] = []
+        for index, option in enumerate(options if isinstance(options, list) else []):
+            text = option.get("text") if isinstance(option, Mapping) else None
+            if plain_only:
+                problems += self._plain(text, 75, f"{where}[{index}].text")
+            else:
+                problems += self._max(text.get("text") if isinstance(text, Mapping) else None, 75,
+                                      f"{where}[{index}].text")
+            problems += self._max(option.get("value") if isinstance(option, Mapping) else None, 150,
+                                  f"{where}[{index}].value")
+        return problems
+
+    @staticmethod
+    def _plain(value: Any, limit: int, where: str) -> list[str]:
+        text = value.get("text") if isinstance(value, Mapping) else None
+        if not isinstance(value, Mapping) or value.get("type") != "plain_text" or not isinstance(text, str):
+            return [f"{where} must be a plain_text object, got {str(value)[:60]!r}"]
+        return BlockKitLimits._max(value["text"], limit, where)
+
+    @staticmethod
+    def _max(value: Any, limit: int, where: str) -> list[str]:
+        if isinstance(value, str) and len(value) > limit:
+            return [f"{where} is {len(value)} characters, Slack allows {limit}: {value[:40]!r}…"]
+        return []
+
+
+def _decoded(value: Any) -> Any:
+    if isinstance(value, str | bytes) and value[:1] in ("[", "{", b"[", b"{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+@dataclass
+class SlackSeen:
+    """What one test's Slack sandboxes saw the product show, besides their recorded Web API calls."""
+
+    sandboxes: list[SlackSandbox]
+    acks: list[dict[str, Any]]
+    """Ack bodies the sandbox showed as ephemeral messages (slash commands, interactions)."""
+    answered_views: list[tuple[str, Any]]
+    """Views in view-submission answers: (response_action, view)."""
+
+    def findings(self, limits: BlockKitLimits) -> list[tuple[str, list[str]]]:
+        found: list[tuple[str, list[str]]] = []
+        for sandbox in self.sandboxes:
+            for call in sandbox.calls:
+                if call.method in SLACK_MESSAGE_METHODS:
+                    problems = limits.message(call.params)
+                elif call.method in SLACK_VIEW_METHODS:
+                    problems = limits.view(call.params.get("view"))
+                else:
+                    continue
+                if problems:
+                    found.append((call.method, problems))
+        for ack in self.acks:
+            if problems := limits.message(ack):
+                found.append(("ack (shown as ephemeral)", problems))
+        for action, view in self.answered_views:
+            if problems := limits.view(view):
+                found.append((f"view-submission answer ({action})", problems))
+        return found
+
+
+def _slack_report(nodeid: str, findings: list[tuple[str, list[str]]]) -> str:
+    counted: Counter[tuple[str, str]] = Counter()
+    for where, problems in findings:
+        for problem in problems[:_MAX_PROBLEMS_PER_CALL]:
+            counted[(where, problem)] += 1
+    lines = [f"{nodeid}: Slack messages or views that break Block Kit's limits ({len(findings)} payload(s)):"]
+    for (where, problem), count in counted.items():
+        times = f" ×{count}" if count > 1 else ""
+        lines.append(f"  {where}{times}: {problem}")
+    lines.append(f"(mark the test @pytest.mark.{SLACK_UNCHECKED_MARKER} only if it sends these on purpose)")
+    return "\n".join(lines)
+
+
+@pytest.fixture(autouse=True)
+def _slack_block_kit_within_limits(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Check the Block Kit of everything the product showed in any Slack sandbox of the test."""
+    if request.node.get_closest_marker(SLACK_UNCHECKED_MARKER) is not None:
+        yield
+        return
+    seen = SlackSeen([], [], [])
+    original_init = SlackSandbox.__init__
+    original_record = SlackWorkspace.record_ephemeral
+    original_send = SlackSandbox.send
+
+    def registering_init(self: SlackSandbox, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        seen.sandboxes.append(self)
+
+    def recording_ephemeral(self: SlackWorkspace, user_id: str, text: str | None = None,
+                            blocks: list[dict[str, Any]] | None = None, **kwargs: Any) -> dict[str, Any]:
+        if kwargs.get("source", "ack") == "ack":
+            seen.acks.append({"text": text, "blocks": copy.deepcopy(blocks)})
+        return original_record(self, user_id, text, blocks, **kwargs)
+
+    async def recording_send(self: SlackSandbox, *args: Any, **kwargs: Any) -> Any:
+        response = await original_send(self, *args, **kwargs)
+        body = response.json
+        if isinstance(body, dict) and body.get("response_action") in ("update", "push"):
+            seen.answered_views.append((str(body["response_action"]), copy.deepcopy(body.get("view"))))
+        return response
+
+    monkeypatch.setattr(SlackSandbox, "__init__", registering_init)
+    monkeypatch.setattr(SlackWorkspace, "record_ephemeral", recording_ephemeral)
+    monkeypatch.setattr(SlackSandbox, "send", recording_send)
+    yield
+    findings = seen.findings(BlockKitLimits())
+    if findings:
+        pytest.fail(_slack_report(request.node.nodeid, findings), pytrace=False)

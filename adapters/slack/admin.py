@@ -4,6 +4,10 @@ process pickers (SPEC §5 "Automatic start").
 Same pattern as the desk: every listener acks first and is tracked so `idle()` can wait for it.
 Button and menu payloads only name (line, event[, process]); who clicked, whether that person is
 an admin and whether the line, event and process exist are all checked again here and in core.
+
+`AutostartRules` builds the rules' blocks and applies an admin's clicks: `/autostart` (here, as an
+ephemeral message) and the App Home (`adapters/slack/home.py`) both go through it, each surface with
+its own action ids.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -50,48 +55,28 @@ ACTION_ID = 255
 ICONS = {True: "🟢 on", False: "⚪ off"}
 
 
-class SlackAdmin:
-    def __init__(self, app: AsyncApp, *, autostart: Autostart, operators: Operators, catalog: Catalog,
-                 config: Config):
-        self._app = app
-        self._config = config
+@dataclass(frozen=True)
+class RuleIds:
+    """The action ids of one surface's rule buttons and menus (a menu's id is `<process>:LINE:EVENT`)."""
+
+    toggle: str
+    process: str
+    page: str
+
+
+COMMAND_IDS = RuleIds(TOGGLE, PROCESS, PAGE)
+
+
+class AutostartRules:
+    """Every line's rules as Block Kit, and the changes an admin makes by clicking them."""
+
+    def __init__(self, *, autostart: Autostart, operators: Operators, catalog: Catalog, config: Config):
         self._autostart = autostart
         self._operators = operators
         self._catalog = catalog
-        self._inflight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._register()
+        self._config = config
 
-    def _register(self) -> None:
-        app, track = self._app, self._track
-        app.command(COMMAND)(track(self.on_command))
-        app.action(TOGGLE)(track(self.on_toggle))
-        app.action(re.compile(rf"^{re.escape(PROCESS)}:"))(track(self.on_process))
-        app.action(PAGE)(track(self.on_page))
-
-    def _track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        @functools.wraps(listener)
-        async def tracked(**kwargs: Any) -> None:
-            self._inflight += 1
-            self._idle.clear()
-            try:
-                await listener(**kwargs)
-            finally:
-                self._inflight -= 1
-                if self._inflight == 0:
-                    self._idle.set()
-
-        return tracked
-
-    @property
-    def busy(self) -> bool:
-        return not self._idle.is_set()
-
-    async def idle(self) -> None:
-        await self._idle.wait()
-
-    def _admin(self, user_id: str) -> OperatorConfig:
+    def admin(self, user_id: str) -> OperatorConfig:
         operator = self._operators.by_slack(user_id)
         if operator is None:
             raise Refusal("You are not a linedesk operator.", "not_operator")
@@ -99,102 +84,54 @@ class SlackAdmin:
             raise Refusal("Only admins can change automatic start.", "not_admin")
         return operator
 
-    # --- the command --------------------------------------------------------------------------
-    async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        user = command.get("user_id", "")
-        words = (command.get("text") or "").split()
-        try:
-            operator = self._admin(user)
-            if not words:
-                text, blocks = await self.rule_list(0)
-                await ack(text=text, blocks=blocks)
-                return
-            if len(words) != 4 or words[3].lower() not in ("on", "off"):
-                await ack(text=USAGE)
-                return
-            line_id, event, process_id, state = words
-            rule = await self._autostart.set_rule(line_id, event, process_id, state.lower() == "on",
-                                                  by=f"slack:{user}", admin=operator)
-        except Refusal as refusal:
-            await ack(text=f"Not changed: {refusal.reason}" if words else refusal.reason)
-            return
-        await ack(text=f"Automatic start is now: {self._describe(rule)}.")
+    # --- changes ---------------------------------------------------------------------------------
+    async def set_text(self, user_id: str, words: list[str]) -> EffectiveRule:
+        """`/autostart LINE EVENT PROCESS on|off` (four words, checked by the caller)."""
+        operator = self.admin(user_id)
+        line_id, event, process_id, state = words
+        return await self._autostart.set_rule(line_id, event, process_id, state.lower() == "on",
+                                              by=f"slack:{user_id}", admin=operator)
 
-    # --- buttons and menus ---------------------------------------------------------------------
-    async def on_toggle(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
-                        client: AsyncWebClient) -> None:
-        await ack()
-        action = _action(body)
-        user = body.get("user", {}).get("id", "")
-        try:
-            operator = self._admin(user)
-            line_id, event, state = _parse_toggle(str(action.get("value") or ""))
-            if self._config.line(line_id) is None:
-                raise Refusal(f"There is no line {line_id!r}.", "no_line")
-            if event not in EVENTS:
-                raise Refusal(f"Unknown event {event!r}: use one of {', '.join(EVENTS)}.", "no_event")
-            current = await self._autostart.rule(line_id, event)
-            if current is None:
-                raise Refusal(f"Line {line_id!r} has no process for {event}: choose one first.", "no_process")
-            await self._autostart.set_rule(line_id, event, current.process_id, state, by=f"slack:{user}",
-                                           admin=operator)
-        except Refusal as refusal:
-            await self._refuse(body, respond, client, refusal)
-            return
-        await self._replace(respond, line_id)
+    async def toggle(self, user_id: str, value: str) -> str:
+        """Turn on / Turn off: `value` is "line:event:on|off". Returns the line changed."""
+        operator = self.admin(user_id)
+        line_id, event, state = _parse_toggle(value)
+        if self._config.line(line_id) is None:
+            raise Refusal(f"There is no line {line_id!r}.", "no_line")
+        if event not in EVENTS:
+            raise Refusal(f"Unknown event {event!r}: use one of {', '.join(EVENTS)}.", "no_event")
+        current = await self._autostart.rule(line_id, event)
+        if current is None:
+            raise Refusal(f"Line {line_id!r} has no process for {event}: choose one first.", "no_process")
+        await self._autostart.set_rule(line_id, event, current.process_id, state, by=f"slack:{user_id}",
+                                       admin=operator)
+        return line_id
 
-    async def on_process(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
-                         client: AsyncWebClient) -> None:
+    async def choose(self, user_id: str, prefix: str, action: dict[str, Any]) -> str:
         """A process chosen for (line, event): the rule keeps its on/off state; a new rule starts off."""
-        await ack()
-        action = _action(body)
-        user = body.get("user", {}).get("id", "")
-        try:
-            operator = self._admin(user)
-            line_id, event = _parse_process_action(str(action.get("action_id") or ""))
-            process_id = str((action.get("selected_option") or {}).get("value") or "")
-            if not process_id:
-                raise _tampered()
-            current = await self._autostart.rule(line_id, event)
-            enabled = current.enabled if current is not None else False
-            await self._autostart.set_rule(line_id, event, process_id, enabled, by=f"slack:{user}", admin=operator)
-        except Refusal as refusal:
-            await self._refuse(body, respond, client, refusal)
-            return
-        await self._replace(respond, line_id)
+        operator = self.admin(user_id)
+        line_id, event = _parse_process_action(str(action.get("action_id") or ""), prefix)
+        process_id = str((action.get("selected_option") or {}).get("value") or "")
+        if not process_id:
+            raise _tampered()
+        current = await self._autostart.rule(line_id, event)
+        enabled = current.enabled if current is not None else False
+        await self._autostart.set_rule(line_id, event, process_id, enabled, by=f"slack:{user_id}", admin=operator)
+        return line_id
 
-    async def on_page(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
-                      client: AsyncWebClient) -> None:
-        await ack()
-        value = str(_action(body).get("value") or "")
-        try:
-            self._admin(body.get("user", {}).get("id", ""))
-            if not value.isdigit():
-                raise _tampered()
-            text, blocks = await self.rule_list(int(value))
-        except Refusal as refusal:
-            await self._refuse(body, respond, client, refusal)
-            return
-        await respond(text=text, blocks=blocks, replace_original=True)
+    def page(self, user_id: str, value: str) -> int:
+        """◀ Previous / Next ▶: the page asked for (admins only)."""
+        self.admin(user_id)
+        if not value.isdigit():
+            raise _tampered()
+        return int(value)
 
-    async def _replace(self, respond: AsyncRespond, line_id: str) -> None:
-        """Show the list again, on the page of the line just changed, in place of the old one."""
+    def page_of(self, line_id: str) -> int:
         index = next((i for i, line in enumerate(self._config.lines) if line.id == line_id), 0)
-        text, blocks = await self.rule_list(index // self._page_size(self._options()))
-        await respond(text=text, blocks=blocks, replace_original=True)
-
-    async def _refuse(self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
-                      refusal: Refusal) -> None:
-        text = f"Not changed: {refusal.reason}"
-        if body.get("response_url"):
-            await respond(text=text, replace_original=False, response_type="ephemeral")
-            return
-        channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
-        if channel:
-            await client.chat_postEphemeral(channel=channel, user=body.get("user", {}).get("id", ""), text=text)
+        return index // self._page_size(self._options())
 
     # --- the list ------------------------------------------------------------------------------
-    async def rule_list(self, page: int) -> tuple[str, list[Block]]:
+    async def rule_list(self, page: int, ids: RuleIds = COMMAND_IDS) -> tuple[str, list[Block]]:
         """One page of every line's rules: a section per line, then per event a toggle and a process menu."""
         lines = [(line.id, line.name) for line in self._config.lines]
         options = self._options()
@@ -213,7 +150,7 @@ class SlackAdmin:
             blocks.append({"type": "section", "block_id": f"line:{line_id}",
                            "text": {"type": "mrkdwn", "text": _cut("\n".join(facts), 3000)}})
             for event in EVENTS:
-                row = self._row(line_id, event, rules.get((line_id, event)), options)
+                row = self._row(line_id, event, rules.get((line_id, event)), options, ids)
                 if row is not None:
                     blocks.append(row)
         if not lines:
@@ -222,22 +159,22 @@ class SlackAdmin:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
                 f"The menus show the first {MAX_OPTIONS} processes; for the others use "
                 "`/autostart LINE EVENT PROCESS on|off`.")}]})
-        nav = ([_button("◀ Previous", PAGE, str(page - 1))] if page > 0 else []) + (
-            [_button("Next ▶", PAGE, str(page + 1))] if page + 1 < pages else [])
+        nav = ([_button("◀ Previous", ids.page, str(page - 1))] if page > 0 else []) + (
+            [_button("Next ▶", ids.page, str(page + 1))] if page + 1 < pages else [])
         if nav:
             blocks.append({"type": "actions", "block_id": "pages", "elements": nav})
         return "Automatic start rules", blocks
 
     def _row(self, line_id: str, event: str, rule: EffectiveRule | None,
-             options: list[tuple[str, list[Block]]]) -> Block | None:
+             options: list[tuple[str, list[Block]]], ids: RuleIds) -> Block | None:
         elements: list[Block] = []
         if rule is not None:
             turn_on = not rule.enabled
-            elements.append({**_button(f"Turn {'on' if turn_on else 'off'} · {event}", TOGGLE,
+            elements.append({**_button(f"Turn {'on' if turn_on else 'off'} · {event}", ids.toggle,
                                        f"{line_id}:{event}:{'on' if turn_on else 'off'}"),
                              **({"style": "primary"} if turn_on else {})})
         menu: Block = {
-            "type": "static_select", "action_id": f"{PROCESS}:{line_id}:{event}"[:ACTION_ID],
+            "type": "static_select", "action_id": f"{ids.process}:{line_id}:{event}"[:ACTION_ID],
             "placeholder": _plain(f"Process for {event}", 150),
             "option_groups": [{"label": _plain(title, 75), "options": group} for title, group in options],
         }
@@ -287,11 +224,123 @@ class SlackAdmin:
             return f"set by {_escape(operator.name) if operator else source}"
         return f"set by {_escape(source)}"
 
-    def _describe(self, rule: EffectiveRule) -> str:
+    def describe(self, rule: EffectiveRule) -> str:
         entry = self._catalog.get(rule.process_id)
         name = entry.name if entry else rule.process_id
         return (f"line `{rule.line_id}`, `{rule.event}` → *{_escape(name)}* (`{rule.process_id}`) "
                 f"{ICONS[rule.enabled]}")
+
+
+class SlackAdmin:
+    def __init__(self, app: AsyncApp, *, autostart: Autostart, operators: Operators, catalog: Catalog,
+                 config: Config):
+        self._app = app
+        self.rules = AutostartRules(autostart=autostart, operators=operators, catalog=catalog, config=config)
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._register()
+
+    def _register(self) -> None:
+        app, track = self._app, self._track
+        app.command(COMMAND)(track(self.on_command))
+        app.action(TOGGLE)(track(self.on_toggle))
+        app.action(re.compile(rf"^{re.escape(PROCESS)}:"))(track(self.on_process))
+        app.action(PAGE)(track(self.on_page))
+
+    def _track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        @functools.wraps(listener)
+        async def tracked(**kwargs: Any) -> None:
+            self._inflight += 1
+            self._idle.clear()
+            try:
+                await listener(**kwargs)
+            finally:
+                self._inflight -= 1
+                if self._inflight == 0:
+                    self._idle.set()
+
+        return tracked
+
+    @property
+    def busy(self) -> bool:
+        return not self._idle.is_set()
+
+    async def idle(self) -> None:
+        await self._idle.wait()
+
+    async def rule_list(self, page: int) -> tuple[str, list[Block]]:
+        return await self.rules.rule_list(page)
+
+    # --- the command --------------------------------------------------------------------------
+    async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        user = command.get("user_id", "")
+        words = (command.get("text") or "").split()
+        try:
+            self.rules.admin(user)
+            if not words:
+                text, blocks = await self.rules.rule_list(0)
+                await ack(text=text, blocks=blocks)
+                return
+            if len(words) != 4 or words[3].lower() not in ("on", "off"):
+                await ack(text=USAGE)
+                return
+            rule = await self.rules.set_text(user, words)
+        except Refusal as refusal:
+            await ack(text=f"Not changed: {refusal.reason}" if words else refusal.reason)
+            return
+        await ack(text=f"Automatic start is now: {self.rules.describe(rule)}.")
+
+    # --- buttons and menus ---------------------------------------------------------------------
+    async def on_toggle(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
+                        client: AsyncWebClient) -> None:
+        await ack()
+        try:
+            line_id = await self.rules.toggle(_user(body), str(_action(body).get("value") or ""))
+        except Refusal as refusal:
+            await self._refuse(body, respond, client, refusal)
+            return
+        await self._replace(respond, line_id)
+
+    async def on_process(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
+                         client: AsyncWebClient) -> None:
+        await ack()
+        try:
+            line_id = await self.rules.choose(_user(body), PROCESS, _action(body))
+        except Refusal as refusal:
+            await self._refuse(body, respond, client, refusal)
+            return
+        await self._replace(respond, line_id)
+
+    async def on_page(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
+                      client: AsyncWebClient) -> None:
+        await ack()
+        try:
+            page = self.rules.page(_user(body), str(_action(body).get("value") or ""))
+            text, blocks = await self.rules.rule_list(page)
+        except Refusal as refusal:
+            await self._refuse(body, respond, client, refusal)
+            return
+        await respond(text=text, blocks=blocks, replace_original=True)
+
+    async def _replace(self, respond: AsyncRespond, line_id: str) -> None:
+        """Show the list again, on the page of the line just changed, in place of the old one."""
+        text, blocks = await self.rules.rule_list(self.rules.page_of(line_id))
+        await respond(text=text, blocks=blocks, replace_original=True)
+
+    async def _refuse(self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
+                      refusal: Refusal) -> None:
+        text = f"Not changed: {refusal.reason}"
+        if body.get("response_url"):
+            await respond(text=text, replace_original=False, response_type="ephemeral")
+            return
+        channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+        if channel:
+            await client.chat_postEphemeral(channel=channel, user=_user(body), text=text)
+
+
+def _user(body: dict[str, Any]) -> str:
+    return str((body.get("user") or {}).get("id") or "")
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -312,9 +361,9 @@ def _parse_toggle(value: str) -> tuple[str, str, bool]:
     return parts[0], parts[1], parts[2] == "on"
 
 
-def _parse_process_action(action_id: str) -> tuple[str, str]:
+def _parse_process_action(action_id: str, prefix: str) -> tuple[str, str]:
     parts = action_id.split(":")
-    if len(parts) != 3 or parts[0] != PROCESS or not parts[1] or not parts[2]:
+    if len(parts) != 3 or parts[0] != prefix or not parts[1] or not parts[2]:
         raise _tampered()
     return parts[1], parts[2]
 

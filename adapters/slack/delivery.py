@@ -15,6 +15,7 @@ from core.courier import attachments_of, mirror_line, mirror_payload
 from core.desk import DeskDelivery
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
+from core.health import Health
 from core.model import OutboxEntry, Session
 from core.store.base import Store
 
@@ -67,15 +68,34 @@ def delivery_error(err: Exception) -> DeliveryError:
 class SlackDeskDelivery(DeskDelivery):
     """Posts session cards, mirrored messages and notices into the line's desk channel."""
 
-    def __init__(self, client: AsyncWebClient, store: Store, config: Config, files: Files):
+    def __init__(self, client: AsyncWebClient, store: Store, config: Config, files: Files,
+                 health: Health | None = None):
         super().__init__(store, config)
         self._client = client
         self._files = files
+        self._health = health
 
     def translate(self, err: Exception) -> DeliveryError:
         return delivery_error(err)
 
     async def perform(self, entry: OutboxEntry, session: Session, line: LineConfig) -> None:
+        """Do the entry; a refusal only a person can fix (CONFIG_ERRORS) marks linedesk degraded for
+        that desk channel until a delivery there succeeds again."""
+        component = f"slack:{line.slack_desk_channel}"
+        try:
+            await self._perform(entry, line, session)
+        except SlackApiError as err:
+            code = str(err.response.get("error", ""))
+            if self._health is not None and code in CONFIG_ERRORS:
+                needed = err.response.get("needed")
+                scope = f" (needed: {needed})" if code == "missing_scope" and needed else ""
+                self._health.set(component, f"Slack refuses the desk of line {line.id!r} in "
+                                            f"{line.slack_desk_channel}: {code}{scope}. Fix: {CONFIG_ERRORS[code]}.")
+            raise
+        if self._health is not None:
+            self._health.clear(component)
+
+    async def _perform(self, entry: OutboxEntry, line: LineConfig, session: Session) -> None:
         if not line.slack_desk_channel:
             raise DeliveryError(f"line {line.id!r} has no Slack desk", permanent=True)
         channel = line.slack_desk_channel

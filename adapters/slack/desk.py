@@ -3,6 +3,10 @@
 Every listener acks first; what follows runs after the ack (Bolt keeps running the
 listener once ack() has answered Slack). Every value that arrives in a payload —
 session numbers, process ids, instance ids — is re-checked by core, never trusted.
+
+Bolt runs only the first listener that matches a request, so `acknowledge_the_rest()` — which
+answers 200 to whatever no listener of linedesk takes — is registered last, once every part of the
+Slack app has registered its own.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import views
+from adapters.slack.delivery import THREAD_REF
 from adapters.slack.messages import SlackMessages
 from core.errors import Refusal
 from core.model import InstanceStatus, OperatorStatus, SessionStatus
@@ -31,6 +37,10 @@ log = logging.getLogger(__name__)
 
 FORM_ACK_BUDGET = 2.0
 """Seconds a form submission may take before we ack and let the process go on in the background."""
+SHORTCUT = "start_process"
+"""callback_id of the message shortcut "Start process" (slack-manifest.yml)."""
+NOT_A_THREAD = ("Start process works on the messages of a session's thread: this message is not in one. "
+                "Use it on the session's card or on a message under it.")
 
 
 class SlackDesk:
@@ -59,11 +69,12 @@ class SlackDesk:
         app.view(views.TASK_FORM)(track(self.on_form_submit))
         app.action(views.TASK_OPEN)(track(self.on_task_button))
         app.action(views.TASK_TAKE)(track(self.on_task_button))
+        app.shortcut(SHORTCUT)(track(self.on_shortcut))
         SlackMessages(app, track, store=self._store, sessions=self._sessions, operators=self._operators)
-        app.event(re.compile(r".*"))(self.on_other_event)
 
-    async def on_other_event(self) -> None:
-        """Events linedesk does not use are acknowledged (200) and ignored, so Slack does not retry them."""
+    def track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        """For the other parts of the Slack app (App Home, messages): `idle()` waits for theirs too."""
+        return self._track(listener)
 
     def _track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         """Count listeners still running after their ack, so that `idle()` can wait for them."""
@@ -220,6 +231,35 @@ class SlackDesk:
         await self._open_form(client, body.get("trigger_id"), record.id, operator.id)
         await respond(text=f"▶ {record.process_name} started for session #{number}.", replace_original=True)
 
+    async def on_shortcut(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient,
+                          respond: AsyncRespond) -> None:
+        """The message shortcut **Start process** on any message of a session's thread: the picker of that
+        session, visible only to the operator, in the thread."""
+        await ack()
+        user = str((body.get("user") or {}).get("id") or "")
+        channel = _channel(body)
+        message = body.get("message") or {}
+        root_ts = str(message.get("thread_ts") or message.get("ts") or body.get("message_ts") or "")
+        ref = await self._store.get_ref(THREAD_REF, f"{channel}:{root_ts}") if channel and root_ts else None
+        if ref is None:
+            if body.get("response_url"):
+                await respond(text=NOT_A_THREAD, response_type="ephemeral", replace_original=False)
+            return
+        operator = self._operators.by_slack(user)
+        blocks: list[dict[str, Any]] | None = None
+        try:
+            if operator is None:
+                raise Refusal("You are not a linedesk operator.", "not_operator")
+            text, blocks = await self._picker(int(ref["session"]), operator.id)
+        except Refusal as refusal:
+            text = refusal.reason
+        try:
+            await client.chat_postEphemeral(channel=channel, user=user, thread_ts=root_ts, text=text, blocks=blocks)
+        except SlackApiError as err:  # e.g. the app left the channel: answer through the shortcut's response URL
+            log.warning("Start process shortcut: chat.postEphemeral failed (%s)", err.response.get("error"))
+            if body.get("response_url"):
+                await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
     async def _open_form(self, client: AsyncWebClient, trigger_id: str | None, instance_id: str,
                          operator_id: str) -> None:
         record = await self._processes.get(instance_id)
@@ -313,3 +353,24 @@ def _thread_ts(body: dict[str, Any]) -> str | None:
 def _all_fields(view: dict[str, Any], message: str) -> dict[str, str]:
     inputs = [b.get("block_id") for b in view.get("blocks", []) if b.get("type") == "input"]
     return {block_id: message for block_id in inputs if block_id} or {"_": message}
+
+
+def acknowledge_the_rest(app: AsyncApp) -> None:
+    """Answer 200 to every request no listener of linedesk took (events it does not use, buttons of old
+    messages, commands and views of other apps), so that Slack neither retries nor shows an error.
+    Register it last: Bolt runs the first listener that matches."""
+
+    async def ignore(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        log.debug("Slack request ignored: %s", body.get("type") or body.get("command"))
+
+    async def unknown_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        await ack(text=f"linedesk does not know the command {command.get('command')}.")
+
+    anything = re.compile(r".*")
+    app.event(anything)(ignore)
+    app.action(anything)(ignore)
+    app.view(anything)(ignore)
+    app.shortcut(anything)(ignore)
+    app.options(anything)(ignore)
+    app.command(anything)(unknown_command)

@@ -9,7 +9,11 @@ It plays both sides the product talks to:
 * the **Slack side** that sends signed requests to the product: slash commands,
   block actions, view submissions, message shortcuts and Events API callbacks, built
   after the real payloads kept in ``shared/reference/slack``, with trigger ids and
-  response URLs that this sandbox issued and later checks.
+  response URLs that this sandbox issued and later checks;
+* **Socket Mode** (:class:`SlackSocketMode`, reachable as :attr:`SlackSandbox.socket`):
+  ``apps.connections.open`` with the app-level token hands out a one-time
+  ``ws://…/socket/<ticket>`` URL; over that websocket the same payloads travel as
+  envelopes, and the product's acks carry what an HTTP response body would.
 
 Behaviour follows Slack where a product could get it wrong: trigger ids expire after
 ``trigger_ttl`` seconds and are single-use, bots may only edit their own messages, the
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -38,10 +43,10 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from multidict import CIMultiDictProxy
 
 JSON = dict[str, Any]
@@ -950,6 +955,16 @@ class SlackWorkspace:
     def find_ephemeral(self, user_id: str, ts: str) -> JSON | None:
         return next((e for e in self._ephemerals.get(user_id, []) if e["ts"] == ts), None)
 
+    def show_command_answer(self, body: JSON, user_id: str, channel_id: str) -> None:
+        """A slash command's ack body (HTTP response or Socket Mode ack payload), as the user sees it."""
+        text, blocks = str(body.get("text") or ""), body.get("blocks")
+        if not text and not blocks:
+            return
+        if body.get("response_type") == "in_channel" and channel_id in self.channels:
+            self.post_bot(self.channels[channel_id], text, blocks)
+        else:
+            self.record_ephemeral(user_id, text, blocks, channel=channel_id, source="ack")
+
     # -- response URLs
 
     def issue_response_url(self, target: _ResponseUrl) -> str:
@@ -1561,6 +1576,269 @@ class SlackPayloads:
 
 
 # --------------------------------------------------------------------------------------
+# Socket Mode: the websocket the product opens instead of receiving HTTP requests
+
+
+SOCKET_TICKET_TTL = 30.0
+"""Seconds an ``apps.connections.open`` URL may wait before it is used (once)."""
+SOCKET_ACK_TIMEOUT = 3.0
+"""Slack's deadline for an envelope's ack."""
+_RESPONSE_PAYLOAD_INTERACTIONS = frozenset({"view_submission", "block_suggestion"})
+
+
+@dataclass(frozen=True)
+class SocketAck:
+    """The product's ack of one envelope; ``payload`` is what an HTTP response body would carry
+    (a slash command's answer, a view submission's ``response_action``), ``None`` for a bare ack."""
+
+    envelope_id: str
+    payload: JSON | None
+    elapsed: float
+
+
+@dataclass
+class _Connection:
+    """One websocket the product opened with a ticket."""
+
+    number: int
+    ws: web.WebSocketResponse
+    ticket: str
+    opened: float
+    closed: bool = False
+
+
+def _as_envelope(body: str, content_type: str) -> tuple[str, JSON]:
+    """An HTTP request built by :class:`SlackPayloads` as Socket Mode carries it: (envelope type, payload)."""
+    if content_type == JSON_CONTENT:
+        return "events_api", json.loads(body)
+    fields = dict(parse_qsl(body, keep_blank_values=True))
+    if set(fields) == {"payload"}:
+        return "interactive", json.loads(fields["payload"])
+    return "slash_commands", fields
+
+
+class SlackSocketMode:
+    """Slack's side of Socket Mode.
+
+    ``apps.connections.open`` (app-level token) issues a ticket; ``GET /socket/<ticket>``
+    upgrades to a websocket (each ticket works once, within :data:`SOCKET_TICKET_TTL`) and
+    is greeted with ``hello``. Envelopes go to the newest open connection; the product
+    answers each with ``{"envelope_id", "payload"?}`` on any of its connections, and the
+    helpers return that ack. Nothing is redelivered by itself — an envelope whose connection
+    drops before the ack just times out — :meth:`resend` sends one again as Slack's retry
+    would (new envelope id, ``retry_attempt`` + 1). :meth:`close` and :meth:`disconnect` are
+    Slack dropping or refreshing connections; :meth:`refuse` fails the next handshakes.
+    """
+
+    def __init__(self, workspace: SlackWorkspace, payloads: SlackPayloads, *,
+                 ack_timeout: float = SOCKET_ACK_TIMEOUT) -> None:
+        self.ws = workspace
+        self.payloads = payloads
+        self.ack_timeout = ack_timeout
+        self.envelopes: list[JSON] = []
+        """Every envelope sent, in order."""
+        self.received: list[Any] = []
+        """Every text frame the product sent (acks and anything else), decoded."""
+        self.connections: list[_Connection] = []
+        self._tickets: dict[str, float] = {}
+        self._refusals: list[int] = []
+        self._pending: dict[str, asyncio.Future[JSON]] = {}
+        self._numbers = itertools.count(1)
+        self._changed = asyncio.Event()
+
+    # -- connections
+
+    def issue_url(self) -> str:
+        """A one-time websocket URL, as ``apps.connections.open`` returns it."""
+        ticket = secrets.token_urlsafe(16)
+        self._tickets[ticket] = time.monotonic()
+        return "ws" + self.ws.base_url.removeprefix("http") + f"/socket/{ticket}"
+
+    @property
+    def open_connections(self) -> list[_Connection]:
+        return [c for c in self.connections if not c.closed and not c.ws.closed]
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.open_connections)
+
+    def refuse(self, count: int = 1, status: int = 503) -> None:
+        """Answer the next ``count`` handshakes with ``status`` (their tickets are used up all the same)."""
+        self._refusals.extend([status] * count)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """``GET /socket/<ticket>``: the websocket, greeted with ``hello``, read until it closes."""
+        ticket = request.match_info["ticket"]
+        issued = self._tickets.pop(ticket, None)
+        if self._refusals:
+            return web.Response(status=self._refusals.pop(0), text="refused by the sandbox")
+        if issued is None or time.monotonic() - issued > SOCKET_TICKET_TTL:
+            return web.Response(status=401, text="invalid_ticket")
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        connection = _Connection(next(self._numbers), ws, ticket, time.time())
+        self.connections.append(connection)
+        try:
+            await ws.send_str(_dumps({
+                "type": "hello", "num_connections": len(self.open_connections),
+                "debug_info": {"host": f"applink-sandbox-{connection.number}", "build_number": 1,
+                               "approximate_connection_time": 18060},
+                "connection_info": {"app_id": self.ws.identity.app_id},
+            }))
+            self._signal()
+            async for frame in ws:
+                if frame.type == WSMsgType.TEXT:
+                    self._on_text(frame.data)
+        finally:
+            connection.closed = True
+            self._signal()
+        return ws
+
+    def _on_text(self, data: str) -> None:
+        try:
+            message = json.loads(data)
+        except ValueError:
+            message = data
+        self.received.append(message)
+        if isinstance(message, dict):
+            future = self._pending.pop(str(message.get("envelope_id")), None)
+            if future is not None and not future.done():
+                future.set_result(message)
+
+    def _signal(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait until ``ready()`` holds (checked at every connection change); ``TimeoutError`` naming ``what``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not ready():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"Socket Mode: {what} within {timeout}s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> _Connection:
+        """Wait until the product has opened ``count`` connections in all and one is open; the newest."""
+        await self.until(lambda: len(self.connections) >= count and self.connected, timeout,
+                          f"no open connection (number {count})")
+        return self.open_connections[-1]
+
+    async def close(self, code: int = 1001) -> None:
+        """The server closes every open connection (Slack does this on its own from time to time)."""
+        for connection in self.open_connections:
+            await connection.ws.close(code=code, message=b"closed by the sandbox")
+
+    async def disconnect(self, reason: str = "refresh_requested") -> None:
+        """Send ``{"type": "disconnect"}``: the product should open a new connection and drop this one."""
+        for connection in self.open_connections:
+            await connection.ws.send_str(_dumps({
+                "type": "disconnect", "reason": reason,
+                "debug_info": {"host": f"applink-sandbox-{connection.number}"},
+            }))
+
+    async def shutdown(self) -> None:
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+        await self.close()
+
+    # -- envelopes
+
+    async def send(self, kind: str, payload: JSON, *, accepts_response_payload: bool = False,
+                   retry_attempt: int | None = None, retry_reason: str | None = None,
+                   timeout: float | None = None) -> SocketAck:
+        """Send one envelope on the newest open connection and wait for its ack.
+
+        Raises ``TimeoutError`` when there is no connection or no ack within ``timeout``
+        (default :attr:`ack_timeout`)."""
+        timeout = self.ack_timeout if timeout is None else timeout
+        envelope: JSON = {"envelope_id": str(uuid.uuid4()), "payload": payload, "type": kind,
+                          "accepts_response_payload": accepts_response_payload}
+        if kind == "events_api":
+            envelope.update(retry_attempt=retry_attempt or 0, retry_reason=retry_reason or "")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        connection = await self.wait_connected(timeout=timeout)
+        future: asyncio.Future[JSON] = loop.create_future()
+        self._pending[envelope["envelope_id"]] = future
+        self.envelopes.append(envelope)
+        try:
+            await connection.ws.send_str(_dumps(envelope))
+            remaining = max(0.0, timeout - (loop.time() - started))
+            try:
+                ack = await asyncio.wait_for(future, remaining)
+            except TimeoutError:
+                raise TimeoutError(f"Socket Mode: no ack for {kind} envelope within {timeout}s") from None
+        finally:
+            self._pending.pop(envelope["envelope_id"], None)
+        answer = ack.get("payload")
+        return SocketAck(envelope["envelope_id"], answer if isinstance(answer, dict) else None,
+                         loop.time() - started)
+
+    async def send_request(self, body: str, content_type: str, **kwargs: Any) -> SocketAck:
+        """Send what :class:`SlackPayloads` built for HTTP as the matching envelope."""
+        kind, payload = _as_envelope(body, content_type)
+        accepts = kind == "slash_commands" or (
+            kind == "interactive" and payload.get("type") in _RESPONSE_PAYLOAD_INTERACTIONS)
+        return await self.send(kind, payload, accepts_response_payload=accepts, **kwargs)
+
+    async def resend(self, envelope_id: str, retry_reason: str = "timeout", **kwargs: Any) -> SocketAck:
+        """Deliver an envelope sent before again, as Slack retries: same payload, next ``retry_attempt``."""
+        sent = next(e for e in self.envelopes if e["envelope_id"] == envelope_id)
+        return await self.send(sent["type"], copy.deepcopy(sent["payload"]),
+                               accepts_response_payload=sent["accepts_response_payload"],
+                               retry_attempt=int(sent.get("retry_attempt") or 0) + 1, retry_reason=retry_reason,
+                               **kwargs)
+
+    # -- what people do, over the socket (the HTTP helpers' twins; ``timeout`` bounds the wait for the ack)
+
+    async def slash(self, command: str, text: str, user_id: str, channel_id: str, *, timeout: float | None = None,
+                    **kwargs: Any) -> SocketAck:
+        """A slash command; the ack payload is shown to the user (ephemeral) or in the channel."""
+        body = self.payloads.slash_command(command, text, user_id, channel_id, **kwargs)
+        ack = await self.send_request(*body, timeout=timeout)
+        if ack.payload:
+            self.ws.show_command_answer(ack.payload, user_id, channel_id)
+        return ack
+
+    async def click(self, user_id: str, action_id: str, value: str | None = None, *, timeout: float | None = None,
+                    **kwargs: Any) -> SocketAck:
+        """A block action (see :meth:`SlackPayloads.block_action`); Slack ignores its ack payload."""
+        body = self.payloads.block_action(user_id, action_id, value, **kwargs)
+        return await self.send_request(*body, timeout=timeout)
+
+    async def submit_view(self, user_id: str, view_id: str, values: Mapping[str, Mapping[str, Any]] | None = None,
+                          *, timeout: float | None = None, **kwargs: Any) -> SocketAck:
+        """Submit a view; the ack payload's ``response_action`` is applied (errors/update/push/clear/close)."""
+        body = self.payloads.view_submission(user_id, view_id, values=values, **kwargs)
+        ack = await self.send_request(*body, timeout=timeout)
+        self.ws.views.apply_submission(view_id, ack.payload)
+        return ack
+
+    async def shortcut(self, user_id: str, callback_id: str, channel_id: str, message_ts: str, *,
+                       timeout: float | None = None, **kwargs: Any) -> SocketAck:
+        body = self.payloads.message_shortcut(user_id, callback_id, channel_id, message_ts, **kwargs)
+        return await self.send_request(*body, timeout=timeout)
+
+    async def event(self, event: Mapping[str, Any], *, event_id: str | None = None, retry_attempt: int = 0,
+                    retry_reason: str = "", timeout: float | None = None) -> SocketAck:
+        return await self.send_request(*self.payloads.event(event, event_id=event_id), retry_attempt=retry_attempt,
+                                       retry_reason=retry_reason, timeout=timeout)
+
+    async def message(self, user_id: str, channel_id: str, text: str, *, timeout: float | None = None,
+                      **kwargs: Any) -> SocketAck:
+        """A person writes ``text`` (stored, then delivered as a ``message`` event)."""
+        body = self.payloads.message_event(user_id, channel_id, text, **kwargs)
+        return await self.send_request(*body, timeout=timeout)
+
+    async def open_home(self, user_id: str, *, timeout: float | None = None) -> SocketAck:
+        return await self.send_request(*self.payloads.app_home_opened(user_id), timeout=timeout)
+
+
+# --------------------------------------------------------------------------------------
 # HTTP: the server the product calls, the client that calls the product
 
 
@@ -1608,6 +1886,11 @@ class SlackSandbox:
         await sandbox.post_slash(product_url, "/startprocess", "42", "U0ANNA01", "C0DESK01")
         await sandbox.stop()
 
+    With ``app_token`` (``xapp-…``) the product may use Socket Mode instead: it calls
+    ``apps.connections.open`` with that token and connects; then
+    ``await sandbox.socket.slash("/startprocess", "42", "U0ANNA01", "C0DESK01")`` sends the
+    same request as an envelope and returns the product's ack.
+
     State lives in :attr:`workspace`, payload builders in :attr:`payloads`; the methods
     tests use most are also reachable on the sandbox itself (``add_user``, ``thread``,
     ``slash_command``, …).
@@ -1619,9 +1902,13 @@ class SlackSandbox:
         team_domain: str = "linedesk-sandbox", team_name: str = "linedesk sandbox", bot_name: str = "linedesk",
         enterprise_id: str | None = None, enterprise_name: str | None = None,
         verification_token: str = "sandbox_verification_token", trigger_ttl: float = 3.0,
+        app_token: str | None = None,
     ) -> None:
+        if app_token is not None and not app_token.startswith("xapp-"):
+            raise ValueError("app_token must be an app-level token (xapp-…)")
         self.signing_secret = signing_secret
         self.bot_token = bot_token
+        self.app_token = app_token
         self.identity = SlackIdentity(
             team_id=team_id, team_domain=team_domain, team_name=team_name, bot_user_id=bot_user_id,
             bot_id=bot_id, app_id=app_id, bot_name=bot_name, verification_token=verification_token,
@@ -1629,6 +1916,7 @@ class SlackSandbox:
         )
         self.workspace = SlackWorkspace(self.identity, trigger_ttl=trigger_ttl)
         self.payloads = SlackPayloads(self.workspace)
+        self.socket = SlackSocketMode(self.workspace, self.payloads)
         self.calls: list[SlackCall] = []
         self.views = self.workspace.views.by_id
         self.files = self.workspace.files
@@ -1662,13 +1950,14 @@ class SlackSandbox:
     # -- lifecycle
 
     def build_app(self) -> web.Application:
-        """The aiohttp application serving the Web API, upload URLs, files and response URLs."""
+        """The aiohttp application serving the Web API, upload URLs, files, response URLs and Socket Mode."""
         app = web.Application(client_max_size=100 * 1024 * 1024)
         app.router.add_post("/api/{method}", self._handle_api)
         app.router.add_get("/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
         app.router.add_get("/files/{file_id}/{name}", self._handle_file)
         app.router.add_post("/response/{token}", self._handle_response_url)
+        app.router.add_get("/socket/{ticket}", self.socket.handle)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -1685,8 +1974,9 @@ class SlackSandbox:
         self.workspace.base_url = self._base_url
 
     async def stop(self) -> None:
-        """Stop serving (hanging injected delays end at once) and close the sending session."""
+        """Stop serving (hanging injected delays end at once, sockets close) and close the sending session."""
         self._stopping.set()
+        await self.socket.shutdown()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -1778,22 +2068,28 @@ class SlackSandbox:
             params = await _read_params(request)
         except _ApiError as exc:
             return web.json_response({"ok": False, "error": exc.error}, dumps=_dumps)
-        token = _bearer(request) or params.pop("token", None)
+        header_token = _bearer(request)
+        token = header_token or params.pop("token", None)
         params.pop("token", None)
         call = SlackCall(method, params, time.time())
         self.calls.append(call)
-        status, body, headers = await self._answer(method, params, token)
+        status, body, headers = await self._answer(method, params, token, in_header=header_token is not None)
         call.response, call.status = body, status
         return web.json_response(body, status=status, headers=headers, dumps=_dumps)
 
-    async def _answer(self, method: str, params: JSON, token: Any) -> tuple[int, JSON, dict[str, str]]:
+    async def _answer(self, method: str, params: JSON, token: Any,
+                      in_header: bool = True) -> tuple[int, JSON, dict[str, str]]:
         handler = self._api.methods.get(method)
-        if handler is None:
+        connections_open = method == "apps.connections.open"
+        if handler is None and not connections_open:
             return 200, {"ok": False, "error": "unknown_method"}, {}
-        if not token:
+        # apps.connections.open takes the app-level token, in the Authorization header only;
+        # every other method the bot token
+        if not token or (connections_open and not in_header):
             return 200, {"ok": False, "error": "not_authed"}, {}
-        if token != self.bot_token:
-            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        expected, other = (self.app_token, self.bot_token) if connections_open else (self.bot_token, self.app_token)
+        if token != expected:
+            return 200, {"ok": False, "error": "not_allowed_token_type" if token == other else "invalid_auth"}, {}
         failure = self._take_failure(method, params)
         if failure is not None:
             if failure.delay:
@@ -1801,6 +2097,9 @@ class SlackSandbox:
             injected = failure.answer()
             if injected is not None:
                 return injected
+        if connections_open:
+            return 200, {"ok": True, "url": self.socket.issue_url()}, {}
+        assert handler is not None
         try:
             return 200, {"ok": True, **handler(_Params(params))}, {}
         except _ApiError as exc:
@@ -1897,13 +2196,7 @@ class SlackSandbox:
 
     def _show_ack(self, response: SlackResponse, user_id: str, channel_id: str) -> None:
         body: JSON = response.json if isinstance(response.json, dict) else {"text": response.text}
-        text, blocks = str(body.get("text") or ""), body.get("blocks")
-        if not text and not blocks:
-            return
-        if body.get("response_type") == "in_channel" and channel_id in self.workspace.channels:
-            self.workspace.post_bot(self.workspace.channels[channel_id], text, blocks)
-        else:
-            self.workspace.record_ephemeral(user_id, text, blocks, channel=channel_id, source="ack")
+        self.workspace.show_command_answer(body, user_id, channel_id)
 
     async def click(self, url: str, user_id: str, action_id: str, value: str | None = None,
                     **kwargs: Any) -> SlackResponse:

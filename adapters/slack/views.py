@@ -23,6 +23,7 @@ TASK_TAKE = "task.take"
 FIELD_ACTION = "value"
 
 MAX_BUTTONS = 25
+MESSAGE_BLOCKS = 50
 MODAL_TITLE = 24
 BUTTON_TEXT = 75
 
@@ -72,9 +73,17 @@ def parse_pick_value(value: str) -> tuple[int, str]:
 
 
 def process_picker(session: Session, client: Client, groups: Sequence[ScopeGroup]) -> tuple[str, list[Block]]:
-    """Every catalog process grouped by scope: a header per scope, then its buttons (or a menu past 25)."""
+    """Every catalog process grouped by scope: a header per scope, then its buttons (or a menu past 25).
+
+    A catalog of more scopes than a message can hold that way (2 blocks each, 50 blocks at most) is shown
+    compact: one menu per scope, named by its placeholder, 25 menus per actions block."""
     blocks: list[Block] = [{"type": "section", "text": {
         "type": "mrkdwn", "text": f"Start a process for session *#{session.number}* · {client.name}:"}}]
+    if 1 + 2 * len(groups) > MESSAGE_BLOCKS:
+        menus = [_scope_menu(session, index, group) for index, group in enumerate(groups)]
+        blocks += [{"type": "actions", "block_id": f"scopes:{start}", "elements": list(chunk)}
+                   for start, chunk in _chunks(menus, MAX_BUTTONS)][:MESSAGE_BLOCKS - 1]
+        return f"Start a process for session #{session.number}", blocks
     for index, group in enumerate(groups):
         blocks.append({"type": "header", "text": _plain(group.scope.title, 150)})
         if len(group.processes) <= MAX_BUTTONS:
@@ -83,17 +92,23 @@ def process_picker(session: Session, client: Client, groups: Sequence[ScopeGroup
                  "value": pick_value(session.number, entry.id)}
                 for entry in group.processes]})
         else:
-            blocks.append({"type": "actions", "block_id": f"scope:{index}", "elements": [{
-                "type": "static_select", "action_id": f"{PICK_SELECT}:{index}",
-                "placeholder": _plain(f"{group.scope.title}: choose a process", 150),
-                "option_groups": [
-                    {"label": _plain(f"{group.scope.title} {start + 1}–{start + len(chunk)}", 75),
-                     "options": [{"text": _plain(e.name, 75), "value": pick_value(session.number, e.id)}
-                                 for e in chunk]}
-                    for start, chunk in _chunks(group.processes, 100)]}]})
+            blocks.append({"type": "actions", "block_id": f"scope:{index}",
+                           "elements": [_scope_menu(session, index, group)]})
     if not groups:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "_The process catalog is empty._"}})
     return f"Start a process for session #{session.number}", blocks
+
+
+def _scope_menu(session: Session, index: int, group: ScopeGroup) -> Block:
+    """One scope's processes as a menu: option groups of at most 100 (Slack's limit per group)."""
+    title = group.scope.title
+    return {
+        "type": "static_select", "action_id": f"{PICK_SELECT}:{index}",
+        "placeholder": _plain(f"{title}: choose a process", 150),
+        "option_groups": [
+            {"label": _plain(f"{title} {start + 1}–{start + len(chunk)}", 75),
+             "options": [{"text": _plain(e.name, 75), "value": pick_value(session.number, e.id)} for e in chunk]}
+            for start, chunk in _chunks(group.processes, 100)][:100]}
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[tuple[int, Sequence[Any]]]:

@@ -16,10 +16,10 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import BufferedInputFile
+from aiogram.types import BufferedInputFile, MessageEntity
 
 from adapters.telegram.line_bots import LineBots
-from adapters.telegram.text import CAPTION_LIMIT, split_text, utf16_len
+from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, fit, split_text, utf16_len
 from core.courier import attachments_of
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
@@ -57,6 +57,21 @@ def delivery_error(err: Exception) -> DeliveryError:
 
 SENDERS = {"photo": "send_photo", "voice": "send_voice", "audio": "send_audio", "video": "send_video",
            "video_note": "send_video_note", "animation": "send_animation"}
+CAPTIONED = frozenset({"photo", "document", "voice", "audio", "video", "animation"})
+"""Kinds whose message carries a caption (a sticker, a round video, a location or a contact has none)."""
+
+
+def signature(payload: dict[str, Any]) -> str | None:
+    """The operator's display name an operator's message is signed with; process and system messages are not."""
+    name = payload.get("author_name")
+    return str(name) if payload.get("kind") == "operator" and name else None
+
+
+def signed(name: str | None, text: str) -> tuple[str, list[MessageEntity] | None]:
+    """The text as the client reads it: the operator's name in bold on the first line, then the text."""
+    if not name:
+        return text, None
+    return (f"{name}\n{text}" if text else name), [MessageEntity(type="bold", offset=0, length=utf16_len(name))]
 
 
 class TelegramClientDelivery:
@@ -74,12 +89,16 @@ class TelegramClientDelivery:
         text = str(entry.payload.get("text", ""))
         try:
             if entry.action == "send_text":
-                first = await self._send(bot, line_id, chat_id, entry.payload, text)
-                if entry.payload.get("message_id") and first is not None:
+                sent = await self._send(bot, line_id, chat_id, entry.payload, text)
+                if entry.payload.get("message_id") and sent is not None:
                     await self._store.set_ref(SENT_REF, f"{line_id}:{entry.payload['message_id']}",
-                                              {"chat_id": chat_id, "message_id": first})
+                                              {"chat_id": chat_id, **sent})
             elif entry.action == "status_card":
                 await self._status_card(line_id, chat_id, str(entry.payload["instance_id"]), text)
+            elif entry.action == "edit_text":
+                await self._edit(bot, line_id, entry.payload, text)
+            elif entry.action == "delete_text":
+                await self._delete(bot, line_id, entry.payload)
             else:
                 raise DeliveryError(f"unknown client action {entry.action!r}", permanent=True)
         except DeliveryError:
@@ -87,28 +106,55 @@ class TelegramClientDelivery:
         except Exception as err:
             raise delivery_error(err) from err
 
-    async def _send(self, bot: Bot, line_id: str, chat_id: int, payload: dict[str, Any], text: str) -> int | None:
-        """Copy the operator's Telegram message as it is, or send its text and files. Returns the first
-        message id sent."""
+    async def _send(self, bot: Bot, line_id: str, chat_id: int, payload: dict[str, Any],
+                    text: str) -> dict[str, Any] | None:
+        """Copy the operator's Telegram message as it is, or send its text and files, signed with the operator's
+        name. Returns what an edit or a delete needs later: the first message id ("message_id"), whether the text
+        is that message's caption ("caption"), the message holding the text ("text_id") and every id ("ids")."""
+        name = signature(payload)
+        attachments = attachments_of(payload)
         copy_from = payload.get("copy_from")
+        ids: list[int] = []
         if copy_from:
-            copied = await bot.copy_message(chat_id=chat_id, from_chat_id=copy_from["chat_id"],
-                                            message_id=copy_from["message_id"])
-            return copied.message_id
-        first: int | None = None
-        files = [a for a in attachments_of(payload) if a.ref and not a.too_large]
-        caption = text if files and utf16_len(text) <= CAPTION_LIMIT else None
+            captioned = bool(attachments) and attachments[0].kind in CAPTIONED
+            name_id: int | None = None
+            if name and not captioned:  # a sticker, a location …: the signature goes just before it
+                name_id = (await bot.send_message(chat_id=chat_id, text=name, entities=signed(name, "")[1])).message_id
+                ids.append(name_id)
+            if captioned and name:
+                caption, entities = signed(name, text)
+                copied = await bot.copy_message(chat_id=chat_id, from_chat_id=copy_from["chat_id"],
+                                                message_id=copy_from["message_id"],
+                                                caption=fit(caption, CAPTION_LIMIT), caption_entities=entities)
+            else:
+                copied = await bot.copy_message(chat_id=chat_id, from_chat_id=copy_from["chat_id"],
+                                                message_id=copy_from["message_id"])
+            ids.append(copied.message_id)
+            return {"message_id": copied.message_id, "caption": captioned, "text_id": name_id, "ids": ids}
+        files = [a for a in attachments if a.ref and not a.too_large]
+        if not files and not text:
+            return None  # nothing the client can get (a file too large): the sender was told
+        full, entities = signed(name, text)
+        caption_fits = bool(files) and files[0].kind in CAPTIONED and utf16_len(full) <= CAPTION_LIMIT
+        separate = not caption_fits and bool(text or name)
+        text_id: int | None = None
+        if separate and not text:  # only the signature, before the files it signs
+            text_id = (await bot.send_message(chat_id=chat_id, text=full, entities=entities)).message_id
+            ids.append(text_id)
         for index, attachment in enumerate(files):
-            sent = await self._send_file(bot, line_id, chat_id, attachment, caption if index == 0 else None)
-            first = first if first is not None else sent
-        if caption is None and text:
-            for chunk in split_text(text):
-                sent_message = await bot.send_message(chat_id=chat_id, text=chunk)
-                first = first if first is not None else sent_message.message_id
-        return first
+            first = index == 0 and caption_fits
+            ids.append(await self._send_file(bot, line_id, chat_id, attachment, full if first else None,
+                                             entities if first else None))
+        if separate and text:
+            for number, chunk in enumerate(split_text(full)):
+                sent_message = await bot.send_message(chat_id=chat_id, text=chunk,
+                                                      entities=entities if number == 0 else None)
+                text_id = text_id if text_id is not None else sent_message.message_id
+                ids.append(sent_message.message_id)
+        return {"message_id": ids[0], "caption": caption_fits, "text_id": text_id, "ids": ids}
 
     async def _send_file(self, bot: Bot, line_id: str, chat_id: int, attachment: Attachment,
-                         caption: str | None) -> int:
+                         caption: str | None, entities: list[MessageEntity] | None = None) -> int:
         assert attachment.ref is not None
         own_prefix = f"telegram:{line_id}:"
         if attachment.ref.startswith(own_prefix):
@@ -116,9 +162,44 @@ class TelegramClientDelivery:
         else:
             media = BufferedInputFile(await self._files.fetch(attachment.ref), attachment.name or attachment.kind)
         method = getattr(bot, SENDERS.get(attachment.kind, "send_document"))
-        sent = await method(chat_id, media, caption=caption) if attachment.kind != "video_note" \
-            else await method(chat_id, media)
+        sent = await method(chat_id, media, caption=caption, caption_entities=entities) \
+            if attachment.kind in CAPTIONED else await method(chat_id, media)
         return int(sent.message_id)
+
+    async def _edit(self, bot: Bot, line_id: str, payload: dict[str, Any], text: str) -> None:
+        """An operator edited a message: edit the client's copy (its caption, or the message holding the text)."""
+        sent = await self._store.get_ref(SENT_REF, f"{line_id}:{payload['message_id']}")
+        if sent is None:
+            raise DeliveryError("the edit cannot reach the client: they never got the message", permanent=True,
+                                reason="not_sent")
+        full, entities = signed(signature(payload), text)
+        try:
+            if sent.get("caption"):
+                await bot.edit_message_caption(chat_id=sent["chat_id"], message_id=sent["message_id"],
+                                               caption=fit(full, CAPTION_LIMIT), caption_entities=entities)
+            elif sent.get("text_id"):
+                await bot.edit_message_text(chat_id=sent["chat_id"], message_id=sent["text_id"],
+                                            text=fit(full, TEXT_LIMIT), entities=entities)
+            else:
+                raise DeliveryError("Telegram cannot add a text to this message: the edit was not sent",
+                                    permanent=True, reason="not_editable")
+        except TelegramBadRequest as err:
+            if "not modified" not in err.message.lower():
+                raise
+
+    async def _delete(self, bot: Bot, line_id: str, payload: dict[str, Any]) -> None:
+        """An operator deleted a message: delete every message the client got for it."""
+        key = f"{line_id}:{payload['message_id']}"
+        sent = await self._store.get_ref(SENT_REF, key)
+        if sent is None:
+            return  # the client never got it: nothing to take back
+        for message_id in sent.get("ids") or [sent["message_id"]]:
+            try:
+                await bot.delete_message(chat_id=sent["chat_id"], message_id=message_id)
+            except TelegramBadRequest as err:
+                if "not found" not in err.message.lower():
+                    raise
+        await self._store.delete_ref(SENT_REF, key)
 
     async def _status_card(self, line_id: str, chat_id: int, instance_id: str, text: str) -> None:
         """One message per instance, edited in place as the process moves on."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import BufferedInputFile
 
 from adapters.telegram.delivery import delivery_error
 from adapters.telegram.desk_cards import card_keyboard, card_text, task_keyboard, task_text
@@ -16,7 +17,8 @@ from core.config import Config, LineConfig
 from core.courier import attachments_of, mirror_line, mirror_payload
 from core.desk import DeskDelivery
 from core.errors import DeliveryError
-from core.model import OutboxEntry, Session
+from core.files import Files, FileUnavailable
+from core.model import Attachment, OutboxEntry, Session
 from core.store.base import Store
 
 TOPIC_REF = "telegram.topic"
@@ -41,9 +43,11 @@ def _own_message(source_ref: Any, line_id: str) -> tuple[int, int] | None:
 
 
 class TelegramDeskDelivery(DeskDelivery):
-    def __init__(self, bots: LineBots, store: Store, config: Config):
+    def __init__(self, bots: LineBots, store: Store, config: Config, files: Files | None = None):
         super().__init__(store, config)
         self._bots = bots
+        self._files = files
+        """Where files sent on other platforms (Slack) are fetched from, to be uploaded into the topic."""
 
     def translate(self, err: Exception) -> DeliveryError:
         return delivery_error(err)
@@ -95,19 +99,50 @@ class TelegramDeskDelivery(DeskDelivery):
     async def _mirror(self, bot: Bot, line: LineConfig, session: Session, topic: dict[str, Any],
                       item: dict[str, Any]) -> None:
         """A client's Telegram message with a file is copied into the topic as it is (same bot, no
-        download); everything else is posted as a line of text."""
+        download); files sent on another platform are fetched and uploaded; everything else is posted as a
+        line of text."""
         source = _own_message(item.get("source_ref"), line.id)
         files = [a for a in attachments_of(item) if a.ref and not a.too_large]
+        posted: int | None = None
+        copied_media = False
         if source is not None and files:
             caption = fit(mirror_line({**item, "attachments": []}), CAPTION_LIMIT)
             copied = await bot.copy_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"],
                                             from_chat_id=source[0], message_id=source[1], caption=caption)
             posted, copied_media = copied.message_id, True
-        else:
-            posted, copied_media = await self._send_text(bot, topic, mirror_line(item)), False
+        elif files and self._files is not None:
+            posted = await self._upload(bot, topic, item, files)
+            copied_media = posted is not None
+        if posted is None:
+            posted = await self._send_text(bot, topic, mirror_line(item))
         if item.get("message_id"):
             await self._store.set_ref(MIRRORED_REF, f"{session.number}:{item['message_id']}",
                                       {"chat_id": topic["chat_id"], "message_id": posted, "caption": copied_media})
+
+    async def _upload(self, bot: Bot, topic: dict[str, Any], item: dict[str, Any],
+                      files: list[Attachment]) -> int | None:
+        """Upload another platform's files (≤ 20 MB) into the topic, the message's line as the first caption.
+        None when none could be fetched (the caller posts the text instead)."""
+        assert self._files is not None
+        contents: list[tuple[Attachment, bytes]] = []
+        notes: list[str] = []
+        for attachment in files:
+            assert attachment.ref is not None
+            try:
+                contents.append((attachment, await self._files.fetch(attachment.ref)))
+            except FileUnavailable as err:
+                notes.append(f"{attachment.describe()} — could not be fetched: {err}")
+        if not contents:
+            return None
+        caption = fit("\n".join([mirror_line(item, files_shown=True), *notes]), CAPTION_LIMIT)
+        first: int | None = None
+        for attachment, content in contents:
+            media = BufferedInputFile(content, attachment.name or attachment.kind)
+            method = bot.send_photo if attachment.kind == "photo" else bot.send_document
+            sent = await method(topic["chat_id"], media, message_thread_id=topic["thread_id"],
+                                caption=caption if first is None else None)
+            first = first if first is not None else sent.message_id
+        return first
 
     async def _edit(self, bot: Bot, topic: dict[str, Any], session: Session, payload: dict[str, Any]) -> None:
         """The client edited a message: edit its copy in the topic (or say so, when there is none)."""

@@ -54,7 +54,7 @@ from core.bpmn.catalog import Catalog
 from core.config import Config, LineConfig, OperatorConfig
 from core.courier import TELEGRAM_DESK
 from core.errors import Refusal
-from core.inbound import OperatorText
+from core.inbound import OperatorEdit, OperatorText
 from core.model import InstanceStatus, OperatorStatus
 from core.operators import Operators
 from core.processes import Processes
@@ -269,6 +269,16 @@ def desk_router(config: Config) -> Router:
         except Refusal as refusal:
             return await message.reply(f"Not sent to the client: {refusal.reason}")
         return None
+
+    @router.edited_message(in_desk, F.message_thread_id, ~F.from_user.is_bot, F.text | F.caption)
+    async def on_topic_edit(message: Message, sessions: Sessions, operators: Operators) -> None:
+        """An operator edited their message in a topic: the client's copy (and the Slack thread's) follow."""
+        operator = operators.by_telegram(message.from_user.id) if message.from_user else None
+        if operator is None:
+            return
+        await sessions.operator_edit(OperatorEdit(
+            operator_id=operator.id, platform_ref=f"telegram:{message.chat.id}:{message.message_id}",
+            text=message.text or message.caption or "", desk=TELEGRAM_DESK))
 
     # --- the session card's buttons ----------------------------------------------------------------
     @router.callback_query(SessionAction.filter())

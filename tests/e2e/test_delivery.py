@@ -111,7 +111,7 @@ async def test_429_and_500_from_telegram_are_retried_and_order_is_kept(rig: Rig)
     for text in ("one", "two", "three"):
         await rig.thread_reply(ANNA, 1, text)
     await rig.settle(timeout=15)
-    assert rig.client_chat(IVAN)[-3:] == ["one", "two", "three"]
+    assert rig.client_chat(IVAN)[-3:] == ["Anna\none", "Anna\ntwo", "Anna\nthree"]
     failed = [c for c in rig.telegram.calls_of("sendMessage") if c.status != 200]
     assert len(failed) == 3
 

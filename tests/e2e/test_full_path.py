@@ -71,7 +71,7 @@ async def test_full_path_from_client_to_process_reply(any_store_rig: Rig) -> Non
     assert card is not None and "active · Anna" in card["blocks"][0]["text"]["text"]
 
     await rig.thread_reply(ANNA, 1, "Hi Ivan, what is your phone number?")
-    assert rig.client_chat(IVAN)[-1] == "Hi Ivan, what is your phone number?"
+    assert rig.client_chat(IVAN)[-1] == "Anna\nHi Ivan, what is your phone number?"
 
     response = await rig.slash(ANNA, "/startprocess")
     groups = picker_buttons(response.json["blocks"])

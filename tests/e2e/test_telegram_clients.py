@@ -174,7 +174,7 @@ async def test_blocking_the_bot_marks_the_client_and_writing_again_clears_it(rig
     client = await rig.desk.store.get_client("telegram:501")
     assert client is not None and not client.unreachable
     await rig.thread_reply(ANNA, 1, "Welcome back")
-    assert rig.client_chat(IVAN)[-1] == "Welcome back"
+    assert rig.client_chat(IVAN)[-1] == "Anna\nWelcome back"
 
 
 async def test_long_texts_are_split_not_refused(rig: Rig) -> None:
@@ -182,9 +182,9 @@ async def test_long_texts_are_split_not_refused(rig: Rig) -> None:
     long = ("word " * 1500).strip()  # 7,499 characters
     await rig.thread_reply(ANNA, 1, long)
     sent = [c.params["text"] for c in rig.telegram.calls_of("sendMessage", token=SUPPORT_TOKEN)
-            if c.params.get("chat_id") == IVAN.telegram_user and c.params["text"].startswith("word")]
+            if c.params.get("chat_id") == IVAN.telegram_user and c.params["text"].startswith(("Anna\nword", "word"))]
     assert len(sent) == 2 and all(len(chunk) <= 4096 for chunk in sent)
-    assert " ".join(sent) == long
+    assert " ".join(sent) == f"Anna\n{long}"  # signed once, on the first part
 
 
 async def test_a_deleted_topic_is_recreated_on_the_next_message(rig: Rig) -> None:

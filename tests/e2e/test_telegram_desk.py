@@ -145,16 +145,16 @@ async def test_operator_works_a_session_in_its_topic(rig: Rig) -> None:
     assert "✋ Anna took the session." in await topic_texts(rig)
 
     await writes(rig, ANNA, "Hi Ivan, what is your phone number?")
-    assert rig.client_chat(IVAN)[-1] == "Hi Ivan, what is your phone number?"
+    assert rig.client_chat(IVAN)[-1] == "Anna\nHi Ivan, what is your phone number?"  # signed with her name
     await writes(rig, ANNA, "// he sounds upset")
-    assert "// he sounds upset" not in rig.client_chat(IVAN)
+    assert not any(t.endswith("// he sounds upset") for t in rig.client_chat(IVAN))  # signed or not
     assert rig.desk is not None
     messages = await rig.desk.store.list_messages(1)
     assert [(m.text, m.internal) for m in messages if m.author_id == "anna"] == [
         ("Hi Ivan, what is your phone number?", False), ("// he sounds upset", True)]
 
     await writes(rig, CARL, "Carl here, I can help")  # Carl is on the line but offline
-    assert "Carl here, I can help" not in rig.client_chat(IVAN)
+    assert not any(t.endswith("Carl here, I can help") for t in rig.client_chat(IVAN))  # signed or not
     reply = (await topic(rig))[-1]
     assert reply["text"] == "Not sent to the client: You are offline: you cannot reply to the client. " \
                             "Type /status online first."
@@ -225,7 +225,7 @@ async def test_startprocess_picks_handle_request_and_asks_its_form_in_the_topic(
     assert await rig.desk.store.get_ref(FORM_REF, f"{TELEGRAM_DESK}:{await thread_of(rig)}:{ANNA.telegram_user}") \
         is None
     await writes(rig, ANNA, "Thanks, Ivan!")  # the form is over: messages go to the client again
-    assert rig.client_chat(IVAN)[-1] == "Thanks, Ivan!"
+    assert rig.client_chat(IVAN)[-1] == "Anna\nThanks, Ivan!"
 
 
 EVERYTHING = user_task(
@@ -312,7 +312,7 @@ async def test_cancel_leaves_the_task_open_and_open_form_asks_it_again(rig: Rig)
     [record] = await instances(rig)
     assert record.status == InstanceStatus.WAITING and record.current_task == "register"
     await writes(rig, ANNA, "Sorry, one moment please")  # no form any more: this goes to the client
-    assert rig.client_chat(IVAN)[-1] == "Sorry, one moment please"
+    assert rig.client_chat(IVAN)[-1] == "Anna\nSorry, one moment please"
     await writes(rig, ANNA, "/cancel")
     assert (await topic(rig))[-1]["text"] == "You have no form open in this topic."
 
@@ -454,7 +454,7 @@ async def test_non_operators_and_other_lines_operators_are_refused(rig: Rig) -> 
     rig.telegram.user(MALLORY.telegram_user, MALLORY.name)
     await session_with_anna_online(rig)
     await writes(rig, MALLORY, "Hi Ivan, send me your card number")
-    assert "Hi Ivan, send me your card number" not in rig.client_chat(IVAN)
+    assert not any(t.endswith("Hi Ivan, send me your card number") for t in rig.client_chat(IVAN))  # signed or not
     assert (await topic(rig))[-1]["text"] == ("Not sent to the client: You are not a linedesk operator: the client "
                                               "does not get this message.")
     await writes(rig, MALLORY, "/startprocess")
@@ -477,7 +477,7 @@ async def test_non_operators_and_other_lines_operators_are_refused(rig: Rig) -> 
     await writes(rig, BORIS, "/startprocess")
     assert (await topic(rig))[-1]["text"] == "Not possible: You are not an operator of line 'support'."
     await writes(rig, BORIS, "Boris here")
-    assert "Boris here" not in rig.client_chat(IVAN)
+    assert not any(t.endswith("Boris here") for t in rig.client_chat(IVAN))  # signed or not
     assert await instances(rig) == []
 
     await click(rig, ANNA, shown, "Handle request")
@@ -651,7 +651,22 @@ async def test_an_operators_photo_in_the_topic_is_copied_to_the_client_and_shown
                if c.params["chat_id"] == IVAN.telegram_user]
     assert [c.params["from_chat_id"] for c in to_ivan] == [TELEGRAM_DESK]
     last = rig.telegram.chat_messages(SUPPORT_TOKEN, IVAN.telegram_user)[-1]
-    assert last.get("photo") and last.get("caption") == "Here, see the diagram"
+    assert last.get("photo") and last.get("caption") == "Anna\nHere, see the diagram"
+    assert last.get("caption_entities") == [{"type": "bold", "offset": 0, "length": 4}]
     root = await rig.thread_root(1)
     [post] = [m for m in rig.slack.thread(root["channel"], root["ts"]) if m.get("files")]
     assert "*Anna* → client: Here, see the diagram" in post["text"]
+
+
+async def test_an_operator_edit_in_the_topic_edits_the_clients_copy_and_the_slack_thread(rig: Rig) -> None:
+    await rig.client_writes(IVAN, "Hi")
+    await writes(rig, ANNA, "/status online", session=None)
+    await writes(rig, ANNA, "See you at 10")
+    mine = next(m for m in reversed(await topic(rig)) if m.get("text") == "See you at 10")
+    update = rig.telegram.edited_text_update(SUPPORT_TOKEN, tg_user(rig, ANNA), mine["message_id"], "See you at 11",
+                                             chat_id=TELEGRAM_DESK)
+    assert (await rig.telegram.deliver(SUPPORT_TOKEN, update)).status == 200
+    await rig.settle()
+    assert rig.client_chat(IVAN)[-1].endswith("See you at 11")
+    assert not any(text.endswith("See you at 10") for text in rig.client_chat(IVAN))
+    assert any("See you at 11" in text for text in await rig.desk_thread(1))

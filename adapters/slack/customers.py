@@ -1,0 +1,217 @@
+"""Slack customers: people who write to the app in a DM open sessions on the line with `slack_dm = true`.
+
+Inbound, a DM `message` event (routed here by `adapters.slack.messages`) becomes core's `ClientText`.
+Outbound (route "slack.client"), operators' and processes' messages go back into the DM: operators'
+messages start with the operator's name in bold on its own line (a name line rather than chat.postMessage's
+`username`, which would need the extra `chat:write.customize` scope and reads as another app), files are
+uploaded with `files_upload_v2`, a process's status card is one message edited in place with chat.update.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.delivery import delivery_error
+from adapters.slack.files import attachments_of as slack_attachments
+from core.courier import attachments_of
+from core.errors import DeliveryError
+from core.files import Files, FileUnavailable
+from core.inbound import ClientEdit, ClientText
+from core.model import Channel, Client, OutboxEntry
+from core.sessions import Sessions
+from core.store.base import Store
+
+log = logging.getLogger(__name__)
+
+SLACK_CLIENT = "slack.client"
+SENT_REF = "slack.sent"
+"""ref namespace: "<line>:<message id in the store>" → {"channel", "ts"} of the message in the client's DM"""
+STATUS_REF = "slack.client_status"
+"""ref namespace: instance id → {"channel", "ts"} of its live status card in the client's DM"""
+TEXT_LIMIT = 40_000
+"""Slack truncates longer texts; we cut them ourselves, with an ellipsis."""
+DM_GONE = frozenset({"channel_not_found", "is_archived", "user_disabled", "cannot_dm_bot", "messages_tab_disabled"})
+"""Errors of a DM that no retry mends: the client's conversation is gone (or closed to the app)."""
+
+
+def platform_ref(channel: str, ts: str) -> str:
+    return f"slack:{channel}:{ts}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str) -> str:
+    """A message text from a Slack event as people typed it: Slack escapes only &, < and >."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def signed(payload: dict[str, Any], text: str) -> str:
+    """The text as the client reads it: an operator's name in bold on the first line; processes' and the
+    system's messages are not signed."""
+    name = payload.get("author_name")
+    if payload.get("kind") != "operator" or not name:
+        return text
+    head = f"*{_escape(str(name))}*"
+    return f"{head}\n{text}" if text else head
+
+
+def fit(text: str) -> str:
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+
+
+def client_delivery_error(err: Exception) -> DeliveryError:
+    if isinstance(err, FileUnavailable):
+        return DeliveryError(f"file not available: {err}", permanent=True, reason="file_unavailable")
+    if isinstance(err, SlackApiError):
+        code = str(err.response.get("error", ""))
+        if code in DM_GONE:
+            return DeliveryError(f"Slack: {code} (the client's DM with the app)", permanent=True,
+                                 reason="chat_not_found")
+    return delivery_error(err)
+
+
+class SlackCustomers:
+    """DM `message` events in, as core's client vocabulary."""
+
+    def __init__(self, store: Store, sessions: Sessions):
+        self._store = store
+        self._sessions = sessions
+
+    async def on_message(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+        line = self._sessions.slack_dm_line()
+        if line is None:
+            return  # no line takes Slack DMs
+        user, channel = str(event["user"]), str(event["channel"])
+        name, username = await self._who(client, user)
+        await self._sessions.client_text(ClientText(
+            line_id=line.id, channel=Channel.SLACK, user_id=user, chat_id=channel, name=name, username=username,
+            text=plain(str(event.get("text") or "")), platform_ref=platform_ref(channel, str(event["ts"])),
+            attachments=slack_attachments(event.get("files"))))
+
+    async def on_edit(self, message: dict[str, Any], channel: str) -> None:
+        line = self._sessions.slack_dm_line()
+        if line is None or not message.get("user") or not message.get("ts"):
+            return
+        await self._sessions.client_edit(ClientEdit(
+            line_id=line.id, channel=Channel.SLACK, user_id=str(message["user"]),
+            platform_ref=platform_ref(channel, str(message["ts"])), text=plain(str(message.get("text") or ""))))
+
+    async def _who(self, client: AsyncWebClient, user: str) -> tuple[str, str | None]:
+        """The customer's display name (else real name) and handle: from their client record once known,
+        else from users.info."""
+        known = await self._store.get_client(Client.make_id(Channel.SLACK, user))
+        if known is not None:
+            return known.name, known.username
+        try:
+            info = (await client.users_info(user=user)).get("user") or {}
+        except SlackApiError as err:
+            log.warning("users.info for %s failed: %s", user, err.response.get("error"))
+            return user, None
+        profile = info.get("profile") or {}
+        name = profile.get("display_name") or profile.get("real_name") or info.get("real_name") or info.get("name")
+        return str(name or user), info.get("name") or None
+
+
+class SlackClientDelivery:
+    """Route "slack.client": messages, files, edits, deletions and status cards into a customer's DM."""
+
+    def __init__(self, client: AsyncWebClient, store: Store, files: Files):
+        self._client = client
+        self._store = store
+        self._files = files
+
+    async def deliver(self, entry: OutboxEntry) -> None:
+        payload = entry.payload
+        channel = str(payload["chat_id"])
+        text = str(payload.get("text", ""))
+        key = f"{payload.get('line_id')}:{payload.get('message_id')}"
+        try:
+            if entry.action == "send_text":
+                ts = await self._send(channel, payload, text)
+                if payload.get("message_id") and ts is not None:
+                    await self._store.set_ref(SENT_REF, key, {"channel": channel, "ts": ts})
+            elif entry.action == "status_card":
+                await self._status_card(channel, str(payload["instance_id"]), text)
+            elif entry.action == "edit_text":
+                await self._edit(key, payload, text)
+            elif entry.action == "delete_text":
+                await self._delete(key)
+            else:
+                raise DeliveryError(f"unknown client action {entry.action!r}", permanent=True)
+        except DeliveryError:
+            raise
+        except Exception as err:
+            raise client_delivery_error(err) from err
+
+    async def _send(self, channel: str, payload: dict[str, Any], text: str) -> str | None:
+        """Post the (signed) text, or upload the files with it as their comment. Returns the message's ts when
+        Slack tells it."""
+        attachments = attachments_of(payload)
+        files = [a for a in attachments if a.ref and not a.too_large]
+        # a sticker, a location or a contact (from a Telegram desk) reads as a line of text; a file too large
+        # to fetch is named rather than dropped
+        shown = [a.describe() + (" — too large to send here" if a.too_large else "")
+                 for a in attachments if a.ref is None or a.too_large]
+        text = "\n".join(part for part in (text, *shown) if part)
+        if not files and not text:
+            return None
+        body = fit(signed(payload, text))
+        if not files:
+            response = await self._client.chat_postMessage(channel=channel, text=body)
+            return str(response["ts"])
+        uploads = []
+        for attachment in files:
+            assert attachment.ref is not None
+            name = attachment.name or attachment.kind
+            uploads.append({"content": await self._files.fetch(attachment.ref), "filename": name, "title": name})
+        response = await self._client.files_upload_v2(channel=channel, file_uploads=uploads,
+                                                      initial_comment=body or None)
+        return _share_ts(response.get("files") or [], channel)
+
+    async def _edit(self, key: str, payload: dict[str, Any], text: str) -> None:
+        sent = await self._store.get_ref(SENT_REF, key)
+        if sent is None or not sent.get("ts"):
+            raise DeliveryError("the edit cannot reach the client: Slack never said where their copy is",
+                                permanent=True, reason="not_sent")
+        await self._client.chat_update(channel=sent["channel"], ts=sent["ts"], text=fit(signed(payload, text)))
+
+    async def _delete(self, key: str) -> None:
+        sent = await self._store.get_ref(SENT_REF, key)
+        if sent is None:
+            return  # the client never got it: nothing to take back
+        try:
+            await self._client.chat_delete(channel=sent["channel"], ts=sent["ts"])
+        except SlackApiError as err:
+            if err.response.get("error") != "message_not_found":
+                raise
+        await self._store.delete_ref(SENT_REF, key)
+
+    async def _status_card(self, channel: str, instance_id: str, text: str) -> None:
+        """One message per instance, edited in place as the process moves on."""
+        card = await self._store.get_ref(STATUS_REF, instance_id)
+        if card is not None:
+            try:
+                await self._client.chat_update(channel=card["channel"], ts=card["ts"], text=fit(text))
+                return
+            except SlackApiError as err:
+                if err.response.get("error") != "message_not_found":
+                    raise
+        response = await self._client.chat_postMessage(channel=channel, text=fit(text))
+        await self._store.set_ref(STATUS_REF, instance_id, {"channel": channel, "ts": str(response["ts"])})
+
+
+def _share_ts(files: list[dict[str, Any]], channel: str) -> str | None:
+    """The ts of the message that shared the uploaded files in `channel` (Slack may not tell it yet)."""
+    for file in files:
+        shares = file.get("shares") or {}
+        for scope in ("private", "public"):
+            for share in (shares.get(scope) or {}).get(channel) or []:
+                if share.get("ts"):
+                    return str(share["ts"])
+    return None

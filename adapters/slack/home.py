@@ -1,0 +1,244 @@
+"""The Slack App Home: each operator's status with buttons, their active sessions with links to the
+threads, and for admins the problems Slack reports and every line's auto-start rules (SPEC §5).
+
+The Home is published (`views.publish`) when the operator opens it and again after each click in it.
+Every click is checked again here and in core (who, admin or not, which line, event and process);
+a refused click changes nothing and the Home comes back with the reason on top.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.admin import AutostartRules, RuleIds
+from adapters.slack.delivery import SESSION_REF
+from core.config import Config, OperatorConfig
+from core.errors import Refusal
+from core.health import Health, Problem
+from core.model import OperatorStatus, Session, SessionStatus
+from core.operators import Operators
+from core.store.base import Store
+
+log = logging.getLogger(__name__)
+
+Block = dict[str, Any]
+Listener = Callable[..., Awaitable[None]]
+
+STATUS = "home.status"
+HOME_IDS = RuleIds("home.autostart.toggle", "home.autostart.process", "home.autostart.page")
+CALLBACK_ID = "home"
+PERMALINK_REF = "slack.permalink"
+"""ref namespace: "<session number>" → {"url": permalink of the session's root message}"""
+
+MAX_SESSIONS = 20
+MAX_PROBLEMS = 10
+VIEW_BLOCKS = 100
+STATUS_ICONS = {OperatorStatus.ONLINE: "🟢", OperatorStatus.BUSY: "🟠", OperatorStatus.OFFLINE: "⚪"}
+STATUS_HINTS = {
+    OperatorStatus.ONLINE: "you answer clients and receive new sessions.",
+    OperatorStatus.BUSY: "you answer clients; new sessions are not assigned to you.",
+    OperatorStatus.OFFLINE: "your messages do not reach clients and you cannot start processes.",
+}
+
+
+class SlackHome:
+    def __init__(self, app: AsyncApp, track: Callable[[Listener], Listener], *, store: Store, config: Config,
+                 operators: Operators, rules: AutostartRules, health: Health):
+        self._store = store
+        self._config = config
+        self._operators = operators
+        self._rules = rules
+        self._health = health
+        app.event("app_home_opened")(track(self.on_opened))
+        app.action(STATUS)(track(self.on_status))
+        app.action(HOME_IDS.toggle)(track(self.on_toggle))
+        app.action(re.compile(rf"^{re.escape(HOME_IDS.process)}:"))(track(self.on_process))
+        app.action(HOME_IDS.page)(track(self.on_page))
+
+    # --- listeners ---------------------------------------------------------------------------
+    async def on_opened(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+        """Only the Home tab is ours to draw (the Messages tab is the DM with the app)."""
+        user = str(event.get("user") or "")
+        if event.get("tab") == "home" and user:
+            await self.publish(client, user)
+
+    async def on_status(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        user = _user(body)
+        notice = None
+        operator = self._operators.by_slack(user)
+        try:
+            if operator is None:
+                raise Refusal("You are not a linedesk operator.", "not_operator")
+            try:
+                status = OperatorStatus(str(_action(body).get("value") or ""))
+            except ValueError:
+                raise Refusal("This button is not valid (stale or tampered with).", "tampered") from None
+            await self._operators.set_status(operator.id, status)
+        except Refusal as refusal:
+            notice = f"Not changed: {refusal.reason}"
+        await self.publish(client, user, notice=notice)
+
+    async def on_toggle(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await self._change(client, body, lambda: self._rules.toggle(_user(body), str(_action(body).get("value") or "")))
+
+    async def on_process(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await self._change(client, body, lambda: self._rules.choose(_user(body), HOME_IDS.process, _action(body)))
+
+    async def on_page(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        user = _user(body)
+        try:
+            page = self._rules.page(user, str(_action(body).get("value") or ""))
+        except Refusal as refusal:
+            await self.publish(client, user, notice=f"Not changed: {refusal.reason}")
+            return
+        await self.publish(client, user, page=page)
+
+    async def _change(self, client: AsyncWebClient, body: dict[str, Any], change: Callable[[], Awaitable[str]]) -> None:
+        user = _user(body)
+        try:
+            line_id = await change()
+        except Refusal as refusal:
+            await self.publish(client, user, notice=f"Not changed: {refusal.reason}")
+            return
+        await self.publish(client, user, page=self._rules.page_of(line_id))
+
+    # --- the view ------------------------------------------------------------------------------
+    async def publish(self, client: AsyncWebClient, user_id: str, *, page: int = 0, notice: str | None = None) -> None:
+        view = await self.view(client, user_id, page=page, notice=notice)
+        await client.views_publish(user_id=user_id, view=view)
+
+    async def view(self, client: AsyncWebClient, user_id: str, *, page: int = 0,
+                   notice: str | None = None) -> dict[str, Any]:
+        """The Home of `user_id`: at most 100 blocks (status 3, sessions 2, problems ≤ 12, rules ≤ 45)."""
+        blocks: list[Block] = []
+        if notice:
+            blocks.append(_context(f"⚠ {notice}"))
+        operator = self._operators.by_slack(user_id)
+        if operator is None:
+            blocks.append(_section("You are not a linedesk operator: an admin can add your Slack user to "
+                                   "`[[operators]]` in the config."))
+            return _home(blocks)
+        blocks += await self._status(operator)
+        blocks += await self._sessions(client, operator)
+        if operator.admin:
+            blocks += self._problems(self._health.problems())
+            blocks.append({"type": "header", "text": _plain("Automatic start", 150)})
+            _, rules = await self._rules.rule_list(page, HOME_IDS)
+            blocks += rules
+        return _home(blocks)
+
+    async def _status(self, operator: OperatorConfig) -> list[Block]:
+        status = (await self._operators.state(operator.id)).status
+        buttons = []
+        for choice in OperatorStatus:
+            button: Block = {"type": "button", "action_id": STATUS, "value": choice.value,
+                             "text": _plain(f"{STATUS_ICONS[choice]} {choice.value.capitalize()}", 75)}
+            if choice == status:
+                button["style"] = "primary"
+            buttons.append(button)
+        return [
+            {"type": "header", "text": _plain(f"{operator.name} · {status.value}", 150)},
+            _section(f"Your status: {STATUS_ICONS[status]} *{status.value}* — {STATUS_HINTS[status]}"),
+            {"type": "actions", "block_id": "status", "elements": buttons},
+        ]
+
+    async def _sessions(self, client: AsyncWebClient, operator: OperatorConfig) -> list[Block]:
+        sessions = await self._store.list_sessions(status=[SessionStatus.ACTIVE], assignee=operator.id,
+                                                   limit=MAX_SESSIONS + 1)
+        lines = [await self._session_line(client, session) for session in sessions[:MAX_SESSIONS]]
+        if len(sessions) > MAX_SESSIONS:
+            lines.append(f"_…and more: the newest {MAX_SESSIONS} are shown._")
+        text = "\n".join(lines) if lines else "_You have no active sessions. Take one on the desk._"
+        return [{"type": "header", "text": _plain("Your active sessions", 150)}, _section(text, block_id="sessions")]
+
+    async def _session_line(self, client: AsyncWebClient, session: Session) -> str:
+        customer = await self._store.get_client(session.client_id)
+        line = self._config.line(session.line_id)
+        title = _escape(f"#{session.number} · {customer.name if customer else 'unknown client'}").replace("|", "¦")
+        link = await self._permalink(client, session.number)
+        shown = f"<{link}|{title}>" if link else f"*{title}*"
+        return f"• {shown} · {_escape(line.name if line else session.line_id)}"
+
+    async def _permalink(self, client: AsyncWebClient, number: int) -> str | None:
+        """The link to the session's thread (kept once known: a permalink does not change)."""
+        known = await self._store.get_ref(PERMALINK_REF, str(number))
+        if known is not None:
+            return str(known["url"])
+        root = await self._store.get_ref(SESSION_REF, str(number))
+        if root is None:
+            return None
+        try:
+            response = await client.chat_getPermalink(channel=root["channel"], message_ts=root["ts"])
+        except SlackApiError as err:
+            log.warning("no permalink for session #%s: %s", number, err.response.get("error"))
+            return None
+        url = str(response.get("permalink") or "")
+        if not url:
+            return None
+        await self._store.set_ref(PERMALINK_REF, str(number), {"url": url})
+        return url
+
+    @staticmethod
+    def _problems(problems: Sequence[Problem]) -> list[Block]:
+        blocks: list[Block] = [{"type": "header", "text": _plain("Problems", 150)}]
+        if not problems:
+            blocks.append(_section("_None: Slack accepts everything linedesk sends._", block_id="problems"))
+            return blocks
+        for index, problem in enumerate(problems[:MAX_PROBLEMS]):
+            since = int(problem.since)
+            blocks.append(_section(f"⚠ {_escape(problem.text)}\n<!date^{since}^since {{date_short}} {{time}}|"
+                                   f"since {since}>", block_id=f"problem:{index}"))
+        if len(problems) > MAX_PROBLEMS:
+            blocks.append(_context(f"…and {len(problems) - MAX_PROBLEMS} more: see linedesk's log and /readyz."))
+        return blocks
+
+
+def _home(blocks: list[Block]) -> dict[str, Any]:
+    if len(blocks) > VIEW_BLOCKS:
+        log.error("App Home of %s blocks cut to %s", len(blocks), VIEW_BLOCKS)
+        blocks = blocks[:VIEW_BLOCKS]
+    return {"type": "home", "callback_id": CALLBACK_ID, "blocks": blocks}
+
+
+def _user(body: dict[str, Any]) -> str:
+    return str((body.get("user") or {}).get("id") or "")
+
+
+def _action(body: dict[str, Any]) -> dict[str, Any]:
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else {}
+    return first if isinstance(first, dict) else {}
+
+
+def _section(text: str, *, block_id: str | None = None) -> Block:
+    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, 3000)}}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(text, 3000)}]}
+
+
+def _plain(text: str, limit: int) -> Block:
+    return {"type": "plain_text", "text": _cut(text, limit), "emoji": True}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

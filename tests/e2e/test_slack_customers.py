@@ -1,0 +1,230 @@
+"""Slack customers: a Slack user who DMs the app opens a session on the line with `slack_dm` (sales in the
+rig), exactly like a Telegram client — greeting, desk card, auto-start — and operators and processes answer
+into the DM. Everything over HTTP against the Slack sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.slack.customers import SENT_REF
+from bots.rig import ANNA, BORIS, SALES_CHANNEL, Person, Rig
+from core.model import AuthorKind, Channel, SessionStatus
+from tests.bpmn import block, wait_client
+from tests.e2e.conftest import PROCESSES, MakeRig
+from tests.e2e.test_full_path import pick
+
+PETRA = Person("Petra", "U0PETRA1")
+GREETING = "Hello! An operator will answer shortly."
+
+
+def add_customer(rig: Rig, person: Person = PETRA, real_name: str = "Petra Novak") -> str:
+    """A workspace member who is not an operator; returns the id of the app's DM with them."""
+    rig.slack.add_user(person.slack_user, real_name, display_name=person.name)
+    return str(rig.slack.dm(person.slack_user))
+
+
+async def dm_writes(rig: Rig, person: Person, text: str, **kwargs: Any) -> None:
+    response = await rig.slack.post_message(rig.slack_url, person.slack_user, rig.slack.dm(person.slack_user), text,
+                                            **kwargs)
+    assert response.status == 200, response
+    await rig.settle()
+
+
+def app_says(rig: Rig, person: Person) -> list[dict[str, Any]]:
+    """What the app posted in the person's DM (edits applied, deleted ones gone)."""
+    return [m for m in rig.slack.channel_messages(rig.slack.dm(person.slack_user)) if m.get("bot_id")]
+
+
+def app_texts(rig: Rig, person: Person) -> list[str]:
+    return [m.get("text", "") for m in app_says(rig, person)]
+
+
+async def sales_thread(rig: Rig, session: int = 1) -> list[dict[str, Any]]:
+    root = await rig.thread_root(session)
+    assert root["channel"] == SALES_CHANNEL
+    return rig.slack.thread(root["channel"], root["ts"])
+
+
+async def thread_reply(rig: Rig, person: Person, session: int, text: str, **kwargs: Any) -> str:
+    """An operator writes in the session's thread; returns the message's ts."""
+    root = await rig.thread_root(session)
+    ts = rig.slack.workspace.clock.next_ts()
+    response = await rig.slack.post_message(rig.slack_url, person.slack_user, root["channel"], text,
+                                            thread_ts=root["ts"], ts=ts, **kwargs)
+    assert response.status == 200, response
+    await rig.settle()
+    return ts
+
+
+class NoDmRig(Rig):
+    """The stage with no line taking Slack DMs (sales keeps its Telegram bot)."""
+
+    def config_text(self) -> str:
+        return super().config_text().replace("slack_dm = true\n", "slack_dm = false\n")
+
+
+@pytest.fixture
+async def no_dm_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    stage = NoDmRig(tmp_path, PROCESSES)
+    await stage.start()
+    try:
+        yield stage
+    finally:
+        await stage.stop()
+
+
+async def test_a_dm_opens_a_session_on_the_sales_line_with_greeting_and_desk_card(rig: Rig) -> None:
+    dm = add_customer(rig)
+    await dm_writes(rig, PETRA, "Hi, I'd like a quote for 20 machines")
+
+    assert rig.desk is not None
+    [session] = await rig.desk.store.list_sessions()
+    assert (session.number, session.line_id, session.status) == (1, "sales", SessionStatus.QUEUED)
+    client = await rig.desk.store.get_client("slack:U0PETRA1")
+    assert client is not None
+    assert (client.channel, client.name, client.chat_id, client.username) == (Channel.SLACK, "Petra", dm, "petra.novak")
+    assert app_texts(rig, PETRA) == [GREETING]
+
+    root = await rig.thread_root(1)
+    card = rig.slack.message(root["channel"], root["ts"])
+    assert root["channel"] == SALES_CHANNEL and card is not None
+    assert "#1 · Petra" in card["blocks"][0]["text"]["text"]
+    assert [m["text"] for m in await sales_thread(rig)] == ["*Petra*: Hi, I'd like a quote for 20 machines"]
+    [message] = await rig.desk.store.list_messages(1, limit=1)
+    assert message.author_kind == AuthorKind.CLIENT
+    assert message.source_ref is not None and message.source_ref.startswith(f"slack:{dm}:")
+
+    await dm_writes(rig, PETRA, "Delivery to Brno &amp; Prague, &lt;asap&gt;")  # as Slack escapes what she typed
+    assert len(await rig.desk.store.list_sessions()) == 1
+    assert [m["text"] for m in await sales_thread(rig)][-1] == "*Petra*: Delivery to Brno & Prague, <asap>"
+    assert (await rig.desk.store.list_messages(1))[-1].text == "Delivery to Brno & Prague, <asap>"
+    assert app_texts(rig, PETRA) == [GREETING]  # greeted once
+    assert len(rig.slack.calls_of("users.info")) == 1  # the name is kept in the client record
+
+
+async def test_the_name_falls_back_to_the_real_name(rig: Rig) -> None:
+    rig.slack.add_user("U0NONAME1", "Jana Dvorak")  # no display name set
+    await rig.slack.post_message(rig.slack_url, "U0NONAME1", rig.slack.dm("U0NONAME1"), "Hello")
+    await rig.settle()
+    assert rig.desk is not None
+    client = await rig.desk.store.get_client("slack:U0NONAME1")
+    assert client is not None and client.name == "Jana Dvorak"
+
+
+async def test_an_operators_thread_reply_reaches_the_dm_signed_with_their_name(rig: Rig) -> None:
+    add_customer(rig)
+    await dm_writes(rig, PETRA, "Hello?")
+    await rig.slash(ANNA, "/status", "online")
+    await thread_reply(rig, ANNA, 1, "Hello Petra, how many machines do you need?")
+    assert app_texts(rig, PETRA) == [GREETING, "*Anna*\nHello Petra, how many machines do you need?"]
+    assert "*Anna* → client: Hello Petra, how many machines do you need?" not in [
+        m["text"] for m in await sales_thread(rig)]  # typed there: not mirrored back into the same thread
+
+    await thread_reply(rig, ANNA, 1, "// big customer, be nice")
+    await thread_reply(rig, BORIS, 1, "Boris here")  # on the line, but offline
+    assert app_texts(rig, PETRA) == [GREETING, "*Anna*\nHello Petra, how many machines do you need?"]
+    assert "Not sent to the client" in rig.ephemeral(BORIS)[-1]["text"]
+
+    assert rig.desk is not None  # where the client's copy is, for edits and deletions later
+    [answer] = [m for m in await rig.desk.store.list_messages(1) if m.author_id == "anna" and not m.internal]
+    sent = await rig.desk.store.get_ref(SENT_REF, f"sales:{answer.id}")
+    assert sent == {"channel": rig.slack.dm(PETRA.slack_user), "ts": app_says(rig, PETRA)[-1]["ts"]}
+
+
+async def test_a_process_reply_and_a_status_card_edited_in_place(make_rig: MakeRig) -> None:
+    rig = await make_rig(("track", "Track", [
+        block("linedesk.status", text="Order: received"),
+        block("linedesk.reply", text="We will send a quote today"),
+        wait_client(),
+        block("linedesk.status", text="Order: packed"),
+        block("linedesk.status", text="Order: shipped"),
+    ]))
+    add_customer(rig)
+    await dm_writes(rig, PETRA, "Where is my order?")
+    await rig.slash(ANNA, "/status", "online")
+    await pick(rig, "Track")
+    assert app_texts(rig, PETRA) == [GREETING, "Order: received", "We will send a quote today"]  # not signed
+    await dm_writes(rig, PETRA, "Thanks")
+    assert app_texts(rig, PETRA) == [GREETING, "Order: shipped", "We will send a quote today"]
+    dm = rig.slack.dm(PETRA.slack_user)
+    [card] = [m for m in app_says(rig, PETRA) if m["text"].startswith("Order:")]
+    assert "edited" in card
+    updates = [c for c in rig.slack.calls_of("chat.update") if c.params.get("channel") == dm]
+    assert [c.params["text"] for c in updates] == ["Order: packed", "Order: shipped"]
+    assert "⚙ *Track* → client: We will send a quote today" in [m["text"] for m in await sales_thread(rig)]
+
+
+async def test_autostart_and_message_received_work_for_a_dm(rig: Rig) -> None:
+    await rig.slash(ANNA, "/autostart", "sales session.created create_lead on")
+    add_customer(rig)
+    await dm_writes(rig, PETRA, "I want to buy a washing machine")
+    assert app_texts(rig, PETRA) == [GREETING, "Thanks, we registered your request as lead #1"]
+    assert rig.desk is not None
+    [instance] = await rig.desk.store.list_instances(session=1)
+    assert instance.process_id == "create_lead" and instance.trigger == "session.created"
+    variables = await rig.desk.processes.variables(instance.id)
+    assert (variables["channel"], variables["client_id"], variables["client_name"]) == (
+        "slack", "slack:U0PETRA1", "Petra")
+
+
+async def test_the_apps_own_messages_and_other_bots_are_ignored(rig: Rig) -> None:
+    dm = add_customer(rig)
+    ident = rig.slack.identity
+    rig.slack.add_user("U0OTHERBOT", "otherbot", is_bot=True)
+    rig.slack.clear_calls()
+    # the app's own post in the DM, another app's bot message, a bot user without bot_id, Slackbot
+    await rig.slack.post_message(rig.slack_url, ident.bot_user_id, dm, "Hello from linedesk", bot_id=ident.bot_id)
+    await rig.slack.post_message(rig.slack_url, "U0OTHERBOT", dm, "I am a bot", bot_id="B0OTHER",
+                                 subtype="bot_message")
+    await rig.slack.post_message(rig.slack_url, ident.bot_user_id, dm, "no bot_id")
+    await rig.slack.post_message(rig.slack_url, "USLACKBOT", dm, "Slackbot says hi")
+    await rig.settle()
+    assert rig.desk is not None
+    assert await rig.desk.store.list_sessions() == []
+    assert rig.slack.calls_of("chat.postMessage") == []
+
+    await dm_writes(rig, PETRA, "Real question")
+    await rig.slack.post_message(rig.slack_url, "U0OTHERBOT", dm, "noise", bot_id="B0OTHER", subtype="bot_message")
+    await rig.settle()
+    messages = await rig.desk.store.list_messages(1)
+    assert [m.text for m in messages if m.author_kind == AuthorKind.CLIENT] == ["Real question"]
+
+
+async def test_a_customers_edit_in_the_dm_edits_the_desk_copy(rig: Rig) -> None:
+    add_customer(rig)
+    dm = rig.slack.dm(PETRA.slack_user)
+    ts = rig.slack.workspace.clock.next_ts()
+    await dm_writes(rig, PETRA, "I need 2O machines", ts=ts)
+    await rig.slack.send(rig.slack_url, *rig.slack.message_changed_event(PETRA.slack_user, dm, ts,
+                                                                         "I need 20 machines"))
+    await rig.settle()
+    texts = [m["text"] for m in await sales_thread(rig)]
+    assert "*Petra*: I need 20 machines (edited)" in texts and "*Petra*: I need 2O machines" not in texts
+    assert rig.desk is not None
+    [message] = [m for m in await rig.desk.store.list_messages(1) if m.author_kind == AuthorKind.CLIENT]
+    assert message.text == "I need 20 machines" and message.edited_at is not None
+
+
+async def test_a_dm_is_ignored_when_no_line_takes_slack_dms(no_dm_rig: Rig) -> None:
+    rig = no_dm_rig
+    add_customer(rig)
+    await dm_writes(rig, PETRA, "Hello?")
+    assert rig.desk is not None
+    assert await rig.desk.store.list_sessions() == []
+    assert app_texts(rig, PETRA) == []
+
+
+async def test_a_dm_gone_is_reported_on_the_desk_not_retried(rig: Rig) -> None:
+    dm = add_customer(rig)
+    await dm_writes(rig, PETRA, "Hello")
+    await rig.slash(ANNA, "/status", "online")
+    rig.slack.fail("chat.postMessage", error="channel_not_found", channel=dm)
+    await thread_reply(rig, ANNA, 1, "Are you there?")
+    posts = [c for c in rig.slack.calls_of("chat.postMessage") if c.params.get("channel") == dm]
+    assert len(posts) == 2  # the greeting, then one refused attempt: no retries
+    notes = [m["text"] for m in await sales_thread(rig)]
+    assert any(t.startswith("⚠ Not delivered to the client: Slack: channel_not_found") for t in notes)
