@@ -188,7 +188,8 @@ class Linedesk:
         self.started = False
 
     async def settle(self, timeout: float = 10.0) -> None:
-        """Wait until inbound updates are handled and the outbox is empty (tests, the demo)."""
+        """Wait until inbound updates are handled and every outbox entry due before the deadline is
+        delivered (tests, the demo). Retries scheduled past the deadline are left waiting."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -201,7 +202,8 @@ class Linedesk:
             stats = await self.store.outbox_stats(self.clock.now())
             slack_busy = (self.slack_desk is not None and self.slack_desk.busy) or (
                 self.slack_admin is not None and self.slack_admin.busy)
-            if not self.telegram.busy and not slack_busy and stats.get("pending", 0) == 0:
+            later = stats.get("next_due", 0.0) - self.clock.now() > deadline - loop.time()
+            if not self.telegram.busy and not slack_busy and (stats.get("pending", 0) == 0 or later):
                 return
             if loop.time() > deadline:
                 raise TimeoutError(f"linedesk did not settle: {stats}")

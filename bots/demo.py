@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from adapters.telegram.desk_delivery import TOPIC_REF
 from bots.app import Linedesk
 from bots.cli import package_processes_dir
-from bots.rig import ANNA, DESK_CHANNEL, IVAN, OLGA, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
+from bots.rig import ANNA, DESK_CHANNEL, IVAN, OLGA, PETRA, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 from core.model import InstanceStatus
 
 
@@ -211,6 +211,22 @@ async def _play(rig: Rig, show: Transcript) -> None:
     show.check([item.number for item in leads] == [1], "item leads #1 created")
     show.check("Thanks, we registered your request as lead #1" in rig.client_chat(OLGA),
                "Olga got “Thanks, we registered your request as lead #1”")
+
+    # 8 ----------------------------------------------------------------------------------------
+    show.step("8. A Slack user, Petra, writes to the app in a DM (the Sales line takes Slack DMs)")
+    show.line("Petra · Slack DM", "Hi, can I get an invoice for my last order?", "→")
+    await rig.slack_customer_writes(PETRA, "Hi, can I get an invoice for my last order?", "Petra Novak")
+    for text in rig.slack_customer_sees(PETRA):
+        show.line("Petra sees", text, "←")
+    petra = await desk.store.list_sessions(line_id="sales", limit=1)
+    if petra:
+        root = await rig.thread_root(petra[0].number)
+        card = rig.slack.message(root["channel"], root["ts"])
+        show.line("Slack #sales-desk", _card_text(card))
+    show.check(bool(petra) and petra[0].number == 3 and petra[0].client_id == f"slack:{PETRA.slack_user}",
+               "session #3 opened on the Sales line, its card on the sales desk")
+    show.check("Hello! An operator will answer shortly." in rig.slack_customer_sees(PETRA),
+               "Petra got the greeting in her DM")
 
     # the Telegram desk -------------------------------------------------------------------------
     await _telegram_desk(rig, show)

@@ -46,6 +46,7 @@ CARL = Person("Carl", "U0CARL01", 333333)
 STRANGER = Person("Stranger", "U0STRANGE")
 IVAN = Person("Ivan", telegram_user=501)
 OLGA = Person("Olga", telegram_user=502)
+PETRA = Person("Petra", "U0PETRA1")
 
 CONFIG = """
 [server]
@@ -226,6 +227,20 @@ class Rig:
         response = await self.slack.click(self.slack_url, person.slack_user, action_id, value, **kwargs)
         await self.settle()
         return response
+
+    async def slack_customer_writes(self, person: Person, text: str, real_name: str | None = None) -> SlackResponse:
+        """A Slack workspace member DMs the app (the line with `slack_dm = true` takes it)."""
+        if person.slack_user not in self.slack.workspace.users:
+            self.slack.add_user(person.slack_user, real_name or person.name, display_name=person.name)
+        response = await self.slack.post_message(self.slack_url, person.slack_user,
+                                                 self.slack.dm(person.slack_user), text)
+        await self.settle()
+        return response
+
+    def slack_customer_sees(self, person: Person) -> list[str]:
+        """The app's messages in the person's DM, as they see them."""
+        channel = self.slack.dm(person.slack_user)
+        return [m.get("text", "") for m in self.slack.channel_messages(channel) if m.get("user") != person.slack_user]
 
     async def thread_reply(self, person: Person, session: int, text: str) -> SlackResponse:
         root = await self.thread_root(session)

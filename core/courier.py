@@ -24,19 +24,24 @@ def attachments_of(payload: dict[str, Any]) -> list[Attachment]:
     return [Attachment.model_validate(a) for a in payload.get("attachments") or []]
 
 
-def mirror_line(payload: dict[str, Any], emphasis: Callable[[str], str] = lambda name: name,
-                *, files_shown: bool = False) -> str:
+def _same(text: str) -> str:
+    return text
+
+
+def mirror_line(payload: dict[str, Any], emphasis: Callable[[str], str] = _same,
+                *, files_shown: bool = False, escape: Callable[[str], str] = _same) -> str:
     """How a mirrored session message reads on a desk: who wrote it, and whether the client got it.
-    Attachments the desk does not show as themselves (`files_shown` False, or not files) become text."""
+    Attachments the desk does not show as themselves (`files_shown` False, or not files) become text.
+    `escape` makes people's words safe for the desk's markup (Slack's `&`, `<`, `>`)."""
     kind = payload.get("author_kind")
-    name = emphasis(str(payload.get("author_name") or kind))
-    parts = [str(payload.get("text", ""))] if payload.get("text") else []
+    name = emphasis(escape(str(payload.get("author_name") or kind)))
+    parts = [escape(str(payload.get("text", "")))] if payload.get("text") else []
     for attachment in attachments_of(payload):
         if attachment.too_large:
-            parts.append(f"{attachment.describe()} — too large to forward (files up to "
+            parts.append(f"{escape(attachment.describe())} — too large to forward (files up to "
                          f"{MAX_FILE_BYTES // 1024 // 1024} MB)")
         elif not files_shown or attachment.ref is None:
-            parts.append(attachment.describe())
+            parts.append(escape(attachment.describe()))
     if payload.get("edited"):
         parts.append("(edited)")
     text = " ".join(parts)

@@ -124,7 +124,7 @@ class SlackDeskDelivery(DeskDelivery):
         elif entry.action == "status_card":
             await self._status_card(root, entry.payload)
         elif entry.action == "notice":
-            text = str(entry.payload["text"])
+            text = slack_escape(str(entry.payload["text"]))
             await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
                                                 blocks=[{"type": "context",
                                                          "elements": [{"type": "mrkdwn", "text": text}]}])
@@ -147,7 +147,8 @@ class SlackDeskDelivery(DeskDelivery):
                     continue
                 name = attachment.name or attachment.kind
                 uploads.append({"content": content, "filename": name, "title": name})
-        text = "\n".join([*(mirror_line(item, _bold, files_shown=bool(uploads)) for item in items), *notes])
+        lines = [mirror_line(item, _bold, files_shown=bool(uploads), escape=slack_escape) for item in items]
+        text = "\n".join([*lines, *notes])
         if uploads:
             await self._client.files_upload_v2(channel=root["channel"], thread_ts=root["ts"], file_uploads=uploads,
                                                initial_comment=text)
@@ -166,7 +167,7 @@ class SlackDeskDelivery(DeskDelivery):
                                                 text=f"✏ *{payload.get('author_name')}* edited a message: "
                                                      f"{payload['text']}")
             return
-        text = mirror_line({**mirror_payload(stored), "edited": True}, _bold)
+        text = mirror_line({**mirror_payload(stored), "edited": True}, _bold, escape=slack_escape)
         await self._client.chat_update(channel=mirrored["channel"], ts=mirrored["ts"], text=text)
 
     async def _status_card(self, root: dict[str, Any], payload: dict[str, Any]) -> None:
@@ -192,3 +193,8 @@ class SlackDeskDelivery(DeskDelivery):
 
 def _bold(name: str) -> str:
     return f"*{name}*"
+
+
+def slack_escape(text: str) -> str:
+    """Slack's mrkdwn needs `&`, `<` and `>` escaped, or `<asap>` would be read as a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

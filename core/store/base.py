@@ -196,7 +196,8 @@ class Store(ABC):
 
     @abstractmethod
     async def outbox_stats(self, now: float) -> dict[str, float]:
-        """{"pending": n, "dead": n, "oldest_age": seconds since the oldest pending entry was created (0 if none)}."""
+        """{"pending": n, "dead": n, "oldest_age": seconds since the oldest pending entry was created (0 if none),
+        "next_due": the earliest time a pending entry may be delivered (0 if none)}."""
 
     # --- auto-start rules set at run time ----------------------------------------
     @abstractmethod

@@ -643,11 +643,13 @@ class RedisStore(Store):
             pipe.zcard(self._k("outbox", "pending"))
             pipe.zcard(self._k("outbox", "dead"))
             pipe.zrange(self._k("outbox", "pending"), 0, 0, withscores=True)
-            pending, dead, oldest = await pipe.execute()
+            pipe.zrange(self._k("outbox", "ready"), 0, 0, withscores=True)
+            pending, dead, oldest, ready = await pipe.execute()
         return {
             "pending": float(pending),
             "dead": float(dead),
             "oldest_age": max(0.0, now - float(oldest[0][1])) if oldest else 0.0,
+            "next_due": float(ready[0][1]) if ready else 0.0,
         }
 
     # --- auto-start rules -------------------------------------------------------

@@ -473,13 +473,15 @@ class SqliteStore(Store):
         return _with_id(OutboxEntry, entry_id, row[0]) if row else None
 
     async def outbox_stats(self, now: float) -> dict[str, float]:
-        pending = await self._row("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'")
+        pending = await self._row(
+            "SELECT COUNT(*), MIN(created_at), MIN(due_at) FROM outbox WHERE status = 'pending'")
         dead = await self._row("SELECT COUNT(*) FROM outbox WHERE status = 'dead'")
-        count, oldest = pending if pending else (0, None)
+        count, oldest, next_due = pending if pending else (0, None, None)
         return {
             "pending": float(count),
             "dead": float(dead[0] if dead else 0),
             "oldest_age": max(0.0, now - oldest) if oldest is not None else 0.0,
+            "next_due": float(next_due) if next_due is not None else 0.0,
         }
 
     # --- auto-start rules -------------------------------------------------------

@@ -148,3 +148,8 @@ async def test_a_second_client_message_goes_to_the_same_session_thread(rig: Rig)
     assert len(await rig.desk.store.list_sessions()) == 1
     assert await rig.desk_thread(1) == ["*Ivan*: Hello", "*Ivan*: Are you there?"]
     assert rig.client_chat(IVAN).count("Hello! An operator will answer shortly.") == 1
+
+
+async def test_slack_markup_in_a_clients_words_is_shown_as_typed(rig: Rig) -> None:
+    await rig.client_writes(IVAN, "Call me <asap> & bring <@U0ANNA01>")
+    assert await rig.desk_thread(1) == ["*Ivan*: Call me &lt;asap&gt; &amp; bring &lt;@U0ANNA01&gt;"]

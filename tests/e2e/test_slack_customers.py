@@ -100,7 +100,7 @@ async def test_a_dm_opens_a_session_on_the_sales_line_with_greeting_and_desk_car
 
     await dm_writes(rig, PETRA, "Delivery to Brno &amp; Prague, &lt;asap&gt;")  # as Slack escapes what she typed
     assert len(await rig.desk.store.list_sessions()) == 1
-    assert [m["text"] for m in await sales_thread(rig)][-1] == "*Petra*: Delivery to Brno & Prague, <asap>"
+    assert [m["text"] for m in await sales_thread(rig)][-1] == "*Petra*: Delivery to Brno &amp; Prague, &lt;asap&gt;"
     assert (await rig.desk.store.list_messages(1))[-1].text == "Delivery to Brno & Prague, <asap>"
     assert app_texts(rig, PETRA) == [GREETING]  # greeted once
     assert len(rig.slack.calls_of("users.info")) == 1  # the name is kept in the client record

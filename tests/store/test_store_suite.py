@@ -398,18 +398,22 @@ async def test_outbox_claim_limit_and_due(store: Store) -> None:
     assert [e.id for e in await store.outbox_claim(now=10.0, lease=30.0)] == [added[4].id]
 
 
+def without_next_due(stats: dict[str, float]) -> dict[str, float]:
+    return {key: value for key, value in stats.items() if key != "next_due"}
+
+
 async def test_outbox_stats(store: Store) -> None:
-    assert await store.outbox_stats(now=100.0) == {"pending": 0.0, "dead": 0.0, "oldest_age": 0.0}
+    assert without_next_due(await store.outbox_stats(now=100.0)) == {"pending": 0.0, "dead": 0.0, "oldest_age": 0.0}
     a, b, c = await store.outbox_add(
         [entry("A", created_at=40.0), entry("B", created_at=50.0), entry("C", created_at=60.0)]
     )
-    assert await store.outbox_stats(now=100.0) == {"pending": 3.0, "dead": 0.0, "oldest_age": 60.0}
+    assert without_next_due(await store.outbox_stats(now=100.0)) == {"pending": 3.0, "dead": 0.0, "oldest_age": 60.0}
     await store.outbox_claim(now=100.0, lease=30.0)
     await store.outbox_complete(a.id)
     await store.outbox_kill(b.id, "chat not found")
-    assert await store.outbox_stats(now=100.0) == {"pending": 1.0, "dead": 1.0, "oldest_age": 40.0}
+    assert without_next_due(await store.outbox_stats(now=100.0)) == {"pending": 1.0, "dead": 1.0, "oldest_age": 40.0}
     await store.outbox_complete(c.id)
-    assert await store.outbox_stats(now=100.0) == {"pending": 0.0, "dead": 1.0, "oldest_age": 0.0}
+    assert without_next_due(await store.outbox_stats(now=100.0)) == {"pending": 0.0, "dead": 1.0, "oldest_age": 0.0}
 
 
 # --- rules, items, refs --------------------------------------------------------------
@@ -673,3 +677,13 @@ async def test_a_message_can_be_read_and_replaced(store: Store) -> None:
     messages = await store.list_messages(7)
     assert [m.text for m in messages] == ["hello", "second"]
     assert messages[0].edited_at == 5.0
+
+
+async def test_outbox_stats_tell_when_the_next_entry_is_due(store: Store) -> None:
+    from core.model import OutboxEntry
+
+    assert (await store.outbox_stats(100.0))["next_due"] == 0.0
+    await store.outbox_add([OutboxEntry(conversation="a", route="r", action="x", due_at=150.0, created_at=90.0),
+                            OutboxEntry(conversation="b", route="r", action="x", due_at=120.0, created_at=95.0)])
+    stats = await store.outbox_stats(100.0)
+    assert stats["pending"] == 2 and stats["next_due"] == 120.0 and stats["oldest_age"] == 10.0
