@@ -36,7 +36,7 @@ from core.clock import Clock, SystemClock
 from core.config import Config
 from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier
 from core.errors import DeliveryError
-from core.events import EventBus, MessageReceived
+from core.events import EventBus, MessageReceived, OperatorStatusChanged
 from core.files import Files
 from core.health import Health
 from core.model import OutboxEntry
@@ -61,12 +61,13 @@ class Linedesk:
         self.bus = EventBus()
         self.outbox = OutboxWorker(self.store, self.clock, poll_interval=outbox_poll)
         self.courier = Courier(self.store, config, self.clock, self.outbox.wake)
-        self.operators = Operators(self.store, config, self.clock)
+        self.operators = Operators(self.store, config, self.clock, self.bus)
         self.sessions = Sessions(self.store, config, self.clock, self.bus, self.courier, self.operators)
         self.http_caller = AiohttpCaller()
         self.blocks = Blocks(self.store, config, self.clock, self.courier, self.sessions, self.http_caller)
         self.processes = Processes(self.store, config, self.catalog, self.clock, self.courier, self.blocks,
                                    self.operators)
+        self.bus.subscribe(OperatorStatusChanged, self.sessions.on_operator_status)
         # waiting instances get a client message before auto-start may start a new one on it
         self.bus.subscribe(MessageReceived, self.processes.on_client_message)
         self.autostart = Autostart(self.store, config, self.clock, self.processes)
@@ -134,6 +135,7 @@ class Linedesk:
             log.info("resumed %s process instances", resumed)
         self._spawn(self.outbox.run(), "outbox")
         self._spawn(self.processes.run_timers(), "timers")
+        self._spawn(self._close_idle_sessions(), "idle sessions")
         if transports:
             await self._start_telegram()
             if self.slack_socket is not None:
@@ -152,6 +154,15 @@ class Linedesk:
                                       allowed_updates=ALLOWED_UPDATES)
             else:
                 self._spawn(self.telegram.poll(line_id), f"poll:{line_id}")
+
+    async def _close_idle_sessions(self, interval: float = 30.0) -> None:
+        """`auto_close_after`: checked every `interval` seconds; what fell due while stopped closes at start."""
+        while True:
+            try:
+                await self.sessions.close_idle()
+            except Exception:
+                log.exception("closing idle sessions failed")
+            await asyncio.sleep(interval)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

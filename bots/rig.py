@@ -20,6 +20,7 @@ from adapters.slack.sandbox import SlackResponse, SlackSandbox
 from adapters.telegram.desk_delivery import TOPIC_REF
 from adapters.telegram.sandbox import TelegramSandbox
 from bots.app import Linedesk
+from core.clock import Clock
 from core.config import Config, load_config
 
 SUPPORT_TOKEN = "700001:support-sandbox-token"
@@ -77,6 +78,7 @@ telegram_webhook_secret = "{webhook_secret}"
 slack_desk_channel = "{desk_channel}"
 telegram_desk_chat = {telegram_desk}
 greeting = "Hello! An operator will answer shortly."
+{extra_line_config}
 
 [[lines]]
 id = "sales"
@@ -118,13 +120,17 @@ def free_port() -> int:
 
 class Rig:
     def __init__(self, workdir: Path, processes_dir: Path, *, store_url: str | None = None,
-                 outbox_poll: float = 0.05, http_allow: tuple[str, ...] = (), admin_token: str = ""):
+                 outbox_poll: float = 0.05, http_allow: tuple[str, ...] = (), admin_token: str = "",
+                 clock: Clock | None = None, extra_line_config: str = ""):
         self.workdir = workdir
         self.processes_dir = processes_dir
         self.store_url = store_url or f"sqlite:///{workdir / 'linedesk.db'}"
         self.outbox_poll = outbox_poll
         self.http_allow = http_allow
         self.admin_token = admin_token
+        self.clock = clock
+        self.extra_line_config = extra_line_config
+        """TOML keys added to the "support" line (e.g. `auto_assign = true`)."""
         self.telegram = TelegramSandbox()
         self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
         self.port = free_port()
@@ -170,14 +176,14 @@ class Rig:
             desk_channel=DESK_CHANNEL, telegram_desk=TELEGRAM_DESK, sales_token=SALES_TOKEN,
             sales_secret=SALES_SECRET, sales_channel=SALES_CHANNEL, anna_slack=ANNA.slack_user,
             anna_telegram=ANNA.telegram_user, boris_slack=BORIS.slack_user, boris_telegram=BORIS.telegram_user,
-            carl_slack=CARL.slack_user, carl_telegram=CARL.telegram_user)
+            carl_slack=CARL.slack_user, carl_telegram=CARL.telegram_user, extra_line_config=self.extra_line_config)
 
     def load_config(self) -> Config:
         return load_config(self.config_path(), environ={"LINEDESK_ADMIN_TOKEN": self.admin_token})
 
     async def boot(self) -> Linedesk:
         """Start linedesk (again) on the same config, store and port."""
-        self.desk = Linedesk(self.load_config(), outbox_poll=self.outbox_poll)
+        self.desk = Linedesk(self.load_config(), outbox_poll=self.outbox_poll, clock=self.clock)
         self._runner = web.AppRunner(self.desk.web_app())
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()

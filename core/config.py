@@ -305,6 +305,10 @@ class LineConfig(BaseModel):
     auto_close_after: Duration = 4 * 3600.0
     reopen_within: Duration = 10 * 60.0
     auto_assign: bool = False
+    operator_joined: str = "{operator} joined the conversation."
+    """Told to the client when an operator takes their session ("{operator}": the operator's name; "" says nothing)."""
+    queued_note: str = ""
+    """Told to the client when `auto_assign` finds nobody online ("": nothing)."""
     autostart: list[AutostartRuleConfig] = Field(default_factory=list)
 
     @field_validator("id")

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from core.model import Client, Message, Session
+from core.model import Client, Message, OperatorStatus, Session
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,14 @@ class SessionClosed(DomainEvent):
     client: Client
     by: str
     name = "session.closed"
+
+
+@dataclass(frozen=True)
+class OperatorStatusChanged(DomainEvent):
+    operator_id: str
+    old: OperatorStatus
+    new: OperatorStatus
+    name = "operator.status"
 
 
 E = TypeVar("E", bound=DomainEvent)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from core.clock import Clock
 from core.config import Config, OperatorConfig
 from core.errors import Refusal
+from core.events import EventBus, OperatorStatusChanged
 from core.model import OperatorState, OperatorStatus, Session, SessionStatus
 from core.store.base import Store
 
 
 class Operators:
-    def __init__(self, store: Store, config: Config, clock: Clock):
+    def __init__(self, store: Store, config: Config, clock: Clock, bus: EventBus | None = None):
         self._store = store
         self._config = config
         self._clock = clock
+        self._bus = bus
 
     def by_slack(self, user_id: str) -> OperatorConfig | None:
         return self._config.operator_by_slack(user_id)
@@ -29,10 +31,16 @@ class Operators:
 
     async def set_status(self, operator_id: str, status: OperatorStatus) -> OperatorState:
         state = await self._store.get_operator(operator_id)
+        old = state.status
         state.status = status
         state.updated_at = self._clock.now()
         await self._store.save_operator(state)
+        if old != status and self._bus is not None:
+            await self._bus.publish(OperatorStatusChanged(operator_id=operator_id, old=old, new=status))
         return state
+
+    def of_line(self, line_id: str) -> list[OperatorConfig]:
+        return [operator for operator in self._config.operators if operator.serves(line_id)]
 
     async def remember_session(self, operator_id: str, session_number: int) -> None:
         state = await self._store.get_operator(operator_id)

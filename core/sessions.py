@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from core.clock import Clock
-from core.config import Config, LineConfig
+from core.config import Config, LineConfig, OperatorConfig
 from core.courier import Courier
 from core.errors import Refusal
-from core.events import EventBus, MessageReceived, SessionClosed, SessionCreated
+from core.events import EventBus, MessageReceived, OperatorStatusChanged, SessionClosed, SessionCreated
 from core.inbound import ClientBlocked, ClientEdit, ClientText, OperatorDelete, OperatorEdit, OperatorText
-from core.locks import KeyedLocks
-from core.model import MAX_FILE_BYTES, AuthorKind, Client, Message, OutboxEntry, Session, SessionStatus
+from core.locks import KeyedLocks, store_mutex
+from core.model import (
+    MAX_FILE_BYTES,
+    AuthorKind,
+    Client,
+    Message,
+    OperatorStatus,
+    OutboxEntry,
+    Session,
+    SessionStatus,
+)
 from core.operators import Operators
 from core.store.base import Store
 
@@ -25,6 +36,8 @@ ALBUM_WAIT = 1.0
 """Seconds an album's desk post waits for the album's other messages."""
 ALBUM_CLAIM_TTL = 24 * 3600.0
 OPEN_STATUSES = (SessionStatus.QUEUED, SessionStatus.ACTIVE)
+LAST_ASSIGNED_REF = "operator.last_assigned"
+"""ref namespace: operator id → {"at", "seq"} of their last automatic assignment (round-robin ties)"""
 BLOCKED_NOTICE = "⚠ The client blocked the bot: nothing more reaches them until they write again."
 
 
@@ -78,6 +91,8 @@ class Sessions:
             await self._courier.send(outbox)
         if session.status == SessionStatus.SPAM:
             return session
+        if created and line.auto_assign:
+            session = await self.auto_assign(session)
         if created:
             await self._bus.publish(SessionCreated(session=session, client=client))
         if message is not None:
@@ -306,22 +321,169 @@ class Sessions:
         return self._config.slack_dm_line()
 
     async def take(self, number: int, operator_id: str) -> Session:
-        session = await self.require(number)
-        operator = self._operators.get(operator_id)
-        await self._operators.require_active(operator, session, "take sessions")
-        assert operator is not None
-        if session.status == SessionStatus.CLOSED:
-            raise Refusal(f"Session #{number} is closed.", "closed")
-        if session.assignee == operator.id:
+        """First click wins, from whichever desk: a session someone else has is transferred, not taken."""
+        async with self._session_mutex(number):
+            session = await self.require(number)
+            operator = self._operators.get(operator_id)
+            await self._operators.require_active(operator, session, "take sessions")
+            assert operator is not None
+            if session.status == SessionStatus.CLOSED:
+                raise Refusal(f"Session #{number} is closed.", "closed")
+            if session.assignee == operator.id:
+                return session
+            if session.assignee is not None:
+                holder = self._operators.get(session.assignee)
+                raise Refusal(f"{holder.name if holder else session.assignee} already has session #{number}; "
+                              "ask them to transfer it.", "taken")
+            return await self._assign(session, operator, f"✋ {operator.name} took the session.")
+
+    async def transfer(self, number: int, operator_id: str, to_operator_id: str | None) -> Session:
+        """Hand the session to another operator of the line, or back to the queue (`to_operator_id` None)."""
+        async with self._session_mutex(number):
+            session = await self.require(number)
+            operator = self._operators.get(operator_id)
+            await self._operators.require_active(operator, session, "transfer sessions")
+            assert operator is not None
+            if session.status == SessionStatus.CLOSED:
+                raise Refusal(f"Session #{number} is closed.", "closed")
+            if to_operator_id is None:
+                if session.assignee is None:
+                    return session
+                return await self._unassign(session, f"↩ {operator.name} put the session back in the queue.")
+            target = self._operators.get(to_operator_id)
+            if target is None or not target.serves(session.line_id):
+                raise Refusal(f"{to_operator_id!r} is not an operator of line {session.line_id!r}.", "wrong_line")
+            if (await self._operators.state(target.id)).status == OperatorStatus.OFFLINE:
+                raise Refusal(f"{target.name} is offline.", "target_offline")
+            if session.assignee == target.id:
+                return session
+            return await self._assign(session, target, f"➡ {operator.name} transferred the session to {target.name}.")
+
+    async def mark_spam(self, number: int, operator_id: str) -> Session:
+        """Hidden from lists, nothing mirrored or started any more; unmarking restores the previous state."""
+        async with self._session_mutex(number):
+            session = await self.require(number)
+            operator = self._operators.get(operator_id)
+            await self._operators.require_active(operator, session, "mark spam")
+            assert operator is not None
+            session.previous_status = session.status
+            session.status = SessionStatus.SPAM
+            session.updated_at = self._clock.now()
+            await self._store.save_session(session)
+            await self._courier.send(self._courier.desk_entries(session, "refresh_card")
+                                     + self._courier.notice(session, f"🚫 {operator.name} marked the session as spam."))
             return session
+
+    async def unmark_spam(self, number: int, operator_id: str) -> Session:
+        async with self._session_mutex(number):
+            session = await self.require(number)
+            operator = self._operators.get(operator_id)
+            if operator is None or not operator.serves(session.line_id):
+                raise Refusal("You are not an operator of this session's line.", "wrong_line")
+            if (await self._operators.state(operator.id)).status == OperatorStatus.OFFLINE:
+                raise Refusal("You are offline: you cannot unmark spam. Type /status online first.", "offline")
+            if session.status != SessionStatus.SPAM:
+                return session
+            session.status = session.previous_status or SessionStatus.QUEUED
+            session.previous_status = None
+            session.updated_at = self._clock.now()
+            await self._store.save_session(session)
+            await self._courier.send(self._courier.desk_entries(session, "refresh_card")
+                                     + self._courier.notice(session, f"✅ {operator.name} unmarked spam."))
+            return session
+
+    async def _assign(self, session: Session, operator: OperatorConfig, notice: str) -> Session:
         session.assignee = operator.id
         session.status = SessionStatus.ACTIVE
         session.updated_at = self._clock.now()
         await self._store.save_session(session)
-        await self._operators.remember_session(operator.id, number)
-        await self._courier.send(self._courier.desk_entries(session, "refresh_card")
-                                 + self._courier.notice(session, f"✋ {operator.name} took the session."))
+        await self._operators.remember_session(operator.id, session.number)
+        outbox = self._courier.desk_entries(session, "refresh_card") + self._courier.notice(session, notice)
+        line = self._config.line(session.line_id)
+        client = await self._store.get_client(session.client_id)
+        if line is not None and line.operator_joined and client is not None and not client.unreachable:
+            text = line.operator_joined.replace("{operator}", operator.name)
+            joined = await self._store.add_message(Message(
+                session=session.number, author_kind=AuthorKind.SYSTEM, author_name=line.name, text=text,
+                created_at=self._clock.now()))
+            outbox.append(self._courier.client_text(client, session, text, joined, AuthorKind.SYSTEM))
+        await self._courier.send(outbox)
         return session
+
+    async def _unassign(self, session: Session, notice: str) -> Session:
+        session.assignee = None
+        session.status = SessionStatus.QUEUED
+        session.updated_at = self._clock.now()
+        await self._store.save_session(session)
+        await self._courier.send(self._courier.desk_entries(session, "refresh_card")
+                                 + self._courier.notice(session, notice))
+        return session
+
+    async def auto_assign(self, session: Session) -> Session:
+        """`auto_assign` lines: the online operator of the line with the fewest active sessions (ties: the
+        one who waited longest for a new one) gets it; with nobody online it stays queued."""
+        async with self._session_mutex(session.number):
+            fresh = await self.require(session.number)
+            if fresh.assignee is not None or fresh.status != SessionStatus.QUEUED:
+                return fresh
+            candidates = []
+            for operator in self._operators.of_line(fresh.line_id):
+                state = await self._operators.state(operator.id)
+                if state.status != OperatorStatus.ONLINE:
+                    continue
+                active = await self._store.list_sessions(status=[SessionStatus.ACTIVE], assignee=operator.id,
+                                                         limit=10_000)
+                last = await self._store.get_ref(LAST_ASSIGNED_REF, operator.id)
+                candidates.append((len(active), float(last["at"]) if last else 0.0, operator.id, operator))
+            if not candidates:
+                line = self._config.line(fresh.line_id)
+                client = await self._store.get_client(fresh.client_id)
+                if line is not None and line.queued_note and client is not None:
+                    await self._courier.send([self._courier.client_text(client, fresh, line.queued_note, None,
+                                                                        AuthorKind.SYSTEM)])
+                return fresh
+            _, _, _, chosen = min(candidates, key=lambda c: c[:3])
+            await self._store.set_ref(LAST_ASSIGNED_REF, chosen.id, {"at": self._clock.now(),
+                                                                    "seq": await self._store.next_number("assign")})
+            return await self._assign(fresh, chosen, f"🤖 Assigned to {chosen.name} (auto-assign).")
+
+    async def on_operator_status(self, event: OperatorStatusChanged) -> None:
+        """An operator who goes offline hands their active sessions back to the queue (and, on auto-assign
+        lines, to whoever is online)."""
+        if event.new != OperatorStatus.OFFLINE:
+            return
+        operator = self._operators.get(event.operator_id)
+        name = operator.name if operator else event.operator_id
+        for session in await self._store.list_sessions(status=[SessionStatus.ACTIVE], assignee=event.operator_id,
+                                                       limit=10_000):
+            async with self._session_mutex(session.number):
+                fresh = await self.require(session.number)
+                if fresh.assignee != event.operator_id or fresh.status != SessionStatus.ACTIVE:
+                    continue
+                await self._unassign(fresh, f"↩ {name} went offline: the session is back in the queue.")
+            line = self._config.line(session.line_id)
+            if line is not None and line.auto_assign:
+                await self.auto_assign(fresh)
+
+    async def close_idle(self) -> int:
+        """Close sessions whose client has been silent for the line's `auto_close_after`. Returns how many."""
+        now = self._clock.now()
+        closed = 0
+        for line in self._config.lines:
+            for session in await self._store.list_sessions(status=list(OPEN_STATUSES), line_id=line.id,
+                                                           limit=100_000):
+                last = session.last_client_message_at or session.created_at
+                if now - last >= line.auto_close_after:
+                    await self.close(session.number, "inactivity (no message from the client for "
+                                                     f"{_duration(line.auto_close_after)})")
+                    closed += 1
+        return closed
+
+    @asynccontextmanager
+    async def _session_mutex(self, number: int) -> AsyncIterator[None]:
+        async with self._locks.hold(("session", number)), \
+                store_mutex(self._store, self._clock, f"lock:session:{number}"):
+            yield
 
     async def close(self, number: int, by: str, *, operator_id: str | None = None) -> Session:
         """Close a session; `by` is who closed it as shown on the desk ("Anna", "process", …)."""
@@ -341,3 +503,11 @@ class Sessions:
         if client is not None:
             await self._bus.publish(SessionClosed(session=session, client=client, by=by))
         return session
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"
