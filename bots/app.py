@@ -42,6 +42,7 @@ from core.health import Health
 from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxWorker
+from core.pacing import SLACK_CHANNEL, TELEGRAM_BOT, TELEGRAM_CHAT, TELEGRAM_GROUP, Pacer
 from core.processes import Processes
 from core.sessions import Sessions
 from core.store import Store, open_store
@@ -53,13 +54,14 @@ MAX_BODY = 1024 * 1024
 
 class Linedesk:
     def __init__(self, config: Config, *, store: Store | None = None, clock: Clock | None = None,
-                 catalog: Catalog | None = None, outbox_poll: float = 0.2):
+                 catalog: Catalog | None = None, outbox_poll: float = 0.2, pacer: Pacer | None = None):
         self.config = config
         self.clock = clock or SystemClock()
         self.store = store or open_store(config.store_url_resolved(), config.base_dir)
         self.catalog = catalog or load_catalog(config.processes.dir, BLOCKS)
         self.bus = EventBus()
-        self.outbox = OutboxWorker(self.store, self.clock, poll_interval=outbox_poll)
+        self.outbox = OutboxWorker(self.store, self.clock, poll_interval=outbox_poll,
+                                   pacer=pacer if pacer is not None else Pacer())
         self.courier = Courier(self.store, config, self.clock, self.outbox.wake)
         self.operators = Operators(self.store, config, self.clock, self.bus)
         self.sessions = Sessions(self.store, config, self.clock, self.bus, self.courier, self.operators)
@@ -82,8 +84,10 @@ class Linedesk:
         self.telegram = TelegramInbound(self.store, self.clock, config, self.telegram_bots, self.dispatcher)
         self.files = Files()
         self.files.register("telegram", TelegramFiles(self.telegram_bots))
-        self.outbox.register("telegram.client", TelegramClientDelivery(self.telegram_bots, self.store, self.files))
-        self.outbox.register(TELEGRAM_DESK, TelegramDeskDelivery(self.telegram_bots, self.store, config, self.files))
+        self.outbox.register("telegram.client", TelegramClientDelivery(self.telegram_bots, self.store, self.files),
+                             pace=self._telegram_client_pace)
+        self.outbox.register(TELEGRAM_DESK, TelegramDeskDelivery(self.telegram_bots, self.store, config, self.files),
+                             pace=self._telegram_desk_pace)
 
         self.slack: AsyncApp | None = None
         self.slack_desk: SlackDesk | None = None
@@ -108,15 +112,32 @@ class Linedesk:
                                         operators=self.operators, rules=self.slack_admin.rules, health=self.health)
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             self.outbox.register(SLACK_DESK, SlackDeskDelivery(self.slack_client, self.store, config, self.files,
-                                                               health=self.health))
+                                                               health=self.health),
+                                 pace=self._slack_desk_pace)
             self.files.register("slack", SlackFiles(self.slack_client))
-            self.outbox.register(SLACK_CLIENT, SlackClientDelivery(self.slack_client, self.store, self.files))
+            self.outbox.register(SLACK_CLIENT, SlackClientDelivery(self.slack_client, self.store, self.files),
+                                 pace=lambda entry: [(SLACK_CHANNEL, str(entry.payload["chat_id"]))])
             if config.slack.app_token:  # Socket Mode: envelopes over a websocket; /slack/events stays mounted
                 self.slack_socket = SlackSocketMode(self.slack, app_token=config.slack.app_token,
                                                     api_url=config.slack.api_url)
 
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
+
+    # --- pacing: which platform limits each outbox route draws from ----------------------------
+    def _telegram_client_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
+        line = str(entry.payload["line_id"])
+        return [(TELEGRAM_CHAT, f"{line}:{entry.payload['chat_id']}"), (TELEGRAM_BOT, line)]
+
+    def _telegram_desk_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
+        line = self.config.line(str(entry.payload["line_id"]))
+        if line is None or line.telegram_desk_chat is None:
+            return []
+        return [(TELEGRAM_GROUP, line.telegram_desk_chat), (TELEGRAM_BOT, line.id)]
+
+    def _slack_desk_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
+        line = self.config.line(str(entry.payload["line_id"]))
+        return [(SLACK_CHANNEL, line.slack_desk_channel)] if line is not None and line.slack_desk_channel else []
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self, *, transports: bool = True) -> None:

@@ -22,6 +22,7 @@ from adapters.telegram.sandbox import TelegramSandbox
 from bots.app import Linedesk
 from core.clock import Clock
 from core.config import Config, load_config
+from core.pacing import Pacer
 
 SUPPORT_TOKEN = "700001:support-sandbox-token"
 SALES_TOKEN = "700002:sales-sandbox-token"
@@ -121,7 +122,7 @@ def free_port() -> int:
 class Rig:
     def __init__(self, workdir: Path, processes_dir: Path, *, store_url: str | None = None,
                  outbox_poll: float = 0.05, http_allow: tuple[str, ...] = (), admin_token: str = "",
-                 clock: Clock | None = None, extra_line_config: str = ""):
+                 clock: Clock | None = None, extra_line_config: str = "", pacer: Pacer | None = None):
         self.workdir = workdir
         self.processes_dir = processes_dir
         self.store_url = store_url or f"sqlite:///{workdir / 'linedesk.db'}"
@@ -129,6 +130,8 @@ class Rig:
         self.http_allow = http_allow
         self.admin_token = admin_token
         self.clock = clock
+        self.pacer = pacer
+        """None: no pacing (the sandboxes have no limits, and the suite should not wait for Telegram's 20/min)."""
         self.extra_line_config = extra_line_config
         """TOML keys added to the "support" line (e.g. `auto_assign = true`)."""
         self.telegram = TelegramSandbox()
@@ -183,7 +186,8 @@ class Rig:
 
     async def boot(self) -> Linedesk:
         """Start linedesk (again) on the same config, store and port."""
-        self.desk = Linedesk(self.load_config(), outbox_poll=self.outbox_poll, clock=self.clock)
+        self.desk = Linedesk(self.load_config(), outbox_poll=self.outbox_poll, clock=self.clock,
+                             pacer=self.pacer or Pacer.unlimited())
         self._runner = web.AppRunner(self.desk.web_app())
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from core.clock import Clock
 from core.errors import DeliveryError
 from core.model import OutboxEntry
+from core.pacing import Pacer
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 class Deliverer(Protocol):
     async def deliver(self, entry: OutboxEntry) -> None:
         """Perform the entry; raise DeliveryError on failure (anything else counts as transient)."""
+
+
+PaceKeys = Callable[[OutboxEntry], Sequence[tuple[str, str | int]]]
+"""The pacing buckets an entry draws from, e.g. [("telegram.chat", "support:501"), ("telegram.bot", "support")]."""
 
 
 DeadHandler = Callable[[OutboxEntry, DeliveryError], Awaitable[None]]
@@ -41,17 +46,22 @@ class OutboxWorker:
         lease: float = 60.0,
         poll_interval: float = 0.2,
         batch: int = 64,
+        concurrency: int = 256,
         base_backoff: float = 0.5,
         max_backoff: float = 300.0,
         rng: random.Random | None = None,
+        pacer: Pacer | None = None,
     ):
         self._store = store
         self._clock = clock
         self._deliverers: dict[str, Deliverer] = {}
+        self._pace_keys: dict[str, PaceKeys] = {}
+        self._pacer = pacer or Pacer.unlimited()
         self._dead_handlers: list[DeadHandler] = []
         self._lease = lease
         self._poll = poll_interval
         self._batch = batch
+        self._concurrency = concurrency
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
         self._rng = rng or random.Random()
@@ -61,8 +71,10 @@ class OutboxWorker:
         self.retried = 0
         self.killed = 0
 
-    def register(self, route: str, deliverer: Deliverer) -> None:
+    def register(self, route: str, deliverer: Deliverer, pace: PaceKeys | None = None) -> None:
         self._deliverers[route] = deliverer
+        if pace is not None:
+            self._pace_keys[route] = pace
 
     def on_dead(self, handler: DeadHandler) -> None:
         self._dead_handlers.append(handler)
@@ -75,19 +87,37 @@ class OutboxWorker:
         self._wakeup.set()
 
     async def run(self) -> None:
+        """Deliver until stopped, up to `concurrency` conversations at once: a conversation that waits
+        (pacing, a slow platform) never holds up the others; its lease keeps it ours meanwhile."""
         self._stopping = False
-        while not self._stopping:
-            try:
-                handled = await self.run_once()
-            except Exception:
-                log.exception("outbox pass failed; retrying")
-                handled = 0
-            if handled == 0 and not self._stopping:
-                self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll)
-                except TimeoutError:
-                    pass
+        inflight: set[asyncio.Task[None]] = set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            inflight.discard(task)
+            self._wakeup.set()
+
+        try:
+            while not self._stopping:
+                room = self._concurrency - len(inflight)
+                claimed: list[OutboxEntry] = []
+                if room > 0:
+                    try:
+                        claimed = await self._store.outbox_claim(self._clock.now(), self._lease, min(room, self._batch))
+                    except Exception:
+                        log.exception("outbox claim failed; retrying")
+                for entry in claimed:
+                    task = asyncio.create_task(self._deliver(entry))
+                    inflight.add(task)
+                    task.add_done_callback(finished)
+                if not claimed and not self._stopping:
+                    self._wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll)
+                    except TimeoutError:
+                        pass
+        finally:
+            if inflight:
+                await asyncio.gather(*inflight, return_exceptions=True)
 
     async def run_once(self) -> int:
         """Claim one batch (one head entry per conversation) and deliver it concurrently."""
@@ -110,8 +140,10 @@ class OutboxWorker:
         if deliverer is None:
             await self._kill(entry, DeliveryError(f"no deliverer for route {entry.route!r}", permanent=True))
             return
+        pace = self._pace_keys.get(entry.route)
         try:
-            await deliverer.deliver(entry)
+            async with self._pacer.pace(*(pace(entry) if pace else ())):
+                await deliverer.deliver(entry)
         except DeliveryError as err:
             if err.permanent:
                 await self._kill(entry, err)

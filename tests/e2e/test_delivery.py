@@ -132,3 +132,26 @@ async def test_a_client_who_blocked_the_bot_is_marked_and_the_desk_is_told(rig: 
     client = await rig.desk.store.get_client("telegram:501")
     assert client is not None and client.unreachable
     assert any("blocked the bot" in text for text in await rig.desk_thread(1))
+
+
+async def test_with_platform_pacing_a_clients_chat_gets_a_short_burst_then_about_one_per_second(
+        tmp_path: Path) -> None:
+    from core.pacing import Pacer
+
+    rig = Rig(tmp_path, PROCESSES, pacer=Pacer())
+    await rig.start()
+    try:
+        await open_session_with_anna_online(rig)
+        rig.telegram.clear_calls()
+        for n in range(5):
+            await rig.slack.post_message(rig.slack_url, ANNA.slack_user, (await rig.thread_root(1))["channel"],
+                                         f"part {n}", thread_ts=(await rig.thread_root(1))["ts"])
+        await rig.settle(timeout=15)
+        sends = [c for c in rig.telegram.calls_of("sendMessage", token=SUPPORT_TOKEN)
+                 if c.params.get("chat_id") == IVAN.telegram_user]
+        assert [c.params["text"].split("\n")[-1] for c in sends] == [f"part {n}" for n in range(5)]
+        gaps = [later.time - earlier.time for earlier, later in zip(sends, sends[1:], strict=False)]
+        assert sends[-1].time - sends[0].time >= 1.5  # 5 messages: a burst of 3, then ~1/s
+        assert max(gaps) <= 1.5
+    finally:
+        await rig.stop()
