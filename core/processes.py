@@ -12,7 +12,7 @@ import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from core.courier import Courier
 from core.errors import Refusal
 from core.events import MessageReceived
 from core.forms import validate
-from core.locks import KeyedLocks
+from core.locks import Busy, KeyedLocks, store_mutex
 from core.model import (
     AuthorKind,
     InstanceRecord,
@@ -292,19 +292,15 @@ class Processes:
     # --- driving ----------------------------------------------------------------------------
     @asynccontextmanager
     async def _exclusive(self, instance_id: str, *, wait: bool = True) -> AsyncIterator[None]:
-        """One driver per instance: a lock in this process and a claim in the store (other processes)."""
-        async with self._locks.hold(instance_id):
-            key = f"lock:instance:{instance_id}"
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + (INSTANCE_LOCK_WAIT if wait else 0.0)
-            while not await self._store.claim(key, INSTANCE_LOCK_TTL, self._clock.now()):
-                if loop.time() >= deadline:
-                    raise InstanceBusy(instance_id)
-                await asyncio.sleep(0.05)
+        """One driver per instance: a lock in this process and a mutex in the store (other processes)."""
+        async with self._locks.hold(instance_id), AsyncExitStack() as stack:
+            mutex = store_mutex(self._store, self._clock, f"lock:instance:{instance_id}", ttl=INSTANCE_LOCK_TTL,
+                                wait=INSTANCE_LOCK_WAIT if wait else 0.0)
             try:
-                yield
-            finally:
-                await self._store.release(key)
+                await stack.enter_async_context(mutex)
+            except Busy:
+                raise InstanceBusy(instance_id) from None
+            yield
 
     def _bridge(self, record: InstanceRecord, pending: list[OutboxEntry]) -> BlockBridge:
         """Lets script tasks (run on a worker thread) call blocks on the event loop and wait for them."""
