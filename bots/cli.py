@@ -45,14 +45,18 @@ def _parser() -> argparse.ArgumentParser:
         ("serve", _serve, "run linedesk"),
         ("check-config", _check_config, "validate the config and every BPMN file"),
         ("processes", _processes, "list the process catalog by scope"),
-        ("sessions", _sessions, "list sessions"),
+        ("sessions", _sessions, "list sessions (spam only when asked for with --status spam)"),
     ):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--config", help="config file (default: $LINEDESK_CONFIG or linedesk.toml)")
         sub.set_defaults(run=run)
         if name == "sessions":
-            sub.add_argument("--status", choices=[s.value for s in SessionStatus], action="append")
-            sub.add_argument("--line")
+            sub.add_argument("--status", choices=[s.value for s in SessionStatus], action="append",
+                             help="only sessions in this status (repeatable); default: every status but spam")
+            sub.add_argument("--line", help="only sessions of this line id")
+            sub.add_argument("--operator", help="only sessions assigned to this operator id")
+            sub.add_argument("--client", help='only sessions of this client id: "telegram:<user id>" or '
+                                              '"slack:<user id>"')
             sub.add_argument("--limit", type=int, default=50)
 
     autostart = commands.add_parser(
@@ -125,8 +129,9 @@ def _sessions(args: argparse.Namespace) -> int:
         return 1
 
     async def run(store: Store) -> int:
-        statuses = [SessionStatus(s) for s in args.status] if args.status else None
-        sessions = await store.list_sessions(status=statuses, line_id=args.line, limit=args.limit)
+        statuses = [SessionStatus(s) for s in args.status] if args.status else listed_statuses()
+        sessions = await store.list_sessions(status=statuses, line_id=args.line, assignee=args.operator,
+                                             client_id=args.client, limit=args.limit)
         for session in sessions:
             client = await store.get_client(session.client_id)
             print(f"#{session.number:<5} {session.status.value:<7} {session.line_id:<12} "
@@ -136,6 +141,11 @@ def _sessions(args: argparse.Namespace) -> int:
         return 0
 
     return _with_store(config, run)
+
+
+def listed_statuses() -> list[SessionStatus]:
+    """What session lists show unless a status is asked for: everything but spam."""
+    return [status for status in SessionStatus if status != SessionStatus.SPAM]
 
 
 def _with_store(config: Config, work: Callable[[Store], Awaitable[int]]) -> int:

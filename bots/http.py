@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
+from bots.cli import listed_statuses
 from core.autostart import EVENTS, EffectiveRule
 from core.errors import Refusal
 from core.model import InstanceStatus, SessionStatus
@@ -183,13 +184,17 @@ class _AdminApi:
             for group in self._desk.catalog.grouped()]})
 
     async def sessions(self, request: web.Request) -> web.Response:
+        """Filters: `line`, `status` (repeatable), `operator` (the assignee's id), `client` (the client's id),
+        `limit`. Spam sessions are left out unless `status=spam` is asked for."""
         self._authorize(request)
         query = request.query
         try:
-            statuses = [SessionStatus(s) for s in query.getall("status", [])] or None
+            statuses = [SessionStatus(s) for s in query.getall("status", [])] or listed_statuses()
             limit = int(query.get("limit", "100"))
         except ValueError as err:
             raise web.HTTPBadRequest(reason=str(err)) from err
+        if query.get("line") is not None and self._desk.config.line(query["line"]) is None:
+            raise web.HTTPNotFound(reason=f"no line {query['line']!r}")
         sessions = await self._desk.store.list_sessions(status=statuses, line_id=query.get("line"),
                                                          assignee=query.get("operator"),
                                                          client_id=query.get("client"), limit=limit)

@@ -63,6 +63,9 @@ class SlackDesk:
         app.command("/startprocess")(track(self.on_startprocess))
         app.action(views.TAKE)(track(self.on_take))
         app.action(views.CLOSE)(track(self.on_close))
+        app.action(views.MENU)(track(self.on_menu))
+        app.action(views.UNSPAM)(track(self.on_unspam))
+        app.action(re.compile(rf"^{re.escape(views.TRANSFER_TO)}(:[\w-]+)?$"))(track(self.on_transfer_to))
         app.action(re.compile(rf"^{re.escape(views.START)}(:\d+)?$"))(track(self.on_start_button))
         app.action(re.compile(rf"^{re.escape(views.PICK)}:"))(track(self.on_pick))
         app.action(re.compile(rf"^{re.escape(views.PICK_SELECT)}:"))(track(self.on_pick))
@@ -180,6 +183,10 @@ class SlackDesk:
 
         await self._session_button(body, client, close)
 
+    async def on_unspam(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await self._session_button(body, client, lambda n, op: self._sessions.unmark_spam(n, op))
+
     async def _session_button(self, body: dict[str, Any], client: AsyncWebClient, act: Any) -> None:
         user = body.get("user", {}).get("id", "")
         try:
@@ -189,6 +196,66 @@ class SlackDesk:
             await act(_session_number(body), operator.id)
         except Refusal as refusal:
             await self._tell(client, body, refusal.reason)
+
+    async def on_menu(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """The card's menu: **Transfer to…** shows the line's other operators (to the clicker only),
+        **Back to the queue** and **Mark as spam** act at once. The choice's value is re-checked."""
+        await ack()
+        user = body.get("user", {}).get("id", "")
+        action = (body.get("actions") or [{}])[0]
+        try:
+            operator = self._operators.by_slack(user)
+            if operator is None:
+                raise Refusal("You are not a linedesk operator.", "not_operator")
+            try:
+                verb, number = views.parse_menu_value(str((action.get("selected_option") or {}).get("value", "")))
+            except ValueError:
+                raise Refusal("This menu is not valid (stale or tampered with).", "tampered") from None
+            if verb == views.MENU_QUEUE:
+                await self._sessions.transfer(number, operator.id, None)
+            elif verb == views.MENU_SPAM:
+                await self._sessions.mark_spam(number, operator.id)
+            else:
+                text, blocks = await self._transfer_picker(number, operator.id)
+                await client.chat_postEphemeral(channel=_channel(body), user=user, text=text, blocks=blocks,
+                                                thread_ts=_thread_ts(body))
+        except Refusal as refusal:
+            await self._tell(client, body, refusal.reason)
+
+    async def _transfer_picker(self, number: int, operator_id: str) -> tuple[str, list[dict[str, Any]]]:
+        session = await self._sessions.require(number)
+        await self._operators.require_active(self._operators.get(operator_id), session, "transfer sessions")
+        customer = await self._store.get_client(session.client_id)
+        if customer is None:
+            raise Refusal(f"Session #{number} has no client.", "no_client")
+        choices = []
+        for other in self._operators.of_line(session.line_id):
+            if other.id not in (operator_id, session.assignee):
+                choices.append((other.id, other.name, (await self._operators.state(other.id)).status.value))
+        return views.transfer_picker(session, customer, choices)
+
+    async def on_transfer_to(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """A button of the transfer picker: core re-checks the clicker, the session and the target."""
+        await ack()
+        user = body.get("user", {}).get("id", "")
+        action = (body.get("actions") or [{}])[0]
+        try:
+            operator = self._operators.by_slack(user)
+            if operator is None:
+                raise Refusal("You are not a linedesk operator.", "not_operator")
+            try:
+                number, target_id = views.parse_transfer_value(str(action.get("value", "")))
+            except ValueError:
+                raise Refusal("This button is not valid (stale or tampered with).", "tampered") from None
+            session = await self._sessions.transfer(number, operator.id, target_id)
+        except Refusal as refusal:
+            await respond(text=f"Not transferred: {refusal.reason}", response_type="ephemeral",
+                          replace_original=False)
+            return
+        target = self._operators.get(session.assignee) if session.assignee else None
+        done = (f"➡ Session #{number} is now {target.name}'s." if target
+                else f"↩ Session #{number} is back in the queue.")
+        await respond(text=done, replace_original=True)
 
     async def on_start_button(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient,
                               respond: AsyncRespond) -> None:

@@ -1,5 +1,6 @@
-"""The Slack App Home: each operator's status with buttons, their active sessions with links to the
-threads, and for admins the problems Slack reports and every line's auto-start rules (SPEC §5).
+"""The Slack App Home: each operator's status with buttons, their active sessions (and the queued ones of
+their lines) with links to the threads, and for admins the problems Slack reports and every line's
+auto-start rules (SPEC §5).
 
 The Home is published (`views.publish`) when the operator opens it and again after each click in it.
 Every click is checked again here and in core (who, admin or not, which line, event and process);
@@ -38,6 +39,7 @@ PERMALINK_REF = "slack.permalink"
 """ref namespace: "<session number>" → {"url": permalink of the session's root message}"""
 
 MAX_SESSIONS = 20
+MAX_QUEUED = 10
 MAX_PROBLEMS = 10
 VIEW_BLOCKS = 100
 STATUS_ICONS = {OperatorStatus.ONLINE: "🟢", OperatorStatus.BUSY: "🟠", OperatorStatus.OFFLINE: "⚪"}
@@ -160,7 +162,23 @@ class SlackHome:
         if len(sessions) > MAX_SESSIONS:
             lines.append(f"_…and more: the newest {MAX_SESSIONS} are shown._")
         text = "\n".join(lines) if lines else "_You have no active sessions. Take one on the desk._"
-        return [{"type": "header", "text": _plain("Your active sessions", 150)}, _section(text, block_id="sessions")]
+        blocks = [{"type": "header", "text": _plain("Your active sessions", 150)}, _section(text, block_id="sessions")]
+        queued = await self._queued(operator)
+        if queued:
+            waiting = [await self._session_line(client, session) for session in queued[:MAX_QUEUED]]
+            if len(queued) > MAX_QUEUED:
+                waiting.append(f"_…and more: the oldest {MAX_QUEUED} are shown._")
+            blocks.append(_section("*Waiting in the queue of your lines*\n" + "\n".join(waiting), block_id="queue"))
+        return blocks
+
+    async def _queued(self, operator: OperatorConfig) -> list[Session]:
+        """Queued sessions of the operator's lines, oldest first (spam and closed ones are never listed)."""
+        queued: list[Session] = []
+        for line in self._config.lines:
+            if operator.serves(line.id):
+                queued += await self._store.list_sessions(status=[SessionStatus.QUEUED], line_id=line.id,
+                                                          limit=1000)
+        return sorted(queued, key=lambda session: session.number)
 
     async def _session_line(self, client: AsyncWebClient, session: Session) -> str:
         customer = await self._store.get_client(session.client_id)

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from core.bpmn.catalog import ScopeGroup
 from core.bpmn.engine import FormField, UserTaskView
-from core.model import Client, Session
+from core.model import Client, Session, SessionStatus
 
 Block = dict[str, Any]
 
 TAKE = "session.take"
 START = "session.start_process"
 CLOSE = "session.close"
+MENU = "session.menu"
+"""The card's overflow menu: "Transfer to…", "Back to the queue", "Mark as spam"."""
+TRANSFER_TO = "session.transfer_to"
+"""A button of the transfer picker (`TRANSFER_TO:<index>`), value `transfer_value(session, operator id)`."""
+UNSPAM = "session.unspam"
+MENU_TRANSFER, MENU_QUEUE, MENU_SPAM = "transfer", "queue", "spam"
 PICK = "process.pick"
 PICK_SELECT = "process.pick_select"
 TASK_FORM = "task_form"
@@ -28,6 +35,8 @@ MODAL_TITLE = 24
 BUTTON_TEXT = 75
 
 STATUS_ICONS = {"queued": "🟡", "active": "🟢", "closed": "⚪", "spam": "🚫"}
+OPERATOR_ICONS = {"online": "🟢", "busy": "🟠", "offline": "⚪"}
+_OPERATOR_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
 
 
 def _plain(text: str, limit: int = 3000) -> dict[str, Any]:
@@ -41,7 +50,9 @@ def _cut(text: str, limit: int) -> str:
 def session_card(
     session: Session, client: Client, line_name: str, assignee_name: str | None
 ) -> tuple[str, list[Block]]:
-    """The root message of a session's thread: who, where, status, and the three buttons."""
+    """The root message of a session's thread: who, where, status and assignee, its buttons (Take,
+    Start process, Close) and a menu (transfer, back to the queue, spam). A spam card has only
+    **Unmark spam**; a closed one has no buttons (a client message within `reopen_within` reopens it)."""
     status = session.status.value
     title = f"#{session.number} · {client.name}"
     facts = (f"*{title}*\n{client.channel.value.capitalize()} · line {line_name}\n"
@@ -49,15 +60,79 @@ def session_card(
              + (f" · {assignee_name}" if assignee_name else " · unassigned"))
     if session.previous_session:
         facts += f"\nPrevious session: #{session.previous_session}"
-    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": facts}}]
+    head: Block = {"type": "section", "text": {"type": "mrkdwn", "text": facts}}
+    blocks: list[Block] = [head]
+    value = str(session.number)
     if session.is_open:
-        value = str(session.number)
+        head["accessory"] = session_menu(session)
         blocks.append({"type": "actions", "block_id": f"session:{session.number}", "elements": [
             {"type": "button", "action_id": TAKE, "text": _plain("Take"), "value": value, "style": "primary"},
             {"type": "button", "action_id": START, "text": _plain("Start process"), "value": value},
             {"type": "button", "action_id": CLOSE, "text": _plain("Close"), "value": value, "style": "danger"},
         ]})
+    elif session.status == SessionStatus.SPAM:
+        blocks.append({"type": "actions", "block_id": f"session:{session.number}", "elements": [
+            {"type": "button", "action_id": UNSPAM, "text": _plain("Unmark spam"), "value": value}]})
     return f"Session {title} ({status})", blocks
+
+
+def session_menu(session: Session) -> Block:
+    """The card's overflow menu; each value is "<verb>:<session>", re-checked when chosen."""
+    choices = [(MENU_TRANSFER, "➡ Transfer to…")]
+    if session.assignee is not None:
+        choices.append((MENU_QUEUE, "↩ Back to the queue"))
+    choices.append((MENU_SPAM, "🚫 Mark as spam"))
+    return {"type": "overflow", "action_id": MENU, "options": [
+        {"text": _plain(text, 75), "value": menu_value(verb, session.number)} for verb, text in choices]}
+
+
+def menu_value(verb: str, session: int) -> str:
+    return f"{verb}:{session}"
+
+
+def parse_menu_value(value: str) -> tuple[str, int]:
+    """(verb, session) of a menu choice; ValueError for anything tampered with."""
+    verb, _, number = value.partition(":")
+    if verb not in (MENU_TRANSFER, MENU_QUEUE, MENU_SPAM) or not number.isdigit():
+        raise ValueError("malformed menu choice")
+    return verb, int(number)
+
+
+def transfer_value(session: int, operator_id: str | None) -> str:
+    """"<session>:<operator id>", or "<session>:" for the queue."""
+    return f"{session}:{operator_id or ''}"
+
+
+def parse_transfer_value(value: str) -> tuple[int, str | None]:
+    number, sep, operator_id = value.partition(":")
+    if not sep or not number.isdigit() or (operator_id and not _OPERATOR_ID.fullmatch(operator_id)):
+        raise ValueError("malformed transfer button")
+    return int(number), operator_id or None
+
+
+def transfer_picker(session: Session, client: Client,
+                    choices: Sequence[tuple[str, str, str]]) -> tuple[str, list[Block]]:
+    """Who can take over: `choices` are (operator id, name, status) of the line's other operators;
+    offline ones are shown too (a click on them is refused with the reason)."""
+    text = f"Transfer session *#{session.number}* · {_escape(client.name)} to:"
+    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    buttons: list[Block] = [
+        {"type": "button", "action_id": f"{TRANSFER_TO}:{index}", "value": transfer_value(session.number, op_id),
+         "text": _plain(f"{name} · {OPERATOR_ICONS.get(status, '')} {status}", BUTTON_TEXT)}
+        for index, (op_id, name, status) in enumerate(choices)]
+    if session.assignee is not None:
+        buttons.append({"type": "button", "action_id": f"{TRANSFER_TO}:queue",
+                        "value": transfer_value(session.number, None), "text": _plain("↩ Back to the queue")})
+    if not buttons:
+        blocks.append({"type": "section", "text": {
+            "type": "mrkdwn", "text": "_Nobody else works on this line: there is nobody to transfer to._"}})
+    blocks += [{"type": "actions", "block_id": f"transfer:{start}", "elements": list(chunk)}
+               for start, chunk in _chunks(buttons, MAX_BUTTONS)][:MESSAGE_BLOCKS - 2]
+    return f"Transfer session #{session.number} to…", blocks
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def pick_value(session: int, process_id: str) -> str:

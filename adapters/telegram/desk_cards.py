@@ -6,13 +6,15 @@ them is re-checked by core when clicked.
 
 from __future__ import annotations
 
+import hashlib
+import html
 from collections.abc import Sequence
 from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from core.model import Session
+from core.model import Session, SessionStatus
 
 STATUS_WORDS = {"queued": "🟡 queued", "active": "🟢 active", "closed": "⚪ closed", "spam": "🚫 spam"}
 
@@ -31,14 +33,78 @@ def card_text(session: Session, client_name: str, channel: str, line_name: str, 
 
 
 def card_keyboard(session: Session) -> InlineKeyboardMarkup | None:
+    """Open: Take / Start process / Close, then Transfer / Spam. Spam: only Unmark spam. Closed: none."""
+    number = session.number
+
+    def button(text: str, action: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=text, callback_data=SessionAction(action=action, session=number).pack())
+
+    if session.status == SessionStatus.SPAM:
+        return InlineKeyboardMarkup(inline_keyboard=[[button("Unmark spam", "unspam")]])
     if not session.is_open:
         return None
-    number = session.number
-    return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text="Take", callback_data=SessionAction(action="take", session=number).pack()),
-        InlineKeyboardButton(text="Start process", callback_data=SessionAction(action="start", session=number).pack()),
-        InlineKeyboardButton(text="Close", callback_data=SessionAction(action="close", session=number).pack()),
-    ]])
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [button("Take", "take"), button("Start process", "start"), button("Close", "close")],
+        [button("Transfer", "transfer"), button("Spam", "spam")],
+    ])
+
+
+# --- transferring a session -------------------------------------------------------------------------
+OPERATOR_ICONS = {"online": "🟢", "busy": "🟠", "offline": "⚪"}
+OPERATOR_KEY_LENGTH = 12
+QUEUE_KEY = "-"
+CANCEL_KEY = "x"
+
+
+class TransferTo(CallbackData, prefix="tr"):
+    """A button of the transfer menu: `to` is `operator_key` of the target operator, `QUEUE_KEY` (back to the
+    queue) or `CANCEL_KEY` (close the menu). Operator ids may be 64 characters long: a short hash keeps the
+    payload well under 64 bytes; the server resolves it against the line's operators."""
+
+    session: int
+    to: str
+
+
+def operator_key(operator_id: str) -> str:
+    return hashlib.sha256(operator_id.encode()).hexdigest()[:OPERATOR_KEY_LENGTH]
+
+
+def transfer_text(number: int, client_name: str) -> str:
+    return f"➡ Transfer session #{number} · {client_name} to:"
+
+
+def transfer_keyboard(number: int, choices: Sequence[tuple[str, str, str]], assigned: bool) -> InlineKeyboardMarkup:
+    """`choices`: (operator id, name, status) of the line's other operators, one per row; offline ones too
+    (choosing them is refused with the reason)."""
+    rows = [[InlineKeyboardButton(text=f"{name} · {OPERATOR_ICONS.get(status, '')} {status}",
+                                  callback_data=TransferTo(session=number, to=operator_key(op_id)).pack())]
+            for op_id, name, status in choices]
+    if assigned:
+        rows.append([InlineKeyboardButton(text="↩ Back to the queue",
+                                          callback_data=TransferTo(session=number, to=QUEUE_KEY).pack())])
+    rows.append([InlineKeyboardButton(text="✖ Cancel", callback_data=TransferTo(session=number, to=CANCEL_KEY).pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def topic_link(chat_id: int, thread_id: int) -> str:
+    """A link to a forum topic of a supergroup: t.me/c/ takes the chat id without its "-100" prefix."""
+    internal = str(chat_id).removeprefix("-100").lstrip("-")
+    return f"https://t.me/c/{internal}/{thread_id}"
+
+
+def sessions_html(mine: Sequence[tuple[str, str | None]], queued: Sequence[tuple[str, str | None]]) -> str:
+    """`/sessions`: (title, topic link or None) of the operator's active sessions and of the queued ones of
+    their lines, as Telegram HTML (titles are escaped here)."""
+
+    def item(title: str, link: str | None) -> str:
+        shown = html.escape(title)
+        return f"• <a href=\"{html.escape(link)}\">{shown}</a>" if link else f"• {shown}"
+
+    parts = ["<b>Your active sessions</b>"]
+    parts += [item(*entry) for entry in mine] or ["You have no active sessions: take one from the queue."]
+    if queued:
+        parts += ["", "<b>Waiting in the queue of your lines</b>", *(item(*entry) for entry in queued)]
+    return "\n".join(parts)
 
 
 class TaskAction(CallbackData, prefix="task"):

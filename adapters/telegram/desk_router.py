@@ -3,7 +3,8 @@ with a line's bot).
 
 In a session's topic an operator's message goes to the client (`//` notes stay internal) unless a
 form of theirs is open there, in which case it answers the form. Commands: /status, /startprocess,
-/close, /cancel, /autostart (admins). Every button payload is re-checked here and in core: the
+/close, /transfer NAME|queue, /spam, /unspam, /sessions (also in a private chat with the bot), /cancel,
+/autostart (admins). Every button payload is re-checked here and in core: the
 button's topic must be the session it names, the process must resolve in the catalog, the clicker
 must be allowed to do it.
 """
@@ -24,20 +25,29 @@ from aiogram.types import (
     BotCommandScopeChat,
     CallbackQuery,
     InlineKeyboardMarkup,
+    LinkPreviewOptions,
     Message,
     ReplyParameters,
 )
 
 from adapters.telegram.client import attachments_of
 from adapters.telegram.desk_cards import (
+    CANCEL_KEY,
+    QUEUE_KEY,
     AutostartAction,
     SessionAction,
     TaskAction,
+    TransferTo,
     autostart_back_row,
     autostart_keyboard,
     autostart_text,
+    operator_key,
+    sessions_html,
+    topic_link,
+    transfer_keyboard,
+    transfer_text,
 )
-from adapters.telegram.desk_delivery import TOPIC_SESSION_REF
+from adapters.telegram.desk_delivery import TOPIC_REF, TOPIC_SESSION_REF
 from adapters.telegram.picker import (
     PickerTitle,
     PickPage,
@@ -55,7 +65,7 @@ from core.config import Config, LineConfig, OperatorConfig
 from core.courier import TELEGRAM_DESK
 from core.errors import Refusal
 from core.inbound import OperatorEdit, OperatorText
-from core.model import InstanceStatus, OperatorStatus
+from core.model import InstanceStatus, OperatorStatus, Session, SessionStatus
 from core.operators import Operators
 from core.processes import Processes
 from core.sessions import Sessions
@@ -72,7 +82,13 @@ DESK_COMMANDS = [
     BotCommand(command="status", description="Your status: /status online, busy or offline"),
     BotCommand(command="autostart", description="Automatic start rules of the line (admins)"),
     BotCommand(command="cancel", description="Stop filling in a form (the task stays open)"),
+    BotCommand(command="sessions", description="Your active sessions and the queue, with links to their topics"),
+    BotCommand(command="transfer", description="Hand this topic's session over: /transfer NAME or /transfer queue"),
+    BotCommand(command="spam", description="Mark this topic's session as spam"),
+    BotCommand(command="unspam", description="Unmark spam: the session gets its previous state back"),
 ]
+QUEUE_WORDS = ("queue", "-")
+MAX_LISTED = 30
 
 
 def tampered() -> Refusal:
@@ -162,6 +178,38 @@ def desk_router(config: Config) -> Router:
         await TopicForms(bot, store, processes).begin(chat_id, thread_id, user_id, operator.id, record, task)
         return True
 
+    def answers_in(chat_id: int, line_id: str) -> bool:
+        """Several lines' bots may share a desk group: the first of them (in config order) answers commands
+        that belong to no session (/sessions), so that the operator gets one answer."""
+        first = next((line for line in config.lines if line.telegram_desk_chat == chat_id), None)
+        return first is not None and first.id == line_id
+
+    async def show_transfer_menu(bot: Bot, chat_id: int, thread_id: int, number: int,
+                                 operator: OperatorConfig | None, sessions: Sessions, operators: Operators,
+                                 store: Store, reply_to: int | None = None) -> None:
+        """The line's other operators (with their status) and "Back to the queue", as a menu in the topic."""
+        session = await sessions.require(number)
+        await operators.require_active(operator, session, "transfer sessions")
+        assert operator is not None
+        client = await store.get_client(session.client_id)
+        choices = [(other.id, other.name, (await operators.state(other.id)).status.value)
+                   for other in operators.of_line(session.line_id) if other.id not in (operator.id, session.assignee)]
+        await bot.send_message(chat_id=chat_id, message_thread_id=thread_id,
+                               text=transfer_text(number, client.name if client else "?"),
+                               reply_markup=transfer_keyboard(number, choices, session.assignee is not None),
+                               reply_parameters=ReplyParameters(message_id=reply_to) if reply_to else None)
+
+    async def listed(store: Store, sessions: list[Session]) -> list[tuple[str, str | None]]:
+        """(title, link to its topic) per session."""
+        entries = []
+        for session in sessions:
+            client = await store.get_client(session.client_id)
+            line = config.line(session.line_id)
+            topic = await store.get_ref(TOPIC_REF, str(session.number))
+            title = f"#{session.number} · {client.name if client else '?'} · {line.name if line else session.line_id}"
+            entries.append((title, topic_link(int(topic["chat_id"]), int(topic["thread_id"])) if topic else None))
+        return entries
+
     # --- commands ----------------------------------------------------------------------------
     @router.message(Command("status"), in_desk | (F.chat.type == "private"))
     async def on_status(message: Message, command: CommandObject, operators: Operators) -> Any:
@@ -212,6 +260,76 @@ def desk_router(config: Config) -> Router:
         except Refusal as refusal:
             return await message.reply(f"Not closed: {refusal.reason}")
         return None  # the topic gets "■ Session closed by …" from core
+
+    @router.message(Command("transfer"), in_desk)
+    async def on_transfer(message: Message, command: CommandObject, bot: Bot, sessions: Sessions,
+                          operators: Operators, store: Store, line_id: str) -> Any:
+        """`/transfer NAME` (an operator of the line, by name or id), `/transfer queue`, or `/transfer` alone:
+        the menu of the line's operators."""
+        number = await session_here(message, store, line_id)
+        if number is None or message.message_thread_id is None:
+            return await message.reply("Type /transfer NAME or /transfer queue inside a session's topic.")
+        operator = operators.by_telegram(message.from_user.id) if message.from_user else None
+        word = (command.args or "").strip().lstrip("@")
+        try:
+            if operator is None:
+                raise not_operator()
+            if not word:
+                await show_transfer_menu(bot, message.chat.id, message.message_thread_id, number, operator, sessions,
+                                         operators, store, reply_to=message.message_id)
+                return None
+            before = await sessions.require(number)
+            target = None if word.lower() in QUEUE_WORDS else named_operator(operators, before.line_id, word)
+            after = await sessions.transfer(number, operator.id, target.id if target else None)
+        except Refusal as refusal:
+            return await message.reply(f"Not transferred: {refusal.reason}")
+        if after.assignee == before.assignee:
+            holder = f"already {target.name}'s" if target else "already in the queue"
+            return await message.reply(f"Session #{number} is {holder}.")
+        return None  # the topic gets "➡ Anna transferred the session to Carl." from core
+
+    @router.message(Command("spam", "unspam"), in_desk)
+    async def on_spam(message: Message, command: CommandObject, sessions: Sessions, operators: Operators,
+                      store: Store, line_id: str) -> Any:
+        number = await session_here(message, store, line_id)
+        if number is None:
+            return await message.reply(f"Type /{command.command} inside a session's topic.")
+        operator = operators.by_telegram(message.from_user.id) if message.from_user else None
+        try:
+            if operator is None:
+                raise not_operator()
+            session = await sessions.require(number)
+            if command.command == "unspam":
+                if session.status != SessionStatus.SPAM:
+                    return await message.reply(f"Session #{number} is not marked as spam.")
+                await sessions.unmark_spam(number, operator.id)
+            else:
+                await sessions.mark_spam(number, operator.id)
+        except Refusal as refusal:
+            return await message.reply(f"Not changed: {refusal.reason}")
+        return None  # core tells the topic and refreshes the card
+
+    @router.message(Command("sessions"), in_desk | (F.chat.type == "private"))
+    async def on_sessions(message: Message, operators: Operators, store: Store, line_id: str) -> Any:
+        """The operator's active sessions and the queue of their lines, with links to the topics; spam and
+        closed sessions are not listed."""
+        private = message.chat.type == "private"
+        if not private and not answers_in(message.chat.id, line_id):
+            return None
+        operator = operators.by_telegram(message.from_user.id) if message.from_user else None
+        if operator is None:
+            if private:
+                raise SkipHandler  # a customer typing /sessions: the client router takes it as text
+            return await message.reply("You are not a linedesk operator: /sessions lists an operator's sessions.")
+        mine = await store.list_sessions(status=[SessionStatus.ACTIVE], assignee=operator.id, limit=MAX_LISTED)
+        queued: list[Session] = []
+        for line in config.lines:
+            if operator.serves(line.id):
+                queued += await store.list_sessions(status=[SessionStatus.QUEUED], line_id=line.id, limit=1000)
+        queued.sort(key=lambda session: session.number)
+        text = sessions_html(await listed(store, sorted(mine, key=lambda s: s.number)),
+                             await listed(store, queued[:MAX_LISTED]))
+        return await message.reply(text, parse_mode="HTML", link_preview_options=LinkPreviewOptions(is_disabled=True))
 
     @router.message(Command("cancel"), in_desk)
     async def on_cancel(message: Message, bot: Bot, processes: Processes, store: Store) -> Any:
@@ -298,9 +416,47 @@ def desk_router(config: Config) -> Router:
             if callback_data.action == "start":
                 await show_picker(bot, chat_id, thread_id, number, operator, sessions, operators, processes, store)
                 return await answer(query, "Choose a process below.")
+            if callback_data.action == "transfer":
+                await show_transfer_menu(bot, chat_id, thread_id, number, operator, sessions, operators, store)
+                return await answer(query, "Choose below who takes it over.")
+            if callback_data.action == "spam":
+                await sessions.mark_spam(number, operator.id)
+                return await answer(query, f"Session #{number} marked as spam.")
+            if callback_data.action == "unspam":
+                await sessions.unmark_spam(number, operator.id)
+                return await answer(query, f"Session #{number} is no longer marked as spam.")
             raise tampered()
         except Refusal as refusal:
             return await answer(query, refusal.reason, alert=True)
+
+    @router.callback_query(TransferTo.filter())
+    async def on_transfer_button(query: CallbackQuery, callback_data: TransferTo, bot: Bot, sessions: Sessions,
+                                 operators: Operators, store: Store) -> Any:
+        """A choice in the transfer menu; the target is resolved against the line's operators and core
+        re-checks everything (the clicker, the session, the target's line and status)."""
+        operator = operators.by_telegram(query.from_user.id)
+        try:
+            chat_id, _, number = await button_session(query, store, callback_data.session)
+            if operator is None:
+                raise not_operator()
+            if callback_data.to == CANCEL_KEY:
+                if isinstance(query.message, Message):
+                    await drop_picker(bot, chat_id, query.message.message_id, "Transfer cancelled.")
+                return await answer(query, "Transfer cancelled.")
+            session = await sessions.require(number)
+            target = None
+            if callback_data.to != QUEUE_KEY:
+                target = next((other for other in operators.of_line(session.line_id)
+                               if operator_key(other.id) == callback_data.to), None)
+                if target is None:
+                    raise tampered()
+            session = await sessions.transfer(number, operator.id, target.id if target else None)
+        except Refusal as refusal:
+            return await answer(query, f"Not transferred: {refusal.reason}", alert=True)
+        if isinstance(query.message, Message):
+            await drop_picker(bot, chat_id, query.message.message_id, "Transferred.")
+        return await answer(query, f"Session #{number} is now {target.name}'s." if target
+                            else f"Session #{number} is back in the queue.")
 
     # --- the process picker ------------------------------------------------------------------------
     @router.callback_query(PickProcess.filter())
@@ -460,6 +616,21 @@ async def answer(query: CallbackQuery, text: str = "", *, alert: bool = False) -
         if "query is too old" not in words and "query id is invalid" not in words:
             raise
         log.info("callback query %s could not be answered any more: %s", query.id, err.message)
+
+
+def named_operator(operators: Operators, line_id: str, word: str) -> OperatorConfig:
+    """The operator of the line that `word` names (id or name, any case); a refusal lists who there is."""
+    wanted = word.casefold()
+    staff = operators.of_line(line_id)
+    found = [o for o in staff if o.id == wanted] or [o for o in staff if o.name.casefold() == wanted]
+    if len(found) == 1:
+        return found[0]
+    names = ", ".join(o.name for o in staff) or "nobody"
+    if found:
+        raise Refusal(f"Several operators are called {word!r}: use their id ({', '.join(o.id for o in found)}).",
+                      "ambiguous")
+    raise Refusal(f"No operator {word!r} on line {line_id!r}. Operators of the line: {names}; or /transfer queue.",
+                  "wrong_line")
 
 
 def require_admin(operators: Operators, user_id: int) -> OperatorConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -143,14 +144,16 @@ async def test_with_platform_pacing_a_clients_chat_gets_a_short_burst_then_about
     try:
         await open_session_with_anna_online(rig)
         rig.telegram.clear_calls()
-        for n in range(5):
-            await rig.slack.post_message(rig.slack_url, ANNA.slack_user, (await rig.thread_root(1))["channel"],
-                                         f"part {n}", thread_ts=(await rig.thread_root(1))["ts"])
+        root = await rig.thread_root(1)
+        for n in range(5):  # typed one after the other; each accepted before the next is typed
+            await rig.slack.post_message(rig.slack_url, ANNA.slack_user, root["channel"], f"part {n}",
+                                         thread_ts=root["ts"])
+            await rig.desk.slack_desk.idle()  # type: ignore[union-attr]
         await rig.settle(timeout=15)
         sends = [c for c in rig.telegram.calls_of("sendMessage", token=SUPPORT_TOKEN)
                  if c.params.get("chat_id") == IVAN.telegram_user]
         assert [c.params["text"].split("\n")[-1] for c in sends] == [f"part {n}" for n in range(5)]
-        gaps = [later.time - earlier.time for earlier, later in zip(sends, sends[1:], strict=False)]
+        gaps = [later.time - earlier.time for earlier, later in itertools.pairwise(sends)]
         assert sends[-1].time - sends[0].time >= 1.5  # 5 messages: a burst of 3, then ~1/s
         assert max(gaps) <= 1.5
     finally:
