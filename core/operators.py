@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from core.clock import Clock
 from core.config import Config, OperatorConfig
 from core.errors import Refusal
 from core.events import EventBus, OperatorStatusChanged
+from core.locks import KeyedLocks, store_mutex
 from core.model import OperatorState, OperatorStatus, Session, SessionStatus
 from core.store.base import Store
 
@@ -16,6 +20,7 @@ class Operators:
         self._config = config
         self._clock = clock
         self._bus = bus
+        self._locks = KeyedLocks()
 
     def by_slack(self, user_id: str) -> OperatorConfig | None:
         return self._config.operator_by_slack(user_id)
@@ -30,23 +35,35 @@ class Operators:
         return await self._store.get_operator(operator_id)
 
     async def set_status(self, operator_id: str, status: OperatorStatus) -> OperatorState:
-        state = await self._store.get_operator(operator_id)
-        old = state.status
-        state.status = status
-        state.updated_at = self._clock.now()
-        await self._store.save_operator(state)
+        async with self._state_mutex(operator_id):
+            state = await self._store.get_operator(operator_id)
+            old = state.status
+            state.status = status
+            state.updated_at = self._clock.now()
+            await self._store.save_operator(state)
         if old != status and self._bus is not None:
             await self._bus.publish(OperatorStatusChanged(operator_id=operator_id, old=old, new=status))
         return state
+
+    @asynccontextmanager
+    async def _state_mutex(self, operator_id: str) -> AsyncIterator[None]:
+        """An operator's state is read, changed and saved whole: writers take turns, or one of two changes
+        at the same moment (a status and the last session) would be lost."""
+        async with self._locks.hold(operator_id), \
+                store_mutex(self._store, self._clock, f"lock:operator:{operator_id}"):
+            yield
 
     def of_line(self, line_id: str) -> list[OperatorConfig]:
         return [operator for operator in self._config.operators if operator.serves(line_id)]
 
     async def remember_session(self, operator_id: str, session_number: int) -> None:
-        state = await self._store.get_operator(operator_id)
-        if state.last_session != session_number:
-            state.last_session = session_number
-            await self._store.save_operator(state)
+        if (await self._store.get_operator(operator_id)).last_session == session_number:
+            return
+        async with self._state_mutex(operator_id):
+            state = await self._store.get_operator(operator_id)
+            if state.last_session != session_number:
+                state.last_session = session_number
+                await self._store.save_operator(state)
 
     async def require_active(self, operator: OperatorConfig | None, session: Session, action: str) -> OperatorState:
         """The checks every operator action on a session passes first (SPEC §5, §8)."""

@@ -12,7 +12,7 @@ from core.courier import Courier
 from core.errors import Refusal
 from core.events import EventBus, MessageReceived, OperatorStatusChanged, SessionClosed, SessionCreated
 from core.inbound import ClientBlocked, ClientEdit, ClientText, OperatorDelete, OperatorEdit, OperatorText
-from core.locks import KeyedLocks, store_mutex
+from core.locks import Busy, KeyedLocks, store_mutex
 from core.model import (
     MAX_FILE_BYTES,
     AuthorKind,
@@ -71,7 +71,7 @@ class Sessions:
         client_id = Client.make_id(incoming.channel, incoming.user_id)
         async with self._locks.hold((incoming.line_id, client_id)):
             client = await self._upsert_client(client_id, incoming, now)
-            session, created = await self._open_session(line, client, now)
+            session, created, reopened = await self._open_session(line, client, now)
             session.last_client_message_at = now
             session.updated_at = now
             await self._store.save_session(session)
@@ -91,7 +91,8 @@ class Sessions:
             await self._courier.send(outbox)
         if session.status == SessionStatus.SPAM:
             return session
-        if created and line.auto_assign:
+        if line.auto_assign and session.status == SessionStatus.QUEUED and session.assignee is None \
+                and (created or reopened):
             session = await self.auto_assign(session)
         if created:
             await self._bus.publish(SessionCreated(session=session, client=client))
@@ -174,23 +175,27 @@ class Sessions:
         await self._store.save_client(client)
         return client
 
-    async def _open_session(self, line: LineConfig, client: Client, now: float) -> tuple[Session, bool]:
+    async def _open_session(self, line: LineConfig, client: Client, now: float) -> tuple[Session, bool, bool]:
+        """The client's session to store a message in, and whether it was (created, reopened) for it."""
         latest = await self._store.latest_session(line.id, client.id)
         if latest is not None:
             if latest.is_open or latest.status == SessionStatus.SPAM:
-                return latest, False
+                return latest, False, False
             if latest.closed_at is not None and now - latest.closed_at <= line.reopen_within:
-                latest.status = SessionStatus.ACTIVE if latest.assignee else SessionStatus.QUEUED
+                # back to its operator — unless they went offline (or left the line) while it was closed
+                keeps = await self._may_hold(latest.assignee, line.id)
+                latest.status = SessionStatus.ACTIVE if keeps else SessionStatus.QUEUED
+                latest.assignee = latest.assignee if keeps else None
                 latest.closed_at = None
                 await self._store.save_session(latest)
                 await self._courier.send(self._courier.desk_entries(latest, "refresh_card")
                                          + self._courier.notice(latest, "↺ The client wrote again: session reopened."))
-                return latest, False
+                return latest, False, True
         session = await self._store.create_session(Session(
             number=0, line_id=line.id, client_id=client.id, status=SessionStatus.QUEUED, created_at=now,
             updated_at=now, previous_session=latest.number if latest else None))
         log.info("session #%s opened on line %s for %s", session.number, line.id, client.id)
-        return session, True
+        return session, True, False
 
     async def open_outbound(self, line_id: str, client: Client) -> Session:
         """The client's open session on the line, or a new outbound one (initiative messages)."""
@@ -335,7 +340,10 @@ class Sessions:
                 holder = self._operators.get(session.assignee)
                 raise Refusal(f"{holder.name if holder else session.assignee} already has session #{number}; "
                               "ask them to transfer it.", "taken")
-            return await self._assign(session, operator, f"✋ {operator.name} took the session.")
+            session = await self._assign(session, operator, f"✋ {operator.name} took the session.")
+            if session.assignee != operator.id:  # they went offline while taking it
+                raise Refusal("You are offline: you cannot take sessions. Type /status online first.", "offline")
+            return session
 
     async def transfer(self, number: int, operator_id: str, to_operator_id: str | None) -> Session:
         """Hand the session to another operator of the line, or back to the queue (`to_operator_id` None)."""
@@ -375,6 +383,8 @@ class Sessions:
             return session
 
     async def unmark_spam(self, number: int, operator_id: str) -> Session:
+        """The session gets its previous state back — active with the same operator, unless they went offline
+        (or left the line) meanwhile: then it is back in the queue (and auto-assigned on such lines)."""
         async with self._session_mutex(number):
             session = await self.require(number)
             operator = self._operators.get(operator_id)
@@ -384,19 +394,42 @@ class Sessions:
                 raise Refusal("You are offline: you cannot unmark spam. Type /status online first.", "offline")
             if session.status != SessionStatus.SPAM:
                 return session
-            session.status = session.previous_status or SessionStatus.QUEUED
+            restored = session.previous_status or SessionStatus.QUEUED
+            notice = f"✅ {operator.name} unmarked spam."
+            requeued = restored == SessionStatus.ACTIVE and not await self._may_hold(session.assignee,
+                                                                                      session.line_id)
+            if requeued:
+                restored = SessionStatus.QUEUED
+                session.assignee = None
+                notice += " Its operator is not available any more: the session is back in the queue."
+            session.status = restored
             session.previous_status = None
             session.updated_at = self._clock.now()
             await self._store.save_session(session)
             await self._courier.send(self._courier.desk_entries(session, "refresh_card")
-                                     + self._courier.notice(session, f"✅ {operator.name} unmarked spam."))
-            return session
+                                     + self._courier.notice(session, notice))
+        line = self._config.line(session.line_id)
+        if requeued and line is not None and line.auto_assign:
+            session = await self.auto_assign(session)
+        return session
+
+    async def _may_hold(self, operator_id: str | None, line_id: str) -> bool:
+        """Whether `operator_id` may hold an active session of the line: they serve it and are not offline."""
+        operator = self._operators.get(operator_id) if operator_id else None
+        if operator is None or not operator.serves(line_id):
+            return False
+        return (await self._operators.state(operator.id)).status != OperatorStatus.OFFLINE
 
     async def _assign(self, session: Session, operator: OperatorConfig, notice: str) -> Session:
+        """Give the session to `operator` (the caller holds the session mutex). Returns it queued instead if
+        the operator went offline meanwhile — after `on_operator_status` looked for their sessions."""
         session.assignee = operator.id
         session.status = SessionStatus.ACTIVE
         session.updated_at = self._clock.now()
         await self._store.save_session(session)
+        if (await self._operators.state(operator.id)).status == OperatorStatus.OFFLINE:
+            log.info("session #%s: %s went offline while it was assigned to them", session.number, operator.id)
+            return await self._unassign(session, f"↩ {operator.name} went offline: the session is back in the queue.")
         await self._operators.remember_session(operator.id, session.number)
         outbox = self._courier.desk_entries(session, "refresh_card") + self._courier.notice(session, notice)
         line = self._config.line(session.line_id)
@@ -421,31 +454,46 @@ class Sessions:
 
     async def auto_assign(self, session: Session) -> Session:
         """`auto_assign` lines: the online operator of the line with the fewest active sessions (ties: the
-        one who waited longest for a new one) gets it; with nobody online it stays queued."""
+        one whose last automatic assignment is the oldest) gets it; with nobody online it stays queued and
+        the client gets the line's `queued_note`.
+
+        One line's assignments take turns (a line mutex, in the store too), so sessions opened at the same
+        moment — on one linedesk or several — do not all see the same operator as the least busy."""
         async with self._session_mutex(session.number):
             fresh = await self.require(session.number)
-            if fresh.assignee is not None or fresh.status != SessionStatus.QUEUED:
-                return fresh
-            candidates = []
-            for operator in self._operators.of_line(fresh.line_id):
-                state = await self._operators.state(operator.id)
-                if state.status != OperatorStatus.ONLINE:
-                    continue
-                active = await self._store.list_sessions(status=[SessionStatus.ACTIVE], assignee=operator.id,
-                                                         limit=10_000)
-                last = await self._store.get_ref(LAST_ASSIGNED_REF, operator.id)
-                candidates.append((len(active), float(last["at"]) if last else 0.0, operator.id, operator))
-            if not candidates:
+            # a chosen operator who goes offline at that moment gets it back off (`_assign`): choose again
+            for _ in range(len(self._operators.of_line(fresh.line_id)) + 1):
+                if fresh.assignee is not None or fresh.status != SessionStatus.QUEUED:
+                    return fresh
+                async with self._line_mutex(fresh.line_id):
+                    chosen = await self._least_busy(fresh.line_id)
+                    if chosen is None:
+                        break
+                    await self._store.set_ref(LAST_ASSIGNED_REF, chosen.id, {
+                        "at": self._clock.now(), "seq": await self._store.next_number("assign")})
+                    fresh = await self._assign(fresh, chosen, f"🤖 Assigned to {chosen.name} (auto-assign).")
+            if fresh.assignee is None and fresh.status == SessionStatus.QUEUED:
                 line = self._config.line(fresh.line_id)
                 client = await self._store.get_client(fresh.client_id)
-                if line is not None and line.queued_note and client is not None:
+                if line is not None and line.queued_note and client is not None and not client.unreachable:
                     await self._courier.send([self._courier.client_text(client, fresh, line.queued_note, None,
                                                                         AuthorKind.SYSTEM)])
-                return fresh
-            _, _, _, chosen = min(candidates, key=lambda c: c[:3])
-            await self._store.set_ref(LAST_ASSIGNED_REF, chosen.id, {"at": self._clock.now(),
-                                                                    "seq": await self._store.next_number("assign")})
-            return await self._assign(fresh, chosen, f"🤖 Assigned to {chosen.name} (auto-assign).")
+            return fresh
+
+    async def _least_busy(self, line_id: str) -> OperatorConfig | None:
+        """The online operator of the line with the fewest active sessions; ties: the least recent automatic
+        assignment (a store sequence, not the clock: two assignments can share a timestamp), then the id."""
+        candidates = []
+        for operator in self._operators.of_line(line_id):
+            if (await self._operators.state(operator.id)).status != OperatorStatus.ONLINE:
+                continue
+            active = await self._store.list_sessions(status=[SessionStatus.ACTIVE], assignee=operator.id,
+                                                     limit=10_000)
+            last = await self._store.get_ref(LAST_ASSIGNED_REF, operator.id)
+            candidates.append((len(active), int(last.get("seq", 0)) if last else 0, operator.id, operator))
+        if not candidates:
+            return None
+        return min(candidates, key=lambda c: c[:3])[3]
 
     async def on_operator_status(self, event: OperatorStatusChanged) -> None:
         """An operator who goes offline hands their active sessions back to the queue (and, on auto-assign
@@ -466,18 +514,32 @@ class Sessions:
                 await self.auto_assign(fresh)
 
     async def close_idle(self) -> int:
-        """Close sessions whose client has been silent for the line's `auto_close_after`. Returns how many."""
-        now = self._clock.now()
+        """Close sessions whose client has been silent for the line's `auto_close_after`. Returns how many.
+        Each is checked again under its mutex: a client who just wrote, or another linedesk closing it at the
+        same moment, leaves it alone."""
         closed = 0
         for line in self._config.lines:
             for session in await self._store.list_sessions(status=list(OPEN_STATUSES), line_id=line.id,
                                                            limit=100_000):
-                last = session.last_client_message_at or session.created_at
-                if now - last >= line.auto_close_after:
-                    await self.close(session.number, "inactivity (no message from the client for "
-                                                     f"{_duration(line.auto_close_after)})")
-                    closed += 1
+                if not _idle(session, line, self._clock.now()):
+                    continue
+                try:
+                    if await self._close_if_idle(session.number, line):
+                        closed += 1
+                except Busy:
+                    log.warning("session #%s is locked: closing it for inactivity waits for the next check",
+                                session.number)
         return closed
+
+    async def _close_if_idle(self, number: int, line: LineConfig) -> bool:
+        async with self._session_mutex(number):
+            session = await self.require(number)
+            if not session.is_open or not _idle(session, line, self._clock.now()):
+                return False
+            by = f"inactivity (no message from the client for {_duration(line.auto_close_after)})"
+            session = await self._close_locked(session, by)
+        await self._publish_closed(session, by)
+        return True
 
     @asynccontextmanager
     async def _session_mutex(self, number: int) -> AsyncIterator[None]:
@@ -485,13 +547,27 @@ class Sessions:
                 store_mutex(self._store, self._clock, f"lock:session:{number}"):
             yield
 
+    @asynccontextmanager
+    async def _line_mutex(self, line_id: str) -> AsyncIterator[None]:
+        """Automatic assignment on a line, one session at a time (always taken inside a session mutex)."""
+        async with self._locks.hold(("line", line_id)), store_mutex(self._store, self._clock, f"lock:assign:{line_id}"):
+            yield
+
     async def close(self, number: int, by: str, *, operator_id: str | None = None) -> Session:
-        """Close a session; `by` is who closed it as shown on the desk ("Anna", "process", …)."""
-        session = await self.require(number)
-        if operator_id is not None:
-            await self._operators.require_active(self._operators.get(operator_id), session, "close sessions")
-        if session.status == SessionStatus.CLOSED:
-            return session
+        """Close a session; `by` is who closed it as shown on the desk ("Anna", "process", …). Closing a closed
+        session changes nothing and fires nothing: two closers at once (a click and the idle check, two
+        linedesk instances) fire `session.closed` once."""
+        async with self._session_mutex(number):
+            session = await self.require(number)
+            if operator_id is not None:
+                await self._operators.require_active(self._operators.get(operator_id), session, "close sessions")
+            if session.status == SessionStatus.CLOSED:
+                return session
+            session = await self._close_locked(session, by)
+        await self._publish_closed(session, by)
+        return session
+
+    async def _close_locked(self, session: Session, by: str) -> Session:
         now = self._clock.now()
         session.status = SessionStatus.CLOSED
         session.closed_at = now
@@ -499,12 +575,17 @@ class Sessions:
         await self._store.save_session(session)
         await self._courier.send(self._courier.desk_entries(session, "refresh_card")
                                  + self._courier.notice(session, f"■ Session closed by {by}."))
+        return session
+
+    async def _publish_closed(self, session: Session, by: str) -> None:
         client = await self._store.get_client(session.client_id)
         if client is not None:
             await self._bus.publish(SessionClosed(session=session, client=client, by=by))
-        return session
 
 
+def _idle(session: Session, line: LineConfig, now: float) -> bool:
+    """The client has been silent for the line's `auto_close_after`."""
+    return now - (session.last_client_message_at or session.created_at) >= line.auto_close_after
 def _duration(seconds: float) -> str:
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{int(seconds // 3600)} h"
