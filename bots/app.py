@@ -107,7 +107,7 @@ class Linedesk:
             self.slack_desk = SlackDesk(self.slack, store=self.store, sessions=self.sessions,
                                         processes=self.processes, operators=self.operators)
             self.slack_admin = SlackAdmin(self.slack, autostart=self.autostart, operators=self.operators,
-                                          catalog=self.catalog, config=config)
+                                          catalog=self.catalog, config=config, track=self.slack_desk.track)
             self.slack_home = SlackHome(self.slack, self.slack_desk.track, store=self.store, config=config,
                                         operators=self.operators, rules=self.slack_admin.rules, health=self.health)
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
@@ -228,12 +228,9 @@ class Linedesk:
             await self.telegram.idle()
             if self.slack_desk is not None:
                 await self.slack_desk.idle()
-            if self.slack_admin is not None:
-                await self.slack_admin.idle()
             await self.outbox.drain(timeout=max(0.1, deadline - loop.time()))
             stats = await self.store.outbox_stats(self.clock.now())
-            slack_busy = (self.slack_desk is not None and self.slack_desk.busy) or (
-                self.slack_admin is not None and self.slack_admin.busy)
+            slack_busy = self.slack_desk is not None and self.slack_desk.busy
             later = stats.get("next_due", 0.0) - self.clock.now() > deadline - loop.time()
             if not self.telegram.busy and not slack_busy and (stats.get("pending", 0) == 0 or later):
                 return

@@ -12,17 +12,16 @@ its own action ids.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.tracking import Listener
 from core.autostart import EVENTS, Autostart, EffectiveRule
 from core.bpmn.catalog import Catalog
 from core.config import Config, OperatorConfig
@@ -233,12 +232,10 @@ class AutostartRules:
 
 class SlackAdmin:
     def __init__(self, app: AsyncApp, *, autostart: Autostart, operators: Operators, catalog: Catalog,
-                 config: Config):
+                 config: Config, track: Callable[[Listener], Listener]):
         self._app = app
         self.rules = AutostartRules(autostart=autostart, operators=operators, catalog=catalog, config=config)
-        self._inflight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._track = track
         self._register()
 
     def _register(self) -> None:
@@ -247,27 +244,6 @@ class SlackAdmin:
         app.action(TOGGLE)(track(self.on_toggle))
         app.action(re.compile(rf"^{re.escape(PROCESS)}:"))(track(self.on_process))
         app.action(PAGE)(track(self.on_page))
-
-    def _track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        @functools.wraps(listener)
-        async def tracked(**kwargs: Any) -> None:
-            self._inflight += 1
-            self._idle.clear()
-            try:
-                await listener(**kwargs)
-            finally:
-                self._inflight -= 1
-                if self._inflight == 0:
-                    self._idle.set()
-
-        return tracked
-
-    @property
-    def busy(self) -> bool:
-        return not self._idle.is_set()
-
-    async def idle(self) -> None:
-        await self._idle.wait()
 
     async def rule_list(self, page: int) -> tuple[str, list[Block]]:
         return await self.rules.rule_list(page)

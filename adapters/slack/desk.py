@@ -12,7 +12,6 @@ Slack app has registered its own.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
@@ -26,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import views
 from adapters.slack.delivery import THREAD_REF
 from adapters.slack.messages import SlackMessages
+from adapters.slack.tracking import ListenerTracker
 from core.errors import Refusal
 from core.model import InstanceStatus, OperatorStatus, SessionStatus
 from core.operators import Operators
@@ -51,10 +51,7 @@ class SlackDesk:
         self._sessions = sessions
         self._processes = processes
         self._operators = operators
-        self._background: set[asyncio.Future[Any]] = set()
-        self._inflight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._tracker = ListenerTracker()
         self._register()
 
     def _register(self) -> None:
@@ -76,35 +73,19 @@ class SlackDesk:
         SlackMessages(app, track, store=self._store, sessions=self._sessions, operators=self._operators)
 
     def track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        """For the other parts of the Slack app (App Home, messages): `idle()` waits for theirs too."""
-        return self._track(listener)
+        """For the other parts of the Slack app (App Home, messages, /autostart): `idle()` waits for theirs too."""
+        return self._tracker.track(listener)
 
     def _track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        """Count listeners still running after their ack, so that `idle()` can wait for them."""
-
-        @functools.wraps(listener)
-        async def tracked(**kwargs: Any) -> None:
-            self._inflight += 1
-            self._idle.clear()
-            try:
-                await listener(**kwargs)
-            finally:
-                self._inflight -= 1
-                if self._inflight == 0 and not self._background:
-                    self._idle.set()
-
-        return tracked
+        return self._tracker.track(listener)
 
     @property
     def busy(self) -> bool:
-        return not self._idle.is_set() or bool(self._background)
+        return self._tracker.busy
 
     async def idle(self) -> None:
         """Wait until every listener and background form submission has finished."""
-        while self.busy:
-            if self._background:
-                await asyncio.gather(*list(self._background), return_exceptions=True)
-            await self._idle.wait()
+        await self._tracker.idle()
 
     # --- operators' words -------------------------------------------------------------
     async def on_status(self, ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -366,7 +347,7 @@ class SlackDesk:
                                                            operator.id if operator else None, raw))
         done, _ = await asyncio.wait({job}, timeout=FORM_ACK_BUDGET)
         if not done:
-            self._keep(job)
+            self._tracker.keep(job, "background form submission")
             await ack()
             return
         try:
@@ -382,16 +363,6 @@ class SlackDesk:
             await ack(response_action="update", view=view)
         else:
             await ack()
-
-    def _keep(self, job: asyncio.Future[Any]) -> None:
-        self._background.add(job)
-
-        def done(task: asyncio.Future[Any]) -> None:
-            self._background.discard(task)
-            if not task.cancelled() and task.exception() is not None:
-                log.error("background form submission failed", exc_info=task.exception())
-
-        job.add_done_callback(done)
 
     async def _tell(self, client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
         user = body.get("user", {}).get("id", "")
