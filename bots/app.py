@@ -232,7 +232,8 @@ class Linedesk:
             stats = await self.store.outbox_stats(self.clock.now())
             slack_busy = self.slack_desk is not None and self.slack_desk.busy
             later = stats.get("next_due", 0.0) - self.clock.now() > deadline - loop.time()
-            if not self.telegram.busy and not slack_busy and (stats.get("pending", 0) == 0 or later):
+            if not self.telegram.busy and not slack_busy and not self.outbox.busy \
+                    and (stats.get("pending", 0) == 0 or later):
                 return
             if loop.time() > deadline:
                 raise TimeoutError(f"linedesk did not settle: {stats}")

@@ -62,6 +62,7 @@ class OutboxWorker:
         self._poll = poll_interval
         self._batch = batch
         self._concurrency = concurrency
+        self._inflight: set[asyncio.Task[None]] = set()
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
         self._rng = rng or random.Random()
@@ -79,6 +80,11 @@ class OutboxWorker:
     def on_dead(self, handler: DeadHandler) -> None:
         self._dead_handlers.append(handler)
 
+    @property
+    def busy(self) -> bool:
+        """Deliveries under way in the background worker."""
+        return bool(self._inflight)
+
     def wake(self) -> None:
         self._wakeup.set()
 
@@ -90,7 +96,7 @@ class OutboxWorker:
         """Deliver until stopped, up to `concurrency` conversations at once: a conversation that waits
         (pacing, a slow platform) never holds up the others; its lease keeps it ours meanwhile."""
         self._stopping = False
-        inflight: set[asyncio.Task[None]] = set()
+        inflight = self._inflight
 
         def finished(task: asyncio.Task[None]) -> None:
             inflight.discard(task)
