@@ -122,8 +122,17 @@ class OutboxWorker:
                     except TimeoutError:
                         pass
         finally:
-            if inflight:
-                await asyncio.gather(*inflight, return_exceptions=True)
+            await self._wind_down(inflight)
+
+    async def _wind_down(self, inflight: set[asyncio.Task[None]], grace: float = 5.0) -> None:
+        """At stop: let deliveries under way finish for a moment, then cancel the rest. A cancelled entry
+        keeps its lease until it runs out and is delivered again then (at least once, never lost)."""
+        if not inflight:
+            return
+        _, unfinished = await asyncio.wait(set(inflight), timeout=grace)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
 
     async def run_once(self) -> int:
         """Claim one batch (one head entry per conversation) and deliver it concurrently."""
