@@ -25,6 +25,13 @@ class Operators:
     def by_slack(self, user_id: str) -> OperatorConfig | None:
         return self._config.operator_by_slack(user_id)
 
+    def require_slack(self, user_id: str) -> OperatorConfig:
+        """The operator behind a Slack user, or a refusal saying they are not one."""
+        operator = self._config.operator_by_slack(user_id)
+        if operator is None:
+            raise Refusal("You are not a linedesk operator.", "not_operator")
+        return operator
+
     def by_telegram(self, user_id: int) -> OperatorConfig | None:
         return self._config.operator_by_telegram(user_id)
 

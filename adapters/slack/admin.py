@@ -76,9 +76,7 @@ class AutostartRules:
         self._config = config
 
     def admin(self, user_id: str) -> OperatorConfig:
-        operator = self._operators.by_slack(user_id)
-        if operator is None:
-            raise Refusal("You are not a linedesk operator.", "not_operator")
+        operator = self._operators.require_slack(user_id)
         if not operator.admin:
             raise Refusal("Only admins can change automatic start.", "not_admin")
         return operator

@@ -171,9 +171,7 @@ class SlackDesk:
     async def _session_button(self, body: dict[str, Any], client: AsyncWebClient, act: Any) -> None:
         user = body.get("user", {}).get("id", "")
         try:
-            operator = self._operators.by_slack(user)
-            if operator is None:
-                raise Refusal("You are not a linedesk operator.", "not_operator")
+            operator = self._operators.require_slack(user)
             await act(_session_number(body), operator.id)
         except Refusal as refusal:
             await self._tell(client, body, refusal.reason)
@@ -185,9 +183,7 @@ class SlackDesk:
         user = body.get("user", {}).get("id", "")
         action = (body.get("actions") or [{}])[0]
         try:
-            operator = self._operators.by_slack(user)
-            if operator is None:
-                raise Refusal("You are not a linedesk operator.", "not_operator")
+            operator = self._operators.require_slack(user)
             try:
                 verb, number = views.parse_menu_value(str((action.get("selected_option") or {}).get("value", "")))
             except ValueError:
@@ -221,9 +217,7 @@ class SlackDesk:
         user = body.get("user", {}).get("id", "")
         action = (body.get("actions") or [{}])[0]
         try:
-            operator = self._operators.by_slack(user)
-            if operator is None:
-                raise Refusal("You are not a linedesk operator.", "not_operator")
+            operator = self._operators.require_slack(user)
             try:
                 number, target_id = views.parse_transfer_value(str(action.get("value", "")))
             except ValueError:
