@@ -17,7 +17,8 @@ class AiohttpCaller:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
         try:
-            async with self._session.request(method, url, json=json_body,
+            # no redirects: a Location could point outside processes.http_allow (the block checks one host)
+            async with self._session.request(method, url, json=json_body, allow_redirects=False,
                                              timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 return HttpReply(status=response.status, body=await response.text())
         except aiohttp.ClientError as err:

@@ -15,10 +15,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.http_caller import AiohttpCaller
 from adapters.slack.admin import SlackAdmin
+from adapters.slack.authorize import SlackAuthorize
 from adapters.slack.customers import SLACK_CLIENT, SlackClientDelivery
-from adapters.slack.dedupe import EventDedupe, SlackAuthorize
 from adapters.slack.delivery import SlackDeskDelivery
 from adapters.slack.desk import SlackDesk, acknowledge_the_rest
+from adapters.slack.events import EventInbox, SlackEvents, events_app
 from adapters.slack.files import SlackFiles
 from adapters.slack.home import SlackHome
 from adapters.slack.socket_mode import SlackSocketMode
@@ -29,6 +30,7 @@ from adapters.telegram.desk_router import desk_router, register_commands
 from adapters.telegram.files import TelegramFiles
 from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
 from adapters.telegram.line_bots import LineBots
+from bots.metrics import Metrics
 from core.autostart import Autostart
 from core.blocks import BLOCKS, Blocks
 from core.bpmn.catalog import Catalog, load_catalog
@@ -39,6 +41,7 @@ from core.errors import DeliveryError
 from core.events import EventBus, MessageReceived, OperatorStatusChanged
 from core.files import Files
 from core.health import Health
+from core.intake import Intake
 from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxWorker
@@ -60,15 +63,19 @@ class Linedesk:
         self.store = store or open_store(config.store_url_resolved(), config.base_dir)
         self.catalog = catalog or load_catalog(config.processes.dir, BLOCKS)
         self.bus = EventBus()
+        self.metrics = Metrics()
         self.outbox = OutboxWorker(self.store, self.clock, poll_interval=outbox_poll,
-                                   pacer=pacer if pacer is not None else Pacer())
+                                   pacer=pacer if pacer is not None else
+                                   Pacer() if config.delivery.pace else Pacer.unlimited(),
+                                   lease=config.delivery.lease, telemetry=self.metrics)
         self.courier = Courier(self.store, config, self.clock, self.outbox.wake)
         self.operators = Operators(self.store, config, self.clock, self.bus)
-        self.sessions = Sessions(self.store, config, self.clock, self.bus, self.courier, self.operators)
+        self.sessions = Sessions(self.store, config, self.clock, self.bus, self.courier, self.operators,
+                                 telemetry=self.metrics)
         self.http_caller = AiohttpCaller()
         self.blocks = Blocks(self.store, config, self.clock, self.courier, self.sessions, self.http_caller)
         self.processes = Processes(self.store, config, self.catalog, self.clock, self.courier, self.blocks,
-                                   self.operators)
+                                   self.operators, telemetry=self.metrics)
         self.bus.subscribe(OperatorStatusChanged, self.sessions.on_operator_status)
         # waiting instances get a client message before auto-start may start a new one on it
         self.bus.subscribe(MessageReceived, self.processes.on_client_message)
@@ -81,7 +88,8 @@ class Linedesk:
         self.dispatcher = Dispatcher(sessions=self.sessions, operators=self.operators, processes=self.processes,
                                      store=self.store, autostart=self.autostart, catalog=self.catalog)
         self.dispatcher.include_routers(desk_router(config), client_router())
-        self.telegram = TelegramInbound(self.store, self.clock, config, self.telegram_bots, self.dispatcher)
+        self.intake = Intake(self.store, self.clock, lease=config.delivery.lease, telemetry=self.metrics)
+        self.telegram = TelegramInbound(self.intake, config, self.telegram_bots, self.dispatcher)
         self.files = Files()
         self.files.register("telegram", TelegramFiles(self.telegram_bots))
         self.outbox.register("telegram.client", TelegramClientDelivery(self.telegram_bots, self.store, self.files),
@@ -90,6 +98,7 @@ class Linedesk:
                              pace=self._telegram_desk_pace)
 
         self.slack: AsyncApp | None = None
+        self.slack_events: AsyncApp | None = None
         self.slack_desk: SlackDesk | None = None
         self.slack_admin: SlackAdmin | None = None
         self.slack_home: SlackHome | None = None
@@ -103,14 +112,19 @@ class Linedesk:
             self.slack_auth = SlackAuthorize(self.slack_client)
             self.slack = AsyncApp(client=AsyncWebClient(base_url=config.slack.api_url), authorize=self.slack_auth,
                                   signing_secret=config.slack.signing_secret, process_before_response=False)
-            self.slack.use(EventDedupe(self.store, self.clock))
+            self.slack.use(EventInbox(self.intake))
+            self.slack_events = events_app(AsyncWebClient(base_url=config.slack.api_url), self.slack_auth,
+                                           config.slack.signing_secret)
+            SlackEvents(self.intake, self.slack_events)
             self.slack_desk = SlackDesk(self.slack, store=self.store, sessions=self.sessions,
-                                        processes=self.processes, operators=self.operators)
+                                        processes=self.processes, operators=self.operators, events=self.slack_events)
             self.slack_admin = SlackAdmin(self.slack, autostart=self.autostart, operators=self.operators,
                                           catalog=self.catalog, config=config, track=self.slack_desk.track)
             self.slack_home = SlackHome(self.slack, self.slack_desk.track, store=self.store, config=config,
-                                        operators=self.operators, rules=self.slack_admin.rules, health=self.health)
+                                        operators=self.operators, rules=self.slack_admin.rules, health=self.health,
+                                        events=self.slack_events)
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
+            acknowledge_the_rest(self.slack_events)
             self.outbox.register(SLACK_DESK, SlackDeskDelivery(self.slack_client, self.store, config, self.files,
                                                                health=self.health),
                                  pace=self._slack_desk_pace)
@@ -147,14 +161,17 @@ class Linedesk:
         if self.slack_client is not None and self.slack_client.session is None:
             self.slack_client.session = aiohttp.ClientSession()  # one pool for every Web API call
         if self.slack is not None and self.slack_auth is not None:
-            self.slack.client.session = self.slack_client.session if self.slack_client else None
+            for app in (self.slack, self.slack_events):
+                if app is not None:
+                    app.client.session = self.slack_client.session if self.slack_client else None
             self.slack_auth.warm_up()
-        await self.telegram.replay_pending()
+        await self.intake.sweep()  # what was stored but not handled before the last stop
         await self.autostart.reconcile()
         resumed = await self.processes.resume()
         if resumed:
             log.info("resumed %s process instances", resumed)
         self._spawn(self.outbox.run(), "outbox")
+        self._spawn(self.intake.run_sweeps(interval=max(1.0, self.config.delivery.lease / 3)), "inbound sweeps")
         self._spawn(self.processes.run_timers(), "timers")
         self._spawn(self._close_idle_sessions(), "idle sessions")
         if transports:
@@ -206,7 +223,7 @@ class Linedesk:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        await self.telegram.idle()
+        await self.intake.idle()
         await self.telegram_bots.close()
         await self.http_caller.close()
         if self.slack_auth is not None:
@@ -214,10 +231,20 @@ class Linedesk:
         if self.slack_client is not None and self.slack_client.session is not None:
             await self.slack_client.session.close()
             self.slack_client.session = None
-        if self.slack is not None:
-            self.slack.client.session = None
+        for app in (self.slack, self.slack_events):
+            if app is not None:
+                app.client.session = None
         await self.store.close()
         self.started = False
+
+    async def inbound_idle(self) -> None:
+        """Wait until every accepted event is handled and every Slack listener has finished."""
+        while True:
+            await self.intake.idle()
+            if self.slack_desk is not None:
+                await self.slack_desk.idle()
+            if not self.intake.busy:
+                return
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until inbound updates are handled and every outbox entry due before the deadline is
@@ -225,14 +252,12 @@ class Linedesk:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            await self.telegram.idle()
-            if self.slack_desk is not None:
-                await self.slack_desk.idle()
+            await self.inbound_idle()
             await self.outbox.drain(timeout=max(0.1, deadline - loop.time()))
             stats = await self.store.outbox_stats(self.clock.now())
             slack_busy = self.slack_desk is not None and self.slack_desk.busy
             later = stats.get("next_due", 0.0) - self.clock.now() > deadline - loop.time()
-            if not self.telegram.busy and not slack_busy and not self.outbox.busy \
+            if not self.intake.busy and not slack_busy and not self.outbox.busy \
                     and (stats.get("pending", 0) == 0 or later):
                 return
             if loop.time() > deadline:

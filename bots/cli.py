@@ -39,7 +39,18 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="play the whole product against local sandboxes (no tokens, no network)")
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
+    demo.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                      help="colour the transcript: auto (default) when the output is a terminal and NO_COLOR "
+                           "is not set (FORCE_COLOR forces it), always, or never")
     demo.set_defaults(run=_demo)
+
+    init = commands.add_parser("init", help="write a starter linedesk.toml, .env and the example processes "
+                                            "into a new folder")
+    init.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the folder (default: the current one); "
+                                                                         "created if missing, must be empty")
+    init.add_argument("--force", action="store_true",
+                      help="write into a folder that is not empty, replacing files with the same names")
+    init.set_defaults(run=_init)
 
     for name, run, text in (
         ("serve", _serve, "run linedesk"),
@@ -236,8 +247,10 @@ def _serve(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return 1
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from bots.app import Linedesk
+    from bots.logs import setup_logging
+
+    setup_logging(config)
 
     desk = Linedesk(config)
     problems = _catalog_problems(config, desk.catalog)
@@ -274,7 +287,21 @@ async def _serve_forever(desk: object) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from bots.demo import run_demo
 
-    return asyncio.run(run_demo(quiet=args.quiet))
+    color = {"always": True, "never": False}.get(args.color)
+    return asyncio.run(run_demo(quiet=args.quiet, color=color))
+
+
+def _init(args: argparse.Namespace) -> int:
+    from bots.init import InitError, init_folder, report
+
+    target = Path(args.dir).expanduser()
+    try:
+        written = init_folder(target, package_processes_dir(), force=args.force)
+    except (InitError, OSError) as err:
+        print(f"linedesk init: {err}", file=sys.stderr)
+        return 1
+    print(report(target, args.dir, written))
+    return 0
 
 
 def package_processes_dir() -> Path:

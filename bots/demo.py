@@ -3,16 +3,23 @@
 No tokens, no network, nothing written outside a temporary folder. Every step checks
 what really happened (in the sandboxes' state and linedesk's store); the exit code is
 0 only when every check passed.
+
+The transcript tells the story step by step — who writes, who clicks, what each side sees,
+what the process does — with each check's ✔/✘ and the step's time, then a summary. It is
+coloured only on a terminal (`NO_COLOR` turns colour off, `FORCE_COLOR` on; see `color_enabled`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import sys
 import tempfile
+import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,6 +30,50 @@ from bots.cli import package_processes_dir
 from bots.rig import ANNA, DESK_CHANNEL, IVAN, OLGA, PETRA, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 from core.model import InstanceStatus
 
+LABEL_WIDTH = 24
+TEXT_WIDTH = 100
+
+# ANSI SGR codes by role; used only when colour is on.
+STYLES = {
+    "step": "1;36",      # step headings
+    "client": "1;33",    # Ivan, Olga, Petra
+    "operator": "1;35",  # Anna
+    "desk": "1;34",      # what the desks (Slack channel, Telegram group) show
+    "bot": "1;32",       # linedesk itself and the processes it runs
+    "other": "1;31",     # a forger
+    "ok": "32",
+    "fail": "1;31",
+    "dim": "2",
+}
+
+
+def color_enabled(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Colour on a terminal only: `NO_COLOR` (any value but empty) turns it off, then `FORCE_COLOR`
+    (any value but empty, "0" or "false") turns it on even when piped, and `TERM=dumb` turns it off."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR"):
+        return False
+    force = env.get("FORCE_COLOR", "")
+    if force:
+        return force.strip().lower() not in ("0", "false", "no")
+    if env.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+@dataclass
+class StepRecord:
+    number: str
+    title: str
+    started: float
+    passed: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
 
 @dataclass
 class Transcript:
@@ -31,31 +82,131 @@ class Transcript:
     color: bool = False
     passed: int = 0
     failed: list[str] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
 
-    def _paint(self, code: str, text: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.color else text
+    def paint(self, style: str, text: str) -> str:
+        code = STYLES.get(style, style)
+        return f"\033[{code}m{text}\033[0m" if self.color and code else text
 
-    def step(self, title: str) -> None:
-        self.say("")
-        self.say(self._paint("1;36", f"── {title}"))
-
-    def say(self, text: str) -> None:
+    def say(self, text: str = "") -> None:
         if not self.quiet:
             print(text, file=self.out)
 
-    def line(self, who: str, text: str, arrow: str = "") -> None:
-        label = self._paint("1", f"{who:<21}")
+    # --- structure ------------------------------------------------------------------------------
+    def intro(self) -> None:
+        self.say(self.paint("1", "linedesk demo") + " — the scenario of SPEC §9, played against local Telegram and "
+                 "Slack sandboxes (no tokens, no network)")
+        self.say()
+        cast = [
+            ("Ivan, Olga", "client", "customers who write to the Support line's Telegram bot"),
+            ("Petra", "client", "a customer who writes to the linedesk app in a Slack DM (the Sales line)"),
+            ("Anna", "operator", "an operator and admin: she works the Slack desk #support-desk and the Telegram "
+                                 "desk group"),
+            ("linedesk", "bot", "the bots, the desk cards and the processes it runs"),
+        ]
+        self.say("   Who is who")
+        for who, role, what in cast:
+            self.say(f"   {self.paint(role, f'{who:<{LABEL_WIDTH}}')} {what}")
+
+    def step(self, number: str, title: str, story: str = "") -> None:
+        """Start a step: the previous one is closed with its checks and time."""
+        self._close()
+        self.steps.append(StepRecord(number, title, time.perf_counter()))
+        self.say()
+        self.say(self.paint("step", f"━━ {number} · {title}" if number else f"━━ {title}"))
+        if story:
+            for row in textwrap.wrap(story, TEXT_WIDTH - 3):
+                self.say(f"   {row}")
+            self.say()
+
+    def end(self) -> None:
+        """Close the last step (its time stops here)."""
+        self._close()
+
+    def _close(self) -> None:
+        if not self.steps or self.steps[-1].seconds:
+            return
+        record = self.steps[-1]
+        record.seconds = max(time.perf_counter() - record.started, 1e-6)
+        checks = record.passed + record.failed
+        if checks:
+            tally = f"{record.passed}/{checks} checks passed"
+            self.say(self.paint("dim" if not record.failed else "fail", f"   {tally} · {record.seconds:.2f} s"))
+        else:
+            self.say(self.paint("dim", f"   {record.seconds:.2f} s"))
+
+    # --- lines ----------------------------------------------------------------------------------
+    def line(self, who: str, text: str, arrow: str = "", role: str = "bot") -> None:
+        """One thing someone does or sees: `→` they write or click, `←` they receive."""
+        label = self.paint(role, f"{who:<{LABEL_WIDTH}}")
+        indent = " " * (LABEL_WIDTH + (len(arrow) + 1 if arrow else 0))
         for index, row in enumerate(text.splitlines() or [""]):
-            self.say(f"   {label if index == 0 else ' ' * 21} {arrow + ' ' if arrow and index == 0 else ''}{row}")
+            if index == 0:
+                self.say(f"   {label} {arrow + ' ' if arrow else ''}{row}")
+            else:
+                self.say(f"   {indent} {row}")
+
+    def quote(self, text: str) -> None:
+        """A message as a chat shows it, on its own."""
+        for row in text.splitlines() or [""]:
+            self.say(f"   {self.paint('dim', '│')} {row}")
 
     def check(self, ok: bool, what: str) -> bool:
+        record = self.steps[-1] if self.steps else None
         if ok:
             self.passed += 1
-            self.say(self._paint("32", f"   ✔ {what}"))
+            if record:
+                record.passed += 1
+            self.say(self.paint("ok", f"   ✔ {what}"))
         else:
-            self.failed.append(what)
-            self.say(self._paint("31", f"   ✘ {what}"))
+            self.failed.append(f"{record.number or record.title} · {what}" if record else what)
+            if record:
+                record.failed += 1
+            self.say(self.paint("fail", f"   ✘ {what}"))
         return ok
+
+    # --- the end --------------------------------------------------------------------------------
+    def summary(self, elapsed: float) -> None:
+        """The table of steps (not in quiet mode), the totals, the failures, what to do next."""
+        self._close()
+        total = f"{self.passed} checks passed, {len(self.failed)} failed in {elapsed:.1f} s"
+        if self.quiet:
+            print(total if not self.failed else total + ":\n  " + "\n  ".join(self.failed), file=self.out)
+            return
+        self.say()
+        self.say(self.paint("step", "━━ Summary"))
+        width = max((len(s.title) for s in self.steps), default=10)
+        self.say(self.paint("dim", f"   {'':<2} {'step':<{width}}  {'checks':>7}  {'time':>7}"))
+        for record in self.steps:
+            checks = record.passed + record.failed
+            tally = f"{record.passed}/{checks}" if checks else "–"
+            mark = " " if not checks else ("✔" if not record.failed else "✘")
+            row = f"   {record.number:<2} {record.title:<{width}}  {tally:>6} {mark}  {record.seconds:>5.2f} s"
+            self.say(self.paint("fail", row) if record.failed else row)
+        self.say()
+        if self.failed:
+            self.say(self.paint("fail", f"   ✘ {total}:"))
+            for what in self.failed:
+                self.say(self.paint("fail", f"     ✘ {what}"))
+            self.say()
+            self.say("   Something did not happen as it should. Please report it with the output of")
+            self.say("   `linedesk demo --color never`.")
+            return
+        self.say(self.paint("ok", f"   ✔ {total}"))
+        self.say()
+        self.say(self.paint("1", "   Next: your own bot"))
+        self.say(f"   {'linedesk init mydesk':<{LABEL_WIDTH}} writes a starter linedesk.toml, .env and these example "
+                 "processes")
+        self.say(f"   {'':<{LABEL_WIDTH}} into a new folder, and says what to fill in")
+        self.say(f"   {'README.md':<{LABEL_WIDTH}} “Quick start”, then “Telegram bot setup” and “Slack app setup”")
+
+
+_BOLD = re.compile(r"\*([^*\n]+)\*")
+
+
+def _plain(text: str) -> str:
+    """Slack mrkdwn as a person reads it: no *bold* stars, no `code` ticks."""
+    return _BOLD.sub(r"\1", text).replace("`", "")
 
 
 def _buttons(blocks: list[dict[str, Any]]) -> str:
@@ -84,50 +235,64 @@ async def _play(rig: Rig, show: Transcript) -> None:
         return fresh if chat else []
 
     # 1 ----------------------------------------------------------------------------------------
-    show.step("1. Client Ivan writes to the Support bot on Telegram")
-    show.line("Ivan · Telegram", "Hello, my washing machine is broken", "→")
+    show.step("1", "Ivan writes to the Support bot on Telegram",
+              "A client's first message opens a session: linedesk numbers it (#1), greets Ivan, and puts the "
+              "session on both desks of the line — a card with a thread in the Slack channel, a topic in the "
+              "Telegram group.")
+    show.line("Ivan writes", "Hello, my washing machine is broken", "→", "client")
     await rig.client_writes(IVAN, "Hello, my washing machine is broken")
     for text in client_news():
-        show.line("Ivan sees", text, "←")
+        show.line("Ivan sees", text, "←", "client")
     session = await desk.store.get_session(1)
     root = await rig.thread_root(1)
     card = rig.slack.message(root["channel"], root["ts"])
-    show.line("Slack #support-desk", _card_text(card))
+    show.line("Slack #support-desk", _card_text(card), role="desk")
     for text in await rig.desk_thread(1):
-        show.line("  in the thread", text)
+        show.line("  in its thread", _plain(text), role="desk")
     topics = rig.telegram.calls_of("createForumTopic")
-    show.line("Telegram desk", f"topic “{topics[0].params['name']}”" if topics else "(no topic)")
+    show.line("Telegram desk group", f"new topic “{topics[0].params['name']}”" if topics else "(no topic)",
+              role="desk")
     show.check(session is not None and session.status.value == "queued", "session #1 created, status queued")
     show.check("Hello! An operator will answer shortly." in seen_client, "greeting sent to Ivan")
     show.check(bool(card) and bool(topics), "thread in the Slack desk and topic in the Telegram desk")
 
     # 2 ----------------------------------------------------------------------------------------
-    show.step("2. Operator Anna (offline) clicks Start process")
+    show.step("2", "Anna is offline: Start process is refused",
+              "Operators start the day offline. An offline operator can read the desk but not act: the click is "
+              "refused with the reason, and only Anna sees it. She goes online with /status.")
+    show.line("Anna clicks", "[Start process] on the card of #1", "→", "operator")
     await rig.click(ANNA, "session.start_process", "1", channel_id=root["channel"], message_ts=root["ts"])
     refusal = rig.ephemeral(ANNA)[-1]["text"] if rig.ephemeral(ANNA) else ""
-    show.line("Anna sees (only her)", refusal)
+    show.line("Anna sees (only her)", refusal, role="operator")
     show.check("offline" in refusal and not await desk.store.list_instances(), "refused: offline, nothing started")
-    show.line("Anna · Slack", "/status online", "→")
+    show.line("Anna types", "/status online", "→", "operator")
     answer = await rig.slash(ANNA, "/status", "online")
-    show.line("Anna sees (only her)", answer.text.replace("*", ""))
+    show.line("Anna sees (only her)", _plain(answer.text), role="operator")
     show.check((await desk.operators.state("anna")).status.value == "online", "Anna is online")
 
     # 3 ----------------------------------------------------------------------------------------
-    show.step("3. Anna takes the session and answers in the Slack thread")
+    show.step("3", "Anna takes the session and answers in the Slack thread",
+              "Take makes the session Anna's on every desk. What she writes in the thread goes to Ivan on "
+              "Telegram, signed with her name.")
+    show.line("Anna clicks", "[Take]", "→", "operator")
     await rig.click(ANNA, "session.take", "1", channel_id=root["channel"], message_ts=root["ts"])
     card = rig.slack.message(root["channel"], root["ts"])
-    show.line("Slack card", _card_text(card))
-    show.line("Anna · thread", "Hi Ivan! Let's register a repair request.", "→")
+    show.line("Slack card becomes", _card_text(card), role="desk")
+    show.line("Anna writes in thread", "Hi Ivan! Let's register a repair request.", "→", "operator")
     await rig.thread_reply(ANNA, 1, "Hi Ivan! Let's register a repair request.")
     news = client_news()
     for text in news:
-        show.line("Ivan sees", text, "←")
+        show.line("Ivan sees", text, "←", "client")
     show.check("active · Anna" in _card_text(card), "card shows: active · Anna")
     show.check(any(t.endswith("Hi Ivan! Let's register a repair request.") and t.startswith("Anna") for t in news),
                "Ivan received Anna's answer on Telegram, signed with her name")
 
     # 4 ----------------------------------------------------------------------------------------
-    show.step("4. Anna runs /startprocess and picks “Handle request”")
+    show.step("4", "Anna starts “Handle request” from the session",
+              "/startprocess offers every process of the catalog, grouped by scope (company, section, app). The "
+              "click starts the instance at once; then its first task opens as a form for Anna. The process "
+              "registers the request and talks back to Ivan: a reply and a live status card.")
+    show.line("Anna types", "/startprocess", "→", "operator")
     picker = await rig.slash(ANNA, "/startprocess")
     blocks = picker.json["blocks"] if isinstance(picker.json, dict) else []
     groups: list[tuple[str, list[dict[str, Any]]]] = []
@@ -136,20 +301,23 @@ async def _play(rig: Rig, show: Transcript) -> None:
             groups.append((block["text"]["text"], []))
         elif block["type"] == "actions" and groups:
             groups[-1][1].extend(e for e in block["elements"] if e["type"] == "button")
-    for title, buttons in groups:
-        show.line(f"  {title}", " ".join(f"[{b['text']['text']}]" for b in buttons))
+    width = max((len(title) for title, _ in groups), default=0)
+    show.line("Anna sees (only her)", "\n".join(f"{title:<{width}}  " + " ".join(f"[{b['text']['text']}]"
+                                                                                 for b in buttons)
+                                                 for title, buttons in groups), role="operator")
     show.check([title for title, _ in groups] == ["Company", "Sales", "Sales · Leads"],
                "buttons grouped Company / Sales / Sales · Leads")
     button = next((b for _, buttons in groups for b in buttons if b["text"]["text"] == "Handle request"), None)
     if button is None:
         show.check(False, "“Handle request” offered")
         return
+    show.line("Anna clicks", "[Handle request]", "→", "operator")
     ephemeral = rig.ephemeral(ANNA)[-1]
     await rig.click(ANNA, button["action_id"], button["value"], channel_id=DESK_CHANNEL,
                     message_ts=ephemeral["ts"], container_ephemeral=True)
     instances = await desk.store.list_instances(session=1)
     thread = await rig.desk_thread(1)
-    show.line("Slack thread", next((t for t in thread if t.startswith("▶")), "(no announcement)"))
+    show.line("Slack thread", next((t for t in thread if t.startswith("▶")), "(no announcement)"), role="desk")
     modal = rig.slack.modal(ANNA.slack_user)
     show.check(bool(instances) and instances[0].status == InstanceStatus.WAITING,
                "instance started at once, before the form")
@@ -158,13 +326,13 @@ async def _play(rig: Rig, show: Transcript) -> None:
         return
     fields = [f"{b['label']['text']}{'' if b.get('optional') else ' *'}" for b in modal["blocks"]
               if b["type"] == "input"]
-    show.line("Anna's modal", f"“{modal['title']['text']}”: " + ", ".join(fields))
-    show.line("Anna fills in", "phone +7 900 123-45-67, kind = Repair, urgent = Yes", "→")
+    show.line("Anna's form opens", f"“{modal['title']['text']}”: " + ", ".join(fields), role="bot")
+    show.line("Anna fills it in", "phone +7 900 123-45-67, kind = Repair, urgent = Yes", "→", "operator")
     submitted = await rig.submit(ANNA, {"phone": {"value": "+7 900 123-45-67"}, "kind": {"value": "repair"},
                                         "urgent": {"value": "true"}})
     news = client_news()
     for text in news:
-        show.line("Ivan sees", text, "←")
+        show.line("Ivan sees", text, "←", "client")
     record = await desk.store.get_instance(instances[0].id)
     show.check(submitted.status == 200 and record is not None and record.status == InstanceStatus.WAITING,
                "form submitted, the process goes on")
@@ -172,39 +340,47 @@ async def _play(rig: Rig, show: Transcript) -> None:
     show.check("Request #1: registered" in news, "Ivan has a live status card “Request #1: registered”")
 
     # 5 ----------------------------------------------------------------------------------------
-    show.step("5. The process waits for Ivan's answer, then a timer; Ivan's status card changes in place")
-    show.line("Ivan · Telegram", "Tomorrow after 10, please", "→")
+    show.step("5", "The process waits for Ivan, then for a timer",
+              "The process asked Ivan a question and waits for his next message. His answer moves it on: the "
+              "status card becomes “in progress”, then a 3-second timer moves it to “done”. Ivan sees one card, "
+              "edited in place.")
+    show.line("Ivan writes", "Tomorrow after 10, please", "→", "client")
     await rig.client_writes(IVAN, "Tomorrow after 10, please")
-    show.line("Ivan's status card", _status_card(rig))
-    show.line("Slack thread", (await rig.desk_thread(1))[-1])
+    show.line("Ivan's status card", _status_card(rig), role="client")
+    show.line("Slack thread", _plain((await rig.desk_thread(1))[-1]), role="desk")
     waiting = await desk.store.get_instance(instances[0].id)
     show.check(waiting is not None and waiting.waiting_for == "timer", "answer received, the process waits on a timer")
     done = await _wait_for(desk, instances[0].id, InstanceStatus.COMPLETED, timeout=10)
     await rig.settle()
-    show.line("… a few seconds later", _status_card(rig))
+    show.line("… a few seconds later", _status_card(rig), role="client")
     cards = [m for m in rig.bot_messages(IVAN) if m.get("text", "").startswith("Request #1:")]
     show.check(done, "the timer fired and the process finished")
     show.check(len(cards) == 1 and cards[0]["text"] == "Request #1: done" and cards[0]["edit_count"] == 2,
                "one status card, edited in place: registered → in progress → done")
 
     # 6 ----------------------------------------------------------------------------------------
-    show.step("6. Admin Anna turns on auto-start “session.created → create_lead” for Support")
-    show.line("Anna · Slack", "/autostart support session.created create_lead on", "→")
+    show.step("6", "Admin Anna turns on an automatic start",
+              "Only admins change automatic starts. The rule: when a session is created on the Support line, "
+              "start “Create a lead”.")
+    show.line("Anna types", "/autostart support session.created create_lead on", "→", "operator")
     answer = await rig.slash(ANNA, "/autostart", "support session.created create_lead on")
-    show.line("Anna sees (only her)", answer.text.replace("*", "") if answer.text else str(answer.json))
+    show.line("Anna sees (only her)", _plain(answer.text) if answer.text else str(answer.json), role="operator")
     rule = await desk.autostart.rule("support", "session.created")
     show.check(rule is not None and rule.enabled and rule.process_id == "create_lead", "the rule is on")
 
     # 7 ----------------------------------------------------------------------------------------
-    show.step("7. Client Olga writes on Telegram: the lead process starts by itself")
-    show.line("Olga · Telegram", "Hi! How much is a new dishwasher?", "→")
+    show.step("7", "Olga writes: the lead process starts by itself",
+              "A new session on Support now starts “Create a lead” with nobody clicking: it stores lead #1 and "
+              "thanks Olga. The desk sees everything the process does.")
+    show.line("Olga writes", "Hi! How much is a new dishwasher?", "→", "client")
     await rig.client_writes(OLGA, "Hi! How much is a new dishwasher?")
     for text in rig.client_chat(OLGA)[1:]:
-        show.line("Olga sees", text, "←")
+        show.line("Olga sees", text, "←", "client")
     leads = await desk.store.list_items("leads")
     olga = await desk.store.list_sessions(line_id="support", limit=1)
     auto = await desk.store.list_instances(session=olga[0].number) if olga else []
-    show.line("Slack thread", " | ".join(await rig.desk_thread(olga[0].number)) if olga else "(none)")
+    show.line("Slack thread", "\n".join(_plain(t) for t in await rig.desk_thread(olga[0].number)) if olga
+              else "(none)", role="desk")
     show.check(bool(olga) and olga[0].number == 2, "session #2 opened")
     show.check(len(auto) == 1 and auto[0].trigger == "session.created" and auto[0].started_by == "automation",
                "the lead process started by itself")
@@ -213,16 +389,18 @@ async def _play(rig: Rig, show: Transcript) -> None:
                "Olga got “Thanks, we registered your request as lead #1”")
 
     # 8 ----------------------------------------------------------------------------------------
-    show.step("8. A Slack user, Petra, writes to the app in a DM (the Sales line takes Slack DMs)")
-    show.line("Petra · Slack DM", "Hi, can I get an invoice for my last order?", "→")
+    show.step("8", "Petra writes to the app in a Slack DM",
+              "Customers can write from Slack too: the Sales line takes direct messages to the app, and its "
+              "sessions go to the #sales-desk channel.")
+    show.line("Petra writes (Slack)", "Hi, can I get an invoice for my last order?", "→", "client")
     await rig.slack_customer_writes(PETRA, "Hi, can I get an invoice for my last order?", "Petra Novak")
     for text in rig.slack_customer_sees(PETRA):
-        show.line("Petra sees", text, "←")
+        show.line("Petra sees", text, "←", "client")
     petra = await desk.store.list_sessions(line_id="sales", limit=1)
     if petra:
         root = await rig.thread_root(petra[0].number)
         card = rig.slack.message(root["channel"], root["ts"])
-        show.line("Slack #sales-desk", _card_text(card))
+        show.line("Slack #sales-desk", _card_text(card), role="desk")
     show.check(bool(petra) and petra[0].number == 3 and petra[0].client_id == f"slack:{PETRA.slack_user}",
                "session #3 opened on the Sales line, its card on the sales desk")
     show.check("Hello! An operator will answer shortly." in rig.slack_customer_sees(PETRA),
@@ -232,61 +410,69 @@ async def _play(rig: Rig, show: Transcript) -> None:
     await _telegram_desk(rig, show)
 
     # 9 ----------------------------------------------------------------------------------------
-    show.step("9. The same Telegram update arrives twice; a forged Slack request arrives")
+    show.step("9", "A duplicate update and a forged request change nothing",
+              "Telegram may deliver the same update twice; linedesk handles it once. A request that claims to "
+              "come from Slack but is not signed with the app's secret is refused.")
     user = rig.telegram.user(IVAN.telegram_user, "Ivan")
     update = rig.telegram.text_update(SUPPORT_TOKEN, user, "Is the master coming today?")
     first = await rig.telegram.post_update(rig.webhook_url(), update, secret=WEBHOOK_SECRET)
     again = await rig.telegram.post_update(rig.webhook_url(), update, secret=WEBHOOK_SECRET)
     await rig.settle()
     copies = [t for t in await rig.desk_thread(1) if "Is the master coming today?" in t]
-    show.line("Telegram → linedesk", f"update {update['update_id']} twice: HTTP {first[0]}, HTTP {again[0]}")
+    show.line("Telegram delivers", f"update {update['update_id']} (Ivan: “Is the master coming today?”) twice: "
+                                   f"HTTP {first[0]}, HTTP {again[0]}", "→", "desk")
     show.check(len(copies) == 1, "one message in the desk, not two")
     body, content_type = rig.slack.payloads.slash_command("/status", "offline", ANNA.slack_user, DESK_CHANNEL)
     forged = await rig.slack.send(rig.slack_url, body, content_type, signature="v0=" + "0" * 64)
-    show.line("forger → linedesk", f"/status offline with a bad signature: HTTP {forged.status}")
+    show.line("A forger sends", f"“/status offline” as Anna, badly signed: HTTP {forged.status}", "→", "other")
     show.check(forged.status == 401 and (await desk.operators.state("anna")).status.value == "online",
                "the forgery is refused and changes nothing")
 
     topic = await desk.store.get_ref(TOPIC_REF, "1")
     thread_id = topic["thread_id"] if topic else None
     topic_texts = [m.get("text") or "" for m in rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK, thread_id)]
-    show.step("What the Telegram desk shows in topic “#1 Ivan”")
+    show.step("", "The Telegram desk: topic “#1 Ivan” at the end",
+              "Everything about session #1, as the operators in the Telegram group see it: the card, Ivan's "
+              "messages, Anna's answers, what the processes did.")
     for text in topic_texts:
         if text:
-            show.line("  topic #1 Ivan", text)
+            show.quote(text)
 
 
 async def _telegram_desk(rig: Rig, show: Transcript) -> None:
     """The same job from the Telegram desk: Anna runs “Send a quote” inside topic #1, one field at a time."""
-    show.step("Telegram desk: Anna starts “Send a quote” from topic “#1 Ivan”, answering field by field")
-    show.line("Anna · topic #1", "/startprocess", "→")
+    show.step("", "The Telegram desk: Anna sends a quote from topic “#1 Ivan”",
+              "The same work from the Telegram group: /startprocess in a session's topic shows the catalog as "
+              "buttons, and the form is asked one field per message. A wrong value is asked again.")
+    show.line("Anna writes in topic", "/startprocess", "→", "operator")
     await rig.topic_says(ANNA, 1, "/startprocess")
     picker = next((m for m in reversed(await rig.topic(1)) if m.get("text", "").startswith("▶ Start a process")),
                   None)
     if picker is None:
         show.check(False, "the process keyboard appeared in the topic")
         return
-    for row in _keyboard(picker):
-        show.line("  keyboard", " ".join(f"[{label}]" for label, _ in row))
+    show.line("the bot shows buttons", "\n".join(" ".join(f"[{label}]" for label, _ in row)
+                                                 for row in _keyboard(picker)), role="bot")
     quote = next((data for row in _keyboard(picker) for label, data in row if label == "Send a quote"), None)
     show.check(quote is not None, "every process offered, grouped by scope")
     if quote is None:
         return
+    show.line("Anna clicks", "[Send a quote]", "→", "operator")
     await rig.press(ANNA, picker, quote)
     answers: list[tuple[str, str]] = [("reply", "Dishwasher"), ("button", "Use default: 1"), ("reply", "a lot"),
                                       ("reply", "450"), ("reply", "2026-12-31")]
     for how, answer in answers:
         prompt = next(m for m in reversed(await rig.topic(1)) if m.get("text", "").startswith(("📝 Send", "⚠")))
-        show.line("bot asks", prompt.get("text", ""))
-        show.line("Anna answers", f"[{answer}]" if how == "button" else answer, "→")
+        show.line("the process asks", prompt.get("text", ""), role="bot")
+        show.line("Anna answers", f"[{answer}]" if how == "button" else answer, "→", "operator")
         if how == "button":
             data = next((d for row in _keyboard(prompt) for label, d in row if label == answer), "")
             await rig.press(ANNA, prompt, data)
         else:
             await rig.topic_says(ANNA, 1, answer)
-    show.line("bot says", (await rig.topic(1))[-1].get("text", ""))
+    show.line("the bot confirms", (await rig.topic(1))[-1].get("text", ""), role="bot")
     quote_text = next((t for t in reversed(rig.client_chat(IVAN)) if t.startswith("Our quote")), "")
-    show.line("Ivan sees", quote_text or "(nothing)", "←")
+    show.line("Ivan sees", quote_text or "(nothing)", "←", "client")
     show.check(quote_text == "Our quote: 1 × Dishwasher = 450 (valid until 2026-12-31).",
                "the wrong price was asked again; Ivan received the quote")
 
@@ -300,7 +486,7 @@ def _status_card(rig: Rig) -> str:
     cards = [m for m in rig.bot_messages(IVAN) if m.get("text", "").startswith("Request #")]
     if not cards:
         return "(no card)"
-    return f"{cards[-1]['text']}   (edited {cards[-1].get('edit_count', 0)}×)"
+    return f"{cards[-1]['text']}   (the same message, edited {cards[-1].get('edit_count', 0)}×)"
 
 
 async def _wait_for(desk: Linedesk, instance_id: str, status: InstanceStatus, timeout: float) -> bool:
@@ -314,14 +500,29 @@ async def _wait_for(desk: Linedesk, instance_id: str, status: InstanceStatus, ti
     return False
 
 
-async def run_demo(quiet: bool = False, out: TextIO | None = None,
-                   color: Callable[[TextIO], bool] | None = None) -> int:
-    stream = out or sys.stdout
-    use_color = color(stream) if color else stream.isatty()
+def _printable(stream: TextIO) -> TextIO:
+    """A console that cannot encode ✔ or ← (a legacy code page) gets '?' instead of a crash."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        "✔✘←→━│·“”…".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
+    return stream
+
+
+async def run_demo(quiet: bool = False, out: TextIO | None = None, color: bool | None = None,
+                   environ: Mapping[str, str] | None = None) -> int:
+    """Play SPEC §9 and print the transcript to `out` (default stdout); 0 when every check passed.
+
+    `color`: True or False forces colour on or off; None decides by `color_enabled(out, environ)`."""
+    stream = _printable(out or sys.stdout)
+    use_color = color_enabled(stream, environ) if color is None else color
     show = Transcript(out=stream, quiet=quiet, color=use_color)
     logging.basicConfig(level=logging.CRITICAL)
     started = time.perf_counter()
-    show.say("linedesk demo — the scenario of SPEC §9 against local Telegram and Slack sandboxes")
+    show.intro()
     with tempfile.TemporaryDirectory(prefix="linedesk-demo-") as folder:
         rig = Rig(Path(folder), package_processes_dir())
         await rig.start()
@@ -330,9 +531,7 @@ async def run_demo(quiet: bool = False, out: TextIO | None = None,
         except Exception as err:  # the demo must say what broke, not dump a traceback on a new user
             show.check(False, f"the demo stopped: {type(err).__name__}: {err}")
         finally:
+            show.end()
             await rig.stop()
-    elapsed = time.perf_counter() - started
-    summary = f"{show.passed} checks passed, {len(show.failed)} failed in {elapsed:.1f} s"
-    print("", file=stream)
-    print(summary if not show.failed else summary + ":\n  " + "\n  ".join(show.failed), file=stream)
+    show.summary(time.perf_counter() - started)
     return 0 if not show.failed else 1

@@ -5,18 +5,19 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
+from adapters.slack.gate import Refused, RequestGate, shape_problem
 from bots.cli import listed_statuses
 from core.autostart import EVENTS, EffectiveRule
 from core.errors import Refusal
 from core.model import InstanceStatus, SessionStatus
+from core.store.base import StoreError
 
 if TYPE_CHECKING:
     from bots.app import Linedesk
@@ -26,8 +27,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_web_app(desk: Linedesk) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors_as_json])
-    app.router.add_post("/telegram/{line_id}", desk.telegram.webhook)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors_as_json, _until_started(desk)])
+    app.router.add_post("/telegram/{line_id}", _timed_webhook(desk))
     app.router.add_post("/slack/events", _slack_handler(desk))
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz(desk))
@@ -54,12 +55,53 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         return web.json_response({"ok": False, "error": exc.reason}, status=exc.status)
 
 
+def _until_started(desk: Linedesk) -> Any:
+    """Platform requests that arrive while linedesk is still starting (the store opening, stored events being
+    picked up) get 503: Telegram and Slack deliver them again a moment later."""
+
+    @web.middleware
+    async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not desk.started and request.path.startswith(("/telegram/", "/slack/")):
+            return web.json_response({"ok": False, "error": "starting, retry later"}, status=503)
+        return await handler(request)
+
+    return gate
+
+
 def _slack_handler(desk: Linedesk) -> Handler:
+    """Signature and replay checks (`RequestGate`), then Bolt (which checks the signature again)."""
+    gate = RequestGate(desk.config.slack.signing_secret, desk.store, desk.clock) if desk.slack is not None else None
+
     async def handle(request: web.Request) -> web.StreamResponse:
-        if desk.slack is None:
+        if desk.slack is None or gate is None:
             return web.json_response({"ok": False, "error": "Slack is not configured"}, status=404)
-        bolt_request = await to_bolt_request(request)
-        return await to_aiohttp_response(await desk.slack.async_dispatch(bolt_request))
+        started = time.perf_counter()
+        raw = await request.read()
+        try:
+            gate.verify(raw, request.headers)
+            bolt_request = await to_bolt_request(request)
+            if not isinstance(bolt_request.body, dict):
+                raise Refused(400, "the body is not a JSON object")
+            problem = shape_problem(bolt_request.body)
+            if problem:
+                raise Refused(400, f"malformed Slack request: {problem}")
+            if not await gate.first_time(request.headers, bolt_request.body.get("type") == "event_callback"):
+                return web.Response(status=200)
+        except Refused as refused:
+            return web.json_response({"ok": False, "error": refused.reason}, status=refused.status)
+        except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as err:
+            return web.json_response({"ok": False, "error": f"malformed Slack request: {type(err).__name__}"},
+                                     status=400)
+        except StoreError:
+            return web.json_response({"ok": False, "error": "store unavailable, retry later"}, status=503)
+        try:
+            bolt_response = await desk.slack.async_dispatch(bolt_request)
+        except (IndexError, KeyError, TypeError, AttributeError) as err:  # a signed body of a shape Slack never sends
+            return web.json_response({"ok": False, "error": f"malformed Slack request: {type(err).__name__}"},
+                                     status=400)
+        response = await to_aiohttp_response(bolt_response)
+        desk.metrics.slack_ack_latency.labels(_slack_kind(bolt_request.body)).observe(time.perf_counter() - started)
+        return response
 
     return handle
 
@@ -87,41 +129,34 @@ def _readyz(desk: Linedesk) -> Handler:
     return ready
 
 
-class _LinedeskCollector:
-    """Reads linedesk's counters at scrape time, so nothing is kept in module globals."""
-
-    def __init__(self, desk: Linedesk):
-        self._desk = desk
-        self.outbox: dict[str, float] = {}
-
-    def collect(self) -> Any:
-        desk = self._desk
-        deliveries = GaugeMetricFamily("linedesk_outbox_deliveries", "Outbox entries by result since start",
-                                       labels=["result"])
-        deliveries.add_metric(["delivered"], desk.outbox.delivered)
-        deliveries.add_metric(["retried"], desk.outbox.retried)
-        deliveries.add_metric(["dead"], desk.outbox.killed)
-        yield deliveries
-        yield GaugeMetricFamily("linedesk_outbox_depth", "Pending outbox entries", value=self.outbox.get("pending", 0))
-        yield GaugeMetricFamily("linedesk_outbox_oldest_age_seconds", "Age of the oldest pending outbox entry",
-                                value=self.outbox.get("oldest_age", 0))
-        inbound = GaugeMetricFamily("linedesk_telegram_updates", "Telegram updates handled since start",
-                                    labels=["result"])
-        inbound.add_metric(["handled"], desk.telegram.handled)
-        inbound.add_metric(["rejected"], desk.telegram.rejected)
-        yield inbound
-
-
 def _metrics(desk: Linedesk) -> Handler:
-    registry = CollectorRegistry()
-    collector = _LinedeskCollector(desk)
-    registry.register(collector)
-
     async def metrics(request: web.Request) -> web.Response:
-        collector.outbox = await desk.store.outbox_stats(desk.clock.now())
-        return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
+        body = desk.metrics.exposition(await desk.store.outbox_stats(desk.clock.now()))
+        return web.Response(body=body, content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
     return metrics
+
+
+def _timed_webhook(desk: Linedesk) -> Handler:
+    async def webhook(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            return await desk.telegram.webhook(request)
+        finally:
+            line = request.match_info["line_id"]
+            if desk.config.line(line) is not None:  # unknown lines would grow the label set without bound
+                desk.metrics.webhook_latency.labels(line).observe(time.perf_counter() - started)
+
+    return webhook
+
+
+def _slack_kind(body: dict[str, Any]) -> str:
+    kind = body.get("type")
+    if kind in ("event_callback", "block_actions", "view_submission", "view_closed", "block_suggestion",
+                "message_action", "shortcut", "url_verification"):
+        return str(kind)
+    return "command" if "command" in body else "other"
 
 
 class _AdminApi:

@@ -71,6 +71,9 @@ signing_secret = "{signing_secret}"
 dir = "{processes}"
 http_allow = {http_allow}
 
+[delivery]
+lease = {lease}
+
 [[lines]]
 id = "support"
 name = "Support"
@@ -122,7 +125,8 @@ def free_port() -> int:
 class Rig:
     def __init__(self, workdir: Path, processes_dir: Path, *, store_url: str | None = None,
                  outbox_poll: float = 0.05, http_allow: tuple[str, ...] = (), admin_token: str = "",
-                 clock: Clock | None = None, extra_line_config: str = "", pacer: Pacer | None = None):
+                 clock: Clock | None = None, extra_line_config: str = "", pacer: Pacer | None = None,
+                 lease: float = 15.0):
         self.workdir = workdir
         self.processes_dir = processes_dir
         self.store_url = store_url or f"sqlite:///{workdir / 'linedesk.db'}"
@@ -133,6 +137,8 @@ class Rig:
         self.pacer = pacer
         """None: no pacing (the sandboxes have no limits, and the suite should not wait for Telegram's 20/min)."""
         self.extra_line_config = extra_line_config
+        self.lease = lease
+        """`[delivery] lease`: how long work claimed by a linedesk that died waits before it is taken over."""
         """TOML keys added to the "support" line (e.g. `auto_assign = true`)."""
         self.telegram = TelegramSandbox()
         self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
@@ -179,7 +185,8 @@ class Rig:
             desk_channel=DESK_CHANNEL, telegram_desk=TELEGRAM_DESK, sales_token=SALES_TOKEN,
             sales_secret=SALES_SECRET, sales_channel=SALES_CHANNEL, anna_slack=ANNA.slack_user,
             anna_telegram=ANNA.telegram_user, boris_slack=BORIS.slack_user, boris_telegram=BORIS.telegram_user,
-            carl_slack=CARL.slack_user, carl_telegram=CARL.telegram_user, extra_line_config=self.extra_line_config)
+            carl_slack=CARL.slack_user, carl_telegram=CARL.telegram_user, extra_line_config=self.extra_line_config,
+            lease=self.lease)
 
     def load_config(self) -> Config:
         return load_config(self.config_path(), environ={"LINEDESK_ADMIN_TOKEN": self.admin_token})

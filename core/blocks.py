@@ -205,6 +205,10 @@ class Blocks:
                 continue
             if reply.status >= 400:
                 raise BlockError(f"http: {method} {url} answered HTTP {reply.status}: {reply.body[:200]}")
+            if reply.status >= 300:
+                raise BlockError(f"http: {method} {url} answered a redirect (HTTP {reply.status}); redirects are "
+                                 "not followed, since their target may be outside processes.http_allow: "
+                                 "call the final URL")
             try:
                 result = json.loads(reply.body) if reply.body.strip() else None
             except ValueError:

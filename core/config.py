@@ -282,6 +282,22 @@ class ProcessesConfig(BaseModel):
         return hosts
 
 
+class DeliveryConfig(BaseModel):
+    """How long work claimed by one linedesk instance stays its own (SPEC §8).
+
+    An outbox conversation or a stored inbound event claimed by an instance is leased for `lease`
+    seconds and the lease is renewed while the work goes on; if the instance dies (kill -9, a lost
+    machine), another instance — or the same one restarted — takes the work over once the lease runs out.
+    """
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    lease: float = Field(default=15.0, ge=0.5, le=3600.0)
+    """Seconds; the recovery time after a crash is at most this (plus the sweep interval)."""
+    pace: bool = True
+    """Keep sends under the platforms' rate limits (SPEC §8). Off only against sandboxes (load tests)."""
+
+
 class AutostartRuleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
@@ -368,6 +384,7 @@ class Config(BaseModel):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
     processes: ProcessesConfig = Field(default_factory=ProcessesConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     lines: list[LineConfig] = Field(default_factory=list)
     operators: list[OperatorConfig] = Field(default_factory=list)
 

@@ -33,6 +33,54 @@ class KeyedLocks:
         return len(self._locks)
 
 
+class Lease:
+    """A claim in the store kept alive while its holder works, so that a holder that dies (kill -9,
+    a lost machine) frees the work for another instance within `ttl` seconds and one that lives
+    keeps it however long the work takes. `lost` turns True if a renewal failed to keep it."""
+
+    def __init__(self, store: Store, clock: Clock, key: str, ttl: float):
+        self._store = store
+        self._clock = clock
+        self.key = key
+        self.ttl = ttl
+        self.lost = False
+        self._released = False
+        self._renewing: asyncio.Task[None] | None = None
+
+    async def acquire(self) -> bool:
+        if not await self._store.claim(self.key, self.ttl, self._clock.now()):
+            return False
+        self._released = False
+        self._renewing = asyncio.create_task(self._renew())
+        return True
+
+    async def _renew(self) -> None:
+        while not self._released:
+            await asyncio.sleep(self.ttl / 3)
+            if self._released:
+                return
+            try:
+                if not await self._store.renew(self.key, self.ttl, self._clock.now()):
+                    self.lost = True
+                    return
+            except Exception:  # the store is away for a moment: the next round tries again
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # a cancel that came back as a store error
+                    return
+                continue
+
+    async def release(self) -> None:
+        """Stop renewing and drop the claim. Never waits long for the renewal: a cancel that a store call
+        swallowed must not wedge the holder (the flag ends the loop at its next turn; a late renewal cannot
+        bring a released claim back)."""
+        self._released = True
+        if self._renewing is not None:
+            self._renewing.cancel()
+            await asyncio.wait({self._renewing}, timeout=1.0)
+            self._renewing = None
+        await self._store.release(self.key)
+
+
 class Busy(Exception):
     """The store mutex stayed held by someone else for longer than we were willing to wait."""
 
@@ -40,14 +88,15 @@ class Busy(Exception):
 @asynccontextmanager
 async def store_mutex(store: Store, clock: Clock, key: str, *, ttl: float = 30.0,
                       wait: float = 10.0) -> AsyncIterator[None]:
-    """Hold `key` in the store (a claim with a ttl, so a crashed holder cannot block forever)."""
+    """Hold `key` in the store: a lease renewed while held, so a crashed holder frees it within `ttl`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    while not await store.claim(key, ttl, clock.now()):
+    lease = Lease(store, clock, key, ttl)
+    while not await lease.acquire():
         if loop.time() >= deadline:
             raise Busy(key)
         await asyncio.sleep(0.02)
     try:
         yield
     finally:
-        await store.release(key)
+        await lease.release()

@@ -6,10 +6,11 @@ Every record is a pydantic model so that both stores serialise it the same way
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Channel(StrEnum):
@@ -52,6 +53,15 @@ class OutboxStatus(StrEnum):
 
 class Record(BaseModel):
     model_config = ConfigDict(extra="ignore", use_enum_values=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, value: Any) -> Any:
+        """A platform's JSON may carry half of a UTF-16 pair ("\\ud800"), which cannot be stored as UTF-8:
+        it becomes U+FFFD instead of failing the whole message."""
+        if isinstance(value, str) and _SURROGATE.search(value):
+            return _SURROGATE.sub("\ufffd", value)
+        return value
 
 
 class Client(Record):
@@ -215,6 +225,8 @@ class InboundRecord(Record):
     """Dedupe key within the source, e.g. the Telegram update_id or the Slack event_id."""
     payload: dict[str, Any]
     created_at: float = 0.0
+    conversation: str = ""
+    """The chat or thread it belongs to: a conversation's records are handled in id order."""
 
 
 class AutostartRule(Record):
@@ -237,3 +249,15 @@ class Item(Record):
     instance_id: str | None = None
     session: int | None = None
     created_at: float = 0.0
+
+
+_NUMBER = re.compile(r"[0-9]{1,12}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_number(text: object) -> int | None:
+    """A session (or other) number as people and buttons write it — ASCII digits, at most 12 — else None.
+    Stricter than `str.isdigit()`, which accepts "²" and numbers too big for the store."""
+    if isinstance(text, str) and _NUMBER.fullmatch(text):
+        return int(text)
+    return None

@@ -18,9 +18,11 @@ from typing import Protocol
 
 from core.clock import Clock
 from core.errors import DeliveryError
+from core.log_context import about
 from core.model import OutboxEntry
 from core.pacing import Pacer
-from core.store.base import Store
+from core.store.base import Store, steadily
+from core.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,9 @@ class OutboxWorker:
         max_backoff: float = 300.0,
         rng: random.Random | None = None,
         pacer: Pacer | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ):
+        self._telemetry = telemetry
         self._store = store
         self._clock = clock
         self._deliverers: dict[str, Deliverer] = {}
@@ -63,6 +67,8 @@ class OutboxWorker:
         self._batch = batch
         self._concurrency = concurrency
         self._inflight: set[asyncio.Task[None]] = set()
+        self._leased: dict[int, int] = {}
+        """Entries being delivered (id → how many deliveries of it run here), whose leases the heartbeat renews."""
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
         self._rng = rng or random.Random()
@@ -102,6 +108,7 @@ class OutboxWorker:
             inflight.discard(task)
             self._wakeup.set()
 
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not self._stopping:
                 room = self._concurrency - len(inflight)
@@ -123,6 +130,21 @@ class OutboxWorker:
                         pass
         finally:
             await self._wind_down(inflight)
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of deliveries under way (a paced or slow one may take longer than a lease),
+        so that only a worker that stopped answering loses its conversations to another instance."""
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            if not self._leased:
+                continue
+            now = self._clock.now()
+            try:
+                await self._store.outbox_extend(list(self._leased), now, now + self._lease)
+            except Exception:
+                log.warning("outbox leases not renewed (store unavailable); trying again", exc_info=True)
 
     async def _wind_down(self, inflight: set[asyncio.Task[None]], grace: float = 5.0) -> None:
         """At stop: let deliveries under way finish for a moment, then cancel the rest. A cancelled entry
@@ -151,6 +173,20 @@ class OutboxWorker:
         raise TimeoutError("outbox did not drain")
 
     async def _deliver(self, entry: OutboxEntry) -> None:
+        self._leased[entry.id] = self._leased.get(entry.id, 0) + 1
+        session = entry.payload.get("session")
+        try:
+            with about(session=session if isinstance(session, int) else None):
+                await self._deliver_leased(entry)
+        except Exception:
+            log.exception("outbox entry %s: its result was not recorded (store unavailable?); it goes again "
+                          "once its lease runs out", entry.id)
+        finally:
+            left = self._leased.pop(entry.id, 1) - 1
+            if left:
+                self._leased[entry.id] = left
+
+    async def _deliver_leased(self, entry: OutboxEntry) -> None:
         deliverer = self._deliverers.get(entry.route)
         if deliverer is None:
             await self._kill(entry, DeliveryError(f"no deliverer for route {entry.route!r}", permanent=True))
@@ -169,8 +205,9 @@ class OutboxWorker:
             log.exception("deliverer %s raised on entry %s", entry.route, entry.id)
             await self._retry(entry, DeliveryError(f"{type(err).__name__}: {err}"), None)
             return
-        await self._store.outbox_complete(entry.id)
+        await steadily(self._store.outbox_complete, entry.id)
         self.delivered += 1
+        self._telemetry.delivery(entry.route, "delivered")
 
     def backoff(self, attempts: int) -> float:
         """Exponential backoff with full jitter in [delay/2, delay]."""
@@ -180,13 +217,15 @@ class OutboxWorker:
     async def _retry(self, entry: OutboxEntry, err: DeliveryError, retry_after: float | None) -> None:
         delay = retry_after if retry_after is not None else self.backoff(entry.attempts)
         log.warning("delivery of %s #%s failed (%s); retrying in %.1fs", entry.route, entry.id, err, delay)
-        await self._store.outbox_reschedule(entry.id, self._clock.now() + delay, str(err))
+        await steadily(self._store.outbox_reschedule, entry.id, self._clock.now() + delay, str(err))
         self.retried += 1
+        self._telemetry.delivery(entry.route, "retried")
 
     async def _kill(self, entry: OutboxEntry, err: DeliveryError) -> None:
         log.error("delivery of %s #%s failed for good: %s", entry.route, entry.id, err)
-        await self._store.outbox_kill(entry.id, str(err))
+        await steadily(self._store.outbox_kill, entry.id, str(err))
         self.killed += 1
+        self._telemetry.delivery(entry.route, "dead")
         for handler in self._dead_handlers:
             try:
                 await handler(entry, err)

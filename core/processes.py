@@ -26,6 +26,7 @@ from core.errors import Refusal
 from core.events import MessageReceived
 from core.forms import validate
 from core.locks import Busy, KeyedLocks, store_mutex
+from core.log_context import about
 from core.model import (
     AuthorKind,
     InstanceRecord,
@@ -37,14 +38,17 @@ from core.model import (
 )
 from core.operators import Operators
 from core.store.base import Store
+from core.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger(__name__)
 
 DOUBLE_CLICK_WINDOW = 5.0
 AUTOMATION = "automation"
 MAX_STEPS = 10_000
-INSTANCE_LOCK_TTL = 60.0
+INSTANCE_LOCK_TTL = 15.0
 INSTANCE_LOCK_WAIT = 10.0
+RESUME_EVERY = 5.0
+"""Seconds between looks for running instances nobody drives (their lock ran out with their driver)."""
 BLOCK_TIMEOUT = 60.0
 
 
@@ -63,9 +67,10 @@ class Submission:
 
 class Processes:
     def __init__(self, store: Store, config: Config, catalog: Catalog, clock: Clock, courier: Courier,
-                 blocks: Blocks, operators: Operators):
+                 blocks: Blocks, operators: Operators, telemetry: Telemetry = NO_TELEMETRY):
         self._store = store
         self._config = config
+        self._telemetry = telemetry
         self.catalog = catalog
         self._clock = clock
         self._courier = courier
@@ -78,6 +83,15 @@ class Processes:
     async def start_manual(self, session_number: int, process_id: str, operator_id: str | None,
                            *, guard_double_click: bool = True) -> InstanceRecord:
         """An operator starts a process from a session (SPEC §5). Every check runs before anything starts."""
+        try:
+            return await self._start_manual(session_number, process_id, operator_id,
+                                            guard_double_click=guard_double_click)
+        except Refusal:
+            self._telemetry.process_start("manual", "refused")
+            raise
+
+    async def _start_manual(self, session_number: int, process_id: str, operator_id: str | None,
+                            *, guard_double_click: bool) -> InstanceRecord:
         operator = self._operators.get(operator_id) if operator_id else None
         session = await self._store.get_session(session_number)
         if session is None:
@@ -92,10 +106,18 @@ class Processes:
             raise Refusal(f"“{entry.name}” was just started for session #{session_number}; not starting it twice.",
                           "double_click")
         await self._operators.remember_session(operator.id, session_number)
-        return await self.start(process_id, session, started_by=operator.id, trigger="manual")
+        return await self._start(process_id, session, started_by=operator.id, trigger="manual")
 
     async def start(self, process_id: str, session: Session | None, *, started_by: str, trigger: str,
                     extra: dict[str, Any] | None = None) -> InstanceRecord:
+        try:
+            return await self._start(process_id, session, started_by=started_by, trigger=trigger, extra=extra)
+        except Refusal:
+            self._telemetry.process_start(trigger, "refused")
+            raise
+
+    async def _start(self, process_id: str, session: Session | None, *, started_by: str, trigger: str,
+                     extra: dict[str, Any] | None = None) -> InstanceRecord:
         entry = self.catalog.get(process_id)
         if entry is None:
             raise Refusal(f"There is no process {process_id!r} in the catalog.", "no_process")
@@ -116,8 +138,11 @@ class Processes:
         announce = self._courier.notice(session, f"▶ {entry.name} started by {who}") if session else []
         async with self._exclusive(record.id):
             await self._commit(record, announce, run)
-            log.info("instance %s of %s started by %s (%s)", record.id, entry.id, started_by, trigger)
-            return await self._drive(record, run, pending)
+            with about(session=record.session, instance=record.id):
+                log.info("instance %s of %s started by %s (%s)", record.id, entry.id, started_by, trigger)
+            driven = await self._drive(record, run, pending)
+        self._telemetry.process_start(trigger, "failed" if driven.status == InstanceStatus.FAILED else "started")
+        return driven
 
     async def _initial_data(self, session: Session | None, started_by: str, trigger: str) -> dict[str, Any]:
         data: dict[str, Any] = {"session_id": None, "line_id": None, "client_id": None, "client_name": None,
@@ -245,9 +270,14 @@ class Processes:
     async def run_timers(self, interval: float = 0.5) -> None:
         """Fire due timers until stopped: within `interval` of their due time, also after a restart."""
         self._timers_running = True
+        loop = asyncio.get_running_loop()
+        next_resume = loop.time() + RESUME_EVERY
         while self._timers_running:
             try:
                 await self.wake_due()
+                if loop.time() >= next_resume:  # an instance whose driver died (another linedesk, kill -9)
+                    next_resume = loop.time() + RESUME_EVERY
+                    await self.resume()
             except Exception:
                 log.exception("timer pass failed")
             await asyncio.sleep(interval)
@@ -265,7 +295,8 @@ class Processes:
         return sum(woken)
 
     async def resume(self) -> int:
-        """After a restart: drive instances that were stopped between steps. Returns how many."""
+        """Drive instances stopped between steps (a restart, a driver that died: its lock ran out); those
+        being driven are skipped by their lock. Returns how many."""
         candidates = await self._store.list_instances(status=[InstanceStatus.RUNNING], limit=10_000)
         resumed = [await self._drive_claimed(c.id, lambda r: r.status == InstanceStatus.RUNNING, wait=False)
                    for c in candidates]
@@ -319,6 +350,11 @@ class Processes:
 
     async def _drive(self, record: InstanceRecord, run: WorkflowRun,
                      pending: list[OutboxEntry] | None = None) -> InstanceRecord:
+        with about(session=record.session, instance=record.id):
+            return await self._drive_steps(record, run, pending)
+
+    async def _drive_steps(self, record: InstanceRecord, run: WorkflowRun,
+                           pending: list[OutboxEntry] | None = None) -> InstanceRecord:
         """Advance until the instance waits or ends; store it after every step with that step's effects.
         The engine runs on a worker thread so that script tasks can call blocks through the bridge."""
         if pending is None:
@@ -399,7 +435,9 @@ class Processes:
         record.current_task = task or record.current_task
         record.waiting_for = None
         record.wake_at = None
-        log.warning("instance %s of %s failed: %s", record.id, record.process_id, error)
+        with about(session=record.session, instance=record.id):
+            log.warning("instance %s of %s failed: %s", record.id, record.process_id, error)
+        self._telemetry.instance_failure(record.process_id)
         session = await self._store.get_session(record.session) if record.session else None
         where = f" at “{task}”" if task else ""
         notice = self._courier.notice(session, f"✖ {record.process_name} failed{where}: {error}") if session else []

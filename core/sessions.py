@@ -13,6 +13,7 @@ from core.errors import Refusal
 from core.events import EventBus, MessageReceived, OperatorStatusChanged, SessionClosed, SessionCreated
 from core.inbound import ClientBlocked, ClientEdit, ClientText, OperatorDelete, OperatorEdit, OperatorText
 from core.locks import Busy, KeyedLocks, store_mutex
+from core.log_context import note_session
 from core.model import (
     MAX_FILE_BYTES,
     AuthorKind,
@@ -24,7 +25,8 @@ from core.model import (
     SessionStatus,
 )
 from core.operators import Operators
-from core.store.base import Store
+from core.store.base import Store, steadily
+from core.telemetry import NO_TELEMETRY, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +45,10 @@ BLOCKED_NOTICE = "⚠ The client blocked the bot: nothing more reaches them unti
 
 class Sessions:
     def __init__(self, store: Store, config: Config, clock: Clock, bus: EventBus, courier: Courier,
-                 operators: Operators):
+                 operators: Operators, telemetry: Telemetry = NO_TELEMETRY):
         self._store = store
         self._config = config
+        self._telemetry = telemetry
         self._clock = clock
         self._bus = bus
         self._courier = courier
@@ -59,6 +62,7 @@ class Sessions:
         session = await self._store.get_session(number)
         if session is None:
             raise Refusal(f"Session #{number} does not exist.", "no_session")
+        note_session(session.number)
         return session
 
     # --- the client side ---------------------------------------------------------------
@@ -70,25 +74,32 @@ class Sessions:
         now = self._clock.now()
         client_id = Client.make_id(incoming.channel, incoming.user_id)
         async with self._locks.hold((incoming.line_id, client_id)):
+            replayed = await self._already_stored(incoming.platform_ref)
+            if replayed is not None:
+                return replayed
             client = await self._upsert_client(client_id, incoming, now)
             session, created, reopened = await self._open_session(line, client, now)
+            note_session(session.number)
+            greet = bool(line.greeting) and (created or await self._first_try_failed(session))
             session.last_client_message_at = now
             session.updated_at = now
             await self._store.save_session(session)
-            outbox: list[OutboxEntry] = self._courier.desk_entries(session, "open_session") if created else []
+            if created:  # the card goes now: if storing the message fails, the retry finds the session open
+                await self._courier.send(self._courier.desk_entries(session, "open_session"))
+            outbox: list[OutboxEntry] = []
             message = None
             if incoming.attachments or not (incoming.is_start and incoming.text.strip() in ("", "/start")):
                 message = await self._store_client_message(session, client, incoming, now)
                 if session.status != SessionStatus.SPAM:
                     outbox += await self._mirror_client_message(session, message)
-            if created and line.greeting:
-                greeting = await self._store.add_message(Message(
-                    session=session.number, author_kind=AuthorKind.SYSTEM, author_name=line.name,
-                    text=line.greeting, created_at=now))
-                outbox.append(self._courier.client_text(client, session, line.greeting, greeting, AuthorKind.SYSTEM))
+            if greet:
+                outbox.append(await self._greeting(session, client, line, now))
             if message is not None and session.status != SessionStatus.SPAM:
                 outbox += self._too_large_notes(client, session, message)
             await self._courier.send(outbox)
+            if message is not None:
+                await self._remember(incoming.platform_ref, message)
+                self._telemetry.client_message(line.id, incoming.channel)
         if session.status == SessionStatus.SPAM:
             return session
         if line.auto_assign and session.status == SessionStatus.QUEUED and session.assignee is None \
@@ -100,6 +111,18 @@ class Sessions:
             await self._bus.publish(MessageReceived(session=session, client=client, message=message))
         return session
 
+    async def _greeting(self, session: Session, client: Client, line: LineConfig, now: float) -> OutboxEntry:
+        greeting = await self._store.add_message(Message(
+            session=session.number, author_kind=AuthorKind.SYSTEM, author_name=line.name,
+            text=line.greeting, created_at=now))
+        return self._courier.client_text(client, session, line.greeting, greeting, AuthorKind.SYSTEM)
+
+    async def _first_try_failed(self, session: Session) -> bool:
+        """The session was opened by a message whose handling failed before anything was stored in it (the
+        retry is here now): it still owes the client its greeting."""
+        return session.last_client_message_at == session.created_at \
+            and not await self._store.list_messages(session.number, limit=1)
+
     async def _store_client_message(self, session: Session, client: Client, incoming: ClientText,
                                     now: float) -> Message:
         reply_to = await self._store.get_ref(MESSAGE_REF, incoming.reply_to_ref) if incoming.reply_to_ref else None
@@ -108,9 +131,21 @@ class Sessions:
             text=incoming.text, created_at=now, source_ref=incoming.platform_ref,
             attachments=list(incoming.attachments), media_group=incoming.media_group,
             reply_to=int(reply_to["id"]) if reply_to and reply_to.get("session") == session.number else None))
-        if incoming.platform_ref:
-            await self._store.set_ref(MESSAGE_REF, incoming.platform_ref, {"session": session.number, "id": message.id})
         return message
+
+    async def _already_stored(self, platform_ref: str | None) -> Session | None:
+        """The session of a platform message handled before — an event handled again after a crash
+        (its ref is written once its outbox entries are stored): not stored or sent twice."""
+        ref = await self._store.get_ref(MESSAGE_REF, platform_ref) if platform_ref else None
+        if ref is None:
+            return None
+        log.info("message %s was handled before: not stored or sent again", platform_ref)
+        return await self._store.get_session(int(ref["session"]))
+
+    async def _remember(self, platform_ref: str | None, message: Message) -> None:
+        if platform_ref:  # its deliveries are stored: a store blip now must not make a retry send them again
+            await steadily(self._store.set_ref, MESSAGE_REF, platform_ref,
+                           {"session": message.session, "id": message.id})
 
     async def _mirror_client_message(self, session: Session, message: Message) -> list[OutboxEntry]:
         """One desk post per message — per album for a Telegram media group: the album's first message
@@ -235,8 +270,16 @@ class Sessions:
     async def operator_text(self, incoming: OperatorText) -> Message:
         """An operator's message in a session's thread/topic: to the client, or an internal note."""
         session = await self.require(incoming.session)
+        if incoming.platform_ref:
+            ref = await self._store.get_ref(MESSAGE_REF, incoming.platform_ref)
+            earlier = await self._store.get_message(int(ref["session"]), int(ref["id"])) if ref else None
+            if earlier is not None:
+                log.info("operator message %s was handled before: not sent again", incoming.platform_ref)
+                return earlier
         operator = self._operators.get(incoming.operator_id)
         internal = incoming.text.lstrip().startswith(NOTE_PREFIX)
+        if internal and (operator is None or not operator.serves(session.line_id)):
+            raise Refusal(f"Only operators of line {session.line_id!r} leave notes on its sessions.", "wrong_line")
         if not internal:
             await self._operators.require_active(operator, session, "reply to the client")
             if session.status == SessionStatus.CLOSED:
@@ -245,14 +288,12 @@ class Sessions:
             client = await self._store.get_client(session.client_id)
             if client is not None and client.unreachable:
                 raise Refusal("The client blocked the bot: they get nothing until they write again.", "blocked")
-        assert operator is not None or internal
-        name = operator.name if operator else incoming.operator_id
+        assert operator is not None
+        name = operator.name
         message = await self._store.add_message(Message(
             session=session.number, author_kind=AuthorKind.OPERATOR, author_id=incoming.operator_id,
             author_name=name, text=incoming.text, internal=internal, created_at=self._clock.now(),
             source_ref=incoming.platform_ref, attachments=list(incoming.attachments)))
-        if incoming.platform_ref:
-            await self._store.set_ref(MESSAGE_REF, incoming.platform_ref, {"session": session.number, "id": message.id})
         if operator is not None:
             await self._operators.remember_session(operator.id, session.number)
         outbox = self._courier.mirror(session, message, skip=incoming.desk)
@@ -263,6 +304,7 @@ class Sessions:
             outbox.insert(0, self._courier.client_text(client, session, incoming.text, message,
                                                        copy_from=incoming.copy_from))
         await self._courier.send(outbox)
+        await self._remember(incoming.platform_ref, message)
         return message
 
     async def operator_edit(self, edit: OperatorEdit) -> Message | None:

@@ -26,6 +26,7 @@ from core.autostart import EVENTS, Autostart, EffectiveRule
 from core.bpmn.catalog import Catalog
 from core.config import Config, OperatorConfig
 from core.errors import Refusal
+from core.model import parse_number
 from core.operators import Operators
 
 log = logging.getLogger(__name__)
@@ -119,9 +120,10 @@ class AutostartRules:
     def page(self, user_id: str, value: str) -> int:
         """◀ Previous / Next ▶: the page asked for (admins only)."""
         self.admin(user_id)
-        if not value.isdigit():
+        page = parse_number(value)
+        if page is None:
             raise _tampered()
-        return int(value)
+        return page
 
     def page_of(self, line_id: str) -> int:
         index = next((i for i, line in enumerate(self._config.lines) if line.id == line_id), 0)

@@ -23,7 +23,7 @@ from core.files import Files, FileUnavailable
 from core.inbound import ClientEdit, ClientText
 from core.model import Channel, Client, OutboxEntry
 from core.sessions import Sessions
-from core.store.base import Store
+from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class SlackClientDelivery:
             if entry.action == "send_text":
                 ts = await self._send(channel, payload, text)
                 if payload.get("message_id") and ts is not None:
-                    await self._store.set_ref(SENT_REF, key, {"channel": channel, "ts": ts})
+                    await steadily(self._store.set_ref, SENT_REF, key, {"channel": channel, "ts": ts})
             elif entry.action == "status_card":
                 await self._status_card(channel, str(payload["instance_id"]), text)
             elif entry.action == "edit_text":
@@ -190,7 +190,7 @@ class SlackClientDelivery:
         except SlackApiError as err:
             if err.response.get("error") != "message_not_found":
                 raise
-        await self._store.delete_ref(SENT_REF, key)
+        await steadily(self._store.delete_ref, SENT_REF, key)
 
     async def _status_card(self, channel: str, instance_id: str, text: str) -> None:
         """One message per instance, edited in place as the process moves on."""
@@ -203,7 +203,7 @@ class SlackClientDelivery:
                 if err.response.get("error") != "message_not_found":
                     raise
         response = await self._client.chat_postMessage(channel=channel, text=fit(text))
-        await self._store.set_ref(STATUS_REF, instance_id, {"channel": channel, "ts": str(response["ts"])})
+        await steadily(self._store.set_ref, STATUS_REF, instance_id, {"channel": channel, "ts": str(response["ts"])})
 
 
 def _share_ts(files: list[dict[str, Any]], channel: str) -> str | None:

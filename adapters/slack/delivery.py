@@ -17,7 +17,7 @@ from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.health import Health
 from core.model import OutboxEntry, Session
-from core.store.base import Store
+from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +102,17 @@ class SlackDeskDelivery(DeskDelivery):
         number = session.number
         root = await self._store.get_ref(SESSION_REF, str(number))
         if entry.action in ("open_session", "refresh_card"):
-            text, blocks = await self._card(session, line.name)
             if root is None:
-                response = await self._client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-                ts = str(response["ts"])
-                await self._store.set_ref(SESSION_REF, str(number), {"channel": channel, "ts": ts})
-                await self._store.set_ref(THREAD_REF, f"{channel}:{ts}", {"session": number})
+                await self._open_thread(channel, session, line.name)
             else:
+                text, blocks = await self._card(session, line.name)
                 await self._client.chat_update(channel=root["channel"], ts=root["ts"], text=text, blocks=blocks)
             return
         if root is None:
-            raise DeliveryError(f"session #{number} has no Slack thread yet")
+            # the session's card was never queued (a crash between storing the session and its card, which
+            # come before anything else of the session in its conversation): post it now
+            log.warning("session #%s has no Slack thread: posting its card first", number)
+            root = await self._open_thread(channel, session, line.name)
         if entry.action == "mirror":
             await self._mirror(root, session, await self.mirrored(entry))
         elif entry.action == "edit":
@@ -124,12 +124,20 @@ class SlackDeskDelivery(DeskDelivery):
         elif entry.action == "status_card":
             await self._status_card(root, entry.payload)
         elif entry.action == "notice":
-            text = slack_escape(str(entry.payload["text"]))
+            text = views.slack_escape(str(entry.payload["text"]))
             await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
                                                 blocks=[{"type": "context",
                                                          "elements": [{"type": "mrkdwn", "text": text}]}])
         else:
             raise DeliveryError(f"unknown desk action {entry.action!r}", permanent=True)
+
+    async def _open_thread(self, channel: str, session: Session, line_name: str) -> dict[str, Any]:
+        text, blocks = await self._card(session, line_name)
+        response = await self._client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        root = {"channel": channel, "ts": str(response["ts"])}
+        await steadily(self._store.set_ref, SESSION_REF, str(session.number), root)
+        await steadily(self._store.set_ref, THREAD_REF, f"{channel}:{root['ts']}", {"session": session.number})
+        return root
 
     async def _mirror(self, root: dict[str, Any], session: Session, items: list[dict[str, Any]]) -> None:
         """Post the message(s) in the thread; files up to 20 MB are fetched from where the client sent
@@ -147,17 +155,20 @@ class SlackDeskDelivery(DeskDelivery):
                     continue
                 name = attachment.name or attachment.kind
                 uploads.append({"content": content, "filename": name, "title": name})
-        lines = [mirror_line(item, _bold, files_shown=bool(uploads), escape=slack_escape) for item in items]
+        lines = [mirror_line(item, _bold, files_shown=bool(uploads), escape=views.slack_escape) for item in items]
         text = "\n".join([*lines, *notes])
         if uploads:
             await self._client.files_upload_v2(channel=root["channel"], thread_ts=root["ts"], file_uploads=uploads,
                                                initial_comment=text)
             return
-        response = await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text)
+        first = ""
+        for chunk in _chunks(text, SLACK_TEXT_LIMIT):  # a long message goes in several posts, nothing cut
+            response = await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=chunk)
+            first = first or str(response["ts"])
         for item in items:
             if item.get("message_id"):
-                await self._store.set_ref(MIRRORED_REF, f"{session.number}:{item['message_id']}",
-                                          {"channel": root["channel"], "ts": str(response["ts"])})
+                await steadily(self._store.set_ref, MIRRORED_REF, f"{session.number}:{item['message_id']}",
+                                          {"channel": root["channel"], "ts": first})
 
     async def _edit(self, root: dict[str, Any], session: Session, payload: dict[str, Any]) -> None:
         stored = await self._store.get_message(session.number, int(payload["message_id"]))
@@ -167,7 +178,7 @@ class SlackDeskDelivery(DeskDelivery):
                                                 text=f"✏ *{payload.get('author_name')}* edited a message: "
                                                      f"{payload['text']}")
             return
-        text = mirror_line({**mirror_payload(stored), "edited": True}, _bold, escape=slack_escape)
+        text = mirror_line({**mirror_payload(stored), "edited": True}, _bold, escape=views.slack_escape)
         await self._client.chat_update(channel=mirrored["channel"], ts=mirrored["ts"], text=text)
 
     async def _status_card(self, root: dict[str, Any], payload: dict[str, Any]) -> None:
@@ -179,7 +190,7 @@ class SlackDeskDelivery(DeskDelivery):
             return
         response = await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
                                                        blocks=blocks)
-        await self._store.set_ref(STATUS_CARD_REF, str(payload["instance_id"]),
+        await steadily(self._store.set_ref, STATUS_CARD_REF, str(payload["instance_id"]),
                                   {"channel": root["channel"], "ts": str(response["ts"])})
 
     async def _card(self, session: Session, line_name: str) -> tuple[str, list[dict[str, Any]]]:
@@ -195,6 +206,16 @@ def _bold(name: str) -> str:
     return f"*{name}*"
 
 
-def slack_escape(text: str) -> str:
-    """Slack's mrkdwn needs `&`, `<` and `>` escaped, or `<asap>` would be read as a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+SLACK_TEXT_LIMIT = 39_000
+"""chat.postMessage takes 40,000 characters of text; what a mirror adds (a name, escapes) fits in the rest."""
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    """`text` in pieces of at most `size` characters, cut at a line break or a space where there is one."""
+    pieces: list[str] = []
+    while len(text) > size:
+        cut = max(text.rfind("\n", 0, size), text.rfind(" ", 0, size))
+        cut = cut if cut > size // 2 else size
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n ")
+    return [*pieces, text]

@@ -27,7 +27,7 @@ from adapters.slack.delivery import THREAD_REF
 from adapters.slack.messages import SlackMessages
 from adapters.slack.tracking import ListenerTracker
 from core.errors import Refusal
-from core.model import InstanceStatus, OperatorStatus, SessionStatus
+from core.model import InstanceStatus, OperatorStatus, SessionStatus, parse_number
 from core.operators import Operators
 from core.processes import Processes
 from core.sessions import Sessions
@@ -45,8 +45,10 @@ NOT_A_THREAD = ("Start process works on the messages of a session's thread: this
 
 class SlackDesk:
     def __init__(self, app: AsyncApp, *, store: Store, sessions: Sessions, processes: Processes,
-                 operators: Operators):
+                 operators: Operators, events: AsyncApp | None = None):
+        """`events`: the app stored events are dispatched to (`adapters.slack.events`); `app` by default."""
         self._app = app
+        self._events = events or app
         self._store = store
         self._sessions = sessions
         self._processes = processes
@@ -70,7 +72,7 @@ class SlackDesk:
         app.action(views.TASK_OPEN)(track(self.on_task_button))
         app.action(views.TASK_TAKE)(track(self.on_task_button))
         app.shortcut(SHORTCUT)(track(self.on_shortcut))
-        SlackMessages(app, track, store=self._store, sessions=self._sessions, operators=self._operators)
+        SlackMessages(self._events, track, store=self._store, sessions=self._sessions, operators=self._operators)
 
     def track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         """For the other parts of the Slack app (App Home, messages, /autostart): `idle()` waits for theirs too."""
@@ -114,10 +116,11 @@ class SlackDesk:
         text = (command.get("text") or "").strip().lstrip("#")
         try:
             if text:
-                if not text.isdigit():
+                given = parse_number(text)
+                if given is None:
                     await ack(text="Use `/startprocess` or `/startprocess N` for session #N.")
                     return
-                number = int(text)
+                number = given
             else:
                 state = await self._operators.state(operator.id)
                 last = await self._store.get_session(state.last_session) if state.last_session else None
@@ -367,10 +370,10 @@ class SlackDesk:
 
 def _session_number(body: dict[str, Any]) -> int:
     action = (body.get("actions") or [{}])[0]
-    value = str(action.get("value", ""))
-    if not value.isdigit():
+    number = parse_number(action.get("value"))
+    if number is None:
         raise Refusal("This button is not valid (stale or tampered with).", "tampered")
-    return int(value)
+    return number
 
 
 def _channel(body: dict[str, Any]) -> str:

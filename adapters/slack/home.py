@@ -52,13 +52,13 @@ STATUS_HINTS = {
 
 class SlackHome:
     def __init__(self, app: AsyncApp, track: Callable[[Listener], Listener], *, store: Store, config: Config,
-                 operators: Operators, rules: AutostartRules, health: Health):
+                 operators: Operators, rules: AutostartRules, health: Health, events: AsyncApp | None = None):
         self._store = store
         self._config = config
         self._operators = operators
         self._rules = rules
         self._health = health
-        app.event("app_home_opened")(track(self.on_opened))
+        (events or app).event("app_home_opened")(track(self.on_opened))
         app.action(STATUS)(track(self.on_status))
         app.action(HOME_IDS.toggle)(track(self.on_toggle))
         app.action(re.compile(rf"^{re.escape(HOME_IDS.process)}:"))(track(self.on_process))

@@ -9,6 +9,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 log = logging.getLogger(__name__)
 
 Listener = Callable[..., Awaitable[None]]
@@ -30,6 +32,13 @@ class ListenerTracker:
             self._idle.clear()
             try:
                 await listener(**kwargs)
+            except SlackApiError as err:  # e.g. a notice to a channel the app cannot post in
+                log.warning("Slack listener %s: Slack refused a call: %s", getattr(listener, "__name__", listener),
+                            err.response.get("error") if err.response is not None else err)
+            except Exception:
+                # logged here, not raised to Bolt: after ack() Bolt would reset the ack and Slack would get
+                # its answer only at its 3 s timeout (a failed ephemeral notice must not cost the ack)
+                log.exception("Slack listener %s failed", getattr(listener, "__name__", listener))
             finally:
                 self._inflight -= 1
                 self._settle()

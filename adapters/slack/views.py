@@ -9,7 +9,7 @@ from typing import Any
 
 from core.bpmn.catalog import ScopeGroup
 from core.bpmn.engine import FormField, UserTaskView
-from core.model import Client, Session, SessionStatus
+from core.model import Client, Session, SessionStatus, parse_number
 
 Block = dict[str, Any]
 
@@ -47,6 +47,12 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def slack_escape(text: str) -> str:
+    """Slack's mrkdwn needs `&`, `<` and `>` escaped, or `<asap>` would be read as a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+
 def session_card(
     session: Session, client: Client, line_name: str, assignee_name: str | None
 ) -> tuple[str, list[Block]]:
@@ -54,7 +60,7 @@ def session_card(
     Start process, Close) and a menu (transfer, back to the queue, spam). A spam card has only
     **Unmark spam**; a closed one has no buttons (a client message within `reopen_within` reopens it)."""
     status = session.status.value
-    title = f"#{session.number} · {client.name}"
+    title = f"#{session.number} · {slack_escape(client.name)}"
     facts = (f"*{title}*\n{client.channel.value.capitalize()} · line {line_name}\n"
              f"{STATUS_ICONS.get(status, '')} {status}"
              + (f" · {assignee_name}" if assignee_name else " · unassigned"))
@@ -93,9 +99,10 @@ def menu_value(verb: str, session: int) -> str:
 def parse_menu_value(value: str) -> tuple[str, int]:
     """(verb, session) of a menu choice; ValueError for anything tampered with."""
     verb, _, number = value.partition(":")
-    if verb not in (MENU_TRANSFER, MENU_QUEUE, MENU_SPAM) or not number.isdigit():
+    session = parse_number(number)
+    if verb not in (MENU_TRANSFER, MENU_QUEUE, MENU_SPAM) or session is None:
         raise ValueError("malformed menu choice")
-    return verb, int(number)
+    return verb, session
 
 
 def transfer_value(session: int, operator_id: str | None) -> str:
@@ -105,9 +112,10 @@ def transfer_value(session: int, operator_id: str | None) -> str:
 
 def parse_transfer_value(value: str) -> tuple[int, str | None]:
     number, sep, operator_id = value.partition(":")
-    if not sep or not number.isdigit() or (operator_id and not _OPERATOR_ID.fullmatch(operator_id)):
+    session = parse_number(number)
+    if not sep or session is None or (operator_id and not _OPERATOR_ID.fullmatch(operator_id)):
         raise ValueError("malformed transfer button")
-    return int(number), operator_id or None
+    return session, operator_id or None
 
 
 def transfer_picker(session: Session, client: Client,
@@ -142,7 +150,8 @@ def pick_value(session: int, process_id: str) -> str:
 def parse_pick_value(value: str) -> tuple[int, str]:
     """The session and process a picker button names; ValueError for anything tampered with."""
     data = json.loads(value)
-    if not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("p"), str):
+    if not isinstance(data, dict) or type(data.get("s")) is not int or not isinstance(data.get("p"), str) \
+            or parse_number(str(data["s"])) is None:
         raise ValueError("malformed process button")
     return data["s"], data["p"]
 

@@ -24,7 +24,7 @@ from core.courier import attachments_of
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.model import Attachment, OutboxEntry
-from core.store.base import Store
+from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class TelegramClientDelivery:
             if entry.action == "send_text":
                 sent = await self._send(bot, line_id, chat_id, entry.payload, text)
                 if entry.payload.get("message_id") and sent is not None:
-                    await self._store.set_ref(SENT_REF, f"{line_id}:{entry.payload['message_id']}",
+                    await steadily(self._store.set_ref, SENT_REF, f"{line_id}:{entry.payload['message_id']}",
                                               {"chat_id": chat_id, **sent})
             elif entry.action == "status_card":
                 await self._status_card(line_id, chat_id, str(entry.payload["instance_id"]), text)
@@ -199,7 +199,7 @@ class TelegramClientDelivery:
             except TelegramBadRequest as err:
                 if "not found" not in err.message.lower():
                     raise
-        await self._store.delete_ref(SENT_REF, key)
+        await steadily(self._store.delete_ref, SENT_REF, key)
 
     async def _status_card(self, line_id: str, chat_id: int, instance_id: str, text: str) -> None:
         """One message per instance, edited in place as the process moves on."""
@@ -216,4 +216,5 @@ class TelegramClientDelivery:
                 if "not found" not in err.message.lower():
                     raise
         sent = await bot.send_message(chat_id=chat_id, text=text)
-        await self._store.set_ref(STATUS_CARD_REF, instance_id, {"chat_id": chat_id, "message_id": sent.message_id})
+        await steadily(self._store.set_ref, STATUS_CARD_REF, instance_id,
+                       {"chat_id": chat_id, "message_id": sent.message_id})

@@ -19,7 +19,7 @@ from core.desk import DeskDelivery
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.model import Attachment, OutboxEntry, Session
-from core.store.base import Store
+from core.store.base import Store, steadily
 
 TOPIC_REF = "telegram.topic"
 """ref namespace: session number → {"chat_id", "thread_id", "card_id"}"""
@@ -59,6 +59,8 @@ class TelegramDeskDelivery(DeskDelivery):
         topic = await self._store.get_ref(TOPIC_REF, str(session.number))
         if topic is None:
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
+            if entry.action not in ("open_session", "refresh_card"):  # its card was never queued (a crash)
+                await self._card(bot, session, line.name, topic)
         try:
             await self._act(bot, entry, session, line, topic)
         except TelegramBadRequest as err:
@@ -116,7 +118,7 @@ class TelegramDeskDelivery(DeskDelivery):
         if posted is None:
             posted = await self._send_text(bot, topic, mirror_line(item))
         if item.get("message_id"):
-            await self._store.set_ref(MIRRORED_REF, f"{session.number}:{item['message_id']}",
+            await steadily(self._store.set_ref, MIRRORED_REF, f"{session.number}:{item['message_id']}",
                                       {"chat_id": topic["chat_id"], "message_id": posted, "caption": copied_media})
 
     async def _upload(self, bot: Bot, topic: dict[str, Any], item: dict[str, Any],
@@ -176,7 +178,7 @@ class TelegramDeskDelivery(DeskDelivery):
                 if "not found" not in err.message.lower():
                     raise
         sent = await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=text)
-        await self._store.set_ref(DESK_STATUS_REF, str(payload["instance_id"]),
+        await steadily(self._store.set_ref, DESK_STATUS_REF, str(payload["instance_id"]),
                                   {"chat_id": topic["chat_id"], "message_id": sent.message_id})
 
     async def _open_topic(self, bot: Bot, chat_id: int, session: Session) -> dict[str, Any]:
@@ -184,8 +186,8 @@ class TelegramDeskDelivery(DeskDelivery):
         name = fit(f"#{session.number} {client.name if client else ''}".strip(), TOPIC_NAME_LIMIT)
         created = await bot.create_forum_topic(chat_id=chat_id, name=name)
         topic = {"chat_id": chat_id, "thread_id": created.message_thread_id, "card_id": None}
-        await self._store.set_ref(TOPIC_REF, str(session.number), topic)
-        await self._store.set_ref(TOPIC_SESSION_REF, f"{chat_id}:{created.message_thread_id}",
+        await steadily(self._store.set_ref, TOPIC_REF, str(session.number), topic)
+        await steadily(self._store.set_ref, TOPIC_SESSION_REF, f"{chat_id}:{created.message_thread_id}",
                                   {"session": session.number})
         return topic
 
@@ -206,6 +208,6 @@ class TelegramDeskDelivery(DeskDelivery):
         sent = await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=text,
                                       reply_markup=keyboard)
         topic["card_id"] = sent.message_id
-        await self._store.set_ref(TOPIC_REF, str(session.number), topic)
+        await steadily(self._store.set_ref, TOPIC_REF, str(session.number), topic)
 
 

@@ -65,7 +65,7 @@ from core.config import Config, LineConfig, OperatorConfig
 from core.courier import TELEGRAM_DESK
 from core.errors import Refusal
 from core.inbound import OperatorEdit, OperatorText
-from core.model import InstanceStatus, OperatorStatus, Session, SessionStatus
+from core.model import InstanceStatus, OperatorStatus, Session, SessionStatus, parse_number
 from core.operators import Operators
 from core.processes import Processes
 from core.sessions import Sessions
@@ -567,7 +567,7 @@ def desk_router(config: Config) -> Router:
                                          admin=operator)
                 toast = f"{event} → {entry.name} ({'on' if enabled else 'off'})."
             elif action in ("m", "g"):
-                if action == "g" and not callback_data.value.isdigit():
+                if action == "g" and parse_number(callback_data.value) is None:
                     raise tampered()
                 page = int(callback_data.value) if action == "g" else 0
                 keyboard, page, pages = process_keyboard(

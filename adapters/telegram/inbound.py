@@ -1,6 +1,6 @@
 """Telegram updates in: stored durably (deduped by update_id) before Telegram gets its 200,
-then fed to the aiogram dispatcher in arrival order per chat. Webhook and long polling
-share this path; updates stored but not handled before a crash are replayed at start."""
+then fed to the aiogram dispatcher in arrival order per chat (`core.intake`). Webhook and long
+polling share this path; updates stored but not handled before a crash are swept up again."""
 
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from adapters.telegram.line_bots import LineBots
-from core.clock import Clock
 from core.config import Config
-from core.locks import KeyedLocks
+from core.intake import Intake
 from core.model import InboundRecord
-from core.store.base import Store
+from core.store.base import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -47,68 +46,30 @@ def chat_key(update: dict[str, Any]) -> str:
 
 
 class TelegramInbound:
-    def __init__(self, store: Store, clock: Clock, config: Config, bots: LineBots, dispatcher: Dispatcher):
-        self._store = store
-        self._clock = clock
+    def __init__(self, intake: Intake, config: Config, bots: LineBots, dispatcher: Dispatcher):
+        self._intake = intake
         self._config = config
         self._bots = bots
         self._dispatcher = dispatcher
-        self._chat_locks = KeyedLocks()
-        self._tasks: set[asyncio.Task[None]] = set()
+        intake.register(SOURCE_PREFIX, self._handle, lambda record: f"{record.source}:{chat_key(record.payload)}")
         self.handled = 0
         self.rejected = 0
 
-    # --- accepting ----------------------------------------------------------------------
     async def accept(self, line_id: str, update: dict[str, Any]) -> bool:
         """Store the update and schedule its handling. False when it is a duplicate delivery."""
         update_id = update.get("update_id")
-        if not isinstance(update_id, int):
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
             raise ValueError("update_id missing or not an integer")
-        inbound_id = await self._store.inbound_add(source_of(line_id), str(update_id), update, self._clock.now())
-        if inbound_id is None:
-            log.info("duplicate update %s on line %s ignored", update_id, line_id)
-            return False
-        self._schedule(InboundRecord(id=inbound_id, source=source_of(line_id), key=str(update_id),
-                                     payload=update, created_at=self._clock.now()))
-        return True
-
-    def _schedule(self, record: InboundRecord) -> None:
-        task = asyncio.create_task(self._handle(record))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def replay_pending(self) -> int:
-        """Handle what was stored but not handled before the last stop."""
-        count = 0
-        for record in await self._store.inbound_pending(limit=10_000):
-            if record.source.startswith(SOURCE_PREFIX):
-                self._schedule(record)
-                count += 1
-        return count
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._tasks)
-
-    async def idle(self) -> None:
-        """Wait until every accepted update has been handled (tests, the demo, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        return await self._intake.accept(source_of(line_id), str(update_id), update)
 
     async def _handle(self, record: InboundRecord) -> None:
         line_id = record.source.removeprefix(SOURCE_PREFIX)
-        async with self._chat_locks.hold((line_id, chat_key(record.payload))):
-            bot = self._bots.get(line_id)
-            try:
-                if bot is None:
-                    log.warning("update for line %s without a Telegram bot dropped", line_id)
-                else:
-                    await self._feed(bot, line_id, record.payload)
-                    self.handled += 1
-            except Exception:
-                log.exception("update %s of line %s failed; kept for replay", record.key, line_id)
-                return
-            await self._store.inbound_done(record.id)
+        bot = self._bots.get(line_id)
+        if bot is None:
+            log.warning("update for line %s without a Telegram bot dropped", line_id)
+            return
+        await self._feed(bot, line_id, record.payload)
+        self.handled += 1
 
     async def _feed(self, bot: Bot, line_id: str, payload: dict[str, Any]) -> None:
         try:
@@ -142,6 +103,9 @@ class TelegramInbound:
             await self.accept(line.id, update)
         except (ValueError, UnicodeDecodeError) as err:
             return web.json_response({"ok": False, "error": f"malformed update: {err}"}, status=400)
+        except StoreError as err:  # not stored: Telegram delivers it again later
+            log.error("update for line %s not stored (%s); Telegram will retry", line.id, err)
+            return web.json_response({"ok": False, "error": "store unavailable, retry later"}, status=503)
         return web.json_response({"ok": True})
 
     # --- long polling ---------------------------------------------------------------------
@@ -170,6 +134,11 @@ class TelegramInbound:
                 log.warning("line %s: getUpdates failed (%s); retrying", line_id, err)
                 await asyncio.sleep(min(30.0, 0.5 * 2.0 ** failures))
                 continue
-            for update in updates:
-                await self.accept(line_id, update.model_dump(mode="json", exclude_none=True, by_alias=True))
-                offset = update.update_id + 1
+            try:
+                for update in updates:
+                    await self.accept(line_id, update.model_dump(mode="json", exclude_none=True, by_alias=True))
+                    offset = update.update_id + 1
+            except StoreError as err:  # the rest is fetched again (the offset was not confirmed)
+                failures += 1
+                log.error("line %s: updates not stored (%s); fetching them again", line_id, err)
+                await asyncio.sleep(min(30.0, 0.5 * 2.0 ** failures))

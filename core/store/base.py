@@ -8,9 +8,10 @@ All methods are coroutines; all times are POSIX seconds passed in by the caller
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 from core.model import (
     AutostartRule,
@@ -60,18 +61,30 @@ class Store(ABC):
     async def release(self, key: str) -> None:
         """Drop a claim before its ttl ends."""
 
+    @abstractmethod
+    async def renew(self, key: str, ttl: float, now: float) -> bool:
+        """Extend a held claim to `now + ttl` (its holder is still at work). False when the claim
+        is gone (expired and not taken again, or released): the holder has lost it."""
+
     # --- inbound: stored before acknowledged --------------------------------------
     @abstractmethod
-    async def inbound_add(self, source: str, key: str, payload: dict[str, Any], now: float) -> int | None:
+    async def inbound_add(self, source: str, key: str, payload: dict[str, Any], now: float,
+                          conversation: str = "") -> int | None:
         """Store an inbound request durably. Returns its id, or None when (source, key) was seen
         before (a duplicate delivery): duplicates are remembered for at least 7 days."""
 
     @abstractmethod
-    async def inbound_pending(self, source: str | None = None, limit: int = 100) -> list[InboundRecord]:
-        """Stored requests not yet marked done, oldest first (replayed after a restart)."""
+    async def inbound_pending(self, source: str | None = None, limit: int = 100, *,
+                              conversation: str | None = None) -> list[InboundRecord]:
+        """Stored requests not yet marked done, oldest first (replayed after a restart); of one source, or
+        of one conversation."""
 
     @abstractmethod
     async def inbound_done(self, inbound_id: int) -> None: ...
+
+    @abstractmethod
+    async def inbound_is_pending(self, inbound_id: int) -> bool:
+        """Still to be handled (not marked done): checked after claiming a record that a sweep listed."""
 
     # --- counters -------------------------------------------------------------
     @abstractmethod
@@ -179,6 +192,12 @@ class Store(ABC):
         At most one entry per conversation is returned."""
 
     @abstractmethod
+    async def outbox_extend(self, entry_ids: Sequence[int], now: float, until: float) -> None:
+        """Renew the leases of conversations whose head is one of `entry_ids` (deliveries still
+        under way) so that they run until `until`. Leases already run out at `now` (another instance
+        may hold the conversation now) and entries no longer at a head are left alone."""
+
+    @abstractmethod
     async def outbox_complete(self, entry_id: int) -> None:
         """Delivered: status done, the conversation's lease is released."""
 
@@ -227,3 +246,22 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_ref(self, namespace: str, key: str) -> None: ...
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+STEADY_ATTEMPTS = 10
+
+
+async def steadily(write: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Do a store write that follows an action already done on a platform (a message was sent, a topic was
+    opened): a store that is away for a moment is waited out here, because failing now would make the
+    outbox do the action again. Gives up (raising) after about half a minute."""
+    delay = 0.1
+    for _ in range(STEADY_ATTEMPTS - 1):
+        try:
+            return await write(*args, **kwargs)
+        except StoreError:
+            await asyncio.sleep(delay)
+            delay = min(5.0, delay * 2)
+    return await write(*args, **kwargs)

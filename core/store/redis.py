@@ -62,6 +62,10 @@ DEDUPE_KEEP = 7 * 24 * 3600
 DONE_KEEP_MS = 7 * 24 * 3600 * 1000
 """Delivered outbox entries are kept this long for outbox_get, then expire."""
 WATCH_RETRIES = 100
+POOL_SIZE = 64
+"""Connections to Redis per linedesk process."""
+POOL_WAIT = 10.0
+"""Seconds a command waits for a free connection before it fails (StoreError)."""
 
 _CLAIM = """
 local v = redis.call('GET', KEYS[1])
@@ -70,13 +74,37 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 
-# KEYS: seen, seq, pending, pending:<source>; ARGV: keep seconds, record key prefix, record JSON
+_RENEW = """
+local v = redis.call('GET', KEYS[1])
+if not v or tonumber(v) <= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
+# The conversation of each entry keeps its lease (its ready score) until ARGV[1] while the entry is its head
+# and the conversation is leased (its score is in the future). KEYS: ready; ARGV: until, now, conversation
+# key prefix, then pairs of entry id and conversation.
+_OUTBOX_EXTEND = """
+for i = 4, #ARGV, 2 do
+  local c = ARGV[i + 1]
+  local head = redis.call('ZRANGE', ARGV[3] .. c, 0, 0)
+  local score = redis.call('ZSCORE', KEYS[1], c)
+  if head[1] == ARGV[i] and score and tonumber(score) > tonumber(ARGV[2]) then
+    redis.call('ZADD', KEYS[1], 'GT', ARGV[1], c)
+  end
+end
+return 1
+"""
+
+# KEYS: seen, seq, pending, pending:<source>, pending:conversation:<conversation>
+# ARGV: keep seconds, record key prefix, record JSON
 _INBOUND_ADD = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
 local id = redis.call('INCR', KEYS[2])
 redis.call('SET', ARGV[2] .. id, ARGV[3])
 redis.call('ZADD', KEYS[3], id, id)
 redis.call('ZADD', KEYS[4], id, id)
+redis.call('ZADD', KEYS[5], id, id)
 return id
 """
 
@@ -165,6 +193,8 @@ def _num(value: float) -> str:
 class RedisStore(Store):
     _claim: AsyncScript
     _inbound_add: AsyncScript
+    _renew: AsyncScript
+    _outbox_extend_script: AsyncScript
     _outbox_claim: AsyncScript
     _outbox_finish: AsyncScript
 
@@ -271,7 +301,12 @@ class RedisStore(Store):
     async def open(self) -> None:
         if self._client is not None:
             return
-        client = aioredis.from_url(self._redis_url, decode_responses=True)
+        # A blocking pool: under a burst (webhooks, intake tasks, 256 deliveries in flight) a command waits
+        # for a free connection instead of failing with "Too many connections" (redis-py's default pool
+        # holds 100 and raises beyond that, which became 503s at the webhook).
+        pool = aioredis.BlockingConnectionPool.from_url(self._redis_url, decode_responses=True,
+                                                        max_connections=POOL_SIZE, timeout=POOL_WAIT)
+        client = aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
         try:
             await client.ping()
         except BaseException:
@@ -280,6 +315,8 @@ class RedisStore(Store):
         self._client = client
         self._claim = client.register_script(_CLAIM)
         self._inbound_add = client.register_script(_INBOUND_ADD)
+        self._renew = client.register_script(_RENEW)
+        self._outbox_extend_script = client.register_script(_OUTBOX_EXTEND)
         self._outbox_claim = client.register_script(_OUTBOX_CLAIM)
         self._outbox_finish = client.register_script(_OUTBOX_FINISH)
 
@@ -304,15 +341,22 @@ class RedisStore(Store):
     async def release(self, key: str) -> None:
         await self._r.delete(self._k("claim", key))
 
+    @_translated
+    async def renew(self, key: str, ttl: float, now: float) -> bool:
+        px = max(1, math.ceil(ttl * 1000))
+        return bool(await self._renew(keys=[self._k("claim", key)], args=[_num(now), _num(now + ttl), px]))
+
     # --- inbound -------------------------------------------------------------
     @_translated
-    async def inbound_add(self, source: str, key: str, payload: dict[str, Any], now: float) -> int | None:
-        record = InboundRecord(source=source, key=key, payload=payload, created_at=now)
+    async def inbound_add(self, source: str, key: str, payload: dict[str, Any], now: float,
+                          conversation: str = "") -> int | None:
+        record = InboundRecord(source=source, key=key, payload=payload, created_at=now, conversation=conversation)
         keys = [
             self._k("inbound", "seen", json.dumps([source, key])),
             self._k("seq", "inbound"),
             self._k("inbound", "pending"),
             self._k("inbound", "pending", source),
+            self._k("inbound", "conversation", conversation),
         ]
         new_id = int(
             await self._inbound_add(
@@ -322,13 +366,21 @@ class RedisStore(Store):
         return new_id if new_id > 0 else None
 
     @_translated
-    async def inbound_pending(self, source: str | None = None, limit: int = 100) -> list[InboundRecord]:
+    async def inbound_pending(self, source: str | None = None, limit: int = 100, *,
+                              conversation: str | None = None) -> list[InboundRecord]:
         index = self._k("inbound", "pending") if source is None else self._k("inbound", "pending", source)
+        if conversation is not None:  # a conversation's records come from one source
+            index = self._k("inbound", "conversation", conversation)
         ids = (
             [int(i) for i in cast(list[str], await self._r.zrange(index, 0, limit - 1))] if limit > 0 else []
         )
         records = await self._load(InboundRecord, [self._k("inbound", i) for i in ids])
-        return [r.model_copy(update={"id": i}) for i, r in zip(ids, records, strict=True) if r is not None]
+        return [r.model_copy(update={"id": i}) for i, r in zip(ids, records, strict=True)
+                if r is not None and (source is None or r.source == source)]
+
+    @_translated
+    async def inbound_is_pending(self, inbound_id: int) -> bool:
+        return await self._r.zscore(self._k("inbound", "pending"), inbound_id) is not None
 
     @_translated
     async def inbound_done(self, inbound_id: int) -> None:
@@ -336,10 +388,11 @@ class RedisStore(Store):
         doc = await self._r.get(key)
         if doc is None:
             return
-        source = InboundRecord.model_validate_json(doc).source
+        record = InboundRecord.model_validate_json(doc)
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.zrem(self._k("inbound", "pending"), inbound_id)
-            pipe.zrem(self._k("inbound", "pending", source), inbound_id)
+            pipe.zrem(self._k("inbound", "pending", record.source), inbound_id)
+            pipe.zrem(self._k("inbound", "conversation", record.conversation), inbound_id)
             pipe.delete(key)
             await pipe.execute()
 
@@ -618,6 +671,17 @@ class RedisStore(Store):
             if await self._outbox_finish(keys=keys, args=args):
                 return
         raise StoreError(f"outbox entry {entry_id} kept changing; gave up")
+
+    @_translated
+    async def outbox_extend(self, entry_ids: Sequence[int], now: float, until: float) -> None:
+        if not entry_ids:
+            return
+        docs = await self._load(OutboxEntry, [self._k("outbox", "entry", i) for i in entry_ids])
+        pairs = [value for e in docs if e is not None and e.status == OutboxStatus.PENDING
+                 for value in (str(e.id), e.conversation)]
+        if pairs:
+            await self._outbox_extend_script(keys=[self._k("outbox", "ready")],
+                                             args=[_num(until), _num(now), self._k("outbox", "conv", ""), *pairs])
 
     @_translated
     async def outbox_complete(self, entry_id: int) -> None:

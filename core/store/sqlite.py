@@ -99,6 +99,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX instances_wake ON instances (wake_at) WHERE wake_at IS NOT NULL",
         ),
     ),
+    (
+        3,
+        (
+            "ALTER TABLE inbound ADD COLUMN conversation TEXT NOT NULL DEFAULT ''",
+            "CREATE INDEX inbound_pending_conversation ON inbound (conversation, id) WHERE done = 0",
+        ),
+    ),
 )
 
 Row = sqlite3.Row | tuple[Any, ...]
@@ -174,11 +181,12 @@ class SqliteStore(Store):
             db = await aiosqlite.connect(self.path, isolation_level=None)
         except sqlite3.Error as e:
             raise StoreError(f"{self.url}: {e}") from e
-        self._db = db
         try:
+            # before the connection is shared: these may not run inside another caller's transaction
             await db.execute("PRAGMA busy_timeout = 5000")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
+            self._db = db
             await self._migrate()
         except BaseException as e:
             self._db = None
@@ -224,28 +232,46 @@ class SqliteStore(Store):
         async with self._tx() as db:
             await db.execute("DELETE FROM claims WHERE key = ?", (key,))
 
+    async def renew(self, key: str, ttl: float, now: float) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute("UPDATE claims SET expires_at = ? WHERE key = ? AND expires_at > ?",
+                                   (now + ttl, key, now))
+            return cur.rowcount == 1
+
     # --- inbound -------------------------------------------------------------
-    async def inbound_add(self, source: str, key: str, payload: dict[str, Any], now: float) -> int | None:
+    async def inbound_add(self, source: str, key: str, payload: dict[str, Any], now: float,
+                          conversation: str = "") -> int | None:
         async with self._tx() as db:
             await db.execute("DELETE FROM inbound WHERE done = 1 AND created_at < ?", (now - DEDUPE_KEEP,))
             cur = await db.execute(
-                "INSERT OR IGNORE INTO inbound (source, key, created_at, payload) VALUES (?, ?, ?, ?)",
-                (source, key, now, json.dumps(payload)),
+                "INSERT OR IGNORE INTO inbound (source, key, created_at, payload, conversation) VALUES (?, ?, ?, ?, ?)",
+                (source, key, now, json.dumps(payload), conversation),
             )
             return cur.lastrowid if cur.rowcount == 1 else None
 
-    async def inbound_pending(self, source: str | None = None, limit: int = 100) -> list[InboundRecord]:
-        where, params = ("done = 0 AND source = ?", [source]) if source is not None else ("done = 0", [])
+    async def inbound_pending(self, source: str | None = None, limit: int = 100, *,
+                              conversation: str | None = None) -> list[InboundRecord]:
+        where, params = "done = 0", list[Any]()
+        if source is not None:
+            where, params = where + " AND source = ?", [*params, source]
+        if conversation is not None:
+            where, params = where + " AND conversation = ?", [*params, conversation]
         rows = await self._rows(
-            f"SELECT id, source, key, payload, created_at FROM inbound WHERE {where} ORDER BY id LIMIT ?",
+            f"SELECT id, source, key, payload, created_at, conversation FROM inbound WHERE {where} "
+            "ORDER BY id LIMIT ?",
             [*params, limit],
         )
-        return [InboundRecord(id=r[0], source=r[1], key=r[2], payload=json.loads(r[3]), created_at=r[4]) for r in rows]
+        return [InboundRecord(id=r[0], source=r[1], key=r[2], payload=json.loads(r[3]), created_at=r[4],
+                              conversation=r[5]) for r in rows]
 
     async def inbound_done(self, inbound_id: int) -> None:
         async with self._tx() as db:
             # the row stays as the dedupe memory; its payload is no longer needed
             await db.execute("UPDATE inbound SET done = 1, payload = '{}' WHERE id = ?", (inbound_id,))
+
+    async def inbound_is_pending(self, inbound_id: int) -> bool:
+        row = await self._row("SELECT done FROM inbound WHERE id = ?", (inbound_id,))
+        return row is not None and row[0] == 0
 
     # --- counters -------------------------------------------------------------
     async def next_number(self, counter: str) -> int:
@@ -458,6 +484,14 @@ class SqliteStore(Store):
             await db.execute(
                 "DELETE FROM leases WHERE conversation = ? AND entry_id = ?", (entry.conversation, entry_id)
             )
+
+    async def outbox_extend(self, entry_ids: Sequence[int], now: float, until: float) -> None:
+        if not entry_ids:
+            return
+        async with self._tx() as db:
+            await db.executemany(
+                "UPDATE leases SET expires_at = MAX(expires_at, ?) WHERE entry_id = ? AND expires_at > ?",
+                [(until, entry_id, now) for entry_id in entry_ids])
 
     async def outbox_complete(self, entry_id: int) -> None:
         await self._finish(entry_id, lambda e: {"status": OutboxStatus.DONE})

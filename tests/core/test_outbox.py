@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import uuid
 from pathlib import Path
 
 import pytest
 
-from core.clock import ManualClock
+from core.clock import ManualClock, SystemClock
 from core.errors import DeliveryError
 from core.model import OutboxEntry, OutboxStatus
 from core.outbox import OutboxWorker
+from core.store.base import Store
+from core.store.redis import RedisStore
 from core.store.sqlite import SqliteStore
+from tests.e2e.conftest import REDIS_URL, drop_redis_prefix
 
 
 class Recorder:
@@ -32,6 +37,22 @@ async def store(tmp_path: Path):
     store = SqliteStore(tmp_path / "outbox.db")
     await store.open()
     yield store
+    await store.close()
+
+
+async def open_test_store(tmp_path: Path, kind: str) -> Store:
+    store: Store = SqliteStore(tmp_path / "outbox.db") if kind == "sqlite" \
+        else RedisStore(REDIS_URL, prefix=f"linedesk-test:{uuid.uuid4().hex}:")
+    try:
+        await store.open()
+    except Exception as err:
+        pytest.skip(f"no store: {err}")
+    return store
+
+
+async def close_test_store(store: Store, kind: str) -> None:
+    if isinstance(store, RedisStore):
+        await drop_redis_prefix(store.prefix)
     await store.close()
 
 
@@ -105,3 +126,62 @@ async def test_an_entry_for_an_unknown_route_is_reported_not_stuck(store: Sqlite
     await worker.drain()
     dead = await store.outbox_get(stored.id)
     assert dead is not None and dead.status == OutboxStatus.DEAD and "no deliverer" in (dead.last_error or "")
+
+
+class Slow(Recorder):
+    """A platform that takes `seconds` per message (or a paced conversation waiting its turn)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    async def deliver(self, entry: OutboxEntry) -> None:
+        await asyncio.sleep(self.seconds)
+        await super().deliver(entry)
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
+async def test_a_delivery_longer_than_its_lease_stays_with_its_worker(tmp_path: Path, store_kind: str) -> None:
+    """Two workers (two linedesk instances) on one store: the lease of a slow delivery is renewed while it goes
+    on, so the other worker never takes the conversation over and nothing is sent twice."""
+    store = await open_test_store(tmp_path, store_kind)
+    try:
+        clock = SystemClock()
+        first, second = Slow(1.2), Slow(0.0)
+        one = OutboxWorker(store, clock, lease=0.3, poll_interval=0.02)
+        two = OutboxWorker(store, clock, lease=0.3, poll_interval=0.02)
+        one.register("test", first)
+        two.register("test", second)
+        await store.outbox_add([entry("slow")])
+        running = asyncio.create_task(one.run())
+        await asyncio.sleep(0.1)  # the first worker has claimed it
+        other = asyncio.create_task(two.run())
+        await asyncio.sleep(1.5)
+        one.stop()
+        two.stop()
+        await asyncio.gather(running, other)
+        assert first.delivered == ["slow"] and second.delivered == []
+        assert (await store.outbox_stats(clock.now()))["pending"] == 0
+    finally:
+        await close_test_store(store, store_kind)
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
+async def test_a_dead_workers_conversation_is_taken_over_after_its_lease(tmp_path: Path, store_kind: str) -> None:
+    store = await open_test_store(tmp_path, store_kind)
+    try:
+        clock = SystemClock()
+        await store.outbox_add([entry("one"), entry("two")])
+        assert len(await store.outbox_claim(clock.now(), lease=0.5)) == 1  # a worker claimed "one", then died
+        survivor = OutboxWorker(store, clock, lease=0.5, poll_interval=0.02)
+        recorder = Recorder()
+        survivor.register("test", recorder)
+        running = asyncio.create_task(survivor.run())
+        await asyncio.sleep(0.3)
+        assert recorder.delivered == []  # the dead worker's lease still holds
+        await asyncio.sleep(0.6)
+        survivor.stop()
+        await running
+        assert recorder.delivered == ["one", "two"]
+    finally:
+        await close_test_store(store, store_kind)

@@ -3,7 +3,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,29 +40,43 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         await stage.stop()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-async def any_store_rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
+async def drop_redis_prefix(prefix: str) -> None:
+    """Delete every key of a test's Redis prefix."""
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await client.delete(*keys[start:start + 1000])
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def store_rig(store: str, tmp_path: Path, **options: Any) -> AsyncIterator[Rig]:
+    """A started rig on SQLite or on a fresh Redis key prefix (removed afterwards); skips without Redis."""
     store_url = None
     prefix = f"linedesk-test-{uuid.uuid4().hex[:8]}:"
-    if request.param == "redis":
+    if store == "redis":
         reason = await redis_available()
         if reason:
             pytest.skip(reason)
         store_url = f"{REDIS_URL}?prefix={prefix}"
-    stage = Rig(tmp_path, PROCESSES, store_url=store_url)
+    stage = Rig(tmp_path, PROCESSES, store_url=store_url, **options)
     await stage.start()
     try:
         yield stage
     finally:
         await stage.stop()
-        if request.param == "redis":
-            import redis.asyncio as redis
+        if store == "redis":
+            await drop_redis_prefix(prefix)
 
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-            if keys:
-                await client.delete(*keys)
-            await client.aclose()
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def any_store_rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
+    async with store_rig(request.param, tmp_path) as stage:
+        yield stage
 
 
 MakeRig = Callable[..., Awaitable[Rig]]

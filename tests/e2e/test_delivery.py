@@ -148,7 +148,7 @@ async def test_with_platform_pacing_a_clients_chat_gets_a_short_burst_then_about
         for n in range(5):  # typed one after the other; each accepted before the next is typed
             await rig.slack.post_message(rig.slack_url, ANNA.slack_user, root["channel"], f"part {n}",
                                          thread_ts=root["ts"])
-            await rig.desk.slack_desk.idle()  # type: ignore[union-attr]
+            await rig.desk.inbound_idle()  # type: ignore[union-attr]
         await rig.settle(timeout=15)
         sends = [c for c in rig.telegram.calls_of("sendMessage", token=SUPPORT_TOKEN)
                  if c.params.get("chat_id") == IVAN.telegram_user]

@@ -54,9 +54,9 @@ async def test_metrics_are_prometheus_text(rig: Rig) -> None:
     await open_session_with_anna_online(rig)
     status, text = await get(f"{rig.url}/metrics")
     assert status == 200 and isinstance(text, str)
-    assert 'linedesk_telegram_updates{result="handled"} 1.0' in text
+    assert 'linedesk_inbound_events_total{result="handled",source="telegram:support"} 1.0' in text
     assert "linedesk_outbox_depth 0.0" in text
-    assert 'linedesk_outbox_deliveries{result="delivered"}' in text
+    assert 'linedesk_outbound_deliveries_total{result="delivered",route="slack.desk"}' in text  # more: test_metrics
 
 
 async def test_admin_api_needs_the_bearer_token(admin_rig: Rig) -> None:

@@ -82,8 +82,8 @@ def refused(rig: Rig, method: str, error: str) -> list[Any]:
 
 
 async def listeners_done(rig: Rig) -> None:
-    assert rig.desk is not None and rig.desk.slack_desk is not None
-    await rig.desk.slack_desk.idle()
+    assert rig.desk is not None
+    await rig.desk.inbound_idle()
 
 
 async def retry_now(rig: Rig, clock: ShiftedClock, seconds: float = 61.0) -> None:

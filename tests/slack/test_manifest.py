@@ -12,6 +12,7 @@ import pytest
 import yaml
 from slack_bolt.async_app import AsyncApp
 
+import adapters.slack.events
 import bots.app
 from bots.app import Linedesk
 from core.config import load_config
@@ -119,6 +120,7 @@ class RecordingApp(AsyncApp):
 async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RecordingApp:
     """The Bolt app exactly as linedesk's composition root wires it (nothing is started)."""
     monkeypatch.setattr(bots.app, "AsyncApp", RecordingApp)
+    monkeypatch.setattr(adapters.slack.events, "AsyncApp", RecordingApp)
     config_path = tmp_path / "linedesk.toml"
     config_path.write_text(f"""
 [store]
@@ -138,7 +140,10 @@ slack_dm = true
 slack_desk_channel = "C0DESK01"
 """)
     desk = Linedesk(load_config(config_path, environ={}))
-    assert isinstance(desk.slack, RecordingApp)
+    assert isinstance(desk.slack, RecordingApp) and isinstance(desk.slack_events, RecordingApp)
+    desk.slack.events |= desk.slack_events.events  # stored events are dispatched to the second app
+    desk.slack.commands |= desk.slack_events.commands
+    desk.slack.shortcuts |= desk.slack_events.shortcuts
     return desk.slack
 
 

@@ -91,6 +91,30 @@ async def test_release_frees_a_claim(store: Store) -> None:
     await store.release("never-claimed")
 
 
+async def test_inbound_pending_of_one_conversation(store: Store) -> None:
+    a1 = await store.inbound_add("telegram:support", "1", {"n": 1}, now=1.0, conversation="telegram:support:501")
+    await store.inbound_add("telegram:support", "2", {"n": 2}, now=2.0, conversation="telegram:support:502")
+    a3 = await store.inbound_add("telegram:support", "3", {"n": 3}, now=3.0, conversation="telegram:support:501")
+    assert a1 is not None and a3 is not None
+    mine = await store.inbound_pending(conversation="telegram:support:501")
+    assert [(r.id, r.conversation) for r in mine] == [(a1, "telegram:support:501"), (a3, "telegram:support:501")]
+    await store.inbound_done(a1)
+    assert [r.id for r in await store.inbound_pending(conversation="telegram:support:501")] == [a3]
+    assert await store.inbound_pending(conversation="nobody") == []
+    assert [r.payload["n"] for r in await store.inbound_pending(source="telegram:support")] == [2, 3]
+
+
+async def test_renew_extends_only_a_held_claim(store: Store) -> None:
+    assert await store.claim("inbound:7", ttl=5, now=1000.0)
+    assert await store.renew("inbound:7", ttl=5, now=1004.0)  # still held: now until 1009
+    assert not await store.claim("inbound:7", ttl=5, now=1008.0)
+    assert not await store.renew("inbound:7", ttl=5, now=1009.5)  # ran out: lost, not revived
+    assert await store.claim("inbound:7", ttl=5, now=1009.5)
+    await store.release("inbound:7")
+    assert not await store.renew("inbound:7", ttl=5, now=1010.0)
+    assert not await store.renew("never-claimed", ttl=5, now=1010.0)
+
+
 # --- inbound ------------------------------------------------------------------------
 
 
@@ -112,7 +136,10 @@ async def test_inbound_dedupe_pending_and_done(store: Store) -> None:
     assert [r.id for r in await store.inbound_pending("slack")] == [other]
     assert [r.id for r in await store.inbound_pending(limit=1)] == [first]
 
+    assert await store.inbound_is_pending(first)
     await store.inbound_done(first)
+    assert not await store.inbound_is_pending(first)
+    assert not await store.inbound_is_pending(10_000)
     assert [r.id for r in await store.inbound_pending()] == [second, other]
     assert [r.id for r in await store.inbound_pending("telegram:support")] == [second]
     # a handled request is still a duplicate
@@ -352,6 +379,22 @@ async def test_outbox_lease_expires(store: Store) -> None:
     again = await store.outbox_claim(now=40.0, lease=30.0)  # the worker died: redelivered
     assert [x.id for x in again] == [e.id]
     assert await store.outbox_claim(now=41.0, lease=30.0) == []
+
+
+async def test_outbox_extend_renews_leases_under_way(store: Store) -> None:
+    a, _a2 = await store.outbox_add([entry("A"), entry("A", "second")])
+    (b,) = await store.outbox_add([entry("B")])
+    assert {x.id for x in await store.outbox_claim(now=10.0, lease=30.0)} == {a.id, b.id}
+    await store.outbox_extend([a.id], now=35.0, until=65.0)  # A's delivery is still going on
+    await store.outbox_extend([b.id], now=41.0, until=71.0)  # B's lease ran out at 40: not revived
+    assert [x.id for x in await store.outbox_claim(now=41.0, lease=30.0)] == [b.id]
+    assert await store.outbox_claim(now=64.9, lease=30.0) == []
+    await store.outbox_extend([a.id], now=50.0, until=20.0)  # never shortened
+    assert await store.outbox_claim(now=64.9, lease=30.0) == []
+    await store.outbox_complete(a.id)
+    await store.outbox_extend([a.id], now=66.0, until=500.0)  # done: nothing to renew, the next entry goes
+    assert [x.action for x in await store.outbox_claim(now=66.0, lease=30.0)] == ["second"]
+    await store.outbox_extend([], now=66.0, until=500.0)
 
 
 async def test_outbox_reschedule_keeps_order_and_counts(store: Store) -> None:

@@ -1,61 +1,23 @@
-"""What stands before every Slack listener so that Slack gets one fast answer per event (SPEC §8).
+"""Authorization for linedesk's one workspace without a Web API call on the request path.
 
-* `EventDedupe`: Slack re-delivers an event (same `event_id`, header `X-Slack-Retry-Num`) when it
-  thinks the first delivery failed. The first delivery claims its `event_id` in the store — shared by
-  every linedesk instance — and a duplicate is acknowledged without running any listener.
-* `SlackAuthorize`: Bolt's single-workspace authorization calls `auth.test` on the first request and
-  waits for it; with a slow or failing Web API that first ack comes late (or not at all). This one
-  answers at once with the configured bot token and learns the bot's ids in the background.
+Bolt's single-workspace authorization calls `auth.test` on the first request and waits for it;
+with a slow or failing Web API that first ack comes late (or not at all). `SlackAuthorize` answers
+at once with the configured bot token and learns the bot's ids in the background.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aiohttp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.middleware.async_middleware import AsyncMiddleware
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from core.clock import Clock
-from core.store.base import Store
-
 log = logging.getLogger(__name__)
-
-EVENT_CLAIM = "slack.event:{}"
-EVENT_CLAIM_TTL = 7 * 24 * 3600.0
-"""Slack retries an event for about an hour; a week leaves a wide margin."""
-
-
-class EventDedupe(AsyncMiddleware):
-    """Global Bolt middleware: an `event_callback` whose `event_id` was already claimed is acked (200)
-    and goes no further."""
-
-    def __init__(self, store: Store, clock: Clock):
-        self._store = store
-        self._clock = clock
-        self.duplicates = 0
-
-    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
-                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
-        body: Any = req.body
-        event_id = body.get("event_id") if isinstance(body, dict) and body.get("type") == "event_callback" else None
-        if not event_id:
-            return await next()
-        if await self._store.claim(EVENT_CLAIM.format(event_id), EVENT_CLAIM_TTL, self._clock.now()):
-            return await next()
-        self.duplicates += 1
-        retry = (req.headers.get("x-slack-retry-num") or ["-"])[0]
-        log.info("Slack event %s delivered again (retry %s): acknowledged, not handled twice", event_id, retry)
-        return BoltResponse(status=200, body="")
 
 
 class SlackAuthorize(AsyncAuthorize):

@@ -1,0 +1,683 @@
+"""What every load benchmark shares: the sandboxes in this process, the programs under test as
+subprocesses, the load generator, statistics, the profiler and the result files.
+
+The benchmark process holds both sandboxes (Telegram Bot API, Slack Web API) and the load generator;
+each program under test (`linedesk serve`, a bare aiogram echo bot, a python-telegram-bot echo bot)
+runs as its own subprocess, so it has a core of its own on a 2-core machine and its CPU time can be read.
+A message is tagged `m<seq>x` in its text; the sandboxes note the moment a tagged text arrives
+(`chat.postMessage` in a Slack thread, `sendMessage` at Telegram), on the same clock the load
+generator used when it posted the update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from adapters.slack.sandbox import SlackSandbox  # noqa: E402
+from adapters.telegram.sandbox import BotState, Params, TelegramSandbox  # noqa: E402
+from tests.bpmn import block, user_task, wait_client, write_process  # noqa: E402
+from tests.bpmn import field as form_field  # noqa: E402
+
+PYTHON = sys.executable
+RESULTS = ROOT / "benchmarks" / "results"
+TOKEN = "700001:support-sandbox-token"
+SECRET = "support-webhook-secret"
+SIGNING_SECRET = "sandbox-signing-secret"
+BOT_TOKEN = "xoxb-sandbox-linedesk"
+DESK_CHANNEL = "C0DESK01"
+REDIS_URL = os.environ.get("LINEDESK_BENCH_REDIS", "redis://127.0.0.1:6379/15")
+FIRST_CLIENT = 10_000_000
+TAG = re.compile(r"\bm(\d+)x\b")
+
+CONFIG = """
+[server]
+host = "127.0.0.1"
+port = {port}
+public_url = "http://127.0.0.1:{port}"
+
+[store]
+url = "{store_url}"
+
+[telegram]
+api_url = "{telegram_url}"
+
+[slack]
+api_url = "{slack_url}"
+bot_token = "{bot_token}"
+signing_secret = "{signing_secret}"
+
+[processes]
+dir = "{processes}"
+
+[delivery]
+pace = false
+lease = {lease}
+
+[[lines]]
+id = "support"
+name = "Support"
+telegram_token = "{token}"
+telegram_webhook_secret = "{secret}"
+slack_desk_channel = "{desk_channel}"
+greeting = "Hello! An operator will answer shortly."
+{autostart}
+{operators}
+"""
+
+OPERATOR = """
+[[operators]]
+id = "op{n:02d}"
+name = "Operator {n}"
+slack_user = "U0OP{n:04d}"
+lines = ["support"]
+"""
+
+
+def operator_slack(n: int) -> str:
+    return f"U0OP{n:04d}"
+
+
+def write_processes(folder: Path) -> Path:
+    """The benchmark catalog: `quick` (a form, then a reply) and `wait_reply` (waits for the client).
+
+    `wait_reply` waits twice: auto-started on `session.created`, it is handed the very message that
+    opened the session (published right after the start), so one wait would complete it at once."""
+    processes = folder / "processes"
+    write_process(processes, "quick.bpmn", "quick", "Quick answer",
+                  user_task("Answer", form_field("answer", "string", required=True)),
+                  block("linedesk.reply", text="{answer}"))
+    write_process(processes, "wait_reply.bpmn", "wait_reply", "Wait for the client", wait_client(), wait_client(),
+                  block("linedesk.reply", text="thanks"))
+    return processes
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- statistics ---------------------------------------------------------------------------------------
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """Nearest-rank percentile (`share` in 0..1); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(share * len(ordered) - 1e-9)))
+    return ordered[rank - 1]
+
+
+def latency_summary(seconds: Sequence[float], prefix: str = "") -> dict[str, float]:
+    return {f"{prefix}p50_ms": percentile(seconds, 0.50) * 1000, f"{prefix}p95_ms": percentile(seconds, 0.95) * 1000,
+            f"{prefix}p99_ms": percentile(seconds, 0.99) * 1000,
+            f"{prefix}max_ms": (max(seconds) if seconds else 0.0) * 1000}
+
+
+# --- the sandboxes and what arrives at them ------------------------------------------------------------
+
+class Stage:
+    """Both sandboxes, started in this process, with the arrival of tagged texts noted."""
+
+    def __init__(self) -> None:
+        self.telegram = TelegramSandbox(record_calls=False, webhook_timeout=30.0)
+        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
+        self.arrived: dict[int, float] = {}
+        self.duplicates = 0
+        self._pending: set[int] = set()
+        self._all_in = asyncio.Event()
+        self.modals: dict[str, float] = {}
+        """Slack user → when views.open last reached the sandbox for them."""
+        self._modal_waiters: dict[str, asyncio.Future[float]] = {}
+        self._clients: dict[int, dict[str, Any]] = {}
+
+    async def start(self, operators: int = 1) -> None:
+        await self.telegram.start()
+        await self.slack.start()
+        self.telegram.add_bot(TOKEN, "support_sandbox_bot", "Support")
+        self.slack.add_channel(DESK_CHANNEL, "support-desk")
+        for n in range(1, operators + 1):
+            self.slack.add_user(operator_slack(n), f"op{n:02d}", display_name=f"Operator {n}")
+        self._hook_slack()
+        self._hook_telegram()
+
+    async def stop(self) -> None:
+        await self.slack.stop()
+        await self.telegram.stop()
+
+    def _hook_slack(self) -> None:
+        workspace = self.slack.workspace
+        post_bot = workspace.post_bot
+
+        def noted_post(channel: Any, text: str, blocks: Any = None, thread_ts: str | None = None,
+                       **fields: Any) -> Any:
+            message = post_bot(channel, text, blocks, thread_ts, **fields)
+            if thread_ts:
+                self._arrive(text)
+            return message
+
+        setattr(workspace, "post_bot", noted_post)  # noqa: B010 — an instance attribute, on purpose
+        views = workspace.views
+        open_view = views.open
+
+        def noted_open(user_id: str, payload: Any) -> Any:
+            view = open_view(user_id, payload)
+            now = time.perf_counter()
+            self.modals[user_id] = now
+            waiter = self._modal_waiters.pop(user_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(now)
+            return view
+
+        setattr(views, "open", noted_open)  # noqa: B010
+
+    def _hook_telegram(self) -> None:
+        methods = self.telegram.api.methods
+        original = methods["sendmessage"]
+
+        async def noted_send(bot: BotState, params: Params) -> Any:
+            result = await original.handler(bot, params)
+            self._arrive(str(params.values.get("text", "")))
+            return result
+
+        methods["sendmessage"] = dataclasses.replace(original, handler=noted_send)
+
+    def _arrive(self, text: str) -> None:
+        now = time.perf_counter()
+        for match in TAG.finditer(text):
+            seq = int(match.group(1))
+            if seq in self.arrived:
+                self.duplicates += 1
+                continue
+            self.arrived[seq] = now
+            if seq in self._pending:
+                self._pending.discard(seq)
+                if not self._pending:
+                    self._all_in.set()
+
+    def expect(self, seqs: Iterable[int]) -> None:
+        """Watch for these tags; `all_arrived` returns once each has arrived."""
+        self._pending = {s for s in seqs if s not in self.arrived}
+        self._all_in = asyncio.Event()
+        if not self._pending:
+            self._all_in.set()
+
+    async def all_arrived(self, timeout: float) -> int:
+        """Wait for the expected tags; returns how many are still missing after `timeout`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_in.wait(), timeout)
+        return len(self._pending)
+
+    def modal_waiter(self, user_id: str) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._modal_waiters[user_id] = future
+        return future
+
+    # --- clients and their updates --------------------------------------------------------------------
+    def client(self, index: int) -> dict[str, Any]:
+        """Client number `index` (a Telegram user with a private chat with the bot)."""
+        user = self._clients.get(index)
+        if user is None:
+            user = self.telegram.user(FIRST_CLIENT + index, f"Client {index}")
+            self.telegram.open_private_chat(TOKEN, user)
+            self._clients[index] = user
+        return user
+
+    def update(self, client: int, text: str) -> bytes:
+        """A Telegram update: client number `client` writes `text` to the bot (stored in the sandbox's chat)."""
+        update = self.telegram.text_update(TOKEN, self.client(client), text)
+        return json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def forget_history(self) -> None:
+        """Drop what the sandboxes recorded (calls, messages) to keep the benchmark process small."""
+        self.slack.clear_calls()
+        self.telegram.clear_calls()
+
+
+# --- programs under test --------------------------------------------------------------------------------
+
+class Program:
+    """A program under test, as a subprocess, ready once `ready_url` answers 200."""
+
+    def __init__(self, name: str, argv: list[str], ready_url: str, log_path: Path, env: dict[str, str] | None = None):
+        self.name = name
+        self.argv = argv
+        self.ready_url = ready_url
+        self.log_path = log_path
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self.counts_path: Path | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start the subprocess (its output goes to `log_path`); `start` also waits until it is ready."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LINEDESK_", "TELEGRAM_", "SLACK_"))}
+        env.update(self.env or {})
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(self.argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return self.process
+
+    async def start(self, timeout: float = 60.0) -> None:
+        self.process = self.spawn()
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with http.get(self.ready_url) as response:
+                        if response.status == 200:
+                            return
+                await asyncio.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name} was not ready within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the subprocess so far (every thread)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    async def store_counts(self) -> dict[str, int]:
+        """Store calls so far, by method (only for a program started through `storecount.py`)."""
+        if self.counts_path is None or self.process is None or self.process.poll() is not None:
+            return {}
+        before = self.counts_path.stat().st_mtime_ns if self.counts_path.exists() else 0
+        self.process.send_signal(signal.SIGUSR1)
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if self.counts_path.exists() and self.counts_path.stat().st_mtime_ns != before:
+                break
+        await asyncio.sleep(0.02)
+        try:
+            counts: dict[str, int] = json.loads(self.counts_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return counts
+
+    def rss_bytes(self) -> int:
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+
+def linedesk_config(stage: Stage, workdir: Path, port: int, store_url: str, *, operators: int = 1,
+                    autostart: str | None = None, lease: float = 15.0) -> Path:
+    """Write a config for one `linedesk serve` on `port` and return its path."""
+    processes = workdir / "processes"
+    if not processes.is_dir():
+        write_processes(workdir)
+    rule = (f'\n  [[lines.autostart]]\n  event = "session.created"\n  process = "{autostart}"\n  enabled = true\n'
+            if autostart else "")
+    text = CONFIG.format(
+        port=port, store_url=store_url, telegram_url=stage.telegram.base_url, slack_url=stage.slack.api_url,
+        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, processes=processes, lease=lease, token=TOKEN,
+        secret=SECRET, desk_channel=DESK_CHANNEL, autostart=rule,
+        operators="".join(OPERATOR.format(n=n) for n in range(1, operators + 1)))
+    path = workdir / f"linedesk-{port}.toml"
+    path.write_text(text)
+    return path
+
+
+def linedesk_program(stage: Stage, workdir: Path, store_url: str, *, operators: int = 1, autostart: str | None = None,
+                     name: str = "linedesk", lease: float = 15.0, count_store: bool = False) -> tuple[Program, str]:
+    """`linedesk serve` on a free port; returns the program and its Telegram webhook URL.
+    `count_store`: through `storecount.py`, which counts store calls (see `Program.store_counts`)."""
+    port = free_port()
+    config = linedesk_config(stage, workdir, port, store_url, operators=operators, autostart=autostart, lease=lease)
+    counts = workdir / f"store-calls-{port}.json"
+    launcher = [str(ROOT / "benchmarks" / "storecount.py"), str(counts)] if count_store else ["-m", "bots.cli"]
+    program = Program(name, [PYTHON, *launcher, "serve", "--config", str(config)],
+                      f"http://127.0.0.1:{port}/readyz", workdir / f"{name}-{port}.log")
+    program.counts_path = counts if count_store else None
+    return program, f"http://127.0.0.1:{port}/telegram/support"
+
+
+def echo_program(kind: str, stage: Stage, workdir: Path) -> tuple[Program, str]:
+    """A bare echo bot (`aiogram` or `ptb`) on a free port; returns the program and its webhook URL."""
+    port = free_port()
+    argv = [PYTHON, str(ROOT / "benchmarks" / "echo_bots.py"), kind, "--port", str(port),
+            "--api", stage.telegram.base_url, "--token", TOKEN, "--secret", SECRET]
+    program = Program(f"{kind} echo", argv, f"http://127.0.0.1:{port}/healthz", workdir / f"{kind}-{port}.log")
+    return program, f"http://127.0.0.1:{port}/telegram"
+
+
+# --- stores -------------------------------------------------------------------------------------------------
+
+def sqlite_url(workdir: Path, name: str = "linedesk") -> str:
+    return f"sqlite:///{workdir / (name + '.db')}"
+
+
+def redis_prefix() -> str:
+    return f"bench-{uuid.uuid4().hex[:10]}:"
+
+
+REDIS_POOL = int(os.environ.get("LINEDESK_BENCH_REDIS_POOL", "0"))
+"""`max_connections` to put in the store URL (redis-py reads it from the query, and it wins over linedesk's
+own pool size); 0 leaves the URL as linedesk's users write it. Before linedesk's blocking pool (72bdf7e) the
+runs needed 4096 here: redis-py 8's pool allowed 100 connections and then failed ("Too many connections")."""
+
+
+def redis_url(prefix: str, pool: int | None = None) -> str:
+    pool = REDIS_POOL if pool is None else pool
+    query = f"max_connections={pool}&prefix={prefix}" if pool else f"prefix={prefix}"
+    return f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}{query}"
+
+
+async def redis_cleanup(prefix: str) -> int:
+    """Delete every key under `prefix`; returns how many went."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    deleted = 0
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += await client.delete(*batch)
+                batch.clear()
+        if batch:
+            deleted += await client.delete(*batch)
+    finally:
+        await client.aclose()
+    return deleted
+
+
+async def redis_cpu_seconds() -> float:
+    """Redis server CPU time so far (INFO cpu), 0 when it does not answer."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        info = await client.info("cpu")
+        return float(info.get("used_cpu_user", 0.0)) + float(info.get("used_cpu_sys", 0.0))
+    except Exception:
+        return 0.0
+    finally:
+        await client.aclose()
+
+
+async def redis_answers() -> bool:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        return bool(await client.ping())
+    except Exception:
+        return False
+    finally:
+        await client.aclose()
+
+
+# --- the load generator -------------------------------------------------------------------------------------
+
+@dataclass
+class Outgoing:
+    seq: int
+    body: bytes
+    target: int = 0
+    """Which webhook (index into the posters) gets it."""
+    sent: float = 0.0
+
+
+@dataclass
+class Poster:
+    """Posts Telegram updates to one webhook, as Telegram does (JSON body, secret header)."""
+
+    url: str
+    secret: str = SECRET
+    limit: int = 256
+    acks: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    _session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self.limit),
+                                              timeout=aiohttp.ClientTimeout(total=30))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def post(self, body: bytes) -> bool:
+        assert self._session is not None
+        headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": self.secret}
+        began = time.perf_counter()
+        try:
+            async with self._session.post(self.url, data=body, headers=headers) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as err:
+            self.errors[type(err).__name__] += 1
+            return False
+        self.acks.append(time.perf_counter() - began)
+        if status != 200:
+            self.errors[f"HTTP {status}"] += 1
+            return False
+        return True
+
+
+async def post_burst(posters: Sequence[Poster], messages: Sequence[Outgoing], concurrency: int) -> None:
+    """Post every message as fast as the webhooks accept them, `concurrency` requests in flight."""
+    cursor = iter(messages)
+
+    async def worker() -> None:
+        for message in cursor:
+            message.sent = time.perf_counter()
+            await posters[message.target].post(message.body)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def post_paced(posters: Sequence[Poster], messages: Sequence[Outgoing], rate: float) -> float:
+    """Post at a fixed rate (open loop: a slow answer does not delay the next post). Each message's
+    `sent` is its scheduled time, so a late generator counts against the latency. Returns how far
+    behind schedule the generator fell at worst, in seconds."""
+    tasks: list[asyncio.Task[bool]] = []
+    start = time.perf_counter() + 0.05
+    worst = 0.0
+    for index, message in enumerate(messages):
+        due = start + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            worst = max(worst, -delay)
+        message.sent = due
+        tasks.append(asyncio.create_task(posters[message.target].post(message.body)))
+    await asyncio.gather(*tasks)
+    return worst
+
+
+# --- profiling -------------------------------------------------------------------------------------------------
+
+def py_spy() -> str | None:
+    found = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+    return found if Path(found).exists() else None
+
+
+class Spy:
+    """py-spy sampling a running program (raw collapsed stacks), started and stopped around a phase."""
+
+    def __init__(self, pid: int, out: Path, rate: int = 200, options: Sequence[str] = ("--gil",)):
+        self.options = list(options)
+        """`--gil`: only the thread holding the GIL is sampled, i.e. where Python spends CPU (waiting in
+        epoll or in SQLite's C code with the GIL released is not counted)."""
+        self.pid = pid
+        self.out = out
+        self.rate = rate
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> bool:
+        exe = py_spy()
+        if exe is None:
+            return False
+        self.process = subprocess.Popen(
+            [exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), *self.options, "--format", "raw",
+             "-o", str(self.out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.3)
+        if self.process.poll() is not None:
+            err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+            print(f"py-spy could not attach: {err.strip()[:300]}", file=sys.stderr)
+            self.process = None
+            return False
+        return True
+
+    def stop(self) -> Path | None:
+        if self.process is None:
+            return None
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return self.out if self.out.exists() else None
+
+
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+)(?::\d+)?\)$")
+PROJECT = ("core/", "adapters/", "bots/")
+BUCKETS: tuple[tuple[str, str], ...] = (
+    ("core/store/", "linedesk store code"), ("core/bpmn/", "linedesk engine"), ("core/", "linedesk core"),
+    ("adapters/", "linedesk adapters"), ("bots/", "linedesk bots"), ("aiosqlite", "aiosqlite"),
+    ("sqlite3", "sqlite3"), ("redis/", "redis-py"), ("aiohttp/", "aiohttp"), ("multidict", "aiohttp"),
+    ("yarl", "aiohttp"), ("slack_bolt", "slack_bolt"), ("slack_sdk", "slack_sdk"), ("aiogram", "aiogram"),
+    ("pydantic", "pydantic"), ("json/", "json"), ("logging/", "logging"), ("asyncio/", "asyncio"),
+    ("SpiffWorkflow", "SpiffWorkflow"), ("ssl", "ssl"), ("http/", "stdlib http"), ("email/", "stdlib email"),
+    ("urllib", "urllib"), ("uuid", "uuid"), ("threading", "threading"), ("selectors", "asyncio"),
+)
+
+
+def _parse_frame(frame: str) -> tuple[str, str]:
+    match = _FRAME.match(frame)
+    if match is None:
+        return frame, ""
+    return match.group("func"), match.group("file")
+
+
+def _bucket(file: str) -> str:
+    for needle, name in BUCKETS:
+        if needle in file:
+            return name
+    return "other: " + (file.split("/")[0] if "/" in file else file or "?")
+
+
+def profile_summary(raw: Path, top: int = 15) -> dict[str, Any]:
+    """Read py-spy's raw output: where the samples end (self time, by library and by function) and
+    which linedesk functions are on the stack (inclusive time)."""
+    total = 0
+    by_bucket: Counter[str] = Counter()
+    self_time: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_parse_frame(f) for f in stack.split(";")]
+        func, file = frames[-1]
+        by_bucket[_bucket(file)] += count
+        self_time[f"{func} ({file})"] += count
+        seen: set[str] = set()
+        for func, file in frames:
+            if file.startswith(PROJECT):
+                seen.add(f"{func} ({file})")
+        for name in seen:
+            inclusive[name] += count
+
+    def shares(counter: Counter[str]) -> list[list[Any]]:
+        return [[name, round(100.0 * n / total, 1)] for name, n in counter.most_common(top)] if total else []
+
+    return {"samples": total, "self_by_library_pct": shares(by_bucket), "self_by_function_pct": shares(self_time),
+            "linedesk_inclusive_pct": shares(inclusive)}
+
+
+# --- results -------------------------------------------------------------------------------------------------
+
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "cores": os.cpu_count(),
+            "cpu": cpu, "arch": platform.machine(), "python": f"{platform.python_implementation()} "
+            f"{platform.python_version()}", "load_average_at_start": [round(x, 2) for x in load]}
+
+
+def write_results(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **data}, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    """A plain-text table (the numbers are formatted by the caller)."""
+    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""Logging for `linedesk serve`: text or JSON lines (`LINEDESK_LOG_FORMAT`), each naming the session and
+process instance it is about (`core.log_context`), with every secret of the config masked — whatever
+library wrote the line and wherever the secret sits in it (a URL, an exception, a repr)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from core.config import Config
+from core.log_context import ContextFilter
+
+MASK = "***"
+
+
+def secrets_of(config: Config) -> list[str]:
+    """Every secret value in the config, longest first (so that one containing another is masked whole)."""
+    values = [config.admin_token, config.slack.bot_token, config.slack.signing_secret, config.slack.app_token]
+    for line in config.lines:
+        values += [line.telegram_token, line.telegram_webhook_secret]
+    password = urlsplit(config.store.url).password
+    if password:
+        values.append(password)
+    return sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
+
+
+class _Redacting(logging.Formatter):
+    def __init__(self, secrets: Iterable[str], fmt: str | None = None):
+        super().__init__(fmt)
+        self._secrets = list(secrets)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+
+class TextFormatter(_Redacting):
+    def __init__(self, secrets: Iterable[str]):
+        super().__init__(secrets, "%(asctime)s %(levelname)s %(name)s%(about)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        session, instance = getattr(record, "session", None), getattr(record, "instance", None)
+        about = [f"session={session}" if session is not None else "", f"instance={instance}" if instance else ""]
+        record.about = f" [{' '.join(a for a in about if a)}]" if any(about) else ""
+        return self.redact(super().format(record))
+
+
+class JsonFormatter(_Redacting):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+            "session": getattr(record, "session", None), "instance": getattr(record, "instance", None)}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return self.redact(json.dumps(line, ensure_ascii=False, default=str))
+
+
+def setup_logging(config: Config, *, stream: TextIO | None = None, level: int = logging.INFO) -> logging.Handler:
+    """One handler on the root logger, replacing any other (idempotent); returns it."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    secrets = secrets_of(config)
+    handler.setFormatter(JsonFormatter(secrets) if config.log_format == "json" else TextFormatter(secrets))
+    handler.addFilter(ContextFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # one line per request is noise at INFO
+    return handler

@@ -1,0 +1,211 @@
+"""Inbound platform events: stored before they are acknowledged, then handled once — by whichever
+linedesk instance holds the record's lease — in arrival order per conversation.
+
+Each platform adapter registers a handler for its source prefix ("telegram:", "slack") and a key
+that says which records must not overtake each other (a Telegram chat, a Slack thread). A record is
+handled under its conversation's lease in the store (`inbound:<conversation>`), renewed while the
+handler runs, so two instances never work on one chat at once; a sweep picks up what an instance that
+died (or this one, before a restart) stored but did not finish, once its lease has run out. A store
+that stops answering is waited out in place; a handler that raises keeps its record for the next
+sweep, up to `max_attempts` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from core.clock import Clock
+from core.locks import KeyedLocks, Lease
+from core.model import InboundRecord
+from core.store.base import Store, StoreError, steadily
+from core.telemetry import NO_TELEMETRY, Telemetry
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[InboundRecord], Awaitable[None]]
+OrderKey = Callable[[InboundRecord], str]
+"""The conversation a record belongs to (e.g. "telegram:support:501"): its records are handled in order."""
+
+LEASE_POLL = 0.05
+"""Seconds between tries for a chat's lease held by another instance."""
+OLDER_SCAN = 1000
+STORE_RETRIES = 8
+STORE_BACKOFF = 0.25
+STORE_BACKOFF_MAX = 5.0
+
+
+@dataclass(frozen=True)
+class _Source:
+    prefix: str
+    handle: Handler
+    order_key: OrderKey
+
+
+class Intake:
+    def __init__(self, store: Store, clock: Clock, *, lease: float = 15.0, max_attempts: int = 5,
+                 telemetry: Telemetry = NO_TELEMETRY):
+        self._telemetry = telemetry
+        self._store = store
+        self._clock = clock
+        self._lease = lease
+        self._max_attempts = max_attempts
+        self._sources: list[_Source] = []
+        self._order = KeyedLocks()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._scheduled: set[int] = set()
+        self._failures: dict[int, int] = {}
+        self.handled = 0
+        self.duplicates = 0
+        self.failed = 0
+
+    def register(self, prefix: str, handle: Handler, order_key: OrderKey) -> None:
+        self._sources.append(_Source(prefix, handle, order_key))
+
+    def _source(self, record: InboundRecord) -> _Source | None:
+        return next((s for s in self._sources if record.source.startswith(s.prefix)), None)
+
+    async def accept(self, source: str, key: str, payload: dict[str, object]) -> bool:
+        """Store the event (the caller acknowledges the platform after this returns) and handle it in the
+        background. False for a duplicate delivery (its source and key were stored before)."""
+        now = self._clock.now()
+        record = InboundRecord(source=source, key=key, payload=payload, created_at=now)
+        registered = self._source(record)
+        conversation = registered.order_key(record) if registered is not None else ""
+        record_id = await self._store.inbound_add(source, key, payload, now, conversation)
+        if record_id is None:
+            self.duplicates += 1
+            self._telemetry.inbound_event(source, "duplicate")
+            log.info("%s event %s delivered again: acknowledged, not handled twice", source, key)
+            return False
+        self._schedule(record.model_copy(update={"id": record_id, "conversation": conversation}))
+        return True
+
+    def _schedule(self, record: InboundRecord) -> None:
+        if record.id in self._scheduled:
+            return
+        self._scheduled.add(record.id)
+        task = asyncio.create_task(self._handle(record))
+        self._tasks.add(task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._tasks.discard(done)
+            self._scheduled.discard(record.id)
+
+        task.add_done_callback(finished)
+
+    async def _handle(self, record: InboundRecord) -> None:
+        """Handle `record` holding its conversation's lease — in this process and in the store, so that no two
+        instances work on one chat at once. The chat's records stored before it and not yet handled (left by
+        an instance that died, or stored a moment earlier through another instance) go first: order is kept."""
+        source = self._source(record)
+        if source is None:
+            return
+        key = source.order_key(record)
+        async with self._order.hold(key):
+            lease = Lease(self._store, self._clock, f"inbound:{key}", self._lease)
+            failures = 0
+            while True:
+                try:
+                    if await lease.acquire():
+                        older = await self._older(record, key)
+                        break
+                    if not await self._store.inbound_is_pending(record.id):
+                        return  # handled meanwhile by the instance that holds the chat
+                    await asyncio.sleep(LEASE_POLL)
+                except StoreError as err:
+                    failures += 1
+                    if failures >= STORE_RETRIES:
+                        log.error("%s event %s: the store stayed away; left for the sweep", record.source,
+                                  record.key)
+                        return
+                    log.warning("%s event %s: the store did not answer (%s); trying again", record.source,
+                                record.key, err)
+                    await asyncio.sleep(min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2 ** failures))
+            try:
+                for earlier in older:
+                    await self._handle_one(earlier, source)
+                await self._handle_one(record, source)
+            finally:
+                try:
+                    await lease.release()
+                except StoreError:
+                    log.warning("inbound lease %s not released (it runs out by itself)", lease.key)
+
+    async def _older(self, record: InboundRecord, key: str) -> list[InboundRecord]:
+        """The conversation's records stored before this one and not yet handled (by an instance that died,
+        or another that stored them a moment before this one): they go first."""
+        pending = await self._store.inbound_pending(conversation=key, limit=OLDER_SCAN)
+        return [r for r in pending if r.id < record.id]
+
+    async def _handle_one(self, record: InboundRecord, source: _Source) -> None:
+        """Handle one record under its chat's lease; the store going away for a moment is waited out here
+        (the chat's later records wait too, so their order holds)."""
+        for attempt in range(STORE_RETRIES):
+            try:
+                if not await self._store.inbound_is_pending(record.id):
+                    return  # handled meanwhile (by another instance)
+                try:
+                    await source.handle(record)
+                except StoreError:
+                    raise
+                except Exception:
+                    if not self._failed(record):
+                        return
+                else:
+                    self.handled += 1
+                    self._telemetry.inbound_event(record.source, "handled")
+                    self._failures.pop(record.id, None)
+                await steadily(self._store.inbound_done, record.id)
+                return
+            except StoreError as err:
+                delay = min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2 ** attempt)
+                log.warning("%s event %s: the store did not answer (%s); trying again in %.1fs", record.source,
+                            record.key, err, delay)
+                await asyncio.sleep(delay)
+        log.error("%s event %s: the store stayed away; left for the sweep", record.source, record.key)
+
+    def _failed(self, record: InboundRecord) -> bool:
+        """Count a failure; True once the record has failed too often and is given up (logged)."""
+        attempts = self._failures.get(record.id, 0) + 1
+        self._failures[record.id] = attempts
+        if attempts < self._max_attempts:
+            self._telemetry.inbound_event(record.source, "retried")
+            log.exception("%s event %s failed (attempt %s of %s); kept for the next sweep", record.source,
+                          record.key, attempts, self._max_attempts)
+            return False
+        self.failed += 1
+        self._telemetry.inbound_event(record.source, "failed")
+        log.exception("%s event %s failed %s times; given up: %s", record.source, record.key, attempts,
+                      str(record.payload)[:500])
+        return True
+
+    async def sweep(self, limit: int = 1000) -> int:
+        """Schedule every stored record not being handled here; records another live instance is
+        handling are skipped by their lease. Returns how many were scheduled."""
+        count = 0
+        for record in await self._store.inbound_pending(limit=limit):
+            if record.id not in self._scheduled and self._source(record) is not None:
+                self._schedule(record)
+                count += 1
+        return count
+
+    async def run_sweeps(self, interval: float) -> None:
+        """Sweep every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("inbound sweep failed; trying again in %.0fs", interval)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    async def idle(self) -> None:
+        """Wait until every scheduled record has been handled (tests, the demo, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

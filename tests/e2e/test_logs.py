@@ -1,0 +1,69 @@
+"""`LINEDESK_LOG_FORMAT`: text or JSON lines that name the session and process instance they are about, and
+never show a secret of the config (issue 8, point 3)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from bots.logs import MASK, setup_logging
+from bots.rig import BOT_TOKEN, SIGNING_SECRET, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
+from tests.e2e.test_full_path import open_session_with_anna_online, pick
+
+SECRETS = (SUPPORT_TOKEN, BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+async def a_process_runs(rig: Rig) -> None:
+    await open_session_with_anna_online(rig)
+    await pick(rig, "Handle request")
+    await rig.settle()
+    logging.getLogger("adapters.telegram").warning("calling https://api.telegram.org/bot%s/getMe", SUPPORT_TOKEN)
+    try:
+        raise RuntimeError(f"Slack said no to {BOT_TOKEN} (signing secret {SIGNING_SECRET}, {WEBHOOK_SECRET})")
+    except RuntimeError:
+        logging.getLogger("core.outbox").exception("a failure with secrets in it")
+
+
+async def test_json_lines_name_the_session_and_instance_and_hide_secrets(rig: Rig, restore_logging: None) -> None:
+    stream = io.StringIO()
+    config = rig.load_config().model_copy(update={"log_format": "json"})
+    setup_logging(config, stream=stream)
+    await a_process_runs(rig)
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines and all({"time", "level", "logger", "message", "session", "instance"} <= set(line) for line in lines)
+    started = next(line for line in lines if "started by anna (manual)" in line["message"])
+    assert started["session"] == 1 and started["instance"] and started["logger"] == "core.processes"
+    failure = next(line for line in lines if line["message"] == "a failure with secrets in it")
+    assert failure["session"] is None and failure["instance"] is None  # written outside any session's work
+    text = stream.getvalue()
+    assert not any(secret in text for secret in SECRETS)
+    assert text.count(MASK) >= 4
+    assert "RuntimeError" in failure["exception"] and MASK in failure["exception"]
+
+
+async def test_text_lines_say_what_they_are_about(rig: Rig, restore_logging: None) -> None:
+    stream = io.StringIO()
+    setup_logging(rig.load_config(), stream=stream)
+    await a_process_runs(rig)
+    text = stream.getvalue()
+    started = next(line for line in text.splitlines() if "started by anna (manual)" in line)
+    assert " INFO core.processes [session=1 instance=" in started
+    assert not any(secret in text for secret in SECRETS)
+    assert f"/bot{MASK}/getMe" in text
