@@ -106,33 +106,41 @@ class Intake:
         key = source.order_key(record)
         async with self._order.hold(key):
             lease = Lease(self._store, self._clock, f"inbound:{key}", self._lease)
-            failures = 0
-            while True:
-                try:
-                    if await lease.acquire():
-                        older = await self._older(record, key)
-                        break
-                    if not await self._store.inbound_is_pending(record.id):
-                        return  # handled meanwhile by the instance that holds the chat
-                    await asyncio.sleep(LEASE_POLL)
-                except StoreError as err:
-                    failures += 1
-                    if failures >= STORE_RETRIES:
-                        log.error("%s event %s: the store stayed away; left for the sweep", record.source,
-                                  record.key)
-                        return
-                    log.warning("%s event %s: the store did not answer (%s); trying again", record.source,
-                                record.key, err)
-                    await asyncio.sleep(min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2 ** failures))
             try:
+                older = await self._take_chat(lease, record, key)
+                if older is None:
+                    return
                 for earlier in older:
                     await self._handle_one(earlier, source)
                 await self._handle_one(record, source)
             finally:
-                try:
-                    await lease.release()
-                except StoreError:
-                    log.warning("inbound lease %s not released (it runs out by itself)", lease.key)
+                if lease.held:
+                    try:
+                        await lease.release()
+                    except StoreError:
+                        log.warning("inbound lease %s not released (it runs out by itself)", lease.key)
+
+    async def _take_chat(self, lease: Lease, record: InboundRecord, key: str) -> list[InboundRecord] | None:
+        """Hold the chat's lease and read the chat's older pending records, waiting out a store that does
+        not answer. None when the record was handled meanwhile by the instance holding the chat, or the
+        store stayed away (the record is left for the sweep). A lease once taken stays taken across a
+        store error: trying to claim it again would find it held — by ourselves — for ever."""
+        failures = 0
+        while True:
+            try:
+                if lease.held or await lease.acquire():
+                    return await self._older(record, key)
+                if not await self._store.inbound_is_pending(record.id):
+                    return None
+                await asyncio.sleep(LEASE_POLL)
+            except StoreError as err:
+                failures += 1
+                if failures >= STORE_RETRIES:
+                    log.error("%s event %s: the store stayed away; left for the sweep", record.source, record.key)
+                    return None
+                log.warning("%s event %s: the store did not answer (%s); trying again", record.source,
+                            record.key, err)
+                await asyncio.sleep(min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2 ** failures))
 
     async def _older(self, record: InboundRecord, key: str) -> list[InboundRecord]:
         """The conversation's records stored before this one and not yet handled (by an instance that died,

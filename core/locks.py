@@ -4,6 +4,7 @@ in the store so that several linedesk processes on one Redis take turns too."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 
@@ -44,11 +45,19 @@ class Lease:
         self.key = key
         self.ttl = ttl
         self.lost = False
+        self.owner = uuid.uuid4().hex
         self._released = False
         self._renewing: asyncio.Task[None] | None = None
 
+    @property
+    def held(self) -> bool:
+        """Acquired and not yet released (the renewal may have failed since: see `lost`)."""
+        return self._renewing is not None and not self._released
+
     async def acquire(self) -> bool:
-        if not await self._store.claim(self.key, self.ttl, self._clock.now()):
+        if self.held:
+            return True
+        if not await self._store.claim(self.key, self.ttl, self._clock.now(), self.owner):
             return False
         self._released = False
         self._renewing = asyncio.create_task(self._renew())
@@ -60,7 +69,7 @@ class Lease:
             if self._released:
                 return
             try:
-                if not await self._store.renew(self.key, self.ttl, self._clock.now()):
+                if not await self._store.renew(self.key, self.ttl, self._clock.now(), self.owner):
                     self.lost = True
                     return
             except Exception:  # the store is away for a moment: the next round tries again
@@ -78,7 +87,7 @@ class Lease:
             self._renewing.cancel()
             await asyncio.wait({self._renewing}, timeout=1.0)
             self._renewing = None
-        await self._store.release(self.key)
+        await self._store.release(self.key, self.owner)
 
 
 class Busy(Exception):

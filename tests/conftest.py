@@ -27,11 +27,14 @@ with ``@pytest.mark.slack_calls_unchecked``.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import inspect
 import json
 import re
+import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -64,6 +67,40 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{SLACK_UNCHECKED_MARKER}: do not check the Block Kit of this test's Slack messages and views against "
         "Slack's limits (for tests that send oversized Block Kit on purpose)",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            item.fixturenames.append("_tasks_printed_when_stuck")
+
+
+@pytest.fixture
+async def _tasks_printed_when_stuck(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Shortly before pytest-timeout fails a hung async test, print where each of its asyncio tasks waits
+    (the timeout's own traceback only shows the event loop's select)."""
+    marker = request.node.get_closest_marker("timeout")
+    limit = float(marker.args[0]) if marker and marker.args else float(request.config.getini("timeout") or 0)
+    if limit <= 0:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        out = sys.__stderr__ or sys.stderr
+        tasks = asyncio.all_tasks(loop)
+        print(f"\n=== {request.node.nodeid}: still running after {limit - 10:.0f}s; {len(tasks)} asyncio tasks ===",
+              file=out)
+        for task in tasks:
+            print(f"--- {task.get_name()}", file=out)
+            task.print_stack(limit=8, file=out)
+        out.flush()
+
+    handle = loop.call_later(max(1.0, limit - 10), dump)
+    try:
+        yield
+    finally:
+        handle.cancel()
 
 
 @dataclass(frozen=True)

@@ -49,22 +49,24 @@ class Store(ABC):
 
     # --- dedupe and claims --------------------------------------------------------
     @abstractmethod
-    async def claim(self, key: str, ttl: float, now: float) -> bool:
+    async def claim(self, key: str, ttl: float, now: float, owner: str = "") -> bool:
         """Atomically take `key` for `ttl` seconds (SET NX semantics).
 
         True for the first caller; False while the key is held (also by another
         linedesk instance on the same store). Used for double-click guards,
-        auto-start claims and locks.
+        auto-start claims and locks. A lease passes its `owner` token, so that
+        only the holder can renew or release the claim.
         """
 
     @abstractmethod
-    async def release(self, key: str) -> None:
-        """Drop a claim before its ttl ends."""
+    async def release(self, key: str, owner: str = "") -> None:
+        """Drop a claim before its ttl ends; with `owner`, only if that owner still holds it (a claim
+        that ran out and was taken by someone else stays theirs)."""
 
     @abstractmethod
-    async def renew(self, key: str, ttl: float, now: float) -> bool:
+    async def renew(self, key: str, ttl: float, now: float, owner: str = "") -> bool:
         """Extend a held claim to `now + ttl` (its holder is still at work). False when the claim
-        is gone (expired and not taken again, or released): the holder has lost it."""
+        is gone (expired, released, or taken since by another owner): the holder has lost it."""
 
     # --- inbound: stored before acknowledged --------------------------------------
     @abstractmethod

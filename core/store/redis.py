@@ -67,18 +67,29 @@ POOL_SIZE = 64
 POOL_WAIT = 10.0
 """Seconds a command waits for a free connection before it fails (StoreError)."""
 
+# A claim's value is "<expires at>|<owner>" (a bare number when written before owners existed).
+# ARGV: now, expires at, ttl in ms, owner ("" = anyone).
 _CLAIM = """
 local v = redis.call('GET', KEYS[1])
-if v and tonumber(v) > tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if v and tonumber(string.match(v, '^[^|]*')) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[4], 'PX', ARGV[3])
 return 1
 """
 
 _RENEW = """
 local v = redis.call('GET', KEYS[1])
-if not v or tonumber(v) <= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if not v or tonumber(string.match(v, '^[^|]*')) <= tonumber(ARGV[1]) then return 0 end
+if ARGV[4] ~= '' and string.match(v, '|(.*)$') ~= ARGV[4] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[4], 'PX', ARGV[3])
 return 1
+"""
+
+# ARGV: owner ("" = anyone)
+_RELEASE = """
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+if ARGV[1] ~= '' and string.match(v, '|(.*)$') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
 """
 
 # The conversation of each entry keeps its lease (its ready score) until ARGV[1] while the entry is its head
@@ -192,6 +203,7 @@ def _num(value: float) -> str:
 
 class RedisStore(Store):
     _claim: AsyncScript
+    _release: AsyncScript
     _inbound_add: AsyncScript
     _renew: AsyncScript
     _outbox_extend_script: AsyncScript
@@ -314,6 +326,7 @@ class RedisStore(Store):
             raise
         self._client = client
         self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
         self._inbound_add = client.register_script(_INBOUND_ADD)
         self._renew = client.register_script(_RENEW)
         self._outbox_extend_script = client.register_script(_OUTBOX_EXTEND)
@@ -333,18 +346,18 @@ class RedisStore(Store):
 
     # --- dedupe and claims --------------------------------------------------------
     @_translated
-    async def claim(self, key: str, ttl: float, now: float) -> bool:
+    async def claim(self, key: str, ttl: float, now: float, owner: str = "") -> bool:
         px = max(1, math.ceil(ttl * 1000))
-        return bool(await self._claim(keys=[self._k("claim", key)], args=[_num(now), _num(now + ttl), px]))
+        return bool(await self._claim(keys=[self._k("claim", key)], args=[_num(now), _num(now + ttl), px, owner]))
 
     @_translated
-    async def release(self, key: str) -> None:
-        await self._r.delete(self._k("claim", key))
+    async def release(self, key: str, owner: str = "") -> None:
+        await self._release(keys=[self._k("claim", key)], args=[owner])
 
     @_translated
-    async def renew(self, key: str, ttl: float, now: float) -> bool:
+    async def renew(self, key: str, ttl: float, now: float, owner: str = "") -> bool:
         px = max(1, math.ceil(ttl * 1000))
-        return bool(await self._renew(keys=[self._k("claim", key)], args=[_num(now), _num(now + ttl), px]))
+        return bool(await self._renew(keys=[self._k("claim", key)], args=[_num(now), _num(now + ttl), px, owner]))
 
     # --- inbound -------------------------------------------------------------
     @_translated

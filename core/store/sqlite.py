@@ -106,6 +106,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX inbound_pending_conversation ON inbound (conversation, id) WHERE done = 0",
         ),
     ),
+    (
+        4,
+        ("ALTER TABLE claims ADD COLUMN owner TEXT NOT NULL DEFAULT ''",),
+    ),
 )
 
 Row = sqlite3.Row | tuple[Any, ...]
@@ -222,20 +226,22 @@ class SqliteStore(Store):
             return False
 
     # --- dedupe and claims --------------------------------------------------------
-    async def claim(self, key: str, ttl: float, now: float) -> bool:
+    async def claim(self, key: str, ttl: float, now: float, owner: str = "") -> bool:
         async with self._tx() as db:
             await db.execute("DELETE FROM claims WHERE expires_at <= ?", (now,))
-            cur = await db.execute("INSERT OR IGNORE INTO claims (key, expires_at) VALUES (?, ?)", (key, now + ttl))
+            cur = await db.execute("INSERT OR IGNORE INTO claims (key, expires_at, owner) VALUES (?, ?, ?)",
+                                   (key, now + ttl, owner))
             return cur.rowcount == 1
 
-    async def release(self, key: str) -> None:
+    async def release(self, key: str, owner: str = "") -> None:
         async with self._tx() as db:
-            await db.execute("DELETE FROM claims WHERE key = ?", (key,))
+            await db.execute("DELETE FROM claims WHERE key = ? AND (? = '' OR owner = ?)", (key, owner, owner))
 
-    async def renew(self, key: str, ttl: float, now: float) -> bool:
+    async def renew(self, key: str, ttl: float, now: float, owner: str = "") -> bool:
         async with self._tx() as db:
-            cur = await db.execute("UPDATE claims SET expires_at = ? WHERE key = ? AND expires_at > ?",
-                                   (now + ttl, key, now))
+            cur = await db.execute(
+                "UPDATE claims SET expires_at = ? WHERE key = ? AND expires_at > ? AND (? = '' OR owner = ?)",
+                (now + ttl, key, now, owner, owner))
             return cur.rowcount == 1
 
     # --- inbound -------------------------------------------------------------

@@ -115,6 +115,22 @@ async def test_renew_extends_only_a_held_claim(store: Store) -> None:
     assert not await store.renew("never-claimed", ttl=5, now=1010.0)
 
 
+async def test_an_owned_claim_is_renewed_and_released_only_by_its_owner(store: Store) -> None:
+    """A holder whose claim ran out and was taken by another must neither extend nor drop the new holder's
+    claim (two instances would otherwise both believe they hold the chat)."""
+    assert await store.claim("inbound:8", ttl=5, now=1000.0, owner="a")
+    assert not await store.renew("inbound:8", ttl=5, now=1001.0, owner="b")
+    await store.release("inbound:8", owner="b")
+    assert not await store.claim("inbound:8", ttl=5, now=1002.0, owner="b")  # still a's
+    assert await store.renew("inbound:8", ttl=5, now=1003.0, owner="a")  # until 1008
+    assert await store.claim("inbound:8", ttl=5, now=1008.5, owner="b")  # a's ran out: b's now
+    assert not await store.renew("inbound:8", ttl=5, now=1009.0, owner="a")
+    await store.release("inbound:8", owner="a")
+    assert not await store.claim("inbound:8", ttl=5, now=1009.0, owner="c")  # b's survived a's release
+    await store.release("inbound:8", owner="b")
+    assert await store.claim("inbound:8", ttl=5, now=1009.0, owner="c")
+
+
 # --- inbound ------------------------------------------------------------------------
 
 
