@@ -7,6 +7,7 @@ a store on disk (SQLite in the work folder, or the Redis URL given).
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 from dataclasses import dataclass
@@ -116,6 +117,9 @@ lines = ["sales"]
 """
 
 
+PORT_TRIES = 5
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -170,8 +174,16 @@ class Rig:
             self.slack.add_user(person.slack_user, person.name.lower(), display_name=person.name)
         self.slack.add_channel(DESK_CHANNEL, "support-desk")
         self.slack.add_channel(SALES_CHANNEL, "sales-desk")
-        self.config_path().write_text(self.config_text())
-        return await self.boot()
+        for attempt in range(PORT_TRIES):
+            self.config_path().write_text(self.config_text())
+            try:
+                return await self.boot()
+            except OSError as err:
+                # the free port was taken meanwhile (a client socket's ephemeral port, say): pick another
+                if err.errno != errno.EADDRINUSE or attempt == PORT_TRIES - 1:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
 
     def config_path(self) -> Path:
         return self.workdir / "linedesk.toml"
@@ -197,7 +209,12 @@ class Rig:
                              pacer=self.pacer or Pacer.unlimited())
         self._runner = web.AppRunner(self.desk.web_app())
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        try:
+            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        except OSError:
+            await self._runner.cleanup()
+            self._runner, self.desk = None, None
+            raise
         await self.desk.start()
         return self.desk
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -108,3 +109,21 @@ async def test_slack_events_linedesk_does_not_use_are_acknowledged(rig: Rig) -> 
     response = await rig.slack.post_event(rig.slack_url, {"type": "reaction_added", "user": "U0ANNA01",
                                                           "reaction": "eyes", "event_ts": "1.2"})
     assert response.status == 200
+
+
+async def test_the_rig_moves_to_another_port_when_its_port_was_taken_meanwhile(tmp_path: Path) -> None:
+    """The free port a rig picked can be taken before it binds (by any socket's ephemeral port): it picks
+    another instead of failing the test that uses it."""
+    rig = Rig(tmp_path, PROCESSES)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        rig.port = taken
+        await rig.start()
+        try:
+            assert rig.port != taken
+            status, _ = await get(f"{rig.url}/healthz")
+            assert status == 200
+        finally:
+            await rig.stop()
