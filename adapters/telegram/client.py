@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import mimetypes
 
-from aiogram import F, Router
-from aiogram.enums import ChatType
+from aiogram import Router
 from aiogram.filters import CommandStart
 from aiogram.types import ChatMemberUpdated, Message
 
+from adapters.telegram.filters import bot_was_blocked, from_a_person, has_content, has_text, in_private_chat
 from core.inbound import ClientBlocked, ClientEdit, ClientText
 from core.model import Attachment, Channel
 from core.sessions import Sessions
@@ -86,20 +86,18 @@ def to_client_text(message: Message, line_id: str, *, is_start: bool = False) ->
 
 def client_router() -> Router:
     router = Router(name="telegram-clients")
-    private = F.chat.type == ChatType.PRIVATE
-    router.message.filter(private, F.from_user.is_bot.is_(False))
-    router.edited_message.filter(private, F.from_user.is_bot.is_(False))
+    router.message.filter(in_private_chat, from_a_person)
+    router.edited_message.filter(in_private_chat, from_a_person)
 
     @router.message(CommandStart())
     async def on_start(message: Message, sessions: Sessions, line_id: str) -> None:
         await sessions.client_text(to_client_text(message, line_id, is_start=True))
 
-    @router.message(F.text | F.caption | F.photo | F.document | F.voice | F.audio | F.video | F.video_note
-                    | F.animation | F.sticker | F.location | F.contact)
+    @router.message(has_content)
     async def on_message(message: Message, sessions: Sessions, line_id: str) -> None:
         await sessions.client_text(to_client_text(message, line_id))
 
-    @router.edited_message(F.text | F.caption)
+    @router.edited_message(has_text)
     async def on_edit(message: Message, sessions: Sessions, line_id: str) -> None:
         assert message.from_user is not None
         await sessions.client_edit(ClientEdit(
@@ -107,7 +105,7 @@ def client_router() -> Router:
             platform_ref=message_ref(line_id, message.chat.id, message.message_id),
             text=message.text or message.caption or ""))
 
-    @router.my_chat_member(F.chat.type == ChatType.PRIVATE, F.new_chat_member.status == "kicked")
+    @router.my_chat_member(in_private_chat, bot_was_blocked)
     async def on_blocked(update: ChatMemberUpdated, sessions: Sessions) -> None:
         await sessions.client_blocked(ClientBlocked(channel=Channel.TELEGRAM, user_id=str(update.from_user.id)))
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject
@@ -48,6 +48,15 @@ from adapters.telegram.desk_cards import (
     transfer_text,
 )
 from adapters.telegram.desk_delivery import TOPIC_REF, TOPIC_SESSION_REF
+from adapters.telegram.filters import (
+    either,
+    from_a_person,
+    has_content,
+    has_text,
+    in_a_topic,
+    in_chats,
+    in_private_chat,
+)
 from adapters.telegram.picker import (
     PickerTitle,
     PickPage,
@@ -138,7 +147,7 @@ def desk_router(config: Config) -> Router:
     """Operators in the lines' forum groups (and `/status` in a private chat with a line's bot)."""
     desk_chats = {line.telegram_desk_chat for line in config.lines if line.telegram_desk_chat is not None}
     router = Router(name="telegram-desk")
-    in_desk = F.chat.id.in_(desk_chats)
+    in_desk = in_chats(desk_chats)
 
     def desk_line(chat_id: int, line_id: str) -> LineConfig | None:
         """The line this bot serves in this desk group (a group may host several lines' bots)."""
@@ -211,7 +220,7 @@ def desk_router(config: Config) -> Router:
         return entries
 
     # --- commands ----------------------------------------------------------------------------
-    @router.message(Command("status"), in_desk | (F.chat.type == "private"))
+    @router.message(Command("status"), either(in_desk, in_private_chat))
     async def on_status(message: Message, command: CommandObject, operators: Operators) -> Any:
         user = message.from_user
         operator = operators.by_telegram(user.id) if user else None
@@ -309,7 +318,7 @@ def desk_router(config: Config) -> Router:
             return await message.reply(f"Not changed: {refusal.reason}")
         return None  # core tells the topic and refreshes the card
 
-    @router.message(Command("sessions"), in_desk | (F.chat.type == "private"))
+    @router.message(Command("sessions"), either(in_desk, in_private_chat))
     async def on_sessions(message: Message, operators: Operators, store: Store, line_id: str) -> Any:
         """The operator's active sessions and the queue of their lines, with links to the topics; spam and
         closed sessions are not listed."""
@@ -358,8 +367,7 @@ def desk_router(config: Config) -> Router:
         return await message.reply(text, reply_markup=keyboard)
 
     # --- messages in a topic -------------------------------------------------------------------
-    @router.message(in_desk, F.message_thread_id, ~F.from_user.is_bot, F.text | F.caption | F.photo | F.document
-                    | F.voice | F.audio | F.video | F.video_note | F.animation | F.sticker | F.location | F.contact)
+    @router.message(in_desk, in_a_topic, from_a_person, has_content)
     async def on_topic_text(message: Message, bot: Bot, sessions: Sessions, operators: Operators,
                             processes: Processes, store: Store, line_id: str) -> Any:
         number = await session_here(message, store, line_id)
@@ -388,7 +396,7 @@ def desk_router(config: Config) -> Router:
             return await message.reply(f"Not sent to the client: {refusal.reason}")
         return None
 
-    @router.edited_message(in_desk, F.message_thread_id, ~F.from_user.is_bot, F.text | F.caption)
+    @router.edited_message(in_desk, in_a_topic, from_a_person, has_text)
     async def on_topic_edit(message: Message, sessions: Sessions, operators: Operators) -> None:
         """An operator edited their message in a topic: the client's copy (and the Slack thread's) follow."""
         operator = operators.by_telegram(message.from_user.id) if message.from_user else None
