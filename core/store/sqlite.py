@@ -1,9 +1,14 @@
-"""SQLite store: one aiosqlite connection in WAL mode, numbered migrations tracked by `PRAGMA user_version`.
+"""SQLite store: one connection in WAL mode, numbered migrations tracked by `PRAGMA user_version`.
 
 Filtered/ordered fields are real columns; the full record is kept as JSON in `data`.
 Write transactions are `BEGIN IMMEDIATE` (another process on the same file, e.g. the admin
 CLI, waits on `busy_timeout`) and are serialised inside this process by an asyncio.Lock,
 since every coroutine shares the one connection.
+
+Statements run on the event loop's thread (`InlineConnection`), not on a worker thread as aiosqlite
+would: linedesk's statements take tens of microseconds, and handing each to a thread and back cost
+about 100 µs of CPU more than the statement itself (benchmarks/README.md). A transaction therefore
+never yields to the loop half-way, either.
 """
 
 from __future__ import annotations
@@ -16,8 +21,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-
-import aiosqlite
 
 from core.model import (
     AutostartRule,
@@ -125,23 +128,42 @@ def _with_id(model: type[M], row_id: int, data: str) -> M:
     return model.model_validate({**json.loads(data), "id": row_id})
 
 
+class InlineConnection:
+    """The part of aiosqlite's connection this store uses, over `sqlite3` on the calling thread."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self._connection = connection
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._connection.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        return self._connection.executemany(sql, rows)
+
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._connection.execute(sql, params).fetchall()
+
+    async def close(self) -> None:
+        self._connection.close()
+
+
 class SqliteStore(Store):
     migrations: Sequence[Migration] = MIGRATIONS
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser().absolute()
         self.url = f"sqlite:///{self.path}"
-        self._db: aiosqlite.Connection | None = None
+        self._db: InlineConnection | None = None
         self._lock = asyncio.Lock()
 
     # --- plumbing -------------------------------------------------------------
-    def _conn(self) -> aiosqlite.Connection:
+    def _conn(self) -> InlineConnection:
         if self._db is None:
             raise StoreError(f"store {self.url} is not open")
         return self._db
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _tx(self) -> AsyncIterator[InlineConnection]:
         db = self._conn()
         async with self._lock:
             try:
@@ -149,7 +171,7 @@ class SqliteStore(Store):
                 yield db
                 await db.execute("COMMIT")
             except BaseException as e:
-                # also after a cancelled BEGIN, which may still have run on aiosqlite's thread
+                # also after a BEGIN whose caller was cancelled
                 with contextlib.suppress(sqlite3.Error):
                     await db.execute("ROLLBACK")
                 if isinstance(e, sqlite3.Error):
@@ -168,7 +190,7 @@ class SqliteStore(Store):
         return rows[0] if rows else None
 
     @staticmethod
-    async def _incr(db: aiosqlite.Connection, counter: str) -> int:
+    async def _incr(db: InlineConnection, counter: str) -> int:
         rows = await db.execute_fetchall(
             "INSERT INTO counters (name, value) VALUES (?, 1) "
             "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
@@ -182,7 +204,7 @@ class SqliteStore(Store):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = await aiosqlite.connect(self.path, isolation_level=None)
+            db = InlineConnection(sqlite3.connect(self.path, isolation_level=None))
         except sqlite3.Error as e:
             raise StoreError(f"{self.url}: {e}") from e
         try:
@@ -298,7 +320,7 @@ class SqliteStore(Store):
 
     # --- sessions -------------------------------------------------------------
     @staticmethod
-    async def _put_session(db: aiosqlite.Connection, s: Session) -> None:
+    async def _put_session(db: InlineConnection, s: Session) -> None:
         await db.execute(
             "INSERT OR REPLACE INTO sessions (number, line_id, client_id, status, assignee, created_at, data)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -438,7 +460,7 @@ class SqliteStore(Store):
 
     # --- outbox -------------------------------------------------------------
     @staticmethod
-    async def _enqueue(db: aiosqlite.Connection, entries: Iterable[OutboxEntry]) -> list[OutboxEntry]:
+    async def _enqueue(db: InlineConnection, entries: Iterable[OutboxEntry]) -> list[OutboxEntry]:
         added: list[OutboxEntry] = []
         for entry in entries:
             e = entry.model_copy(update={"status": OutboxStatus.PENDING})
