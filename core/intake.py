@@ -107,12 +107,9 @@ class Intake:
         async with self._order.hold(key):
             lease = Lease(self._store, self._clock, f"inbound:{key}", self._lease)
             try:
-                older = await self._take_chat(lease, record, key)
-                if older is None:
-                    return
-                for earlier in older:
-                    await self._handle_one(earlier, source)
-                await self._handle_one(record, source)
+                todo = await self._take_chat(lease, record, key)
+                for n, one in enumerate(todo or ()):
+                    await self._handle_one(one, source, lease if n == len(todo or ()) - 1 else None)
             finally:
                 if lease.held:
                     try:
@@ -121,15 +118,22 @@ class Intake:
                         log.warning("inbound lease %s not released (it runs out by itself)", lease.key)
 
     async def _take_chat(self, lease: Lease, record: InboundRecord, key: str) -> list[InboundRecord] | None:
-        """Hold the chat's lease and read the chat's older pending records, waiting out a store that does
-        not answer. None when the record was handled meanwhile by the instance holding the chat, or the
-        store stayed away (the record is left for the sweep). A lease once taken stays taken across a
-        store error: trying to claim it again would find it held — by ourselves — for ever."""
+        """Hold the chat's lease and list what to handle under it: the chat's pending records up to this
+        one, oldest first — `record` itself unless it was handled meanwhile. One store call in the common
+        case. None when the instance holding the chat handled the record meanwhile, or the store stayed
+        away (the record is left for the sweep)."""
         failures = 0
         while True:
             try:
-                if lease.held or await lease.acquire():
-                    return await self._older(record, key)
+                pending = await self._store.inbound_take(key, lease.key, lease.ttl, self._clock.now(), lease.owner,
+                                                         OLDER_SCAN)
+                if pending is not None:
+                    if not lease.held:
+                        lease.adopt()
+                    todo = [r for r in pending if r.id <= record.id]
+                    if record.conversation != key and await self._store.inbound_is_pending(record.id):
+                        todo.append(record)  # stored before conversations were recorded: not in the index
+                    return todo
                 if not await self._store.inbound_is_pending(record.id):
                     return None
                 await asyncio.sleep(LEASE_POLL)
@@ -142,19 +146,14 @@ class Intake:
                             record.key, err)
                 await asyncio.sleep(min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2 ** failures))
 
-    async def _older(self, record: InboundRecord, key: str) -> list[InboundRecord]:
-        """The conversation's records stored before this one and not yet handled (by an instance that died,
-        or another that stored them a moment before this one): they go first."""
-        pending = await self._store.inbound_pending(conversation=key, limit=OLDER_SCAN)
-        return [r for r in pending if r.id < record.id]
-
-    async def _handle_one(self, record: InboundRecord, source: _Source) -> None:
-        """Handle one record under its chat's lease; the store going away for a moment is waited out here
-        (the chat's later records wait too, so their order holds)."""
+    async def _handle_one(self, record: InboundRecord, source: _Source, last: Lease | None) -> None:
+        """Handle one record under its chat's lease (listed as pending when the lease was taken); the store
+        going away for a moment is waited out here (the chat's later records wait too, so their order
+        holds). The chat's `last` record drops the lease in the same store call that marks it done."""
         for attempt in range(STORE_RETRIES):
             try:
-                if not await self._store.inbound_is_pending(record.id):
-                    return  # handled meanwhile (by another instance)
+                if attempt and not await self._store.inbound_is_pending(record.id):
+                    return  # done after all: the store answered the last try, its answer was lost
                 try:
                     await source.handle(record)
                 except StoreError:
@@ -166,7 +165,11 @@ class Intake:
                     self.handled += 1
                     self._telemetry.inbound_event(record.source, "handled")
                     self._failures.pop(record.id, None)
-                await steadily(self._store.inbound_done, record.id)
+                if last is None:
+                    await steadily(self._store.inbound_finish, record)
+                else:
+                    await last.stop_renewing()
+                    await steadily(self._store.inbound_finish, record, release=last.key, owner=last.owner)
                 return
             except StoreError as err:
                 delay = min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2 ** attempt)

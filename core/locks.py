@@ -59,9 +59,13 @@ class Lease:
             return True
         if not await self._store.claim(self.key, self.ttl, self._clock.now(), self.owner):
             return False
+        self.adopt()
+        return True
+
+    def adopt(self) -> None:
+        """The claim was taken (for `owner`) by a store call that did more than claim: keep it alive."""
         self._released = False
         self._renewing = asyncio.create_task(self._renew())
-        return True
 
     async def _renew(self) -> None:
         while not self._released:
@@ -79,15 +83,19 @@ class Lease:
                 continue
 
     async def release(self) -> None:
-        """Stop renewing and drop the claim. Never waits long for the renewal: a cancel that a store call
-        swallowed must not wedge the holder (the flag ends the loop at its next turn; a late renewal cannot
-        bring a released claim back)."""
+        """Stop renewing and drop the claim."""
+        await self.stop_renewing()
+        await self._store.release(self.key, self.owner)
+
+    async def stop_renewing(self) -> None:
+        """Release without the store call, for a caller that drops the claim in a store call of its own.
+        Never waits long for the renewal: a cancel that a store call swallowed must not wedge the holder
+        (the flag ends the loop at its next turn; a late renewal cannot bring a released claim back)."""
         self._released = True
         if self._renewing is not None:
             self._renewing.cancel()
             await asyncio.wait({self._renewing}, timeout=1.0)
             self._renewing = None
-        await self._store.release(self.key, self.owner)
 
 
 class Busy(Exception):

@@ -88,6 +88,23 @@ class Store(ABC):
     async def inbound_is_pending(self, inbound_id: int) -> bool:
         """Still to be handled (not marked done): checked after claiming a record that a sweep listed."""
 
+    async def inbound_take(self, conversation: str, lease: str, ttl: float, now: float, owner: str,
+                           limit: int = 100) -> list[InboundRecord] | None:
+        """Claim the conversation's `lease` for `owner` and list the conversation's pending records, in one
+        step where the store can: the per-message path of every inbound event. None when the lease is
+        held by someone else; `owner` takes its own lease again (the answer to its last take may have been
+        lost)."""
+        if not await self.claim(lease, ttl, now, owner) and not (owner and await self.renew(lease, ttl, now, owner)):
+            return None
+        return await self.inbound_pending(conversation=conversation, limit=limit)
+
+    async def inbound_finish(self, record: InboundRecord, *, release: str | None = None, owner: str = "") -> None:
+        """Mark `record` handled and, with `release`, drop that claim of `owner`'s — in one step where the
+        store can."""
+        await self.inbound_done(record.id)
+        if release is not None:
+            await self.release(release, owner)
+
     # --- counters -------------------------------------------------------------
     @abstractmethod
     async def next_number(self, counter: str) -> int:

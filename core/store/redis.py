@@ -84,6 +84,20 @@ redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[4], 'PX', ARGV[3])
 return 1
 """
 
+# _CLAIM (taken again by its own owner: the reply to an earlier take may have been lost with the
+# connection), then the ids of the conversation's pending records and their documents. KEYS: claim, the
+# conversation's pending index; ARGV: as _CLAIM, then the limit and the record key prefix.
+_INBOUND_TAKE = """
+local v = redis.call('GET', KEYS[1])
+if v and tonumber(string.match(v, '^[^|]*')) > tonumber(ARGV[1])
+   and (ARGV[4] == '' or string.match(v, '|(.*)$') ~= ARGV[4]) then return false end
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[4], 'PX', ARGV[3])
+local ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[5]) - 1)
+local docs = {}
+for i, id in ipairs(ids) do docs[i] = redis.call('GET', ARGV[6] .. id) or '' end
+return {ids, docs}
+"""
+
 # ARGV: owner ("" = anyone)
 _RELEASE = """
 local v = redis.call('GET', KEYS[1])
@@ -204,6 +218,7 @@ def _num(value: float) -> str:
 class RedisStore(Store):
     _claim: AsyncScript
     _release: AsyncScript
+    _inbound_take: AsyncScript
     _inbound_add: AsyncScript
     _renew: AsyncScript
     _outbox_extend_script: AsyncScript
@@ -327,6 +342,7 @@ class RedisStore(Store):
         self._client = client
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
+        self._inbound_take = client.register_script(_INBOUND_TAKE)
         self._inbound_add = client.register_script(_INBOUND_ADD)
         self._renew = client.register_script(_RENEW)
         self._outbox_extend_script = client.register_script(_OUTBOX_EXTEND)
@@ -397,16 +413,37 @@ class RedisStore(Store):
 
     @_translated
     async def inbound_done(self, inbound_id: int) -> None:
-        key = self._k("inbound", inbound_id)
-        doc = await self._r.get(key)
+        doc = await self._r.get(self._k("inbound", inbound_id))
         if doc is None:
             return
-        record = InboundRecord.model_validate_json(doc)
+        await self._inbound_finish(InboundRecord.model_validate_json(doc).model_copy(update={"id": inbound_id}))
+
+    @_translated
+    async def inbound_take(self, conversation: str, lease: str, ttl: float, now: float, owner: str,
+                           limit: int = 100) -> list[InboundRecord] | None:
+        px = max(1, math.ceil(ttl * 1000))
+        taken = await self._inbound_take(
+            keys=[self._k("claim", lease), self._k("inbound", "conversation", conversation)],
+            args=[_num(now), _num(now + ttl), px, owner, max(1, limit), self._k("inbound", "")])
+        if not taken:
+            return None
+        ids, docs = taken
+        return [InboundRecord.model_validate_json(doc).model_copy(update={"id": int(i)})
+                for i, doc in zip(ids, docs, strict=True) if doc]
+
+    @_translated
+    async def inbound_finish(self, record: InboundRecord, *, release: str | None = None, owner: str = "") -> None:
+        await self._inbound_finish(record, release, owner)
+
+    async def _inbound_finish(self, record: InboundRecord, release: str | None = None, owner: str = "") -> None:
+        """One transaction: out of every pending index, the payload dropped, and the lease released."""
         async with self._r.pipeline(transaction=True) as pipe:
-            pipe.zrem(self._k("inbound", "pending"), inbound_id)
-            pipe.zrem(self._k("inbound", "pending", record.source), inbound_id)
-            pipe.zrem(self._k("inbound", "conversation", record.conversation), inbound_id)
-            pipe.delete(key)
+            pipe.zrem(self._k("inbound", "pending"), record.id)
+            pipe.zrem(self._k("inbound", "pending", record.source), record.id)
+            pipe.zrem(self._k("inbound", "conversation", record.conversation), record.id)
+            pipe.delete(self._k("inbound", record.id))
+            if release is not None:
+                await self._release(keys=[self._k("claim", release)], args=[owner], client=pipe)
             await pipe.execute()
 
     # --- counters -------------------------------------------------------------

@@ -301,6 +301,28 @@ class SqliteStore(Store):
         row = await self._row("SELECT done FROM inbound WHERE id = ?", (inbound_id,))
         return row is not None and row[0] == 0
 
+    async def inbound_take(self, conversation: str, lease: str, ttl: float, now: float, owner: str,
+                           limit: int = 100) -> list[InboundRecord] | None:
+        async with self._tx() as db:
+            await db.execute("DELETE FROM claims WHERE key = ? AND (expires_at <= ? OR (? != '' AND owner = ?))",
+                             (lease, now, owner, owner))
+            cur = await db.execute("INSERT OR IGNORE INTO claims (key, expires_at, owner) VALUES (?, ?, ?)",
+                                   (lease, now + ttl, owner))
+            if cur.rowcount != 1:
+                return None
+            rows = await db.execute_fetchall(
+                "SELECT id, source, key, payload, created_at, conversation FROM inbound "
+                "WHERE done = 0 AND conversation = ? ORDER BY id LIMIT ?", (conversation, limit))
+        return [InboundRecord(id=r[0], source=r[1], key=r[2], payload=json.loads(r[3]), created_at=r[4],
+                              conversation=r[5]) for r in rows]
+
+    async def inbound_finish(self, record: InboundRecord, *, release: str | None = None, owner: str = "") -> None:
+        async with self._tx() as db:
+            await db.execute("UPDATE inbound SET done = 1, payload = '{}' WHERE id = ?", (record.id,))
+            if release is not None:
+                await db.execute("DELETE FROM claims WHERE key = ? AND (? = '' OR owner = ?)",
+                                 (release, owner, owner))
+
     # --- counters -------------------------------------------------------------
     async def next_number(self, counter: str) -> int:
         async with self._tx() as db:

@@ -1,5 +1,6 @@
 """The intake keeps track of a chat's lease across a store error: a lease taken just before the store
-failed is neither claimed again (it would find it held by itself and wait for ever) nor left renewing."""
+failed is taken again at once by its owner (not waited out as if another instance held it) and not left
+renewing."""
 
 from __future__ import annotations
 
@@ -14,21 +15,22 @@ from core.store.base import StoreError
 from core.store.sqlite import SqliteStore
 
 
-class PendingFailsOnce(SqliteStore):
-    """A real store whose first read of a chat's pending records fails, as when Redis goes away right after
-    the lease was claimed."""
+class TakeAnswerLostOnce(SqliteStore):
+    """A real store whose first take of a chat's lease is done but its answer lost, as when Redis goes
+    away right after it ran the take."""
 
     failed = False
 
-    async def inbound_pending(self, *args: Any, **kwargs: Any) -> list[InboundRecord]:
-        if kwargs.get("conversation") and not self.failed:
+    async def inbound_take(self, *args: Any, **kwargs: Any) -> list[InboundRecord] | None:
+        taken = await super().inbound_take(*args, **kwargs)
+        if not self.failed:
             self.failed = True
             raise StoreError("connection lost")
-        return await super().inbound_pending(*args, **kwargs)
+        return taken
 
 
 async def test_a_store_error_right_after_the_lease_was_taken_does_not_wedge_the_chat(tmp_path: Path) -> None:
-    store = PendingFailsOnce(tmp_path / "intake.db")
+    store = TakeAnswerLostOnce(tmp_path / "intake.db")
     await store.open()
     clock = SystemClock()
     intake = Intake(store, clock, lease=3.0)
@@ -41,7 +43,7 @@ async def test_a_store_error_right_after_the_lease_was_taken_does_not_wedge_the_
     try:
         assert await intake.accept("telegram:support", "1", {"text": "first"})
         assert await intake.accept("telegram:support", "2", {"text": "second"})
-        await asyncio.wait_for(intake.idle(), 5)
+        await asyncio.wait_for(intake.idle(), 2)  # well under the 3 s lease
         assert store.failed
         assert handled == ["first", "second"]
         assert await store.inbound_pending() == []

@@ -131,6 +131,41 @@ async def test_an_owned_claim_is_renewed_and_released_only_by_its_owner(store: S
     assert await store.claim("inbound:8", ttl=5, now=1009.0, owner="c")
 
 
+async def test_inbound_take_claims_the_chat_and_lists_its_pending_records_in_one_step(store: Store) -> None:
+    chat = "telegram:support:601"
+    a1 = await store.inbound_add("telegram:support", "11", {"n": 1}, now=1.0, conversation=chat)
+    await store.inbound_add("telegram:support", "12", {"n": 2}, now=2.0, conversation="telegram:support:602")
+    a3 = await store.inbound_add("telegram:support", "13", {"n": 3}, now=3.0, conversation=chat)
+    taken = await store.inbound_take(chat, f"inbound:{chat}", 5, 1000.0, "a")
+    assert taken is not None
+    assert [(r.id, r.payload["n"], r.conversation) for r in taken] == [(a1, 1, chat), (a3, 3, chat)]
+    assert await store.inbound_take(chat, f"inbound:{chat}", 5, 1001.0, "b") is None  # a holds the chat
+    again = await store.inbound_take(chat, f"inbound:{chat}", 5, 1001.0, "a")  # a's answer was lost: a again
+    assert again is not None and [r.id for r in again] == [a1, a3]
+    assert await store.inbound_take(chat, f"inbound:{chat}", 5, 1005.5, "b") is None  # renewed by a until 1006
+    assert not await store.renew(f"inbound:{chat}", 5, 1006.5, "a")  # ran out
+    taken_by_b = await store.inbound_take(chat, f"inbound:{chat}", 5, 1006.5, "b")
+    assert taken_by_b is not None and len(taken_by_b) == 2
+
+
+async def test_inbound_finish_marks_done_and_drops_only_its_owners_lease(store: Store) -> None:
+    chat = "telegram:support:603"
+    a1 = await store.inbound_add("telegram:support", "21", {"n": 1}, now=1.0, conversation=chat)
+    a2 = await store.inbound_add("telegram:support", "22", {"n": 2}, now=2.0, conversation=chat)
+    taken = await store.inbound_take(chat, f"inbound:{chat}", 5, 1000.0, "a")
+    assert taken is not None and [r.id for r in taken] == [a1, a2]
+    await store.inbound_finish(taken[0])
+    assert not await store.inbound_is_pending(taken[0].id)
+    assert await store.inbound_take(chat, f"inbound:{chat}", 5, 1000.5, "b") is None  # still a's
+    await store.inbound_finish(taken[1], release=f"inbound:{chat}", owner="b")  # not b's to drop
+    assert await store.inbound_take(chat, f"inbound:{chat}", 5, 1001.0, "c") is None
+    assert await store.inbound_pending(conversation=chat) == []
+    assert await store.inbound_pending(source="telegram:support") == []
+    await store.inbound_finish(taken[1], release=f"inbound:{chat}", owner="a")  # done twice: harmless
+    assert await store.inbound_take(chat, f"inbound:{chat}", 5, 1001.0, "c") == []
+    assert await store.inbound_add("telegram:support", "21", {"n": 1}, now=1002.0, conversation=chat) is None
+
+
 # --- inbound ------------------------------------------------------------------------
 
 
