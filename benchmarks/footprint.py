@@ -4,8 +4,7 @@
 Sessions are opened the way production opens them: N Telegram clients write once to the webhook of
 `linedesk serve` (a session each, with its greeting, its Slack thread and the mirrored message). Two runs
 per store: (A) sessions only; (B) the same with the auto-start rule `session.created → wait_reply`, a
-process parked at a "client_message" catch event — one waiting instance per session (it is handed the
-session's first message and waits again: see `stage.write_processes`).
+process parked at a "client_message" catch event — one waiting instance per session.
 Bytes per open session = what run A stored / N; per waiting instance = (B − A) / N.
 
 - SQLite: the database file after linedesk stopped (WAL checkpointed) minus the empty database, with

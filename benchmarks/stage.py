@@ -103,15 +103,13 @@ def operator_slack(n: int) -> str:
 
 
 def write_processes(folder: Path) -> Path:
-    """The benchmark catalog: `quick` (a form, then a reply) and `wait_reply` (waits for the client).
-
-    `wait_reply` waits twice: auto-started on `session.created`, it is handed the very message that
-    opened the session (published right after the start), so one wait would complete it at once."""
+    """The benchmark catalog: `quick` (a form, then a reply) and `wait_reply` (waits for the client's next
+    message: auto-started on `session.created`, it stays parked after the message that opened the session)."""
     processes = folder / "processes"
     write_process(processes, "quick.bpmn", "quick", "Quick answer",
                   user_task("Answer", form_field("answer", "string", required=True)),
                   block("linedesk.reply", text="{answer}"))
-    write_process(processes, "wait_reply.bpmn", "wait_reply", "Wait for the client", wait_client(), wait_client(),
+    write_process(processes, "wait_reply.bpmn", "wait_reply", "Wait for the client", wait_client(),
                   block("linedesk.reply", text="thanks"))
     return processes
 

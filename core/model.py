@@ -190,6 +190,9 @@ class InstanceRecord(Record):
     assignee: str | None = None
     """Operator id the current user task belongs to (None: any online operator of the line)."""
     error: str | None = None
+    seen_message: int = 0
+    """Id of the session's latest client message when the instance started: a wait for the client takes only
+    later ones (not the message whose arrival started it)."""
     created_at: float = 0.0
     updated_at: float = 0.0
 

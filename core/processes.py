@@ -124,14 +124,14 @@ class Processes:
         if session is not None and session.status == SessionStatus.SPAM:
             raise Refusal(f"Session #{session.number} is marked as spam.", "spam")
         now = self._clock.now()
-        data = await self._initial_data(session, started_by, trigger)
+        data, seen_message = await self._initial_data(session, started_by, trigger)
         data.update(extra or {})
         operator = self._operators.get(started_by)
         record = InstanceRecord(
             id=uuid.uuid4().hex, process_id=entry.id, process_name=entry.name,
             session=session.number if session else None, line_id=session.line_id if session else None,
             client_id=session.client_id if session else None, started_by=started_by, trigger=trigger,
-            status=InstanceStatus.RUNNING, created_at=now, updated_at=now)
+            status=InstanceStatus.RUNNING, seen_message=seen_message, created_at=now, updated_at=now)
         pending: list[OutboxEntry] = []
         run = WorkflowRun.new(entry, data, self._bridge(record, pending))
         who = operator.name if operator else f"automation ({trigger})"
@@ -144,19 +144,21 @@ class Processes:
         self._telemetry.process_start(trigger, "failed" if driven.status == InstanceStatus.FAILED else "started")
         return driven
 
-    async def _initial_data(self, session: Session | None, started_by: str, trigger: str) -> dict[str, Any]:
+    async def _initial_data(self, session: Session | None, started_by: str,
+                            trigger: str) -> tuple[dict[str, Any], int]:
+        """The instance's first variables (SPEC §6), and the id of the client's latest message."""
         data: dict[str, Any] = {"session_id": None, "line_id": None, "client_id": None, "client_name": None,
                                 "channel": None, "started_by": started_by, "trigger": trigger,
                                 "last_message": None}
         if session is None:
-            return data
+            return data, 0
         client = await self._store.get_client(session.client_id)
         messages = await self._store.list_messages(session.number)
-        last = next((m.text for m in reversed(messages) if m.author_kind == AuthorKind.CLIENT), None)
+        last = next((m for m in reversed(messages) if m.author_kind == AuthorKind.CLIENT), None)
         data.update(session_id=session.number, line_id=session.line_id, client_id=session.client_id,
                     client_name=client.name if client else None,
-                    channel=client.channel.value if client else None, last_message=last)
-        return data
+                    channel=client.channel.value if client else None, last_message=last.text if last else None)
+        return data, last.id if last else 0
 
     # --- forms ----------------------------------------------------------------------------
     async def get(self, instance_id: str) -> InstanceRecord | None:
@@ -260,7 +262,7 @@ class Processes:
         text = event.message.text
         waiting = await self._store.list_instances(status=[InstanceStatus.WAITING], session=event.session.number)
         for candidate in waiting:
-            if candidate.waiting_for != "client_message":
+            if candidate.waiting_for != "client_message" or event.message.id <= candidate.seen_message:
                 continue
             delivered = await self._drive_claimed(candidate.id, lambda r: r.waiting_for == "client_message",
                                                   wait=True, before=lambda run: run.deliver_client_message(text))

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 
 import aiohttp
+import pytest
 
 from bots.rig import ANNA, CARL, DESK_CHANNEL, IVAN, Rig
 from core.model import InstanceStatus
@@ -160,6 +161,27 @@ async def test_waiting_for_the_client_message(make_rig: MakeRig) -> None:
     assert rig.client_chat(IVAN)[-2:] == ["A-1234", "Thanks, order A-1234 noted"]
     assert "*Ivan*: A-1234" in await rig.desk_thread(1)  # operators still see it
     assert rig.desk is not None
+    done = await rig.desk.store.get_instance(record.id)
+    assert done is not None and done.status == InstanceStatus.COMPLETED
+
+
+@pytest.mark.parametrize("event", ["session.created", "message.received"])
+async def test_an_auto_started_wait_takes_the_clients_next_message_not_the_one_that_started_it(
+        make_rig: MakeRig, event: str) -> None:
+    rig = await make_rig(("ask", "Ask", [
+        block("linedesk.reply", text="Which model is it?"),
+        wait_client(),
+        block("linedesk.reply", text="Noted: {client_message}"),
+    ]))
+    assert rig.desk is not None
+    await rig.desk.autostart.set_rule("support", event, "ask", True, by="test", require_admin=False)
+    await rig.client_writes(IVAN, "My washing machine is broken")
+    [record] = await rig.desk.store.list_instances(session=1)
+    assert (record.status, record.waiting_for) == (InstanceStatus.WAITING, "client_message")
+    assert rig.client_chat(IVAN)[-1] == "Which model is it?"
+    await rig.desk.autostart.set_rule("support", event, "ask", False, by="test", require_admin=False)
+    await rig.client_writes(IVAN, "WM-42")
+    assert rig.client_chat(IVAN)[-1] == "Noted: WM-42"
     done = await rig.desk.store.get_instance(record.id)
     assert done is not None and done.status == InstanceStatus.COMPLETED
 
