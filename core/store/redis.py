@@ -27,6 +27,7 @@ Lua scripts derive some key names from the prefix: a single Redis (not Cluster) 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import math
@@ -64,8 +65,12 @@ DONE_KEEP_MS = 7 * 24 * 3600 * 1000
 WATCH_RETRIES = 100
 POOL_SIZE = 64
 """Connections to Redis per linedesk process."""
-POOL_WAIT = 10.0
-"""Seconds a command waits for a free connection before it fails (StoreError)."""
+CALL_TIMEOUT = 10.0
+"""Seconds one store call may take, waiting for a free connection included, before it fails (StoreError).
+One deadline per call instead of redis-py's per-command socket timeouts: on Python 3.11 those wrap every
+command sent in a task of its own (`asyncio.wait_for`), which cost about a fifth of linedesk's CPU per
+relayed message (benchmarks/README.md)."""
+CONNECT_TIMEOUT = 5.0
 
 # A claim's value is "<expires at>|<owner>" (a bare number when written before owners existed).
 # ARGV: now, expires at, ttl in ms, owner ("" = anyone).
@@ -192,12 +197,18 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def _translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Redis errors become StoreError, and so does a call that outlives its store's `call_timeout` (a Redis
+    that stopped answering without closing the connection)."""
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        limit = cast(RedisStore, args[0]).call_timeout
         try:
-            return await fn(*args, **kwargs)
+            async with asyncio.timeout(limit):
+                return await fn(*args, **kwargs)
         except RedisError as e:
             raise StoreError(f"redis: {e}") from e
+        except TimeoutError as e:
+            raise StoreError(f"redis: no answer within {limit:g} s") from e
 
     return wrapper
 
@@ -225,8 +236,9 @@ class RedisStore(Store):
     _outbox_claim: AsyncScript
     _outbox_finish: AsyncScript
 
-    def __init__(self, url: str, *, prefix: str = "linedesk:") -> None:
+    def __init__(self, url: str, *, prefix: str = "linedesk:", call_timeout: float = CALL_TIMEOUT) -> None:
         self._redis_url = url
+        self.call_timeout = call_timeout
         self.url = _masked(url)
         self.prefix = prefix
         self._client: aioredis.Redis | None = None
@@ -331,8 +343,9 @@ class RedisStore(Store):
         # A blocking pool: under a burst (webhooks, intake tasks, 256 deliveries in flight) a command waits
         # for a free connection instead of failing with "Too many connections" (redis-py's default pool
         # holds 100 and raises beyond that, which became 503s at the webhook).
-        pool = aioredis.BlockingConnectionPool.from_url(self._redis_url, decode_responses=True,
-                                                        max_connections=POOL_SIZE, timeout=POOL_WAIT)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self._redis_url, decode_responses=True, max_connections=POOL_SIZE, timeout=None,
+            socket_timeout=None, socket_connect_timeout=CONNECT_TIMEOUT)
         client = aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
         try:
             await client.ping()
@@ -356,8 +369,9 @@ class RedisStore(Store):
 
     async def ping(self) -> bool:
         try:
-            return bool(await self._r.ping())
-        except (RedisError, StoreError, OSError):
+            async with asyncio.timeout(min(self.call_timeout, CONNECT_TIMEOUT)):
+                return bool(await self._r.ping())
+        except (RedisError, StoreError, OSError, TimeoutError):
             return False
 
     # --- dedupe and claims --------------------------------------------------------

@@ -11,13 +11,18 @@ connection is done again: at least once, never lost).
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections import Counter
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bots.rig import SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
+from core.model import Channel, Client
+from core.store import RedisStore
+from core.store.base import StoreError
 from tests.faults.harness import (
     CLIENT_BASE,
     PROCESSES,
@@ -27,6 +32,7 @@ from tests.faults.harness import (
     desk_tally,
     figure,
     token,
+    unique_prefix,
     wait_until,
 )
 
@@ -139,3 +145,35 @@ async def test_redis_stops_mid_stream_and_restarts_linedesk_recovers_alone_nothi
             await rig.stop()
         finally:
             await redis.stop()
+
+
+async def test_a_redis_that_stops_answering_fails_each_store_call_at_its_deadline_then_recovers(
+        tmp_path: Path) -> None:
+    """A Redis that hangs without closing its connections (SIGSTOP: a frozen host, a full network path) makes
+    each store call fail with StoreError at the store's deadline — not hang the caller — and the store works
+    again once Redis answers."""
+    redis = RedisServer(tmp_path)
+    await redis.start()
+    store = RedisStore(redis.url, prefix=unique_prefix("hang"), call_timeout=0.5)
+    await store.open()
+    assert redis.proc is not None
+    try:
+        await store.save_client(Client(id="telegram:1", channel=Channel.TELEGRAM, external_id="1", name="Ivan",
+                                       chat_id="1"))
+        redis.proc.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(StoreError, match=r"no answer within 0\.5 s"):
+            await store.get_client("telegram:1")
+        with pytest.raises(StoreError):
+            await store.claim("inbound:telegram:support:1", 5, time.time(), "a")
+        assert not await store.ping()
+        assert time.monotonic() - started < 3
+        redis.proc.send_signal(signal.SIGCONT)
+        back = await store.get_client("telegram:1")
+        assert back is not None and back.name == "Ivan"
+        assert await store.ping()
+    finally:
+        if redis.proc.returncode is None:
+            redis.proc.send_signal(signal.SIGCONT)
+        await store.close()
+        await redis.stop()
