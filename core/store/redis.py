@@ -111,6 +111,21 @@ if ARGV[1] ~= '' and string.match(v, '|(.*)$') ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
 """
 
+# A record handled: out of every pending index, its payload dropped, and (KEYS[5] given) the chat's lease
+# released as _RELEASE does. KEYS: pending, pending:<source>, conversation index, record[, claim];
+# ARGV: record id, owner.
+_INBOUND_FINISH = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[4])
+if KEYS[5] then
+  local v = redis.call('GET', KEYS[5])
+  if v and (ARGV[2] == '' or string.match(v, '|(.*)$') == ARGV[2]) then redis.call('DEL', KEYS[5]) end
+end
+return 1
+"""
+
 # The conversation of each entry keeps its lease (its ready score) until ARGV[1] while the entry is its head
 # and the conversation is leased (its score is in the future). KEYS: ready; ARGV: until, now, conversation
 # key prefix, then pairs of entry id and conversation.
@@ -230,6 +245,7 @@ class RedisStore(Store):
     _claim: AsyncScript
     _release: AsyncScript
     _inbound_take: AsyncScript
+    _inbound_finish_script: AsyncScript
     _inbound_add: AsyncScript
     _renew: AsyncScript
     _outbox_extend_script: AsyncScript
@@ -356,6 +372,7 @@ class RedisStore(Store):
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self._inbound_take = client.register_script(_INBOUND_TAKE)
+        self._inbound_finish_script = client.register_script(_INBOUND_FINISH)
         self._inbound_add = client.register_script(_INBOUND_ADD)
         self._renew = client.register_script(_RENEW)
         self._outbox_extend_script = client.register_script(_OUTBOX_EXTEND)
@@ -450,15 +467,11 @@ class RedisStore(Store):
         await self._inbound_finish(record, release, owner)
 
     async def _inbound_finish(self, record: InboundRecord, release: str | None = None, owner: str = "") -> None:
-        """One transaction: out of every pending index, the payload dropped, and the lease released."""
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.zrem(self._k("inbound", "pending"), record.id)
-            pipe.zrem(self._k("inbound", "pending", record.source), record.id)
-            pipe.zrem(self._k("inbound", "conversation", record.conversation), record.id)
-            pipe.delete(self._k("inbound", record.id))
-            if release is not None:
-                await self._release(keys=[self._k("claim", release)], args=[owner], client=pipe)
-            await pipe.execute()
+        keys = [self._k("inbound", "pending"), self._k("inbound", "pending", record.source),
+                self._k("inbound", "conversation", record.conversation), self._k("inbound", record.id)]
+        if release is not None:
+            keys.append(self._k("claim", release))
+        await self._inbound_finish_script(keys=keys, args=[record.id, owner])
 
     # --- counters -------------------------------------------------------------
     @_translated
