@@ -126,6 +126,30 @@ end
 return 1
 """
 
+# A session written and re-indexed in one step: the indexes of the stored version (read from its JSON, as
+# `RedisStore._session_indexes` builds them) that the new one is not in lose it, the new ones get it.
+# KEYS: the session; ARGV: key prefix, member (the number), the new JSON, then the new version's indexes.
+_PUT_SESSION = """
+local member = ARGV[2]
+local new = {}
+for i = 4, #ARGV do new[ARGV[i]] = true end
+local old = redis.call('GET', KEYS[1])
+if old then
+  local s = cjson.decode(old)
+  local p = ARGV[1]
+  local stale = {p .. 'sessions:status:' .. s.status, p .. 'sessions:line:' .. s.line_id .. ':status:' .. s.status}
+  if type(s.assignee) == 'string' then
+    stale[#stale + 1] = p .. 'sessions:assignee:' .. s.assignee .. ':status:' .. s.status
+  end
+  for _, k in ipairs(stale) do
+    if not new[k] then redis.call('ZREM', k, member) end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[3])
+for i = 4, #ARGV do redis.call('ZADD', ARGV[i], member, member) end
+return 1
+"""
+
 # The conversation of each entry keeps its lease (its ready score) until ARGV[1] while the entry is its head
 # and the conversation is leased (its score is in the future). KEYS: ready; ARGV: until, now, conversation
 # key prefix, then pairs of entry id and conversation.
@@ -246,6 +270,7 @@ class RedisStore(Store):
     _release: AsyncScript
     _inbound_take: AsyncScript
     _inbound_finish_script: AsyncScript
+    _put_session_script: AsyncScript
     _inbound_add: AsyncScript
     _renew: AsyncScript
     _outbox_extend_script: AsyncScript
@@ -373,6 +398,7 @@ class RedisStore(Store):
         self._release = client.register_script(_RELEASE)
         self._inbound_take = client.register_script(_INBOUND_TAKE)
         self._inbound_finish_script = client.register_script(_INBOUND_FINISH)
+        self._put_session_script = client.register_script(_PUT_SESSION)
         self._inbound_add = client.register_script(_INBOUND_ADD)
         self._renew = client.register_script(_RENEW)
         self._outbox_extend_script = client.register_script(_OUTBOX_EXTEND)
@@ -500,18 +526,17 @@ class RedisStore(Store):
             keys.append(self._k("sessions", "assignee", s.assignee, "status", s.status.value))
         return keys
 
-    async def _put_session(self, session: Session, *, new: bool = False) -> None:
-        def body(pipe: Pipeline, old: str | None) -> None:
-            stale = self._session_indexes(Session.model_validate_json(old)) if old else []
-            pipe.set(self._k("session", session.number), session.model_dump_json())
-            self._reindex(pipe, str(session.number), session.number, stale, self._session_indexes(session))
-
-        await self._transaction(self._k("session", session.number), body, new=new)
+    async def _put_session(self, session: Session) -> None:
+        """One round trip (a script), where a WATCH/GET/MULTI transaction took three. A session's line and
+        client never change, so only the status and assignee indexes can go stale."""
+        await self._put_session_script(
+            keys=[self._k("session", session.number)],
+            args=[self.prefix, session.number, session.model_dump_json(), *self._session_indexes(session)])
 
     @_translated
     async def create_session(self, session: Session) -> Session:
         numbered = session.model_copy(update={"number": await self.next_number("session")})
-        await self._put_session(numbered, new=True)
+        await self._put_session(numbered)
         return numbered
 
     @_translated

@@ -781,3 +781,27 @@ async def test_outbox_stats_tell_when_the_next_entry_is_due(store: Store) -> Non
                             OutboxEntry(conversation="b", route="r", action="x", due_at=120.0, created_at=95.0)])
     stats = await store.outbox_stats(100.0)
     assert stats["pending"] == 2 and stats["next_due"] == 120.0 and stats["oldest_age"] == 10.0
+
+
+async def test_redis_a_session_is_in_exactly_the_indexes_of_its_current_version(redis_stores: RedisFactory) -> None:
+    """The save script works out the stored version's indexes from its JSON; after any sequence of status
+    and assignee changes (and concurrent saves) the session is in those of its current version and no other."""
+    store = await redis_stores()
+    s = await store.create_session(session(client="slack:U01"))
+    steps: list[dict[str, object]] = [
+        {"status": A, "assignee": "anna"}, {"status": A, "assignee": "boris"}, {"status": S},
+        {"status": Q, "assignee": None}, {"status": C, "assignee": "anna"}, {"status": Q, "assignee": None},
+    ]
+    for update in steps:
+        s = s.model_copy(update=update)
+        await store.save_session(s)
+    await asyncio.gather(*(store.save_session(s.model_copy(update={"status": A, "assignee": who}))
+                           for who in ("anna", "boris", "carl")))
+    current = await store.get_session(s.number)
+    assert current is not None and current.assignee in {"anna", "boris", "carl"}
+    client = store._r
+    holding = set()
+    async for key in client.scan_iter(match=f"{store.prefix}sessions*", count=1000):
+        if await client.zscore(key, str(s.number)) is not None:
+            holding.add(key)
+    assert holding == set(store._session_indexes(current))
