@@ -150,6 +150,13 @@ for i = 4, #ARGV do redis.call('ZADD', ARGV[i], member, member) end
 return 1
 """
 
+# The newest session of an index, in one round trip. KEYS: the index; ARGV: the session key prefix.
+_LATEST_SESSION = """
+local top = redis.call('ZREVRANGE', KEYS[1], 0, 0)
+if #top == 0 then return false end
+return redis.call('GET', ARGV[1] .. top[1])
+"""
+
 # The conversation of each entry keeps its lease (its ready score) until ARGV[1] while the entry is its head
 # and the conversation is leased (its score is in the future). KEYS: ready; ARGV: until, now, conversation
 # key prefix, then pairs of entry id and conversation.
@@ -271,6 +278,7 @@ class RedisStore(Store):
     _inbound_take: AsyncScript
     _inbound_finish_script: AsyncScript
     _put_session_script: AsyncScript
+    _latest_session: AsyncScript
     _inbound_add: AsyncScript
     _renew: AsyncScript
     _outbox_extend_script: AsyncScript
@@ -399,6 +407,7 @@ class RedisStore(Store):
         self._inbound_take = client.register_script(_INBOUND_TAKE)
         self._inbound_finish_script = client.register_script(_INBOUND_FINISH)
         self._put_session_script = client.register_script(_PUT_SESSION)
+        self._latest_session = client.register_script(_LATEST_SESSION)
         self._inbound_add = client.register_script(_INBOUND_ADD)
         self._renew = client.register_script(_RENEW)
         self._outbox_extend_script = client.register_script(_OUTBOX_EXTEND)
@@ -549,9 +558,9 @@ class RedisStore(Store):
 
     @_translated
     async def latest_session(self, line_id: str, client_id: str) -> Session | None:
-        index = self._k("sessions", "line", line_id, "client", client_id)
-        top = cast(list[str], await self._r.zrevrange(index, 0, 0))
-        return await self.get_session(int(top[0])) if top else None
+        doc = await self._latest_session(keys=[self._k("sessions", "line", line_id, "client", client_id)],
+                                         args=[self._k("session", "")])
+        return Session.model_validate_json(doc) if doc else None
 
     @_translated
     async def list_sessions(
