@@ -1,14 +1,16 @@
 """SQLite store: one connection in WAL mode, numbered migrations tracked by `PRAGMA user_version`.
 
 Filtered/ordered fields are real columns; the full record is kept as JSON in `data`.
-Write transactions are `BEGIN IMMEDIATE` (another process on the same file, e.g. the admin
-CLI, waits on `busy_timeout`) and are serialised inside this process by an asyncio.Lock,
-since every coroutine shares the one connection.
+Write transactions are `BEGIN IMMEDIATE`, serialised inside this process by an asyncio.Lock, since
+every coroutine shares the one connection.
 
 Statements run on the event loop's thread (`InlineConnection`), not on a worker thread as aiosqlite
 would: linedesk's statements take tens of microseconds, and handing each to a thread and back cost
 about 100 µs of CPU more than the statement itself (benchmarks/README.md). A transaction therefore
-never yields to the loop half-way, either.
+never yields to the loop half-way, either. So that another process holding the file's write lock (the
+admin CLI, a backup) never stalls the loop, SQLite's own busy wait is kept to a few milliseconds and a
+`BEGIN IMMEDIATE` that finds the file locked is tried again after an asyncio sleep, for up to
+`write_wait` seconds.
 """
 
 from __future__ import annotations
@@ -128,6 +130,12 @@ def _with_id(model: type[M], row_id: int, data: str) -> M:
     return model.model_validate({**json.loads(data), "id": row_id})
 
 
+WRITE_WAIT = 5.0
+"""Seconds a write waits for another process's write lock on the file before it fails (StoreError)."""
+BUSY_TIMEOUT_MS = 20
+"""SQLite's own (blocking) busy wait per statement: short, since it would stall the event loop."""
+
+
 class InlineConnection:
     """The part of aiosqlite's connection this store uses, over `sqlite3` on the calling thread."""
 
@@ -150,9 +158,10 @@ class InlineConnection:
 class SqliteStore(Store):
     migrations: Sequence[Migration] = MIGRATIONS
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, write_wait: float = WRITE_WAIT) -> None:
         self.path = Path(path).expanduser().absolute()
         self.url = f"sqlite:///{self.path}"
+        self.write_wait = write_wait
         self._db: InlineConnection | None = None
         self._lock = asyncio.Lock()
 
@@ -166,8 +175,8 @@ class SqliteStore(Store):
     async def _tx(self) -> AsyncIterator[InlineConnection]:
         db = self._conn()
         async with self._lock:
+            await self._begin(db)
             try:
-                await db.execute("BEGIN IMMEDIATE")
                 yield db
                 await db.execute("COMMIT")
             except BaseException as e:
@@ -177,6 +186,25 @@ class SqliteStore(Store):
                 if isinstance(e, sqlite3.Error):
                     raise StoreError(f"{self.url}: {e}") from e
                 raise
+
+    async def _begin(self, db: InlineConnection) -> None:
+        """BEGIN IMMEDIATE, waiting (without blocking the loop) while another process holds the write lock."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.write_wait
+        pause = 0.002
+        while True:
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise StoreError(f"{self.url}: {e}") from e
+                if loop.time() >= deadline:
+                    raise StoreError(f"{self.url}: {e} (another process held it for {self.write_wait:g} s)") from e
+                await asyncio.sleep(pause)
+                pause = min(0.05, pause * 2)
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.url}: {e}") from e
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """A read outside the lock: it may see a write transaction of this connection in flight."""
@@ -209,9 +237,10 @@ class SqliteStore(Store):
             raise StoreError(f"{self.url}: {e}") from e
         try:
             # before the connection is shared: these may not run inside another caller's transaction
-            await db.execute("PRAGMA busy_timeout = 5000")
+            await db.execute(f"PRAGMA busy_timeout = {int(self.write_wait * 1000)}")  # once, at start: may block
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._db = db
             await self._migrate()
         except BaseException as e:

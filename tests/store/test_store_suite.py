@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -805,3 +806,50 @@ async def test_redis_a_session_is_in_exactly_the_indexes_of_its_current_version(
         if await client.zscore(key, str(s.number)) is not None:
             holding.add(key)
     assert holding == set(store._session_indexes(current))
+
+
+async def test_sqlite_another_process_holding_the_write_lock_is_waited_out_without_stalling_the_loop(
+        tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "shared.db", write_wait=3.0)
+    await store.open()
+    other = sqlite3.connect(tmp_path / "shared.db", isolation_level=None)  # the admin CLI, say
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    beating = asyncio.create_task(ticker())
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        asyncio.get_running_loop().call_later(0.6, lambda: other.execute("COMMIT"))
+        started = time.monotonic()
+        await store.save_client(Client(id="telegram:1", channel=Channel.TELEGRAM, external_id="1", name="Ivan",
+                                       chat_id="1"))
+        waited = time.monotonic() - started
+        assert 0.5 <= waited < 2.5
+        assert ticks >= 20  # the loop went on while the write waited (SQLite's own busy wait would block it)
+        got = await store.get_client("telegram:1")
+        assert got is not None and got.name == "Ivan"
+    finally:
+        beating.cancel()
+        other.close()
+        await store.close()
+
+
+async def test_sqlite_a_write_lock_held_too_long_is_a_store_error_and_nothing_is_half_written(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "shared.db", write_wait=0.3)
+    await store.open()
+    other = sqlite3.connect(tmp_path / "shared.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreError, match="locked"):
+            await store.create_session(session())
+        other.execute("COMMIT")
+        assert await store.list_sessions() == []
+        assert (await store.create_session(session())).number == 1  # the failed try took no number
+    finally:
+        other.close()
+        await store.close()
