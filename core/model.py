@@ -100,6 +100,11 @@ class Session(Record):
     def is_open(self) -> bool:
         return self.status in (SessionStatus.QUEUED, SessionStatus.ACTIVE)
 
+    @property
+    def quiet_since(self) -> float:
+        """When the client last wrote (or the session opened): what `auto_close_after` counts from."""
+        return self.last_client_message_at or self.created_at
+
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 """Telegram bots may download files up to 20 MB; linedesk moves files up to this size across platforms."""

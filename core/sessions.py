@@ -38,6 +38,8 @@ ALBUM_WAIT = 1.0
 """Seconds an album's desk post waits for the album's other messages."""
 ALBUM_CLAIM_TTL = 24 * 3600.0
 OPEN_STATUSES = (SessionStatus.QUEUED, SessionStatus.ACTIVE)
+IDLE_PAGE = 1000
+"""Idle sessions closed per line per check (every 30 s): a backlog is worked off over a few checks."""
 LAST_ASSIGNED_REF = "operator.last_assigned"
 """ref namespace: operator id → {"at", "seq"} of their last automatic assignment (round-robin ties)"""
 BLOCKED_NOTICE = "⚠ The client blocked the bot: nothing more reaches them until they write again."
@@ -561,8 +563,11 @@ class Sessions:
         same moment, leaves it alone."""
         closed = 0
         for line in self._config.lines:
-            for session in await self._store.list_sessions(status=list(OPEN_STATUSES), line_id=line.id,
-                                                           limit=100_000):
+            quiet = await self._store.quiet_sessions(line.id, self._clock.now() - line.auto_close_after,
+                                                     limit=IDLE_PAGE)
+            if len(quiet) == IDLE_PAGE:
+                log.info("line %s: over %s idle sessions; the rest are closed by the next checks", line.id, IDLE_PAGE)
+            for session in quiet:
                 if not _idle(session, line, self._clock.now()):
                     continue
                 try:
@@ -627,7 +632,7 @@ class Sessions:
 
 def _idle(session: Session, line: LineConfig, now: float) -> bool:
     """The client has been silent for the line's `auto_close_after`."""
-    return now - (session.last_client_message_at or session.created_at) >= line.auto_close_after
+    return now - session.quiet_since >= line.auto_close_after
 def _duration(seconds: float) -> str:
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{int(seconds // 3600)} h"

@@ -146,6 +146,11 @@ class Store(ABC):
     ) -> list[Session]:
         """Sessions matching every given filter, newest first."""
 
+    @abstractmethod
+    async def quiet_sessions(self, line_id: str, quiet_before: float, limit: int = 1000) -> list[Session]:
+        """Open sessions of the line whose client has not written since `quiet_before` (`Session.quiet_since`
+        at or before it), longest quiet first: the idle-session check reads only these, from an index."""
+
     # --- messages -------------------------------------------------------------
     @abstractmethod
     async def add_message(self, message: Message) -> Message:

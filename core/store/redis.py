@@ -9,6 +9,8 @@ Key layout (every key starts with `prefix`):
     session:<n>                         JSON; indexes (zsets, score = number):
     sessions, sessions:status:<s>, sessions:line:<l>:status:<s>, sessions:line:<l>:client:<c>,
     sessions:client:<c>, sessions:assignee:<a>:status:<s>
+    sessions:line:<l>:quiet             zset of the line's open sessions, score = Session.quiet_since
+    schema                              the layout's version (`RedisStore._upgrade`)
     messages:<session>                  zset of message JSON, score = id
     instance:<id>                       JSON; indexes (zsets, score = created_at, member = id):
     instances, instances:status:<s>, instances:session:<n>
@@ -128,11 +130,14 @@ return 1
 
 # A session written and re-indexed in one step: the indexes of the stored version (read from its JSON, as
 # `RedisStore._session_indexes` builds them) that the new one is not in lose it, the new ones get it.
-# KEYS: the session; ARGV: key prefix, member (the number), the new JSON, then the new version's indexes.
+# An open session is also in its line's quiet index, scored by `Session.quiet_since` (a closed or spam one
+# leaves it). KEYS: the session, the line's quiet index; ARGV: key prefix, member (the number), the new JSON,
+# its quiet_since ("" when not open), then the new version's indexes.
 _PUT_SESSION = """
 local member = ARGV[2]
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], member) else redis.call('ZREM', KEYS[2], member) end
 local new = {}
-for i = 4, #ARGV do new[ARGV[i]] = true end
+for i = 5, #ARGV do new[ARGV[i]] = true end
 local old = redis.call('GET', KEYS[1])
 if old then
   local s = cjson.decode(old)
@@ -146,8 +151,29 @@ if old then
   end
 end
 redis.call('SET', KEYS[1], ARGV[3])
-for i = 4, #ARGV do redis.call('ZADD', ARGV[i], member, member) end
+for i = 5, #ARGV do redis.call('ZADD', ARGV[i], member, member) end
 return 1
+"""
+
+# Sessions stored before the quiet index existed, put in it (once, at open; idempotent, so several instances
+# opening at once do no harm). KEYS: the open-status indexes; ARGV: key prefix.
+_QUIET_BACKFILL = """
+local n = 0
+for _, index in ipairs(KEYS) do
+  for _, member in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+    local doc = redis.call('GET', ARGV[1] .. 'session:' .. member)
+    if doc then
+      local s = cjson.decode(doc)
+      if s.status == 'queued' or s.status == 'active' then
+        local quiet = s.last_client_message_at
+        if type(quiet) ~= 'number' or quiet == 0 then quiet = s.created_at end
+        redis.call('ZADD', ARGV[1] .. 'sessions:line:' .. s.line_id .. ':quiet', quiet, member)
+        n = n + 1
+      end
+    end
+  end
+end
+return n
 """
 
 # The newest session of an index, in one round trip. KEYS: the index; ARGV: the session key prefix.
@@ -413,6 +439,17 @@ class RedisStore(Store):
         self._outbox_extend_script = client.register_script(_OUTBOX_EXTEND)
         self._outbox_claim = client.register_script(_OUTBOX_CLAIM)
         self._outbox_finish = client.register_script(_OUTBOX_FINISH)
+        await self._upgrade(client)
+
+    async def _upgrade(self, client: aioredis.Redis) -> None:
+        """Bring data written by an older linedesk up to this one's layout (numbered like SQLite's migrations)."""
+        version = int(await client.get(self._k("schema")) or 0)
+        if version < 1:  # the sessions' quiet index
+            backfill = client.register_script(_QUIET_BACKFILL)
+            await backfill(keys=[self._k("sessions", "status", s.value) for s in (SessionStatus.QUEUED,
+                                                                                   SessionStatus.ACTIVE)],
+                           args=[self.prefix])
+            await client.set(self._k("schema"), 1)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -539,8 +576,18 @@ class RedisStore(Store):
         """One round trip (a script), where a WATCH/GET/MULTI transaction took three. A session's line and
         client never change, so only the status and assignee indexes can go stale."""
         await self._put_session_script(
-            keys=[self._k("session", session.number)],
-            args=[self.prefix, session.number, session.model_dump_json(), *self._session_indexes(session)])
+            keys=[self._k("session", session.number), self._k("sessions", "line", session.line_id, "quiet")],
+            args=[self.prefix, session.number, session.model_dump_json(),
+                  _num(session.quiet_since) if session.is_open else "", *self._session_indexes(session)])
+
+    @_translated
+    async def quiet_sessions(self, line_id: str, quiet_before: float, limit: int = 1000) -> list[Session]:
+        if limit <= 0:
+            return []
+        numbers = await self._r.zrangebyscore(self._k("sessions", "line", line_id, "quiet"), "-inf",
+                                              _num(quiet_before), start=0, num=limit)
+        found = await self._load(Session, [self._k("session", n) for n in numbers])
+        return [s for s in found if s is not None and s.is_open]
 
     @_translated
     async def create_session(self, session: Session) -> Session:

@@ -115,6 +115,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         4,
         ("ALTER TABLE claims ADD COLUMN owner TEXT NOT NULL DEFAULT ''",),
     ),
+    (
+        5,
+        (
+            "ALTER TABLE sessions ADD COLUMN quiet_since REAL",
+            "UPDATE sessions SET quiet_since = COALESCE(json_extract(data, '$.last_client_message_at'), created_at)",
+            "CREATE INDEX sessions_quiet ON sessions (line_id, quiet_since) WHERE status IN ('queued', 'active')",
+        ),
+    ),
 )
 
 Row = sqlite3.Row | tuple[Any, ...]
@@ -373,9 +381,10 @@ class SqliteStore(Store):
     @staticmethod
     async def _put_session(db: InlineConnection, s: Session) -> None:
         await db.execute(
-            "INSERT OR REPLACE INTO sessions (number, line_id, client_id, status, assignee, created_at, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (s.number, s.line_id, s.client_id, s.status.value, s.assignee, s.created_at, s.model_dump_json()),
+            "INSERT OR REPLACE INTO sessions (number, line_id, client_id, status, assignee, created_at, quiet_since,"
+            " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (s.number, s.line_id, s.client_id, s.status.value, s.assignee, s.created_at, s.quiet_since,
+             s.model_dump_json()),
         )
 
     async def create_session(self, session: Session) -> Session:
@@ -421,6 +430,12 @@ class SqliteStore(Store):
                 params.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._rows(f"SELECT data FROM sessions{where} ORDER BY number DESC LIMIT ?", [*params, limit])
+        return [Session.model_validate_json(r[0]) for r in rows]
+
+    async def quiet_sessions(self, line_id: str, quiet_before: float, limit: int = 1000) -> list[Session]:
+        rows = await self._rows(
+            "SELECT data FROM sessions WHERE line_id = ? AND status IN ('queued', 'active') AND quiet_since <= ?"
+            " ORDER BY quiet_since LIMIT ?", (line_id, quiet_before, limit))
         return [Session.model_validate_json(r[0]) for r in rows]
 
     # --- messages -------------------------------------------------------------

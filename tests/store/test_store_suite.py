@@ -801,11 +801,15 @@ async def test_redis_a_session_is_in_exactly_the_indexes_of_its_current_version(
     current = await store.get_session(s.number)
     assert current is not None and current.assignee in {"anna", "boris", "carl"}
     client = store._r
-    holding = set()
-    async for key in client.scan_iter(match=f"{store.prefix}sessions*", count=1000):
-        if await client.zscore(key, str(s.number)) is not None:
-            holding.add(key)
-    assert holding == set(store._session_indexes(current))
+
+    async def holding() -> set[str]:
+        return {key async for key in client.scan_iter(match=f"{store.prefix}sessions*", count=1000)
+                if await client.zscore(key, str(s.number)) is not None}
+
+    assert await holding() == {*store._session_indexes(current), store._k("sessions", "line", "support", "quiet")}
+    await store.save_session(current.model_copy(update={"status": C}))
+    closed = await store.get_session(s.number)
+    assert closed is not None and await holding() == set(store._session_indexes(closed))  # out of the quiet index
 
 
 async def test_sqlite_another_process_holding_the_write_lock_is_waited_out_without_stalling_the_loop(
@@ -853,3 +857,65 @@ async def test_sqlite_a_write_lock_held_too_long_is_a_store_error_and_nothing_is
     finally:
         other.close()
         await store.close()
+
+
+async def test_quiet_sessions_are_the_lines_open_sessions_silent_since_the_cutoff(store: Store) -> None:
+    def opened(client: str, at: float, **kw: object) -> Session:
+        return session(client=client, created_at=at, **kw)
+
+    a = await store.create_session(opened("telegram:1", 100.0, last_client_message_at=150.0))
+    b = await store.create_session(opened("telegram:2", 120.0))  # never wrote again: quiet since it opened
+    c = await store.create_session(opened("telegram:3", 130.0, last_client_message_at=400.0))
+    d = await store.create_session(opened("telegram:4", 90.0, status=C))
+    e = await store.create_session(opened("telegram:5", 80.0, status=S))
+    await store.create_session(opened("telegram:6", 70.0, line="sales"))
+    assert [s.number for s in await store.quiet_sessions("support", 200.0)] == [b.number, a.number]
+    assert [s.number for s in await store.quiet_sessions("support", 150.0)] == [b.number, a.number]  # at: included
+    assert [s.number for s in await store.quiet_sessions("support", 200.0, limit=1)] == [b.number]
+    assert await store.quiet_sessions("support", 100.0) == []
+    await store.save_session(a.model_copy(update={"last_client_message_at": 500.0, "status": A, "assignee": "anna"}))
+    assert [s.number for s in await store.quiet_sessions("support", 450.0)] == [b.number, c.number]
+    await store.save_session(b.model_copy(update={"status": C}))
+    await store.save_session(c.model_copy(update={"status": S}))
+    await store.save_session(d.model_copy(update={"status": Q}))  # reopened (unspam, reopen): quiet again
+    assert [s.number for s in await store.quiet_sessions("support", 1000.0)] == [d.number, a.number]
+    assert e.number not in [s.number for s in await store.quiet_sessions("support", 1000.0)]
+    assert [s.line_id for s in await store.quiet_sessions("sales", 1000.0)] == ["sales"]
+
+
+async def test_sqlite_sessions_stored_before_the_quiet_index_are_in_it_after_the_upgrade(tmp_path: Path) -> None:
+    class Before(SqliteStore):
+        migrations = tuple(m for m in MIGRATIONS if m[0] < 5)
+
+    path = tmp_path / "old.db"
+    old = Before(path)
+    await old.open()
+    await old.close()
+    with sqlite3.connect(path) as db:
+        for number, status, last in ((1, "active", 150.0), (2, "queued", None), (3, "closed", None)):
+            doc = session(number=number, status=status, created_at=100.0 + number,
+                          last_client_message_at=last).model_dump_json()
+            db.execute("INSERT INTO sessions (number, line_id, client_id, status, assignee, created_at, data)"
+                       " VALUES (?, 'support', ?, ?, NULL, ?, ?)", (number, f"telegram:{number}", status,
+                                                                     100.0 + number, doc))
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert [(s.number, s.quiet_since) for s in await store.quiet_sessions("support", 1000.0)] == [
+            (2, 102.0), (1, 150.0)]
+    finally:
+        await store.close()
+
+
+async def test_redis_sessions_stored_before_the_quiet_index_are_in_it_after_the_upgrade(
+        redis_stores: RedisFactory) -> None:
+    first = await redis_stores()
+    a = await first.create_session(session(created_at=100.0, last_client_message_at=150.0))
+    b = await first.create_session(session(client="telegram:2", created_at=120.0))
+    await first.create_session(session(client="telegram:3", created_at=90.0, status=C))
+    await first._r.delete(first._k("sessions", "line", "support", "quiet"), first._k("schema"))  # as before
+    assert await first.quiet_sessions("support", 1000.0) == []
+    upgraded = await redis_stores()  # the next linedesk to open the store upgrades it
+    assert [(s.number, s.quiet_since) for s in await upgraded.quiet_sessions("support", 1000.0)] == [
+        (b.number, 120.0), (a.number, 150.0)]
+    assert await upgraded._r.get(upgraded._k("schema")) == "1"
