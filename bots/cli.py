@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import gc
 import json
 import logging
 import signal
@@ -272,6 +273,11 @@ async def _serve_forever(desk: object) -> int:
     site = web.TCPSite(runner, desk.config.server.host, desk.config.server.port)
     await site.start()
     await desk.start()
+    # What start-up made (imported libraries, config, the compiled catalog) lives as long as the process:
+    # frozen out of the collector, a full collection walks only what serving creates. Unfrozen, those
+    # collections stalled the loop for ~150 ms at a time (the Slack ack p99, benchmarks/README.md).
+    gc.collect()
+    gc.freeze()
     logging.getLogger("linedesk").info("listening on %s:%s", desk.config.server.host, desk.config.server.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
