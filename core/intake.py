@@ -107,9 +107,9 @@ class Intake:
         async with self._order.hold(key):
             lease = Lease(self._store, self._clock, f"inbound:{key}", self._lease)
             try:
-                todo = await self._take_chat(lease, record, key)
-                for n, one in enumerate(todo or ()):
-                    await self._handle_one(one, source, lease if n == len(todo or ()) - 1 else None)
+                todo = await self._take_chat(lease, record, key) or []
+                for n, one in enumerate(todo):
+                    await self._handle_one(one, source, lease if n == len(todo) - 1 else None)
             finally:
                 if lease.held:
                     try:

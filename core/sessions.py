@@ -568,8 +568,6 @@ class Sessions:
             if len(quiet) == IDLE_PAGE:
                 log.info("line %s: over %s idle sessions; the rest are closed by the next checks", line.id, IDLE_PAGE)
             for session in quiet:
-                if not _idle(session, line, self._clock.now()):
-                    continue
                 try:
                     if await self._close_if_idle(session.number, line):
                         closed += 1

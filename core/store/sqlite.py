@@ -119,7 +119,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         (
             "ALTER TABLE sessions ADD COLUMN quiet_since REAL",
-            "UPDATE sessions SET quiet_since = COALESCE(json_extract(data, '$.last_client_message_at'), created_at)",
+            "UPDATE sessions SET quiet_since = COALESCE(NULLIF(json_extract(data, '$.last_client_message_at'), 0),"
+            " created_at)",  # as Session.quiet_since: an unset (or 0) last message counts from the opening
             "CREATE INDEX sessions_quiet ON sessions (line_id, quiet_since) WHERE status IN ('queued', 'active')",
         ),
     ),

@@ -892,7 +892,8 @@ async def test_sqlite_sessions_stored_before_the_quiet_index_are_in_it_after_the
     await old.open()
     await old.close()
     with sqlite3.connect(path) as db:
-        for number, status, last in ((1, "active", 150.0), (2, "queued", None), (3, "closed", None)):
+        for number, status, last in ((1, "active", 150.0), (2, "queued", None), (3, "closed", None),
+                                     (4, "queued", 0.0)):
             doc = session(number=number, status=status, created_at=100.0 + number,
                           last_client_message_at=last).model_dump_json()
             db.execute("INSERT INTO sessions (number, line_id, client_id, status, assignee, created_at, data)"
@@ -902,7 +903,7 @@ async def test_sqlite_sessions_stored_before_the_quiet_index_are_in_it_after_the
     await store.open()
     try:
         assert [(s.number, s.quiet_since) for s in await store.quiet_sessions("support", 1000.0)] == [
-            (2, 102.0), (1, 150.0)]
+            (2, 102.0), (4, 104.0), (1, 150.0)]
     finally:
         await store.close()
 
