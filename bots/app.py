@@ -22,6 +22,7 @@ from adapters.slack.desk import SlackDesk, acknowledge_the_rest
 from adapters.slack.events import EventInbox, SlackEvents, events_app
 from adapters.slack.files import SlackFiles
 from adapters.slack.home import SlackHome
+from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
@@ -110,8 +111,9 @@ class Linedesk:
             # Bolt's client has no token of its own: SlackAuthorize hands each request the bot token
             # without waiting for auth.test, so acks stay fast when the Web API is slow
             self.slack_auth = SlackAuthorize(self.slack_client)
-            self.slack = AsyncApp(client=AsyncWebClient(base_url=config.slack.api_url), authorize=self.slack_auth,
-                                  signing_secret=config.slack.signing_secret, process_before_response=False)
+            self.slack = ShapeCheckedApp(client=AsyncWebClient(base_url=config.slack.api_url),
+                                         authorize=self.slack_auth, signing_secret=config.slack.signing_secret,
+                                         process_before_response=False)
             self.slack.use(EventInbox(self.intake))
             self.slack_events = events_app(AsyncWebClient(base_url=config.slack.api_url), self.slack_auth,
                                            config.slack.signing_secret)

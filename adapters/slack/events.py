@@ -24,6 +24,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.authorize import SlackAuthorize
+from adapters.slack.shapes import ShapeCheckedApp
 from core.intake import Intake
 from core.model import InboundRecord
 from core.store.base import StoreError
@@ -56,7 +57,7 @@ class EventInbox(AsyncMiddleware):
 
 def events_app(client: AsyncWebClient, authorize: SlackAuthorize, signing_secret: str) -> AsyncApp:
     """The Bolt app the stored events are dispatched to (listeners run before dispatch returns)."""
-    return AsyncApp(client=client, authorize=authorize, signing_secret=signing_secret or "unused",
+    return ShapeCheckedApp(client=client, authorize=authorize, signing_secret=signing_secret or "unused",
                     process_before_response=True, request_verification_enabled=False,
                     url_verification_enabled=False, ssl_check_enabled=False)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 from slack_sdk.signature import SignatureVerifier
 
@@ -31,26 +30,6 @@ class Refused(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-def shape_problem(body: dict[str, Any]) -> str | None:
-    """What is wrong with the shape of a signed request Slack would never send (Bolt answers those with 500)."""
-    kind = body.get("type")
-    if kind == "block_actions":
-        actions = body.get("actions")
-        if not isinstance(actions, list) or not actions or not all(isinstance(a, dict) for a in actions):
-            return "block_actions without a list of actions"
-    if kind in ("view_submission", "view_closed") and not isinstance(body.get("view"), dict):
-        return f"{kind} without a view"
-    if kind == "event_callback" and not isinstance(body.get("event"), dict):
-        return "event_callback without an event"
-    if "authorizations" in body and not (isinstance(body["authorizations"], list)
-                                         and all(isinstance(a, dict) for a in body["authorizations"])):
-        return "authorizations of an unexpected type"
-    for key in ("user", "channel", "team", "container", "message"):
-        if key in body and body[key] is not None and not isinstance(body[key], dict):
-            return f"{key!r} of an unexpected type"
-    return None
 
 
 class RequestGate:

@@ -49,6 +49,7 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis.errors import InvalidArgument
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from adapters.slack import views
 from adapters.slack.delivery import SESSION_REF
@@ -720,6 +721,63 @@ async def test_regression_malformed_interaction_shapes_are_answered_400(stage: S
     type (block_actions: a non-empty list of objects with a string action_id; view_*: a `view` object;
     block_suggestion: a string action_id) and answer 400 otherwise."""
     await stage.run([_click(views.TAKE, "1", **payload)])
+
+
+def _view(kind: str, view: Any) -> SlackRequest:
+    body = {"type": kind, "user": {"id": ANNA.slack_user, "username": "anna", "name": "anna", "team_id": Ref("team")},
+            "team": {"id": Ref("team"), "domain": "sandbox"}, "api_app_id": Ref("app"), "token": "verification_token",
+            "trigger_id": Ref("trigger"), "view": view}
+    return SlackRequest(body, "payload", FORM)
+
+
+@pytest.mark.parametrize("request_", [
+    pytest.param(_view("view_submission", {"id": "V1", "callback_id": views.TASK_FORM, "state": {"values": {}}}),
+                 id="view_submission-view-without-type"),
+    pytest.param(_view("view_submission", {"id": "V1", "type": 7, "callback_id": "x"}), id="view_submission-type-int"),
+    pytest.param(_view("view_closed", {"id": "V1", "callback_id": "x"}), id="view_closed-view-without-type"),
+    pytest.param(_view("view_submission", {"id": "V1", "type": "modal", "callback_id": ["x"]}),
+                 id="view_submission-callback-id-list"),
+    pytest.param(_click(views.TAKE, "1", actions=[{"block_id": "b", "type": "button", "value": "1"}]),
+                 id="block_actions-action-without-action_id"),
+    pytest.param(SlackRequest({"type": "block_suggestion", "user": {"id": ANNA.slack_user}, "value": "x"},
+                              "payload", FORM), id="block_suggestion-without-action_id"),
+    pytest.param(SlackRequest({"type": "message_action", "user": {"id": ANNA.slack_user}, "callback_id": 5},
+                              "payload", FORM), id="message_action-callback-id-int"),
+    pytest.param(SlackRequest({"type": "shortcut", "user": {"id": ANNA.slack_user}}, "payload", FORM),
+                 id="shortcut-without-callback_id"),
+    pytest.param(SlackRequest({"token": "t", "team_id": "T0SANDBOX", "type": "event_callback", "event_id": "EvNOTYPE",
+                               "event": {"channel": DESK_CHANNEL, "text": "hi"}}, "json", JSON_CONTENT),
+                 id="event_callback-event-without-type"),
+    pytest.param(SlackRequest({"token": "t", "team_id": "T0SANDBOX", "type": "event_callback", "event_id": "EvMSG",
+                               "event": {"type": "message", "channel_type": "im", "message": "text"}},
+                              "json", JSON_CONTENT), id="event_callback-message-not-object"),
+])
+async def test_regression_signed_requests_bolt_cannot_route_are_answered_400(stage: Stage,
+                                                                             request_: SlackRequest) -> None:
+    """Found by the fuzzer on a fresh clone (issue 17): a signed `view_submission` whose `view` has no `type`
+    made Bolt's listener matching raise `KeyError: 'type'` (slack_bolt `is_workflow_step_save`), and Bolt
+    answered 500. Slack always sends the fields Bolt's routing reads; a request without them is answered 400
+    with the field named (adapters/slack/shapes.py), before Bolt."""
+    stage.mark()
+    sent = await stage.send(request_)
+    assert sent.status == 400, f"{sent.status}: {sent.text}"
+    assert "malformed Slack request" in sent.text, sent.text
+    await stage.run([])
+
+
+async def test_regression_socket_mode_requests_bolt_cannot_route_are_answered_400(stage: Stage) -> None:
+    """Socket Mode envelopes reach Bolt without passing `/slack/events`: the net around Bolt (its one global
+    error handler, adapters/slack/shapes.py) answers what Bolt's own routing cannot read with 400 and a
+    warning, not 500 and an ERROR."""
+    slack = stage.desk.slack
+    assert slack is not None
+    body = {"type": "view_submission", "user": {"id": ANNA.slack_user}, "team": {"id": "T0SANDBOX"},
+            "view": {"id": "V1", "callback_id": views.TASK_FORM, "state": {"values": {}}}}
+    stage.mark()
+    response = await slack.async_dispatch(AsyncBoltRequest(body=body, mode="socket_mode"))
+    assert response.status == 400, response.body
+    assert "malformed Slack request" in response.body
+    await stage.run([])
 
 
 @pytest.mark.parametrize("event", [None, [], "message"], ids=["null", "list", "string"])

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
-from slack_bolt.async_app import AsyncApp
 
 import adapters.slack.events
 import bots.app
+from adapters.slack.shapes import ShapeCheckedApp
 from bots.app import Linedesk
 from core.config import load_config
 
@@ -71,7 +71,7 @@ def manifest() -> dict[str, Any]:
     return loaded
 
 
-class RecordingApp(AsyncApp):
+class RecordingApp(ShapeCheckedApp):
     """Bolt's app, noting what each listener registers for."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -119,8 +119,8 @@ class RecordingApp(AsyncApp):
 @pytest.fixture
 async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RecordingApp:
     """The Bolt app exactly as linedesk's composition root wires it (nothing is started)."""
-    monkeypatch.setattr(bots.app, "AsyncApp", RecordingApp)
-    monkeypatch.setattr(adapters.slack.events, "AsyncApp", RecordingApp)
+    monkeypatch.setattr(bots.app, "ShapeCheckedApp", RecordingApp)
+    monkeypatch.setattr(adapters.slack.events, "ShapeCheckedApp", RecordingApp)
     config_path = tmp_path / "linedesk.toml"
     config_path.write_text(f"""
 [store]
