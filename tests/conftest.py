@@ -15,8 +15,8 @@ call recorded by those sandboxes is checked against the machine-readable Bot API
   them (UTF-16 code units), after parse_mode/entities are applied.
 
 A problem fails the test at teardown, naming the test, the method and the problem. Tests that make
-wrong calls on purpose opt out with ``@pytest.mark.telegram_calls_unchecked``. Without the spec file
-the check is skipped (the tests still run).
+wrong calls on purpose opt out with ``@pytest.mark.telegram_calls_unchecked``. The spec file is in
+``tests/fixtures/reference``.
 
 Every Slack sandbox is watched the same way for Block Kit's limits (``BlockKitLimits``), on everything
 the product shows: ``chat.postMessage``, ``chat.postEphemeral``, ``chat.update``, posts to response
@@ -31,6 +31,7 @@ import asyncio
 import copy
 import inspect
 import json
+import os
 import re
 import sys
 from collections import Counter
@@ -73,6 +74,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
             item.fixturenames.append("_tasks_printed_when_stuck")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With ``LINEDESK_TEST_NO_SKIPS=1`` (set by ``.ci/run``) a skipped test fails, its reason shown: CI has a
+    Redis, the ``redis-server`` binary and every fixture, so a skip there means a test did not run that should."""
+    outcome: Any = yield
+    report: pytest.TestReport = outcome.get_result()
+    if os.environ.get("LINEDESK_TEST_NO_SKIPS") == "1" and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped where every test must run (LINEDESK_TEST_NO_SKIPS=1): {reason}"
 
 
 @pytest.fixture
@@ -246,9 +259,8 @@ class CallChecker:
 
 
 @lru_cache(maxsize=1)
-def call_checker() -> CallChecker | None:
-    spec = load_spec()
-    return None if spec is None else CallChecker(spec)
+def call_checker() -> CallChecker:
+    return CallChecker(load_spec())
 
 
 def _report(nodeid: str, findings: list[tuple[SandboxCall, list[str]]]) -> str:
@@ -268,7 +280,7 @@ def _report(nodeid: str, findings: list[tuple[SandboxCall, list[str]]]) -> str:
 def _telegram_calls_follow_the_spec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Check every Bot API call of every sandbox created during the test (see the module docstring)."""
     checker = call_checker()
-    if checker is None or request.node.get_closest_marker(UNCHECKED_MARKER) is not None:
+    if request.node.get_closest_marker(UNCHECKED_MARKER) is not None:
         yield
         return
     sandboxes: list[TelegramSandbox] = []

@@ -9,7 +9,7 @@ new clients, the rig's desk group and its real topics, callback queries with ran
 ones: wrong types, missing ``update_id``, unknown fields, huge strings, emoji and lone surrogates,
 nested garbage, bodies that are no JSON object at all, wrong secrets and unknown lines.
 
-Slack: built from the reference payloads (``shared/reference/slack``) and the Events API spec's
+Slack: built from the reference payloads (``tests/fixtures/reference/slack``) and the Events API spec's
 event names: ``event_callback`` envelopes (``message`` with subtypes, thread replies into real
 session threads, edits and deletions, ``app_home_opened``, events linedesk does not use,
 ``url_verification``), slash commands (``/startprocess``, ``/status``, ``/autostart`` and unknown
@@ -33,7 +33,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
@@ -60,9 +59,10 @@ from bots.rig import (
     WEBHOOK_SECRET,
 )
 from core.autostart import EVENTS
+from tests import fixtures
 from tests.telegram.spec_check import load_spec
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
+REFERENCE = fixtures.REFERENCE
 JSON = Any
 
 
@@ -325,16 +325,12 @@ class TelegramSpecStrategies:
 
 
 @lru_cache(maxsize=1)
-def telegram_spec() -> TelegramSpecStrategies | None:
-    spec = load_spec()
-    return None if spec is None else TelegramSpecStrategies(spec)
+def telegram_spec() -> TelegramSpecStrategies:
+    return TelegramSpecStrategies(load_spec())
 
 
 def _spec_message(depth: int = 1) -> SearchStrategy[JSON]:
-    spec = telegram_spec()
-    if spec is None:
-        return st.fixed_dictionaries({"message_id": st.integers(1, 10**6), "date": st.integers(0, 2**31)})
-    return spec.of("Message", depth)
+    return telegram_spec().of("Message", depth)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -450,7 +446,7 @@ def tg_reference_update(draw: st.DrawFn) -> JSON:
 def _reference_telegram_updates() -> tuple[JSON, ...]:
     folder = REFERENCE / "telegram"
     found: list[JSON] = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for path in sorted(folder.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         if path.name.startswith("tg_getupdates_response_"):
             found += data.get("result", [])
@@ -464,13 +460,8 @@ def _reference_telegram_updates() -> tuple[JSON, ...]:
 
 
 def valid_telegram_updates() -> SearchStrategy[JSON]:
-    spec = telegram_spec()
-    branches: list[tuple[int, SearchStrategy[Any]]] = [
-        (4, tg_private_message()), (4, tg_desk_message()), (4, tg_callback_query()), (1, tg_my_chat_member()),
-        (1, tg_reference_update())]
-    if spec is not None:
-        branches.append((2, spec.update()))
-    return weighted(*branches)
+    return weighted((4, tg_private_message()), (4, tg_desk_message()), (4, tg_callback_query()),
+                    (1, tg_my_chat_member()), (1, tg_reference_update()), (2, telegram_spec().update()))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -695,9 +686,8 @@ def slack_event_types() -> tuple[str, ...]:
     """The event names of the Events API spec (topics ``message.im`` → ``message`` …)."""
     path = REFERENCE / "slack_api_specs" / "slack_events_api_async_v1.json"
     names = {"app_mention", "reaction_added", "member_joined_channel", "team_join", "tokens_revoked"}
-    if path.is_file():
-        topics = json.loads(path.read_text(encoding="utf-8")).get("topics", {})
-        names |= {topic.split(".")[0] if topic.startswith("message") else topic.replace(".", "_") for topic in topics}
+    topics = json.loads(path.read_text(encoding="utf-8"))["topics"]
+    names |= {topic.split(".")[0] if topic.startswith("message") else topic.replace(".", "_") for topic in topics}
     return tuple(sorted(names))
 
 
@@ -712,7 +702,8 @@ def slack_other_event(draw: st.DrawFn) -> JSON:
 @lru_cache(maxsize=1)
 def _reference_slack(name: str) -> JSON:
     path = REFERENCE / "slack" / name
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    loaded: JSON = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
 
 
 REFERENCE_EVENTS = ("slack_event_message_channel__bolt_python.json",

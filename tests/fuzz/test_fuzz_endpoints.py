@@ -400,11 +400,10 @@ class Stage:
     def call_problems(self) -> list[str]:
         problems: list[str] = []
         checker = call_checker()
-        if checker is not None:
-            for call in self.rig.telegram.calls[self.tg_calls:]:
-                found = checker.problems(call)
-                if found:
-                    problems.append(f"Bot API call {call.method} (answered {call.status}) breaks the spec: {found[:3]}")
+        for call in self.rig.telegram.calls[self.tg_calls:]:
+            found = checker.problems(call)
+            if found:
+                problems.append(f"Bot API call {call.method} (answered {call.status}) breaks the spec: {found[:3]}")
         limits = BlockKitLimits()
         for slack_call in self.rig.slack.calls[self.slack_calls:]:
             shown = json.dumps({k: v for k, v in slack_call.params.items() if k in SHOWN_PARAMS}, ensure_ascii=False)

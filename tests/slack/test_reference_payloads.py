@@ -1,4 +1,4 @@
-"""Real Slack payloads from public test suites (shared/reference/slack, provenance in ORIGINS.md), sent signed
+"""Real Slack payloads from public test suites (tests/fixtures/reference/slack, provenance in ORIGINS.md), sent signed
 to a running linedesk's `/slack/events` the way Slack sends them: events as JSON, interactions as
 `payload=<JSON>` forms, slash commands as forms. The `*_form_body*.txt` files are exact wire bodies and go
 out byte for byte (re-signed with the sandbox's signing secret); the JSON payloads are adapted to the
@@ -26,12 +26,12 @@ import pytest
 from adapters.slack.sandbox import FORM, JSON_CONTENT, SlackResponse
 from bots.rig import ANNA, DESK_CHANNEL, IVAN, STRANGER, Person, Rig
 from core.model import SessionStatus
+from tests import fixtures
 from tests.e2e.conftest import PROCESSES
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "slack"
+REFERENCE = fixtures.REFERENCE / "slack"
 LEFT_OUT = "java_sdk_field_superset"
 
-pytestmark = pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"reference payloads not found at {REFERENCE}")
 
 
 class Expect(Enum):

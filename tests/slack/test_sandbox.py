@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,11 +21,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack.sandbox import SlackResponse, SlackSandbox
+from tests import fixtures
 
 SECRET = "sandbox-test-signing-secret"
 ANNA, IVAN = "U0ANNA01", "U0IVAN01"
 DESK, CLOSED = "C0DESK01", "C0CLOSED"
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "slack"
+REFERENCE = fixtures.REFERENCE / "slack"
 pytestmark = pytest.mark.slack_calls_unchecked  # the sandbox's own tests send oversized Block Kit on purpose
 
 BUTTONS: list[dict[str, Any]] = [
@@ -425,7 +425,6 @@ _NOT_IN_JAVA = {"state.values", "view.state.values", "view.blocks", "response_ur
 _NOT_SENT = {"event.user_team", "event.source_team", "event.user_profile"}
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared/reference/slack is not next to the repository")
 def test_built_payloads_have_the_reference_keys() -> None:
     sb = SlackSandbox(SECRET, enterprise_id="E0SANDBOX", enterprise_name="Sandbox Org")
     sb.add_user("W111", "Primary Owner")

@@ -5,7 +5,7 @@ required fields missing, fields the spec does not know, wrong primitive types, r
 nested objects, arrays and union types (``ChatMember`` → ``ChatMemberOwner`` | …).
 
 Reusable by any test: ``load_spec()`` finds ``telegram_bot_api_spec.json`` (env
-``LINEDESK_TELEGRAM_SPEC``, else the shared reference folder) and returns None when it is absent.
+``LINEDESK_TELEGRAM_SPEC`` to check against another version, else the copy in ``tests/fixtures``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-_CANDIDATES = (
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / "telegram_bot_api_spec.json",
-    Path("/work/shared/reference/telegram_bot_api_spec.json"),
-)
+from tests import fixtures
 
 # Fields newer than the spec snapshot (Bot API 10.1) that aiogram 3.31 (Bot API 10.3) *requires*,
 # so conforming objects must carry them anyway.
@@ -39,13 +36,11 @@ _PRIMITIVES = {
 
 
 @lru_cache(maxsize=1)
-def load_spec() -> dict[str, Any] | None:
+def load_spec() -> dict[str, Any]:
     env = os.environ.get("LINEDESK_TELEGRAM_SPEC")
-    for path in (Path(env),) if env else _CANDIDATES:
-        if path.is_file():
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return data
-    return None
+    path = Path(env) if env else fixtures.TELEGRAM_SPEC
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 class SpecChecker:

@@ -1,4 +1,4 @@
-"""Real Telegram payloads from public test suites and the official docs (shared/reference/telegram,
+"""Real Telegram payloads from public test suites and the official docs (tests/fixtures/reference/telegram,
 provenance in ORIGINS.md), POSTed verbatim to a running linedesk's webhook with the right secret.
 
 Every file is listed in ``EXPECTED`` with what linedesk must do with it; a new file without an entry
@@ -26,17 +26,17 @@ import pytest
 from adapters.telegram.sandbox import CallbackQueryState, FileRecord, StoredMessage
 from bots.rig import SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 from core.model import AuthorKind, Message, SessionStatus
+from tests import fixtures
 from tests.conftest import call_checker
 from tests.e2e.conftest import PROCESSES
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "telegram"
+REFERENCE = fixtures.REFERENCE / "telegram"
 GREETING = "Hello! An operator will answer shortly."
 BLOCKED_NOTICE = "⚠ The client blocked the bot: nothing more reaches them until they write again."
 FOLLOW_UP = "Hello again, is anyone there?"
 WRAPPED_UPDATE_ID = 424_242
 SOURCE = "telegram:support"
 
-pytestmark = pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"reference payloads not found at {REFERENCE}")
 
 
 class Expect(Enum):
@@ -455,8 +455,6 @@ async def test_an_edited_message_makes_no_new_session_message(
 
 async def spec_problems(rig: Rig) -> list[str]:
     checker = call_checker()
-    if checker is None:
-        pytest.skip("telegram_bot_api_spec.json not found")
     return [f"{c.method} ({c.status}): {p}" for c in rig.telegram.calls for p in checker.problems(c)]
 
 
