@@ -18,8 +18,9 @@ class AiohttpCaller:
             self._session = aiohttp.ClientSession()
         try:
             # no redirects: a Location could point outside processes.http_allow (the block checks one host)
-            async with self._session.request(method, url, json=json_body, allow_redirects=False,
-                                             timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            async with self._session.request(
+                method, url, json=json_body, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
                 return HttpReply(status=response.status, body=await response.text())
         except aiohttp.ClientError as err:
             raise OSError(f"{type(err).__name__}: {err}") from err

@@ -70,8 +70,17 @@ async def run_ptb(port: int, api: str, token: str, secret: str) -> None:
     from telegram import Update
     from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-    application = (Application.builder().token(token).base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
-                   .updater(None).concurrent_updates(True).connection_pool_size(256).pool_timeout(30.0).build())
+    application = (
+        Application.builder()
+        .token(token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .updater(None)
+        .concurrent_updates(True)
+        .connection_pool_size(256)
+        .pool_timeout(30.0)
+        .build()
+    )
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

@@ -53,15 +53,17 @@ from benchmarks.stage import (
 
 
 def sqlite_files(db: Path) -> int:
-    return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"))
-               if p.exists())
+    return sum(
+        p.stat().st_size for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")) if p.exists()
+    )
 
 
 def sqlite_breakdown(db: Path) -> dict[str, int]:
     """Bytes of pages per table/index (dbstat), plus the row count of each table."""
     with sqlite3.connect(db) as conn:
-        pages = {str(name): int(size) for name, size in conn.execute(
-            "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")}
+        pages = {
+            str(name): int(size) for name, size in conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")
+        }
         tables = [str(r[0]) for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")]
         rows = {f"rows:{t}": int(conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]) for t in tables}
     return {**pages, **rows}
@@ -77,7 +79,7 @@ _NUMBERS = re.compile(r"(?<=:)[^:]*\d[^:]*(?=:|$)")
 
 def key_family(key: str, prefix: str) -> str:
     """`bench-x:session:12` → `session:N`; `…:messages:12` → `messages:N`."""
-    rest = key[len(prefix):]
+    rest = key[len(prefix) :]
     if rest.startswith("inbound:seen:"):
         return "inbound:seen:…"
     return _NUMBERS.sub("N", rest)
@@ -92,7 +94,7 @@ async def redis_usage(prefix: str) -> dict[str, int]:
     try:
         keys = [k.decode() async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             pipe = client.pipeline(transaction=False)
             for key in chunk:
                 pipe.memory_usage(key, samples=0)
@@ -130,8 +132,10 @@ class Footprint:
         await poster.open()
         try:
             first = max(self.stage.arrived, default=0) + 1
-            messages = [Outgoing(first + n, self.stage.update(n, f"m{first + n}x my washing machine is broken"))
-                        for n in range(self.sessions)]
+            messages = [
+                Outgoing(first + n, self.stage.update(n, f"m{first + n}x my washing machine is broken"))
+                for n in range(self.sessions)
+            ]
             self.stage.expect(m.seq for m in messages)
             began = time.perf_counter()
             await post_burst([poster], messages, 32)
@@ -178,12 +182,19 @@ class Footprint:
             full = sqlite_breakdown(db) if prefix is None else await redis_usage(prefix)
             full_bytes = sqlite_files(db) if prefix is None else total(full)
             delta = {k: full.get(k, 0) - empty.get(k, 0) for k in full if full.get(k, 0) != empty.get(k, 0)}
-            return {"run": name, "sessions": self.sessions, "waiting_instances": waiting,
-                    "opened_per_s": round(self.sessions / took, 1), "bytes": full_bytes - empty_bytes,
-                    "bytes_per_session": round((full_bytes - empty_bytes) / self.sessions),
-                    "breakdown_per_session": {k: round(v / self.sessions, 1) for k, v in
-                                              sorted(delta.items(), key=lambda kv: -kv[1])},
-                    "rss_start_mb": round(rss_start / 2**20, 1), "rss_mb": round(rss / 2**20, 1)}
+            return {
+                "run": name,
+                "sessions": self.sessions,
+                "waiting_instances": waiting,
+                "opened_per_s": round(self.sessions / took, 1),
+                "bytes": full_bytes - empty_bytes,
+                "bytes_per_session": round((full_bytes - empty_bytes) / self.sessions),
+                "breakdown_per_session": {
+                    k: round(v / self.sessions, 1) for k, v in sorted(delta.items(), key=lambda kv: -kv[1])
+                },
+                "rss_start_mb": round(rss_start / 2**20, 1),
+                "rss_mb": round(rss / 2**20, 1),
+            }
         finally:
             program.stop()
             if prefix:
@@ -203,13 +214,18 @@ async def measure(sessions: int, stores: list[str]) -> list[dict[str, Any]]:
             for store in stores:
                 plain = await footprint.run(store, autostart=False)
                 waiting = await footprint.run(store, autostart=True)
-                results.append({
-                    "store": "SQLite (file, WAL)" if store == "sqlite" else "Redis (MEMORY USAGE)",
-                    "sessions": plain, "with_instances": waiting,
-                    "bytes_per_open_session": plain["bytes_per_session"],
-                    "bytes_per_waiting_instance": round((waiting["bytes"] - plain["bytes"]) / sessions),
-                    "rss_mb_start": plain["rss_start_mb"], "rss_mb_with_sessions": plain["rss_mb"],
-                    "rss_mb_with_sessions_and_instances": waiting["rss_mb"]})
+                results.append(
+                    {
+                        "store": "SQLite (file, WAL)" if store == "sqlite" else "Redis (MEMORY USAGE)",
+                        "sessions": plain,
+                        "with_instances": waiting,
+                        "bytes_per_open_session": plain["bytes_per_session"],
+                        "bytes_per_waiting_instance": round((waiting["bytes"] - plain["bytes"]) / sessions),
+                        "rss_mb_start": plain["rss_start_mb"],
+                        "rss_mb_with_sessions": plain["rss_mb"],
+                        "rss_mb_with_sessions_and_instances": waiting["rss_mb"],
+                    }
+                )
     finally:
         await stage.stop()
     return results
@@ -223,11 +239,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     sessions = args.sessions or (1_000 if args.quick else 10_000)
     results = asyncio.run(measure(sessions, [s.strip() for s in args.stores.split(",") if s.strip()]))
-    rows = [[r["store"], f"{r['bytes_per_open_session']:,}", f"{r['bytes_per_waiting_instance']:,}",
-             f"{r['rss_mb_start']:.0f}", f"{r['rss_mb_with_sessions']:.0f}",
-             f"{r['rss_mb_with_sessions_and_instances']:.0f}"] for r in results]
-    print(table(rows, ["store", "bytes/open session", "bytes/waiting instance", "RSS start MB",
-                       f"RSS {sessions:,} sessions MB", "+ instances MB"]))
+    rows = [
+        [
+            r["store"],
+            f"{r['bytes_per_open_session']:,}",
+            f"{r['bytes_per_waiting_instance']:,}",
+            f"{r['rss_mb_start']:.0f}",
+            f"{r['rss_mb_with_sessions']:.0f}",
+            f"{r['rss_mb_with_sessions_and_instances']:.0f}",
+        ]
+        for r in results
+    ]
+    print(
+        table(
+            rows,
+            [
+                "store",
+                "bytes/open session",
+                "bytes/waiting instance",
+                "RSS start MB",
+                f"RSS {sessions:,} sessions MB",
+                "+ instances MB",
+            ],
+        )
+    )
     for r in results:
         print(f"\n{r['store']}: per session (run A), top items")
         for key, value in list(r["sessions"]["breakdown_per_session"].items())[:10]:

@@ -54,14 +54,19 @@ async def run(relay: Relay, count: int, folder: Path) -> dict[str, Any]:
         for poster in posters:
             await poster.open()
         print(f"· {count} instance(s): warm-up ({plan.chats} chats)", flush=True)
-        warmup = await relay.phase(programs, posters, relay.messages(plan.chats, plan.chats, count), redis=True,
-                                   timeout=120)
+        warmup = await relay.phase(
+            programs, posters, relay.messages(plan.chats, plan.chats, count), redis=True, timeout=120
+        )
         relay.stage.forget_history()
         print(f"· {count} instance(s): max throughput ({plan.messages} messages)", flush=True)
         burst = await relay.phase(programs, posters, relay.messages(plan.messages, plan.chats, count), redis=True)
         relay.stage.forget_history()
-        return {"instances": count, "warmup": warmup, "burst": burst,
-                "rss_mb": [round(p.rss_bytes() / 2**20, 1) for p in programs]}
+        return {
+            "instances": count,
+            "warmup": warmup,
+            "burst": burst,
+            "rss_mb": [round(p.rss_bytes() / 2**20, 1) for p in programs],
+        }
     finally:
         for poster in posters:
             await poster.close()
@@ -97,17 +102,46 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             setattr(plan, name, getattr(args, name))
     results = asyncio.run(measure(plan))
     one = results[0]["burst"]["relayed_per_s"]
-    rows = [[r["instances"], f"{r['burst']['relayed_per_s']:.0f}",
-             f"{r['burst']['relayed_per_s'] / one:.2f}" if one else "-", f"{r['burst']['p50_ms']:.0f}",
-             f"{r['burst']['p99_ms']:.0f}", f"{r['burst']['target_cpu_pct']:.0f}%",
-             f"{r['burst'].get('redis_cpu_pct', 0):.0f}%", f"{r['burst']['generator_cpu_pct']:.0f}%",
-             r["burst"]["missing"] + r["warmup"]["missing"], r["burst"]["duplicates"] + r["warmup"]["duplicates"]]
-            for r in results]
-    print(table(rows, ["instances", "msgs/s", "× one", "p50 ms", "p99 ms", "linedesk CPU", "Redis CPU",
-                       "generator CPU", "missing", "duplicates"]))
+    rows = [
+        [
+            r["instances"],
+            f"{r['burst']['relayed_per_s']:.0f}",
+            f"{r['burst']['relayed_per_s'] / one:.2f}" if one else "-",
+            f"{r['burst']['p50_ms']:.0f}",
+            f"{r['burst']['p99_ms']:.0f}",
+            f"{r['burst']['target_cpu_pct']:.0f}%",
+            f"{r['burst'].get('redis_cpu_pct', 0):.0f}%",
+            f"{r['burst']['generator_cpu_pct']:.0f}%",
+            r["burst"]["missing"] + r["warmup"]["missing"],
+            r["burst"]["duplicates"] + r["warmup"]["duplicates"],
+        ]
+        for r in results
+    ]
+    print(
+        table(
+            rows,
+            [
+                "instances",
+                "msgs/s",
+                "× one",
+                "p50 ms",
+                "p99 ms",
+                "linedesk CPU",
+                "Redis CPU",
+                "generator CPU",
+                "missing",
+                "duplicates",
+            ],
+        )
+    )
     ratio = results[1]["burst"]["relayed_per_s"] / one if one else 0.0
-    data = {"benchmark": "instances", "quick": args.quick, "plan": plan.__dict__, "ratio": round(ratio, 2),
-            "results": results}
+    data = {
+        "benchmark": "instances",
+        "quick": args.quick,
+        "plan": plan.__dict__,
+        "ratio": round(ratio, 2),
+        "results": results,
+    }
     path = write_results("instances-quick" if args.quick else "instances", data)
     print(f"\ntwo instances ÷ one: {ratio:.2f}\nresults: {path.relative_to(path.parents[2])}")
     return data

@@ -32,9 +32,14 @@ from tests.bpmn import block, field, user_task, write_process  # noqa: E402
 async def measure(cycles: int, store_url: str | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="linedesk-bench-") as folder:
         processes = Path(folder) / "processes"
-        write_process(processes, "quick.bpmn", "quick", "Quick answer",
-                      user_task("Answer", field("answer", "string", required=True)),
-                      block("linedesk.reply", text="{answer}"))
+        write_process(
+            processes,
+            "quick.bpmn",
+            "quick",
+            "Quick answer",
+            user_task("Answer", field("answer", "string", required=True)),
+            block("linedesk.reply", text="{answer}"),
+        )
         rig = Rig(Path(folder), processes, store_url=store_url, outbox_poll=0.01)
         await rig.start()
         try:
@@ -45,14 +50,20 @@ async def measure(cycles: int, store_url: str | None) -> dict[str, float]:
             starts, opens, totals = [], [], []
             for number, person in enumerate(clients, start=1):
                 began = time.perf_counter()
-                await rig.slack.click(rig.slack_url, ANNA.slack_user, f"{PICK}:quick", pick_value(number, "quick"),
-                                      channel_id=DESK_CHANNEL)
+                await rig.slack.click(
+                    rig.slack_url,
+                    ANNA.slack_user,
+                    f"{PICK}:quick",
+                    pick_value(number, "quick"),
+                    channel_id=DESK_CHANNEL,
+                )
                 await rig.desk.slack_desk.idle()  # type: ignore[union-attr]
                 opened = time.perf_counter()
                 modal = rig.slack.workspace.views.modal(ANNA.slack_user)
                 assert modal is not None
-                await rig.slack.submit_view(rig.slack_url, ANNA.slack_user, modal.id,
-                                            {"answer": {"value": f"answer {number}"}})
+                await rig.slack.submit_view(
+                    rig.slack_url, ANNA.slack_user, modal.id, {"answer": {"value": f"answer {number}"}}
+                )
                 while True:
                     chat = rig.telegram.chat_messages(SUPPORT_TOKEN, person.telegram_user)
                     if chat and chat[-1].get("text") == f"answer {number}":
@@ -80,8 +91,10 @@ def main() -> None:
     parser.add_argument("--store", help="store URL (default: SQLite in a temporary folder)")
     args = parser.parse_args()
     result = asyncio.run(measure(args.cycles, args.store))
-    print(f"machine: {platform.machine()} · {platform.python_implementation()} {platform.python_version()} · "
-          f"store: {args.store or 'sqlite (file)'}")
+    print(
+        f"machine: {platform.machine()} · {platform.python_implementation()} {platform.python_version()} · "
+        f"store: {args.store or 'sqlite (file)'}"
+    )
     for key, value in result.items():
         print(f"{key:<24} {value:.1f}" if isinstance(value, float) else f"{key:<24} {value}")
 

@@ -96,9 +96,17 @@ class Relay:
             out.append(Outgoing(seq, self.stage.update(chat, f"m{seq}x load message {index}"), target=chat % targets))
         return out
 
-    async def phase(self, programs: list[Program], posters: list[Poster], messages: list[Outgoing], *,
-                    concurrency: int | None = None, rate: float | None = None, redis: bool = False,
-                    timeout: float | None = None) -> dict[str, Any]:
+    async def phase(
+        self,
+        programs: list[Program],
+        posters: list[Poster],
+        messages: list[Outgoing],
+        *,
+        concurrency: int | None = None,
+        rate: float | None = None,
+        redis: bool = False,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """Post `messages` (a burst with `concurrency`, or paced at `rate`) and measure until each arrived."""
         self.stage.expect(m.seq for m in messages)
         for poster in posters:
@@ -119,8 +127,11 @@ class Relay:
         if missing and self.keep and self.program is not None and self.program.counts_path is not None:
             self.program.process.send_signal(signal.SIGUSR2)  # type: ignore[union-attr]
             await asyncio.sleep(1.0)
-            print(f"  {missing} missing: asyncio tasks of linedesk in "
-                  f"{self.program.counts_path.with_suffix('.tasks.txt')}", flush=True)
+            print(
+                f"  {missing} missing: asyncio tasks of linedesk in "
+                f"{self.program.counts_path.with_suffix('.tasks.txt')}",
+                flush=True,
+            )
         arrivals = [self.stage.arrived[m.seq] for m in messages if m.seq in self.stage.arrived]
         latencies = [self.stage.arrived[m.seq] - m.sent for m in messages if m.seq in self.stage.arrived]
         first = min(m.sent for m in messages)
@@ -132,8 +143,11 @@ class Relay:
                 errors[key] = errors.get(key, 0) + value
         target_cpu = sum(p.cpu_seconds() for p in programs) - sum(cpu)
         result: dict[str, Any] = {
-            "messages": len(messages), "arrived": len(arrivals), "missing": missing,
-            "duplicates": self.stage.duplicates - duplicates, "webhook_errors": errors,
+            "messages": len(messages),
+            "arrived": len(arrivals),
+            "missing": missing,
+            "duplicates": self.stage.duplicates - duplicates,
+            "webhook_errors": errors,
             "seconds": round(last - first, 3),
             "relayed_per_s": round(len(arrivals) / (last - first), 1) if last > first else 0.0,
             "accepted_per_s": round(len(messages) / (posted - began), 1),
@@ -163,30 +177,36 @@ class Relay:
         poster = Poster(url, limit=max(plan.concurrency, 256))
         await program.start()
         await poster.open()
-        result: dict[str, Any] = {"target": name, "store": "SQLite (file, WAL)" if name == "linedesk-sqlite" else
-                                  "Redis (loopback)" if prefix else "none"}
+        result: dict[str, Any] = {
+            "target": name,
+            "store": "SQLite (file, WAL)" if name == "linedesk-sqlite" else "Redis (loopback)" if prefix else "none",
+        }
         try:
             redis = prefix is not None
             self.program = program
             print(f"· {name}: warm-up ({plan.chats} chats)", flush=True)
-            result["warmup"] = await self.phase([program], [poster], self.messages(plan.chats, plan.chats),
-                                                redis=redis, timeout=120)
+            result["warmup"] = await self.phase(
+                [program], [poster], self.messages(plan.chats, plan.chats), redis=redis, timeout=120
+            )
             self.stage.forget_history()
             print(f"· {name}: max throughput ({plan.messages} messages)", flush=True)
-            result["burst"] = await self.phase([program], [poster], self.messages(plan.messages, plan.chats),
-                                               redis=redis)
+            result["burst"] = await self.phase(
+                [program], [poster], self.messages(plan.messages, plan.chats), redis=redis
+            )
             self.stage.forget_history()
             count = int(plan.rate * plan.seconds)
             print(f"· {name}: {plan.rate:.0f} messages/s for {plan.seconds:.0f} s", flush=True)
-            result["paced"] = await self.phase([program], [poster], self.messages(count, plan.chats),
-                                               rate=plan.rate, redis=redis)
+            result["paced"] = await self.phase(
+                [program], [poster], self.messages(count, plan.chats), rate=plan.rate, redis=redis
+            )
             self.stage.forget_history()
             if plan.low_rate:
                 await asyncio.sleep(2.0)  # the backlog of the last phase, if any, is gone
                 count = int(plan.low_rate * plan.seconds)
                 print(f"· {name}: {plan.low_rate:.0f} messages/s for {plan.seconds:.0f} s", flush=True)
-                result["paced_low"] = await self.phase([program], [poster], self.messages(count, plan.chats),
-                                                       rate=plan.low_rate, redis=redis)
+                result["paced_low"] = await self.phase(
+                    [program], [poster], self.messages(count, plan.chats), rate=plan.low_rate, redis=redis
+                )
                 self.stage.forget_history()
             if plan.profile:
                 result["profile"] = await self.profiled(name, program, poster)
@@ -222,11 +242,19 @@ class Relay:
         ordered = sorted(delta.items(), key=lambda kv: -kv[1])
         calls = {k: round(v, 2) for k, v in ordered if " <- " not in k and not k.endswith(" seconds")}
         callers = {k: round(v, 2) for k, v in ordered if " <- " in k and v >= 0.05}
-        waits = {k: round(1000 * delta.get(f"{k} seconds", 0.0) * relayed / max(1.0, v * relayed), 2)
-                 for k, v in calls.items()}
-        return {"burst": burst, "raw": str(out.relative_to(RESULTS.parent.parent)), **profile_summary(out),
-                "store_calls_per_msg": calls, "store_calls_per_msg_total": round(sum(calls.values()), 2),
-                "store_calls_per_msg_by_caller": callers, "store_call_mean_ms": waits}
+        waits = {
+            k: round(1000 * delta.get(f"{k} seconds", 0.0) * relayed / max(1.0, v * relayed), 2)
+            for k, v in calls.items()
+        }
+        return {
+            "burst": burst,
+            "raw": str(out.relative_to(RESULTS.parent.parent)),
+            **profile_summary(out),
+            "store_calls_per_msg": calls,
+            "store_calls_per_msg_total": round(sum(calls.values()), 2),
+            "store_calls_per_msg_by_caller": callers,
+            "store_call_mean_ms": waits,
+        }
 
 
 def print_report(results: list[dict[str, Any]]) -> None:
@@ -235,17 +263,39 @@ def print_report(results: list[dict[str, Any]]) -> None:
     for r in results:
         burst, paced, low = r["burst"], r["paced"], r.get("paced_low")
         ratio = f"{burst['relayed_per_s'] / floor:.2f}" if floor else "-"
-        rows.append([r["target"], f"{burst['relayed_per_s']:.0f}", ratio, f"{burst['accepted_per_s']:.0f}",
-                     f"{burst['p50_ms']:.0f}/{burst['p99_ms']:.0f}",
-                     f"{paced['p50_ms']:.1f}/{paced['p95_ms']:.1f}/{paced['p99_ms']:.1f}",
-                     f"{low['p50_ms']:.1f}/{low['p99_ms']:.1f}" if low else "-",
-                     f"{burst['target_cpu_ms_per_msg']:.2f}", f"{r['warmup']['relayed_per_s']:.0f}",
-                     f"{burst['missing'] + paced['missing']}/{burst['duplicates'] + paced['duplicates']}",
-                     f"{r.get('rss_mb', 0):.0f}"])
-    print(table(rows, ["target", "msgs/s", "÷aiogram", "accepted/s", "burst p50/p99 ms",
-                       f"@{results[0]['paced']['rate']:.0f}/s p50/p95/p99 ms",
-                       f"@{results[0].get('paced_low', {}).get('rate', 0):.0f}/s p50/p99", "CPU ms/msg", "warm-up/s",
-                       "missing/dup", "RSS MB"]))
+        rows.append(
+            [
+                r["target"],
+                f"{burst['relayed_per_s']:.0f}",
+                ratio,
+                f"{burst['accepted_per_s']:.0f}",
+                f"{burst['p50_ms']:.0f}/{burst['p99_ms']:.0f}",
+                f"{paced['p50_ms']:.1f}/{paced['p95_ms']:.1f}/{paced['p99_ms']:.1f}",
+                f"{low['p50_ms']:.1f}/{low['p99_ms']:.1f}" if low else "-",
+                f"{burst['target_cpu_ms_per_msg']:.2f}",
+                f"{r['warmup']['relayed_per_s']:.0f}",
+                f"{burst['missing'] + paced['missing']}/{burst['duplicates'] + paced['duplicates']}",
+                f"{r.get('rss_mb', 0):.0f}",
+            ]
+        )
+    print(
+        table(
+            rows,
+            [
+                "target",
+                "msgs/s",
+                "÷aiogram",
+                "accepted/s",
+                "burst p50/p99 ms",
+                f"@{results[0]['paced']['rate']:.0f}/s p50/p95/p99 ms",
+                f"@{results[0].get('paced_low', {}).get('rate', 0):.0f}/s p50/p99",
+                "CPU ms/msg",
+                "warm-up/s",
+                "missing/dup",
+                "RSS MB",
+            ],
+        )
+    )
     for r in results:
         profile = r.get("profile")
         if profile:
@@ -257,8 +307,10 @@ def print_report(results: list[dict[str, Any]]) -> None:
                 print(f"  {pct:5.1f}%  {name}")
             calls = profile.get("store_calls_per_msg") or {}
             if calls:
-                print(f"  store calls per relayed message: {profile['store_calls_per_msg_total']}  "
-                      + ", ".join(f"{k} {v}" for k, v in calls.items()))
+                print(
+                    f"  store calls per relayed message: {profile['store_calls_per_msg_total']}  "
+                    + ", ".join(f"{k} {v}" for k, v in calls.items())
+                )
 
 
 async def measure(plan: Plan, targets: list[str], keep: Path | None = None) -> list[dict[str, Any]]:
@@ -290,8 +342,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated, of {', '.join(TARGETS)}")
     parser.add_argument("--profile", action="store_true", help="one more burst per program with py-spy attached")
     parser.add_argument("--out", help="name of the results file in benchmarks/results (default: relay, relay-quick)")
-    parser.add_argument("--keep", type=Path,
-                        help="work in this folder and keep it (configs, logs, SQLite files) and the Redis keys")
+    parser.add_argument(
+        "--keep", type=Path, help="work in this folder and keep it (configs, logs, SQLite files) and the Redis keys"
+    )
     args = parser.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan()
     for name in ("messages", "chats", "concurrency", "rate", "seconds", "low_rate"):

@@ -67,23 +67,47 @@ def targets(relay_data: dict[str, Any], ack_data: dict[str, Any], two: dict[str,
             continue
         rate = r["burst"]["relayed_per_s"]
         if floor:
-            rows.append([f"relay {name}: ≥ 60% of bare aiogram",
-                         f"{rate:.0f} / {floor:.0f} msgs/s = {rate / floor:.0%}", verdict(rate >= 0.6 * floor)])
+            rows.append(
+                [
+                    f"relay {name}: ≥ 60% of bare aiogram",
+                    f"{rate:.0f} / {floor:.0f} msgs/s = {rate / floor:.0%}",
+                    verdict(rate >= 0.6 * floor),
+                ]
+            )
         rows.append([f"relay {name}: ≥ 1,500 msgs/s", f"{rate:.0f} msgs/s", verdict(rate >= 1500)])
         paced = r["paced"]
-        rows.append([f"relay {name}: p99 < 50 ms at {paced['rate']:.0f}/s", f"p99 {paced['p99_ms']:.1f} ms",
-                     verdict(paced["p99_ms"] < 50 and paced["missing"] == 0)])
+        rows.append(
+            [
+                f"relay {name}: p99 < 50 ms at {paced['rate']:.0f}/s",
+                f"p99 {paced['p99_ms']:.1f} ms",
+                verdict(paced["p99_ms"] < 50 and paced["missing"] == 0),
+            ]
+        )
     for r in ack_data.get("results", []):
         ack, modal = r["ack"], r["click_to_modal"]
-        rows.append([f"Slack ack /startprocess × 50 concurrent, {r['store']}: p99 < 100 ms",
-                     f"p99 {ack['p99_ms']:.1f} ms", verdict(ack["p99_ms"] < 100)])
-        rows.append([f"click → instance → modal, {r['store']}: p99 < 150 ms",
-                     f"p99 {modal['sequential']['p99_ms']:.1f} ms (50 at once: {modal['concurrent_50']['p99_ms']:.0f})",
-                     verdict(modal["sequential"]["p99_ms"] < 150 and modal["no_modal"] == 0)])
+        rows.append(
+            [
+                f"Slack ack /startprocess × 50 concurrent, {r['store']}: p99 < 100 ms",
+                f"p99 {ack['p99_ms']:.1f} ms",
+                verdict(ack["p99_ms"] < 100),
+            ]
+        )
+        rows.append(
+            [
+                f"click → instance → modal, {r['store']}: p99 < 150 ms",
+                f"p99 {modal['sequential']['p99_ms']:.1f} ms (50 at once: {modal['concurrent_50']['p99_ms']:.0f})",
+                verdict(modal["sequential"]["p99_ms"] < 150 and modal["no_modal"] == 0),
+            ]
+        )
     if two:
         dups = sum(r["burst"]["duplicates"] + r["warmup"]["duplicates"] for r in two["results"])
-        rows.append(["two instances on one Redis: ≥ 1.7× one, no duplicates",
-                     f"{two['ratio']:.2f}×, {dups} duplicates", verdict(two["ratio"] >= 1.7 and dups == 0)])
+        rows.append(
+            [
+                "two instances on one Redis: ≥ 1.7× one, no duplicates",
+                f"{two['ratio']:.2f}×, {dups} duplicates",
+                verdict(two["ratio"] >= 1.7 and dups == 0),
+            ]
+        )
     return rows
 
 
@@ -91,9 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller loads (~5 minutes)")
     parser.add_argument("--profile", action="store_true", help="also profile linedesk under the relay load (py-spy)")
-    parser.add_argument("--reuse", default="", metavar="STEPS",
-                        help=f"comma-separated steps ({', '.join(STEPS)}) not run again: their last results file "
-                             "is read instead (to finish an interrupted run)")
+    parser.add_argument(
+        "--reuse",
+        default="",
+        metavar="STEPS",
+        help=f"comma-separated steps ({', '.join(STEPS)}) not run again: their last results file "
+        "is read instead (to finish an interrupted run)",
+    )
     args = parser.parse_args(argv)
     quick = ["--quick"] if args.quick else []
     reuse = {s.strip() for s in args.reuse.split(",") if s.strip()}
@@ -113,30 +141,55 @@ def main(argv: list[str] | None = None) -> int:
     relay_data = step("relay", "relay", lambda: relay.main(quick))
     if args.profile:
         # quick sizes: the profile needs a few thousand messages, not the full run's
-        step("relay-profile", "relay, profiled (linedesk only)", lambda: relay.main(
-            ["--quick", "--targets", "linedesk-sqlite,linedesk-redis", "--profile", "--out", "relay-profile"]))
+        step(
+            "relay-profile",
+            "relay, profiled (linedesk only)",
+            lambda: relay.main(
+                ["--quick", "--targets", "linedesk-sqlite,linedesk-redis", "--profile", "--out", "relay-profile"]
+            ),
+        )
     ack_data = step("slack_ack", "Slack ack and click → modal", lambda: slack_ack.main(quick))
     foot = step("footprint", "footprint", lambda: footprint.main(quick))
     two = step("instances", "two instances on one Redis", lambda: instances.main(quick))
     print("\n== start → form → reply (process_cycle.py)", flush=True)
     cycles = cycle(args.quick)
     for row in cycles:
-        print(f"  {row['store']}: click → modal p50 {row['click_to_modal_p50_ms']:.1f} ms, "
-              f"p99 {row['click_to_modal_p99_ms']:.1f} ms; whole cycle p50 {row['cycle_p50_ms']:.1f} ms, "
-              f"p99 {row['cycle_p99_ms']:.1f} ms")
+        print(
+            f"  {row['store']}: click → modal p50 {row['click_to_modal_p50_ms']:.1f} ms, "
+            f"p99 {row['click_to_modal_p99_ms']:.1f} ms; whole cycle p50 {row['cycle_p50_ms']:.1f} ms, "
+            f"p99 {row['cycle_p99_ms']:.1f} ms"
+        )
     rows = targets(relay_data, ack_data, two)
     print("\n== SPEC §10 targets")
     print(table(rows, ["target", "measured", ""]))
     minutes = (time.monotonic() - began) / 60
     load = [round(x, 2) for x in os.getloadavg()]
     print(f"\n{minutes:.1f} minutes; load average at the end: {load}")
-    write_results("summary-quick" if args.quick else "summary", {
-        "benchmark": "all", "quick": args.quick, "minutes": round(minutes, 1), "load_average_at_end": load,
-        "targets": [{"target": t, "measured": m, "verdict": v} for t, m, v in rows],
-        "memory": [{k: r[k] for k in ("store", "bytes_per_open_session", "bytes_per_waiting_instance",
-                                      "rss_mb_start", "rss_mb_with_sessions", "rss_mb_with_sessions_and_instances")}
-                   for r in foot.get("results", [])],
-        "process_cycle": cycles})
+    write_results(
+        "summary-quick" if args.quick else "summary",
+        {
+            "benchmark": "all",
+            "quick": args.quick,
+            "minutes": round(minutes, 1),
+            "load_average_at_end": load,
+            "targets": [{"target": t, "measured": m, "verdict": v} for t, m, v in rows],
+            "memory": [
+                {
+                    k: r[k]
+                    for k in (
+                        "store",
+                        "bytes_per_open_session",
+                        "bytes_per_waiting_instance",
+                        "rss_mb_start",
+                        "rss_mb_with_sessions",
+                        "rss_mb_with_sessions_and_instances",
+                    )
+                }
+                for r in foot.get("results", [])
+            ],
+            "process_cycle": cycles,
+        },
+    )
     return 0
 
 

@@ -68,8 +68,16 @@ async def acks(stage: Stage, url: str, rounds: int, first_session: int) -> dict[
     times: list[float] = []
     pickers = refused = 0
     for round_ in range(rounds):
-        calls = [stage.slack.post_slash(url, "/startprocess", str(first_session + (round_ * OPERATORS + n) % 500),
-                                        operator_slack(n + 1), DESK_CHANNEL) for n in range(OPERATORS)]
+        calls = [
+            stage.slack.post_slash(
+                url,
+                "/startprocess",
+                str(first_session + (round_ * OPERATORS + n) % 500),
+                operator_slack(n + 1),
+                DESK_CHANNEL,
+            )
+            for n in range(OPERATORS)
+        ]
         for response in await asyncio.gather(*calls):
             times.append(response.elapsed)
             body = response.json if isinstance(response.json, dict) else {}
@@ -77,8 +85,12 @@ async def acks(stage: Stage, url: str, rounds: int, first_session: int) -> dict[
                 pickers += 1
             else:
                 refused += 1
-    return {"requests": len(times), "pickers": pickers, "other_answers": refused,
-            **{k: round(v, 2) for k, v in latency_summary(times).items()}}
+    return {
+        "requests": len(times),
+        "pickers": pickers,
+        "other_answers": refused,
+        **{k: round(v, 2) for k, v in latency_summary(times).items()},
+    }
 
 
 async def click(stage: Stage, url: str, operator: int, session: int, timeout: float = 10.0) -> float | None:
@@ -111,27 +123,35 @@ async def clicks(stage: Stage, url: str, sequential: int, rounds: int, first_ses
         session += OPERATORS
         many.extend(t for t in done if t is not None)
         failed += sum(1 for t in done if t is None)
-    return {"sequential": {"clicks": len(one), **{k: round(v, 2) for k, v in latency_summary(one).items()}},
-            "concurrent_50": {"clicks": len(many), **{k: round(v, 2) for k, v in latency_summary(many).items()}},
-            "no_modal": failed}
+    return {
+        "sequential": {"clicks": len(one), **{k: round(v, 2) for k, v in latency_summary(one).items()}},
+        "concurrent_50": {"clicks": len(many), **{k: round(v, 2) for k, v in latency_summary(many).items()}},
+        "no_modal": failed,
+    }
 
 
-async def measure_store(stage: Stage, folder: Path, store: str, ack_rounds: int, sequential: int,
-                        click_rounds: int) -> dict[str, Any]:
+async def measure_store(
+    stage: Stage, folder: Path, store: str, ack_rounds: int, sequential: int, click_rounds: int
+) -> dict[str, Any]:
     prefix = redis_prefix() if store == "redis" else None
     workdir = folder / store
     workdir.mkdir()
     program: Program
-    program, webhook = linedesk_program(stage, workdir, redis_url(prefix) if prefix else sqlite_url(workdir),
-                                        operators=OPERATORS)
+    program, webhook = linedesk_program(
+        stage, workdir, redis_url(prefix) if prefix else sqlite_url(workdir), operators=OPERATORS
+    )
     url = webhook.replace("/telegram/support", "/slack/events")
     sessions = 500 + sequential + click_rounds * OPERATORS
     await program.start()
     try:
         print(f"· {store}: {sessions} sessions, {OPERATORS} operators online", flush=True)
         await open_sessions(stage, webhook, sessions)
-        await asyncio.gather(*(stage.slack.post_slash(url, "/status", "online", operator_slack(n + 1), DESK_CHANNEL)
-                               for n in range(OPERATORS)))
+        await asyncio.gather(
+            *(
+                stage.slack.post_slash(url, "/status", "online", operator_slack(n + 1), DESK_CHANNEL)
+                for n in range(OPERATORS)
+            )
+        )
         await asyncio.sleep(0.5)
         stage.forget_history()
         print(f"· {store}: {ack_rounds} × {OPERATORS} concurrent /startprocess", flush=True)
@@ -139,8 +159,12 @@ async def measure_store(stage: Stage, folder: Path, store: str, ack_rounds: int,
         print(f"· {store}: {sequential} clicks one at a time, {click_rounds} × {OPERATORS} at once", flush=True)
         modal = await clicks(stage, url, sequential, click_rounds, 501)
         stage.forget_history()
-        return {"store": "SQLite (file, WAL)" if store == "sqlite" else "Redis (loopback)", "ack": ack,
-                "click_to_modal": modal, "rss_mb": round(program.rss_bytes() / 2**20, 1)}
+        return {
+            "store": "SQLite (file, WAL)" if store == "sqlite" else "Redis (loopback)",
+            "ack": ack,
+            "click_to_modal": modal,
+            "rss_mb": round(program.rss_bytes() / 2**20, 1),
+        }
     finally:
         program.stop()
         if prefix:
@@ -155,8 +179,10 @@ async def measure(stores: list[str], ack_rounds: int, sequential: int, click_rou
     await stage.start(operators=OPERATORS)
     try:
         with tempfile.TemporaryDirectory(prefix="linedesk-slack-") as folder:
-            return [await measure_store(stage, Path(folder), store, ack_rounds, sequential, click_rounds)
-                    for store in stores]
+            return [
+                await measure_store(stage, Path(folder), store, ack_rounds, sequential, click_rounds)
+                for store in stores
+            ]
     finally:
         await stage.stop()
 
@@ -167,19 +193,50 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--stores", default="sqlite,redis")
     args = parser.parse_args(argv)
     ack_rounds, sequential, click_rounds = (5, 100, 2) if args.quick else (20, 500, 10)
-    results = asyncio.run(measure([s.strip() for s in args.stores.split(",") if s.strip()], ack_rounds, sequential,
-                                  click_rounds))
+    results = asyncio.run(
+        measure([s.strip() for s in args.stores.split(",") if s.strip()], ack_rounds, sequential, click_rounds)
+    )
     rows = []
     for r in results:
         ack, modal = r["ack"], r["click_to_modal"]
-        rows.append([r["store"], f"{ack['p50_ms']:.1f}", f"{ack['p99_ms']:.1f}", f"{ack['pickers']}/{ack['requests']}",
-                     f"{modal['sequential']['p50_ms']:.1f}", f"{modal['sequential']['p99_ms']:.1f}",
-                     f"{modal['concurrent_50']['p50_ms']:.1f}", f"{modal['concurrent_50']['p99_ms']:.1f}",
-                     str(modal["no_modal"])])
-    print(table(rows, ["store", "ack p50 ms", "ack p99 ms", "pickers", "click→modal p50", "p99",
-                       "50 at once p50", "p99", "no modal"]))
-    data = {"benchmark": "slack_ack", "quick": args.quick, "operators": OPERATORS, "ack_rounds": ack_rounds,
-            "sequential_clicks": sequential, "click_rounds": click_rounds, "results": results}
+        rows.append(
+            [
+                r["store"],
+                f"{ack['p50_ms']:.1f}",
+                f"{ack['p99_ms']:.1f}",
+                f"{ack['pickers']}/{ack['requests']}",
+                f"{modal['sequential']['p50_ms']:.1f}",
+                f"{modal['sequential']['p99_ms']:.1f}",
+                f"{modal['concurrent_50']['p50_ms']:.1f}",
+                f"{modal['concurrent_50']['p99_ms']:.1f}",
+                str(modal["no_modal"]),
+            ]
+        )
+    print(
+        table(
+            rows,
+            [
+                "store",
+                "ack p50 ms",
+                "ack p99 ms",
+                "pickers",
+                "click→modal p50",
+                "p99",
+                "50 at once p50",
+                "p99",
+                "no modal",
+            ],
+        )
+    )
+    data = {
+        "benchmark": "slack_ack",
+        "quick": args.quick,
+        "operators": OPERATORS,
+        "ack_rounds": ack_rounds,
+        "sequential_clicks": sequential,
+        "click_rounds": click_rounds,
+        "results": results,
+    }
     path = write_results("slack_ack-quick" if args.quick else "slack_ack", data)
     print(f"\nresults: {path.relative_to(path.parents[2])}")
     return data

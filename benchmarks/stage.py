@@ -106,11 +106,22 @@ def write_processes(folder: Path) -> Path:
     """The benchmark catalog: `quick` (a form, then a reply) and `wait_reply` (waits for the client's next
     message: auto-started on `session.created`, it stays parked after the message that opened the session)."""
     processes = folder / "processes"
-    write_process(processes, "quick.bpmn", "quick", "Quick answer",
-                  user_task("Answer", form_field("answer", "string", required=True)),
-                  block("linedesk.reply", text="{answer}"))
-    write_process(processes, "wait_reply.bpmn", "wait_reply", "Wait for the client", wait_client(),
-                  block("linedesk.reply", text="thanks"))
+    write_process(
+        processes,
+        "quick.bpmn",
+        "quick",
+        "Quick answer",
+        user_task("Answer", form_field("answer", "string", required=True)),
+        block("linedesk.reply", text="{answer}"),
+    )
+    write_process(
+        processes,
+        "wait_reply.bpmn",
+        "wait_reply",
+        "Wait for the client",
+        wait_client(),
+        block("linedesk.reply", text="thanks"),
+    )
     return processes
 
 
@@ -124,6 +135,7 @@ def free_port() -> int:
 
 # --- statistics ---------------------------------------------------------------------------------------
 
+
 def percentile(values: Sequence[float], share: float) -> float:
     """Nearest-rank percentile (`share` in 0..1); 0.0 for no values."""
     if not values:
@@ -134,12 +146,16 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 
 def latency_summary(seconds: Sequence[float], prefix: str = "") -> dict[str, float]:
-    return {f"{prefix}p50_ms": percentile(seconds, 0.50) * 1000, f"{prefix}p95_ms": percentile(seconds, 0.95) * 1000,
-            f"{prefix}p99_ms": percentile(seconds, 0.99) * 1000,
-            f"{prefix}max_ms": (max(seconds) if seconds else 0.0) * 1000}
+    return {
+        f"{prefix}p50_ms": percentile(seconds, 0.50) * 1000,
+        f"{prefix}p95_ms": percentile(seconds, 0.95) * 1000,
+        f"{prefix}p99_ms": percentile(seconds, 0.99) * 1000,
+        f"{prefix}max_ms": (max(seconds) if seconds else 0.0) * 1000,
+    }
 
 
 # --- the sandboxes and what arrives at them ------------------------------------------------------------
+
 
 class Stage:
     """Both sandboxes, started in this process, with the arrival of tagged texts noted."""
@@ -174,8 +190,7 @@ class Stage:
         workspace = self.slack.workspace
         post_bot = workspace.post_bot
 
-        def noted_post(channel: Any, text: str, blocks: Any = None, thread_ts: str | None = None,
-                       **fields: Any) -> Any:
+        def noted_post(channel: Any, text: str, blocks: Any = None, thread_ts: str | None = None, **fields: Any) -> Any:
             message = post_bot(channel, text, blocks, thread_ts, **fields)
             if thread_ts:
                 self._arrive(text)
@@ -260,6 +275,7 @@ class Stage:
 
 
 # --- programs under test --------------------------------------------------------------------------------
+
 
 class Program:
     """A program under test, as a subprocess, ready once `ready_url` answers 200."""
@@ -357,34 +373,68 @@ class Program:
         return 0
 
 
-def linedesk_config(stage: Stage, workdir: Path, port: int, store_url: str, *, operators: int = 1,
-                    autostart: str | None = None, lease: float = 15.0) -> Path:
+def linedesk_config(
+    stage: Stage,
+    workdir: Path,
+    port: int,
+    store_url: str,
+    *,
+    operators: int = 1,
+    autostart: str | None = None,
+    lease: float = 15.0,
+) -> Path:
     """Write a config for one `linedesk serve` on `port` and return its path."""
     processes = workdir / "processes"
     if not processes.is_dir():
         write_processes(workdir)
-    rule = (f'\n  [[lines.autostart]]\n  event = "session.created"\n  process = "{autostart}"\n  enabled = true\n'
-            if autostart else "")
+    rule = (
+        f'\n  [[lines.autostart]]\n  event = "session.created"\n  process = "{autostart}"\n  enabled = true\n'
+        if autostart
+        else ""
+    )
     text = CONFIG.format(
-        port=port, store_url=store_url, telegram_url=stage.telegram.base_url, slack_url=stage.slack.api_url,
-        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, processes=processes, lease=lease, token=TOKEN,
-        secret=SECRET, desk_channel=DESK_CHANNEL, autostart=rule,
-        operators="".join(OPERATOR.format(n=n) for n in range(1, operators + 1)))
+        port=port,
+        store_url=store_url,
+        telegram_url=stage.telegram.base_url,
+        slack_url=stage.slack.api_url,
+        bot_token=BOT_TOKEN,
+        signing_secret=SIGNING_SECRET,
+        processes=processes,
+        lease=lease,
+        token=TOKEN,
+        secret=SECRET,
+        desk_channel=DESK_CHANNEL,
+        autostart=rule,
+        operators="".join(OPERATOR.format(n=n) for n in range(1, operators + 1)),
+    )
     path = workdir / f"linedesk-{port}.toml"
     path.write_text(text)
     return path
 
 
-def linedesk_program(stage: Stage, workdir: Path, store_url: str, *, operators: int = 1, autostart: str | None = None,
-                     name: str = "linedesk", lease: float = 15.0, count_store: bool = False) -> tuple[Program, str]:
+def linedesk_program(
+    stage: Stage,
+    workdir: Path,
+    store_url: str,
+    *,
+    operators: int = 1,
+    autostart: str | None = None,
+    name: str = "linedesk",
+    lease: float = 15.0,
+    count_store: bool = False,
+) -> tuple[Program, str]:
     """`linedesk serve` on a free port; returns the program and its Telegram webhook URL.
     `count_store`: through `storecount.py`, which counts store calls (see `Program.store_counts`)."""
     port = free_port()
     config = linedesk_config(stage, workdir, port, store_url, operators=operators, autostart=autostart, lease=lease)
     counts = workdir / f"store-calls-{port}.json"
     launcher = [str(ROOT / "benchmarks" / "storecount.py"), str(counts)] if count_store else ["-m", "bots.cli"]
-    program = Program(name, [PYTHON, *launcher, "serve", "--config", str(config)],
-                      f"http://127.0.0.1:{port}/readyz", workdir / f"{name}-{port}.log")
+    program = Program(
+        name,
+        [PYTHON, *launcher, "serve", "--config", str(config)],
+        f"http://127.0.0.1:{port}/readyz",
+        workdir / f"{name}-{port}.log",
+    )
     program.counts_path = counts if count_store else None
     return program, f"http://127.0.0.1:{port}/telegram/support"
 
@@ -392,13 +442,25 @@ def linedesk_program(stage: Stage, workdir: Path, store_url: str, *, operators: 
 def echo_program(kind: str, stage: Stage, workdir: Path) -> tuple[Program, str]:
     """A bare echo bot (`aiogram` or `ptb`) on a free port; returns the program and its webhook URL."""
     port = free_port()
-    argv = [PYTHON, str(ROOT / "benchmarks" / "echo_bots.py"), kind, "--port", str(port),
-            "--api", stage.telegram.base_url, "--token", TOKEN, "--secret", SECRET]
+    argv = [
+        PYTHON,
+        str(ROOT / "benchmarks" / "echo_bots.py"),
+        kind,
+        "--port",
+        str(port),
+        "--api",
+        stage.telegram.base_url,
+        "--token",
+        TOKEN,
+        "--secret",
+        SECRET,
+    ]
     program = Program(f"{kind} echo", argv, f"http://127.0.0.1:{port}/healthz", workdir / f"{kind}-{port}.log")
     return program, f"http://127.0.0.1:{port}/telegram"
 
 
 # --- stores -------------------------------------------------------------------------------------------------
+
 
 def sqlite_url(workdir: Path, name: str = "linedesk") -> str:
     return f"sqlite:///{workdir / (name + '.db')}"
@@ -468,6 +530,7 @@ async def redis_answers() -> bool:
 
 # --- the load generator -------------------------------------------------------------------------------------
 
+
 @dataclass
 class Outgoing:
     seq: int
@@ -489,8 +552,9 @@ class Poster:
     _session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
-        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self.limit),
-                                              timeout=aiohttp.ClientTimeout(total=30))
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.limit), timeout=aiohttp.ClientTimeout(total=30)
+        )
 
     async def close(self) -> None:
         if self._session is not None:
@@ -548,6 +612,7 @@ async def post_paced(posters: Sequence[Poster], messages: Sequence[Outgoing], ra
 
 # --- profiling -------------------------------------------------------------------------------------------------
 
+
 def py_spy() -> str | None:
     found = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
     return found if Path(found).exists() else None
@@ -570,8 +635,22 @@ class Spy:
         if exe is None:
             return False
         self.process = subprocess.Popen(
-            [exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), *self.options, "--format", "raw",
-             "-o", str(self.out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                exe,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--rate",
+                str(self.rate),
+                *self.options,
+                "--format",
+                "raw",
+                "-o",
+                str(self.out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         time.sleep(0.3)
         if self.process.poll() is not None:
             err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
@@ -595,13 +674,32 @@ class Spy:
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+)(?::\d+)?\)$")
 PROJECT = ("core/", "adapters/", "bots/")
 BUCKETS: tuple[tuple[str, str], ...] = (
-    ("core/store/", "linedesk store code"), ("core/bpmn/", "linedesk engine"), ("core/", "linedesk core"),
-    ("adapters/", "linedesk adapters"), ("bots/", "linedesk bots"), ("aiosqlite", "aiosqlite"),
-    ("sqlite3", "sqlite3"), ("redis/", "redis-py"), ("aiohttp/", "aiohttp"), ("multidict", "aiohttp"),
-    ("yarl", "aiohttp"), ("slack_bolt", "slack_bolt"), ("slack_sdk", "slack_sdk"), ("aiogram", "aiogram"),
-    ("pydantic", "pydantic"), ("json/", "json"), ("logging/", "logging"), ("asyncio/", "asyncio"),
-    ("SpiffWorkflow", "SpiffWorkflow"), ("ssl", "ssl"), ("http/", "stdlib http"), ("email/", "stdlib email"),
-    ("urllib", "urllib"), ("uuid", "uuid"), ("threading", "threading"), ("selectors", "asyncio"),
+    ("core/store/", "linedesk store code"),
+    ("core/bpmn/", "linedesk engine"),
+    ("core/", "linedesk core"),
+    ("adapters/", "linedesk adapters"),
+    ("bots/", "linedesk bots"),
+    ("aiosqlite", "aiosqlite"),
+    ("sqlite3", "sqlite3"),
+    ("redis/", "redis-py"),
+    ("aiohttp/", "aiohttp"),
+    ("multidict", "aiohttp"),
+    ("yarl", "aiohttp"),
+    ("slack_bolt", "slack_bolt"),
+    ("slack_sdk", "slack_sdk"),
+    ("aiogram", "aiogram"),
+    ("pydantic", "pydantic"),
+    ("json/", "json"),
+    ("logging/", "logging"),
+    ("asyncio/", "asyncio"),
+    ("SpiffWorkflow", "SpiffWorkflow"),
+    ("ssl", "ssl"),
+    ("http/", "stdlib http"),
+    ("email/", "stdlib email"),
+    ("urllib", "urllib"),
+    ("uuid", "uuid"),
+    ("threading", "threading"),
+    ("selectors", "asyncio"),
 )
 
 
@@ -646,11 +744,16 @@ def profile_summary(raw: Path, top: int = 15) -> dict[str, Any]:
     def shares(counter: Counter[str]) -> list[list[Any]]:
         return [[name, round(100.0 * n / total, 1)] for name, n in counter.most_common(top)] if total else []
 
-    return {"samples": total, "self_by_library_pct": shares(by_bucket), "self_by_function_pct": shares(self_time),
-            "linedesk_inclusive_pct": shares(inclusive)}
+    return {
+        "samples": total,
+        "self_by_library_pct": shares(by_bucket),
+        "self_by_function_pct": shares(self_time),
+        "linedesk_inclusive_pct": shares(inclusive),
+    }
 
 
 # --- results -------------------------------------------------------------------------------------------------
+
 
 def machine() -> dict[str, Any]:
     cpu = "?"
@@ -660,9 +763,14 @@ def machine() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
-    return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "cores": os.cpu_count(),
-            "cpu": cpu, "arch": platform.machine(), "python": f"{platform.python_implementation()} "
-            f"{platform.python_version()}", "load_average_at_start": [round(x, 2) for x in load]}
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "arch": platform.machine(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "load_average_at_start": [round(x, 2) for x in load],
+    }
 
 
 def write_results(name: str, data: dict[str, Any]) -> Path:

@@ -57,26 +57,47 @@ MAX_BODY = 1024 * 1024
 
 
 class Linedesk:
-    def __init__(self, config: Config, *, store: Store | None = None, clock: Clock | None = None,
-                 catalog: Catalog | None = None, outbox_poll: float = 0.2, pacer: Pacer | None = None):
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        catalog: Catalog | None = None,
+        outbox_poll: float = 0.2,
+        pacer: Pacer | None = None,
+    ):
         self.config = config
         self.clock = clock or SystemClock()
         self.store = store or open_store(config.store_url_resolved(), config.base_dir)
         self.catalog = catalog or load_catalog(config.processes.dir, BLOCKS)
         self.bus = EventBus()
         self.metrics = Metrics()
-        self.outbox = OutboxWorker(self.store, self.clock, poll_interval=outbox_poll,
-                                   pacer=pacer if pacer is not None else
-                                   Pacer() if config.delivery.pace else Pacer.unlimited(),
-                                   lease=config.delivery.lease, telemetry=self.metrics)
+        self.outbox = OutboxWorker(
+            self.store,
+            self.clock,
+            poll_interval=outbox_poll,
+            pacer=pacer if pacer is not None else Pacer() if config.delivery.pace else Pacer.unlimited(),
+            lease=config.delivery.lease,
+            telemetry=self.metrics,
+        )
         self.courier = Courier(self.store, config, self.clock, self.outbox.wake)
         self.operators = Operators(self.store, config, self.clock, self.bus)
-        self.sessions = Sessions(self.store, config, self.clock, self.bus, self.courier, self.operators,
-                                 telemetry=self.metrics)
+        self.sessions = Sessions(
+            self.store, config, self.clock, self.bus, self.courier, self.operators, telemetry=self.metrics
+        )
         self.http_caller = AiohttpCaller()
         self.blocks = Blocks(self.store, config, self.clock, self.courier, self.sessions, self.http_caller)
-        self.processes = Processes(self.store, config, self.catalog, self.clock, self.courier, self.blocks,
-                                   self.operators, telemetry=self.metrics)
+        self.processes = Processes(
+            self.store,
+            config,
+            self.catalog,
+            self.clock,
+            self.courier,
+            self.blocks,
+            self.operators,
+            telemetry=self.metrics,
+        )
         self.bus.subscribe(OperatorStatusChanged, self.sessions.on_operator_status)
         # waiting instances get a client message before auto-start may start a new one on it
         self.bus.subscribe(MessageReceived, self.processes.on_client_message)
@@ -86,17 +107,29 @@ class Linedesk:
         self.health = Health(self.clock.now)
 
         self.telegram_bots = LineBots(config)
-        self.dispatcher = Dispatcher(sessions=self.sessions, operators=self.operators, processes=self.processes,
-                                     store=self.store, autostart=self.autostart, catalog=self.catalog)
+        self.dispatcher = Dispatcher(
+            sessions=self.sessions,
+            operators=self.operators,
+            processes=self.processes,
+            store=self.store,
+            autostart=self.autostart,
+            catalog=self.catalog,
+        )
         self.dispatcher.include_routers(desk_router(config), client_router())
         self.intake = Intake(self.store, self.clock, lease=config.delivery.lease, telemetry=self.metrics)
         self.telegram = TelegramInbound(self.intake, config, self.telegram_bots, self.dispatcher)
         self.files = Files()
         self.files.register("telegram", TelegramFiles(self.telegram_bots))
-        self.outbox.register("telegram.client", TelegramClientDelivery(self.telegram_bots, self.store, self.files),
-                             pace=self._telegram_client_pace)
-        self.outbox.register(TELEGRAM_DESK, TelegramDeskDelivery(self.telegram_bots, self.store, config, self.files),
-                             pace=self._telegram_desk_pace)
+        self.outbox.register(
+            "telegram.client",
+            TelegramClientDelivery(self.telegram_bots, self.store, self.files),
+            pace=self._telegram_client_pace,
+        )
+        self.outbox.register(
+            TELEGRAM_DESK,
+            TelegramDeskDelivery(self.telegram_bots, self.store, config, self.files),
+            pace=self._telegram_desk_pace,
+        )
 
         self.slack: AsyncApp | None = None
         self.slack_events: AsyncApp | None = None
@@ -111,31 +144,60 @@ class Linedesk:
             # Bolt's client has no token of its own: SlackAuthorize hands each request the bot token
             # without waiting for auth.test, so acks stay fast when the Web API is slow
             self.slack_auth = SlackAuthorize(self.slack_client)
-            self.slack = ShapeCheckedApp(client=AsyncWebClient(base_url=config.slack.api_url),
-                                         authorize=self.slack_auth, signing_secret=config.slack.signing_secret,
-                                         process_before_response=False)
+            self.slack = ShapeCheckedApp(
+                client=AsyncWebClient(base_url=config.slack.api_url),
+                authorize=self.slack_auth,
+                signing_secret=config.slack.signing_secret,
+                process_before_response=False,
+            )
             self.slack.use(EventInbox(self.intake))
-            self.slack_events = events_app(AsyncWebClient(base_url=config.slack.api_url), self.slack_auth,
-                                           config.slack.signing_secret)
+            self.slack_events = events_app(
+                AsyncWebClient(base_url=config.slack.api_url), self.slack_auth, config.slack.signing_secret
+            )
             SlackEvents(self.intake, self.slack_events)
-            self.slack_desk = SlackDesk(self.slack, store=self.store, sessions=self.sessions,
-                                        processes=self.processes, operators=self.operators, events=self.slack_events)
-            self.slack_admin = SlackAdmin(self.slack, autostart=self.autostart, operators=self.operators,
-                                          catalog=self.catalog, config=config, track=self.slack_desk.track)
-            self.slack_home = SlackHome(self.slack, self.slack_desk.track, store=self.store, config=config,
-                                        operators=self.operators, rules=self.slack_admin.rules, health=self.health,
-                                        events=self.slack_events)
+            self.slack_desk = SlackDesk(
+                self.slack,
+                store=self.store,
+                sessions=self.sessions,
+                processes=self.processes,
+                operators=self.operators,
+                events=self.slack_events,
+            )
+            self.slack_admin = SlackAdmin(
+                self.slack,
+                autostart=self.autostart,
+                operators=self.operators,
+                catalog=self.catalog,
+                config=config,
+                track=self.slack_desk.track,
+            )
+            self.slack_home = SlackHome(
+                self.slack,
+                self.slack_desk.track,
+                store=self.store,
+                config=config,
+                operators=self.operators,
+                rules=self.slack_admin.rules,
+                health=self.health,
+                events=self.slack_events,
+            )
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
-            self.outbox.register(SLACK_DESK, SlackDeskDelivery(self.slack_client, self.store, config, self.files,
-                                                               health=self.health),
-                                 pace=self._slack_desk_pace)
+            self.outbox.register(
+                SLACK_DESK,
+                SlackDeskDelivery(self.slack_client, self.store, config, self.files, health=self.health),
+                pace=self._slack_desk_pace,
+            )
             self.files.register("slack", SlackFiles(self.slack_client))
-            self.outbox.register(SLACK_CLIENT, SlackClientDelivery(self.slack_client, self.store, self.files),
-                                 pace=lambda entry: [(SLACK_CHANNEL, str(entry.payload["chat_id"]))])
+            self.outbox.register(
+                SLACK_CLIENT,
+                SlackClientDelivery(self.slack_client, self.store, self.files),
+                pace=lambda entry: [(SLACK_CHANNEL, str(entry.payload["chat_id"]))],
+            )
             if config.slack.app_token:  # Socket Mode: envelopes over a websocket; /slack/events stays mounted
-                self.slack_socket = SlackSocketMode(self.slack, app_token=config.slack.app_token,
-                                                    api_url=config.slack.api_url)
+                self.slack_socket = SlackSocketMode(
+                    self.slack, app_token=config.slack.app_token, api_url=config.slack.api_url
+                )
 
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
@@ -189,9 +251,11 @@ class Linedesk:
             assert line is not None
             await register_commands(bot, line.telegram_desk_chat)
             if public_url:
-                await bot.set_webhook(url=f"{public_url}/telegram/{line_id}",
-                                      secret_token=line.telegram_webhook_secret or None,
-                                      allowed_updates=ALLOWED_UPDATES)
+                await bot.set_webhook(
+                    url=f"{public_url}/telegram/{line_id}",
+                    secret_token=line.telegram_webhook_secret or None,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
             else:
                 self._spawn(self.telegram.poll(line_id), f"poll:{line_id}")
 
@@ -259,8 +323,12 @@ class Linedesk:
             stats = await self.store.outbox_stats(self.clock.now())
             slack_busy = self.slack_desk is not None and self.slack_desk.busy
             later = stats.get("next_due", 0.0) - self.clock.now() > deadline - loop.time()
-            if not self.intake.busy and not slack_busy and not self.outbox.busy \
-                    and (stats.get("pending", 0) == 0 or later):
+            if (
+                not self.intake.busy
+                and not slack_busy
+                and not self.outbox.busy
+                and (stats.get("pending", 0) == 0 or later)
+            ):
                 return
             if loop.time() > deadline:
                 raise TimeoutError(f"linedesk did not settle: {stats}")

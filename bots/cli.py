@@ -40,17 +40,30 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="play the whole product against local sandboxes (no tokens, no network)")
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
-    demo.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                      help="colour the transcript: auto (default) when the output is a terminal and NO_COLOR "
-                           "is not set (FORCE_COLOR forces it), always, or never")
+    demo.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the transcript: auto (default) when the output is a terminal and NO_COLOR "
+        "is not set (FORCE_COLOR forces it), always, or never",
+    )
     demo.set_defaults(run=_demo)
 
-    init = commands.add_parser("init", help="write a starter linedesk.toml, .env and the example processes "
-                                            "into a new folder")
-    init.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the folder (default: the current one); "
-                                                                         "created if missing, must be empty")
-    init.add_argument("--force", action="store_true",
-                      help="write into a folder that is not empty, replacing files with the same names")
+    init = commands.add_parser(
+        "init", help="write a starter linedesk.toml, .env and the example processes into a new folder"
+    )
+    init.add_argument(
+        "dir",
+        nargs="?",
+        default=".",
+        metavar="DIR",
+        help="the folder (default: the current one); created if missing, must be empty",
+    )
+    init.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a folder that is not empty, replacing files with the same names",
+    )
     init.set_defaults(run=_init)
 
     for name, run, text in (
@@ -63,18 +76,25 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", help="config file (default: $LINEDESK_CONFIG or linedesk.toml)")
         sub.set_defaults(run=run)
         if name == "sessions":
-            sub.add_argument("--status", choices=[s.value for s in SessionStatus], action="append",
-                             help="only sessions in this status (repeatable); default: every status but spam")
+            sub.add_argument(
+                "--status",
+                choices=[s.value for s in SessionStatus],
+                action="append",
+                help="only sessions in this status (repeatable); default: every status but spam",
+            )
             sub.add_argument("--line", help="only sessions of this line id")
             sub.add_argument("--operator", help="only sessions assigned to this operator id")
-            sub.add_argument("--client", help='only sessions of this client id: "telegram:<user id>" or '
-                                              '"slack:<user id>"')
+            sub.add_argument(
+                "--client", help='only sessions of this client id: "telegram:<user id>" or "slack:<user id>"'
+            )
             sub.add_argument("--limit", type=int, default=50)
 
     autostart = commands.add_parser(
-        "autostart", help="set an automatic start rule (admin), or --list every line's rules",
+        "autostart",
+        help="set an automatic start rule (admin), or --list every line's rules",
         usage="linedesk autostart LINE EVENT PROCESS on|off [--config FILE]\n"
-              "       linedesk autostart --list [--config FILE]")
+        "       linedesk autostart --list [--config FILE]",
+    )
     autostart.add_argument("rule", nargs="*", metavar="LINE EVENT PROCESS on|off")
     autostart.add_argument("--list", action="store_true", help="print every line's effective rules")
     autostart.add_argument("--config", help="config file (default: $LINEDESK_CONFIG or linedesk.toml)")
@@ -102,8 +122,10 @@ def _catalog_problems(config: Config, catalog: Catalog) -> list[str]:
     for index, line in enumerate(config.lines):
         for rule_index, rule in enumerate(line.autostart):
             if rule.process not in catalog:
-                problems.append(f"{config.config_path or 'config'}: lines[{index}].autostart[{rule_index}].process: "
-                                f"no process {rule.process!r} in the catalog ({config.processes.dir})")
+                problems.append(
+                    f"{config.config_path or 'config'}: lines[{index}].autostart[{rule_index}].process: "
+                    f"no process {rule.process!r} in the catalog ({config.processes.dir})"
+                )
     return problems
 
 
@@ -142,12 +164,15 @@ def _sessions(args: argparse.Namespace) -> int:
 
     async def run(store: Store) -> int:
         statuses = [SessionStatus(s) for s in args.status] if args.status else listed_statuses()
-        sessions = await store.list_sessions(status=statuses, line_id=args.line, assignee=args.operator,
-                                             client_id=args.client, limit=args.limit)
+        sessions = await store.list_sessions(
+            status=statuses, line_id=args.line, assignee=args.operator, client_id=args.client, limit=args.limit
+        )
         for session in sessions:
             client = await store.get_client(session.client_id)
-            print(f"#{session.number:<5} {session.status.value:<7} {session.line_id:<12} "
-                  f"{client.name if client else session.client_id:<24} {session.assignee or '-'}")
+            print(
+                f"#{session.number:<5} {session.status.value:<7} {session.line_id:<12} "
+                f"{client.name if client else session.client_id:<24} {session.assignee or '-'}"
+            )
         if not sessions:
             print("no sessions")
         return 0
@@ -181,8 +206,7 @@ class _CatalogOnly:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
 
-    async def start(self, process_id: str, session: Session | None, *, started_by: str,
-                    trigger: str) -> InstanceRecord:
+    async def start(self, process_id: str, session: Session | None, *, started_by: str, trigger: str) -> InstanceRecord:
         raise RuntimeError("the CLI does not start processes")
 
 
@@ -196,8 +220,10 @@ def _autostart(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.parser
     if args.list == bool(args.rule) or (args.rule and (len(args.rule) != 4 or args.rule[3] not in ("on", "off"))):
         parser.print_usage(sys.stderr)
-        print(f"linedesk autostart: give LINE EVENT PROCESS on|off, or --list (events: {', '.join(EVENTS)})",
-              file=sys.stderr)
+        print(
+            f"linedesk autostart: give LINE EVENT PROCESS on|off, or --list (events: {', '.join(EVENTS)})",
+            file=sys.stderr,
+        )
         return 2
     config = _load(args)
     if config is None:
@@ -214,8 +240,7 @@ def _autostart(args: argparse.Namespace) -> int:
             return 0
         line_id, event, process_id, state = args.rule
         try:
-            rule = await autostart.set_rule(line_id, event, process_id, state == "on", by="cli",
-                                            require_admin=False)
+            rule = await autostart.set_rule(line_id, event, process_id, state == "on", by="cli", require_admin=False)
         except Refusal as refusal:
             print(refusal.reason, file=sys.stderr)
             return 1
@@ -235,8 +260,10 @@ def _items(args: argparse.Namespace) -> int:
         for item in items:
             when = datetime.datetime.fromtimestamp(item.created_at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
             session = f"#{item.session}" if item.session is not None else "-"
-            print(f"{item.app} #{item.number:<5} {when}  session {session:<6} "
-                  f"{json.dumps(item.fields, ensure_ascii=False, sort_keys=True, default=str)}")
+            print(
+                f"{item.app} #{item.number:<5} {when}  session {session:<6} "
+                f"{json.dumps(item.fields, ensure_ascii=False, sort_keys=True, default=str)}"
+            )
         if not items:
             print(f"no items in {args.app}")
         return 0

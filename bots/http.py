@@ -87,15 +87,17 @@ def _slack_handler(desk: Linedesk) -> Handler:
         except Refused as refused:
             return web.json_response({"ok": False, "error": refused.reason}, status=refused.status)
         except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as err:
-            return web.json_response({"ok": False, "error": f"malformed Slack request: {type(err).__name__}"},
-                                     status=400)
+            return web.json_response(
+                {"ok": False, "error": f"malformed Slack request: {type(err).__name__}"}, status=400
+            )
         except StoreError:
             return web.json_response({"ok": False, "error": "store unavailable, retry later"}, status=503)
         try:
             bolt_response = await desk.slack.async_dispatch(bolt_request)
         except (IndexError, KeyError, TypeError, AttributeError) as err:  # a signed body of a shape Slack never sends
-            return web.json_response({"ok": False, "error": f"malformed Slack request: {type(err).__name__}"},
-                                     status=400)
+            return web.json_response(
+                {"ok": False, "error": f"malformed Slack request: {type(err).__name__}"}, status=400
+            )
         response = await to_aiohttp_response(bolt_response)
         desk.metrics.slack_ack_latency.labels(_slack_kind(bolt_request.body)).observe(time.perf_counter() - started)
         return response
@@ -129,8 +131,9 @@ def _readyz(desk: Linedesk) -> Handler:
 def _metrics(desk: Linedesk) -> Handler:
     async def metrics(request: web.Request) -> web.Response:
         body = desk.metrics.exposition(await desk.store.outbox_stats(desk.clock.now()))
-        return web.Response(body=body, content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
+        return web.Response(
+            body=body, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
+        )
 
     return metrics
 
@@ -150,8 +153,16 @@ def _timed_webhook(desk: Linedesk) -> Handler:
 
 def _slack_kind(body: dict[str, Any]) -> str:
     kind = body.get("type")
-    if kind in ("event_callback", "block_actions", "view_submission", "view_closed", "block_suggestion",
-                "message_action", "shortcut", "url_verification"):
+    if kind in (
+        "event_callback",
+        "block_actions",
+        "view_submission",
+        "view_closed",
+        "block_suggestion",
+        "message_action",
+        "shortcut",
+        "url_verification",
+    ):
         return str(kind)
     return "command" if "command" in body else "other"
 
@@ -174,13 +185,24 @@ class _AdminApi:
         self._authorize(request)
         rules = await self._desk.store.list_rules()
         effective = await self._desk.autostart.rules()
-        return web.json_response({"lines": [
-            {"id": line.id, "name": line.name, "telegram": bool(line.telegram_token), "slack_dm": line.slack_dm,
-             "slack_desk_channel": line.slack_desk_channel or None, "telegram_desk_chat": line.telegram_desk_chat,
-             "autostart": [_rule_json(r) for r in effective if r.line_id == line.id],
-             "autostart_file": [rule.model_dump() for rule in line.autostart],
-             "autostart_runtime": [r.model_dump(mode="json") for r in rules if r.line_id == line.id]}
-            for line in self._desk.config.lines]})
+        return web.json_response(
+            {
+                "lines": [
+                    {
+                        "id": line.id,
+                        "name": line.name,
+                        "telegram": bool(line.telegram_token),
+                        "slack_dm": line.slack_dm,
+                        "slack_desk_channel": line.slack_desk_channel or None,
+                        "telegram_desk_chat": line.telegram_desk_chat,
+                        "autostart": [_rule_json(r) for r in effective if r.line_id == line.id],
+                        "autostart_file": [rule.model_dump() for rule in line.autostart],
+                        "autostart_runtime": [r.model_dump(mode="json") for r in rules if r.line_id == line.id],
+                    }
+                    for line in self._desk.config.lines
+                ]
+            }
+        )
 
     def _line(self, request: web.Request) -> str:
         line_id = request.match_info["line"]
@@ -201,8 +223,9 @@ class _AdminApi:
         line_id = self._line(request)
         process_id, enabled = _rule_body(await request.read())
         try:
-            rule = await self._desk.autostart.set_rule(line_id, request.match_info["event"], process_id, enabled,
-                                                       by="api", require_admin=False)
+            rule = await self._desk.autostart.set_rule(
+                line_id, request.match_info["event"], process_id, enabled, by="api", require_admin=False
+            )
         except Refusal as refusal:
             status = 404 if refusal.code == "no_line" else 400
             return web.json_response({"ok": False, "error": refusal.reason, "code": refusal.code}, status=status)
@@ -210,10 +233,18 @@ class _AdminApi:
 
     async def catalog(self, request: web.Request) -> web.Response:
         self._authorize(request)
-        return web.json_response({"scopes": [
-            {"scope": group.scope.title, "kind": group.scope.kind,
-             "processes": [{"id": e.id, "name": e.name, "file": str(e.file)} for e in group.processes]}
-            for group in self._desk.catalog.grouped()]})
+        return web.json_response(
+            {
+                "scopes": [
+                    {
+                        "scope": group.scope.title,
+                        "kind": group.scope.kind,
+                        "processes": [{"id": e.id, "name": e.name, "file": str(e.file)} for e in group.processes],
+                    }
+                    for group in self._desk.catalog.grouped()
+                ]
+            }
+        )
 
     async def sessions(self, request: web.Request) -> web.Response:
         """Filters: `line`, `status` (repeatable), `operator` (the assignee's id), `client` (the client's id),
@@ -227,9 +258,13 @@ class _AdminApi:
             raise web.HTTPBadRequest(reason=str(err)) from err
         if query.get("line") is not None and self._desk.config.line(query["line"]) is None:
             raise web.HTTPNotFound(reason=f"no line {query['line']!r}")
-        sessions = await self._desk.store.list_sessions(status=statuses, line_id=query.get("line"),
-                                                         assignee=query.get("operator"),
-                                                         client_id=query.get("client"), limit=limit)
+        sessions = await self._desk.store.list_sessions(
+            status=statuses,
+            line_id=query.get("line"),
+            assignee=query.get("operator"),
+            client_id=query.get("client"),
+            limit=limit,
+        )
         return web.json_response({"sessions": [s.model_dump(mode="json") for s in sessions]})
 
     async def session(self, request: web.Request) -> web.Response:
@@ -239,8 +274,9 @@ class _AdminApi:
         if session is None:
             raise web.HTTPNotFound(reason=f"no session #{number}")
         messages = await self._desk.store.list_messages(session.number)
-        return web.json_response({**session.model_dump(mode="json"),
-                                  "messages": [m.model_dump(mode="json") for m in messages]})
+        return web.json_response(
+            {**session.model_dump(mode="json"), "messages": [m.model_dump(mode="json") for m in messages]}
+        )
 
     async def instance(self, request: web.Request) -> web.Response:
         self._authorize(request)

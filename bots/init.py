@@ -143,8 +143,10 @@ def init_folder(target: Path, processes: Path, *, force: bool = False) -> list[W
     if target.exists() and not target.is_dir():
         raise InitError(f"{target} exists and is not a folder")
     if target.is_dir() and any(target.iterdir()) and not force:
-        raise InitError(f"{target} is not empty: give a new folder (linedesk init mydesk), "
-                        "or --force to write into this one (files with the same names are replaced)")
+        raise InitError(
+            f"{target} is not empty: give a new folder (linedesk init mydesk), "
+            "or --force to write into this one (files with the same names are replaced)"
+        )
     files = starter_files(processes)
     if not any(path.parts[0] == PROCESSES_NAME for path, _, _ in files):
         raise InitError(f"no example processes found in {processes}")

@@ -56,8 +56,12 @@ class JsonFormatter(_Redacting):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
-            "session": getattr(record, "session", None), "instance": getattr(record, "instance", None)}
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "session": getattr(record, "session", None),
+            "instance": getattr(record, "instance", None),
+        }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return self.redact(json.dumps(line, ensure_ascii=False, default=str))

@@ -20,20 +20,42 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self._client_messages = Counter("linedesk_inbound_messages", "Client messages accepted into sessions",
-                                        ["line", "channel"], registry=r)
-        self._inbound = Counter("linedesk_inbound_events", "Stored platform events by what became of them "
-                                "(handled, duplicate, retried, failed)", ["source", "result"], registry=r)
-        self._deliveries = Counter("linedesk_outbound_deliveries", "Outbox delivery attempts by route and result "
-                                   "(delivered, retried, dead)", ["route", "result"], registry=r)
-        self._starts = Counter("linedesk_process_starts", "Process starts by trigger and outcome "
-                               "(started, refused, failed)", ["trigger", "outcome"], registry=r)
-        self._failures = Counter("linedesk_instance_failures", "Process instances that failed", ["process"],
-                                 registry=r)
-        self.webhook_latency = Histogram("linedesk_webhook_latency_seconds", "Telegram webhook: request to answer",
-                                         ["line"], buckets=LATENCY_BUCKETS, registry=r)
-        self.slack_ack_latency = Histogram("linedesk_slack_ack_latency_seconds", "Slack request: request to ack",
-                                           ["kind"], buckets=LATENCY_BUCKETS, registry=r)
+        self._client_messages = Counter(
+            "linedesk_inbound_messages", "Client messages accepted into sessions", ["line", "channel"], registry=r
+        )
+        self._inbound = Counter(
+            "linedesk_inbound_events",
+            "Stored platform events by what became of them (handled, duplicate, retried, failed)",
+            ["source", "result"],
+            registry=r,
+        )
+        self._deliveries = Counter(
+            "linedesk_outbound_deliveries",
+            "Outbox delivery attempts by route and result (delivered, retried, dead)",
+            ["route", "result"],
+            registry=r,
+        )
+        self._starts = Counter(
+            "linedesk_process_starts",
+            "Process starts by trigger and outcome (started, refused, failed)",
+            ["trigger", "outcome"],
+            registry=r,
+        )
+        self._failures = Counter("linedesk_instance_failures", "Process instances that failed", ["process"], registry=r)
+        self.webhook_latency = Histogram(
+            "linedesk_webhook_latency_seconds",
+            "Telegram webhook: request to answer",
+            ["line"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.slack_ack_latency = Histogram(
+            "linedesk_slack_ack_latency_seconds",
+            "Slack request: request to ack",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self._backlog: dict[str, float] = {}
         r.register(_Backlog(self._backlog))
 
@@ -66,9 +88,14 @@ class _Backlog:
         self._stats = stats
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily("linedesk_outbox_depth", "Outbox entries waiting to be delivered",
-                                value=self._stats.get("pending", 0.0))
-        yield GaugeMetricFamily("linedesk_outbox_oldest_age_seconds", "Age of the oldest waiting outbox entry",
-                                value=self._stats.get("oldest_age", 0.0))
-        yield GaugeMetricFamily("linedesk_outbox_dead", "Outbox entries that failed for good",
-                                value=self._stats.get("dead", 0.0))
+        yield GaugeMetricFamily(
+            "linedesk_outbox_depth", "Outbox entries waiting to be delivered", value=self._stats.get("pending", 0.0)
+        )
+        yield GaugeMetricFamily(
+            "linedesk_outbox_oldest_age_seconds",
+            "Age of the oldest waiting outbox entry",
+            value=self._stats.get("oldest_age", 0.0),
+        )
+        yield GaugeMetricFamily(
+            "linedesk_outbox_dead", "Outbox entries that failed for good", value=self._stats.get("dead", 0.0)
+        )

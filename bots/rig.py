@@ -127,10 +127,20 @@ def free_port() -> int:
 
 
 class Rig:
-    def __init__(self, workdir: Path, processes_dir: Path, *, store_url: str | None = None,
-                 outbox_poll: float = 0.05, http_allow: tuple[str, ...] = (), admin_token: str = "",
-                 clock: Clock | None = None, extra_line_config: str = "", pacer: Pacer | None = None,
-                 lease: float = 15.0):
+    def __init__(
+        self,
+        workdir: Path,
+        processes_dir: Path,
+        *,
+        store_url: str | None = None,
+        outbox_poll: float = 0.05,
+        http_allow: tuple[str, ...] = (),
+        admin_token: str = "",
+        clock: Clock | None = None,
+        extra_line_config: str = "",
+        pacer: Pacer | None = None,
+        lease: float = 15.0,
+    ):
         self.workdir = workdir
         self.processes_dir = processes_dir
         self.store_url = store_url or f"sqlite:///{workdir / 'linedesk.db'}"
@@ -190,23 +200,40 @@ class Rig:
 
     def config_text(self) -> str:
         return CONFIG.format(
-            port=self.port, public_url=self.url, store_url=self.store_url, telegram_url=self.telegram.base_url,
-            slack_url=self.slack.api_url, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
-            processes=self.processes_dir, http_allow=json.dumps(list(self.http_allow)),
-            support_token=SUPPORT_TOKEN, webhook_secret=WEBHOOK_SECRET,
-            desk_channel=DESK_CHANNEL, telegram_desk=TELEGRAM_DESK, sales_token=SALES_TOKEN,
-            sales_secret=SALES_SECRET, sales_channel=SALES_CHANNEL, anna_slack=ANNA.slack_user,
-            anna_telegram=ANNA.telegram_user, boris_slack=BORIS.slack_user, boris_telegram=BORIS.telegram_user,
-            carl_slack=CARL.slack_user, carl_telegram=CARL.telegram_user, extra_line_config=self.extra_line_config,
-            lease=self.lease)
+            port=self.port,
+            public_url=self.url,
+            store_url=self.store_url,
+            telegram_url=self.telegram.base_url,
+            slack_url=self.slack.api_url,
+            bot_token=BOT_TOKEN,
+            signing_secret=SIGNING_SECRET,
+            processes=self.processes_dir,
+            http_allow=json.dumps(list(self.http_allow)),
+            support_token=SUPPORT_TOKEN,
+            webhook_secret=WEBHOOK_SECRET,
+            desk_channel=DESK_CHANNEL,
+            telegram_desk=TELEGRAM_DESK,
+            sales_token=SALES_TOKEN,
+            sales_secret=SALES_SECRET,
+            sales_channel=SALES_CHANNEL,
+            anna_slack=ANNA.slack_user,
+            anna_telegram=ANNA.telegram_user,
+            boris_slack=BORIS.slack_user,
+            boris_telegram=BORIS.telegram_user,
+            carl_slack=CARL.slack_user,
+            carl_telegram=CARL.telegram_user,
+            extra_line_config=self.extra_line_config,
+            lease=self.lease,
+        )
 
     def load_config(self) -> Config:
         return load_config(self.config_path(), environ={"LINEDESK_ADMIN_TOKEN": self.admin_token})
 
     async def boot(self) -> Linedesk:
         """Start linedesk (again) on the same config, store and port."""
-        self.desk = Linedesk(self.load_config(), outbox_poll=self.outbox_poll, clock=self.clock,
-                             pacer=self.pacer or Pacer.unlimited())
+        self.desk = Linedesk(
+            self.load_config(), outbox_poll=self.outbox_poll, clock=self.clock, pacer=self.pacer or Pacer.unlimited()
+        )
         self._runner = web.AppRunner(self.desk.web_app())
         await self._runner.setup()
         try:
@@ -251,8 +278,7 @@ class Rig:
         await self.settle()
         return result
 
-    async def slash(self, person: Person, command: str, text: str = "",
-                    channel: str = DESK_CHANNEL) -> SlackResponse:
+    async def slash(self, person: Person, command: str, text: str = "", channel: str = DESK_CHANNEL) -> SlackResponse:
         response = await self.slack.post_slash(self.slack_url, command, text, person.slack_user, channel)
         await self.settle()
         return response
@@ -266,8 +292,9 @@ class Rig:
         """A Slack workspace member DMs the app (the line with `slack_dm = true` takes it)."""
         if person.slack_user not in self.slack.workspace.users:
             self.slack.add_user(person.slack_user, real_name or person.name, display_name=person.name)
-        response = await self.slack.post_message(self.slack_url, person.slack_user,
-                                                 self.slack.dm(person.slack_user), text)
+        response = await self.slack.post_message(
+            self.slack_url, person.slack_user, self.slack.dm(person.slack_user), text
+        )
         await self.settle()
         return response
 
@@ -278,8 +305,9 @@ class Rig:
 
     async def thread_reply(self, person: Person, session: int, text: str) -> SlackResponse:
         root = await self.thread_root(session)
-        response = await self.slack.post_message(self.slack_url, person.slack_user, root["channel"], text,
-                                                 thread_ts=root["ts"])
+        response = await self.slack.post_message(
+            self.slack_url, person.slack_user, root["channel"], text, thread_ts=root["ts"]
+        )
         await self.settle()
         return response
 
@@ -336,8 +364,7 @@ class Rig:
         return [m.get("text", "") for m in self.telegram.chat_messages(token, person.telegram_user)]
 
     def bot_messages(self, person: Person, token: str = SUPPORT_TOKEN) -> list[dict[str, Any]]:
-        return [m for m in self.telegram.chat_messages(token, person.telegram_user)
-                if m.get("from", {}).get("is_bot")]
+        return [m for m in self.telegram.chat_messages(token, person.telegram_user) if m.get("from", {}).get("is_bot")]
 
     def ephemeral(self, person: Person) -> list[dict[str, Any]]:
         return self.slack.ephemeral(person.slack_user)

@@ -42,8 +42,9 @@ class ProcessStarter(Protocol):
 
     catalog: Catalog
 
-    async def start(self, process_id: str, session: Session | None, *, started_by: str,
-                    trigger: str) -> InstanceRecord: ...
+    async def start(
+        self, process_id: str, session: Session | None, *, started_by: str, trigger: str
+    ) -> InstanceRecord: ...
 
 
 def file_rule_text(process_id: str | None, enabled: bool | None) -> str:
@@ -103,17 +104,37 @@ class Autostart:
             current = file_rule_text(process_id, enabled)
             if (runtime.file_rule or "") == current:
                 continue
-            await self._store.save_rule(AutostartRule(
-                line_id=runtime.line_id, event=runtime.event, process_id=process_id or runtime.process_id,
-                enabled=bool(enabled), source="file", file_rule=current, updated_at=self._clock.now()))
-            log.info("auto-start %s %s: the config's rule changed, it replaces the runtime one",
-                     runtime.line_id, runtime.event)
+            await self._store.save_rule(
+                AutostartRule(
+                    line_id=runtime.line_id,
+                    event=runtime.event,
+                    process_id=process_id or runtime.process_id,
+                    enabled=bool(enabled),
+                    source="file",
+                    file_rule=current,
+                    updated_at=self._clock.now(),
+                )
+            )
+            log.info(
+                "auto-start %s %s: the config's rule changed, it replaces the runtime one",
+                runtime.line_id,
+                runtime.event,
+            )
             replaced += 1
         return replaced
 
     # --- changing rules ----------------------------------------------------------------------
-    async def set_rule(self, line_id: str, event: str, process_id: str, enabled: bool, *,
-                       by: str, admin: OperatorConfig | None = None, require_admin: bool = True) -> EffectiveRule:
+    async def set_rule(
+        self,
+        line_id: str,
+        event: str,
+        process_id: str,
+        enabled: bool,
+        *,
+        by: str,
+        admin: OperatorConfig | None = None,
+        require_admin: bool = True,
+    ) -> EffectiveRule:
         """Store a runtime rule. From Slack/Telegram pass the acting operator as `admin`; the CLI and the
         admin API (already authenticated) pass `require_admin=False`."""
         if require_admin and (admin is None or not admin.admin):
@@ -126,11 +147,17 @@ class Autostart:
         if process_id not in self._processes.catalog:
             raise Refusal(f"There is no process {process_id!r} in the catalog.", "no_process")
         process, file_enabled = self._file_rule(line_id, event)
-        rule = AutostartRule(line_id=line_id, event=event, process_id=process_id, enabled=enabled, source=by,
-                             file_rule=file_rule_text(process, file_enabled), updated_at=self._clock.now())
+        rule = AutostartRule(
+            line_id=line_id,
+            event=event,
+            process_id=process_id,
+            enabled=enabled,
+            source=by,
+            file_rule=file_rule_text(process, file_enabled),
+            updated_at=self._clock.now(),
+        )
         await self._store.save_rule(rule)
-        log.info("auto-start %s %s → %s turned %s by %s", line_id, event, process_id,
-                 "on" if enabled else "off", by)
+        log.info("auto-start %s %s → %s turned %s by %s", line_id, event, process_id, "on" if enabled else "off", by)
         return EffectiveRule(line_id, event, process_id, enabled, by)
 
     # --- firing ------------------------------------------------------------------------------
@@ -150,8 +177,9 @@ class Autostart:
         if rule is None or not rule.enabled:
             return
         if rule.process_id not in self._processes.catalog:
-            log.error("auto-start %s %s names %r, which is not in the catalog", session.line_id, event.name,
-                      rule.process_id)
+            log.error(
+                "auto-start %s %s names %r, which is not in the catalog", session.line_id, event.name, rule.process_id
+            )
             return
         key = f"autostart:{session.line_id}:{event.name}:{occurrence}"
         if not await self._store.claim(key, CLAIM_TTL, self._clock.now()):

@@ -39,8 +39,28 @@ HTTP_ATTEMPTS = 3
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SAFE_BUILTINS: dict[str, Any] = {
     name: getattr(builtins, name)
-    for name in ("abs", "all", "any", "bool", "dict", "float", "int", "len", "list", "max", "min", "round",
-                 "sorted", "str", "sum", "tuple", "zip", "isinstance", "range", "enumerate")
+    for name in (
+        "abs",
+        "all",
+        "any",
+        "bool",
+        "dict",
+        "float",
+        "int",
+        "len",
+        "list",
+        "max",
+        "min",
+        "round",
+        "sorted",
+        "str",
+        "sum",
+        "tuple",
+        "zip",
+        "isinstance",
+        "range",
+        "enumerate",
+    )
 }
 
 
@@ -74,8 +94,17 @@ class BlockOutcome:
 
 
 class Blocks:
-    def __init__(self, store: Store, config: Config, clock: Clock, courier: Courier, sessions: Sessions,
-                 http: HttpCaller | None = None, *, http_backoff: float = 0.5):
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        clock: Clock,
+        courier: Courier,
+        sessions: Sessions,
+        http: HttpCaller | None = None,
+        *,
+        http_backoff: float = 0.5,
+    ):
         self._store = store
         self._config = config
         self._clock = clock
@@ -84,8 +113,7 @@ class Blocks:
         self._http = http
         self._http_backoff = http_backoff
 
-    async def perform(self, topic: str, args: dict[str, Any], instance: InstanceRecord,
-                      task_key: str) -> BlockOutcome:
+    async def perform(self, topic: str, args: dict[str, Any], instance: InstanceRecord, task_key: str) -> BlockOutcome:
         """Perform one block for an instance; `task_key` identifies the task run (for idempotence)."""
         if topic == REPLY:
             return await self._reply(instance, _text(args))
@@ -113,9 +141,16 @@ class Blocks:
         return session, client
 
     async def _say(self, session: Session, client: Client, text: str, instance: InstanceRecord) -> BlockOutcome:
-        message = await self._store.add_message(Message(
-            session=session.number, author_kind=AuthorKind.PROCESS, author_id=instance.id,
-            author_name=instance.process_name, text=text, created_at=self._clock.now()))
+        message = await self._store.add_message(
+            Message(
+                session=session.number,
+                author_kind=AuthorKind.PROCESS,
+                author_id=instance.id,
+                author_name=instance.process_name,
+                text=text,
+                created_at=self._clock.now(),
+            )
+        )
         outbox = [self._courier.client_text(client, session, text, message, AuthorKind.PROCESS)]
         outbox += self._courier.mirror(session, message)
         return BlockOutcome(result=message.id, outbox=outbox)
@@ -126,8 +161,9 @@ class Blocks:
             return await self._initiative(instance, text, client.id, session.line_id)
         return await self._say(session, client, text, instance)
 
-    async def _initiative(self, instance: InstanceRecord, text: str, client_id: str | None,
-                          line_id: str | None) -> BlockOutcome:
+    async def _initiative(
+        self, instance: InstanceRecord, text: str, client_id: str | None, line_id: str | None
+    ) -> BlockOutcome:
         client_id = client_id or instance.client_id
         line_id = line_id or instance.line_id
         if not client_id or not line_id:
@@ -147,10 +183,17 @@ class Blocks:
 
     async def _status(self, instance: InstanceRecord, text: str) -> BlockOutcome:
         session, client = await self._session_and_client(instance)
-        outbox = [self._courier.client_entry(client, session.line_id, "status_card",
-                                             {"instance_id": instance.id, "session": session.number, "text": text})]
-        outbox += self._courier.desk_entries(session, "status_card", {
-            "instance_id": instance.id, "process": instance.process_name, "text": text})
+        outbox = [
+            self._courier.client_entry(
+                client,
+                session.line_id,
+                "status_card",
+                {"instance_id": instance.id, "session": session.number, "text": text},
+            )
+        ]
+        outbox += self._courier.desk_entries(
+            session, "status_card", {"instance_id": instance.id, "process": instance.process_name, "text": text}
+        )
         return BlockOutcome(result=text, outbox=outbox)
 
     async def _create_item(self, instance: InstanceRecord, args: dict[str, Any], task_key: str) -> BlockOutcome:
@@ -161,9 +204,16 @@ class Blocks:
         if done is not None:
             return BlockOutcome(result=int(done["number"]))
         fields = {k: v for k, v in args.items() if k != "app"}
-        item = await self._store.create_item(Item(app=app, number=0, fields=_jsonable(fields),
-                                                  instance_id=instance.id, session=instance.session,
-                                                  created_at=self._clock.now()))
+        item = await self._store.create_item(
+            Item(
+                app=app,
+                number=0,
+                fields=_jsonable(fields),
+                instance_id=instance.id,
+                session=instance.session,
+                created_at=self._clock.now(),
+            )
+        )
         await self._store.set_ref("item_by_task", task_key, {"app": app, "number": item.number})
         return BlockOutcome(result=item.number)
 
@@ -172,7 +222,6 @@ class Blocks:
         if session.status != SessionStatus.CLOSED:
             await self._sessions.close(session.number, by=f"process “{instance.process_name}”")
         return BlockOutcome()
-
 
     async def _http_call(self, args: dict[str, Any], task_key: str) -> BlockOutcome:
         """Call an allowed host; 5xx and unreachable hosts are retried; the reply's JSON is the result.
@@ -206,9 +255,11 @@ class Blocks:
             if reply.status >= 400:
                 raise BlockError(f"http: {method} {url} answered HTTP {reply.status}: {reply.body[:200]}")
             if reply.status >= 300:
-                raise BlockError(f"http: {method} {url} answered a redirect (HTTP {reply.status}); redirects are "
-                                 "not followed, since their target may be outside processes.http_allow: "
-                                 "call the final URL")
+                raise BlockError(
+                    f"http: {method} {url} answered a redirect (HTTP {reply.status}); redirects are "
+                    "not followed, since their target may be outside processes.http_allow: "
+                    "call the final URL"
+                )
             try:
                 result = json.loads(reply.body) if reply.body.strip() else None
             except ValueError:

@@ -474,9 +474,7 @@ def check_rules(
         else:
             line_index[line.id] = i
         if not line.telegram_token and not line.slack_dm:
-            out.append(
-                (base, f"line {line.id!r} has no client channel: set telegram_token or slack_dm = true")
-            )
+            out.append((base, f"line {line.id!r} has no client channel: set telegram_token or slack_dm = true"))
         if line.slack_dm:
             if dm_index is None:
                 dm_index = i
@@ -540,9 +538,7 @@ def check_rules(
     for i, op in operators:
         base = ("operators", i)
         if op.id in operator_index:
-            out.append(
-                ((*base, "id"), f"duplicate operator id {op.id!r} (also operators[{operator_index[op.id]}])")
-            )
+            out.append(((*base, "id"), f"duplicate operator id {op.id!r} (also operators[{operator_index[op.id]}])"))
         else:
             operator_index[op.id] = i
         for j, name in enumerate(op.lines):
@@ -563,8 +559,7 @@ def check_rules(
                 out.append(
                     (
                         (*base, "telegram_user"),
-                        f"Telegram user {op.telegram_user} is already "
-                        f"operators[{telegram_users[op.telegram_user]}]",
+                        f"Telegram user {op.telegram_user} is already operators[{telegram_users[op.telegram_user]}]",
                     )
                 )
             else:
@@ -688,9 +683,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     except IsADirectoryError:
         raise ConfigError([ConfigProblem(source, None, "", "is a folder, not a config file")]) from None
     except OSError as exc:
-        raise ConfigError(
-            [ConfigProblem(source, None, "", f"cannot read config file: {exc.strerror}")]
-        ) from None
+        raise ConfigError([ConfigProblem(source, None, "", f"cannot read config file: {exc.strerror}")]) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -714,14 +707,10 @@ def load_config_text(
     source: str = "<string>",
 ) -> Config:
     """Load a config from TOML text (no `.env` is read: `environ` is used as given, default os.environ)."""
-    return _load(
-        text, base_dir=Path(base_dir), environ=os.environ if environ is None else environ, source=source
-    )
+    return _load(text, base_dir=Path(base_dir), environ=os.environ if environ is None else environ, source=source)
 
 
-def _substitute(
-    value: Any, environ: Mapping[str, str], path: KeyPath, missing: list[tuple[KeyPath, str]]
-) -> Any:
+def _substitute(value: Any, environ: Mapping[str, str], path: KeyPath, missing: list[tuple[KeyPath, str]]) -> Any:
     """Replace ${NAME} in every string (recursively); unknown names are kept and reported."""
     if isinstance(value, str):
 
@@ -863,9 +852,7 @@ def _load(
     problems: list[ConfigProblem] = []
     for path, name in missing:
         problems.append(
-            ConfigProblem(
-                source, locator.line_of(path), format_key(path), f"environment variable {name} is not set"
-            )
+            ConfigProblem(source, locator.line_of(path), format_key(path), f"environment variable {name} is not set")
         )
     for path, message in found:
         # A key whose ${NAME} could not be replaced is reported once, not again for its placeholder value.

@@ -28,8 +28,13 @@ def _same(text: str) -> str:
     return text
 
 
-def mirror_line(payload: dict[str, Any], emphasis: Callable[[str], str] = _same,
-                *, files_shown: bool = False, escape: Callable[[str], str] = _same) -> str:
+def mirror_line(
+    payload: dict[str, Any],
+    emphasis: Callable[[str], str] = _same,
+    *,
+    files_shown: bool = False,
+    escape: Callable[[str], str] = _same,
+) -> str:
     """How a mirrored session message reads on a desk: who wrote it, and whether the client got it.
     Attachments the desk does not show as themselves (`files_shown` False, or not files) become text.
     `escape` makes people's words safe for the desk's markup (Slack's `&`, `<`, `>`)."""
@@ -38,8 +43,10 @@ def mirror_line(payload: dict[str, Any], emphasis: Callable[[str], str] = _same,
     parts = [escape(str(payload.get("text", "")))] if payload.get("text") else []
     for attachment in attachments_of(payload):
         if attachment.too_large:
-            parts.append(f"{escape(attachment.describe())} — too large to forward (files up to "
-                         f"{MAX_FILE_BYTES // 1024 // 1024} MB)")
+            parts.append(
+                f"{escape(attachment.describe())} — too large to forward (files up to "
+                f"{MAX_FILE_BYTES // 1024 // 1024} MB)"
+            )
         elif not files_shown or attachment.ref is None:
             parts.append(escape(attachment.describe()))
     if payload.get("edited"):
@@ -56,10 +63,17 @@ def mirror_line(payload: dict[str, Any], emphasis: Callable[[str], str] = _same,
 
 def mirror_payload(message: Message) -> dict[str, Any]:
     """What a desk needs to show a session message."""
-    return {"message_id": message.id, "author_kind": message.author_kind.value,
-            "author_name": message.author_name or "", "text": message.text, "internal": message.internal,
-            "source_ref": message.source_ref, "media_group": message.media_group, "reply_to": message.reply_to,
-            "attachments": [a.model_dump(mode="json") for a in message.attachments]}
+    return {
+        "message_id": message.id,
+        "author_kind": message.author_kind.value,
+        "author_name": message.author_name or "",
+        "text": message.text,
+        "internal": message.internal,
+        "source_ref": message.source_ref,
+        "media_group": message.media_group,
+        "reply_to": message.reply_to,
+        "attachments": [a.model_dump(mode="json") for a in message.attachments],
+    }
 
 
 def client_route(client: Client) -> str:
@@ -97,8 +111,15 @@ class Courier:
             created_at=now,
         )
 
-    def desk_entries(self, session: Session, action: str, payload: dict[str, Any] | None = None,
-                     *, skip: str | None = None, delay: float = 0.0) -> list[OutboxEntry]:
+    def desk_entries(
+        self,
+        session: Session,
+        action: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        skip: str | None = None,
+        delay: float = 0.0,
+    ) -> list[OutboxEntry]:
         line = self._config.line(session.line_id)
         if line is None:
             return []
@@ -116,11 +137,22 @@ class Courier:
             if route != skip
         ]
 
-    def client_text(self, client: Client, session: Session, text: str, message: Message | None = None,
-                    kind: AuthorKind = AuthorKind.OPERATOR, *,
-                    copy_from: dict[str, int] | None = None) -> OutboxEntry:
-        payload: dict[str, Any] = {"session": session.number, "text": text,
-                                   "message_id": message.id if message else None, "kind": kind.value}
+    def client_text(
+        self,
+        client: Client,
+        session: Session,
+        text: str,
+        message: Message | None = None,
+        kind: AuthorKind = AuthorKind.OPERATOR,
+        *,
+        copy_from: dict[str, int] | None = None,
+    ) -> OutboxEntry:
+        payload: dict[str, Any] = {
+            "session": session.number,
+            "text": text,
+            "message_id": message.id if message else None,
+            "kind": kind.value,
+        }
         if message is not None and message.author_name:
             payload["author_name"] = message.author_name  # operators' messages are signed with it
         if message is not None and message.attachments:
@@ -129,8 +161,9 @@ class Courier:
             payload["copy_from"] = copy_from
         return self.client_entry(client, session.line_id, "send_text", payload)
 
-    def mirror(self, session: Session, message: Message, *, skip: str | None = None,
-               delay: float = 0.0) -> list[OutboxEntry]:
+    def mirror(
+        self, session: Session, message: Message, *, skip: str | None = None, delay: float = 0.0
+    ) -> list[OutboxEntry]:
         """Show a session message on the line's desks (but `skip`, where it was typed)."""
         return self.desk_entries(session, "mirror", mirror_payload(message), skip=skip, delay=delay)
 

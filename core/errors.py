@@ -16,8 +16,9 @@ class Refusal(Exception):
 class DeliveryError(Exception):
     """Raised by a deliverer. `retry_after` set: try again after that many seconds."""
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
-                 reason: str | None = None):
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None, reason: str | None = None
+    ):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after

@@ -45,8 +45,15 @@ class _Source:
 
 
 class Intake:
-    def __init__(self, store: Store, clock: Clock, *, lease: float = 15.0, max_attempts: int = 5,
-                 telemetry: Telemetry = NO_TELEMETRY):
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        lease: float = 15.0,
+        max_attempts: int = 5,
+        telemetry: Telemetry = NO_TELEMETRY,
+    ):
         self._telemetry = telemetry
         self._store = store
         self._clock = clock
@@ -125,8 +132,9 @@ class Intake:
         failures = 0
         while True:
             try:
-                pending = await self._store.inbound_take(key, lease.key, lease.ttl, self._clock.now(), lease.owner,
-                                                         OLDER_SCAN)
+                pending = await self._store.inbound_take(
+                    key, lease.key, lease.ttl, self._clock.now(), lease.owner, OLDER_SCAN
+                )
                 if pending is not None:
                     if not lease.held:
                         lease.adopt()
@@ -142,9 +150,8 @@ class Intake:
                 if failures >= STORE_RETRIES:
                     log.error("%s event %s: the store stayed away; left for the sweep", record.source, record.key)
                     return None
-                log.warning("%s event %s: the store did not answer (%s); trying again", record.source,
-                            record.key, err)
-                await asyncio.sleep(min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2 ** failures))
+                log.warning("%s event %s: the store did not answer (%s); trying again", record.source, record.key, err)
+                await asyncio.sleep(min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2**failures))
 
     async def _handle_one(self, record: InboundRecord, source: _Source, last: Lease | None) -> None:
         """Handle one record under its chat's lease (listed as pending when the lease was taken); the store
@@ -172,9 +179,14 @@ class Intake:
                     await steadily(self._store.inbound_finish, record, release=last.key, owner=last.owner)
                 return
             except StoreError as err:
-                delay = min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2 ** attempt)
-                log.warning("%s event %s: the store did not answer (%s); trying again in %.1fs", record.source,
-                            record.key, err, delay)
+                delay = min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2**attempt)
+                log.warning(
+                    "%s event %s: the store did not answer (%s); trying again in %.1fs",
+                    record.source,
+                    record.key,
+                    err,
+                    delay,
+                )
                 await asyncio.sleep(delay)
         log.error("%s event %s: the store stayed away; left for the sweep", record.source, record.key)
 
@@ -184,13 +196,19 @@ class Intake:
         self._failures[record.id] = attempts
         if attempts < self._max_attempts:
             self._telemetry.inbound_event(record.source, "retried")
-            log.exception("%s event %s failed (attempt %s of %s); kept for the next sweep", record.source,
-                          record.key, attempts, self._max_attempts)
+            log.exception(
+                "%s event %s failed (attempt %s of %s); kept for the next sweep",
+                record.source,
+                record.key,
+                attempts,
+                self._max_attempts,
+            )
             return False
         self.failed += 1
         self._telemetry.inbound_event(record.source, "failed")
-        log.exception("%s event %s failed %s times; given up: %s", record.source, record.key, attempts,
-                      str(record.payload)[:500])
+        log.exception(
+            "%s event %s failed %s times; given up: %s", record.source, record.key, attempts, str(record.payload)[:500]
+        )
         return True
 
     async def sweep(self, limit: int = 1000) -> int:

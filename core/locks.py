@@ -103,8 +103,9 @@ class Busy(Exception):
 
 
 @asynccontextmanager
-async def store_mutex(store: Store, clock: Clock, key: str, *, ttl: float = 30.0,
-                      wait: float = 10.0) -> AsyncIterator[None]:
+async def store_mutex(
+    store: Store, clock: Clock, key: str, *, ttl: float = 30.0, wait: float = 10.0
+) -> AsyncIterator[None]:
     """Hold `key` in the store: a lease renewed while held, so a crashed holder frees it within `ttl`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait

@@ -56,8 +56,7 @@ class Operators:
     async def _state_mutex(self, operator_id: str) -> AsyncIterator[None]:
         """An operator's state is read, changed and saved whole: writers take turns, or one of two changes
         at the same moment (a status and the last session) would be lost."""
-        async with self._locks.hold(operator_id), \
-                store_mutex(self._store, self._clock, f"lock:operator:{operator_id}"):
+        async with self._locks.hold(operator_id), store_mutex(self._store, self._clock, f"lock:operator:{operator_id}"):
             yield
 
     def of_line(self, line_id: str) -> list[OperatorConfig]:

@@ -179,8 +179,11 @@ class OutboxWorker:
             with about(session=session if isinstance(session, int) else None):
                 await self._deliver_leased(entry)
         except Exception:
-            log.exception("outbox entry %s: its result was not recorded (store unavailable?); it goes again "
-                          "once its lease runs out", entry.id)
+            log.exception(
+                "outbox entry %s: its result was not recorded (store unavailable?); it goes again "
+                "once its lease runs out",
+                entry.id,
+            )
         finally:
             left = self._leased.pop(entry.id, 1) - 1
             if left:

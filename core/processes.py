@@ -66,8 +66,17 @@ class Submission:
 
 
 class Processes:
-    def __init__(self, store: Store, config: Config, catalog: Catalog, clock: Clock, courier: Courier,
-                 blocks: Blocks, operators: Operators, telemetry: Telemetry = NO_TELEMETRY):
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        catalog: Catalog,
+        clock: Clock,
+        courier: Courier,
+        blocks: Blocks,
+        operators: Operators,
+        telemetry: Telemetry = NO_TELEMETRY,
+    ):
         self._store = store
         self._config = config
         self._telemetry = telemetry
@@ -80,18 +89,21 @@ class Processes:
         self._timers_running = False
 
     # --- starting -------------------------------------------------------------------------
-    async def start_manual(self, session_number: int, process_id: str, operator_id: str | None,
-                           *, guard_double_click: bool = True) -> InstanceRecord:
+    async def start_manual(
+        self, session_number: int, process_id: str, operator_id: str | None, *, guard_double_click: bool = True
+    ) -> InstanceRecord:
         """An operator starts a process from a session (SPEC §5). Every check runs before anything starts."""
         try:
-            return await self._start_manual(session_number, process_id, operator_id,
-                                            guard_double_click=guard_double_click)
+            return await self._start_manual(
+                session_number, process_id, operator_id, guard_double_click=guard_double_click
+            )
         except Refusal:
             self._telemetry.process_start("manual", "refused")
             raise
 
-    async def _start_manual(self, session_number: int, process_id: str, operator_id: str | None,
-                            *, guard_double_click: bool) -> InstanceRecord:
+    async def _start_manual(
+        self, session_number: int, process_id: str, operator_id: str | None, *, guard_double_click: bool
+    ) -> InstanceRecord:
         operator = self._operators.get(operator_id) if operator_id else None
         session = await self._store.get_session(session_number)
         if session is None:
@@ -102,22 +114,38 @@ class Processes:
         if entry is None:
             raise Refusal(f"There is no process {process_id!r} in the catalog.", "no_process")
         if guard_double_click and not await self._store.claim(
-                f"start:{operator.id}:{session_number}:{process_id}", DOUBLE_CLICK_WINDOW, self._clock.now()):
-            raise Refusal(f"“{entry.name}” was just started for session #{session_number}; not starting it twice.",
-                          "double_click")
+            f"start:{operator.id}:{session_number}:{process_id}", DOUBLE_CLICK_WINDOW, self._clock.now()
+        ):
+            raise Refusal(
+                f"“{entry.name}” was just started for session #{session_number}; not starting it twice.", "double_click"
+            )
         await self._operators.remember_session(operator.id, session_number)
         return await self._start(process_id, session, started_by=operator.id, trigger="manual")
 
-    async def start(self, process_id: str, session: Session | None, *, started_by: str, trigger: str,
-                    extra: dict[str, Any] | None = None) -> InstanceRecord:
+    async def start(
+        self,
+        process_id: str,
+        session: Session | None,
+        *,
+        started_by: str,
+        trigger: str,
+        extra: dict[str, Any] | None = None,
+    ) -> InstanceRecord:
         try:
             return await self._start(process_id, session, started_by=started_by, trigger=trigger, extra=extra)
         except Refusal:
             self._telemetry.process_start(trigger, "refused")
             raise
 
-    async def _start(self, process_id: str, session: Session | None, *, started_by: str, trigger: str,
-                     extra: dict[str, Any] | None = None) -> InstanceRecord:
+    async def _start(
+        self,
+        process_id: str,
+        session: Session | None,
+        *,
+        started_by: str,
+        trigger: str,
+        extra: dict[str, Any] | None = None,
+    ) -> InstanceRecord:
         entry = self.catalog.get(process_id)
         if entry is None:
             raise Refusal(f"There is no process {process_id!r} in the catalog.", "no_process")
@@ -128,10 +156,19 @@ class Processes:
         data.update(extra or {})
         operator = self._operators.get(started_by)
         record = InstanceRecord(
-            id=uuid.uuid4().hex, process_id=entry.id, process_name=entry.name,
-            session=session.number if session else None, line_id=session.line_id if session else None,
-            client_id=session.client_id if session else None, started_by=started_by, trigger=trigger,
-            status=InstanceStatus.RUNNING, seen_message=seen_message, created_at=now, updated_at=now)
+            id=uuid.uuid4().hex,
+            process_id=entry.id,
+            process_name=entry.name,
+            session=session.number if session else None,
+            line_id=session.line_id if session else None,
+            client_id=session.client_id if session else None,
+            started_by=started_by,
+            trigger=trigger,
+            status=InstanceStatus.RUNNING,
+            seen_message=seen_message,
+            created_at=now,
+            updated_at=now,
+        )
         pending: list[OutboxEntry] = []
         run = WorkflowRun.new(entry, data, self._bridge(record, pending))
         who = operator.name if operator else f"automation ({trigger})"
@@ -144,20 +181,31 @@ class Processes:
         self._telemetry.process_start(trigger, "failed" if driven.status == InstanceStatus.FAILED else "started")
         return driven
 
-    async def _initial_data(self, session: Session | None, started_by: str,
-                            trigger: str) -> tuple[dict[str, Any], int]:
+    async def _initial_data(self, session: Session | None, started_by: str, trigger: str) -> tuple[dict[str, Any], int]:
         """The instance's first variables (SPEC §6), and the id of the client's latest message."""
-        data: dict[str, Any] = {"session_id": None, "line_id": None, "client_id": None, "client_name": None,
-                                "channel": None, "started_by": started_by, "trigger": trigger,
-                                "last_message": None}
+        data: dict[str, Any] = {
+            "session_id": None,
+            "line_id": None,
+            "client_id": None,
+            "client_name": None,
+            "channel": None,
+            "started_by": started_by,
+            "trigger": trigger,
+            "last_message": None,
+        }
         if session is None:
             return data, 0
         client = await self._store.get_client(session.client_id)
         messages = await self._store.list_messages(session.number)
         last = next((m for m in reversed(messages) if m.author_kind == AuthorKind.CLIENT), None)
-        data.update(session_id=session.number, line_id=session.line_id, client_id=session.client_id,
-                    client_name=client.name if client else None,
-                    channel=client.channel.value if client else None, last_message=last.text if last else None)
+        data.update(
+            session_id=session.number,
+            line_id=session.line_id,
+            client_id=session.client_id,
+            client_name=client.name if client else None,
+            channel=client.channel.value if client else None,
+            last_message=last.text if last else None,
+        )
         return data, last.id if last else 0
 
     # --- forms ----------------------------------------------------------------------------
@@ -187,8 +235,11 @@ class Processes:
                 if record.assignee is None:
                     record.assignee = operator.id
                     session = await self._store.get_session(record.session) if record.session else None
-                    notice = self._courier.notice(
-                        session, f"✋ {operator.name} took the task of {record.process_name}") if session else []
+                    notice = (
+                        self._courier.notice(session, f"✋ {operator.name} took the task of {record.process_name}")
+                        if session
+                        else []
+                    )
                     await self._commit(record, notice)
                 elif record.assignee != operator.id:
                     owner = self._operators.get(record.assignee)
@@ -200,8 +251,7 @@ class Processes:
             raise Refusal("The task was completed meanwhile.", "stale_task")
         return record, task
 
-    async def submit(self, instance_id: str, task_id: str, operator_id: str | None,
-                     raw: dict[str, Any]) -> Submission:
+    async def submit(self, instance_id: str, task_id: str, operator_id: str | None, raw: dict[str, Any]) -> Submission:
         """Complete a user task with what the operator entered; invalid fields come back as errors."""
         try:
             async with self._exclusive(instance_id):
@@ -211,13 +261,17 @@ class Processes:
         if isinstance(record, Submission):
             return record
         next_task = None
-        if record.status == InstanceStatus.WAITING and record.waiting_for == "user_task" \
-                and record.assignee == operator_id:
+        if (
+            record.status == InstanceStatus.WAITING
+            and record.waiting_for == "user_task"
+            and record.assignee == operator_id
+        ):
             next_task = await self.open_task(record.id)
         return Submission(instance=record, next_task=next_task)
 
-    async def _submit(self, instance_id: str, task_id: str, operator_id: str | None,
-                      raw: dict[str, Any]) -> InstanceRecord | Submission:
+    async def _submit(
+        self, instance_id: str, task_id: str, operator_id: str | None, raw: dict[str, Any]
+    ) -> InstanceRecord | Submission:
         record = await self._store.get_instance(instance_id)
         if record is None:
             raise Refusal("This process instance does not exist.", "no_instance")
@@ -264,8 +318,12 @@ class Processes:
         for candidate in waiting:
             if candidate.waiting_for != "client_message" or event.message.id <= candidate.seen_message:
                 continue
-            delivered = await self._drive_claimed(candidate.id, lambda r: r.waiting_for == "client_message",
-                                                  wait=True, before=lambda run: run.deliver_client_message(text))
+            delivered = await self._drive_claimed(
+                candidate.id,
+                lambda r: r.waiting_for == "client_message",
+                wait=True,
+                before=lambda run: run.deliver_client_message(text),
+            )
             if not delivered:
                 log.warning("instance %s busy or done: client message not delivered to it", candidate.id)
 
@@ -289,23 +347,35 @@ class Processes:
 
     async def wake_due(self) -> int:
         def due(record: InstanceRecord) -> bool:
-            return record.status == InstanceStatus.WAITING and record.wake_at is not None \
+            return (
+                record.status == InstanceStatus.WAITING
+                and record.wake_at is not None
                 and record.wake_at <= self._clock.now()
+            )
 
-        woken = [await self._drive_claimed(c.id, due, wait=False)
-                 for c in await self._store.due_instances(self._clock.now())]
+        woken = [
+            await self._drive_claimed(c.id, due, wait=False) for c in await self._store.due_instances(self._clock.now())
+        ]
         return sum(woken)
 
     async def resume(self) -> int:
         """Drive instances stopped between steps (a restart, a driver that died: its lock ran out); those
         being driven are skipped by their lock. Returns how many."""
         candidates = await self._store.list_instances(status=[InstanceStatus.RUNNING], limit=10_000)
-        resumed = [await self._drive_claimed(c.id, lambda r: r.status == InstanceStatus.RUNNING, wait=False)
-                   for c in candidates]
+        resumed = [
+            await self._drive_claimed(c.id, lambda r: r.status == InstanceStatus.RUNNING, wait=False)
+            for c in candidates
+        ]
         return sum(resumed)
 
-    async def _drive_claimed(self, instance_id: str, ready: Callable[[InstanceRecord], bool], *, wait: bool,
-                             before: Callable[[WorkflowRun], None] | None = None) -> bool:
+    async def _drive_claimed(
+        self,
+        instance_id: str,
+        ready: Callable[[InstanceRecord], bool],
+        *,
+        wait: bool,
+        before: Callable[[WorkflowRun], None] | None = None,
+    ) -> bool:
         """Claim the instance, reload it, and drive it if it is still `ready` (something else may have
         moved it meanwhile); `before` acts on the loaded run first (e.g. delivers a message)."""
         try:
@@ -327,8 +397,13 @@ class Processes:
     async def _exclusive(self, instance_id: str, *, wait: bool = True) -> AsyncIterator[None]:
         """One driver per instance: a lock in this process and a mutex in the store (other processes)."""
         async with self._locks.hold(instance_id), AsyncExitStack() as stack:
-            mutex = store_mutex(self._store, self._clock, f"lock:instance:{instance_id}", ttl=INSTANCE_LOCK_TTL,
-                                wait=INSTANCE_LOCK_WAIT if wait else 0.0)
+            mutex = store_mutex(
+                self._store,
+                self._clock,
+                f"lock:instance:{instance_id}",
+                ttl=INSTANCE_LOCK_TTL,
+                wait=INSTANCE_LOCK_WAIT if wait else 0.0,
+            )
             try:
                 await stack.enter_async_context(mutex)
             except Busy:
@@ -350,13 +425,15 @@ class Processes:
         loop_thread = threading.get_ident()
         return call
 
-    async def _drive(self, record: InstanceRecord, run: WorkflowRun,
-                     pending: list[OutboxEntry] | None = None) -> InstanceRecord:
+    async def _drive(
+        self, record: InstanceRecord, run: WorkflowRun, pending: list[OutboxEntry] | None = None
+    ) -> InstanceRecord:
         with about(session=record.session, instance=record.id):
             return await self._drive_steps(record, run, pending)
 
-    async def _drive_steps(self, record: InstanceRecord, run: WorkflowRun,
-                           pending: list[OutboxEntry] | None = None) -> InstanceRecord:
+    async def _drive_steps(
+        self, record: InstanceRecord, run: WorkflowRun, pending: list[OutboxEntry] | None = None
+    ) -> InstanceRecord:
         """Advance until the instance waits or ends; store it after every step with that step's effects.
         The engine runs on a worker thread so that script tasks can call blocks through the bridge."""
         if pending is None:
@@ -388,8 +465,9 @@ class Processes:
                 task = getattr(err, "task", None)
                 where = task if isinstance(task, str) else block_id
                 return await self._fail(record, run, str(err), where, pending)
-        return await self._fail(record, run, f"the process ran {MAX_STEPS} steps without waiting: endless loop?",
-                                None, pending)
+        return await self._fail(
+            record, run, f"the process ran {MAX_STEPS} steps without waiting: endless loop?", None, pending
+        )
 
     async def _settle(self, record: InstanceRecord, run: WorkflowRun, outbox: list[OutboxEntry]) -> InstanceRecord:
         tasks = run.ready_user_tasks()
@@ -426,12 +504,27 @@ class Processes:
     def _task_card(self, record: InstanceRecord, task: UserTaskView, session: Session) -> list[OutboxEntry]:
         """A card in the session's thread/topic for the task: who it is for, and a button to open it."""
         operator = self._operators.get(record.assignee) if record.assignee else None
-        return self._courier.desk_entries(session, "task_card", {
-            "instance_id": record.id, "task_id": task.task_id, "task": task.name, "process": record.process_name,
-            "assignee": record.assignee, "assignee_name": operator.name if operator else None})
+        return self._courier.desk_entries(
+            session,
+            "task_card",
+            {
+                "instance_id": record.id,
+                "task_id": task.task_id,
+                "task": task.name,
+                "process": record.process_name,
+                "assignee": record.assignee,
+                "assignee_name": operator.name if operator else None,
+            },
+        )
 
-    async def _fail(self, record: InstanceRecord, run: WorkflowRun | None, error: str,
-                    task: str | None, pending: list[OutboxEntry] | None = None) -> InstanceRecord:
+    async def _fail(
+        self,
+        record: InstanceRecord,
+        run: WorkflowRun | None,
+        error: str,
+        task: str | None,
+        pending: list[OutboxEntry] | None = None,
+    ) -> InstanceRecord:
         record.status = InstanceStatus.FAILED
         record.error = error
         record.current_task = task or record.current_task

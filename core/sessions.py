@@ -46,8 +46,16 @@ BLOCKED_NOTICE = "⚠ The client blocked the bot: nothing more reaches them unti
 
 
 class Sessions:
-    def __init__(self, store: Store, config: Config, clock: Clock, bus: EventBus, courier: Courier,
-                 operators: Operators, telemetry: Telemetry = NO_TELEMETRY):
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        clock: Clock,
+        bus: EventBus,
+        courier: Courier,
+        operators: Operators,
+        telemetry: Telemetry = NO_TELEMETRY,
+    ):
         self._store = store
         self._config = config
         self._telemetry = telemetry
@@ -104,8 +112,12 @@ class Sessions:
                 self._telemetry.client_message(line.id, incoming.channel)
         if session.status == SessionStatus.SPAM:
             return session
-        if line.auto_assign and session.status == SessionStatus.QUEUED and session.assignee is None \
-                and (created or reopened):
+        if (
+            line.auto_assign
+            and session.status == SessionStatus.QUEUED
+            and session.assignee is None
+            and (created or reopened)
+        ):
             session = await self.auto_assign(session)
         if created:
             await self._bus.publish(SessionCreated(session=session, client=client))
@@ -114,25 +126,42 @@ class Sessions:
         return session
 
     async def _greeting(self, session: Session, client: Client, line: LineConfig, now: float) -> OutboxEntry:
-        greeting = await self._store.add_message(Message(
-            session=session.number, author_kind=AuthorKind.SYSTEM, author_name=line.name,
-            text=line.greeting, created_at=now))
+        greeting = await self._store.add_message(
+            Message(
+                session=session.number,
+                author_kind=AuthorKind.SYSTEM,
+                author_name=line.name,
+                text=line.greeting,
+                created_at=now,
+            )
+        )
         return self._courier.client_text(client, session, line.greeting, greeting, AuthorKind.SYSTEM)
 
     async def _first_try_failed(self, session: Session) -> bool:
         """The session was opened by a message whose handling failed before anything was stored in it (the
         retry is here now): it still owes the client its greeting."""
-        return session.last_client_message_at == session.created_at \
-            and not await self._store.list_messages(session.number, limit=1)
+        return session.last_client_message_at == session.created_at and not await self._store.list_messages(
+            session.number, limit=1
+        )
 
-    async def _store_client_message(self, session: Session, client: Client, incoming: ClientText,
-                                    now: float) -> Message:
+    async def _store_client_message(
+        self, session: Session, client: Client, incoming: ClientText, now: float
+    ) -> Message:
         reply_to = await self._store.get_ref(MESSAGE_REF, incoming.reply_to_ref) if incoming.reply_to_ref else None
-        message = await self._store.add_message(Message(
-            session=session.number, author_kind=AuthorKind.CLIENT, author_id=client.id, author_name=client.name,
-            text=incoming.text, created_at=now, source_ref=incoming.platform_ref,
-            attachments=list(incoming.attachments), media_group=incoming.media_group,
-            reply_to=int(reply_to["id"]) if reply_to and reply_to.get("session") == session.number else None))
+        message = await self._store.add_message(
+            Message(
+                session=session.number,
+                author_kind=AuthorKind.CLIENT,
+                author_id=client.id,
+                author_name=client.name,
+                text=incoming.text,
+                created_at=now,
+                source_ref=incoming.platform_ref,
+                attachments=list(incoming.attachments),
+                media_group=incoming.media_group,
+                reply_to=int(reply_to["id"]) if reply_to and reply_to.get("session") == session.number else None,
+            )
+        )
         return message
 
     async def _already_stored(self, platform_ref: str | None) -> Session | None:
@@ -146,16 +175,18 @@ class Sessions:
 
     async def _remember(self, platform_ref: str | None, message: Message) -> None:
         if platform_ref:  # its deliveries are stored: a store blip now must not make a retry send them again
-            await steadily(self._store.set_ref, MESSAGE_REF, platform_ref,
-                           {"session": message.session, "id": message.id})
+            await steadily(
+                self._store.set_ref, MESSAGE_REF, platform_ref, {"session": message.session, "id": message.id}
+            )
 
     async def _mirror_client_message(self, session: Session, message: Message) -> list[OutboxEntry]:
         """One desk post per message — per album for a Telegram media group: the album's first message
         posts it a moment later, when its other messages have arrived too."""
         if message.media_group is None:
             return self._courier.mirror(session, message)
-        first = await self._store.claim(f"album:{session.number}:{message.media_group}", ALBUM_CLAIM_TTL,
-                                        self._clock.now())
+        first = await self._store.claim(
+            f"album:{session.number}:{message.media_group}", ALBUM_CLAIM_TTL, self._clock.now()
+        )
         if not first:
             return []
         return self._courier.mirror(session, message, delay=ALBUM_WAIT)
@@ -166,9 +197,11 @@ class Sessions:
         for attachment in message.attachments:
             if attachment.too_large:
                 mb = (attachment.size or 0) / 1024 / 1024
-                text = (f"Your file {attachment.name or attachment.kind} is too large ({mb:.1f} MB): operators "
-                        f"receive files up to {MAX_FILE_BYTES // 1024 // 1024} MB. Please send a smaller one "
-                        "or a link.")
+                text = (
+                    f"Your file {attachment.name or attachment.kind} is too large ({mb:.1f} MB): operators "
+                    f"receive files up to {MAX_FILE_BYTES // 1024 // 1024} MB. Please send a smaller one "
+                    "or a link."
+                )
                 notes.append(self._courier.client_text(client, session, text, None, AuthorKind.SYSTEM))
         return notes
 
@@ -184,8 +217,13 @@ class Sessions:
         message = message.model_copy(update={"text": edit.text, "edited_at": self._clock.now()})
         await self._store.update_message(message)
         if session.status != SessionStatus.SPAM:
-            await self._courier.send(self._courier.desk_entries(session, "edit", {
-                "message_id": message.id, "text": edit.text, "author_name": message.author_name or ""}))
+            await self._courier.send(
+                self._courier.desk_entries(
+                    session,
+                    "edit",
+                    {"message_id": message.id, "text": edit.text, "author_name": message.author_name or ""},
+                )
+            )
         return message
 
     async def client_blocked(self, blocked: ClientBlocked) -> None:
@@ -200,13 +238,29 @@ class Sessions:
     async def _upsert_client(self, client_id: str, incoming: ClientText, now: float) -> Client:
         client = await self._store.get_client(client_id)
         if client is None:
-            client = Client(id=client_id, channel=incoming.channel, external_id=incoming.user_id,
-                            name=incoming.name, username=incoming.username, chat_id=incoming.chat_id,
-                            created_at=now)
+            client = Client(
+                id=client_id,
+                channel=incoming.channel,
+                external_id=incoming.user_id,
+                name=incoming.name,
+                username=incoming.username,
+                chat_id=incoming.chat_id,
+                created_at=now,
+            )
         elif (client.name, client.username, client.chat_id, client.unreachable) != (
-                incoming.name, incoming.username, incoming.chat_id, False):
-            client = client.model_copy(update={"name": incoming.name, "username": incoming.username,
-                                               "chat_id": incoming.chat_id, "unreachable": False})
+            incoming.name,
+            incoming.username,
+            incoming.chat_id,
+            False,
+        ):
+            client = client.model_copy(
+                update={
+                    "name": incoming.name,
+                    "username": incoming.username,
+                    "chat_id": incoming.chat_id,
+                    "unreachable": False,
+                }
+            )
         else:
             return client
         await self._store.save_client(client)
@@ -225,12 +279,22 @@ class Sessions:
                 latest.assignee = latest.assignee if keeps else None
                 latest.closed_at = None
                 await self._store.save_session(latest)
-                await self._courier.send(self._courier.desk_entries(latest, "refresh_card")
-                                         + self._courier.notice(latest, "↺ The client wrote again: session reopened."))
+                await self._courier.send(
+                    self._courier.desk_entries(latest, "refresh_card")
+                    + self._courier.notice(latest, "↺ The client wrote again: session reopened.")
+                )
                 return latest, False, True
-        session = await self._store.create_session(Session(
-            number=0, line_id=line.id, client_id=client.id, status=SessionStatus.QUEUED, created_at=now,
-            updated_at=now, previous_session=latest.number if latest else None))
+        session = await self._store.create_session(
+            Session(
+                number=0,
+                line_id=line.id,
+                client_id=client.id,
+                status=SessionStatus.QUEUED,
+                created_at=now,
+                updated_at=now,
+                previous_session=latest.number if latest else None,
+            )
+        )
         log.info("session #%s opened on line %s for %s", session.number, line.id, client.id)
         return session, True, False
 
@@ -246,9 +310,18 @@ class Sessions:
             if latest is not None and latest.status == SessionStatus.SPAM:
                 raise Refusal(f"the client's session #{latest.number} is marked as spam", "spam")
             now = self._clock.now()
-            session = await self._store.create_session(Session(
-                number=0, line_id=line_id, client_id=client.id, status=SessionStatus.QUEUED, created_at=now,
-                updated_at=now, outbound=True, previous_session=latest.number if latest else None))
+            session = await self._store.create_session(
+                Session(
+                    number=0,
+                    line_id=line_id,
+                    client_id=client.id,
+                    status=SessionStatus.QUEUED,
+                    created_at=now,
+                    updated_at=now,
+                    outbound=True,
+                    previous_session=latest.number if latest else None,
+                )
+            )
             await self._courier.send(self._courier.desk_entries(session, "open_session"))
         await self._bus.publish(SessionCreated(session=session, client=client))
         return session
@@ -285,17 +358,25 @@ class Sessions:
         if not internal:
             await self._operators.require_active(operator, session, "reply to the client")
             if session.status == SessionStatus.CLOSED:
-                raise Refusal(f"Session #{session.number} is closed: the client does not get this message.",
-                              "closed")
+                raise Refusal(f"Session #{session.number} is closed: the client does not get this message.", "closed")
             client = await self._store.get_client(session.client_id)
             if client is not None and client.unreachable:
                 raise Refusal("The client blocked the bot: they get nothing until they write again.", "blocked")
         assert operator is not None
         name = operator.name
-        message = await self._store.add_message(Message(
-            session=session.number, author_kind=AuthorKind.OPERATOR, author_id=incoming.operator_id,
-            author_name=name, text=incoming.text, internal=internal, created_at=self._clock.now(),
-            source_ref=incoming.platform_ref, attachments=list(incoming.attachments)))
+        message = await self._store.add_message(
+            Message(
+                session=session.number,
+                author_kind=AuthorKind.OPERATOR,
+                author_id=incoming.operator_id,
+                author_name=name,
+                text=incoming.text,
+                internal=internal,
+                created_at=self._clock.now(),
+                source_ref=incoming.platform_ref,
+                attachments=list(incoming.attachments),
+            )
+        )
         if operator is not None:
             await self._operators.remember_session(operator.id, session.number)
         outbox = self._courier.mirror(session, message, skip=incoming.desk)
@@ -303,8 +384,9 @@ class Sessions:
             client = await self._store.get_client(session.client_id)
             if client is None:
                 raise LookupError(f"client {session.client_id} of session #{session.number} is missing")
-            outbox.insert(0, self._courier.client_text(client, session, incoming.text, message,
-                                                       copy_from=incoming.copy_from))
+            outbox.insert(
+                0, self._courier.client_text(client, session, incoming.text, message, copy_from=incoming.copy_from)
+            )
         await self._courier.send(outbox)
         await self._remember(incoming.platform_ref, message)
         return message
@@ -320,14 +402,30 @@ class Sessions:
             return None  # Slack also reports unfurls and thread summaries as "changed"
         message = message.model_copy(update={"text": edit.text, "edited_at": self._clock.now()})
         await self._store.update_message(message)
-        outbox = self._courier.desk_entries(session, "edit", {
-            "message_id": message.id, "text": edit.text, "author_name": message.author_name or ""}, skip=edit.desk)
+        outbox = self._courier.desk_entries(
+            session,
+            "edit",
+            {"message_id": message.id, "text": edit.text, "author_name": message.author_name or ""},
+            skip=edit.desk,
+        )
         client = await self._store.get_client(session.client_id)
         if not message.internal and client is not None and not client.unreachable:
-            outbox.insert(0, self._courier.client_entry(client, session.line_id, "edit_text", {
-                "session": session.number, "message_id": message.id, "text": edit.text,
-                "kind": AuthorKind.OPERATOR.value, "author_name": message.author_name or "",
-                "attachments": [a.model_dump(mode="json") for a in message.attachments]}))
+            outbox.insert(
+                0,
+                self._courier.client_entry(
+                    client,
+                    session.line_id,
+                    "edit_text",
+                    {
+                        "session": session.number,
+                        "message_id": message.id,
+                        "text": edit.text,
+                        "kind": AuthorKind.OPERATOR.value,
+                        "author_name": message.author_name or "",
+                        "attachments": [a.model_dump(mode="json") for a in message.attachments],
+                    },
+                ),
+            )
         await self._courier.send(outbox)
         return message
 
@@ -344,12 +442,17 @@ class Sessions:
         await self._store.update_message(message)
         what = "note" if message.internal else "message to the client"
         said = f": {message.text}" if message.text else ""
-        outbox = self._courier.desk_entries(session, "notice", {
-            "text": f"🗑 {message.author_name} deleted a {what}{said}"}, skip=delete.desk)
+        outbox = self._courier.desk_entries(
+            session, "notice", {"text": f"🗑 {message.author_name} deleted a {what}{said}"}, skip=delete.desk
+        )
         client = await self._store.get_client(session.client_id)
         if not message.internal and client is not None and not client.unreachable:
-            outbox.insert(0, self._courier.client_entry(client, session.line_id, "delete_text", {
-                "session": session.number, "message_id": message.id}))
+            outbox.insert(
+                0,
+                self._courier.client_entry(
+                    client, session.line_id, "delete_text", {"session": session.number, "message_id": message.id}
+                ),
+            )
         await self._courier.send(outbox)
         return message
 
@@ -360,8 +463,12 @@ class Sessions:
             return None
         session = await self._store.get_session(int(ref["session"]))
         message = await self._store.get_message(int(ref["session"]), int(ref["id"]))
-        if session is None or message is None or message.author_kind != AuthorKind.OPERATOR \
-                or message.author_id != operator_id:
+        if (
+            session is None
+            or message is None
+            or message.author_kind != AuthorKind.OPERATOR
+            or message.author_id != operator_id
+        ):
             return None
         return session, message
 
@@ -382,8 +489,11 @@ class Sessions:
                 return session
             if session.assignee is not None:
                 holder = self._operators.get(session.assignee)
-                raise Refusal(f"{holder.name if holder else session.assignee} already has session #{number}; "
-                              "ask them to transfer it.", "taken")
+                raise Refusal(
+                    f"{holder.name if holder else session.assignee} already has session #{number}; "
+                    "ask them to transfer it.",
+                    "taken",
+                )
             session = await self._assign(session, operator, f"✋ {operator.name} took the session.")
             if session.assignee != operator.id:  # they went offline while taking it
                 raise Refusal("You are offline: you cannot take sessions. Type /status online first.", "offline")
@@ -422,8 +532,10 @@ class Sessions:
             session.status = SessionStatus.SPAM
             session.updated_at = self._clock.now()
             await self._store.save_session(session)
-            await self._courier.send(self._courier.desk_entries(session, "refresh_card")
-                                     + self._courier.notice(session, f"🚫 {operator.name} marked the session as spam."))
+            await self._courier.send(
+                self._courier.desk_entries(session, "refresh_card")
+                + self._courier.notice(session, f"🚫 {operator.name} marked the session as spam.")
+            )
             return session
 
     async def unmark_spam(self, number: int, operator_id: str) -> Session:
@@ -440,8 +552,7 @@ class Sessions:
                 return session
             restored = session.previous_status or SessionStatus.QUEUED
             notice = f"✅ {operator.name} unmarked spam."
-            requeued = restored == SessionStatus.ACTIVE and not await self._may_hold(session.assignee,
-                                                                                      session.line_id)
+            requeued = restored == SessionStatus.ACTIVE and not await self._may_hold(session.assignee, session.line_id)
             if requeued:
                 restored = SessionStatus.QUEUED
                 session.assignee = None
@@ -450,8 +561,9 @@ class Sessions:
             session.previous_status = None
             session.updated_at = self._clock.now()
             await self._store.save_session(session)
-            await self._courier.send(self._courier.desk_entries(session, "refresh_card")
-                                     + self._courier.notice(session, notice))
+            await self._courier.send(
+                self._courier.desk_entries(session, "refresh_card") + self._courier.notice(session, notice)
+            )
         line = self._config.line(session.line_id)
         if requeued and line is not None and line.auto_assign:
             session = await self.auto_assign(session)
@@ -480,9 +592,15 @@ class Sessions:
         client = await self._store.get_client(session.client_id)
         if line is not None and line.operator_joined and client is not None and not client.unreachable:
             text = line.operator_joined.replace("{operator}", operator.name)
-            joined = await self._store.add_message(Message(
-                session=session.number, author_kind=AuthorKind.SYSTEM, author_name=line.name, text=text,
-                created_at=self._clock.now()))
+            joined = await self._store.add_message(
+                Message(
+                    session=session.number,
+                    author_kind=AuthorKind.SYSTEM,
+                    author_name=line.name,
+                    text=text,
+                    created_at=self._clock.now(),
+                )
+            )
             outbox.append(self._courier.client_text(client, session, text, joined, AuthorKind.SYSTEM))
         await self._courier.send(outbox)
         return session
@@ -492,8 +610,9 @@ class Sessions:
         session.status = SessionStatus.QUEUED
         session.updated_at = self._clock.now()
         await self._store.save_session(session)
-        await self._courier.send(self._courier.desk_entries(session, "refresh_card")
-                                 + self._courier.notice(session, notice))
+        await self._courier.send(
+            self._courier.desk_entries(session, "refresh_card") + self._courier.notice(session, notice)
+        )
         return session
 
     async def auto_assign(self, session: Session) -> Session:
@@ -513,15 +632,19 @@ class Sessions:
                     chosen = await self._least_busy(fresh.line_id)
                     if chosen is None:
                         break
-                    await self._store.set_ref(LAST_ASSIGNED_REF, chosen.id, {
-                        "at": self._clock.now(), "seq": await self._store.next_number("assign")})
+                    await self._store.set_ref(
+                        LAST_ASSIGNED_REF,
+                        chosen.id,
+                        {"at": self._clock.now(), "seq": await self._store.next_number("assign")},
+                    )
                     fresh = await self._assign(fresh, chosen, f"🤖 Assigned to {chosen.name} (auto-assign).")
             if fresh.assignee is None and fresh.status == SessionStatus.QUEUED:
                 line = self._config.line(fresh.line_id)
                 client = await self._store.get_client(fresh.client_id)
                 if line is not None and line.queued_note and client is not None and not client.unreachable:
-                    await self._courier.send([self._courier.client_text(client, fresh, line.queued_note, None,
-                                                                        AuthorKind.SYSTEM)])
+                    await self._courier.send(
+                        [self._courier.client_text(client, fresh, line.queued_note, None, AuthorKind.SYSTEM)]
+                    )
             return fresh
 
     async def _least_busy(self, line_id: str) -> OperatorConfig | None:
@@ -531,8 +654,7 @@ class Sessions:
         for operator in self._operators.of_line(line_id):
             if (await self._operators.state(operator.id)).status != OperatorStatus.ONLINE:
                 continue
-            active = await self._store.list_sessions(status=[SessionStatus.ACTIVE], assignee=operator.id,
-                                                     limit=10_000)
+            active = await self._store.list_sessions(status=[SessionStatus.ACTIVE], assignee=operator.id, limit=10_000)
             last = await self._store.get_ref(LAST_ASSIGNED_REF, operator.id)
             candidates.append((len(active), int(last.get("seq", 0)) if last else 0, operator.id, operator))
         if not candidates:
@@ -546,8 +668,9 @@ class Sessions:
             return
         operator = self._operators.get(event.operator_id)
         name = operator.name if operator else event.operator_id
-        for session in await self._store.list_sessions(status=[SessionStatus.ACTIVE], assignee=event.operator_id,
-                                                       limit=10_000):
+        for session in await self._store.list_sessions(
+            status=[SessionStatus.ACTIVE], assignee=event.operator_id, limit=10_000
+        ):
             async with self._session_mutex(session.number):
                 fresh = await self.require(session.number)
                 if fresh.assignee != event.operator_id or fresh.status != SessionStatus.ACTIVE:
@@ -563,8 +686,9 @@ class Sessions:
         same moment, leaves it alone."""
         closed = 0
         for line in self._config.lines:
-            quiet = await self._store.quiet_sessions(line.id, self._clock.now() - line.auto_close_after,
-                                                     limit=IDLE_PAGE)
+            quiet = await self._store.quiet_sessions(
+                line.id, self._clock.now() - line.auto_close_after, limit=IDLE_PAGE
+            )
             if len(quiet) == IDLE_PAGE:
                 log.info("line %s: over %s idle sessions; the rest are closed by the next checks", line.id, IDLE_PAGE)
             for session in quiet:
@@ -572,8 +696,9 @@ class Sessions:
                     if await self._close_if_idle(session.number, line):
                         closed += 1
                 except Busy:
-                    log.warning("session #%s is locked: closing it for inactivity waits for the next check",
-                                session.number)
+                    log.warning(
+                        "session #%s is locked: closing it for inactivity waits for the next check", session.number
+                    )
         return closed
 
     async def _close_if_idle(self, number: int, line: LineConfig) -> bool:
@@ -588,8 +713,10 @@ class Sessions:
 
     @asynccontextmanager
     async def _session_mutex(self, number: int) -> AsyncIterator[None]:
-        async with self._locks.hold(("session", number)), \
-                store_mutex(self._store, self._clock, f"lock:session:{number}"):
+        async with (
+            self._locks.hold(("session", number)),
+            store_mutex(self._store, self._clock, f"lock:session:{number}"),
+        ):
             yield
 
     @asynccontextmanager
@@ -618,8 +745,10 @@ class Sessions:
         session.closed_at = now
         session.updated_at = now
         await self._store.save_session(session)
-        await self._courier.send(self._courier.desk_entries(session, "refresh_card")
-                                 + self._courier.notice(session, f"■ Session closed by {by}."))
+        await self._courier.send(
+            self._courier.desk_entries(session, "refresh_card")
+            + self._courier.notice(session, f"■ Session closed by {by}.")
+        )
         return session
 
     async def _publish_closed(self, session: Session, by: str) -> None:
@@ -631,6 +760,8 @@ class Sessions:
 def _idle(session: Session, line: LineConfig, now: float) -> bool:
     """The client has been silent for the line's `auto_close_after`."""
     return now - session.quiet_since >= line.auto_close_after
+
+
 def _duration(seconds: float) -> str:
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{int(seconds // 3600)} h"

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-        'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="defs" targetNamespace="http://bpmn.io/schema/bpmn">\n'
-        '  <bpmn:message id="Message_client" name="client_message" />\n')
+HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+    'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" '
+    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="defs" targetNamespace="http://bpmn.io/schema/bpmn">\n'
+    '  <bpmn:message id="Message_client" name="client_message" />\n'
+)
 
 
 @dataclass
@@ -19,55 +21,82 @@ class Step:
 
 
 def block(topic: str, result: str | None = None, **inputs: str) -> Step:
-    params = "".join(f'<camunda:inputParameter name="{k}">{escape(v)}</camunda:inputParameter>'
-                     for k, v in inputs.items())
+    params = "".join(
+        f'<camunda:inputParameter name="{k}">{escape(v)}</camunda:inputParameter>' for k, v in inputs.items()
+    )
     result_attr = f' camunda:resultVariable="{result}"' if result else ""
-    return Step(f'<bpmn:serviceTask id="{{id}}" name="{topic}" camunda:type="external" camunda:topic="{topic}"'
-                f'{result_attr}><bpmn:extensionElements><camunda:inputOutput>{params}</camunda:inputOutput>'
-                '</bpmn:extensionElements>{incoming}{outgoing}</bpmn:serviceTask>')
+    return Step(
+        f'<bpmn:serviceTask id="{{id}}" name="{topic}" camunda:type="external" camunda:topic="{topic}"'
+        f"{result_attr}><bpmn:extensionElements><camunda:inputOutput>{params}</camunda:inputOutput>"
+        "</bpmn:extensionElements>{incoming}{outgoing}</bpmn:serviceTask>"
+    )
 
 
 def script(code: str) -> Step:
-    return Step('<bpmn:scriptTask id="{id}" name="Script" scriptFormat="python">{incoming}{outgoing}'
-                f'<bpmn:script>{escape(code)}</bpmn:script></bpmn:scriptTask>')
+    return Step(
+        '<bpmn:scriptTask id="{id}" name="Script" scriptFormat="python">{incoming}{outgoing}'
+        f"<bpmn:script>{escape(code)}</bpmn:script></bpmn:scriptTask>"
+    )
 
 
-def field(fid: str, ftype: str, label: str | None = None, *, required: bool = False, default: str | None = None,
-          options: dict[str, str] | None = None) -> str:
+def field(
+    fid: str,
+    ftype: str,
+    label: str | None = None,
+    *,
+    required: bool = False,
+    default: str | None = None,
+    options: dict[str, str] | None = None,
+) -> str:
     default_attr = f" defaultValue={quoteattr(default)}" if default is not None else ""
     inner = "".join(f'<camunda:value id="{k}" name="{v}" />' for k, v in (options or {}).items())
     if required:
         inner += '<camunda:validation><camunda:constraint name="required" /></camunda:validation>'
-    return (f'<camunda:formField id="{fid}" label={quoteattr(label or fid)} type="{ftype}"{default_attr}>'
-            f"{inner}</camunda:formField>")
+    return (
+        f'<camunda:formField id="{fid}" label={quoteattr(label or fid)} type="{ftype}"{default_attr}>'
+        f"{inner}</camunda:formField>"
+    )
 
 
 def user_task(name: str, *fields: str, assignee: str | None = None) -> Step:
     assignee_attr = f' camunda:assignee="{assignee}"' if assignee else ""
-    return Step(f'<bpmn:userTask id="{{id}}" name={quoteattr(name)}{assignee_attr}><bpmn:extensionElements>'
-                f'<camunda:formData>{"".join(fields)}</camunda:formData></bpmn:extensionElements>'
-                '{incoming}{outgoing}</bpmn:userTask>')
+    return Step(
+        f'<bpmn:userTask id="{{id}}" name={quoteattr(name)}{assignee_attr}><bpmn:extensionElements>'
+        f"<camunda:formData>{''.join(fields)}</camunda:formData></bpmn:extensionElements>"
+        "{incoming}{outgoing}</bpmn:userTask>"
+    )
 
 
 def wait_client() -> Step:
-    return Step('<bpmn:intermediateCatchEvent id="{id}" name="Client answers">{incoming}{outgoing}'
-                '<bpmn:messageEventDefinition messageRef="Message_client" /></bpmn:intermediateCatchEvent>')
+    return Step(
+        '<bpmn:intermediateCatchEvent id="{id}" name="Client answers">{incoming}{outgoing}'
+        '<bpmn:messageEventDefinition messageRef="Message_client" /></bpmn:intermediateCatchEvent>'
+    )
 
 
 def timer(duration: str | None = None, date: str | None = None) -> Step:
-    body = (f'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{duration}</bpmn:timeDuration>' if duration
-            else f'<bpmn:timeDate xsi:type="bpmn:tFormalExpression">{date}</bpmn:timeDate>')
-    return Step('<bpmn:intermediateCatchEvent id="{id}" name="Timer">{incoming}{outgoing}'
-                f'<bpmn:timerEventDefinition>{body}</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>')
+    body = (
+        f'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{duration}</bpmn:timeDuration>'
+        if duration
+        else f'<bpmn:timeDate xsi:type="bpmn:tFormalExpression">{date}</bpmn:timeDate>'
+    )
+    return Step(
+        '<bpmn:intermediateCatchEvent id="{id}" name="Timer">{incoming}{outgoing}'
+        f"<bpmn:timerEventDefinition>{body}</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>"
+    )
 
 
 def process(pid: str, name: str, *steps: Step) -> str:
-    parts = [f'  <bpmn:process id="{pid}" name={quoteattr(name)} isExecutable="true">',
-             '    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>']
+    parts = [
+        f'  <bpmn:process id="{pid}" name={quoteattr(name)} isExecutable="true">',
+        '    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>',
+    ]
     for index, step in enumerate(steps):
-        xml = (step.xml.replace("{id}", f"step{index + 1}")
-               .replace("{incoming}", f"<bpmn:incoming>f{index}</bpmn:incoming>")
-               .replace("{outgoing}", f"<bpmn:outgoing>f{index + 1}</bpmn:outgoing>"))
+        xml = (
+            step.xml.replace("{id}", f"step{index + 1}")
+            .replace("{incoming}", f"<bpmn:incoming>f{index}</bpmn:incoming>")
+            .replace("{outgoing}", f"<bpmn:outgoing>f{index + 1}</bpmn:outgoing>")
+        )
         parts.append("    " + xml)
     last = len(steps)
     parts.append(f'    <bpmn:endEvent id="end"><bpmn:incoming>f{last}</bpmn:incoming></bpmn:endEvent>')

@@ -102,8 +102,10 @@ async def _tasks_printed_when_stuck(request: pytest.FixtureRequest) -> AsyncIter
     def dump() -> None:
         out = sys.__stderr__ or sys.stderr
         tasks = asyncio.all_tasks(loop)
-        print(f"\n=== {request.node.nodeid}: still running after {limit - 10:.0f}s; {len(tasks)} asyncio tasks ===",
-              file=out)
+        print(
+            f"\n=== {request.node.nodeid}: still running after {limit - 10:.0f}s; {len(tasks)} asyncio tasks ===",
+            file=out,
+        )
         for task in tasks:
             print(f"--- {task.get_name()}", file=out)
             task.print_stack(limit=8, file=out)
@@ -293,10 +295,7 @@ def _telegram_calls_follow_the_spec(request: pytest.FixtureRequest, monkeypatch:
     monkeypatch.setattr(TelegramSandbox, "__init__", registering_init)
     yield
     findings = [
-        (call, problems)
-        for sandbox in sandboxes
-        for call in sandbox.calls
-        if (problems := checker.problems(call))
+        (call, problems) for sandbox in sandboxes for call in sandbox.calls if (problems := checker.problems(call))
     ]
     if findings:
         pytest.fail(_report(request.node.nodeid, findings), pytrace=False)
@@ -381,8 +380,9 @@ class BlockKitLimits:
             if len(fields) > 10:
                 problems.append(f"{where} has {len(fields)} fields, Slack allows 10")
             for index, item in enumerate(fields):
-                problems += self._max(item.get("text") if isinstance(item, Mapping) else item, 2000,
-                                      f"{where}.fields[{index}]")
+                problems += self._max(
+                    item.get("text") if isinstance(item, Mapping) else item, 2000, f"{where}.fields[{index}]"
+                )
             if isinstance(block.get("accessory"), Mapping):
                 problems += self._element(block["accessory"], f"{where}.accessory")
         elif kind == "input":
@@ -439,10 +439,12 @@ class BlockKitLimits:
             if plain_only:
                 problems += self._plain(text, 75, f"{where}[{index}].text")
             else:
-                problems += self._max(text.get("text") if isinstance(text, Mapping) else None, 75,
-                                      f"{where}[{index}].text")
-            problems += self._max(option.get("value") if isinstance(option, Mapping) else None, 150,
-                                  f"{where}[{index}].value")
+                problems += self._max(
+                    text.get("text") if isinstance(text, Mapping) else None, 75, f"{where}[{index}].text"
+                )
+            problems += self._max(
+                option.get("value") if isinstance(option, Mapping) else None, 150, f"{where}[{index}].value"
+            )
         return problems
 
     @staticmethod
@@ -527,8 +529,13 @@ def _slack_block_kit_within_limits(request: pytest.FixtureRequest, monkeypatch: 
         original_init(self, *args, **kwargs)
         seen.sandboxes.append(self)
 
-    def recording_ephemeral(self: SlackWorkspace, user_id: str, text: str | None = None,
-                            blocks: list[dict[str, Any]] | None = None, **kwargs: Any) -> dict[str, Any]:
+    def recording_ephemeral(
+        self: SlackWorkspace,
+        user_id: str,
+        text: str | None = None,
+        blocks: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         if kwargs.get("source", "ack") == "ack":
             seen.acks.append({"text": text, "blocks": copy.deepcopy(blocks)})
         return original_record(self, user_id, text, blocks, **kwargs)

@@ -10,8 +10,14 @@ import pytest
 from bots.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {"SUPPORT_BOT_TOKEN": "1:x", "SUPPORT_BOT_SECRET": "s3cret", "SLACK_BOT_TOKEN": "xoxb-1",
-       "SLACK_SIGNING_SECRET": "sig", "SALES_BOT_TOKEN": "2:y", "SALES_BOT_SECRET": "s4cret"}
+ENV = {
+    "SUPPORT_BOT_TOKEN": "1:x",
+    "SUPPORT_BOT_SECRET": "s3cret",
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_SIGNING_SECRET": "sig",
+    "SALES_BOT_TOKEN": "2:y",
+    "SALES_BOT_SECRET": "s4cret",
+}
 
 
 @pytest.fixture
@@ -30,7 +36,8 @@ def test_check_config_accepts_the_example(workdir: Path, capsys: pytest.CaptureF
 
 
 def test_check_config_reports_config_and_bpmn_problems_with_file_and_line(
-        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = workdir / "linedesk.toml"
     config.write_text(config.read_text().replace('name = "Support"', 'name = "Support"\ncolour = "red"', 1))
     (workdir / "processes" / "broken.bpmn").write_text("<bpmn:definitions")
@@ -44,14 +51,16 @@ def test_check_config_reports_config_and_bpmn_problems_with_file_and_line(
 
 
 def test_check_config_names_an_autostart_rule_with_a_missing_process(
-        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (workdir / "processes" / "Sales" / "Leads" / "create_lead.bpmn").unlink()
     assert main(["check-config"]) == 1
     assert "autostart[0].process: no process 'create_lead'" in capsys.readouterr().err
 
 
-def test_missing_variable_is_named(workdir: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_variable_is_named(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("SLACK_BOT_TOKEN")
     assert main(["check-config"]) == 1
     assert "SLACK_BOT_TOKEN" in capsys.readouterr().err

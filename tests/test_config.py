@@ -83,9 +83,7 @@ def test_example_loads_with_its_env_example(tmp_path: Path) -> None:
     assert support.telegram_desk_chat == -1001234567890
     assert support.auto_close_after == 4 * 3600
     assert support.reopen_within == 600
-    assert [(r.event, r.process, r.enabled) for r in support.autostart] == [
-        ("session.created", "create_lead", False)
-    ]
+    assert [(r.event, r.process, r.enabled) for r in support.autostart] == [("session.created", "create_lead", False)]
     assert sales.slack_dm is True
     assert config.slack_dm_line() is sales
     assert config.slack.bot_token == env["SLACK_BOT_TOKEN"]
@@ -180,9 +178,7 @@ RULE_CASES = [
         "unknown key",
         id="unknown-autostart-key",
     ),
-    pytest.param(
-        'admin_token = "x"\n' + SUPPORT_LINE, "admin_token", "unknown key", id="admin-token-in-file"
-    ),
+    pytest.param('admin_token = "x"\n' + SUPPORT_LINE, "admin_token", "unknown key", id="admin-token-in-file"),
     pytest.param('base_dir = "/x"\n' + SUPPORT_LINE, "base_dir", "unknown key", id="base-dir-in-file"),
     pytest.param(
         SUPPORT_LINE + SUPPORT_LINE.replace("111:AAA", "222:BBB"),
@@ -196,9 +192,7 @@ RULE_CASES = [
         "duplicate operator id",
         id="duplicate-operator-id",
     ),
-    pytest.param(
-        '[[lines]]\nid = "x"\nname = "X"\n', "lines[0]", "no client channel", id="no-client-channel"
-    ),
+    pytest.param('[[lines]]\nid = "x"\nname = "X"\n', "lines[0]", "no client channel", id="no-client-channel"),
     pytest.param(
         SLACK_OK
         + '[[lines]]\nid = "a"\nname = "A"\nslack_dm = true\n'
@@ -372,9 +366,7 @@ RULE_CASES = [
 
 
 @pytest.mark.parametrize(("text", "key", "fragment"), RULE_CASES)
-def test_rule_violation_is_a_problem_naming_the_key(
-    tmp_path: Path, text: str, key: str, fragment: str
-) -> None:
+def test_rule_violation_is_a_problem_naming_the_key(tmp_path: Path, text: str, key: str, fragment: str) -> None:
     problems = problems_of(tmp_path, text)
     matching = [p for p in problems if p.key == key]
     assert matching, f"no problem for {key}: {[str(p) for p in problems]}"
@@ -451,11 +443,7 @@ def test_a_broken_value_does_not_hide_rules_of_the_same_item(tmp_path: Path) -> 
 
 
 def test_malformed_secret_is_not_also_reported_as_missing(tmp_path: Path) -> None:
-    text = (
-        '[server]\npublic_url = "https://d.example.com"\n'
-        + SUPPORT_LINE
-        + 'telegram_webhook_secret = "a b"\n'
-    )
+    text = '[server]\npublic_url = "https://d.example.com"\n' + SUPPORT_LINE + 'telegram_webhook_secret = "a b"\n'
     problems = problems_of(tmp_path, text)
     assert [p.key for p in problems] == ["lines[0].telegram_webhook_secret"]
     assert "1-256" in problems[0].message
@@ -470,8 +458,7 @@ def test_problem_str_has_file_line_key_message(tmp_path: Path) -> None:
     assert len(problems) == 1
     assert problems[0].line == 7  # SUPPORT_LINE starts with a blank line: [[lines]] is line 6
     assert str(problems[0]) == (
-        f"{tmp_path / 'linedesk.toml'}:7: lines[1].id: "
-        "must be made of lowercase letters, digits, '_' and '-' only"
+        f"{tmp_path / 'linedesk.toml'}:7: lines[1].id: must be made of lowercase letters, digits, '_' and '-' only"
     )
 
 
@@ -608,18 +595,13 @@ def test_missing_variable_names_key_and_variable(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, text, {"SUPPORT_BOT_SECRET": "ok"})
     # Reported once each: no follow-up complaint about the placeholder value.
     assert [str(p) for p in problems] == [
-        f"{tmp_path / 'linedesk.toml'}:6: lines[0].telegram_token: "
-        "environment variable SUPPORT_BOT_TOKEN is not set",
+        f"{tmp_path / 'linedesk.toml'}:6: lines[0].telegram_token: environment variable SUPPORT_BOT_TOKEN is not set",
         f"{tmp_path / 'linedesk.toml'}:9: processes.http_allow[1]: environment variable CRM is not set",
     ]
 
 
 def test_missing_variable_in_secret_is_reported_once(tmp_path: Path) -> None:
-    text = (
-        '[server]\npublic_url = "https://d.example.com"\n'
-        + SUPPORT_LINE
-        + 'telegram_webhook_secret = "${S}"\n'
-    )
+    text = '[server]\npublic_url = "https://d.example.com"\n' + SUPPORT_LINE + 'telegram_webhook_secret = "${S}"\n'
     problems = problems_of(tmp_path, text)
     assert [(p.key, p.message) for p in problems] == [
         ("lines[0].telegram_webhook_secret", "environment variable S is not set")
@@ -673,18 +655,14 @@ def test_without_overrides_the_file_wins(tmp_path: Path) -> None:
         ("SLACK_API_URL", "slack", "slack.api_url"),
     ],
 )
-def test_bad_environment_value_names_the_variable(
-    tmp_path: Path, variable: str, value: str, key: str
-) -> None:
+def test_bad_environment_value_names_the_variable(tmp_path: Path, variable: str, value: str, key: str) -> None:
     problems = problems_of(tmp_path, SUPPORT_LINE, {variable: value})
     assert [p.key for p in problems] == [key]
     assert problems[0].line is None
     assert f"environment variable {variable}" in problems[0].message
 
 
-def test_dotenv_next_to_config_is_read_and_process_env_wins(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_dotenv_next_to_config_is_read_and_process_env_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "conf"
     folder.mkdir()
     (folder / ".env").write_text(
@@ -710,17 +688,13 @@ def test_dotenv_next_to_config_is_read_and_process_env_wins(
 
 def test_load_config_defaults_to_os_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LINEDESK_TEST_CONFIG_TOKEN", "env-token")
-    path = write_config(
-        tmp_path, '[[lines]]\nid = "a"\nname = "A"\ntelegram_token = "${LINEDESK_TEST_CONFIG_TOKEN}"\n'
-    )
+    path = write_config(tmp_path, '[[lines]]\nid = "a"\nname = "A"\ntelegram_token = "${LINEDESK_TEST_CONFIG_TOKEN}"\n')
     assert load_config(path).lines[0].telegram_token == "env-token"
 
 
 def test_resolve_config_path() -> None:
     assert resolve_config_path("custom.toml", {"LINEDESK_CONFIG": "env.toml"}) == Path("custom.toml")
-    assert resolve_config_path(None, {"LINEDESK_CONFIG": "/etc/linedesk/env.toml"}) == Path(
-        "/etc/linedesk/env.toml"
-    )
+    assert resolve_config_path(None, {"LINEDESK_CONFIG": "/etc/linedesk/env.toml"}) == Path("/etc/linedesk/env.toml")
     assert resolve_config_path(None, {}) == Path("linedesk.toml")
     assert resolve_config_path(None, {"LINEDESK_CONFIG": ""}) == Path("linedesk.toml")
 
@@ -780,9 +754,7 @@ def test_store_url_resolved(tmp_path: Path, url: str, expected: str) -> None:
     assert config.store_url_resolved() == expected.format(base=tmp_path)
 
 
-def test_paths_are_relative_to_the_config_folder_not_cwd(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_paths_are_relative_to_the_config_folder_not_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "etc"
     folder.mkdir()
     elsewhere = tmp_path / "elsewhere"

@@ -19,9 +19,16 @@ async def test_demo_plays_every_step_and_exits_0() -> None:
     text = out.getvalue()
     assert code == 0, text
     assert "0 failed" in text
-    for line in ("Ivan sees", "← Hello! An operator will answer shortly.", "[Take] [Start process] [Close]",
-                 "You are offline", "▶ Handle request started by Anna", "← Your request #1 is registered",
-                 "← Request #1: registered", "HTTP 401"):
+    for line in (
+        "Ivan sees",
+        "← Hello! An operator will answer shortly.",
+        "[Take] [Start process] [Close]",
+        "You are offline",
+        "▶ Handle request started by Anna",
+        "← Your request #1 is registered",
+        "← Request #1: registered",
+        "HTTP 401",
+    ):
         assert line in text, line
     assert "\033[" not in text  # plain text when not a terminal
     # the story: each of SPEC §9's steps, in order, with its checks and time; then the summary
@@ -29,14 +36,15 @@ async def test_demo_plays_every_step_and_exits_0() -> None:
     assert [row.split(" · ")[0] for row in headings if row[3].isdigit()] == [f"━━ {n}" for n in range(1, 10)]
     assert headings[-1] == "━━ Summary"
     assert text.count("checks passed · ") == 10
-    summary = text[text.index("━━ Summary"):]
+    summary = text[text.index("━━ Summary") :]
     assert "✔ 26 checks passed, 0 failed in " in summary
     assert "linedesk init mydesk" in summary and "README.md" in summary
 
 
 def test_demo_runs_from_any_folder_and_writes_nothing_there(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "bots.cli", "demo", "--quiet"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "bots.cli", "demo", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().startswith("26 checks passed, 0 failed in ")
     assert len(result.stdout.strip().splitlines()) == 1  # --quiet: the summary line only
@@ -52,19 +60,22 @@ class FakeTerminal(io.StringIO):
         return self._tty
 
 
-@pytest.mark.parametrize(("tty", "environ", "expected"), [
-    (True, {}, True),
-    (False, {}, False),
-    (True, {"NO_COLOR": "1"}, False),
-    (True, {"NO_COLOR": ""}, True),             # no-color.org: an empty NO_COLOR does not count
-    (False, {"FORCE_COLOR": "1"}, True),
-    (False, {"FORCE_COLOR": "0"}, False),
-    (True, {"FORCE_COLOR": "false"}, False),
-    (False, {"FORCE_COLOR": ""}, False),
-    (False, {"NO_COLOR": "1", "FORCE_COLOR": "1"}, False),  # NO_COLOR wins
-    (True, {"TERM": "dumb"}, False),
-    (False, {"TERM": "dumb", "FORCE_COLOR": "1"}, True),
-])
+@pytest.mark.parametrize(
+    ("tty", "environ", "expected"),
+    [
+        (True, {}, True),
+        (False, {}, False),
+        (True, {"NO_COLOR": "1"}, False),
+        (True, {"NO_COLOR": ""}, True),  # no-color.org: an empty NO_COLOR does not count
+        (False, {"FORCE_COLOR": "1"}, True),
+        (False, {"FORCE_COLOR": "0"}, False),
+        (True, {"FORCE_COLOR": "false"}, False),
+        (False, {"FORCE_COLOR": ""}, False),
+        (False, {"NO_COLOR": "1", "FORCE_COLOR": "1"}, False),  # NO_COLOR wins
+        (True, {"TERM": "dumb"}, False),
+        (False, {"TERM": "dumb", "FORCE_COLOR": "1"}, True),
+    ],
+)
 def test_colour_only_on_a_terminal_unless_told(tty: bool, environ: dict[str, str], expected: bool) -> None:
     assert color_enabled(FakeTerminal(tty), environ) is expected
 
@@ -97,7 +108,7 @@ def test_the_summary_counts_per_step_and_names_the_failures() -> None:
     play_two_steps(show)
     text = out.getvalue()
     assert "   1/1 checks passed · " in text and "   1/2 checks passed · " in text
-    summary = text[text.index("━━ Summary"):]
+    summary = text[text.index("━━ Summary") :]
     rows = summary.splitlines()
     assert any(row.startswith("   1  Ivan writes") and "1/1 ✔" in row for row in rows), summary
     assert any(row.startswith("   2  Anna answers") and "1/2 ✘" in row for row in rows), summary

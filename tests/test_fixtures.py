@@ -24,8 +24,10 @@ def test_every_reference_file_names_its_origin_and_matches_its_hash() -> None:
 
 def test_no_test_reads_outside_the_repository() -> None:
     outside = re.compile(r"""parents\[[3-9]\]|/work/|["']shared["']|\bshared/reference""")
-    offenders = [f"{path.relative_to(TESTS)}:{number}: {line.strip()}"
-                 for path in TESTS.rglob("*.py")
-                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-                 if outside.search(line) and path.name != "test_fixtures.py"]
+    offenders = [
+        f"{path.relative_to(TESTS)}:{number}: {line.strip()}"
+        for path in TESTS.rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if outside.search(line) and path.name != "test_fixtures.py"
+    ]
     assert not offenders, "tests read files outside the repository:\n" + "\n".join(offenders)

@@ -14,11 +14,24 @@ from bots.cli import main, package_processes_dir
 from bots.init import TO_FILL
 from core.config import load_config
 
-FILLED = {"SUPPORT_BOT_TOKEN": "123456:AAH-test-token", "SUPPORT_DESK_CHAT": "-1001234567890",
-          "OPERATOR_TELEGRAM_USER": "111111"}
+FILLED = {
+    "SUPPORT_BOT_TOKEN": "123456:AAH-test-token",
+    "SUPPORT_DESK_CHAT": "-1001234567890",
+    "OPERATOR_TELEGRAM_USER": "111111",
+}
 # Variables a developer's shell (or another test) might have set: the starter folder must not depend on them.
-OUTSIDE = (*TO_FILL, "SUPPORT_BOT_SECRET", "LINEDESK_ADMIN_TOKEN", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
-           "SLACK_APP_TOKEN", "LINEDESK_STORE_URL", "TELEGRAM_API_URL", "SLACK_API_URL", "LINEDESK_CONFIG")
+OUTSIDE = (
+    *TO_FILL,
+    "SUPPORT_BOT_SECRET",
+    "LINEDESK_ADMIN_TOKEN",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "LINEDESK_STORE_URL",
+    "TELEGRAM_API_URL",
+    "SLACK_API_URL",
+    "LINEDESK_CONFIG",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -54,13 +67,21 @@ def test_init_writes_config_env_and_the_example_processes(tmp_path: Path, capsys
     assert set(values) == {"SUPPORT_BOT_SECRET", "LINEDESK_ADMIN_TOKEN"}
     assert all(len(value) >= 32 for value in values.values())
     # next steps name what to fill in and how to go on
-    for text in ("SUPPORT_BOT_TOKEN", "@BotFather", "Manage topics", "linedesk check-config", "linedesk serve",
-                 f"cd {target}", "Slack app setup"):
+    for text in (
+        "SUPPORT_BOT_TOKEN",
+        "@BotFather",
+        "Manage topics",
+        "linedesk check-config",
+        "linedesk serve",
+        f"cd {target}",
+        "Slack app setup",
+    ):
         assert text in out, text
 
 
 def test_check_config_names_only_the_values_to_fill_in_then_accepts_the_folder(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["init", str(tmp_path / "mydesk")]) == 0
     config = tmp_path / "mydesk" / "linedesk.toml"
     capsys.readouterr()
@@ -84,7 +105,8 @@ def test_check_config_names_only_the_values_to_fill_in_then_accepts_the_folder(
 
 
 def test_the_commented_webhook_and_slack_options_work_when_turned_on(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["init", str(tmp_path)]) == 0
     config = tmp_path / "linedesk.toml"
     fill(tmp_path / ".env", FILLED)
@@ -107,8 +129,9 @@ def test_the_commented_webhook_and_slack_options_work_when_turned_on(
     assert loaded.lines[0].slack_desk_channel == "C0123456789"
 
 
-def test_a_folder_that_is_not_empty_is_refused_without_force(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_folder_that_is_not_empty_is_refused_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "linedesk.toml").write_text("# mine\n")
     (tmp_path / "notes.txt").write_text("keep me\n")
     assert main(["init", str(tmp_path)]) == 1
@@ -142,8 +165,9 @@ def test_a_file_in_the_way_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "processes" in capsys.readouterr().err and not (tmp_path / "other" / "linedesk.toml").exists()
 
 
-def test_init_without_a_folder_uses_the_current_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_without_a_folder_uses_the_current_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["init"]) == 0
     out = capsys.readouterr().out
@@ -153,8 +177,9 @@ def test_init_without_a_folder_uses_the_current_one(tmp_path: Path, monkeypatch:
 
 
 def test_init_runs_as_a_command(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "bots.cli", "init", "desk"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bots.cli", "init", "desk"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "Next steps" in result.stdout and "cd desk && linedesk check-config" in result.stdout
     assert sorted(p.name for p in (tmp_path / "desk").iterdir()) == [".env", "linedesk.toml", "processes"]
@@ -176,11 +201,14 @@ async def test_the_starter_folder_serves_a_telegram_customer_by_long_polling(tmp
         await desk.start()
         try:
             customer = telegram.user(501, "Ivan")
-            await telegram.deliver(FILLED["SUPPORT_BOT_TOKEN"],
-                                   telegram.text_update(FILLED["SUPPORT_BOT_TOKEN"], customer, "Hello"))
+            await telegram.deliver(
+                FILLED["SUPPORT_BOT_TOKEN"], telegram.text_update(FILLED["SUPPORT_BOT_TOKEN"], customer, "Hello")
+            )
             for _ in range(100):
-                if telegram.topics(-1001234567890) and len(telegram.chat_messages(FILLED["SUPPORT_BOT_TOKEN"],
-                                                                                 501)) > 1:
+                if (
+                    telegram.topics(-1001234567890)
+                    and len(telegram.chat_messages(FILLED["SUPPORT_BOT_TOKEN"], 501)) > 1
+                ):
                     break
                 await asyncio.sleep(0.05)
             assert [t["name"] for t in telegram.topics(-1001234567890)] == ["#1 Ivan"]
@@ -195,7 +223,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_the_readme_shows_what_check_config_says_about_a_fresh_folder(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["init"]) == 0
     capsys.readouterr()
@@ -219,14 +248,22 @@ def test_the_configuration_reference_names_every_key() -> None:
     )
 
     readme = README.read_text()
-    reference = readme[readme.index("## Configuration reference"):readme.index("## Commands and HTTP API")]
-    tables = {"[server]": ServerConfig, "[store]": StoreConfig, "[telegram]": TelegramConfig, "[slack]": SlackConfig,
-              "[processes]": ProcessesConfig, "[delivery]": DeliveryConfig, "[[lines]]": LineConfig,
-              "[[lines.autostart]]": AutostartRuleConfig, "[[operators]]": OperatorConfig}
+    reference = readme[readme.index("## Configuration reference") : readme.index("## Commands and HTTP API")]
+    tables = {
+        "[server]": ServerConfig,
+        "[store]": StoreConfig,
+        "[telegram]": TelegramConfig,
+        "[slack]": SlackConfig,
+        "[processes]": ProcessesConfig,
+        "[delivery]": DeliveryConfig,
+        "[[lines]]": LineConfig,
+        "[[lines.autostart]]": AutostartRuleConfig,
+        "[[operators]]": OperatorConfig,
+    }
     for title, model in tables.items():
         start = reference.index(f"**`{title}`**")
         end = reference.find("\n**`", start + 1)
-        section = reference[start:end if end > 0 else None]
+        section = reference[start : end if end > 0 else None]
         for key in model.model_fields:
             if key == "autostart":
                 continue  # [[lines.autostart]] has its own table

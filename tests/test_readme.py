@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _readme_block(heading: str) -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index(f"## {heading}\n"):]
+    section = text[text.index(f"## {heading}\n") :]
     block = re.search(r"```bash\n(.*?)```", section, re.S)
     assert block is not None, f"no bash block under '## {heading}'"
     return [line.split("#")[0].strip() for line in block[1].splitlines() if line.strip()]

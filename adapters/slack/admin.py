@@ -38,8 +38,9 @@ TOGGLE = "autostart.toggle"
 PROCESS = "autostart.process"
 PAGE = "autostart.page"
 
-USAGE = ("Use `/autostart` for the list of rules, or `/autostart LINE EVENT PROCESS on|off` "
-         f"(events: {', '.join(EVENTS)}).")
+USAGE = (
+    f"Use `/autostart` for the list of rules, or `/autostart LINE EVENT PROCESS on|off` (events: {', '.join(EVENTS)})."
+)
 
 LINES_PER_PAGE = 10
 """Per line: one section and one actions block per event (4 blocks); 10 lines stay far below 50 blocks."""
@@ -87,8 +88,9 @@ class AutostartRules:
         """`/autostart LINE EVENT PROCESS on|off` (four words, checked by the caller)."""
         operator = self.admin(user_id)
         line_id, event, process_id, state = words
-        return await self._autostart.set_rule(line_id, event, process_id, state.lower() == "on",
-                                              by=f"slack:{user_id}", admin=operator)
+        return await self._autostart.set_rule(
+            line_id, event, process_id, state.lower() == "on", by=f"slack:{user_id}", admin=operator
+        )
 
     async def toggle(self, user_id: str, value: str) -> str:
         """Turn on / Turn off: `value` is "line:event:on|off". Returns the line changed."""
@@ -101,8 +103,7 @@ class AutostartRules:
         current = await self._autostart.rule(line_id, event)
         if current is None:
             raise Refusal(f"Line {line_id!r} has no process for {event}: choose one first.", "no_process")
-        await self._autostart.set_rule(line_id, event, current.process_id, state, by=f"slack:{user_id}",
-                                       admin=operator)
+        await self._autostart.set_rule(line_id, event, current.process_id, state, by=f"slack:{user_id}", admin=operator)
         return line_id
 
     async def choose(self, user_id: str, prefix: str, action: dict[str, Any]) -> str:
@@ -137,17 +138,31 @@ class AutostartRules:
         size = self._page_size(options)
         pages = max(1, -(-len(lines) // size))
         page = min(max(page, 0), pages - 1)
-        shown = lines[page * size:(page + 1) * size]
+        shown = lines[page * size : (page + 1) * size]
         rules = {(r.line_id, r.event): r for r in await self._autostart.rules()}
-        blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": (
-            "*Automatic start* — per line and event, the process that starts by itself."
-            + (f" Page {page + 1} of {pages}." if pages > 1 else ""))}}]
+        blocks: list[Block] = [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": (
+                        "*Automatic start* — per line and event, the process that starts by itself."
+                        + (f" Page {page + 1} of {pages}." if pages > 1 else "")
+                    ),
+                },
+            }
+        ]
         for line_id, name in shown:
             facts = [f"*{_escape(name)}* · `{line_id}`"]
             for event in EVENTS:
                 facts.append(f"• `{event}` → {self._summary(rules.get((line_id, event)))}")
-            blocks.append({"type": "section", "block_id": f"line:{line_id}",
-                           "text": {"type": "mrkdwn", "text": _cut("\n".join(facts), 3000)}})
+            blocks.append(
+                {
+                    "type": "section",
+                    "block_id": f"line:{line_id}",
+                    "text": {"type": "mrkdwn", "text": _cut("\n".join(facts), 3000)},
+                }
+            )
             for event in EVENTS:
                 row = self._row(line_id, event, rules.get((line_id, event)), options, ids)
                 if row is not None:
@@ -155,25 +170,46 @@ class AutostartRules:
         if not lines:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "_No lines are configured._"}})
         if len(self._catalog) > MAX_OPTIONS:
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
-                f"The menus show the first {MAX_OPTIONS} processes; for the others use "
-                "`/autostart LINE EVENT PROCESS on|off`.")}]})
+            blocks.append(
+                {
+                    "type": "context",
+                    "elements": [
+                        {
+                            "type": "mrkdwn",
+                            "text": (
+                                f"The menus show the first {MAX_OPTIONS} processes; for the others use "
+                                "`/autostart LINE EVENT PROCESS on|off`."
+                            ),
+                        }
+                    ],
+                }
+            )
         nav = ([_button("◀ Previous", ids.page, str(page - 1))] if page > 0 else []) + (
-            [_button("Next ▶", ids.page, str(page + 1))] if page + 1 < pages else [])
+            [_button("Next ▶", ids.page, str(page + 1))] if page + 1 < pages else []
+        )
         if nav:
             blocks.append({"type": "actions", "block_id": "pages", "elements": nav})
         return "Automatic start rules", blocks
 
-    def _row(self, line_id: str, event: str, rule: EffectiveRule | None,
-             options: list[tuple[str, list[Block]]], ids: RuleIds) -> Block | None:
+    def _row(
+        self, line_id: str, event: str, rule: EffectiveRule | None, options: list[tuple[str, list[Block]]], ids: RuleIds
+    ) -> Block | None:
         elements: list[Block] = []
         if rule is not None:
             turn_on = not rule.enabled
-            elements.append({**_button(f"Turn {'on' if turn_on else 'off'} · {event}", ids.toggle,
-                                       f"{line_id}:{event}:{'on' if turn_on else 'off'}"),
-                             **({"style": "primary"} if turn_on else {})})
+            elements.append(
+                {
+                    **_button(
+                        f"Turn {'on' if turn_on else 'off'} · {event}",
+                        ids.toggle,
+                        f"{line_id}:{event}:{'on' if turn_on else 'off'}",
+                    ),
+                    **({"style": "primary"} if turn_on else {}),
+                }
+            )
         menu: Block = {
-            "type": "static_select", "action_id": f"{ids.process}:{line_id}:{event}"[:ACTION_ID],
+            "type": "static_select",
+            "action_id": f"{ids.process}:{line_id}:{event}"[:ACTION_ID],
             "placeholder": _plain(f"Process for {event}", 150),
             "option_groups": [{"label": _plain(title, 75), "options": group} for title, group in options],
         }
@@ -196,8 +232,11 @@ class AutostartRules:
         groups: list[tuple[str, list[Block]]] = []
         left = MAX_OPTIONS
         for group in self._catalog.grouped():
-            options = [{"text": _plain(entry.name, OPTION_TEXT), "value": entry.id}
-                       for entry in group.processes if len(entry.id) <= OPTION_VALUE][:left]
+            options = [
+                {"text": _plain(entry.name, OPTION_TEXT), "value": entry.id}
+                for entry in group.processes
+                if len(entry.id) <= OPTION_VALUE
+            ][:left]
             if options:
                 groups.append((group.scope.title, options))
                 left -= len(options)
@@ -226,13 +265,20 @@ class AutostartRules:
     def describe(self, rule: EffectiveRule) -> str:
         entry = self._catalog.get(rule.process_id)
         name = entry.name if entry else rule.process_id
-        return (f"line `{rule.line_id}`, `{rule.event}` → *{_escape(name)}* (`{rule.process_id}`) "
-                f"{ICONS[rule.enabled]}")
+        return f"line `{rule.line_id}`, `{rule.event}` → *{_escape(name)}* (`{rule.process_id}`) {ICONS[rule.enabled]}"
 
 
 class SlackAdmin:
-    def __init__(self, app: AsyncApp, *, autostart: Autostart, operators: Operators, catalog: Catalog,
-                 config: Config, track: Callable[[Listener], Listener]):
+    def __init__(
+        self,
+        app: AsyncApp,
+        *,
+        autostart: Autostart,
+        operators: Operators,
+        catalog: Catalog,
+        config: Config,
+        track: Callable[[Listener], Listener],
+    ):
         self._app = app
         self.rules = AutostartRules(autostart=autostart, operators=operators, catalog=catalog, config=config)
         self._track = track
@@ -268,8 +314,9 @@ class SlackAdmin:
         await ack(text=f"Automatic start is now: {self.rules.describe(rule)}.")
 
     # --- buttons and menus ---------------------------------------------------------------------
-    async def on_toggle(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
-                        client: AsyncWebClient) -> None:
+    async def on_toggle(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
         try:
             line_id = await self.rules.toggle(_user(body), str(_action(body).get("value") or ""))
@@ -278,8 +325,9 @@ class SlackAdmin:
             return
         await self._replace(respond, line_id)
 
-    async def on_process(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
-                         client: AsyncWebClient) -> None:
+    async def on_process(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
         try:
             line_id = await self.rules.choose(_user(body), PROCESS, _action(body))
@@ -288,8 +336,7 @@ class SlackAdmin:
             return
         await self._replace(respond, line_id)
 
-    async def on_page(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
-                      client: AsyncWebClient) -> None:
+    async def on_page(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()
         try:
             page = self.rules.page(_user(body), str(_action(body).get("value") or ""))
@@ -304,8 +351,9 @@ class SlackAdmin:
         text, blocks = await self.rules.rule_list(self.rules.page_of(line_id))
         await respond(text=text, blocks=blocks, replace_original=True)
 
-    async def _refuse(self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient,
-                      refusal: Refusal) -> None:
+    async def _refuse(
+        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, refusal: Refusal
+    ) -> None:
         text = f"Not changed: {refusal.reason}"
         if body.get("response_url"):
             await respond(text=text, replace_original=False, response_type="ephemeral")
@@ -330,7 +378,7 @@ def _tampered() -> Refusal:
 
 
 def _parse_toggle(value: str) -> tuple[str, str, bool]:
-    """"line:event:on|off" — line ids and event names hold no colon. Whether they exist is core's check."""
+    """ "line:event:on|off" — line ids and event names hold no colon. Whether they exist is core's check."""
     parts = value.split(":")
     if len(parts) != 3 or parts[2] not in ("on", "off") or not parts[0] or not parts[1]:
         raise _tampered()
@@ -345,8 +393,12 @@ def _parse_process_action(action_id: str, prefix: str) -> tuple[str, str]:
 
 
 def _button(text: str, action_id: str, value: str) -> Block:
-    return {"type": "button", "action_id": action_id[:ACTION_ID], "text": _plain(text, BUTTON_TEXT),
-            "value": value[:2000]}
+    return {
+        "type": "button",
+        "action_id": action_id[:ACTION_ID],
+        "text": _plain(text, BUTTON_TEXT),
+        "value": value[:2000],
+    }
 
 
 def _plain(text: str, limit: int) -> Block:

@@ -43,17 +43,33 @@ class SlackAuthorize(AsyncAuthorize):
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as err:
             log.warning("Slack auth.test failed (%s); linedesk answers Slack anyway and tries again later", err)
             return
-        self._identity = {"bot_user_id": response.get("user_id"), "bot_id": response.get("bot_id"),
-                          "team_id": response.get("team_id")}
+        self._identity = {
+            "bot_user_id": response.get("user_id"),
+            "bot_id": response.get("bot_id"),
+            "team_id": response.get("team_id"),
+        }
 
-    async def __call__(self, *, context: AsyncBoltContext, enterprise_id: str | None, team_id: str | None,
-                       user_id: str | None, actor_enterprise_id: str | None = None,
-                       actor_team_id: str | None = None, actor_user_id: str | None = None) -> AuthorizeResult:
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult:
         self.warm_up()
         identity = self._identity or {}
-        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or identity.get("team_id"),
-                               user_id=user_id, bot_token=self._client.token,
-                               bot_user_id=identity.get("bot_user_id"), bot_id=identity.get("bot_id"))
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id or identity.get("team_id"),
+            user_id=user_id,
+            bot_token=self._client.token,
+            bot_user_id=identity.get("bot_user_id"),
+            bot_id=identity.get("bot_id"),
+        )
 
     async def close(self) -> None:
         """Stop a warm-up still running (before its HTTP session is closed under it)."""

@@ -71,8 +71,9 @@ def client_delivery_error(err: Exception) -> DeliveryError:
     if isinstance(err, SlackApiError):
         code = str(err.response.get("error", ""))
         if code in DM_GONE:
-            return DeliveryError(f"Slack: {code} (the client's DM with the app)", permanent=True,
-                                 reason="chat_not_found")
+            return DeliveryError(
+                f"Slack: {code} (the client's DM with the app)", permanent=True, reason="chat_not_found"
+            )
     return delivery_error(err)
 
 
@@ -89,18 +90,33 @@ class SlackCustomers:
             return  # no line takes Slack DMs
         user, channel = str(event["user"]), str(event["channel"])
         name, username = await self._who(client, user)
-        await self._sessions.client_text(ClientText(
-            line_id=line.id, channel=Channel.SLACK, user_id=user, chat_id=channel, name=name, username=username,
-            text=plain(str(event.get("text") or "")), platform_ref=platform_ref(channel, str(event["ts"])),
-            attachments=slack_attachments(event.get("files"))))
+        await self._sessions.client_text(
+            ClientText(
+                line_id=line.id,
+                channel=Channel.SLACK,
+                user_id=user,
+                chat_id=channel,
+                name=name,
+                username=username,
+                text=plain(str(event.get("text") or "")),
+                platform_ref=platform_ref(channel, str(event["ts"])),
+                attachments=slack_attachments(event.get("files")),
+            )
+        )
 
     async def on_edit(self, message: dict[str, Any], channel: str) -> None:
         line = self._sessions.slack_dm_line()
         if line is None or not message.get("user") or not message.get("ts"):
             return
-        await self._sessions.client_edit(ClientEdit(
-            line_id=line.id, channel=Channel.SLACK, user_id=str(message["user"]),
-            platform_ref=platform_ref(channel, str(message["ts"])), text=plain(str(message.get("text") or ""))))
+        await self._sessions.client_edit(
+            ClientEdit(
+                line_id=line.id,
+                channel=Channel.SLACK,
+                user_id=str(message["user"]),
+                platform_ref=platform_ref(channel, str(message["ts"])),
+                text=plain(str(message.get("text") or "")),
+            )
+        )
 
     async def _who(self, client: AsyncWebClient, user: str) -> tuple[str, str | None]:
         """The customer's display name (else real name) and handle: from their client record once known,
@@ -156,8 +172,11 @@ class SlackClientDelivery:
         files = [a for a in attachments if a.ref and not a.too_large]
         # a sticker, a location or a contact (from a Telegram desk) reads as a line of text; a file too large
         # to fetch is named rather than dropped
-        shown = [a.describe() + (" — too large to send here" if a.too_large else "")
-                 for a in attachments if a.ref is None or a.too_large]
+        shown = [
+            a.describe() + (" — too large to send here" if a.too_large else "")
+            for a in attachments
+            if a.ref is None or a.too_large
+        ]
         text = "\n".join(part for part in (text, *shown) if part)
         if not files and not text:
             return None
@@ -170,15 +189,19 @@ class SlackClientDelivery:
             assert attachment.ref is not None
             name = attachment.name or attachment.kind
             uploads.append({"content": await self._files.fetch(attachment.ref), "filename": name, "title": name})
-        response = await self._client.files_upload_v2(channel=channel, file_uploads=uploads,
-                                                      initial_comment=body or None)
+        response = await self._client.files_upload_v2(
+            channel=channel, file_uploads=uploads, initial_comment=body or None
+        )
         return _share_ts(response.get("files") or [], channel)
 
     async def _edit(self, key: str, payload: dict[str, Any], text: str) -> None:
         sent = await self._store.get_ref(SENT_REF, key)
         if sent is None or not sent.get("ts"):
-            raise DeliveryError("the edit cannot reach the client: Slack never said where their copy is",
-                                permanent=True, reason="not_sent")
+            raise DeliveryError(
+                "the edit cannot reach the client: Slack never said where their copy is",
+                permanent=True,
+                reason="not_sent",
+            )
         await self._client.chat_update(channel=sent["channel"], ts=sent["ts"], text=fit(signed(payload, text)))
 
     async def _delete(self, key: str) -> None:

@@ -57,8 +57,7 @@ def delivery_error(err: Exception) -> DeliveryError:
             return DeliveryError(f"Slack answered HTTP {status}")
         if code in CONFIG_ERRORS:
             log.error("Slack refuses: %s — fix: %s", code, CONFIG_ERRORS[code])
-            return DeliveryError(f"Slack: {code} ({CONFIG_ERRORS[code]})", retry_after=CONFIG_RETRY_AFTER,
-                                 reason=code)
+            return DeliveryError(f"Slack: {code} ({CONFIG_ERRORS[code]})", retry_after=CONFIG_RETRY_AFTER, reason=code)
         return DeliveryError(f"Slack: {code or status}", permanent=True, reason=code or None)
     if isinstance(err, (aiohttp.ClientError, TimeoutError)):
         return DeliveryError(f"Slack unreachable: {type(err).__name__}: {err}")
@@ -68,8 +67,9 @@ def delivery_error(err: Exception) -> DeliveryError:
 class SlackDeskDelivery(DeskDelivery):
     """Posts session cards, mirrored messages and notices into the line's desk channel."""
 
-    def __init__(self, client: AsyncWebClient, store: Store, config: Config, files: Files,
-                 health: Health | None = None):
+    def __init__(
+        self, client: AsyncWebClient, store: Store, config: Config, files: Files, health: Health | None = None
+    ):
         super().__init__(store, config)
         self._client = client
         self._files = files
@@ -89,8 +89,11 @@ class SlackDeskDelivery(DeskDelivery):
             if self._health is not None and code in CONFIG_ERRORS:
                 needed = err.response.get("needed")
                 scope = f" (needed: {needed})" if code == "missing_scope" and needed else ""
-                self._health.set(component, f"Slack refuses the desk of line {line.id!r} in "
-                                            f"{line.slack_desk_channel}: {code}{scope}. Fix: {CONFIG_ERRORS[code]}.")
+                self._health.set(
+                    component,
+                    f"Slack refuses the desk of line {line.id!r} in "
+                    f"{line.slack_desk_channel}: {code}{scope}. Fix: {CONFIG_ERRORS[code]}.",
+                )
             raise
         if self._health is not None:
             self._health.clear(component)
@@ -119,15 +122,17 @@ class SlackDeskDelivery(DeskDelivery):
             await self._edit(root, session, entry.payload)
         elif entry.action == "task_card":
             text, blocks = views.task_card(entry.payload)
-            await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
-                                                blocks=blocks)
+            await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text, blocks=blocks)
         elif entry.action == "status_card":
             await self._status_card(root, entry.payload)
         elif entry.action == "notice":
             text = views.slack_escape(str(entry.payload["text"]))
-            await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
-                                                blocks=[{"type": "context",
-                                                         "elements": [{"type": "mrkdwn", "text": text}]}])
+            await self._client.chat_postMessage(
+                channel=root["channel"],
+                thread_ts=root["ts"],
+                text=text,
+                blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}],
+            )
         else:
             raise DeliveryError(f"unknown desk action {entry.action!r}", permanent=True)
 
@@ -158,8 +163,9 @@ class SlackDeskDelivery(DeskDelivery):
         lines = [mirror_line(item, _bold, files_shown=bool(uploads), escape=views.slack_escape) for item in items]
         text = "\n".join([*lines, *notes])
         if uploads:
-            await self._client.files_upload_v2(channel=root["channel"], thread_ts=root["ts"], file_uploads=uploads,
-                                               initial_comment=text)
+            await self._client.files_upload_v2(
+                channel=root["channel"], thread_ts=root["ts"], file_uploads=uploads, initial_comment=text
+            )
             return
         first = ""
         for chunk in _chunks(text, SLACK_TEXT_LIMIT):  # a long message goes in several posts, nothing cut
@@ -167,16 +173,22 @@ class SlackDeskDelivery(DeskDelivery):
             first = first or str(response["ts"])
         for item in items:
             if item.get("message_id"):
-                await steadily(self._store.set_ref, MIRRORED_REF, f"{session.number}:{item['message_id']}",
-                                          {"channel": root["channel"], "ts": first})
+                await steadily(
+                    self._store.set_ref,
+                    MIRRORED_REF,
+                    f"{session.number}:{item['message_id']}",
+                    {"channel": root["channel"], "ts": first},
+                )
 
     async def _edit(self, root: dict[str, Any], session: Session, payload: dict[str, Any]) -> None:
         stored = await self._store.get_message(session.number, int(payload["message_id"]))
         mirrored = await self._store.get_ref(MIRRORED_REF, f"{session.number}:{payload['message_id']}")
         if stored is None or mirrored is None:
-            await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"],
-                                                text=f"✏ *{payload.get('author_name')}* edited a message: "
-                                                     f"{payload['text']}")
+            await self._client.chat_postMessage(
+                channel=root["channel"],
+                thread_ts=root["ts"],
+                text=f"✏ *{payload.get('author_name')}* edited a message: {payload['text']}",
+            )
             return
         text = mirror_line({**mirror_payload(stored), "edited": True}, _bold, escape=views.slack_escape)
         await self._client.chat_update(channel=mirrored["channel"], ts=mirrored["ts"], text=text)
@@ -188,10 +200,15 @@ class SlackDeskDelivery(DeskDelivery):
         if card is not None:
             await self._client.chat_update(channel=card["channel"], ts=card["ts"], text=text, blocks=blocks)
             return
-        response = await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text,
-                                                       blocks=blocks)
-        await steadily(self._store.set_ref, STATUS_CARD_REF, str(payload["instance_id"]),
-                                  {"channel": root["channel"], "ts": str(response["ts"])})
+        response = await self._client.chat_postMessage(
+            channel=root["channel"], thread_ts=root["ts"], text=text, blocks=blocks
+        )
+        await steadily(
+            self._store.set_ref,
+            STATUS_CARD_REF,
+            str(payload["instance_id"]),
+            {"channel": root["channel"], "ts": str(response["ts"])},
+        )
 
     async def _card(self, session: Session, line_name: str) -> tuple[str, list[dict[str, Any]]]:
         client = await self._store.get_client(session.client_id)
@@ -199,7 +216,6 @@ class SlackDeskDelivery(DeskDelivery):
             raise DeliveryError(f"client of session #{session.number} is gone", permanent=True)
         assignee = self._config.operator(session.assignee) if session.assignee else None
         return views.session_card(session, client, line_name, assignee.name if assignee else None)
-
 
 
 def _bold(name: str) -> str:

@@ -39,13 +39,23 @@ FORM_ACK_BUDGET = 2.0
 """Seconds a form submission may take before we ack and let the process go on in the background."""
 SHORTCUT = "start_process"
 """callback_id of the message shortcut "Start process" (slack-manifest.yml)."""
-NOT_A_THREAD = ("Start process works on the messages of a session's thread: this message is not in one. "
-                "Use it on the session's card or on a message under it.")
+NOT_A_THREAD = (
+    "Start process works on the messages of a session's thread: this message is not in one. "
+    "Use it on the session's card or on a message under it."
+)
 
 
 class SlackDesk:
-    def __init__(self, app: AsyncApp, *, store: Store, sessions: Sessions, processes: Processes,
-                 operators: Operators, events: AsyncApp | None = None):
+    def __init__(
+        self,
+        app: AsyncApp,
+        *,
+        store: Store,
+        sessions: Sessions,
+        processes: Processes,
+        operators: Operators,
+        events: AsyncApp | None = None,
+    ):
         """`events`: the app stored events are dispatched to (`adapters.slack.events`); `app` by default."""
         self._app = app
         self._events = events or app
@@ -162,8 +172,9 @@ class SlackDesk:
 
         async def close(number: int, operator_id: str) -> Any:
             operator = self._operators.get(operator_id)
-            return await self._sessions.close(number, operator.name if operator else operator_id,
-                                              operator_id=operator_id)
+            return await self._sessions.close(
+                number, operator.name if operator else operator_id, operator_id=operator_id
+            )
 
         await self._session_button(body, client, close)
 
@@ -197,8 +208,9 @@ class SlackDesk:
                 await self._sessions.mark_spam(number, operator.id)
             else:
                 text, blocks = await self._transfer_picker(number, operator.id)
-                await client.chat_postEphemeral(channel=_channel(body), user=user, text=text, blocks=blocks,
-                                                thread_ts=_thread_ts(body))
+                await client.chat_postEphemeral(
+                    channel=_channel(body), user=user, text=text, blocks=blocks, thread_ts=_thread_ts(body)
+                )
         except Refusal as refusal:
             await self._tell(client, body, refusal.reason)
 
@@ -227,16 +239,17 @@ class SlackDesk:
                 raise Refusal("This button is not valid (stale or tampered with).", "tampered") from None
             session = await self._sessions.transfer(number, operator.id, target_id)
         except Refusal as refusal:
-            await respond(text=f"Not transferred: {refusal.reason}", response_type="ephemeral",
-                          replace_original=False)
+            await respond(text=f"Not transferred: {refusal.reason}", response_type="ephemeral", replace_original=False)
             return
         target = self._operators.get(session.assignee) if session.assignee else None
-        done = (f"➡ Session #{number} is now {target.name}'s." if target
-                else f"↩ Session #{number} is back in the queue.")
+        done = (
+            f"➡ Session #{number} is now {target.name}'s." if target else f"↩ Session #{number} is back in the queue."
+        )
         await respond(text=done, replace_original=True)
 
-    async def on_start_button(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient,
-                              respond: AsyncRespond) -> None:
+    async def on_start_button(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
         """**Start process** on a session card (or a session chosen from the list): show the picker."""
         await ack()
         user = body.get("user", {}).get("id", "")
@@ -251,11 +264,11 @@ class SlackDesk:
         if body.get("container", {}).get("is_ephemeral"):
             await respond(text=fallback, blocks=blocks, replace_original=True)
         else:
-            await client.chat_postEphemeral(channel=_channel(body), user=user, text=fallback, blocks=blocks,
-                                            thread_ts=_thread_ts(body))
+            await client.chat_postEphemeral(
+                channel=_channel(body), user=user, text=fallback, blocks=blocks, thread_ts=_thread_ts(body)
+            )
 
-    async def on_pick(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient,
-                      respond: AsyncRespond) -> None:
+    async def on_pick(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
         """A process chosen: start it at once, then open its first form in a modal."""
         await ack()
         user = body.get("user", {}).get("id", "")
@@ -276,8 +289,9 @@ class SlackDesk:
         await self._open_form(client, body.get("trigger_id"), record.id, operator.id)
         await respond(text=f"▶ {record.process_name} started for session #{number}.", replace_original=True)
 
-    async def on_shortcut(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient,
-                          respond: AsyncRespond) -> None:
+    async def on_shortcut(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
         """The message shortcut **Start process** on any message of a session's thread: the picker of that
         session, visible only to the operator, in the thread."""
         await ack()
@@ -305,8 +319,9 @@ class SlackDesk:
             if body.get("response_url"):
                 await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
-    async def _open_form(self, client: AsyncWebClient, trigger_id: str | None, instance_id: str,
-                         operator_id: str) -> None:
+    async def _open_form(
+        self, client: AsyncWebClient, trigger_id: str | None, instance_id: str, operator_id: str
+    ) -> None:
         record = await self._processes.get(instance_id)
         if record is None or record.status != InstanceStatus.WAITING or record.assignee != operator_id:
             return
@@ -340,8 +355,9 @@ class SlackDesk:
             await ack(response_action="errors", errors=_all_fields(view, "This form is not valid."))
             return
         raw = views.form_values(view.get("state", {}).get("values", {}))
-        job = asyncio.ensure_future(self._processes.submit(instance_id, task_id,
-                                                           operator.id if operator else None, raw))
+        job = asyncio.ensure_future(
+            self._processes.submit(instance_id, task_id, operator.id if operator else None, raw)
+        )
         done, _ = await asyncio.wait({job}, timeout=FORM_ACK_BUDGET)
         if not done:
             self._tracker.keep(job, "background form submission")

@@ -38,8 +38,9 @@ class EventInbox(AsyncMiddleware):
     def __init__(self, intake: Intake):
         self._intake = intake
 
-    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
-                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse:
         body: Any = req.body
         if not isinstance(body, dict) or body.get("type") != "event_callback":
             return await next()
@@ -57,9 +58,15 @@ class EventInbox(AsyncMiddleware):
 
 def events_app(client: AsyncWebClient, authorize: SlackAuthorize, signing_secret: str) -> AsyncApp:
     """The Bolt app the stored events are dispatched to (listeners run before dispatch returns)."""
-    return ShapeCheckedApp(client=client, authorize=authorize, signing_secret=signing_secret or "unused",
-                    process_before_response=True, request_verification_enabled=False,
-                    url_verification_enabled=False, ssl_check_enabled=False)
+    return ShapeCheckedApp(
+        client=client,
+        authorize=authorize,
+        signing_secret=signing_secret or "unused",
+        process_before_response=True,
+        request_verification_enabled=False,
+        url_verification_enabled=False,
+        ssl_check_enabled=False,
+    )
 
 
 def thread_key(record: InboundRecord) -> str:

@@ -34,9 +34,15 @@ def attachments_of(files: list[dict[str, Any]] | None) -> tuple[Attachment, ...]
         mime = file.get("mimetype") or None
         size = file.get("size")
         photo = mime in PHOTO_MIMES and isinstance(size, int) and size <= PHOTO_MAX_BYTES
-        attachments.append(Attachment(kind="photo" if photo else "document", ref=file_ref(str(file["id"])),
-                                      name=file.get("name") or file.get("title") or None, mime=mime,
-                                      size=size if isinstance(size, int) else None))
+        attachments.append(
+            Attachment(
+                kind="photo" if photo else "document",
+                ref=file_ref(str(file["id"])),
+                name=file.get("name") or file.get("title") or None,
+                mime=mime,
+                size=size if isinstance(size, int) else None,
+            )
+        )
     return tuple(attachments)
 
 

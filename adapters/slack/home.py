@@ -51,8 +51,18 @@ STATUS_HINTS = {
 
 
 class SlackHome:
-    def __init__(self, app: AsyncApp, track: Callable[[Listener], Listener], *, store: Store, config: Config,
-                 operators: Operators, rules: AutostartRules, health: Health, events: AsyncApp | None = None):
+    def __init__(
+        self,
+        app: AsyncApp,
+        track: Callable[[Listener], Listener],
+        *,
+        store: Store,
+        config: Config,
+        operators: Operators,
+        rules: AutostartRules,
+        health: Health,
+        events: AsyncApp | None = None,
+    ):
         self._store = store
         self._config = config
         self._operators = operators
@@ -120,16 +130,21 @@ class SlackHome:
         view = await self.view(client, user_id, page=page, notice=notice)
         await client.views_publish(user_id=user_id, view=view)
 
-    async def view(self, client: AsyncWebClient, user_id: str, *, page: int = 0,
-                   notice: str | None = None) -> dict[str, Any]:
+    async def view(
+        self, client: AsyncWebClient, user_id: str, *, page: int = 0, notice: str | None = None
+    ) -> dict[str, Any]:
         """The Home of `user_id`: at most 100 blocks (status 3, sessions 2, problems ≤ 12, rules ≤ 45)."""
         blocks: list[Block] = []
         if notice:
             blocks.append(_context(f"⚠ {notice}"))
         operator = self._operators.by_slack(user_id)
         if operator is None:
-            blocks.append(_section("You are not a linedesk operator: an admin can add your Slack user to "
-                                   "`[[operators]]` in the config."))
+            blocks.append(
+                _section(
+                    "You are not a linedesk operator: an admin can add your Slack user to "
+                    "`[[operators]]` in the config."
+                )
+            )
             return _home(blocks)
         blocks += await self._status(operator)
         blocks += await self._sessions(client, operator)
@@ -144,8 +159,12 @@ class SlackHome:
         status = (await self._operators.state(operator.id)).status
         buttons = []
         for choice in OperatorStatus:
-            button: Block = {"type": "button", "action_id": STATUS, "value": choice.value,
-                             "text": _plain(f"{STATUS_ICONS[choice]} {choice.value.capitalize()}", 75)}
+            button: Block = {
+                "type": "button",
+                "action_id": STATUS,
+                "value": choice.value,
+                "text": _plain(f"{STATUS_ICONS[choice]} {choice.value.capitalize()}", 75),
+            }
             if choice == status:
                 button["style"] = "primary"
             buttons.append(button)
@@ -156,8 +175,9 @@ class SlackHome:
         ]
 
     async def _sessions(self, client: AsyncWebClient, operator: OperatorConfig) -> list[Block]:
-        sessions = await self._store.list_sessions(status=[SessionStatus.ACTIVE], assignee=operator.id,
-                                                   limit=MAX_SESSIONS + 1)
+        sessions = await self._store.list_sessions(
+            status=[SessionStatus.ACTIVE], assignee=operator.id, limit=MAX_SESSIONS + 1
+        )
         lines = [await self._session_line(client, session) for session in sessions[:MAX_SESSIONS]]
         if len(sessions) > MAX_SESSIONS:
             lines.append(f"_…and more: the newest {MAX_SESSIONS} are shown._")
@@ -176,8 +196,7 @@ class SlackHome:
         queued: list[Session] = []
         for line in self._config.lines:
             if operator.serves(line.id):
-                queued += await self._store.list_sessions(status=[SessionStatus.QUEUED], line_id=line.id,
-                                                          limit=1000)
+                queued += await self._store.list_sessions(status=[SessionStatus.QUEUED], line_id=line.id, limit=1000)
         return sorted(queued, key=lambda session: session.number)
 
     async def _session_line(self, client: AsyncWebClient, session: Session) -> str:
@@ -215,8 +234,12 @@ class SlackHome:
             return blocks
         for index, problem in enumerate(problems[:MAX_PROBLEMS]):
             since = int(problem.since)
-            blocks.append(_section(f"⚠ {_escape(problem.text)}\n<!date^{since}^since {{date_short}} {{time}}|"
-                                   f"since {since}>", block_id=f"problem:{index}"))
+            blocks.append(
+                _section(
+                    f"⚠ {_escape(problem.text)}\n<!date^{since}^since {{date_short}} {{time}}|since {since}>",
+                    block_id=f"problem:{index}",
+                )
+            )
         if len(problems) > MAX_PROBLEMS:
             blocks.append(_context(f"…and {len(problems) - MAX_PROBLEMS} more: see linedesk's log and /readyz."))
         return blocks

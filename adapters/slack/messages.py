@@ -33,8 +33,15 @@ SLACKBOT = "USLACKBOT"
 
 
 class SlackMessages:
-    def __init__(self, app: AsyncApp, track: Callable[[Listener], Listener], *, store: Store, sessions: Sessions,
-                 operators: Operators):
+    def __init__(
+        self,
+        app: AsyncApp,
+        track: Callable[[Listener], Listener],
+        *,
+        store: Store,
+        sessions: Sessions,
+        operators: Operators,
+    ):
         self._store = store
         self._sessions = sessions
         self._operators = operators
@@ -65,32 +72,50 @@ class SlackMessages:
         attachments = attachments_of(event.get("files"))
         try:
             if operator is None:
-                raise Refusal("You are not a linedesk operator: the client does not get this message.",
-                              "not_operator")
-            message = await self._sessions.operator_text(OperatorText(
-                session=int(ref["session"]), operator_id=operator.id, text=plain(str(event.get("text") or "")),
-                platform_ref=platform_ref(str(event.get("channel")), str(event.get("ts"))), desk=SLACK_DESK,
-                attachments=attachments))
+                raise Refusal("You are not a linedesk operator: the client does not get this message.", "not_operator")
+            message = await self._sessions.operator_text(
+                OperatorText(
+                    session=int(ref["session"]),
+                    operator_id=operator.id,
+                    text=plain(str(event.get("text") or "")),
+                    platform_ref=platform_ref(str(event.get("channel")), str(event.get("ts"))),
+                    desk=SLACK_DESK,
+                    attachments=attachments,
+                )
+            )
         except Refusal as refusal:
-            await client.chat_postEphemeral(channel=event["channel"], user=user, thread_ts=event["thread_ts"],
-                                            text=f"Not sent to the client: {refusal.reason}")
+            await client.chat_postEphemeral(
+                channel=event["channel"],
+                user=user,
+                thread_ts=event["thread_ts"],
+                text=f"Not sent to the client: {refusal.reason}",
+            )
             return
         too_large = [a for a in attachments if a.too_large]
         if too_large and not message.internal:
             names = ", ".join(f"{a.name or a.kind} ({(a.size or 0) / 1024 / 1024:.1f} MB)" for a in too_large)
-            rest = "the rest of your message was sent" if message.text or len(too_large) < len(attachments) \
+            rest = (
+                "the rest of your message was sent"
+                if message.text or len(too_large) < len(attachments)
                 else "nothing else was sent"
+            )
             await client.chat_postEphemeral(
-                channel=event["channel"], user=user, thread_ts=event["thread_ts"],
+                channel=event["channel"],
+                user=user,
+                thread_ts=event["thread_ts"],
                 text=f"Not sent to the client: {names} — files go up to {MAX_FILE_BYTES // 1024 // 1024} MB; "
-                     f"{rest}. Send a smaller file or a link.")
+                f"{rest}. Send a smaller file or a link.",
+            )
 
     async def _changed(self, event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
         """A person edited a message: a customer in their DM, or an operator in a session's thread."""
         message: dict[str, Any] = event.get("message") or {}
         previous: dict[str, Any] = event.get("previous_message") or {}
-        message = {**message, "ts": message.get("ts") or previous.get("ts"),
-                   "user": message.get("user") or previous.get("user")}
+        message = {
+            **message,
+            "ts": message.get("ts") or previous.get("ts"),
+            "user": message.get("user") or previous.get("user"),
+        }
         if _from_bot(message, context) or not message.get("ts"):
             return
         channel = str(event.get("channel"))
@@ -99,9 +124,14 @@ class SlackMessages:
             return
         operator = self._operators.by_slack(str(message.get("user")))
         if operator is not None:
-            await self._sessions.operator_edit(OperatorEdit(
-                operator_id=operator.id, platform_ref=platform_ref(channel, str(message["ts"])),
-                text=plain(str(message.get("text") or "")), desk=SLACK_DESK))
+            await self._sessions.operator_edit(
+                OperatorEdit(
+                    operator_id=operator.id,
+                    platform_ref=platform_ref(channel, str(message["ts"])),
+                    text=plain(str(message.get("text") or "")),
+                    desk=SLACK_DESK,
+                )
+            )
 
     async def _deleted(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
         """An operator deleted their message in a session's thread: the client's copy goes too. (A customer's
@@ -112,13 +142,21 @@ class SlackMessages:
             return
         operator = self._operators.by_slack(str(previous.get("user")))
         if operator is not None:
-            await self._sessions.operator_delete(OperatorDelete(
-                operator_id=operator.id, platform_ref=platform_ref(str(event.get("channel")), str(ts)),
-                desk=SLACK_DESK))
+            await self._sessions.operator_delete(
+                OperatorDelete(
+                    operator_id=operator.id,
+                    platform_ref=platform_ref(str(event.get("channel")), str(ts)),
+                    desk=SLACK_DESK,
+                )
+            )
 
 
 def _from_bot(message: dict[str, Any], context: AsyncBoltContext) -> bool:
     """The app's own messages (its user id from auth.test, via Bolt's context) and any other bot's."""
     user = message.get("user")
-    return bool(message.get("bot_id")) or message.get("subtype") == "bot_message" or not user \
+    return (
+        bool(message.get("bot_id"))
+        or message.get("subtype") == "bot_message"
+        or not user
         or user in (context.bot_user_id, SLACKBOT)
+    )

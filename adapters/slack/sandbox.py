@@ -239,8 +239,13 @@ class SlackChannel:
         if self.replies.get(ts):
             message.clear()
             message.update(
-                type="message", subtype="tombstone", text="This message was deleted.",
-                user="USLACKBOT", hidden=True, ts=ts, thread_ts=ts,
+                type="message",
+                subtype="tombstone",
+                text="This message was deleted.",
+                user="USLACKBOT",
+                hidden=True,
+                ts=ts,
+                thread_ts=ts,
             )
             return
         del self.messages[ts]
@@ -255,8 +260,12 @@ class SlackChannel:
         if replies and self.is_root(message):
             users = list(dict.fromkeys(self.messages[ts].get("user", "") for ts in replies))
             out.update(
-                thread_ts=message["ts"], reply_count=len(replies), reply_users=users,
-                reply_users_count=len(users), latest_reply=replies[-1], is_locked=False,
+                thread_ts=message["ts"],
+                reply_count=len(replies),
+                reply_users=users,
+                reply_users_count=len(users),
+                latest_reply=replies[-1],
+                is_locked=False,
             )
         return out
 
@@ -279,17 +288,35 @@ class SlackChannel:
     def to_api(self) -> JSON:
         if self.is_im:
             return {
-                "id": self.id, "created": self.created, "is_im": True, "is_org_shared": False,
-                "user": self.user, "is_user_deleted": False, "priority": 0,
+                "id": self.id,
+                "created": self.created,
+                "is_im": True,
+                "is_org_shared": False,
+                "user": self.user,
+                "is_user_deleted": False,
+                "priority": 0,
             }
         empty = {"value": "", "creator": "", "last_set": 0}
         channel: JSON = {
-            "id": self.id, "name": self.name, "name_normalized": self.name,
-            "is_channel": not self.is_private, "is_group": self.is_private and self.channel_type == "group",
-            "is_im": False, "is_mpim": self.channel_type == "mpim", "is_private": self.is_private,
-            "created": self.created, "is_archived": False, "is_general": False, "unlinked": 0,
-            "is_shared": False, "is_ext_shared": False, "is_org_shared": False, "creator": "",
-            "is_member": self.is_member, "topic": dict(empty), "purpose": dict(empty),
+            "id": self.id,
+            "name": self.name,
+            "name_normalized": self.name,
+            "is_channel": not self.is_private,
+            "is_group": self.is_private and self.channel_type == "group",
+            "is_im": False,
+            "is_mpim": self.channel_type == "mpim",
+            "is_private": self.is_private,
+            "created": self.created,
+            "is_archived": False,
+            "is_general": False,
+            "unlinked": 0,
+            "is_shared": False,
+            "is_ext_shared": False,
+            "is_org_shared": False,
+            "creator": "",
+            "is_member": self.is_member,
+            "topic": dict(empty),
+            "purpose": dict(empty),
         }
         if self.members is not None:
             channel["num_members"] = len(self.members)
@@ -316,19 +343,35 @@ class SlackFile:
         private = {c: s for c, s in self.shares.items() if c not in public}
         url = f"{base_url}/files/{self.id}/{self.name}"
         return {
-            "id": self.id, "created": self.created, "timestamp": self.created, "name": self.name,
-            "title": self.title, "mimetype": self.mimetype, "filetype": ext, "pretty_type": ext.upper(),
-            "user": self.user, "user_team": identity.team_id, "editable": False,
+            "id": self.id,
+            "created": self.created,
+            "timestamp": self.created,
+            "name": self.name,
+            "title": self.title,
+            "mimetype": self.mimetype,
+            "filetype": ext,
+            "pretty_type": ext.upper(),
+            "user": self.user,
+            "user_team": identity.team_id,
+            "editable": False,
             "size": len(self.content) if self.content is not None else self.declared_length,
-            "mode": "hosted", "is_external": False, "external_type": "", "is_public": bool(public),
-            "public_url_shared": False, "display_as_bot": False, "username": "",
-            "url_private": url, "url_private_download": f"{url}?download=1",
+            "mode": "hosted",
+            "is_external": False,
+            "external_type": "",
+            "is_public": bool(public),
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "username": "",
+            "url_private": url,
+            "url_private_download": f"{url}?download=1",
             "permalink": f"{identity.url}files/{self.user}/{self.id}/{self.name}",
             "channels": [c for c in public if not c.startswith("D")],
             "groups": [c for c in private if not c.startswith("D")],
             "ims": [c for c in self.shares if c.startswith("D")],
             "shares": {"public": public, "private": private} if self.shares else {},
-            "comments_count": 0, "has_rich_preview": False, "file_access": "visible",
+            "comments_count": 0,
+            "has_rich_preview": False,
+            "file_access": "visible",
         }
 
 
@@ -633,8 +676,11 @@ def _element_state(element: JSON, raw: Any) -> JSON:
         values = [] if raw in (None, False) else raw if isinstance(raw, list) else [raw]
         return {"type": kind, "selected_options": [_option(element, v) for v in values]}
     single = {
-        "datepicker": "selected_date", "timepicker": "selected_time", "datetimepicker": "selected_date_time",
-        "users_select": "selected_user", "conversations_select": "selected_conversation",
+        "datepicker": "selected_date",
+        "timepicker": "selected_time",
+        "datetimepicker": "selected_date_time",
+        "users_select": "selected_user",
+        "conversations_select": "selected_conversation",
         "channels_select": "selected_channel",
     }
     if kind in single:
@@ -775,15 +821,24 @@ class _Views:
         if close is None and payload["type"] == "modal":
             close = {"type": "plain_text", "text": "Cancel"}
         return {
-            "id": view_id, "team_id": ident.team_id, "type": payload["type"], "blocks": payload["blocks"],
+            "id": view_id,
+            "team_id": ident.team_id,
+            "type": payload["type"],
+            "blocks": payload["blocks"],
             "private_metadata": str(payload.get("private_metadata", "")),
-            "callback_id": str(payload.get("callback_id", "")), "state": {"values": {}},
-            "hash": f"{int(time.time())}.{secrets.token_hex(4)}", "title": _plain_text(payload.get("title")),
+            "callback_id": str(payload.get("callback_id", "")),
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "title": _plain_text(payload.get("title")),
             "clear_on_close": bool(payload.get("clear_on_close", False)),
             "notify_on_close": bool(payload.get("notify_on_close", False)),
-            "close": _plain_text(close), "submit": _plain_text(payload.get("submit")),
-            "previous_view_id": previous, "root_view_id": root, "app_id": ident.app_id,
-            "external_id": str(payload.get("external_id", "")), "app_installed_team_id": ident.team_id,
+            "close": _plain_text(close),
+            "submit": _plain_text(payload.get("submit")),
+            "previous_view_id": previous,
+            "root_view_id": root,
+            "app_id": ident.app_id,
+            "external_id": str(payload.get("external_id", "")),
+            "app_installed_team_id": ident.team_id,
             "bot_id": ident.bot_id,
         }
 
@@ -840,8 +895,13 @@ class SlackWorkspace:
         return user
 
     def add_channel(
-        self, channel_id: str, name: str, *, members: list[str] | None = None,
-        is_member: bool = True, is_private: bool = False,
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        members: list[str] | None = None,
+        is_member: bool = True,
+        is_private: bool = False,
     ) -> SlackChannel:
         channel = SlackChannel(
             channel_id, name.lstrip("#"), is_private=is_private, members=members, is_member=is_member
@@ -855,8 +915,14 @@ class SlackWorkspace:
         if existing is not None:
             return self.channels[existing], False
         channel_id = channel_id or "D" + (user_id[1:] if user_id[:1] in ("U", "W") else user_id)
-        channel = SlackChannel(channel_id, channel_id, is_im=True, is_private=True, user=user_id,
-                               members=[user_id, self.identity.bot_user_id])
+        channel = SlackChannel(
+            channel_id,
+            channel_id,
+            is_im=True,
+            is_private=True,
+            user=user_id,
+            members=[user_id, self.identity.bot_user_id],
+        )
         self.channels[channel_id] = channel
         self._dms[user_id] = channel_id
         return channel, True
@@ -896,14 +962,25 @@ class SlackWorkspace:
     def bot_message(self, text: str, **fields: Any) -> JSON:
         ident = self.identity
         message: JSON = {
-            "type": "message", "text": text, "user": ident.bot_user_id, "bot_id": ident.bot_id,
-            "app_id": ident.app_id, "team": ident.team_id, "bot_profile": ident.bot_profile(),
+            "type": "message",
+            "text": text,
+            "user": ident.bot_user_id,
+            "bot_id": ident.bot_id,
+            "app_id": ident.app_id,
+            "team": ident.team_id,
+            "bot_profile": ident.bot_profile(),
         }
         message.update({k: v for k, v in fields.items() if v is not None})
         return message
 
-    def post_bot(self, channel: SlackChannel, text: str, blocks: list[JSON] | None = None,
-                 thread_ts: str | None = None, **fields: Any) -> JSON:
+    def post_bot(
+        self,
+        channel: SlackChannel,
+        text: str,
+        blocks: list[JSON] | None = None,
+        thread_ts: str | None = None,
+        **fields: Any,
+    ) -> JSON:
         message = self.bot_message(text, blocks=blocks, ts=self.clock.next_ts(), **fields)
         if thread_ts:
             message["thread_ts"] = thread_ts
@@ -936,12 +1013,24 @@ class SlackWorkspace:
     # -- ephemerals ("only visible to you")
 
     def record_ephemeral(
-        self, user_id: str, text: str | None = None, blocks: list[JSON] | None = None, *,
-        channel: str | None = None, thread_ts: str | None = None, source: str = "ack",
+        self,
+        user_id: str,
+        text: str | None = None,
+        blocks: list[JSON] | None = None,
+        *,
+        channel: str | None = None,
+        thread_ts: str | None = None,
+        source: str = "ack",
     ) -> JSON:
         """Remember a message only ``user_id`` sees; ``source`` tells where it came from."""
-        entry: JSON = {"type": "message", "ts": self.clock.next_ts(), "channel": channel, "user": user_id,
-                       "text": text or "", "source": source}
+        entry: JSON = {
+            "type": "message",
+            "ts": self.clock.next_ts(),
+            "channel": channel,
+            "user": user_id,
+            "text": text or "",
+            "source": source,
+        }
         if blocks is not None:
             entry["blocks"] = blocks
         if thread_ts:
@@ -990,8 +1079,9 @@ class SlackWorkspace:
         if body.get("response_type") == "in_channel" and target.channel_id:
             self.post_bot(self.channel(target.channel_id), text, blocks, thread_ts)
             return
-        entry = self.record_ephemeral(target.user_id, text, blocks, channel=target.channel_id,
-                                      thread_ts=thread_ts, source="response_url")
+        entry = self.record_ephemeral(
+            target.user_id, text, blocks, channel=target.channel_id, thread_ts=thread_ts, source="response_url"
+        )
         # later replace_original calls through this URL replace this answer
         target.origin_ts, target.origin_ephemeral = entry["ts"], True
 
@@ -1026,15 +1116,17 @@ class SlackWorkspace:
 
     # -- files
 
-    def add_file(self, content: bytes, name: str, *, user_id: str, title: str | None = None,
-                 mimetype: str | None = None) -> SlackFile:
+    def add_file(
+        self, content: bytes, name: str, *, user_id: str, title: str | None = None, mimetype: str | None = None
+    ) -> SlackFile:
         """A file as if ``user_id`` uploaded it (for messages customers send with files)."""
         file = self.new_file(name, len(content), user_id, title=title, mimetype=mimetype)
         file.content = content
         return file
 
-    def new_file(self, name: str, length: int, user_id: str, *, title: str | None = None,
-                 mimetype: str | None = None) -> SlackFile:
+    def new_file(
+        self, name: str, length: int, user_id: str, *, title: str | None = None, mimetype: str | None = None
+    ) -> SlackFile:
         guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
         file = SlackFile(self.ids.new("F"), name, title or name, user_id, mimetype or guessed, length)
         self.files[file.id] = file
@@ -1106,8 +1198,13 @@ class _WebApi:
     def auth_test(self, p: _Params) -> JSON:
         ident = self.ws.identity
         result: JSON = {
-            "url": ident.url, "team": ident.team_name, "user": ident.bot_name, "team_id": ident.team_id,
-            "user_id": ident.bot_user_id, "bot_id": ident.bot_id, "is_enterprise_install": False,
+            "url": ident.url,
+            "team": ident.team_name,
+            "user": ident.bot_name,
+            "team_id": ident.team_id,
+            "user_id": ident.bot_user_id,
+            "bot_id": ident.bot_id,
+            "is_enterprise_install": False,
         }
         if ident.enterprise_id:
             result["enterprise_id"] = ident.enterprise_id
@@ -1119,9 +1216,14 @@ class _WebApi:
         thread_ts = p.get("thread_ts")
         icon_emoji = p.get("icon_emoji")
         message = self.ws.post_bot(
-            channel, text, blocks, thread_ts,
-            attachments=attachments, metadata=p.obj("metadata", "invalid_metadata_format"),
-            username=p.get("username"), icons={"emoji": icon_emoji} if icon_emoji else None,
+            channel,
+            text,
+            blocks,
+            thread_ts,
+            attachments=attachments,
+            metadata=p.obj("metadata", "invalid_metadata_format"),
+            username=p.get("username"),
+            icons={"emoji": icon_emoji} if icon_emoji else None,
             subtype="thread_broadcast" if thread_ts and p.flag("reply_broadcast") else None,
         )
         return {"channel": channel.id, "ts": message["ts"], "message": channel.render(message)}
@@ -1149,8 +1251,9 @@ class _WebApi:
         if channel.members is not None and user not in channel.members:
             raise _ApiError("user_not_in_channel")
         text, blocks, _ = self._content(p)
-        entry = self.ws.record_ephemeral(user, text, blocks, channel=channel.id,
-                                         thread_ts=p.get("thread_ts"), source="chat.postEphemeral")
+        entry = self.ws.record_ephemeral(
+            user, text, blocks, channel=channel.id, thread_ts=p.get("thread_ts"), source="chat.postEphemeral"
+        )
         return {"message_ts": entry["ts"]}
 
     def chat_get_permalink(self, p: _Params) -> JSON:
@@ -1245,8 +1348,12 @@ class _WebApi:
 
         items = [m for m in reversed(channel.roots()) if within(m["ts"])]
         page, cursor = _paginate(items, p, 100)
-        return {"messages": page, "has_more": bool(cursor), "pin_count": 0,
-                "response_metadata": {"next_cursor": cursor}}
+        return {
+            "messages": page,
+            "has_more": bool(cursor),
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": cursor},
+        }
 
     def conversations_join(self, p: _Params) -> JSON:
         channel = self.ws.channel(p.require("channel", "channel_not_found"))
@@ -1302,11 +1409,22 @@ class _WebApi:
         return {"files": [self.ws.file_json(f) for f in files]}
 
     def _share(self, channel: SlackChannel, files: list[SlackFile], comment: str, thread_ts: str | None) -> None:
-        message = self.ws.post_bot(channel, comment, None, thread_ts, upload=True, display_as_bot=False,
-                                   files=[self.ws.file_json(f) for f in files])
+        message = self.ws.post_bot(
+            channel,
+            comment,
+            None,
+            thread_ts,
+            upload=True,
+            display_as_bot=False,
+            files=[self.ws.file_json(f) for f in files],
+        )
         for file in files:
-            share: JSON = {"ts": message["ts"], "channel_name": channel.name, "team_id": self.ws.identity.team_id,
-                           "share_user_id": self.ws.identity.bot_user_id}
+            share: JSON = {
+                "ts": message["ts"],
+                "channel_name": channel.name,
+                "team_id": self.ws.identity.team_id,
+                "share_user_id": self.ws.identity.bot_user_id,
+            }
             if thread_ts:
                 share["thread_ts"] = thread_ts
             file.shares.setdefault(channel.id, []).append(share)
@@ -1349,40 +1467,59 @@ class SlackPayloads:
             return "directmessage" if channel.is_im else channel.name
         return "directmessage" if channel_id.startswith("D") else "privategroup"
 
-    def _response_url(self, user_id: str, channel_id: str | None, origin_ts: str | None = None,
-                      ephemeral: bool = False) -> str:
+    def _response_url(
+        self, user_id: str, channel_id: str | None, origin_ts: str | None = None, ephemeral: bool = False
+    ) -> str:
         return self.ws.issue_response_url(_ResponseUrl(user_id, channel_id, origin_ts, ephemeral))
 
     def _interaction_base(self, kind: str, user_id: str) -> JSON:
         return {
-            "type": kind, "team": self._ident.team(), "user": self._user(user_id),
-            "api_app_id": self._ident.app_id, "token": self._ident.verification_token,
-            "trigger_id": self.ws.triggers.issue(user_id), "enterprise": self._ident.enterprise(),
+            "type": kind,
+            "team": self._ident.team(),
+            "user": self._user(user_id),
+            "api_app_id": self._ident.app_id,
+            "token": self._ident.verification_token,
+            "trigger_id": self.ws.triggers.issue(user_id),
+            "enterprise": self._ident.enterprise(),
             "is_enterprise_install": False,
         }
 
     # -- slash commands and interactions
 
-    def slash_command(self, command: str, text: str, user_id: str, channel_id: str, *,
-                      user_name: str | None = None) -> tuple[str, str]:
+    def slash_command(
+        self, command: str, text: str, user_id: str, channel_id: str, *, user_name: str | None = None
+    ) -> tuple[str, str]:
         ident = self._ident
         fields = {"token": ident.verification_token, "team_id": ident.team_id, "team_domain": ident.team_domain}
         if ident.enterprise_id:
             fields.update(enterprise_id=ident.enterprise_id, enterprise_name=ident.enterprise_name or "")
         fields.update(
-            channel_id=channel_id, channel_name=self._channel_name(channel_id), user_id=user_id,
+            channel_id=channel_id,
+            channel_name=self._channel_name(channel_id),
+            user_id=user_id,
             user_name=user_name or self._user(user_id)["username"],
-            command=command if command.startswith("/") else "/" + command, text=text,
-            api_app_id=ident.app_id, is_enterprise_install="false",
+            command=command if command.startswith("/") else "/" + command,
+            text=text,
+            api_app_id=ident.app_id,
+            is_enterprise_install="false",
             response_url=self._response_url(user_id, channel_id),
             trigger_id=self.ws.triggers.issue(user_id),
         )
         return _form(fields)
 
     def block_action(
-        self, user_id: str, action_id: str, value: str | None = None, *, channel_id: str | None = None,
-        message_ts: str | None = None, thread_ts: str | None = None, container_ephemeral: bool = False,
-        block_id: str | None = None, view: str | None = None, selected_option: JSON | None = None,
+        self,
+        user_id: str,
+        action_id: str,
+        value: str | None = None,
+        *,
+        channel_id: str | None = None,
+        message_ts: str | None = None,
+        thread_ts: str | None = None,
+        container_ephemeral: bool = False,
+        block_id: str | None = None,
+        view: str | None = None,
+        selected_option: JSON | None = None,
     ) -> tuple[str, str]:
         """A click on ``action_id`` in a message (``channel_id`` + ``message_ts``) or a view (``view`` id).
 
@@ -1401,13 +1538,21 @@ class SlackPayloads:
             if channel_id is None:
                 raise ValueError("block_action needs channel_id (message) or view (view id)")
             blocks, thread_ts, container_ephemeral = self._message_container(
-                payload, user_id, channel_id, message_ts, thread_ts, container_ephemeral)
+                payload, user_id, channel_id, message_ts, thread_ts, container_ephemeral
+            )
         found = _find_element(blocks, action_id, value, block_id)
         payload["actions"] = [self._action(action_id, value, block_id, selected_option, found)]
         return _interaction(payload)
 
-    def _message_container(self, payload: JSON, user_id: str, channel_id: str, message_ts: str | None,
-                           thread_ts: str | None, ephemeral: bool) -> tuple[list[Any], str | None, bool]:
+    def _message_container(
+        self,
+        payload: JSON,
+        user_id: str,
+        channel_id: str,
+        message_ts: str | None,
+        thread_ts: str | None,
+        ephemeral: bool,
+    ) -> tuple[list[Any], str | None, bool]:
         channel = self.ws.channels.get(channel_id)
         ts = message_ts or self.ws.clock.next_ts()
         message = channel.messages.get(ts) if channel and not ephemeral else None
@@ -1426,8 +1571,14 @@ class SlackPayloads:
         payload["response_url"] = self._response_url(user_id, channel_id, ts, ephemeral)
         return list(source.get("blocks") or []), thread_ts, ephemeral
 
-    def _action(self, action_id: str, value: str | None, block_id: str | None, selected_option: JSON | None,
-                found: tuple[str, JSON] | None) -> JSON:
+    def _action(
+        self,
+        action_id: str,
+        value: str | None,
+        block_id: str | None,
+        selected_option: JSON | None,
+        found: tuple[str, JSON] | None,
+    ) -> JSON:
         element = found[1] if found else {}
         kind = element.get("type") or ("static_select" if selected_option else "button")
         action: JSON = {"action_id": action_id, "block_id": block_id or (found[0] if found else "b"), "type": kind}
@@ -1446,9 +1597,14 @@ class SlackPayloads:
         action["action_ts"] = self.ws.clock.next_ts()
         return action
 
-    def view_submission(self, user_id: str, view_id: str, callback_id: str | None = None,
-                        values: Mapping[str, Mapping[str, Any]] | None = None,
-                        private_metadata: str | None = None) -> tuple[str, str]:
+    def view_submission(
+        self,
+        user_id: str,
+        view_id: str,
+        callback_id: str | None = None,
+        values: Mapping[str, Mapping[str, Any]] | None = None,
+        private_metadata: str | None = None,
+    ) -> tuple[str, str]:
         """A submit of the view ``view_id``: its stored payload with ``state.values`` filled from ``values``."""
         stored = self.ws.views.by_id.get(view_id)
         view = copy.deepcopy(stored.view) if stored else self._unknown_view(view_id)
@@ -1464,15 +1620,36 @@ class SlackPayloads:
     def _unknown_view(self, view_id: str) -> JSON:
         ident = self._ident
         return {
-            "id": view_id, "team_id": ident.team_id, "type": "modal", "blocks": [], "private_metadata": "",
-            "callback_id": "", "state": {"values": {}}, "hash": f"{int(time.time())}.sandbox",
-            "title": {"type": "plain_text", "text": "View"}, "clear_on_close": False, "notify_on_close": False,
-            "close": None, "submit": None, "previous_view_id": None, "root_view_id": view_id,
-            "app_id": ident.app_id, "external_id": "", "app_installed_team_id": ident.team_id, "bot_id": ident.bot_id,
+            "id": view_id,
+            "team_id": ident.team_id,
+            "type": "modal",
+            "blocks": [],
+            "private_metadata": "",
+            "callback_id": "",
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.sandbox",
+            "title": {"type": "plain_text", "text": "View"},
+            "clear_on_close": False,
+            "notify_on_close": False,
+            "close": None,
+            "submit": None,
+            "previous_view_id": None,
+            "root_view_id": view_id,
+            "app_id": ident.app_id,
+            "external_id": "",
+            "app_installed_team_id": ident.team_id,
+            "bot_id": ident.bot_id,
         }
 
-    def message_shortcut(self, user_id: str, callback_id: str, channel_id: str, message_ts: str,
-                         thread_ts: str | None = None, text: str | None = None) -> tuple[str, str]:
+    def message_shortcut(
+        self,
+        user_id: str,
+        callback_id: str,
+        channel_id: str,
+        message_ts: str,
+        thread_ts: str | None = None,
+        text: str | None = None,
+    ) -> tuple[str, str]:
         """The "…" menu action on a message (``type: message_action``)."""
         channel = self.ws.channels.get(channel_id)
         stored = channel.messages.get(message_ts) if channel else None
@@ -1484,14 +1661,19 @@ class SlackPayloads:
                 message["thread_ts"] = thread_ts
         user = self._user(user_id)
         payload: JSON = {
-            "type": "message_action", "token": self._ident.verification_token,
-            "action_ts": self.ws.clock.next_ts(), "team": self._ident.team(),
+            "type": "message_action",
+            "token": self._ident.verification_token,
+            "action_ts": self.ws.clock.next_ts(),
+            "team": self._ident.team(),
             "user": {"id": user_id, "name": user["name"], "username": user["username"], "team_id": user["team_id"]},
             "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
-            "is_enterprise_install": False, "enterprise": self._ident.enterprise(),
-            "callback_id": callback_id, "trigger_id": self.ws.triggers.issue(user_id),
+            "is_enterprise_install": False,
+            "enterprise": self._ident.enterprise(),
+            "callback_id": callback_id,
+            "trigger_id": self.ws.triggers.issue(user_id),
             "response_url": self._response_url(user_id, channel_id),
-            "message_ts": message_ts, "message": message,
+            "message_ts": message_ts,
+            "message": message,
         }
         return _interaction(payload)
 
@@ -1505,21 +1687,39 @@ class SlackPayloads:
         if ident.enterprise_id:
             body["enterprise_id"] = ident.enterprise_id
         body.update(
-            api_app_id=ident.app_id, event=dict(event), type="event_callback",
-            event_id=event_id or self.ws.ids.new("Ev"), event_time=int(time.time()),
-            authorizations=[{
-                "enterprise_id": ident.enterprise_id, "team_id": ident.team_id, "user_id": ident.bot_user_id,
-                "is_bot": True, "is_enterprise_install": False,
-            }],
-            authed_users=[ident.bot_user_id], is_ext_shared_channel=False,
+            api_app_id=ident.app_id,
+            event=dict(event),
+            type="event_callback",
+            event_id=event_id or self.ws.ids.new("Ev"),
+            event_time=int(time.time()),
+            authorizations=[
+                {
+                    "enterprise_id": ident.enterprise_id,
+                    "team_id": ident.team_id,
+                    "user_id": ident.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            authed_users=[ident.bot_user_id],
+            is_ext_shared_channel=False,
             event_context="4-" + base64.urlsafe_b64encode(_dumps(context).encode()).decode().rstrip("="),
         )
         return _dumps(body), JSON_CONTENT
 
     def message_event(
-        self, user_id: str, channel_id: str, text: str, *, thread_ts: str | None = None, ts: str | None = None,
-        channel_type: str | None = None, subtype: str | None = None, bot_id: str | None = None,
-        files: list[SlackFile] | None = None, event_id: str | None = None,
+        self,
+        user_id: str,
+        channel_id: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        ts: str | None = None,
+        channel_type: str | None = None,
+        subtype: str | None = None,
+        bot_id: str | None = None,
+        files: list[SlackFile] | None = None,
+        event_id: str | None = None,
     ) -> tuple[str, str]:
         """A ``message`` event from ``user_id``; the message is stored in the channel (and thread).
 
@@ -1545,8 +1745,9 @@ class SlackPayloads:
         event = {**message, "channel": channel.id, "event_ts": ts, "channel_type": channel_type or channel.channel_type}
         return self.event(event, event_id=event_id)
 
-    def message_changed_event(self, user_id: str, channel_id: str, ts: str, text: str, *,
-                              event_id: str | None = None) -> tuple[str, str]:
+    def message_changed_event(
+        self, user_id: str, channel_id: str, ts: str, text: str, *, event_id: str | None = None
+    ) -> tuple[str, str]:
         """A person edited their message ``ts``: stored text changes, ``message_changed`` event."""
         channel = self.ws.channel(channel_id)
         stored = channel.messages.get(ts)
@@ -1556,15 +1757,26 @@ class SlackPayloads:
         self.ws.edit(stored, text, _rich_text(text), user_id)
         event_ts = self.ws.clock.next_ts()
         event = {
-            "type": "message", "subtype": "message_changed", "message": copy.deepcopy(stored),
-            "previous_message": previous, "channel": channel.id, "hidden": True, "ts": event_ts,
-            "event_ts": event_ts, "channel_type": channel.channel_type,
+            "type": "message",
+            "subtype": "message_changed",
+            "message": copy.deepcopy(stored),
+            "previous_message": previous,
+            "channel": channel.id,
+            "hidden": True,
+            "ts": event_ts,
+            "event_ts": event_ts,
+            "channel_type": channel.channel_type,
         }
         return self.event(event, event_id=event_id)
 
     def app_home_opened(self, user_id: str, *, tab: str = "home", event_id: str | None = None) -> tuple[str, str]:
-        event: JSON = {"type": "app_home_opened", "user": user_id, "channel": self.ws.dm(user_id), "tab": tab,
-                       "event_ts": self.ws.clock.next_ts()}
+        event: JSON = {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": self.ws.dm(user_id),
+            "tab": tab,
+            "event_ts": self.ws.clock.next_ts(),
+        }
         home = self.ws.views.home(user_id)
         if tab == "home" and home is not None:
             event["view"] = copy.deepcopy(home.view)
@@ -1630,8 +1842,9 @@ class SlackSocketMode:
     Slack dropping or refreshing connections; :meth:`refuse` fails the next handshakes.
     """
 
-    def __init__(self, workspace: SlackWorkspace, payloads: SlackPayloads, *,
-                 ack_timeout: float = SOCKET_ACK_TIMEOUT) -> None:
+    def __init__(
+        self, workspace: SlackWorkspace, payloads: SlackPayloads, *, ack_timeout: float = SOCKET_ACK_TIMEOUT
+    ) -> None:
         self.ws = workspace
         self.payloads = payloads
         self.ack_timeout = ack_timeout
@@ -1679,12 +1892,20 @@ class SlackSocketMode:
         connection = _Connection(next(self._numbers), ws, ticket, time.time())
         self.connections.append(connection)
         try:
-            await ws.send_str(_dumps({
-                "type": "hello", "num_connections": len(self.open_connections),
-                "debug_info": {"host": f"applink-sandbox-{connection.number}", "build_number": 1,
-                               "approximate_connection_time": 18060},
-                "connection_info": {"app_id": self.ws.identity.app_id},
-            }))
+            await ws.send_str(
+                _dumps(
+                    {
+                        "type": "hello",
+                        "num_connections": len(self.open_connections),
+                        "debug_info": {
+                            "host": f"applink-sandbox-{connection.number}",
+                            "build_number": 1,
+                            "approximate_connection_time": 18060,
+                        },
+                        "connection_info": {"app_id": self.ws.identity.app_id},
+                    }
+                )
+            )
             self._signal()
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
@@ -1722,8 +1943,9 @@ class SlackSocketMode:
 
     async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> _Connection:
         """Wait until the product has opened ``count`` connections in all and one is open; the newest."""
-        await self.until(lambda: len(self.connections) >= count and self.connected, timeout,
-                          f"no open connection (number {count})")
+        await self.until(
+            lambda: len(self.connections) >= count and self.connected, timeout, f"no open connection (number {count})"
+        )
         return self.open_connections[-1]
 
     async def close(self, code: int = 1001) -> None:
@@ -1734,10 +1956,15 @@ class SlackSocketMode:
     async def disconnect(self, reason: str = "refresh_requested") -> None:
         """Send ``{"type": "disconnect"}``: the product should open a new connection and drop this one."""
         for connection in self.open_connections:
-            await connection.ws.send_str(_dumps({
-                "type": "disconnect", "reason": reason,
-                "debug_info": {"host": f"applink-sandbox-{connection.number}"},
-            }))
+            await connection.ws.send_str(
+                _dumps(
+                    {
+                        "type": "disconnect",
+                        "reason": reason,
+                        "debug_info": {"host": f"applink-sandbox-{connection.number}"},
+                    }
+                )
+            )
 
     async def shutdown(self) -> None:
         for future in self._pending.values():
@@ -1747,16 +1974,27 @@ class SlackSocketMode:
 
     # -- envelopes
 
-    async def send(self, kind: str, payload: JSON, *, accepts_response_payload: bool = False,
-                   retry_attempt: int | None = None, retry_reason: str | None = None,
-                   timeout: float | None = None) -> SocketAck:
+    async def send(
+        self,
+        kind: str,
+        payload: JSON,
+        *,
+        accepts_response_payload: bool = False,
+        retry_attempt: int | None = None,
+        retry_reason: str | None = None,
+        timeout: float | None = None,
+    ) -> SocketAck:
         """Send one envelope on the newest open connection and wait for its ack.
 
         Raises ``TimeoutError`` when there is no connection or no ack within ``timeout``
         (default :attr:`ack_timeout`)."""
         timeout = self.ack_timeout if timeout is None else timeout
-        envelope: JSON = {"envelope_id": str(uuid.uuid4()), "payload": payload, "type": kind,
-                          "accepts_response_payload": accepts_response_payload}
+        envelope: JSON = {
+            "envelope_id": str(uuid.uuid4()),
+            "payload": payload,
+            "type": kind,
+            "accepts_response_payload": accepts_response_payload,
+        }
         if kind == "events_api":
             envelope.update(retry_attempt=retry_attempt or 0, retry_reason=retry_reason or "")
         loop = asyncio.get_running_loop()
@@ -1775,28 +2013,33 @@ class SlackSocketMode:
         finally:
             self._pending.pop(envelope["envelope_id"], None)
         answer = ack.get("payload")
-        return SocketAck(envelope["envelope_id"], answer if isinstance(answer, dict) else None,
-                         loop.time() - started)
+        return SocketAck(envelope["envelope_id"], answer if isinstance(answer, dict) else None, loop.time() - started)
 
     async def send_request(self, body: str, content_type: str, **kwargs: Any) -> SocketAck:
         """Send what :class:`SlackPayloads` built for HTTP as the matching envelope."""
         kind, payload = _as_envelope(body, content_type)
         accepts = kind == "slash_commands" or (
-            kind == "interactive" and payload.get("type") in _RESPONSE_PAYLOAD_INTERACTIONS)
+            kind == "interactive" and payload.get("type") in _RESPONSE_PAYLOAD_INTERACTIONS
+        )
         return await self.send(kind, payload, accepts_response_payload=accepts, **kwargs)
 
     async def resend(self, envelope_id: str, retry_reason: str = "timeout", **kwargs: Any) -> SocketAck:
         """Deliver an envelope sent before again, as Slack retries: same payload, next ``retry_attempt``."""
         sent = next(e for e in self.envelopes if e["envelope_id"] == envelope_id)
-        return await self.send(sent["type"], copy.deepcopy(sent["payload"]),
-                               accepts_response_payload=sent["accepts_response_payload"],
-                               retry_attempt=int(sent.get("retry_attempt") or 0) + 1, retry_reason=retry_reason,
-                               **kwargs)
+        return await self.send(
+            sent["type"],
+            copy.deepcopy(sent["payload"]),
+            accepts_response_payload=sent["accepts_response_payload"],
+            retry_attempt=int(sent.get("retry_attempt") or 0) + 1,
+            retry_reason=retry_reason,
+            **kwargs,
+        )
 
     # -- what people do, over the socket (the HTTP helpers' twins; ``timeout`` bounds the wait for the ack)
 
-    async def slash(self, command: str, text: str, user_id: str, channel_id: str, *, timeout: float | None = None,
-                    **kwargs: Any) -> SocketAck:
+    async def slash(
+        self, command: str, text: str, user_id: str, channel_id: str, *, timeout: float | None = None, **kwargs: Any
+    ) -> SocketAck:
         """A slash command; the ack payload is shown to the user (ephemeral) or in the channel."""
         body = self.payloads.slash_command(command, text, user_id, channel_id, **kwargs)
         ack = await self.send_request(*body, timeout=timeout)
@@ -1804,32 +2047,60 @@ class SlackSocketMode:
             self.ws.show_command_answer(ack.payload, user_id, channel_id)
         return ack
 
-    async def click(self, user_id: str, action_id: str, value: str | None = None, *, timeout: float | None = None,
-                    **kwargs: Any) -> SocketAck:
+    async def click(
+        self, user_id: str, action_id: str, value: str | None = None, *, timeout: float | None = None, **kwargs: Any
+    ) -> SocketAck:
         """A block action (see :meth:`SlackPayloads.block_action`); Slack ignores its ack payload."""
         body = self.payloads.block_action(user_id, action_id, value, **kwargs)
         return await self.send_request(*body, timeout=timeout)
 
-    async def submit_view(self, user_id: str, view_id: str, values: Mapping[str, Mapping[str, Any]] | None = None,
-                          *, timeout: float | None = None, **kwargs: Any) -> SocketAck:
+    async def submit_view(
+        self,
+        user_id: str,
+        view_id: str,
+        values: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> SocketAck:
         """Submit a view; the ack payload's ``response_action`` is applied (errors/update/push/clear/close)."""
         body = self.payloads.view_submission(user_id, view_id, values=values, **kwargs)
         ack = await self.send_request(*body, timeout=timeout)
         self.ws.views.apply_submission(view_id, ack.payload)
         return ack
 
-    async def shortcut(self, user_id: str, callback_id: str, channel_id: str, message_ts: str, *,
-                       timeout: float | None = None, **kwargs: Any) -> SocketAck:
+    async def shortcut(
+        self,
+        user_id: str,
+        callback_id: str,
+        channel_id: str,
+        message_ts: str,
+        *,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> SocketAck:
         body = self.payloads.message_shortcut(user_id, callback_id, channel_id, message_ts, **kwargs)
         return await self.send_request(*body, timeout=timeout)
 
-    async def event(self, event: Mapping[str, Any], *, event_id: str | None = None, retry_attempt: int = 0,
-                    retry_reason: str = "", timeout: float | None = None) -> SocketAck:
-        return await self.send_request(*self.payloads.event(event, event_id=event_id), retry_attempt=retry_attempt,
-                                       retry_reason=retry_reason, timeout=timeout)
+    async def event(
+        self,
+        event: Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        timeout: float | None = None,
+    ) -> SocketAck:
+        return await self.send_request(
+            *self.payloads.event(event, event_id=event_id),
+            retry_attempt=retry_attempt,
+            retry_reason=retry_reason,
+            timeout=timeout,
+        )
 
-    async def message(self, user_id: str, channel_id: str, text: str, *, timeout: float | None = None,
-                      **kwargs: Any) -> SocketAck:
+    async def message(
+        self, user_id: str, channel_id: str, text: str, *, timeout: float | None = None, **kwargs: Any
+    ) -> SocketAck:
         """A person writes ``text`` (stored, then delivered as a ``message`` event)."""
         body = self.payloads.message_event(user_id, channel_id, text, **kwargs)
         return await self.send_request(*body, timeout=timeout)
@@ -1897,11 +2168,21 @@ class SlackSandbox:
     """
 
     def __init__(
-        self, signing_secret: str, bot_token: str = "xoxb-sandbox", team_id: str = "T0SANDBOX",
-        bot_user_id: str = "U0LINEDESK", bot_id: str = "B0LINEDESK", app_id: str = "A0LINEDESK", *,
-        team_domain: str = "linedesk-sandbox", team_name: str = "linedesk sandbox", bot_name: str = "linedesk",
-        enterprise_id: str | None = None, enterprise_name: str | None = None,
-        verification_token: str = "sandbox_verification_token", trigger_ttl: float = 3.0,
+        self,
+        signing_secret: str,
+        bot_token: str = "xoxb-sandbox",
+        team_id: str = "T0SANDBOX",
+        bot_user_id: str = "U0LINEDESK",
+        bot_id: str = "B0LINEDESK",
+        app_id: str = "A0LINEDESK",
+        *,
+        team_domain: str = "linedesk-sandbox",
+        team_name: str = "linedesk sandbox",
+        bot_name: str = "linedesk",
+        enterprise_id: str | None = None,
+        enterprise_name: str | None = None,
+        verification_token: str = "sandbox_verification_token",
+        trigger_ttl: float = 3.0,
         app_token: str | None = None,
     ) -> None:
         if app_token is not None and not app_token.startswith("xapp-"):
@@ -1910,9 +2191,16 @@ class SlackSandbox:
         self.bot_token = bot_token
         self.app_token = app_token
         self.identity = SlackIdentity(
-            team_id=team_id, team_domain=team_domain, team_name=team_name, bot_user_id=bot_user_id,
-            bot_id=bot_id, app_id=app_id, bot_name=bot_name, verification_token=verification_token,
-            enterprise_id=enterprise_id, enterprise_name=enterprise_name,
+            team_id=team_id,
+            team_domain=team_domain,
+            team_name=team_name,
+            bot_user_id=bot_user_id,
+            bot_id=bot_id,
+            app_id=app_id,
+            bot_name=bot_name,
+            verification_token=verification_token,
+            enterprise_id=enterprise_id,
+            enterprise_name=enterprise_name,
         )
         self.workspace = SlackWorkspace(self.identity, trigger_ttl=trigger_ttl)
         self.payloads = SlackPayloads(self.workspace)
@@ -2023,8 +2311,15 @@ class SlackSandbox:
     # -- failure injection
 
     def fail(
-        self, method: str, *, error: str | None = None, status: int = 200, count: int = 1,
-        retry_after: int | None = None, channel: str | None = None, delay: float | None = None,
+        self,
+        method: str,
+        *,
+        error: str | None = None,
+        status: int = 200,
+        count: int = 1,
+        retry_after: int | None = None,
+        channel: str | None = None,
+        delay: float | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
         """Make the next ``count`` calls of ``method`` (``"*"``: any) fail.
@@ -2077,8 +2372,9 @@ class SlackSandbox:
         call.response, call.status = body, status
         return web.json_response(body, status=status, headers=headers, dumps=_dumps)
 
-    async def _answer(self, method: str, params: JSON, token: Any,
-                      in_header: bool = True) -> tuple[int, JSON, dict[str, str]]:
+    async def _answer(
+        self, method: str, params: JSON, token: Any, in_header: bool = True
+    ) -> tuple[int, JSON, dict[str, str]]:
         handler = self._api.methods.get(method)
         connections_open = method == "apps.connections.open"
         if handler is None and not connections_open:
@@ -2157,14 +2453,22 @@ class SlackSandbox:
         return slack_signature(self.signing_secret, str(timestamp), body)
 
     async def send(
-        self, url: str, body: str, content_type: str, *, timestamp: int | str | None = None,
-        signature: str | None = None, retry_num: int | None = None, retry_reason: str | None = None,
+        self,
+        url: str,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+        retry_num: int | None = None,
+        retry_reason: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> SlackResponse:
         """POST ``body`` to the product as Slack does; ``timestamp``/``signature`` override to forge."""
         ts = str(int(time.time()) if timestamp is None else timestamp)
         sent = {
-            "Content-Type": content_type, "User-Agent": _SLACKBOT_AGENT,
+            "Content-Type": content_type,
+            "User-Agent": _SLACKBOT_AGENT,
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": signature if signature is not None else self.sign(body, ts),
         }
@@ -2186,8 +2490,9 @@ class SlackSandbox:
                     parsed = None
             return SlackResponse(resp.status, resp.headers, text, parsed, elapsed)
 
-    async def post_slash(self, url: str, command: str, text: str, user_id: str, channel_id: str,
-                         **kwargs: Any) -> SlackResponse:
+    async def post_slash(
+        self, url: str, command: str, text: str, user_id: str, channel_id: str, **kwargs: Any
+    ) -> SlackResponse:
         """Send a slash command; a non-empty ack is shown to the user (ephemeral) or in the channel."""
         response = await self.send(url, *self.payloads.slash_command(command, text, user_id, channel_id, **kwargs))
         if response.status == 200 and response.text.strip():
@@ -2198,13 +2503,15 @@ class SlackSandbox:
         body: JSON = response.json if isinstance(response.json, dict) else {"text": response.text}
         self.workspace.show_command_answer(body, user_id, channel_id)
 
-    async def click(self, url: str, user_id: str, action_id: str, value: str | None = None,
-                    **kwargs: Any) -> SlackResponse:
+    async def click(
+        self, url: str, user_id: str, action_id: str, value: str | None = None, **kwargs: Any
+    ) -> SlackResponse:
         """Send a block action (see :meth:`SlackPayloads.block_action`); Slack ignores its ack body."""
         return await self.send(url, *self.payloads.block_action(user_id, action_id, value, **kwargs))
 
-    async def submit_view(self, url: str, user_id: str, view_id: str,
-                          values: Mapping[str, Mapping[str, Any]] | None = None, **kwargs: Any) -> SlackResponse:
+    async def submit_view(
+        self, url: str, user_id: str, view_id: str, values: Mapping[str, Mapping[str, Any]] | None = None, **kwargs: Any
+    ) -> SlackResponse:
         """Submit a view and apply the product's ``response_action`` (errors/update/push/clear/close)."""
         body = self.payloads.view_submission(user_id, view_id, values=values, **kwargs)
         response = await self.send(url, *body)
@@ -2212,18 +2519,25 @@ class SlackSandbox:
             self.workspace.views.apply_submission(view_id, response.json)
         return response
 
-    async def shortcut(self, url: str, user_id: str, callback_id: str, channel_id: str, message_ts: str,
-                       **kwargs: Any) -> SlackResponse:
+    async def shortcut(
+        self, url: str, user_id: str, callback_id: str, channel_id: str, message_ts: str, **kwargs: Any
+    ) -> SlackResponse:
         body = self.payloads.message_shortcut(user_id, callback_id, channel_id, message_ts, **kwargs)
         return await self.send(url, *body)
 
-    async def post_event(self, url: str, event: Mapping[str, Any], *, event_id: str | None = None,
-                         retry_num: int | None = None, retry_reason: str | None = None) -> SlackResponse:
+    async def post_event(
+        self,
+        url: str,
+        event: Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+        retry_reason: str | None = None,
+    ) -> SlackResponse:
         body = self.payloads.event(event, event_id=event_id)
         return await self.send(url, *body, retry_num=retry_num, retry_reason=retry_reason)
 
-    async def post_message(self, url: str, user_id: str, channel_id: str, text: str,
-                           **kwargs: Any) -> SlackResponse:
+    async def post_message(self, url: str, user_id: str, channel_id: str, text: str, **kwargs: Any) -> SlackResponse:
         """A person writes ``text`` (stored, then delivered as a ``message`` event)."""
         return await self.send(url, *self.payloads.message_event(user_id, channel_id, text, **kwargs))
 

@@ -24,10 +24,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 
-REFUSED_TOKEN_ERRORS = frozenset({
-    "not_authed", "invalid_auth", "not_allowed_token_type", "account_inactive", "token_revoked",
-    "token_expired", "missing_scope", "no_permission",
-})
+REFUSED_TOKEN_ERRORS = frozenset(
+    {
+        "not_authed",
+        "invalid_auth",
+        "not_allowed_token_type",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "no_permission",
+    }
+)
 """`apps.connections.open` errors that no retry will fix: start-up fails instead of retrying forever."""
 PING_INTERVAL = 10.0
 """Seconds between slack_sdk's pings; also its pause before retrying a failed (re)connection."""
@@ -38,8 +46,15 @@ class SocketModeRefused(Exception):
 
 
 class SlackSocketMode:
-    def __init__(self, app: AsyncApp, *, app_token: str, api_url: str, ping_interval: float | None = None,
-                 connect_timeout: float = 10.0):
+    def __init__(
+        self,
+        app: AsyncApp,
+        *,
+        app_token: str,
+        api_url: str,
+        ping_interval: float | None = None,
+        connect_timeout: float = 10.0,
+    ):
         self._app = app
         self._app_token = app_token
         self._api_url = api_url
@@ -61,8 +76,9 @@ class SlackSocketMode:
             return
         # the client is built here, not in __init__: it starts tasks and an aiohttp session at once
         web_client = AsyncWebClient(token=self._app_token, base_url=self._api_url)
-        handler = AsyncSocketModeHandler(self._app, self._app_token, web_client=web_client,
-                                         ping_interval=self._ping_interval)
+        handler = AsyncSocketModeHandler(
+            self._app, self._app_token, web_client=web_client, ping_interval=self._ping_interval
+        )
         self._handler = handler
         # the first URL is asked for here: slack_sdk would retry a refused token every ping_interval, forever
         try:

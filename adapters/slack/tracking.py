@@ -33,8 +33,11 @@ class ListenerTracker:
             try:
                 await listener(**kwargs)
             except SlackApiError as err:  # e.g. a notice to a channel the app cannot post in
-                log.warning("Slack listener %s: Slack refused a call: %s", getattr(listener, "__name__", listener),
-                            err.response.get("error") if err.response is not None else err)
+                log.warning(
+                    "Slack listener %s: Slack refused a call: %s",
+                    getattr(listener, "__name__", listener),
+                    err.response.get("error") if err.response is not None else err,
+                )
             except Exception:
                 # logged here, not raised to Bolt: after ack() Bolt would reset the ack and Slack would get
                 # its answer only at its 3 s timeout (a failed ephemeral notice must not cost the ack)

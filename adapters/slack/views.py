@@ -52,7 +52,6 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-
 def session_card(
     session: Session, client: Client, line_name: str, assignee_name: str | None
 ) -> tuple[str, list[Block]]:
@@ -61,9 +60,10 @@ def session_card(
     **Unmark spam**; a closed one has no buttons (a client message within `reopen_within` reopens it)."""
     status = session.status.value
     title = f"#{session.number} · {slack_escape(client.name)}"
-    facts = (f"*{title}*\n{client.channel.value.capitalize()} · line {line_name}\n"
-             f"{STATUS_ICONS.get(status, '')} {status}"
-             + (f" · {assignee_name}" if assignee_name else " · unassigned"))
+    facts = (
+        f"*{title}*\n{client.channel.value.capitalize()} · line {line_name}\n"
+        f"{STATUS_ICONS.get(status, '')} {status}" + (f" · {assignee_name}" if assignee_name else " · unassigned")
+    )
     if session.previous_session:
         facts += f"\nPrevious session: #{session.previous_session}"
     head: Block = {"type": "section", "text": {"type": "mrkdwn", "text": facts}}
@@ -71,14 +71,25 @@ def session_card(
     value = str(session.number)
     if session.is_open:
         head["accessory"] = session_menu(session)
-        blocks.append({"type": "actions", "block_id": f"session:{session.number}", "elements": [
-            {"type": "button", "action_id": TAKE, "text": _plain("Take"), "value": value, "style": "primary"},
-            {"type": "button", "action_id": START, "text": _plain("Start process"), "value": value},
-            {"type": "button", "action_id": CLOSE, "text": _plain("Close"), "value": value, "style": "danger"},
-        ]})
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"session:{session.number}",
+                "elements": [
+                    {"type": "button", "action_id": TAKE, "text": _plain("Take"), "value": value, "style": "primary"},
+                    {"type": "button", "action_id": START, "text": _plain("Start process"), "value": value},
+                    {"type": "button", "action_id": CLOSE, "text": _plain("Close"), "value": value, "style": "danger"},
+                ],
+            }
+        )
     elif session.status == SessionStatus.SPAM:
-        blocks.append({"type": "actions", "block_id": f"session:{session.number}", "elements": [
-            {"type": "button", "action_id": UNSPAM, "text": _plain("Unmark spam"), "value": value}]})
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"session:{session.number}",
+                "elements": [{"type": "button", "action_id": UNSPAM, "text": _plain("Unmark spam"), "value": value}],
+            }
+        )
     return f"Session {title} ({status})", blocks
 
 
@@ -88,8 +99,11 @@ def session_menu(session: Session) -> Block:
     if session.assignee is not None:
         choices.append((MENU_QUEUE, "↩ Back to the queue"))
     choices.append((MENU_SPAM, "🚫 Mark as spam"))
-    return {"type": "overflow", "action_id": MENU, "options": [
-        {"text": _plain(text, 75), "value": menu_value(verb, session.number)} for verb, text in choices]}
+    return {
+        "type": "overflow",
+        "action_id": MENU,
+        "options": [{"text": _plain(text, 75), "value": menu_value(verb, session.number)} for verb, text in choices],
+    }
 
 
 def menu_value(verb: str, session: int) -> str:
@@ -106,7 +120,7 @@ def parse_menu_value(value: str) -> tuple[str, int]:
 
 
 def transfer_value(session: int, operator_id: str | None) -> str:
-    """"<session>:<operator id>", or "<session>:" for the queue."""
+    """ "<session>:<operator id>", or "<session>:" for the queue."""
     return f"{session}:{operator_id or ''}"
 
 
@@ -118,24 +132,42 @@ def parse_transfer_value(value: str) -> tuple[int, str | None]:
     return session, operator_id or None
 
 
-def transfer_picker(session: Session, client: Client,
-                    choices: Sequence[tuple[str, str, str]]) -> tuple[str, list[Block]]:
+def transfer_picker(
+    session: Session, client: Client, choices: Sequence[tuple[str, str, str]]
+) -> tuple[str, list[Block]]:
     """Who can take over: `choices` are (operator id, name, status) of the line's other operators;
     offline ones are shown too (a click on them is refused with the reason)."""
     text = f"Transfer session *#{session.number}* · {_escape(client.name)} to:"
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     buttons: list[Block] = [
-        {"type": "button", "action_id": f"{TRANSFER_TO}:{index}", "value": transfer_value(session.number, op_id),
-         "text": _plain(f"{name} · {OPERATOR_ICONS.get(status, '')} {status}", BUTTON_TEXT)}
-        for index, (op_id, name, status) in enumerate(choices)]
+        {
+            "type": "button",
+            "action_id": f"{TRANSFER_TO}:{index}",
+            "value": transfer_value(session.number, op_id),
+            "text": _plain(f"{name} · {OPERATOR_ICONS.get(status, '')} {status}", BUTTON_TEXT),
+        }
+        for index, (op_id, name, status) in enumerate(choices)
+    ]
     if session.assignee is not None:
-        buttons.append({"type": "button", "action_id": f"{TRANSFER_TO}:queue",
-                        "value": transfer_value(session.number, None), "text": _plain("↩ Back to the queue")})
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": f"{TRANSFER_TO}:queue",
+                "value": transfer_value(session.number, None),
+                "text": _plain("↩ Back to the queue"),
+            }
+        )
     if not buttons:
-        blocks.append({"type": "section", "text": {
-            "type": "mrkdwn", "text": "_Nobody else works on this line: there is nobody to transfer to._"}})
-    blocks += [{"type": "actions", "block_id": f"transfer:{start}", "elements": list(chunk)}
-               for start, chunk in _chunks(buttons, MAX_BUTTONS)][:MESSAGE_BLOCKS - 2]
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "_Nobody else works on this line: there is nobody to transfer to._"},
+            }
+        )
+    blocks += [
+        {"type": "actions", "block_id": f"transfer:{start}", "elements": list(chunk)}
+        for start, chunk in _chunks(buttons, MAX_BUTTONS)
+    ][: MESSAGE_BLOCKS - 2]
     return f"Transfer session #{session.number} to…", blocks
 
 
@@ -150,8 +182,12 @@ def pick_value(session: int, process_id: str) -> str:
 def parse_pick_value(value: str) -> tuple[int, str]:
     """The session and process a picker button names; ValueError for anything tampered with."""
     data = json.loads(value)
-    if not isinstance(data, dict) or type(data.get("s")) is not int or not isinstance(data.get("p"), str) \
-            or parse_number(str(data["s"])) is None:
+    if (
+        not isinstance(data, dict)
+        or type(data.get("s")) is not int
+        or not isinstance(data.get("p"), str)
+        or parse_number(str(data["s"])) is None
+    ):
         raise ValueError("malformed process button")
     return data["s"], data["p"]
 
@@ -161,23 +197,41 @@ def process_picker(session: Session, client: Client, groups: Sequence[ScopeGroup
 
     A catalog of more scopes than a message can hold that way (2 blocks each, 50 blocks at most) is shown
     compact: one menu per scope, named by its placeholder, 25 menus per actions block."""
-    blocks: list[Block] = [{"type": "section", "text": {
-        "type": "mrkdwn", "text": f"Start a process for session *#{session.number}* · {client.name}:"}}]
+    blocks: list[Block] = [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"Start a process for session *#{session.number}* · {client.name}:"},
+        }
+    ]
     if 1 + 2 * len(groups) > MESSAGE_BLOCKS:
         menus = [_scope_menu(session, index, group) for index, group in enumerate(groups)]
-        blocks += [{"type": "actions", "block_id": f"scopes:{start}", "elements": list(chunk)}
-                   for start, chunk in _chunks(menus, MAX_BUTTONS)][:MESSAGE_BLOCKS - 1]
+        blocks += [
+            {"type": "actions", "block_id": f"scopes:{start}", "elements": list(chunk)}
+            for start, chunk in _chunks(menus, MAX_BUTTONS)
+        ][: MESSAGE_BLOCKS - 1]
         return f"Start a process for session #{session.number}", blocks
     for index, group in enumerate(groups):
         blocks.append({"type": "header", "text": _plain(group.scope.title, 150)})
         if len(group.processes) <= MAX_BUTTONS:
-            blocks.append({"type": "actions", "block_id": f"scope:{index}", "elements": [
-                {"type": "button", "action_id": f"{PICK}:{entry.id}"[:255], "text": _plain(entry.name, BUTTON_TEXT),
-                 "value": pick_value(session.number, entry.id)}
-                for entry in group.processes]})
+            blocks.append(
+                {
+                    "type": "actions",
+                    "block_id": f"scope:{index}",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": f"{PICK}:{entry.id}"[:255],
+                            "text": _plain(entry.name, BUTTON_TEXT),
+                            "value": pick_value(session.number, entry.id),
+                        }
+                        for entry in group.processes
+                    ],
+                }
+            )
         else:
-            blocks.append({"type": "actions", "block_id": f"scope:{index}",
-                           "elements": [_scope_menu(session, index, group)]})
+            blocks.append(
+                {"type": "actions", "block_id": f"scope:{index}", "elements": [_scope_menu(session, index, group)]}
+            )
     if not groups:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "_The process catalog is empty._"}})
     return f"Start a process for session #{session.number}", blocks
@@ -187,25 +241,44 @@ def _scope_menu(session: Session, index: int, group: ScopeGroup) -> Block:
     """One scope's processes as a menu: option groups of at most 100 (Slack's limit per group)."""
     title = group.scope.title
     return {
-        "type": "static_select", "action_id": f"{PICK_SELECT}:{index}",
+        "type": "static_select",
+        "action_id": f"{PICK_SELECT}:{index}",
         "placeholder": _plain(f"{title}: choose a process", 150),
         "option_groups": [
-            {"label": _plain(f"{title} {start + 1}–{start + len(chunk)}", 75),
-             "options": [{"text": _plain(e.name, 75), "value": pick_value(session.number, e.id)} for e in chunk]}
-            for start, chunk in _chunks(group.processes, 100)][:100]}
+            {
+                "label": _plain(f"{title} {start + 1}–{start + len(chunk)}", 75),
+                "options": [{"text": _plain(e.name, 75), "value": pick_value(session.number, e.id)} for e in chunk],
+            }
+            for start, chunk in _chunks(group.processes, 100)
+        ][:100],
+    }
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[tuple[int, Sequence[Any]]]:
-    return [(start, items[start:start + size]) for start in range(0, len(items), size)]
+    return [(start, items[start : start + size]) for start in range(0, len(items), size)]
 
 
 def session_list(sessions: Sequence[tuple[Session, Client]]) -> tuple[str, list[Block]]:
     """The operator's active sessions as buttons, when `/startprocess` has no session to go on."""
     if not sessions:
-        return "You have no active sessions.", [{"type": "section", "text": {
-            "type": "mrkdwn", "text": "You have no active sessions. Use `/startprocess N` for session #N."}}]
-    buttons = [{"type": "button", "action_id": f"{START}:{s.number}", "value": str(s.number),
-                "text": _plain(f"#{s.number} {c.name}", BUTTON_TEXT)} for s, c in sessions[:MAX_BUTTONS]]
+        return "You have no active sessions.", [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "You have no active sessions. Use `/startprocess N` for session #N.",
+                },
+            }
+        ]
+    buttons = [
+        {
+            "type": "button",
+            "action_id": f"{START}:{s.number}",
+            "value": str(s.number),
+            "text": _plain(f"#{s.number} {c.name}", BUTTON_TEXT),
+        }
+        for s, c in sessions[:MAX_BUTTONS]
+    ]
     return "Which session?", [
         {"type": "section", "text": {"type": "mrkdwn", "text": "Start a process for which session?"}},
         {"type": "actions", "block_id": "sessions", "elements": buttons},
@@ -214,8 +287,12 @@ def session_list(sessions: Sequence[tuple[Session, Client]]) -> tuple[str, list[
 
 def task_modal(process_name: str, task: UserTaskView, metadata: dict[str, Any]) -> dict[str, Any]:
     """A user task's form as a modal; `metadata` travels in private_metadata and is re-checked on submit."""
-    blocks: list[Block] = [{"type": "context", "elements": [
-        {"type": "mrkdwn", "text": f"*{_cut(process_name, 200)}* · {_cut(task.name, 200)}"}]}]
+    blocks: list[Block] = [
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"*{_cut(process_name, 200)}* · {_cut(task.name, 200)}"}],
+        }
+    ]
     blocks += [_input(field) for field in task.fields]
     if not task.fields:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "Nothing to fill in: submit to go on."}})
@@ -256,8 +333,13 @@ def _input(field: FormField) -> Block:
         if field.default:
             element["initial_value"] = field.default
     element["action_id"] = FIELD_ACTION
-    return {"type": "input", "block_id": field.id, "label": _plain(field.label, 2000),
-            "optional": not field.required, "element": element}
+    return {
+        "type": "input",
+        "block_id": field.id,
+        "label": _plain(field.label, 2000),
+        "optional": not field.required,
+        "element": element,
+    }
 
 
 def form_values(state_values: dict[str, Any]) -> dict[str, Any]:
@@ -283,8 +365,12 @@ def task_card(payload: dict[str, Any]) -> tuple[str, list[Block]]:
     who = payload.get("assignee_name")
     head = f"📝 *{_cut(str(payload.get('task')), 200)}* · {_cut(str(payload.get('process')), 200)}"
     line = f"for {who}" if who else "for any online operator of the line"
-    button = {"type": "button", "action_id": TASK_OPEN if who else TASK_TAKE, "value": str(payload["instance_id"]),
-              "text": _plain("Open form" if who else "Take task")}
+    button = {
+        "type": "button",
+        "action_id": TASK_OPEN if who else TASK_TAKE,
+        "value": str(payload["instance_id"]),
+        "text": _plain("Open form" if who else "Take task"),
+    }
     if not who:
         button["style"] = "primary"
     return f"Task {payload.get('task')} ({line})", [

@@ -41,26 +41,44 @@ def attachments_of(message: Message, line_id: str) -> tuple[Attachment, ...]:
     """The message's photo, file, sticker, location or contact, as core's attachments."""
     if message.photo:
         largest = message.photo[-1]
-        return (Attachment(kind="photo", ref=file_ref(line_id, largest.file_id), name=f"photo_{message.message_id}.jpg",
-                           mime="image/jpeg", size=largest.file_size),)
+        return (
+            Attachment(
+                kind="photo",
+                ref=file_ref(line_id, largest.file_id),
+                name=f"photo_{message.message_id}.jpg",
+                mime="image/jpeg",
+                size=largest.file_size,
+            ),
+        )
     for kind in FILE_KINDS:
         media = getattr(message, kind, None)
         if media is not None:
             mime = getattr(media, "mime_type", None) or DEFAULT_MIME.get(kind)
             extension = mimetypes.guess_extension(mime) if mime else None
             name = getattr(media, "file_name", None) or f"{kind}_{message.message_id}{extension or ''}"
-            return (Attachment(kind=kind, ref=file_ref(line_id, media.file_id), name=name, mime=mime,
-                               size=media.file_size),)
+            return (
+                Attachment(kind=kind, ref=file_ref(line_id, media.file_id), name=name, mime=mime, size=media.file_size),
+            )
     if message.sticker:
         return (Attachment(kind="sticker", data={"emoji": message.sticker.emoji or "🖼"}),)
     if message.location:
-        return (Attachment(kind="location", data={"latitude": message.location.latitude,
-                                                  "longitude": message.location.longitude}),)
+        return (
+            Attachment(
+                kind="location", data={"latitude": message.location.latitude, "longitude": message.location.longitude}
+            ),
+        )
     if message.contact:
         contact = message.contact
-        return (Attachment(kind="contact", data={"phone_number": contact.phone_number,
-                                                 "first_name": contact.first_name,
-                                                 "last_name": contact.last_name}),)
+        return (
+            Attachment(
+                kind="contact",
+                data={
+                    "phone_number": contact.phone_number,
+                    "first_name": contact.first_name,
+                    "last_name": contact.last_name,
+                },
+            ),
+        )
     return ()
 
 
@@ -100,10 +118,15 @@ def client_router() -> Router:
     @router.edited_message(has_text)
     async def on_edit(message: Message, sessions: Sessions, line_id: str) -> None:
         assert message.from_user is not None
-        await sessions.client_edit(ClientEdit(
-            line_id=line_id, channel=Channel.TELEGRAM, user_id=str(message.from_user.id),
-            platform_ref=message_ref(line_id, message.chat.id, message.message_id),
-            text=message.text or message.caption or ""))
+        await sessions.client_edit(
+            ClientEdit(
+                line_id=line_id,
+                channel=Channel.TELEGRAM,
+                user_id=str(message.from_user.id),
+                platform_ref=message_ref(line_id, message.chat.id, message.message_id),
+                text=message.text or message.caption or "",
+            )
+        )
 
     @router.my_chat_member(in_private_chat, bot_was_blocked)
     async def on_blocked(update: ChatMemberUpdated, sessions: Sessions) -> None:

@@ -55,8 +55,14 @@ def delivery_error(err: Exception) -> DeliveryError:
     return DeliveryError(f"{type(err).__name__}: {err}")
 
 
-SENDERS = {"photo": "send_photo", "voice": "send_voice", "audio": "send_audio", "video": "send_video",
-           "video_note": "send_video_note", "animation": "send_animation"}
+SENDERS = {
+    "photo": "send_photo",
+    "voice": "send_voice",
+    "audio": "send_audio",
+    "video": "send_video",
+    "video_note": "send_video_note",
+    "animation": "send_animation",
+}
 CAPTIONED = frozenset({"photo", "document", "voice", "audio", "video", "animation"})
 """Kinds whose message carries a caption (a sticker, a round video, a location or a contact has none)."""
 
@@ -91,8 +97,12 @@ class TelegramClientDelivery:
             if entry.action == "send_text":
                 sent = await self._send(bot, line_id, chat_id, entry.payload, text)
                 if entry.payload.get("message_id") and sent is not None:
-                    await steadily(self._store.set_ref, SENT_REF, f"{line_id}:{entry.payload['message_id']}",
-                                              {"chat_id": chat_id, **sent})
+                    await steadily(
+                        self._store.set_ref,
+                        SENT_REF,
+                        f"{line_id}:{entry.payload['message_id']}",
+                        {"chat_id": chat_id, **sent},
+                    )
             elif entry.action == "status_card":
                 await self._status_card(line_id, chat_id, str(entry.payload["instance_id"]), text)
             elif entry.action == "edit_text":
@@ -106,8 +116,9 @@ class TelegramClientDelivery:
         except Exception as err:
             raise delivery_error(err) from err
 
-    async def _send(self, bot: Bot, line_id: str, chat_id: int, payload: dict[str, Any],
-                    text: str) -> dict[str, Any] | None:
+    async def _send(
+        self, bot: Bot, line_id: str, chat_id: int, payload: dict[str, Any], text: str
+    ) -> dict[str, Any] | None:
         """Copy the operator's Telegram message as it is, or send its text and files, signed with the operator's
         name. Returns what an edit or a delete needs later: the first message id ("message_id"), whether the text
         is that message's caption ("caption"), the message holding the text ("text_id") and every id ("ids")."""
@@ -123,12 +134,17 @@ class TelegramClientDelivery:
                 ids.append(name_id)
             if captioned and name:
                 caption, entities = signed(name, text)
-                copied = await bot.copy_message(chat_id=chat_id, from_chat_id=copy_from["chat_id"],
-                                                message_id=copy_from["message_id"],
-                                                caption=fit(caption, CAPTION_LIMIT), caption_entities=entities)
+                copied = await bot.copy_message(
+                    chat_id=chat_id,
+                    from_chat_id=copy_from["chat_id"],
+                    message_id=copy_from["message_id"],
+                    caption=fit(caption, CAPTION_LIMIT),
+                    caption_entities=entities,
+                )
             else:
-                copied = await bot.copy_message(chat_id=chat_id, from_chat_id=copy_from["chat_id"],
-                                                message_id=copy_from["message_id"])
+                copied = await bot.copy_message(
+                    chat_id=chat_id, from_chat_id=copy_from["chat_id"], message_id=copy_from["message_id"]
+                )
             ids.append(copied.message_id)
             return {"message_id": copied.message_id, "caption": captioned, "text_id": name_id, "ids": ids}
         files = [a for a in attachments if a.ref and not a.too_large]
@@ -143,18 +159,29 @@ class TelegramClientDelivery:
             ids.append(text_id)
         for index, attachment in enumerate(files):
             first = index == 0 and caption_fits
-            ids.append(await self._send_file(bot, line_id, chat_id, attachment, full if first else None,
-                                             entities if first else None))
+            ids.append(
+                await self._send_file(
+                    bot, line_id, chat_id, attachment, full if first else None, entities if first else None
+                )
+            )
         if separate and text:
             for number, chunk in enumerate(split_text(full)):
-                sent_message = await bot.send_message(chat_id=chat_id, text=chunk,
-                                                      entities=entities if number == 0 else None)
+                sent_message = await bot.send_message(
+                    chat_id=chat_id, text=chunk, entities=entities if number == 0 else None
+                )
                 text_id = text_id if text_id is not None else sent_message.message_id
                 ids.append(sent_message.message_id)
         return {"message_id": ids[0], "caption": caption_fits, "text_id": text_id, "ids": ids}
 
-    async def _send_file(self, bot: Bot, line_id: str, chat_id: int, attachment: Attachment,
-                         caption: str | None, entities: list[MessageEntity] | None = None) -> int:
+    async def _send_file(
+        self,
+        bot: Bot,
+        line_id: str,
+        chat_id: int,
+        attachment: Attachment,
+        caption: str | None,
+        entities: list[MessageEntity] | None = None,
+    ) -> int:
         assert attachment.ref is not None
         own_prefix = f"telegram:{line_id}:"
         if attachment.ref.startswith(own_prefix):
@@ -162,27 +189,39 @@ class TelegramClientDelivery:
         else:
             media = BufferedInputFile(await self._files.fetch(attachment.ref), attachment.name or attachment.kind)
         method = getattr(bot, SENDERS.get(attachment.kind, "send_document"))
-        sent = await method(chat_id, media, caption=caption, caption_entities=entities) \
-            if attachment.kind in CAPTIONED else await method(chat_id, media)
+        sent = (
+            await method(chat_id, media, caption=caption, caption_entities=entities)
+            if attachment.kind in CAPTIONED
+            else await method(chat_id, media)
+        )
         return int(sent.message_id)
 
     async def _edit(self, bot: Bot, line_id: str, payload: dict[str, Any], text: str) -> None:
         """An operator edited a message: edit the client's copy (its caption, or the message holding the text)."""
         sent = await self._store.get_ref(SENT_REF, f"{line_id}:{payload['message_id']}")
         if sent is None:
-            raise DeliveryError("the edit cannot reach the client: they never got the message", permanent=True,
-                                reason="not_sent")
+            raise DeliveryError(
+                "the edit cannot reach the client: they never got the message", permanent=True, reason="not_sent"
+            )
         full, entities = signed(signature(payload), text)
         try:
             if sent.get("caption"):
-                await bot.edit_message_caption(chat_id=sent["chat_id"], message_id=sent["message_id"],
-                                               caption=fit(full, CAPTION_LIMIT), caption_entities=entities)
+                await bot.edit_message_caption(
+                    chat_id=sent["chat_id"],
+                    message_id=sent["message_id"],
+                    caption=fit(full, CAPTION_LIMIT),
+                    caption_entities=entities,
+                )
             elif sent.get("text_id"):
-                await bot.edit_message_text(chat_id=sent["chat_id"], message_id=sent["text_id"],
-                                            text=fit(full, TEXT_LIMIT), entities=entities)
+                await bot.edit_message_text(
+                    chat_id=sent["chat_id"], message_id=sent["text_id"], text=fit(full, TEXT_LIMIT), entities=entities
+                )
             else:
-                raise DeliveryError("Telegram cannot add a text to this message: the edit was not sent",
-                                    permanent=True, reason="not_editable")
+                raise DeliveryError(
+                    "Telegram cannot add a text to this message: the edit was not sent",
+                    permanent=True,
+                    reason="not_editable",
+                )
         except TelegramBadRequest as err:
             if "not modified" not in err.message.lower():
                 raise
@@ -216,5 +255,6 @@ class TelegramClientDelivery:
                 if "not found" not in err.message.lower():
                     raise
         sent = await bot.send_message(chat_id=chat_id, text=text)
-        await steadily(self._store.set_ref, STATUS_CARD_REF, instance_id,
-                       {"chat_id": chat_id, "message_id": sent.message_id})
+        await steadily(
+            self._store.set_ref, STATUS_CARD_REF, instance_id, {"chat_id": chat_id, "message_id": sent.message_id}
+        )

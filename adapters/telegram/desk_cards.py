@@ -25,8 +25,11 @@ class SessionAction(CallbackData, prefix="ses"):
 
 
 def card_text(session: Session, client_name: str, channel: str, line_name: str, assignee: str | None) -> str:
-    lines = [f"#{session.number} · {client_name}", f"{channel.capitalize()} · line {line_name}",
-             f"{STATUS_WORDS.get(session.status.value, session.status.value)} · {assignee or 'unassigned'}"]
+    lines = [
+        f"#{session.number} · {client_name}",
+        f"{channel.capitalize()} · line {line_name}",
+        f"{STATUS_WORDS.get(session.status.value, session.status.value)} · {assignee or 'unassigned'}",
+    ]
     if session.previous_session:
         lines.append(f"Previous session: #{session.previous_session}")
     return "\n".join(lines)
@@ -43,10 +46,12 @@ def card_keyboard(session: Session) -> InlineKeyboardMarkup | None:
         return InlineKeyboardMarkup(inline_keyboard=[[button("Unmark spam", "unspam")]])
     if not session.is_open:
         return None
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [button("Take", "take"), button("Start process", "start"), button("Close", "close")],
-        [button("Transfer", "transfer"), button("Spam", "spam")],
-    ])
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [button("Take", "take"), button("Start process", "start"), button("Close", "close")],
+            [button("Transfer", "transfer"), button("Spam", "spam")],
+        ]
+    )
 
 
 # --- transferring a session -------------------------------------------------------------------------
@@ -76,12 +81,23 @@ def transfer_text(number: int, client_name: str) -> str:
 def transfer_keyboard(number: int, choices: Sequence[tuple[str, str, str]], assigned: bool) -> InlineKeyboardMarkup:
     """`choices`: (operator id, name, status) of the line's other operators, one per row; offline ones too
     (choosing them is refused with the reason)."""
-    rows = [[InlineKeyboardButton(text=f"{name} · {OPERATOR_ICONS.get(status, '')} {status}",
-                                  callback_data=TransferTo(session=number, to=operator_key(op_id)).pack())]
-            for op_id, name, status in choices]
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=f"{name} · {OPERATOR_ICONS.get(status, '')} {status}",
+                callback_data=TransferTo(session=number, to=operator_key(op_id)).pack(),
+            )
+        ]
+        for op_id, name, status in choices
+    ]
     if assigned:
-        rows.append([InlineKeyboardButton(text="↩ Back to the queue",
-                                          callback_data=TransferTo(session=number, to=QUEUE_KEY).pack())])
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text="↩ Back to the queue", callback_data=TransferTo(session=number, to=QUEUE_KEY).pack()
+                )
+            ]
+        )
     rows.append([InlineKeyboardButton(text="✖ Cancel", callback_data=TransferTo(session=number, to=CANCEL_KEY).pack())])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
@@ -98,7 +114,7 @@ def sessions_html(mine: Sequence[tuple[str, str | None]], queued: Sequence[tuple
 
     def item(title: str, link: str | None) -> str:
         shown = html.escape(title)
-        return f"• <a href=\"{html.escape(link)}\">{shown}</a>" if link else f"• {shown}"
+        return f'• <a href="{html.escape(link)}">{shown}</a>' if link else f"• {shown}"
 
     parts = ["<b>Your active sessions</b>"]
     parts += [item(*entry) for entry in mine] or ["You have no active sessions: take one from the queue."]
@@ -159,11 +175,18 @@ def autostart_keyboard(events: Sequence[str], enabled: dict[str, bool]) -> Inlin
         row = []
         if event in enabled:
             turn_on = not enabled[event]
-            row.append(InlineKeyboardButton(
-                text=f"Turn {'on' if turn_on else 'off'} · {event}",
-                callback_data=AutostartAction(action="t", event=index, value="1" if turn_on else "0").pack()))
-        row.append(InlineKeyboardButton(text="Process…" if event in enabled else f"Choose process · {event}",
-                                        callback_data=AutostartAction(action="m", event=index).pack()))
+            row.append(
+                InlineKeyboardButton(
+                    text=f"Turn {'on' if turn_on else 'off'} · {event}",
+                    callback_data=AutostartAction(action="t", event=index, value="1" if turn_on else "0").pack(),
+                )
+            )
+        row.append(
+            InlineKeyboardButton(
+                text="Process…" if event in enabled else f"Choose process · {event}",
+                callback_data=AutostartAction(action="m", event=index).pack(),
+            )
+        )
         rows.append(row)
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

@@ -72,13 +72,18 @@ class TelegramDeskDelivery(DeskDelivery):
             if entry.action not in ("open_session", "refresh_card"):
                 await self._act(bot, entry, session, line, topic)
 
-    async def _act(self, bot: Bot, entry: OutboxEntry, session: Session, line: LineConfig,
-                   topic: dict[str, Any]) -> None:
+    async def _act(
+        self, bot: Bot, entry: OutboxEntry, session: Session, line: LineConfig, topic: dict[str, Any]
+    ) -> None:
         if entry.action in ("open_session", "refresh_card"):
             await self._card(bot, session, line.name, topic)
         elif entry.action == "task_card":
-            await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"],
-                                   text=task_text(entry.payload), reply_markup=task_keyboard(entry.payload))
+            await bot.send_message(
+                chat_id=topic["chat_id"],
+                message_thread_id=topic["thread_id"],
+                text=task_text(entry.payload),
+                reply_markup=task_keyboard(entry.payload),
+            )
         elif entry.action == "mirror":
             for item in await self.mirrored(entry):
                 await self._mirror(bot, line, session, topic, item)
@@ -98,8 +103,9 @@ class TelegramDeskDelivery(DeskDelivery):
             first = first or sent.message_id
         return first
 
-    async def _mirror(self, bot: Bot, line: LineConfig, session: Session, topic: dict[str, Any],
-                      item: dict[str, Any]) -> None:
+    async def _mirror(
+        self, bot: Bot, line: LineConfig, session: Session, topic: dict[str, Any], item: dict[str, Any]
+    ) -> None:
         """A client's Telegram message with a file is copied into the topic as it is (same bot, no
         download); files sent on another platform are fetched and uploaded; everything else is posted as a
         line of text."""
@@ -109,8 +115,13 @@ class TelegramDeskDelivery(DeskDelivery):
         copied_media = False
         if source is not None and files:
             caption = fit(mirror_line({**item, "attachments": []}), CAPTION_LIMIT)
-            copied = await bot.copy_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"],
-                                            from_chat_id=source[0], message_id=source[1], caption=caption)
+            copied = await bot.copy_message(
+                chat_id=topic["chat_id"],
+                message_thread_id=topic["thread_id"],
+                from_chat_id=source[0],
+                message_id=source[1],
+                caption=caption,
+            )
             posted, copied_media = copied.message_id, True
         elif files and self._files is not None:
             posted = await self._upload(bot, topic, item, files)
@@ -118,11 +129,16 @@ class TelegramDeskDelivery(DeskDelivery):
         if posted is None:
             posted = await self._send_text(bot, topic, mirror_line(item))
         if item.get("message_id"):
-            await steadily(self._store.set_ref, MIRRORED_REF, f"{session.number}:{item['message_id']}",
-                                      {"chat_id": topic["chat_id"], "message_id": posted, "caption": copied_media})
+            await steadily(
+                self._store.set_ref,
+                MIRRORED_REF,
+                f"{session.number}:{item['message_id']}",
+                {"chat_id": topic["chat_id"], "message_id": posted, "caption": copied_media},
+            )
 
-    async def _upload(self, bot: Bot, topic: dict[str, Any], item: dict[str, Any],
-                      files: list[Attachment]) -> int | None:
+    async def _upload(
+        self, bot: Bot, topic: dict[str, Any], item: dict[str, Any], files: list[Attachment]
+    ) -> int | None:
         """Upload another platform's files (≤ 20 MB) into the topic, the message's line as the first caption.
         None when none could be fetched (the caller posts the text instead)."""
         assert self._files is not None
@@ -141,8 +157,12 @@ class TelegramDeskDelivery(DeskDelivery):
         for attachment, content in contents:
             media = BufferedInputFile(content, attachment.name or attachment.kind)
             method = bot.send_photo if attachment.kind == "photo" else bot.send_document
-            sent = await method(topic["chat_id"], media, message_thread_id=topic["thread_id"],
-                                caption=caption if first is None else None)
+            sent = await method(
+                topic["chat_id"],
+                media,
+                message_thread_id=topic["thread_id"],
+                caption=caption if first is None else None,
+            )
             first = first if first is not None else sent.message_id
         return first
 
@@ -156,11 +176,13 @@ class TelegramDeskDelivery(DeskDelivery):
         text = mirror_line({**mirror_payload(stored), "edited": True}, files_shown=bool(mirrored["caption"]))
         try:
             if mirrored["caption"]:
-                await bot.edit_message_caption(chat_id=mirrored["chat_id"], message_id=mirrored["message_id"],
-                                               caption=fit(text, CAPTION_LIMIT))
+                await bot.edit_message_caption(
+                    chat_id=mirrored["chat_id"], message_id=mirrored["message_id"], caption=fit(text, CAPTION_LIMIT)
+                )
             else:
-                await bot.edit_message_text(chat_id=mirrored["chat_id"], message_id=mirrored["message_id"],
-                                            text=fit(text, TEXT_LIMIT))
+                await bot.edit_message_text(
+                    chat_id=mirrored["chat_id"], message_id=mirrored["message_id"], text=fit(text, TEXT_LIMIT)
+                )
         except TelegramBadRequest as err:
             if "not modified" not in err.message.lower():
                 raise
@@ -178,8 +200,12 @@ class TelegramDeskDelivery(DeskDelivery):
                 if "not found" not in err.message.lower():
                     raise
         sent = await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=text)
-        await steadily(self._store.set_ref, DESK_STATUS_REF, str(payload["instance_id"]),
-                                  {"chat_id": topic["chat_id"], "message_id": sent.message_id})
+        await steadily(
+            self._store.set_ref,
+            DESK_STATUS_REF,
+            str(payload["instance_id"]),
+            {"chat_id": topic["chat_id"], "message_id": sent.message_id},
+        )
 
     async def _open_topic(self, bot: Bot, chat_id: int, session: Session) -> dict[str, Any]:
         client = await self._store.get_client(session.client_id)
@@ -187,27 +213,36 @@ class TelegramDeskDelivery(DeskDelivery):
         created = await bot.create_forum_topic(chat_id=chat_id, name=name)
         topic = {"chat_id": chat_id, "thread_id": created.message_thread_id, "card_id": None}
         await steadily(self._store.set_ref, TOPIC_REF, str(session.number), topic)
-        await steadily(self._store.set_ref, TOPIC_SESSION_REF, f"{chat_id}:{created.message_thread_id}",
-                                  {"session": session.number})
+        await steadily(
+            self._store.set_ref,
+            TOPIC_SESSION_REF,
+            f"{chat_id}:{created.message_thread_id}",
+            {"session": session.number},
+        )
         return topic
 
     async def _card(self, bot: Bot, session: Session, line_name: str, topic: dict[str, Any]) -> None:
         client = await self._store.get_client(session.client_id)
         assignee = self._config.operator(session.assignee) if session.assignee else None
-        text = card_text(session, client.name if client else "?", client.channel.value if client else "?",
-                         line_name, assignee.name if assignee else None)
+        text = card_text(
+            session,
+            client.name if client else "?",
+            client.channel.value if client else "?",
+            line_name,
+            assignee.name if assignee else None,
+        )
         keyboard = card_keyboard(session)
         if topic.get("card_id"):
             try:
-                await bot.edit_message_text(chat_id=topic["chat_id"], message_id=topic["card_id"], text=text,
-                                            reply_markup=keyboard)
+                await bot.edit_message_text(
+                    chat_id=topic["chat_id"], message_id=topic["card_id"], text=text, reply_markup=keyboard
+                )
             except Exception as err:
                 if "not modified" not in str(err).lower():
                     raise
             return
-        sent = await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=text,
-                                      reply_markup=keyboard)
+        sent = await bot.send_message(
+            chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=text, reply_markup=keyboard
+        )
         topic["card_id"] = sent.message_id
         await steadily(self._store.set_ref, TOPIC_REF, str(session.number), topic)
-
-

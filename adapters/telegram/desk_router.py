@@ -165,18 +165,40 @@ def desk_router(config: Config) -> Router:
             raise SkipHandler
         return number
 
-    async def show_picker(bot: Bot, chat_id: int, thread_id: int, number: int, operator: OperatorConfig | None,
-                          sessions: Sessions, operators: Operators, processes: Processes, store: Store,
-                          reply_to: int | None = None) -> None:
+    async def show_picker(
+        bot: Bot,
+        chat_id: int,
+        thread_id: int,
+        number: int,
+        operator: OperatorConfig | None,
+        sessions: Sessions,
+        operators: Operators,
+        processes: Processes,
+        store: Store,
+        reply_to: int | None = None,
+    ) -> None:
         session = await sessions.require(number)
         await operators.require_active(operator, session, "start processes")
         client = await store.get_client(session.client_id)
         text, keyboard = session_picker(number, client.name if client else "?", processes.catalog.grouped())
-        await bot.send_message(chat_id=chat_id, message_thread_id=thread_id, text=text, reply_markup=keyboard,
-                               reply_parameters=ReplyParameters(message_id=reply_to) if reply_to else None)
+        await bot.send_message(
+            chat_id=chat_id,
+            message_thread_id=thread_id,
+            text=text,
+            reply_markup=keyboard,
+            reply_parameters=ReplyParameters(message_id=reply_to) if reply_to else None,
+        )
 
-    async def open_form(bot: Bot, store: Store, processes: Processes, chat_id: int, thread_id: int, user_id: int,
-                        operator: OperatorConfig, instance_id: str) -> bool:
+    async def open_form(
+        bot: Bot,
+        store: Store,
+        processes: Processes,
+        chat_id: int,
+        thread_id: int,
+        user_id: int,
+        operator: OperatorConfig,
+        instance_id: str,
+    ) -> bool:
         """Ask the instance's open task in the topic when it is the operator's; True when a form was opened."""
         record = await processes.get(instance_id)
         if record is None or record.status != InstanceStatus.WAITING or record.assignee != operator.id:
@@ -193,20 +215,34 @@ def desk_router(config: Config) -> Router:
         first = next((line for line in config.lines if line.telegram_desk_chat == chat_id), None)
         return first is not None and first.id == line_id
 
-    async def show_transfer_menu(bot: Bot, chat_id: int, thread_id: int, number: int,
-                                 operator: OperatorConfig | None, sessions: Sessions, operators: Operators,
-                                 store: Store, reply_to: int | None = None) -> None:
+    async def show_transfer_menu(
+        bot: Bot,
+        chat_id: int,
+        thread_id: int,
+        number: int,
+        operator: OperatorConfig | None,
+        sessions: Sessions,
+        operators: Operators,
+        store: Store,
+        reply_to: int | None = None,
+    ) -> None:
         """The line's other operators (with their status) and "Back to the queue", as a menu in the topic."""
         session = await sessions.require(number)
         await operators.require_active(operator, session, "transfer sessions")
         assert operator is not None
         client = await store.get_client(session.client_id)
-        choices = [(other.id, other.name, (await operators.state(other.id)).status.value)
-                   for other in operators.of_line(session.line_id) if other.id not in (operator.id, session.assignee)]
-        await bot.send_message(chat_id=chat_id, message_thread_id=thread_id,
-                               text=transfer_text(number, client.name if client else "?"),
-                               reply_markup=transfer_keyboard(number, choices, session.assignee is not None),
-                               reply_parameters=ReplyParameters(message_id=reply_to) if reply_to else None)
+        choices = [
+            (other.id, other.name, (await operators.state(other.id)).status.value)
+            for other in operators.of_line(session.line_id)
+            if other.id not in (operator.id, session.assignee)
+        ]
+        await bot.send_message(
+            chat_id=chat_id,
+            message_thread_id=thread_id,
+            text=transfer_text(number, client.name if client else "?"),
+            reply_markup=transfer_keyboard(number, choices, session.assignee is not None),
+            reply_parameters=ReplyParameters(message_id=reply_to) if reply_to else None,
+        )
 
     async def listed(store: Store, sessions: list[Session]) -> list[tuple[str, str | None]]:
         """(title, link to its topic) per session."""
@@ -240,15 +276,32 @@ def desk_router(config: Config) -> Router:
         return await message.reply(f"Your status is now {status.value}.")
 
     @router.message(Command("startprocess"), in_desk)
-    async def on_startprocess(message: Message, bot: Bot, sessions: Sessions, operators: Operators,
-                              processes: Processes, store: Store, line_id: str) -> Any:
+    async def on_startprocess(
+        message: Message,
+        bot: Bot,
+        sessions: Sessions,
+        operators: Operators,
+        processes: Processes,
+        store: Store,
+        line_id: str,
+    ) -> Any:
         number = await session_here(message, store, line_id)
         if number is None or message.message_thread_id is None:
             return await message.reply("Type /startprocess inside a session's topic.")
         operator = operators.by_telegram(message.from_user.id) if message.from_user else None
         try:
-            await show_picker(bot, message.chat.id, message.message_thread_id, number, operator, sessions,
-                              operators, processes, store, reply_to=message.message_id)
+            await show_picker(
+                bot,
+                message.chat.id,
+                message.message_thread_id,
+                number,
+                operator,
+                sessions,
+                operators,
+                processes,
+                store,
+                reply_to=message.message_id,
+            )
         except Refusal as refusal:
             return await message.reply(f"Not possible: {refusal.reason}")
         return None
@@ -271,8 +324,15 @@ def desk_router(config: Config) -> Router:
         return None  # the topic gets "■ Session closed by …" from core
 
     @router.message(Command("transfer"), in_desk)
-    async def on_transfer(message: Message, command: CommandObject, bot: Bot, sessions: Sessions,
-                          operators: Operators, store: Store, line_id: str) -> Any:
+    async def on_transfer(
+        message: Message,
+        command: CommandObject,
+        bot: Bot,
+        sessions: Sessions,
+        operators: Operators,
+        store: Store,
+        line_id: str,
+    ) -> Any:
         """`/transfer NAME` (an operator of the line, by name or id), `/transfer queue`, or `/transfer` alone:
         the menu of the line's operators."""
         number = await session_here(message, store, line_id)
@@ -284,8 +344,17 @@ def desk_router(config: Config) -> Router:
             if operator is None:
                 raise not_operator()
             if not word:
-                await show_transfer_menu(bot, message.chat.id, message.message_thread_id, number, operator, sessions,
-                                         operators, store, reply_to=message.message_id)
+                await show_transfer_menu(
+                    bot,
+                    message.chat.id,
+                    message.message_thread_id,
+                    number,
+                    operator,
+                    sessions,
+                    operators,
+                    store,
+                    reply_to=message.message_id,
+                )
                 return None
             before = await sessions.require(number)
             target = None if word.lower() in QUEUE_WORDS else named_operator(operators, before.line_id, word)
@@ -298,8 +367,9 @@ def desk_router(config: Config) -> Router:
         return None  # the topic gets "➡ Anna transferred the session to Carl." from core
 
     @router.message(Command("spam", "unspam"), in_desk)
-    async def on_spam(message: Message, command: CommandObject, sessions: Sessions, operators: Operators,
-                      store: Store, line_id: str) -> Any:
+    async def on_spam(
+        message: Message, command: CommandObject, sessions: Sessions, operators: Operators, store: Store, line_id: str
+    ) -> Any:
         number = await session_here(message, store, line_id)
         if number is None:
             return await message.reply(f"Type /{command.command} inside a session's topic.")
@@ -336,8 +406,9 @@ def desk_router(config: Config) -> Router:
             if operator.serves(line.id):
                 queued += await store.list_sessions(status=[SessionStatus.QUEUED], line_id=line.id, limit=1000)
         queued.sort(key=lambda session: session.number)
-        text = sessions_html(await listed(store, sorted(mine, key=lambda s: s.number)),
-                             await listed(store, queued[:MAX_LISTED]))
+        text = sessions_html(
+            await listed(store, sorted(mine, key=lambda s: s.number)), await listed(store, queued[:MAX_LISTED])
+        )
         return await message.reply(text, parse_mode="HTML", link_preview_options=LinkPreviewOptions(is_disabled=True))
 
     @router.message(Command("cancel"), in_desk)
@@ -346,7 +417,8 @@ def desk_router(config: Config) -> Router:
             return None
         try:
             cancelled = await TopicForms(bot, store, processes).cancel(
-                message.chat.id, message.message_thread_id, message.from_user.id)
+                message.chat.id, message.message_thread_id, message.from_user.id
+            )
         except Refusal as refusal:
             return await message.reply(refusal.reason)
         if not cancelled:
@@ -354,8 +426,9 @@ def desk_router(config: Config) -> Router:
         return await message.reply("Form cancelled. The task stays open: use Open form on its card to fill it in.")
 
     @router.message(Command("autostart"), in_desk)
-    async def on_autostart(message: Message, operators: Operators, autostart: Autostart, catalog: Catalog,
-                           line_id: str) -> Any:
+    async def on_autostart(
+        message: Message, operators: Operators, autostart: Autostart, catalog: Catalog, line_id: str
+    ) -> Any:
         line = desk_line(message.chat.id, line_id)
         if line is None:
             return None  # another line's bot in this group answers for its line
@@ -368,8 +441,15 @@ def desk_router(config: Config) -> Router:
 
     # --- messages in a topic -------------------------------------------------------------------
     @router.message(in_desk, in_a_topic, from_a_person, has_content)
-    async def on_topic_text(message: Message, bot: Bot, sessions: Sessions, operators: Operators,
-                            processes: Processes, store: Store, line_id: str) -> Any:
+    async def on_topic_text(
+        message: Message,
+        bot: Bot,
+        sessions: Sessions,
+        operators: Operators,
+        processes: Processes,
+        store: Store,
+        line_id: str,
+    ) -> Any:
         number = await session_here(message, store, line_id)
         if number is None or message.from_user is None or message.message_thread_id is None:
             return None
@@ -387,11 +467,17 @@ def desk_router(config: Config) -> Router:
         try:
             if operator is None:
                 raise Refusal("You are not a linedesk operator: the client does not get this message.")
-            await sessions.operator_text(OperatorText(
-                session=number, operator_id=operator.id, text=text,
-                platform_ref=f"telegram:{message.chat.id}:{message.message_id}", desk=TELEGRAM_DESK,
-                attachments=attachments,
-                copy_from={"chat_id": message.chat.id, "message_id": message.message_id} if attachments else None))
+            await sessions.operator_text(
+                OperatorText(
+                    session=number,
+                    operator_id=operator.id,
+                    text=text,
+                    platform_ref=f"telegram:{message.chat.id}:{message.message_id}",
+                    desk=TELEGRAM_DESK,
+                    attachments=attachments,
+                    copy_from={"chat_id": message.chat.id, "message_id": message.message_id} if attachments else None,
+                )
+            )
         except Refusal as refusal:
             return await message.reply(f"Not sent to the client: {refusal.reason}")
         return None
@@ -402,14 +488,26 @@ def desk_router(config: Config) -> Router:
         operator = operators.by_telegram(message.from_user.id) if message.from_user else None
         if operator is None:
             return
-        await sessions.operator_edit(OperatorEdit(
-            operator_id=operator.id, platform_ref=f"telegram:{message.chat.id}:{message.message_id}",
-            text=message.text or message.caption or "", desk=TELEGRAM_DESK))
+        await sessions.operator_edit(
+            OperatorEdit(
+                operator_id=operator.id,
+                platform_ref=f"telegram:{message.chat.id}:{message.message_id}",
+                text=message.text or message.caption or "",
+                desk=TELEGRAM_DESK,
+            )
+        )
 
     # --- the session card's buttons ----------------------------------------------------------------
     @router.callback_query(SessionAction.filter())
-    async def on_session_button(query: CallbackQuery, callback_data: SessionAction, bot: Bot, sessions: Sessions,
-                                operators: Operators, processes: Processes, store: Store) -> Any:
+    async def on_session_button(
+        query: CallbackQuery,
+        callback_data: SessionAction,
+        bot: Bot,
+        sessions: Sessions,
+        operators: Operators,
+        processes: Processes,
+        store: Store,
+    ) -> Any:
         operator = operators.by_telegram(query.from_user.id)
         try:
             chat_id, thread_id, number = await button_session(query, store, callback_data.session)
@@ -438,8 +536,14 @@ def desk_router(config: Config) -> Router:
             return await answer(query, refusal.reason, alert=True)
 
     @router.callback_query(TransferTo.filter())
-    async def on_transfer_button(query: CallbackQuery, callback_data: TransferTo, bot: Bot, sessions: Sessions,
-                                 operators: Operators, store: Store) -> Any:
+    async def on_transfer_button(
+        query: CallbackQuery,
+        callback_data: TransferTo,
+        bot: Bot,
+        sessions: Sessions,
+        operators: Operators,
+        store: Store,
+    ) -> Any:
         """A choice in the transfer menu; the target is resolved against the line's operators and core
         re-checks everything (the clicker, the session, the target's line and status)."""
         operator = operators.by_telegram(query.from_user.id)
@@ -454,8 +558,14 @@ def desk_router(config: Config) -> Router:
             session = await sessions.require(number)
             target = None
             if callback_data.to != QUEUE_KEY:
-                target = next((other for other in operators.of_line(session.line_id)
-                               if operator_key(other.id) == callback_data.to), None)
+                target = next(
+                    (
+                        other
+                        for other in operators.of_line(session.line_id)
+                        if operator_key(other.id) == callback_data.to
+                    ),
+                    None,
+                )
                 if target is None:
                     raise tampered()
             session = await sessions.transfer(number, operator.id, target.id if target else None)
@@ -463,13 +573,21 @@ def desk_router(config: Config) -> Router:
             return await answer(query, f"Not transferred: {refusal.reason}", alert=True)
         if isinstance(query.message, Message):
             await drop_picker(bot, chat_id, query.message.message_id, "Transferred.")
-        return await answer(query, f"Session #{number} is now {target.name}'s." if target
-                            else f"Session #{number} is back in the queue.")
+        return await answer(
+            query,
+            f"Session #{number} is now {target.name}'s." if target else f"Session #{number} is back in the queue.",
+        )
 
     # --- the process picker ------------------------------------------------------------------------
     @router.callback_query(PickProcess.filter())
-    async def on_pick(query: CallbackQuery, callback_data: PickProcess, bot: Bot, operators: Operators,
-                      processes: Processes, store: Store) -> Any:
+    async def on_pick(
+        query: CallbackQuery,
+        callback_data: PickProcess,
+        bot: Bot,
+        operators: Operators,
+        processes: Processes,
+        store: Store,
+    ) -> Any:
         operator = operators.by_telegram(query.from_user.id)
         try:
             chat_id, thread_id, number = await button_session(query, store, callback_data.session)
@@ -477,8 +595,11 @@ def desk_router(config: Config) -> Router:
                 raise not_operator()
             entry = resolve(processes.catalog, callback_data.process)
             if entry is None:
-                raise Refusal("This process is not in the catalog (any more): the button is stale or tampered "
-                              "with. Type /startprocess again.", "no_process")
+                raise Refusal(
+                    "This process is not in the catalog (any more): the button is stale or tampered "
+                    "with. Type /startprocess again.",
+                    "no_process",
+                )
             record = await processes.start_manual(number, entry.id, operator.id)
         except Refusal as refusal:
             return await answer(query, f"Not started: {refusal.reason}", alert=True)
@@ -489,8 +610,15 @@ def desk_router(config: Config) -> Router:
         return None
 
     @router.callback_query(PickPage.filter())
-    async def on_picker_page(query: CallbackQuery, callback_data: PickPage, bot: Bot, sessions: Sessions,
-                             operators: Operators, processes: Processes, store: Store) -> Any:
+    async def on_picker_page(
+        query: CallbackQuery,
+        callback_data: PickPage,
+        bot: Bot,
+        sessions: Sessions,
+        operators: Operators,
+        processes: Processes,
+        store: Store,
+    ) -> Any:
         try:
             _, _, number = await button_session(query, store, callback_data.session)
             session = await sessions.require(number)
@@ -498,8 +626,9 @@ def desk_router(config: Config) -> Router:
         except Refusal as refusal:
             return await answer(query, refusal.reason, alert=True)
         client = await store.get_client(session.client_id)
-        text, keyboard = session_picker(number, client.name if client else "?", processes.catalog.grouped(),
-                                        callback_data.page)
+        text, keyboard = session_picker(
+            number, client.name if client else "?", processes.catalog.grouped(), callback_data.page
+        )
         await edit_in_place(bot, query, text, keyboard)
         return await answer(query)
 
@@ -509,21 +638,27 @@ def desk_router(config: Config) -> Router:
 
     # --- forms and task cards ----------------------------------------------------------------------
     @router.callback_query(FormButton.filter())
-    async def on_form_button(query: CallbackQuery, callback_data: FormButton, bot: Bot, processes: Processes,
-                             store: Store) -> Any:
+    async def on_form_button(
+        query: CallbackQuery, callback_data: FormButton, bot: Bot, processes: Processes, store: Store
+    ) -> Any:
         topic = button_topic(query)
         try:
             if topic is None:
                 raise tampered()
-            toast = await TopicForms(bot, store, processes).press(topic[0], topic[1], query.from_user.id,
-                                                                  callback_data)
+            toast = await TopicForms(bot, store, processes).press(topic[0], topic[1], query.from_user.id, callback_data)
         except Refusal as refusal:
             return await answer(query, refusal.reason, alert=True)
         return await answer(query, toast)
 
     @router.callback_query(TaskAction.filter())
-    async def on_task_button(query: CallbackQuery, callback_data: TaskAction, bot: Bot, operators: Operators,
-                             processes: Processes, store: Store) -> Any:
+    async def on_task_button(
+        query: CallbackQuery,
+        callback_data: TaskAction,
+        bot: Bot,
+        operators: Operators,
+        processes: Processes,
+        store: Store,
+    ) -> Any:
         """**Take task** (unassigned) / **Open form** (the clicker's own): ask the form in the topic."""
         operator = operators.by_telegram(query.from_user.id)
         try:
@@ -537,14 +672,20 @@ def desk_router(config: Config) -> Router:
         except Refusal as refusal:
             return await answer(query, refusal.reason, alert=True)
         await answer(query, f"📝 {task.name}: answer below.")
-        await TopicForms(bot, store, processes).begin(chat_id, thread_id, query.from_user.id, operator.id, record,
-                                                      task)
+        await TopicForms(bot, store, processes).begin(chat_id, thread_id, query.from_user.id, operator.id, record, task)
         return None
 
     # --- /autostart's buttons ------------------------------------------------------------------------
     @router.callback_query(AutostartAction.filter())
-    async def on_autostart_button(query: CallbackQuery, callback_data: AutostartAction, bot: Bot,
-                                  operators: Operators, autostart: Autostart, catalog: Catalog, line_id: str) -> Any:
+    async def on_autostart_button(
+        query: CallbackQuery,
+        callback_data: AutostartAction,
+        bot: Bot,
+        operators: Operators,
+        autostart: Autostart,
+        catalog: Catalog,
+        line_id: str,
+    ) -> Any:
         message = query.message
         try:
             line = desk_line(message.chat.id, line_id) if isinstance(message, Message) else None
@@ -562,8 +703,14 @@ def desk_router(config: Config) -> Router:
                 current = await autostart.rule(line.id, event)
                 if current is None:
                     raise Refusal(f"{event} has no process on line {line.id!r}: choose one first.", "no_process")
-                await autostart.set_rule(line.id, event, current.process_id, callback_data.value == "1",
-                                         by=f"telegram:{query.from_user.id}", admin=operator)
+                await autostart.set_rule(
+                    line.id,
+                    event,
+                    current.process_id,
+                    callback_data.value == "1",
+                    by=f"telegram:{query.from_user.id}",
+                    admin=operator,
+                )
                 toast = f"{event}: turned {'on' if callback_data.value == '1' else 'off'}."
             elif action == "c":
                 entry = resolve(catalog, callback_data.value)
@@ -571,22 +718,25 @@ def desk_router(config: Config) -> Router:
                     raise Refusal("This process is not in the catalog (any more).", "no_process")
                 current = await autostart.rule(line.id, event)
                 enabled = current.enabled if current is not None else False
-                await autostart.set_rule(line.id, event, entry.id, enabled, by=f"telegram:{query.from_user.id}",
-                                         admin=operator)
+                await autostart.set_rule(
+                    line.id, event, entry.id, enabled, by=f"telegram:{query.from_user.id}", admin=operator
+                )
                 toast = f"{event} → {entry.name} ({'on' if enabled else 'off'})."
             elif action in ("m", "g"):
                 if action == "g" and parse_number(callback_data.value) is None:
                     raise tampered()
                 page = int(callback_data.value) if action == "g" else 0
                 keyboard, page, pages = process_keyboard(
-                    catalog.grouped(), page,
-                    choose=lambda e: AutostartAction(action="c", event=callback_data.event,
-                                                     value=process_key(e.id)).pack(),
+                    catalog.grouped(),
+                    page,
+                    choose=lambda e: AutostartAction(
+                        action="c", event=callback_data.event, value=process_key(e.id)
+                    ).pack(),
                     turn=lambda p: AutostartAction(action="g", event=callback_data.event, value=str(p)).pack(),
-                    tail=[autostart_back_row()])
+                    tail=[autostart_back_row()],
+                )
                 paging = f" Page {page + 1} of {pages}." if pages > 1 else ""
-                await edit_in_place(bot, query, f"⚙ {line.name}: which process starts on {event}?{paging}",
-                                    keyboard)
+                await edit_in_place(bot, query, f"⚙ {line.name}: which process starts on {event}?{paging}", keyboard)
                 return await answer(query)
             elif action != "l":
                 raise tampered()
@@ -635,10 +785,12 @@ def named_operator(operators: Operators, line_id: str, word: str) -> OperatorCon
         return found[0]
     names = ", ".join(o.name for o in staff) or "nobody"
     if found:
-        raise Refusal(f"Several operators are called {word!r}: use their id ({', '.join(o.id for o in found)}).",
-                      "ambiguous")
-    raise Refusal(f"No operator {word!r} on line {line_id!r}. Operators of the line: {names}; or /transfer queue.",
-                  "wrong_line")
+        raise Refusal(
+            f"Several operators are called {word!r}: use their id ({', '.join(o.id for o in found)}).", "ambiguous"
+        )
+    raise Refusal(
+        f"No operator {word!r} on line {line_id!r}. Operators of the line: {names}; or /transfer queue.", "wrong_line"
+    )
 
 
 def require_admin(operators: Operators, user_id: int) -> OperatorConfig:
@@ -650,8 +802,9 @@ def require_admin(operators: Operators, user_id: int) -> OperatorConfig:
     return operator
 
 
-async def rules_view(line: LineConfig, operators: Operators, autostart: Autostart,
-                     catalog: Catalog) -> tuple[str, InlineKeyboardMarkup]:
+async def rules_view(
+    line: LineConfig, operators: Operators, autostart: Autostart, catalog: Catalog
+) -> tuple[str, InlineKeyboardMarkup]:
     rules = {rule.event: rule for rule in await autostart.rules(line.id)}
     described = {}
     for event, rule in rules.items():
@@ -679,8 +832,9 @@ async def edit_in_place(bot: Bot, query: CallbackQuery, text: str, keyboard: Inl
     if not isinstance(message, Message):
         return
     try:
-        await bot.edit_message_text(chat_id=message.chat.id, message_id=message.message_id, text=text,
-                                    reply_markup=keyboard)
+        await bot.edit_message_text(
+            chat_id=message.chat.id, message_id=message.message_id, text=text, reply_markup=keyboard
+        )
     except TelegramBadRequest as err:  # unchanged, or the menu was deleted meanwhile: nothing to redo
         if "not modified" not in err.message.lower():
             log.info("menu %s not edited: %s", message.message_id, err.message)

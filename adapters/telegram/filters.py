@@ -14,8 +14,20 @@ from aiogram.types import ChatMemberUpdated, Message
 
 Check = Callable[[Message], Awaitable[bool]]
 
-CONTENT_KINDS = ("text", "caption", "photo", "document", "voice", "audio", "video", "video_note", "animation",
-                 "sticker", "location", "contact")
+CONTENT_KINDS = (
+    "text",
+    "caption",
+    "photo",
+    "document",
+    "voice",
+    "audio",
+    "video",
+    "video_note",
+    "animation",
+    "sticker",
+    "location",
+    "contact",
+)
 """The message kinds linedesk relays (everything else, e.g. a service message, is left alone)."""
 
 

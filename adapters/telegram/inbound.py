@@ -76,8 +76,12 @@ class TelegramInbound:
             update = Update.model_validate(payload, context={"bot": bot})
         except ValidationError as err:
             self.rejected += 1
-            log.warning("update %s on line %s does not match the Bot API; ignored: %s",
-                        payload.get("update_id"), line_id, err.errors()[0].get("msg") if err.errors() else err)
+            log.warning(
+                "update %s on line %s does not match the Bot API; ignored: %s",
+                payload.get("update_id"),
+                line_id,
+                err.errors()[0].get("msg") if err.errors() else err,
+            )
             return
         try:
             update.event_type  # noqa: B018 - raises for update kinds this aiogram does not know
@@ -119,20 +123,21 @@ class TelegramInbound:
         failures = 0
         while True:
             try:
-                updates = await bot.get_updates(offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES,
-                                                request_timeout=timeout + 10)
+                updates = await bot.get_updates(
+                    offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES, request_timeout=timeout + 10
+                )
                 failures = 0
             except asyncio.CancelledError:
                 raise
             except TelegramConflictError:
                 log.error("line %s: a webhook is set or another poller runs; retrying", line_id)
                 failures += 1
-                await asyncio.sleep(min(30.0, 2.0 ** failures))
+                await asyncio.sleep(min(30.0, 2.0**failures))
                 continue
             except (TelegramAPIError, OSError, TimeoutError) as err:
                 failures += 1
                 log.warning("line %s: getUpdates failed (%s); retrying", line_id, err)
-                await asyncio.sleep(min(30.0, 0.5 * 2.0 ** failures))
+                await asyncio.sleep(min(30.0, 0.5 * 2.0**failures))
                 continue
             try:
                 for update in updates:
@@ -141,4 +146,4 @@ class TelegramInbound:
             except StoreError as err:  # the rest is fetched again (the offset was not confirmed)
                 failures += 1
                 log.error("line %s: updates not stored (%s); fetching them again", line_id, err)
-                await asyncio.sleep(min(30.0, 0.5 * 2.0 ** failures))
+                await asyncio.sleep(min(30.0, 0.5 * 2.0**failures))

@@ -61,9 +61,15 @@ def page_count(groups: Sequence[ScopeGroup], size: int = PAGE_SIZE) -> int:
     return max(1, -(-total // size))
 
 
-def process_keyboard(groups: Sequence[ScopeGroup], page: int, *, choose: Callable[[ProcessEntry], str],
-                     turn: Callable[[int], str], tail: Sequence[list[InlineKeyboardButton]] = (),
-                     size: int = PAGE_SIZE) -> tuple[InlineKeyboardMarkup, int, int]:
+def process_keyboard(
+    groups: Sequence[ScopeGroup],
+    page: int,
+    *,
+    choose: Callable[[ProcessEntry], str],
+    turn: Callable[[int], str],
+    tail: Sequence[list[InlineKeyboardButton]] = (),
+    size: int = PAGE_SIZE,
+) -> tuple[InlineKeyboardMarkup, int, int]:
     """(keyboard, page shown, pages): `size` processes per page, each scope's title above its first
     process on the page, ◀ / ▶ to turn pages. `choose` and `turn` give the buttons' payloads."""
     flat = [(index, entry) for index, group in enumerate(groups) for entry in group.processes]
@@ -71,12 +77,11 @@ def process_keyboard(groups: Sequence[ScopeGroup], page: int, *, choose: Callabl
     page = min(max(page, 0), pages - 1)
     rows: list[list[InlineKeyboardButton]] = []
     current: int | None = None
-    for index, entry in flat[page * size:(page + 1) * size]:
+    for index, entry in flat[page * size : (page + 1) * size]:
         if index != current:
             current = index
             title = groups[index].scope.title
-            rows.append([InlineKeyboardButton(text=cut(f"📂 {title}"),
-                                              callback_data=PickerTitle(group=index).pack())])
+            rows.append([InlineKeyboardButton(text=cut(f"📂 {title}"), callback_data=PickerTitle(group=index).pack())])
         rows.append([InlineKeyboardButton(text=cut(entry.name), callback_data=choose(entry))])
     nav: list[InlineKeyboardButton] = []
     if page > 0:
@@ -89,12 +94,16 @@ def process_keyboard(groups: Sequence[ScopeGroup], page: int, *, choose: Callabl
     return InlineKeyboardMarkup(inline_keyboard=rows), page, pages
 
 
-def session_picker(session: int, client_name: str, groups: Sequence[ScopeGroup],
-                   page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
+def session_picker(
+    session: int, client_name: str, groups: Sequence[ScopeGroup], page: int = 0
+) -> tuple[str, InlineKeyboardMarkup]:
     """The reply to /startprocess and the card's Start process button."""
     keyboard, page, pages = process_keyboard(
-        groups, page, choose=lambda entry: PickProcess(session=session, process=process_key(entry.id)).pack(),
-        turn=lambda number: PickPage(session=session, page=number).pack())
+        groups,
+        page,
+        choose=lambda entry: PickProcess(session=session, process=process_key(entry.id)).pack(),
+        turn=lambda number: PickPage(session=session, page=number).pack(),
+    )
     text = f"▶ Start a process for session #{session} · {client_name}"
     if not groups:
         return text + "\nThe catalog has no processes.", keyboard

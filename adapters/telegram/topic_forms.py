@@ -92,8 +92,9 @@ class TopicForms:
         return await self._store.get_ref(FORM_REF, conversation_key(chat_id, thread_id, user_id))
 
     # --- starting and ending ---------------------------------------------------------------
-    async def begin(self, chat_id: int, thread_id: int, user_id: int, operator_id: str, record: InstanceRecord,
-                    task: UserTaskView) -> None:
+    async def begin(
+        self, chat_id: int, thread_id: int, user_id: int, operator_id: str, record: InstanceRecord, task: UserTaskView
+    ) -> None:
         """Ask `task`'s fields from the first one (replaces any conversation of the operator in the topic)."""
         key = conversation_key(chat_id, thread_id, user_id)
         async with self._hold(key):
@@ -101,9 +102,18 @@ class TopicForms:
             if old is not None:
                 await self._settle_prompt(chat_id, old, "Form left for another one.")
             state: dict[str, Any] = {
-                "instance": record.id, "task": task.task_id, "operator": operator_id, "session": record.session,
-                "process": record.process_name, "queue": list(range(len(task.fields))), "values": {},
-                "errors": {}, "prompt": None, "chat": chat_id, "thread": thread_id}
+                "instance": record.id,
+                "task": task.task_id,
+                "operator": operator_id,
+                "session": record.session,
+                "process": record.process_name,
+                "queue": list(range(len(task.fields))),
+                "values": {},
+                "errors": {},
+                "prompt": None,
+                "chat": chat_id,
+                "thread": thread_id,
+            }
             await self._next(key, state, task)
 
     async def cancel(self, chat_id: int, thread_id: int, user_id: int) -> bool:
@@ -145,8 +155,7 @@ class TopicForms:
         async with self._hold(key):
             state = await self._store.get_ref(FORM_REF, key)
             if state is None or button.task != short_hash(str(state["task"])):
-                raise Refusal("This form is not open for you here (it is someone else's, or it was closed).",
-                              "no_form")
+                raise Refusal("This form is not open for you here (it is someone else's, or it was closed).", "no_form")
             if button.action == "x":
                 await self._store.delete_ref(FORM_REF, key)
                 await self._settle_prompt(chat_id, state, "Form cancelled.")
@@ -188,8 +197,7 @@ class TopicForms:
         await self._say(state, "This form was already submitted or its task is closed: nothing more to fill in.")
         return None
 
-    async def _accept(self, key: str, state: dict[str, Any], task: UserTaskView, field: FormField,
-                      value: Any) -> None:
+    async def _accept(self, key: str, state: dict[str, Any], task: UserTaskView, field: FormField, value: Any) -> None:
         state["values"][field.id] = value
         state["errors"].pop(field.id, None)
         state["queue"] = state["queue"][1:]
@@ -206,12 +214,15 @@ class TopicForms:
 
     async def _finish(self, key: str, state: dict[str, Any], task: UserTaskView) -> None:
         try:
-            result = await self._processes.submit(str(state["instance"]), task.task_id, str(state["operator"]),
-                                                  dict(state["values"]))
+            result = await self._processes.submit(
+                str(state["instance"]), task.task_id, str(state["operator"]), dict(state["values"])
+            )
         except Refusal as refusal:
             await self._store.delete_ref(FORM_REF, key)
-            await self._say(state, f"Not submitted: {refusal.reason} The task stays open: use Open form on its "
-                                   "card to fill it in again.")
+            await self._say(
+                state,
+                f"Not submitted: {refusal.reason} The task stays open: use Open form on its card to fill it in again.",
+            )
             return
         if result.errors:
             state["errors"] = dict(result.errors)
@@ -222,8 +233,15 @@ class TopicForms:
         await self._say(state, f"✔ Submitted: {task.name} · {state['process']}")
         if result.next_task is not None:
             record = result.instance
-            state.update(instance=record.id, task=result.next_task.task_id, process=record.process_name,
-                         queue=list(range(len(result.next_task.fields))), values={}, errors={}, prompt=None)
+            state.update(
+                instance=record.id,
+                task=result.next_task.task_id,
+                process=record.process_name,
+                queue=list(range(len(result.next_task.fields))),
+                values={},
+                errors={},
+                prompt=None,
+            )
             await self._next(key, state, result.next_task)
         else:
             await self._store.delete_ref(FORM_REF, key)
@@ -240,8 +258,12 @@ class TopicForms:
             lines.append(f"Default: {shown(field, field.default)}")
         lines.append(HINTS.get(field.type, HINTS["string"]) + " /cancel stops; the task stays open.")
         await self._settle_prompt(int(state["chat"]), state, None)
-        sent = await self._bot.send_message(chat_id=int(state["chat"]), message_thread_id=int(state["thread"]),
-                                            text="\n".join(lines), reply_markup=self._keyboard(task, index))
+        sent = await self._bot.send_message(
+            chat_id=int(state["chat"]),
+            message_thread_id=int(state["thread"]),
+            text="\n".join(lines),
+            reply_markup=self._keyboard(task, index),
+        )
         state["prompt"] = sent.message_id
 
     def _keyboard(self, task: UserTaskView, index: int) -> InlineKeyboardMarkup:
@@ -250,18 +272,36 @@ class TopicForms:
         rows: list[list[InlineKeyboardButton]] = []
         options = choices(field)
         if field.type == "boolean":
-            rows.append([InlineKeyboardButton(text=label, callback_data=FormButton(
-                action="o", field=index, option=i, task=tag).pack()) for i, (_, label) in enumerate(options)])
+            rows.append(
+                [
+                    InlineKeyboardButton(
+                        text=label, callback_data=FormButton(action="o", field=index, option=i, task=tag).pack()
+                    )
+                    for i, (_, label) in enumerate(options)
+                ]
+            )
         else:
-            rows.extend([InlineKeyboardButton(text=label[:60], callback_data=FormButton(
-                action="o", field=index, option=i, task=tag).pack())] for i, (_, label) in enumerate(options))
+            rows.extend(
+                [
+                    InlineKeyboardButton(
+                        text=label[:60], callback_data=FormButton(action="o", field=index, option=i, task=tag).pack()
+                    )
+                ]
+                for i, (_, label) in enumerate(options)
+            )
         last = []
         if skippable(field):
             label = f"Use default: {shown(field, field.default)}" if field.default else "Skip"
-            last.append(InlineKeyboardButton(text=label[:60], callback_data=FormButton(
-                action="s", field=index, option=0, task=tag).pack()))
-        last.append(InlineKeyboardButton(text="✖ Cancel", callback_data=FormButton(
-            action="x", field=index, option=0, task=tag).pack()))
+            last.append(
+                InlineKeyboardButton(
+                    text=label[:60], callback_data=FormButton(action="s", field=index, option=0, task=tag).pack()
+                )
+            )
+        last.append(
+            InlineKeyboardButton(
+                text="✖ Cancel", callback_data=FormButton(action="x", field=index, option=0, task=tag).pack()
+            )
+        )
         rows.append(last)
         return InlineKeyboardMarkup(inline_keyboard=rows)
 
@@ -274,8 +314,7 @@ class TopicForms:
             if text is None:
                 await self._bot.edit_message_reply_markup(chat_id=chat_id, message_id=int(prompt), reply_markup=None)
             else:
-                await self._bot.edit_message_text(chat_id=chat_id, message_id=int(prompt), text=text,
-                                                  reply_markup=None)
+                await self._bot.edit_message_text(chat_id=chat_id, message_id=int(prompt), text=text, reply_markup=None)
         except TelegramBadRequest:
             pass  # deleted by someone, or already as it should be: the conversation goes on
 

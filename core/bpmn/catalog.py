@@ -22,15 +22,48 @@ CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 
 SUPPORTED_ELEMENTS = frozenset(
     {
-        "startEvent", "endEvent", "userTask", "serviceTask", "scriptTask", "task", "manualTask",
-        "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
-        "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent", "subProcess",
-        "sequenceFlow", "messageFlow", "association", "textAnnotation", "documentation",
-        "extensionElements", "incoming", "outgoing", "conditionExpression", "script",
-        "timerEventDefinition", "messageEventDefinition", "errorEventDefinition",
-        "terminateEventDefinition", "signalEventDefinition", "timeDuration", "timeDate", "timeCycle",
-        "laneSet", "lane", "flowNodeRef", "dataObject", "dataObjectReference", "property",
-        "multiInstanceLoopCharacteristics", "loopCardinality", "completionCondition",
+        "startEvent",
+        "endEvent",
+        "userTask",
+        "serviceTask",
+        "scriptTask",
+        "task",
+        "manualTask",
+        "exclusiveGateway",
+        "parallelGateway",
+        "inclusiveGateway",
+        "eventBasedGateway",
+        "intermediateCatchEvent",
+        "intermediateThrowEvent",
+        "boundaryEvent",
+        "subProcess",
+        "sequenceFlow",
+        "messageFlow",
+        "association",
+        "textAnnotation",
+        "documentation",
+        "extensionElements",
+        "incoming",
+        "outgoing",
+        "conditionExpression",
+        "script",
+        "timerEventDefinition",
+        "messageEventDefinition",
+        "errorEventDefinition",
+        "terminateEventDefinition",
+        "signalEventDefinition",
+        "timeDuration",
+        "timeDate",
+        "timeCycle",
+        "laneSet",
+        "lane",
+        "flowNodeRef",
+        "dataObject",
+        "dataObjectReference",
+        "property",
+        "multiInstanceLoopCharacteristics",
+        "loopCardinality",
+        "completionCondition",
     }
 )
 
@@ -149,7 +182,9 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
             if entry.id in seen:
                 problems.append(
                     CatalogProblem(
-                        str(file), _line_of(file, entry.id), entry.id,
+                        str(file),
+                        _line_of(file, entry.id),
+                        entry.id,
                         f"duplicate process id {entry.id!r} (also in {seen[entry.id]})",
                     )
                 )
@@ -178,8 +213,14 @@ def _parse_file(file: Path, scope: Scope, problems: list[CatalogProblem]) -> lis
             )
         return result
     except ValidationException as err:
-        problems.append(CatalogProblem(str(file), getattr(err, "line_number", None) or None,
-                                       getattr(err, "id", None) or None, str(err).splitlines()[0]))
+        problems.append(
+            CatalogProblem(
+                str(file),
+                getattr(err, "line_number", None) or None,
+                getattr(err, "id", None) or None,
+                str(err).splitlines()[0],
+            )
+        )
     except Exception as err:  # Spiff raises assorted errors on broken models
         problems.append(CatalogProblem(str(file), None, None, f"{type(err).__name__}: {err}"))
     return []
@@ -198,8 +239,14 @@ def check_file(file: Path, blocks: frozenset[str]) -> list[CatalogProblem]:
         problems.append(CatalogProblem(str(file), None, None, "no bpmn:process in the file"))
     for process in processes:
         if process.get("isExecutable") != "true":
-            problems.append(CatalogProblem(str(file), process.sourceline, process.get("id"),
-                                           'process is not executable (set isExecutable="true")'))
+            problems.append(
+                CatalogProblem(
+                    str(file),
+                    process.sourceline,
+                    process.get("id"),
+                    'process is not executable (set isExecutable="true")',
+                )
+            )
         for element in process.iter():
             if not isinstance(element.tag, str) or not element.tag.startswith(f"{{{BPMN_NS}}}"):
                 continue
@@ -207,8 +254,11 @@ def check_file(file: Path, blocks: frozenset[str]) -> list[CatalogProblem]:
             if element is process:
                 continue
             if local not in SUPPORTED_ELEMENTS:
-                problems.append(CatalogProblem(str(file), element.sourceline, element.get("id"),
-                                               f"unsupported element bpmn:{local}"))
+                problems.append(
+                    CatalogProblem(
+                        str(file), element.sourceline, element.get("id"), f"unsupported element bpmn:{local}"
+                    )
+                )
             elif local == "serviceTask":
                 problems.extend(_check_service_task(file, element, blocks))
     return problems

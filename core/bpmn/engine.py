@@ -122,8 +122,13 @@ class LinedeskScriptEngine(PythonScriptEngine):
         def close_session() -> Any:
             return self._call("linedesk.close_session", {})
 
-        return {"reply": reply, "initiative": initiative, "status": status, "create_item": create_item,
-                "close_session": close_session}
+        return {
+            "reply": reply,
+            "initiative": initiative,
+            "status": status,
+            "create_item": create_item,
+            "close_session": close_session,
+        }
 
 
 class WorkflowRun:

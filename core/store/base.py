@@ -70,14 +70,16 @@ class Store(ABC):
 
     # --- inbound: stored before acknowledged --------------------------------------
     @abstractmethod
-    async def inbound_add(self, source: str, key: str, payload: dict[str, Any], now: float,
-                          conversation: str = "") -> int | None:
+    async def inbound_add(
+        self, source: str, key: str, payload: dict[str, Any], now: float, conversation: str = ""
+    ) -> int | None:
         """Store an inbound request durably. Returns its id, or None when (source, key) was seen
         before (a duplicate delivery): duplicates are remembered for at least 7 days."""
 
     @abstractmethod
-    async def inbound_pending(self, source: str | None = None, limit: int = 100, *,
-                              conversation: str | None = None) -> list[InboundRecord]:
+    async def inbound_pending(
+        self, source: str | None = None, limit: int = 100, *, conversation: str | None = None
+    ) -> list[InboundRecord]:
         """Stored requests not yet marked done, oldest first (replayed after a restart); of one source, or
         of one conversation."""
 
@@ -88,8 +90,9 @@ class Store(ABC):
     async def inbound_is_pending(self, inbound_id: int) -> bool:
         """Still to be handled (not marked done): checked after claiming a record that a sweep listed."""
 
-    async def inbound_take(self, conversation: str, lease: str, ttl: float, now: float, owner: str,
-                           limit: int = 100) -> list[InboundRecord] | None:
+    async def inbound_take(
+        self, conversation: str, lease: str, ttl: float, now: float, owner: str, limit: int = 100
+    ) -> list[InboundRecord] | None:
         """Claim the conversation's `lease` for `owner` and list the conversation's pending records, in one
         step where the store can: the per-message path of every inbound event. None when the lease is
         held by someone else; `owner` takes its own lease again (the answer to its last take may have been

@@ -271,6 +271,7 @@ M = TypeVar("M", bound=BaseModel)
 def _translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Redis errors become StoreError, and so does a call that outlives its store's `call_timeout` (a Redis
     that stopped answering without closing the connection)."""
+
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         limit = cast(RedisStore, args[0]).call_timeout
@@ -385,9 +386,7 @@ class RedisStore(Store):
                     if not buffers[key] and key not in exhausted:
                         rows = cast(
                             list[tuple[str, float]],
-                            await self._r.zrevrange(
-                                key, offsets[key], offsets[key] + page - 1, withscores=True
-                            ),
+                            await self._r.zrevrange(key, offsets[key], offsets[key] + page - 1, withscores=True),
                         )
                         offsets[key] += len(rows)
                         buffers[key].extend(rows)
@@ -419,8 +418,13 @@ class RedisStore(Store):
         # for a free connection instead of failing with "Too many connections" (redis-py's default pool
         # holds 100 and raises beyond that, which became 503s at the webhook).
         pool = aioredis.BlockingConnectionPool.from_url(
-            self._redis_url, decode_responses=True, max_connections=POOL_SIZE, timeout=None,
-            socket_timeout=None, socket_connect_timeout=CONNECT_TIMEOUT)
+            self._redis_url,
+            decode_responses=True,
+            max_connections=POOL_SIZE,
+            timeout=None,
+            socket_timeout=None,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+        )
         client = aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
         try:
             await client.ping()
@@ -446,9 +450,10 @@ class RedisStore(Store):
         version = int(await client.get(self._k("schema")) or 0)
         if version < 1:  # the sessions' quiet index
             backfill = client.register_script(_QUIET_BACKFILL)
-            await backfill(keys=[self._k("sessions", "status", s.value) for s in (SessionStatus.QUEUED,
-                                                                                   SessionStatus.ACTIVE)],
-                           args=[self.prefix])
+            await backfill(
+                keys=[self._k("sessions", "status", s.value) for s in (SessionStatus.QUEUED, SessionStatus.ACTIVE)],
+                args=[self.prefix],
+            )
             await client.set(self._k("schema"), 1)
 
     async def close(self) -> None:
@@ -480,8 +485,9 @@ class RedisStore(Store):
 
     # --- inbound -------------------------------------------------------------
     @_translated
-    async def inbound_add(self, source: str, key: str, payload: dict[str, Any], now: float,
-                          conversation: str = "") -> int | None:
+    async def inbound_add(
+        self, source: str, key: str, payload: dict[str, Any], now: float, conversation: str = ""
+    ) -> int | None:
         record = InboundRecord(source=source, key=key, payload=payload, created_at=now, conversation=conversation)
         keys = [
             self._k("inbound", "seen", json.dumps([source, key])),
@@ -491,24 +497,24 @@ class RedisStore(Store):
             self._k("inbound", "conversation", conversation),
         ]
         new_id = int(
-            await self._inbound_add(
-                keys=keys, args=[DEDUPE_KEEP, self._k("inbound", ""), record.model_dump_json()]
-            )
+            await self._inbound_add(keys=keys, args=[DEDUPE_KEEP, self._k("inbound", ""), record.model_dump_json()])
         )
         return new_id if new_id > 0 else None
 
     @_translated
-    async def inbound_pending(self, source: str | None = None, limit: int = 100, *,
-                              conversation: str | None = None) -> list[InboundRecord]:
+    async def inbound_pending(
+        self, source: str | None = None, limit: int = 100, *, conversation: str | None = None
+    ) -> list[InboundRecord]:
         index = self._k("inbound", "pending") if source is None else self._k("inbound", "pending", source)
         if conversation is not None:  # a conversation's records come from one source
             index = self._k("inbound", "conversation", conversation)
-        ids = (
-            [int(i) for i in cast(list[str], await self._r.zrange(index, 0, limit - 1))] if limit > 0 else []
-        )
+        ids = [int(i) for i in cast(list[str], await self._r.zrange(index, 0, limit - 1))] if limit > 0 else []
         records = await self._load(InboundRecord, [self._k("inbound", i) for i in ids])
-        return [r.model_copy(update={"id": i}) for i, r in zip(ids, records, strict=True)
-                if r is not None and (source is None or r.source == source)]
+        return [
+            r.model_copy(update={"id": i})
+            for i, r in zip(ids, records, strict=True)
+            if r is not None and (source is None or r.source == source)
+        ]
 
     @_translated
     async def inbound_is_pending(self, inbound_id: int) -> bool:
@@ -522,25 +528,34 @@ class RedisStore(Store):
         await self._inbound_finish(InboundRecord.model_validate_json(doc).model_copy(update={"id": inbound_id}))
 
     @_translated
-    async def inbound_take(self, conversation: str, lease: str, ttl: float, now: float, owner: str,
-                           limit: int = 100) -> list[InboundRecord] | None:
+    async def inbound_take(
+        self, conversation: str, lease: str, ttl: float, now: float, owner: str, limit: int = 100
+    ) -> list[InboundRecord] | None:
         px = max(1, math.ceil(ttl * 1000))
         taken = await self._inbound_take(
             keys=[self._k("claim", lease), self._k("inbound", "conversation", conversation)],
-            args=[_num(now), _num(now + ttl), px, owner, max(1, limit), self._k("inbound", "")])
+            args=[_num(now), _num(now + ttl), px, owner, max(1, limit), self._k("inbound", "")],
+        )
         if not taken:
             return None
         ids, docs = taken
-        return [InboundRecord.model_validate_json(doc).model_copy(update={"id": int(i)})
-                for i, doc in zip(ids, docs, strict=True) if doc]
+        return [
+            InboundRecord.model_validate_json(doc).model_copy(update={"id": int(i)})
+            for i, doc in zip(ids, docs, strict=True)
+            if doc
+        ]
 
     @_translated
     async def inbound_finish(self, record: InboundRecord, *, release: str | None = None, owner: str = "") -> None:
         await self._inbound_finish(record, release, owner)
 
     async def _inbound_finish(self, record: InboundRecord, release: str | None = None, owner: str = "") -> None:
-        keys = [self._k("inbound", "pending"), self._k("inbound", "pending", record.source),
-                self._k("inbound", "conversation", record.conversation), self._k("inbound", record.id)]
+        keys = [
+            self._k("inbound", "pending"),
+            self._k("inbound", "pending", record.source),
+            self._k("inbound", "conversation", record.conversation),
+            self._k("inbound", record.id),
+        ]
         if release is not None:
             keys.append(self._k("claim", release))
         await self._inbound_finish_script(keys=keys, args=[record.id, owner])
@@ -577,15 +592,22 @@ class RedisStore(Store):
         client never change, so only the status and assignee indexes can go stale."""
         await self._put_session_script(
             keys=[self._k("session", session.number), self._k("sessions", "line", session.line_id, "quiet")],
-            args=[self.prefix, session.number, session.model_dump_json(),
-                  _num(session.quiet_since) if session.is_open else "", *self._session_indexes(session)])
+            args=[
+                self.prefix,
+                session.number,
+                session.model_dump_json(),
+                _num(session.quiet_since) if session.is_open else "",
+                *self._session_indexes(session),
+            ],
+        )
 
     @_translated
     async def quiet_sessions(self, line_id: str, quiet_before: float, limit: int = 1000) -> list[Session]:
         if limit <= 0:
             return []
-        numbers = await self._r.zrangebyscore(self._k("sessions", "line", line_id, "quiet"), "-inf",
-                                              _num(quiet_before), start=0, num=limit)
+        numbers = await self._r.zrangebyscore(
+            self._k("sessions", "line", line_id, "quiet"), "-inf", _num(quiet_before), start=0, num=limit
+        )
         found = await self._load(Session, [self._k("session", n) for n in numbers])
         return [s for s in found if s is not None and s.is_open]
 
@@ -605,8 +627,9 @@ class RedisStore(Store):
 
     @_translated
     async def latest_session(self, line_id: str, client_id: str) -> Session | None:
-        doc = await self._latest_session(keys=[self._k("sessions", "line", line_id, "client", client_id)],
-                                         args=[self._k("session", "")])
+        doc = await self._latest_session(
+            keys=[self._k("sessions", "line", line_id, "client", client_id)], args=[self._k("session", "")]
+        )
         return Session.model_validate_json(doc) if doc else None
 
     @_translated
@@ -733,9 +756,7 @@ class RedisStore(Store):
         return await self._newest(indexes, load, keep, limit)
 
     @_translated
-    async def commit_instance(
-        self, instance: InstanceRecord, outbox: Sequence[OutboxEntry] = ()
-    ) -> list[OutboxEntry]:
+    async def commit_instance(self, instance: InstanceRecord, outbox: Sequence[OutboxEntry] = ()) -> list[OutboxEntry]:
         entries = await self._number_entries(outbox)
 
         def body(pipe: Pipeline, old: str | None) -> None:
@@ -757,10 +778,7 @@ class RedisStore(Store):
             return []
         last = int(await self._r.incrby(self._k("seq", "outbox"), len(entries)))
         first = last - len(entries) + 1
-        return [
-            e.model_copy(update={"id": first + n, "status": OutboxStatus.PENDING})
-            for n, e in enumerate(entries)
-        ]
+        return [e.model_copy(update={"id": first + n, "status": OutboxStatus.PENDING}) for n, e in enumerate(entries)]
 
     def _enqueue(self, pipe: Pipeline, entries: Iterable[OutboxEntry]) -> None:
         for e in entries:
@@ -835,11 +853,16 @@ class RedisStore(Store):
         if not entry_ids:
             return
         docs = await self._load(OutboxEntry, [self._k("outbox", "entry", i) for i in entry_ids])
-        pairs = [value for e in docs if e is not None and e.status == OutboxStatus.PENDING
-                 for value in (str(e.id), e.conversation)]
+        pairs = [
+            value
+            for e in docs
+            if e is not None and e.status == OutboxStatus.PENDING
+            for value in (str(e.id), e.conversation)
+        ]
         if pairs:
-            await self._outbox_extend_script(keys=[self._k("outbox", "ready")],
-                                             args=[_num(until), _num(now), self._k("outbox", "conv", ""), *pairs])
+            await self._outbox_extend_script(
+                keys=[self._k("outbox", "ready")], args=[_num(until), _num(now), self._k("outbox", "conv", ""), *pairs]
+            )
 
     @_translated
     async def outbox_complete(self, entry_id: int) -> None:
@@ -847,9 +870,7 @@ class RedisStore(Store):
 
     @_translated
     async def outbox_reschedule(self, entry_id: int, due_at: float, error: str) -> None:
-        await self._finish(
-            entry_id, lambda e: {"due_at": due_at, "last_error": error, "attempts": e.attempts + 1}
-        )
+        await self._finish(entry_id, lambda e: {"due_at": due_at, "last_error": error, "attempts": e.attempts + 1})
 
     @_translated
     async def outbox_kill(self, entry_id: int, error: str) -> None:
@@ -882,9 +903,7 @@ class RedisStore(Store):
     @_translated
     async def list_rules(self, line_id: str | None = None) -> list[AutostartRule]:
         rules = [AutostartRule.model_validate_json(d) for d in await self._r.hvals(self._k("rules"))]
-        return sorted(
-            (r for r in rules if line_id is None or r.line_id == line_id), key=lambda r: (r.line_id, r.event)
-        )
+        return sorted((r for r in rules if line_id is None or r.line_id == line_id), key=lambda r: (r.line_id, r.event))
 
     # --- items -------------------------------------------------------------
     @_translated

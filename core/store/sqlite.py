@@ -289,8 +289,9 @@ class SqliteStore(Store):
     async def claim(self, key: str, ttl: float, now: float, owner: str = "") -> bool:
         async with self._tx() as db:
             await db.execute("DELETE FROM claims WHERE expires_at <= ?", (now,))
-            cur = await db.execute("INSERT OR IGNORE INTO claims (key, expires_at, owner) VALUES (?, ?, ?)",
-                                   (key, now + ttl, owner))
+            cur = await db.execute(
+                "INSERT OR IGNORE INTO claims (key, expires_at, owner) VALUES (?, ?, ?)", (key, now + ttl, owner)
+            )
             return cur.rowcount == 1
 
     async def release(self, key: str, owner: str = "") -> None:
@@ -301,12 +302,14 @@ class SqliteStore(Store):
         async with self._tx() as db:
             cur = await db.execute(
                 "UPDATE claims SET expires_at = ? WHERE key = ? AND expires_at > ? AND (? = '' OR owner = ?)",
-                (now + ttl, key, now, owner, owner))
+                (now + ttl, key, now, owner, owner),
+            )
             return cur.rowcount == 1
 
     # --- inbound -------------------------------------------------------------
-    async def inbound_add(self, source: str, key: str, payload: dict[str, Any], now: float,
-                          conversation: str = "") -> int | None:
+    async def inbound_add(
+        self, source: str, key: str, payload: dict[str, Any], now: float, conversation: str = ""
+    ) -> int | None:
         async with self._tx() as db:
             await db.execute("DELETE FROM inbound WHERE done = 1 AND created_at < ?", (now - DEDUPE_KEEP,))
             cur = await db.execute(
@@ -315,20 +318,22 @@ class SqliteStore(Store):
             )
             return cur.lastrowid if cur.rowcount == 1 else None
 
-    async def inbound_pending(self, source: str | None = None, limit: int = 100, *,
-                              conversation: str | None = None) -> list[InboundRecord]:
+    async def inbound_pending(
+        self, source: str | None = None, limit: int = 100, *, conversation: str | None = None
+    ) -> list[InboundRecord]:
         where, params = "done = 0", list[Any]()
         if source is not None:
             where, params = where + " AND source = ?", [*params, source]
         if conversation is not None:
             where, params = where + " AND conversation = ?", [*params, conversation]
         rows = await self._rows(
-            f"SELECT id, source, key, payload, created_at, conversation FROM inbound WHERE {where} "
-            "ORDER BY id LIMIT ?",
+            f"SELECT id, source, key, payload, created_at, conversation FROM inbound WHERE {where} ORDER BY id LIMIT ?",
             [*params, limit],
         )
-        return [InboundRecord(id=r[0], source=r[1], key=r[2], payload=json.loads(r[3]), created_at=r[4],
-                              conversation=r[5]) for r in rows]
+        return [
+            InboundRecord(id=r[0], source=r[1], key=r[2], payload=json.loads(r[3]), created_at=r[4], conversation=r[5])
+            for r in rows
+        ]
 
     async def inbound_done(self, inbound_id: int) -> None:
         async with self._tx() as db:
@@ -339,27 +344,34 @@ class SqliteStore(Store):
         row = await self._row("SELECT done FROM inbound WHERE id = ?", (inbound_id,))
         return row is not None and row[0] == 0
 
-    async def inbound_take(self, conversation: str, lease: str, ttl: float, now: float, owner: str,
-                           limit: int = 100) -> list[InboundRecord] | None:
+    async def inbound_take(
+        self, conversation: str, lease: str, ttl: float, now: float, owner: str, limit: int = 100
+    ) -> list[InboundRecord] | None:
         async with self._tx() as db:
-            await db.execute("DELETE FROM claims WHERE key = ? AND (expires_at <= ? OR (? != '' AND owner = ?))",
-                             (lease, now, owner, owner))
-            cur = await db.execute("INSERT OR IGNORE INTO claims (key, expires_at, owner) VALUES (?, ?, ?)",
-                                   (lease, now + ttl, owner))
+            await db.execute(
+                "DELETE FROM claims WHERE key = ? AND (expires_at <= ? OR (? != '' AND owner = ?))",
+                (lease, now, owner, owner),
+            )
+            cur = await db.execute(
+                "INSERT OR IGNORE INTO claims (key, expires_at, owner) VALUES (?, ?, ?)", (lease, now + ttl, owner)
+            )
             if cur.rowcount != 1:
                 return None
             rows = await db.execute_fetchall(
                 "SELECT id, source, key, payload, created_at, conversation FROM inbound "
-                "WHERE done = 0 AND conversation = ? ORDER BY id LIMIT ?", (conversation, limit))
-        return [InboundRecord(id=r[0], source=r[1], key=r[2], payload=json.loads(r[3]), created_at=r[4],
-                              conversation=r[5]) for r in rows]
+                "WHERE done = 0 AND conversation = ? ORDER BY id LIMIT ?",
+                (conversation, limit),
+            )
+        return [
+            InboundRecord(id=r[0], source=r[1], key=r[2], payload=json.loads(r[3]), created_at=r[4], conversation=r[5])
+            for r in rows
+        ]
 
     async def inbound_finish(self, record: InboundRecord, *, release: str | None = None, owner: str = "") -> None:
         async with self._tx() as db:
             await db.execute("UPDATE inbound SET done = 1, payload = '{}' WHERE id = ?", (record.id,))
             if release is not None:
-                await db.execute("DELETE FROM claims WHERE key = ? AND (? = '' OR owner = ?)",
-                                 (release, owner, owner))
+                await db.execute("DELETE FROM claims WHERE key = ? AND (? = '' OR owner = ?)", (release, owner, owner))
 
     # --- counters -------------------------------------------------------------
     async def next_number(self, counter: str) -> int:
@@ -384,8 +396,16 @@ class SqliteStore(Store):
         await db.execute(
             "INSERT OR REPLACE INTO sessions (number, line_id, client_id, status, assignee, created_at, quiet_since,"
             " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (s.number, s.line_id, s.client_id, s.status.value, s.assignee, s.created_at, s.quiet_since,
-             s.model_dump_json()),
+            (
+                s.number,
+                s.line_id,
+                s.client_id,
+                s.status.value,
+                s.assignee,
+                s.created_at,
+                s.quiet_since,
+                s.model_dump_json(),
+            ),
         )
 
     async def create_session(self, session: Session) -> Session:
@@ -436,7 +456,9 @@ class SqliteStore(Store):
     async def quiet_sessions(self, line_id: str, quiet_before: float, limit: int = 1000) -> list[Session]:
         rows = await self._rows(
             "SELECT data FROM sessions WHERE line_id = ? AND status IN ('queued', 'active') AND quiet_since <= ?"
-            " ORDER BY quiet_since LIMIT ?", (line_id, quiet_before, limit))
+            " ORDER BY quiet_since LIMIT ?",
+            (line_id, quiet_before, limit),
+        )
         return [Session.model_validate_json(r[0]) for r in rows]
 
     # --- messages -------------------------------------------------------------
@@ -459,8 +481,10 @@ class SqliteStore(Store):
 
     async def update_message(self, message: Message) -> None:
         async with self._tx() as db:
-            await db.execute("UPDATE messages SET data = ? WHERE id = ? AND session = ?",
-                             (message.model_dump_json(), message.id, message.session))
+            await db.execute(
+                "UPDATE messages SET data = ? WHERE id = ? AND session = ?",
+                (message.model_dump_json(), message.id, message.session),
+            )
 
     # --- operators -------------------------------------------------------------
     async def get_operator(self, operator_id: str) -> OperatorState:
@@ -586,7 +610,8 @@ class SqliteStore(Store):
         async with self._tx() as db:
             await db.executemany(
                 "UPDATE leases SET expires_at = MAX(expires_at, ?) WHERE entry_id = ? AND expires_at > ?",
-                [(until, entry_id, now) for entry_id in entry_ids])
+                [(until, entry_id, now) for entry_id in entry_ids],
+            )
 
     async def outbox_complete(self, entry_id: int) -> None:
         await self._finish(entry_id, lambda e: {"status": OutboxStatus.DONE})
@@ -602,8 +627,7 @@ class SqliteStore(Store):
         return _with_id(OutboxEntry, entry_id, row[0]) if row else None
 
     async def outbox_stats(self, now: float) -> dict[str, float]:
-        pending = await self._row(
-            "SELECT COUNT(*), MIN(created_at), MIN(due_at) FROM outbox WHERE status = 'pending'")
+        pending = await self._row("SELECT COUNT(*), MIN(created_at), MIN(due_at) FROM outbox WHERE status = 'pending'")
         dead = await self._row("SELECT COUNT(*) FROM outbox WHERE status = 'dead'")
         count, oldest, next_due = pending if pending else (0, None, None)
         return {

@@ -17,7 +17,7 @@ from core.model import Channel, Client, InstanceRecord, Session
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = f"""
 [processes]
-dir = "{ROOT / 'processes'}"
+dir = "{ROOT / "processes"}"
 [[lines]]
 id = "support"
 name = "Support"
@@ -36,8 +36,7 @@ class FlakyStarter:
         self.started: list[str] = []
         self.fail_next = True
 
-    async def start(self, process_id: str, session: Session | None, *, started_by: str,
-                    trigger: str) -> InstanceRecord:
+    async def start(self, process_id: str, session: Session | None, *, started_by: str, trigger: str) -> InstanceRecord:
         if self.fail_next:
             self.fail_next = False
             raise ConnectionError("store went away")

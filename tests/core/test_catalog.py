@@ -8,18 +8,22 @@ from core.blocks import BLOCKS
 from core.bpmn.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-        'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">\n')
+HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+    'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">\n'
+)
 
 
 def process(pid: str, name: str, body: str = "") -> str:
-    return (HEAD + f'<bpmn:process id="{pid}" name="{name}" isExecutable="true">\n'
-            '<bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>\n'
-            f'{body}\n'
-            '<bpmn:endEvent id="e"><bpmn:incoming>f1</bpmn:incoming></bpmn:endEvent>\n'
-            '<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="e" />\n'
-            '</bpmn:process></bpmn:definitions>\n')
+    return (
+        HEAD + f'<bpmn:process id="{pid}" name="{name}" isExecutable="true">\n'
+        '<bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>\n'
+        f"{body}\n"
+        '<bpmn:endEvent id="e"><bpmn:incoming>f1</bpmn:incoming></bpmn:endEvent>\n'
+        '<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="e" />\n'
+        "</bpmn:process></bpmn:definitions>\n"
+    )
 
 
 def write(root: Path, relative: str, text: str) -> Path:

@@ -41,8 +41,11 @@ async def store(tmp_path: Path):
 
 
 async def open_test_store(tmp_path: Path, kind: str) -> Store:
-    store: Store = SqliteStore(tmp_path / "outbox.db") if kind == "sqlite" \
+    store: Store = (
+        SqliteStore(tmp_path / "outbox.db")
+        if kind == "sqlite"
         else RedisStore(REDIS_URL, prefix=f"linedesk-test:{uuid.uuid4().hex}:")
+    )
     try:
         await store.open()
     except Exception as err:

@@ -53,10 +53,13 @@ async def test_a_paced_conversation_does_not_hold_up_the_others(tmp_path: Path) 
         worker = OutboxWorker(store, SystemClock(), pacer=pacer, poll_interval=0.02)
         recorder = Recorder()
         worker.register("r", recorder, pace=lambda e: [("chat", e.conversation)])
-        entries = [OutboxEntry(conversation="busy", route="r", action="send", payload={"text": f"busy {n}"})
-                   for n in range(4)]
-        entries += [OutboxEntry(conversation=f"quiet {n}", route="r", action="send", payload={"text": f"quiet {n}"})
-                    for n in range(5)]
+        entries = [
+            OutboxEntry(conversation="busy", route="r", action="send", payload={"text": f"busy {n}"}) for n in range(4)
+        ]
+        entries += [
+            OutboxEntry(conversation=f"quiet {n}", route="r", action="send", payload={"text": f"quiet {n}"})
+            for n in range(5)
+        ]
         await store.outbox_add(entries)
         runner = asyncio.create_task(worker.run())
         for _ in range(200):

@@ -69,8 +69,9 @@ async def core(tmp_path: Path):
 
 
 async def ivan_writes(core: Core, text: str = "Hello, my washing machine is broken") -> int:
-    session = await core.sessions.client_text(ClientText(
-        line_id="support", channel=Channel.TELEGRAM, user_id="501", chat_id="501", name="Ivan", text=text))
+    session = await core.sessions.client_text(
+        ClientText(line_id="support", channel=Channel.TELEGRAM, user_id="501", chat_id="501", name="Ivan", text=text)
+    )
     return session.number
 
 
@@ -87,8 +88,9 @@ async def test_start_runs_until_the_form_then_finishes_on_submit(core: Core) -> 
     bad = await core.processes.submit(record.id, task.task_id, "anna", {"phone": "", "kind": "nope"})
     assert set(bad.errors) == {"phone", "kind"}
 
-    done = await core.processes.submit(record.id, task.task_id, "anna",
-                                       {"phone": "+7 900 000-00-00", "kind": "repair", "urgent": "true"})
+    done = await core.processes.submit(
+        record.id, task.task_id, "anna", {"phone": "+7 900 000-00-00", "kind": "repair", "urgent": "true"}
+    )
     assert done.errors == {}
     assert done.instance.status == InstanceStatus.WAITING and done.instance.waiting_for == "client_message"
     variables = await core.processes.variables(record.id)

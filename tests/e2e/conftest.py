@@ -48,7 +48,7 @@ async def drop_redis_prefix(prefix: str) -> None:
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
         for start in range(0, len(keys), 1000):
-            await client.delete(*keys[start:start + 1000])
+            await client.delete(*keys[start : start + 1000])
     finally:
         await client.aclose()
 
@@ -86,8 +86,9 @@ MakeRig = Callable[..., Awaitable[Rig]]
 async def make_rig(tmp_path: Path) -> AsyncIterator[MakeRig]:
     rigs: list[Rig] = []
 
-    async def make(*processes: tuple[str, str, list[Step]], http_allow: tuple[str, ...] = (),
-                   admin_token: str = "") -> Rig:
+    async def make(
+        *processes: tuple[str, str, list[Step]], http_allow: tuple[str, ...] = (), admin_token: str = ""
+    ) -> Rig:
         folder = tmp_path / "processes"
         for pid, name, steps in processes:
             write_process(folder, f"{pid}.bpmn", pid, name, *steps)
@@ -99,5 +100,3 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[MakeRig]:
     yield make
     for rig in rigs:
         await rig.stop()
-
-

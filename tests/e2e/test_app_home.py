@@ -42,8 +42,9 @@ async def open_home(rig: Rig, person: Person) -> dict[str, Any]:
     return home
 
 
-async def click(rig: Rig, person: Person, action_id: str, value: str,
-                selected: dict[str, Any] | None = None) -> dict[str, Any]:
+async def click(
+    rig: Rig, person: Person, action_id: str, value: str, selected: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A click in the person's Home; returns the Home as published afterwards."""
     home = rig.slack.home(person.slack_user)
     assert home is not None
@@ -97,8 +98,13 @@ async def test_an_operators_home_has_no_admin_sections_and_a_strangers_says_why(
     text = home_text(await open_home(rig, BORIS))
     assert "Boris · offline" in text
     assert "Automatic start" not in text and "Problems" not in text
-    assert [b["type"] for b in (await open_home(rig, BORIS))["blocks"]] == ["header", "section", "actions",
-                                                                               "header", "section"]
+    assert [b["type"] for b in (await open_home(rig, BORIS))["blocks"]] == [
+        "header",
+        "section",
+        "actions",
+        "header",
+        "section",
+    ]
     stranger = home_text(await open_home(rig, STRANGER))
     assert "You are not a linedesk operator" in stranger and "status" not in stranger.lower()
 
@@ -231,17 +237,24 @@ async def test_the_home_stays_within_100_blocks_with_many_lines_and_problems(tmp
         for n in range(problems):
             health.set(f"slack:C{n:04}", f"Slack refuses the desk in C{n:04}: not_in_channel. " + "x" * 400)
         rules = AutostartRules(autostart=autostart, operators=operators, catalog=catalog, config=config)
-        home = SlackHome(AsyncApp(client=AsyncWebClient(token="xoxb-test"), signing_secret="secret"),
-                         lambda listener: listener, store=store, config=config, operators=operators, rules=rules,
-                         health=health)
+        home = SlackHome(
+            AsyncApp(client=AsyncWebClient(token="xoxb-test"), signing_secret="secret"),
+            lambda listener: listener,
+            store=store,
+            config=config,
+            operators=operators,
+            rules=rules,
+            health=health,
+        )
         client = AsyncWebClient(token="xoxb-test")
         seen: list[str] = []
         for page in range(3):
             view = await home.view(client, "U0ANNA01", page=page, notice="Not changed: something")
             assert BlockKitLimits().view(view) == []
             assert len(view["blocks"]) <= 100
-            seen += [b["block_id"].removeprefix("line:") for b in view["blocks"]
-                     if b.get("block_id", "").startswith("line:")]
+            seen += [
+                b["block_id"].removeprefix("line:") for b in view["blocks"] if b.get("block_id", "").startswith("line:")
+            ]
             nav = next(b for b in view["blocks"] if b.get("block_id") == "pages")["elements"]
             assert all(e["action_id"] == HOME_IDS.page for e in nav)
             shown = [b for b in view["blocks"] if b.get("block_id", "").startswith("problem:")]

@@ -80,8 +80,7 @@ def option(value: str) -> dict[str, Any]:
 
 
 async def press(rig: Rig, entry: dict[str, Any], action_id: str, value: str, person: Person = ANNA) -> None:
-    await rig.click(person, action_id, value, channel_id=DESK_CHANNEL, message_ts=entry["ts"],
-                    container_ephemeral=True)
+    await rig.click(person, action_id, value, channel_id=DESK_CHANNEL, message_ts=entry["ts"], container_ephemeral=True)
 
 
 async def leads(rig: Rig) -> list[tuple[int, int | None]]:
@@ -100,8 +99,9 @@ async def runtime_rules(rig: Rig) -> list[tuple[str, str, str, bool]]:
     return [(r.line_id, r.event, r.process_id, r.enabled) for r in await rig.desk.store.list_rules()]
 
 
-async def api(method: str, url: str, token: str | None = ADMIN, body: Any = None,
-              raw: str | None = None) -> tuple[int, Any]:
+async def api(
+    method: str, url: str, token: str | None = ADMIN, body: Any = None, raw: str | None = None
+) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     data = raw if raw is not None else (json.dumps(body) if body is not None else None)
     async with aiohttp.ClientSession() as http, http.request(method, url, headers=headers, data=data) as response:
@@ -122,8 +122,7 @@ async def test_the_list_shows_every_line_and_event_within_block_kit_limits(rig: 
             menu = elements["static_select"]
             assert menu["action_id"] == f"{PROCESS}:{line}:{event}"
             groups = {g["label"]["text"]: [o["value"] for o in g["options"]] for g in menu["option_groups"]}
-            assert groups == {"Company": ["handle_request"], "Sales": ["send_quote"],
-                              "Sales · Leads": ["create_lead"]}
+            assert groups == {"Company": ["handle_request"], "Sales": ["send_quote"], "Sales · Leads": ["create_lead"]}
     assert "Support" in line_text(entry, "support") and "Sales" in line_text(entry, "sales")
 
 
@@ -187,8 +186,12 @@ async def test_the_text_form_sets_a_rule_and_bad_arguments_get_the_usage(rig: Ri
     assert response.text.startswith("Automatic start is now: line `support`, `session.created` → *Create a lead*")
     assert await runtime_rules(rig) == [("support", "session.created", "create_lead", True)]
 
-    for bad in ("support", "support session.created create_lead", "support session.created create_lead maybe",
-                "a b c d e"):
+    for bad in (
+        "support",
+        "support session.created create_lead",
+        "support session.created create_lead maybe",
+        "a b c d e",
+    ):
         response = await rig.slash(ANNA, "/autostart", bad)
         assert response.text.startswith("Use `/autostart`"), bad
     response = await rig.slash(ANNA, "/autostart", "support session.created no_such on")
@@ -213,8 +216,9 @@ async def test_a_non_admin_is_refused_for_the_command_and_for_forged_clicks(rig:
     response = await rig.slash(BORIS, "/autostart", "sales session.created create_lead on")
     assert response.text == "Not changed: Only admins can change automatic start."
 
-    await rig.click(BORIS, menu["action_id"], "create_lead", channel_id=DESK_CHANNEL,
-                    selected_option=option("create_lead"))
+    await rig.click(
+        BORIS, menu["action_id"], "create_lead", channel_id=DESK_CHANNEL, selected_option=option("create_lead")
+    )
     assert rig.ephemeral(BORIS)[-1]["text"] == "Not changed: Only admins can change automatic start."
     await rig.click(BORIS, TOGGLE, "sales:session.created:on", channel_id=DESK_CHANNEL)
     assert rig.ephemeral(BORIS)[-1]["text"] == "Not changed: Only admins can change automatic start."
@@ -234,8 +238,13 @@ async def test_a_stranger_is_refused(rig: Rig) -> None:
     assert response.text == "Not changed: You are not a linedesk operator."
     await rig.click(STRANGER, TOGGLE, "support:session.created:on", channel_id=DESK_CHANNEL)
     assert rig.ephemeral(STRANGER)[-1]["text"] == "Not changed: You are not a linedesk operator."
-    await rig.click(STRANGER, f"{PROCESS}:support:session.created", "create_lead", channel_id=DESK_CHANNEL,
-                    selected_option=option("create_lead"))
+    await rig.click(
+        STRANGER,
+        f"{PROCESS}:support:session.created",
+        "create_lead",
+        channel_id=DESK_CHANNEL,
+        selected_option=option("create_lead"),
+    )
     assert rig.ephemeral(STRANGER)[-1]["text"] == "Not changed: You are not a linedesk operator."
     assert await runtime_rules(rig) == []
 
@@ -271,8 +280,14 @@ async def test_many_lines_are_paged_within_block_kit_limits(tmp_path: Path) -> N
     try:
         autostart = Autostart(store, config, SystemClock(), cast(Processes, SimpleNamespace(catalog=catalog)))
         app = AsyncApp(client=AsyncWebClient(token="xoxb-test"), signing_secret="secret")
-        admin = SlackAdmin(app, autostart=autostart, operators=Operators(store, config, SystemClock()),
-                           catalog=catalog, config=config, track=ListenerTracker().track)
+        admin = SlackAdmin(
+            app,
+            autostart=autostart,
+            operators=Operators(store, config, SystemClock()),
+            catalog=catalog,
+            config=config,
+            track=ListenerTracker().track,
+        )
         seen: list[str] = []
         for page in range(3):
             _, blocks = await admin.rule_list(page)
@@ -287,7 +302,8 @@ async def test_many_lines_are_paged_within_block_kit_limits(tmp_path: Path) -> N
             seen += [b["block_id"].removeprefix("line:") for b in blocks if b.get("block_id", "").startswith("line:")]
             nav = next(b for b in blocks if b.get("block_id") == "pages")["elements"]
             assert [(e["text"]["text"], e["value"]) for e in nav] == (
-                [("◀ Previous", str(page - 1))] if page else []) + ([("Next ▶", str(page + 1))] if page < 2 else [])
+                [("◀ Previous", str(page - 1))] if page else []
+            ) + ([("Next ▶", str(page + 1))] if page < 2 else [])
         assert seen == [f"line{n:02}" for n in range(25)]
         assert LINES_PER_PAGE == 10
     finally:
@@ -305,8 +321,13 @@ async def test_api_sets_and_lists_rules_behind_the_token(admin_rig: Rig) -> None
 
     status, answer = await api("PUT", url, body=body)
     assert status == 200
-    assert answer == {"line_id": "support", "event": "session.created", "process_id": "create_lead",
-                      "enabled": True, "source": "api"}
+    assert answer == {
+        "line_id": "support",
+        "event": "session.created",
+        "process_id": "create_lead",
+        "enabled": True,
+        "source": "api",
+    }
     status, listed = await api("GET", f"{rig.url}/api/lines/support/autostart")
     assert status == 200 and listed["rules"] == [answer]
     assert listed["events"] == ["session.created", "message.received", "session.closed"]
@@ -323,18 +344,32 @@ async def test_api_sets_and_lists_rules_behind_the_token(admin_rig: Rig) -> None
 async def test_api_refuses_bad_bodies_and_unknown_names(admin_rig: Rig) -> None:
     rig = admin_rig
     url = f"{rig.url}/api/lines/support/autostart/session.created"
-    for raw in ("not json", "[1, 2]", '"create_lead"', "{}", '{"process": "create_lead"}', '{"enabled": true}',
-                '{"process": "create_lead", "enabled": "yes"}', '{"process": "create_lead", "enabled": 1}',
-                '{"process": 7, "enabled": true}', '{"process": "", "enabled": true}',
-                '{"process": "create_lead", "enabled": true, "colour": "red"}', "\xff"):
+    for raw in (
+        "not json",
+        "[1, 2]",
+        '"create_lead"',
+        "{}",
+        '{"process": "create_lead"}',
+        '{"enabled": true}',
+        '{"process": "create_lead", "enabled": "yes"}',
+        '{"process": "create_lead", "enabled": 1}',
+        '{"process": 7, "enabled": true}',
+        '{"process": "", "enabled": true}',
+        '{"process": "create_lead", "enabled": true, "colour": "red"}',
+        "\xff",
+    ):
         status, answer = await api("PUT", url, raw=raw)
         assert status == 400 and answer["ok"] is False and answer["error"], raw
-    status, answer = await api("PUT", f"{rig.url}/api/lines/nowhere/autostart/session.created",
-                               body={"process": "create_lead", "enabled": True})
+    status, answer = await api(
+        "PUT",
+        f"{rig.url}/api/lines/nowhere/autostart/session.created",
+        body={"process": "create_lead", "enabled": True},
+    )
     assert status == 404 and "nowhere" in answer["error"]
     assert (await api("GET", f"{rig.url}/api/lines/nowhere/autostart"))[0] == 404
-    status, answer = await api("PUT", f"{rig.url}/api/lines/support/autostart/session.opened",
-                               body={"process": "create_lead", "enabled": True})
+    status, answer = await api(
+        "PUT", f"{rig.url}/api/lines/support/autostart/session.opened", body={"process": "create_lead", "enabled": True}
+    )
     assert status == 400 and answer["code"] == "no_event"
     status, answer = await api("PUT", url, body={"process": "no_such", "enabled": True})
     assert status == 400 and answer["code"] == "no_process"
@@ -344,8 +379,9 @@ async def test_api_refuses_bad_bodies_and_unknown_names(admin_rig: Rig) -> None:
 # --- the CLI against a running server -----------------------------------------------------------------
 async def test_a_cli_change_is_seen_by_the_running_server(rig: Rig, capsys: pytest.CaptureFixture[str]) -> None:
     config = str(rig.config_path())
-    code = await asyncio.to_thread(main, ["autostart", "support", "session.created", "create_lead", "on",
-                                          "--config", config])
+    code = await asyncio.to_thread(
+        main, ["autostart", "support", "session.created", "create_lead", "on", "--config", config]
+    )
     changed = time.monotonic()
     assert code == 0
     assert capsys.readouterr().out.split() == ["support", "session.created", "create_lead", "on", "cli"]
@@ -355,13 +391,19 @@ async def test_a_cli_change_is_seen_by_the_running_server(rig: Rig, capsys: pyte
     assert await leads(rig) == [(1, 1)]
     assert rig.client_chat(OLGA)[-1] == THANKS.format(1)
 
-    assert await asyncio.to_thread(main, ["autostart", "support", "session.created", "create_lead", "off",
-                                          "--config", config]) == 0
+    assert (
+        await asyncio.to_thread(
+            main, ["autostart", "support", "session.created", "create_lead", "off", "--config", config]
+        )
+        == 0
+    )
     await rig.client_writes(IVAN, "Hello")
     assert await leads(rig) == [(1, 1)]
     response = await rig.slash(ANNA, "/autostart")
-    assert "`session.created` → *Create a lead* (`create_lead`) · ⚪ off · set by cli" in response.json["blocks"][1][
-        "text"]["text"]
+    assert (
+        "`session.created` → *Create a lead* (`create_lead`) · ⚪ off · set by cli"
+        in response.json["blocks"][1]["text"]["text"]
+    )
 
 
 # --- the file's rule and the runtime rule -------------------------------------------------------------
@@ -387,25 +429,35 @@ async def test_a_runtime_rule_wins_until_the_files_rule_changes(tmp_path: Path) 
     store = SqliteStore(tmp_path / "linedesk.db")
     await store.open()
     try:
+
         def autostart(config: Config) -> Autostart:
             return Autostart(store, config, SystemClock(), cast(Processes, catalog))
 
         running = autostart(first)
         assert await running.rule("support", "session.created") == EffectiveRule(
-            "support", "session.created", "create_lead", True, "file")
+            "support", "session.created", "create_lead", True, "file"
+        )
         await running.set_rule("support", "session.created", "handle_request", False, by="api", require_admin=False)
         await running.set_rule("support", "session.closed", "send_quote", True, by="cli", require_admin=False)
         override = EffectiveRule("support", "session.created", "handle_request", False, "api")
         assert await running.rule("support", "session.created") == override
 
-        reloaded = autostart(rule_config(tmp_path, '[[lines.autostart]]\nevent = "session.created"\n'
-                                                   'process = "create_lead"\nenabled = true\n'))
+        reloaded = autostart(
+            rule_config(
+                tmp_path, '[[lines.autostart]]\nevent = "session.created"\nprocess = "create_lead"\nenabled = true\n'
+            )
+        )
         assert await reloaded.rule("support", "session.created") == override, "same file rule: runtime still wins"
 
-        changed = autostart(rule_config(tmp_path, '[[lines.autostart]]\nevent = "session.created"\n'
-                                                  'process = "create_lead"\nenabled = false\n'
-                                                  '[[lines.autostart]]\nevent = "session.closed"\n'
-                                                  'process = "handle_request"\n'))
+        changed = autostart(
+            rule_config(
+                tmp_path,
+                '[[lines.autostart]]\nevent = "session.created"\n'
+                'process = "create_lead"\nenabled = false\n'
+                '[[lines.autostart]]\nevent = "session.closed"\n'
+                'process = "handle_request"\n',
+            )
+        )
         assert await changed.rules() == [
             EffectiveRule("support", "session.created", "create_lead", False, "file"),
             EffectiveRule("support", "session.closed", "handle_request", True, "file"),
@@ -414,20 +466,21 @@ async def test_a_runtime_rule_wins_until_the_files_rule_changes(tmp_path: Path) 
 
         reverted = autostart(first)  # the file goes back to what it was when the runtime rule was set
         assert await reverted.rule("support", "session.created") == EffectiveRule(
-            "support", "session.created", "create_lead", True, "file"), "the old runtime rule stays gone"
+            "support", "session.created", "create_lead", True, "file"
+        ), "the old runtime rule stays gone"
     finally:
         await store.close()
 
 
 async def test_a_session_opened_by_a_process_fires_no_session_created(rig: Rig) -> None:
     assert rig.desk is not None
-    await rig.desk.autostart.set_rule("support", "session.created", "create_lead", True, by="test",
-                                      require_admin=False)
+    await rig.desk.autostart.set_rule("support", "session.created", "create_lead", True, by="test", require_admin=False)
     await rig.client_writes(IVAN, "Hello")
     [lead] = await rig.desk.store.list_instances(session=1)
     await rig.desk.sessions.close(1, "test")
-    await rig.desk.processes.start("create_lead", await rig.desk.store.get_session(1), started_by="automation",
-                                   trigger="test")  # its reply opens an outbound session #2
+    await rig.desk.processes.start(
+        "create_lead", await rig.desk.store.get_session(1), started_by="automation", trigger="test"
+    )  # its reply opens an outbound session #2
     await rig.settle()
     outbound = await rig.desk.store.get_session(2)
     assert outbound is not None and outbound.outbound
@@ -550,22 +603,35 @@ def test_cli_sets_a_rule_and_prints_what_is_in_force(cli_config: str, capsys: py
     assert listed[5] == ["sales", "session.closed", "send_quote", "on", "cli"]
 
 
-@pytest.mark.parametrize(("args", "reason"), [
-    (["nowhere", "session.created", "create_lead", "on"], "There is no line 'nowhere' (lines: support, sales)."),
-    (["support", "session.opened", "create_lead", "on"], "Unknown event 'session.opened'"),
-    (["support", "session.created", "no_such", "on"], "There is no process 'no_such' in the catalog."),
-])
-def test_cli_refusals_exit_1_with_the_reason(cli_config: str, capsys: pytest.CaptureFixture[str],
-                                             args: list[str], reason: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["nowhere", "session.created", "create_lead", "on"], "There is no line 'nowhere' (lines: support, sales)."),
+        (["support", "session.opened", "create_lead", "on"], "Unknown event 'session.opened'"),
+        (["support", "session.created", "no_such", "on"], "There is no process 'no_such' in the catalog."),
+    ],
+)
+def test_cli_refusals_exit_1_with_the_reason(
+    cli_config: str, capsys: pytest.CaptureFixture[str], args: list[str], reason: str
+) -> None:
     assert main(["autostart", *args, "--config", cli_config]) == 1
     out = capsys.readouterr()
     assert out.out == "" and out.err.startswith(reason)
 
 
-@pytest.mark.parametrize("args", [[], ["support"], ["support", "session.created", "create_lead", "maybe"],
-                                  ["--list", "support"], ["a", "b", "c", "d", "e"]])
-def test_cli_bad_arguments_print_the_usage(cli_config: str, capsys: pytest.CaptureFixture[str],
-                                           args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["support"],
+        ["support", "session.created", "create_lead", "maybe"],
+        ["--list", "support"],
+        ["a", "b", "c", "d", "e"],
+    ],
+)
+def test_cli_bad_arguments_print_the_usage(
+    cli_config: str, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
     assert main(["autostart", *args, "--config", cli_config]) == 2
     err = capsys.readouterr().err
     assert "usage: linedesk autostart LINE EVENT PROCESS on|off" in err and "--list" in err
@@ -578,8 +644,7 @@ def test_cli_lists_items(cli_config: str, capsys: pytest.CaptureFixture[str]) ->
         store = SqliteStore(Path(cli_config).parent / "linedesk.db")
         await store.open()
         try:
-            await store.create_item(Item(app="leads", number=0, fields={"client": "Olga"}, session=2,
-                                         created_at=0.0))
+            await store.create_item(Item(app="leads", number=0, fields={"client": "Olga"}, session=2, created_at=0.0))
             await store.create_item(Item(app="leads", number=0, fields={"client": "Ivan"}, created_at=60.0))
         finally:
             await store.close()

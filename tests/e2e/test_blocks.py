@@ -23,11 +23,19 @@ async def run_for_ivan(rig: Rig, name: str) -> InstanceRecord:
 
 
 async def test_reply_and_template_parameters(make_rig: MakeRig) -> None:
-    rig = await make_rig(("greet", "Greet", [
-        script("count = 3\nwho = client_name.upper()"),
-        block("linedesk.reply", text="Hello {client_name}, line {line_id}, via {channel}, started by {started_by}"),
-        block("linedesk.reply", result="sum_text", text="=f'{count} + 2 = {count + 2}'"),
-    ]))
+    rig = await make_rig(
+        (
+            "greet",
+            "Greet",
+            [
+                script("count = 3\nwho = client_name.upper()"),
+                block(
+                    "linedesk.reply", text="Hello {client_name}, line {line_id}, via {channel}, started by {started_by}"
+                ),
+                block("linedesk.reply", result="sum_text", text="=f'{count} + 2 = {count + 2}'"),
+            ],
+        )
+    )
     record = await run_for_ivan(rig, "Greet")
     assert record.status == InstanceStatus.COMPLETED
     assert rig.client_chat(IVAN)[-2:] == ["Hello Ivan, line support, via telegram, started by anna", "3 + 2 = 5"]
@@ -39,10 +47,16 @@ async def test_reply_and_template_parameters(make_rig: MakeRig) -> None:
 
 
 async def test_reply_on_a_closed_session_goes_out_as_an_initiative_message(make_rig: MakeRig) -> None:
-    rig = await make_rig(("late", "Late answer", [
-        block("linedesk.close_session"),
-        block("linedesk.reply", text="We found your order after all"),
-    ]))
+    rig = await make_rig(
+        (
+            "late",
+            "Late answer",
+            [
+                block("linedesk.close_session"),
+                block("linedesk.reply", text="We found your order after all"),
+            ],
+        )
+    )
     record = await run_for_ivan(rig, "Late answer")
     assert record.status == InstanceStatus.COMPLETED
     assert rig.desk is not None
@@ -74,11 +88,17 @@ async def test_initiative_uses_the_open_session_or_refuses_a_client_who_never_wr
 
 
 async def test_status_is_one_card_edited_in_place_on_telegram_and_slack(make_rig: MakeRig) -> None:
-    rig = await make_rig(("track", "Track", [
-        block("linedesk.status", text="Order: received"),
-        block("linedesk.status", text="Order: packed"),
-        block("linedesk.status", text="Order: shipped"),
-    ]))
+    rig = await make_rig(
+        (
+            "track",
+            "Track",
+            [
+                block("linedesk.status", text="Order: received"),
+                block("linedesk.status", text="Order: packed"),
+                block("linedesk.status", text="Order: shipped"),
+            ],
+        )
+    )
     await run_for_ivan(rig, "Track")
     cards = [m for m in rig.bot_messages(IVAN) if m["text"].startswith("Order:")]
     assert [(c["text"], c["edit_count"]) for c in cards] == [("Order: shipped", 2)]
@@ -92,12 +112,18 @@ async def test_status_is_one_card_edited_in_place_on_telegram_and_slack(make_rig
 
 
 async def test_create_item_numbers_per_app_and_the_api_lists_them(make_rig: MakeRig) -> None:
-    rig = await make_rig(("items", "Items", [
-        block("linedesk.create_item", result="lead_a", app="leads", source="{channel}"),
-        block("linedesk.create_item", result="lead_b", app="leads", source="phone"),
-        block("linedesk.create_item", result="order", app="orders", total="=2 * 21"),
-        block("linedesk.reply", text="leads {lead_a}, {lead_b}; order {order}"),
-    ]))
+    rig = await make_rig(
+        (
+            "items",
+            "Items",
+            [
+                block("linedesk.create_item", result="lead_a", app="leads", source="{channel}"),
+                block("linedesk.create_item", result="lead_b", app="leads", source="phone"),
+                block("linedesk.create_item", result="order", app="orders", total="=2 * 21"),
+                block("linedesk.reply", text="leads {lead_a}, {lead_b}; order {order}"),
+            ],
+        )
+    )
     await run_for_ivan(rig, "Items")
     assert rig.client_chat(IVAN)[-1] == "leads 1, 2; order 1"
     assert rig.desk is not None
@@ -119,14 +145,23 @@ async def test_close_session_block_closes_and_updates_the_card(make_rig: MakeRig
 
 
 async def test_script_tasks_call_the_blocks_as_functions(make_rig: MakeRig) -> None:
-    rig = await make_rig(("scripted", "Scripted", [script(
-        'n = create_item("tickets", subject=last_message)\n'
-        'm = create_item("tickets", subject="second")\n'
-        'reply(f"Ticket #{n} opened")\n'
-        'status(f"Ticket #{n}: new")\n'
-        'status(f"Ticket #{n}: assigned")\n'
-        'initiative("Same session, initiative")\n'
-        'close_session()')]))
+    rig = await make_rig(
+        (
+            "scripted",
+            "Scripted",
+            [
+                script(
+                    'n = create_item("tickets", subject=last_message)\n'
+                    'm = create_item("tickets", subject="second")\n'
+                    'reply(f"Ticket #{n} opened")\n'
+                    'status(f"Ticket #{n}: new")\n'
+                    'status(f"Ticket #{n}: assigned")\n'
+                    'initiative("Same session, initiative")\n'
+                    "close_session()"
+                )
+            ],
+        )
+    )
     record = await run_for_ivan(rig, "Scripted")
     assert record.status == InstanceStatus.COMPLETED, record.error
     chat = rig.client_chat(IVAN)
@@ -166,11 +201,27 @@ async def test_http_block_calls_allowed_hosts_retries_5xx_and_refuses_others(mak
     base = f"http://127.0.0.1:{port}"
     try:
         rig = await make_rig(
-            ("crm", "To CRM", [block("linedesk.http", result="answer", url=f"{base}/deals",
-                                     body="={'client': client_name, 'text': last_message}"),
-                               block("linedesk.reply", text="=f\"Deal #{answer['deal']}\"")]),
-            ("crm_flaky", "Flaky CRM", [block("linedesk.http", result="answer", url=f"{base}/unstable"),
-                                        block("linedesk.reply", text="=f\"Deal #{answer['deal']}\"")]),
+            (
+                "crm",
+                "To CRM",
+                [
+                    block(
+                        "linedesk.http",
+                        result="answer",
+                        url=f"{base}/deals",
+                        body="={'client': client_name, 'text': last_message}",
+                    ),
+                    block("linedesk.reply", text="=f\"Deal #{answer['deal']}\""),
+                ],
+            ),
+            (
+                "crm_flaky",
+                "Flaky CRM",
+                [
+                    block("linedesk.http", result="answer", url=f"{base}/unstable"),
+                    block("linedesk.reply", text="=f\"Deal #{answer['deal']}\""),
+                ],
+            ),
             ("crm_down", "CRM down", [block("linedesk.http", url=f"{base}/broken")]),
             ("elsewhere", "Elsewhere", [block("linedesk.http", url=f"http://localhost:{port}/deals")]),
             http_allow=("127.0.0.1",),

@@ -35,8 +35,9 @@ async def test_restart_while_waiting_on_a_form_a_client_message_and_a_timer(rig:
 
     await rig.restart()  # 1. waiting on a form
     assert rig.desk is not None
-    submitted = await rig.submit(ANNA, {"phone": {"value": "555"}, "kind": {"value": "repair"},
-                                        "urgent": {"value": "false"}})
+    submitted = await rig.submit(
+        ANNA, {"phone": {"value": "555"}, "kind": {"value": "repair"}, "urgent": {"value": "false"}}
+    )
     assert submitted.status == 200 and submitted.text == ""
     waiting = await rig.desk.store.get_instance(instance.id)
     assert waiting is not None and waiting.waiting_for == "client_message"
@@ -135,8 +136,7 @@ async def test_a_client_who_blocked_the_bot_is_marked_and_the_desk_is_told(rig: 
     assert any("blocked the bot" in text for text in await rig.desk_thread(1))
 
 
-async def test_with_platform_pacing_a_clients_chat_gets_a_short_burst_then_about_one_per_second(
-        tmp_path: Path) -> None:
+async def test_with_platform_pacing_a_clients_chat_gets_a_short_burst_then_about_one_per_second(tmp_path: Path) -> None:
     from core.pacing import Pacer
 
     rig = Rig(tmp_path, PROCESSES, pacer=Pacer())
@@ -146,12 +146,16 @@ async def test_with_platform_pacing_a_clients_chat_gets_a_short_burst_then_about
         rig.telegram.clear_calls()
         root = await rig.thread_root(1)
         for n in range(5):  # typed one after the other; each accepted before the next is typed
-            await rig.slack.post_message(rig.slack_url, ANNA.slack_user, root["channel"], f"part {n}",
-                                         thread_ts=root["ts"])
+            await rig.slack.post_message(
+                rig.slack_url, ANNA.slack_user, root["channel"], f"part {n}", thread_ts=root["ts"]
+            )
             await rig.desk.inbound_idle()  # type: ignore[union-attr]
         await rig.settle(timeout=15)
-        sends = [c for c in rig.telegram.calls_of("sendMessage", token=SUPPORT_TOKEN)
-                 if c.params.get("chat_id") == IVAN.telegram_user]
+        sends = [
+            c
+            for c in rig.telegram.calls_of("sendMessage", token=SUPPORT_TOKEN)
+            if c.params.get("chat_id") == IVAN.telegram_user
+        ]
         assert [c.params["text"].split("\n")[-1] for c in sends] == [f"part {n}" for n in range(5)]
         gaps = [later.time - earlier.time for earlier, later in itertools.pairwise(sends)]
         assert sends[-1].time - sends[0].time >= 1.5  # 5 messages: a burst of 3, then ~1/s

@@ -34,41 +34,81 @@ def modal_of(rig: Rig, person=ANNA) -> dict:
 
 
 async def test_every_field_type_renders_and_validates(make_rig: MakeRig) -> None:
-    rig = await make_rig(("everything", "Everything", [ALL_FIELDS, block(
-        "linedesk.reply", text="={'name': name, 'note': note, 'amount': amount, 'paid': paid, 'kind': kind, "
-                              "'when': when}")]))
+    rig = await make_rig(
+        (
+            "everything",
+            "Everything",
+            [
+                ALL_FIELDS,
+                block(
+                    "linedesk.reply",
+                    text="={'name': name, 'note': note, 'amount': amount, 'paid': paid, 'kind': kind, 'when': when}",
+                ),
+            ],
+        )
+    )
     await run_for_ivan(rig, "Everything")
     modal = modal_of(rig)
     inputs = {b["block_id"]: b for b in modal["blocks"] if b["type"] == "input"}
     assert {k: v["element"]["type"] for k, v in inputs.items()} == {
-        "name": "plain_text_input", "note": "plain_text_input", "amount": "number_input",
-        "paid": "radio_buttons", "kind": "static_select", "when": "datepicker"}
+        "name": "plain_text_input",
+        "note": "plain_text_input",
+        "amount": "number_input",
+        "paid": "radio_buttons",
+        "kind": "static_select",
+        "when": "datepicker",
+    }
     assert [k for k, v in inputs.items() if not v["optional"]] == ["name", "amount"]
     assert inputs["note"]["element"]["initial_value"] == "none"
     assert inputs["kind"]["element"]["initial_option"]["value"] == "sale"
     assert inputs["paid"]["element"]["initial_option"]["value"] == "false"
 
-    bad = await rig.submit(ANNA, {"name": {"value": ""}, "amount": {"value": "12.5"}, "kind": {"value": "rent"},
-                                  "when": {"value": "31/12/2026"}})
+    bad = await rig.submit(
+        ANNA,
+        {
+            "name": {"value": ""},
+            "amount": {"value": "12.5"},
+            "kind": {"value": "rent"},
+            "when": {"value": "31/12/2026"},
+        },
+    )
     assert bad.json["response_action"] == "errors"
-    assert bad.json["errors"] == {"name": "This field is required.", "amount": "Enter a whole number.",
-                                  "kind": "Choose one of: Repair, Sale.", "when": "Enter a date as YYYY-MM-DD."}
+    assert bad.json["errors"] == {
+        "name": "This field is required.",
+        "amount": "Enter a whole number.",
+        "kind": "Choose one of: Repair, Sale.",
+        "when": "Enter a date as YYYY-MM-DD.",
+    }
 
-    good = await rig.submit(ANNA, {"name": {"value": "Ivan"}, "amount": {"value": "1200"},
-                                   "paid": {"value": "true"}, "kind": {"value": "repair"},
-                                   "when": {"value": "2026-12-31"}})
+    good = await rig.submit(
+        ANNA,
+        {
+            "name": {"value": "Ivan"},
+            "amount": {"value": "1200"},
+            "paid": {"value": "true"},
+            "kind": {"value": "repair"},
+            "when": {"value": "2026-12-31"},
+        },
+    )
     assert good.status == 200 and good.text == ""
     sent = rig.client_chat(IVAN)[-1]
-    assert sent == str({"name": "Ivan", "note": "none", "amount": 1200, "paid": True, "kind": "repair",
-                        "when": "2026-12-31"})
+    assert sent == str(
+        {"name": "Ivan", "note": "none", "amount": 1200, "paid": True, "kind": "repair", "when": "2026-12-31"}
+    )
 
 
 async def test_a_chain_of_tasks_for_the_same_operator_continues_in_the_same_modal(make_rig: MakeRig) -> None:
-    rig = await make_rig(("two_steps", "Two steps", [
-        user_task("Address", field("city", "string", required=True)),
-        user_task("Time", field("hour", "long", required=True)),
-        block("linedesk.reply", text="See you in {city} at {hour}:00"),
-    ]))
+    rig = await make_rig(
+        (
+            "two_steps",
+            "Two steps",
+            [
+                user_task("Address", field("city", "string", required=True)),
+                user_task("Time", field("hour", "long", required=True)),
+                block("linedesk.reply", text="See you in {city} at {hour}:00"),
+            ],
+        )
+    )
     await run_for_ivan(rig, "Two steps")
     first = await rig.submit(ANNA, {"city": {"value": "Kazan"}})
     assert first.json["response_action"] == "update"
@@ -80,10 +120,16 @@ async def test_a_chain_of_tasks_for_the_same_operator_continues_in_the_same_moda
 
 
 async def test_assignee_gets_the_task_and_others_are_refused(make_rig: MakeRig) -> None:
-    rig = await make_rig(("for_carl", "For Carl", [
-        user_task("Approve", field("ok", "boolean", required=True), assignee="carl"),
-        block("linedesk.reply", text="Approved: {ok}"),
-    ]))
+    rig = await make_rig(
+        (
+            "for_carl",
+            "For Carl",
+            [
+                user_task("Approve", field("ok", "boolean", required=True), assignee="carl"),
+                block("linedesk.reply", text="Approved: {ok}"),
+            ],
+        )
+    )
     record = await run_for_ivan(rig, "For Carl")
     assert record.assignee == "carl"
     assert rig.slack.modal(ANNA.slack_user) is None  # not Anna's task: no modal for her
@@ -103,11 +149,18 @@ async def test_assignee_gets_the_task_and_others_are_refused(make_rig: MakeRig) 
 
 
 async def test_auto_started_task_is_taken_from_the_card_by_an_online_operator(make_rig: MakeRig) -> None:
-    rig = await make_rig(("intake", "Intake", [
-        user_task("Classify", field("topic", "enum", options={"bug": "Bug", "question": "Question"},
-                                    required=True)),
-        block("linedesk.reply", text="Thanks, filed as {topic}"),
-    ]))
+    rig = await make_rig(
+        (
+            "intake",
+            "Intake",
+            [
+                user_task(
+                    "Classify", field("topic", "enum", options={"bug": "Bug", "question": "Question"}, required=True)
+                ),
+                block("linedesk.reply", text="Thanks, filed as {topic}"),
+            ],
+        )
+    )
     assert rig.desk is not None
     await rig.desk.autostart.set_rule("support", "session.created", "intake", True, by="test", require_admin=False)
     await rig.client_writes(IVAN, "It crashes")
@@ -140,8 +193,7 @@ async def test_auto_started_task_goes_to_the_sessions_assignee(make_rig: MakeRig
     root = await open_session_with_anna_online(rig)
     await rig.click(ANNA, "session.take", "1", channel_id=root["channel"], message_ts=root["ts"])
     assert rig.desk is not None
-    await rig.desk.autostart.set_rule("support", "message.received", "followup", True, by="test",
-                                      require_admin=False)
+    await rig.desk.autostart.set_rule("support", "message.received", "followup", True, by="test", require_admin=False)
     await rig.client_writes(IVAN, "Any news?")
     [record] = await rig.desk.store.list_instances(session=1)
     assert record.assignee == "anna"
@@ -150,11 +202,17 @@ async def test_auto_started_task_goes_to_the_sessions_assignee(make_rig: MakeRig
 
 
 async def test_waiting_for_the_client_message(make_rig: MakeRig) -> None:
-    rig = await make_rig(("ask", "Ask", [
-        block("linedesk.reply", text="What is your order number?"),
-        wait_client(),
-        block("linedesk.reply", text="Thanks, order {client_message} noted"),
-    ]))
+    rig = await make_rig(
+        (
+            "ask",
+            "Ask",
+            [
+                block("linedesk.reply", text="What is your order number?"),
+                wait_client(),
+                block("linedesk.reply", text="Thanks, order {client_message} noted"),
+            ],
+        )
+    )
     record = await run_for_ivan(rig, "Ask")
     assert record.waiting_for == "client_message"
     await rig.client_writes(IVAN, "A-1234")
@@ -167,12 +225,19 @@ async def test_waiting_for_the_client_message(make_rig: MakeRig) -> None:
 
 @pytest.mark.parametrize("event", ["session.created", "message.received"])
 async def test_an_auto_started_wait_takes_the_clients_next_message_not_the_one_that_started_it(
-        make_rig: MakeRig, event: str) -> None:
-    rig = await make_rig(("ask", "Ask", [
-        block("linedesk.reply", text="Which model is it?"),
-        wait_client(),
-        block("linedesk.reply", text="Noted: {client_message}"),
-    ]))
+    make_rig: MakeRig, event: str
+) -> None:
+    rig = await make_rig(
+        (
+            "ask",
+            "Ask",
+            [
+                block("linedesk.reply", text="Which model is it?"),
+                wait_client(),
+                block("linedesk.reply", text="Noted: {client_message}"),
+            ],
+        )
+    )
     assert rig.desk is not None
     await rig.desk.autostart.set_rule("support", event, "ask", True, by="test", require_admin=False)
     await rig.client_writes(IVAN, "My washing machine is broken")
@@ -212,12 +277,13 @@ async def test_timers_with_duration_and_date_fire_within_two_seconds(make_rig: M
 
 
 async def test_instance_api_shows_a_failed_instance_with_its_error(make_rig: MakeRig) -> None:
-    rig = await make_rig(("oops", "Oops", [script("subtotal = 10"), script("total = price * 2")]),
-                         admin_token="t0ken")
+    rig = await make_rig(("oops", "Oops", [script("subtotal = 10"), script("total = price * 2")]), admin_token="t0ken")
     record = await run_for_ivan(rig, "Oops")
     assert record.status == InstanceStatus.FAILED
-    async with aiohttp.ClientSession() as http, http.get(f"{rig.url}/api/instances/{record.id}",
-                                                         headers={"Authorization": "Bearer t0ken"}) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{rig.url}/api/instances/{record.id}", headers={"Authorization": "Bearer t0ken"}) as response,
+    ):
         body = await response.json()
     assert response.status == 200
     assert body["status"] == "failed" and body["current_task"] == "step2" and body["process_id"] == "oops"

@@ -36,8 +36,14 @@ async def pick(rig: Rig, process_name: str, session_text: str = "1") -> Any:
     buttons = [b for group in picker_buttons(response.json["blocks"]).values() for b in group]
     button = next(b for b in buttons if b["text"]["text"] == process_name)
     picker = rig.ephemeral(ANNA)[-1]
-    return await rig.click(ANNA, button["action_id"], button["value"], channel_id=DESK_CHANNEL,
-                           message_ts=picker["ts"], container_ephemeral=True)
+    return await rig.click(
+        ANNA,
+        button["action_id"],
+        button["value"],
+        channel_id=DESK_CHANNEL,
+        message_ts=picker["ts"],
+        container_ephemeral=True,
+    )
 
 
 async def test_client_message_opens_a_session_with_greeting_thread_and_topic(rig: Rig) -> None:
@@ -82,8 +88,14 @@ async def test_full_path_from_client_to_process_reply(any_store_rig: Rig) -> Non
     button = groups["Company"][0]
     rig.slack.clear_calls()
     picker = rig.ephemeral(ANNA)[-1]
-    click = await rig.click(ANNA, button["action_id"], button["value"], channel_id=DESK_CHANNEL,
-                            message_ts=picker["ts"], container_ephemeral=True)
+    click = await rig.click(
+        ANNA,
+        button["action_id"],
+        button["value"],
+        channel_id=DESK_CHANNEL,
+        message_ts=picker["ts"],
+        container_ephemeral=True,
+    )
     assert click.status == 200
 
     assert rig.desk is not None
@@ -102,11 +114,15 @@ async def test_full_path_from_client_to_process_reply(any_store_rig: Rig) -> Non
     metadata = json.loads(modal["private_metadata"])
     assert metadata["i"] == instance.id
 
-    submitted = await rig.submit(ANNA, {"phone": {"value": "+7 900 123-45-67"}, "kind": {"value": "repair"},
-                                        "urgent": {"value": "true"}})
+    submitted = await rig.submit(
+        ANNA, {"phone": {"value": "+7 900 123-45-67"}, "kind": {"value": "repair"}, "urgent": {"value": "true"}}
+    )
     assert submitted.status == 200 and submitted.text == ""
-    assert rig.client_chat(IVAN)[-3:] == ["Your request #1 is registered", "Request #1: registered",
-                                          "When would it suit you for the master to come?"]
+    assert rig.client_chat(IVAN)[-3:] == [
+        "Your request #1 is registered",
+        "Request #1: registered",
+        "When would it suit you for the master to come?",
+    ]
     waiting = await rig.desk.store.get_instance(instance.id)
     assert waiting is not None and waiting.status == InstanceStatus.WAITING
     assert waiting.waiting_for == "client_message"
@@ -126,8 +142,9 @@ async def test_invalid_form_input_is_refused_field_by_field(rig: Rig) -> None:
     assert set(response.json["errors"]) == {"phone"}
     assert rig.client_chat(IVAN)[-1] == "Hello! An operator will answer shortly."
 
-    fixed = await rig.submit(ANNA, {"phone": {"value": "12345"}, "kind": {"value": "consultation"},
-                                    "urgent": {"value": "false"}})
+    fixed = await rig.submit(
+        ANNA, {"phone": {"value": "12345"}, "kind": {"value": "consultation"}, "urgent": {"value": "false"}}
+    )
     assert fixed.status == 200 and fixed.text == ""
     assert "Your request #1 is registered" in rig.client_chat(IVAN)
 

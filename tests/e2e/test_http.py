@@ -106,8 +106,9 @@ async def test_slack_url_verification(rig: Rig) -> None:
 
 
 async def test_slack_events_linedesk_does_not_use_are_acknowledged(rig: Rig) -> None:
-    response = await rig.slack.post_event(rig.slack_url, {"type": "reaction_added", "user": "U0ANNA01",
-                                                          "reaction": "eyes", "event_ts": "1.2"})
+    response = await rig.slack.post_event(
+        rig.slack_url, {"type": "reaction_added", "user": "U0ANNA01", "reaction": "eyes", "event_ts": "1.2"}
+    )
     assert response.status == 200
 
 

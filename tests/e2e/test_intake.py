@@ -50,8 +50,9 @@ async def test_an_update_a_dead_instance_stored_is_handled_once_its_lease_runs_o
     # another linedesk stored the update, answered Telegram 200, took the lease and died (kill -9)
     left = update(rig, "Left behind")
     record = await store.inbound_add("telegram:support", str(left["update_id"]), left, clock.now())
-    assert record is not None and await store.claim(f"inbound:telegram:support:{IVAN.telegram_user}", LEASE,
-                                                    clock.now())
+    assert record is not None and await store.claim(
+        f"inbound:telegram:support:{IVAN.telegram_user}", LEASE, clock.now()
+    )
     await rig.desk.intake.sweep()  # the chat's lease still holds: the update waits for it
     await asyncio.sleep(LEASE / 3)
     assert await store.list_sessions() == []
@@ -93,8 +94,9 @@ async def test_a_slack_event_is_stored_acked_and_handled_from_the_store(lease_ri
     await rig.click(ANNA, "session.take", "1", channel_id=root["channel"], message_ts=root["ts"])
 
     # a thread reply Slack delivered to an instance that stored it and died before handling it
-    body, _ = rig.slack.payloads.message_event(ANNA.slack_user, root["channel"], "Answer from the store",
-                                               thread_ts=root["ts"], event_id="EvLEFT01")
+    body, _ = rig.slack.payloads.message_event(
+        ANNA.slack_user, root["channel"], "Answer from the store", thread_ts=root["ts"], event_id="EvLEFT01"
+    )
     record = await rig.desk.store.inbound_add("slack", "EvLEFT01", json.loads(body), rig.desk.clock.now())
     chat = f"inbound:slack:{root['channel']}:{root['ts']}"
     assert record is not None and await rig.desk.store.claim(chat, LEASE, rig.desk.clock.now())
@@ -117,8 +119,9 @@ async def test_a_store_that_does_not_answer_gets_a_retryable_error_and_loses_not
     same update and event are taken once it is back."""
     assert rig.desk is not None
     away = update(rig, "While the store was away")
-    body, content_type = rig.slack.payloads.event({"type": "app_home_opened", "user": ANNA.slack_user,
-                                                   "channel": "D0ANNA", "tab": "home"}, event_id="EvAWAY01")
+    body, content_type = rig.slack.payloads.event(
+        {"type": "app_home_opened", "user": ANNA.slack_user, "channel": "D0ANNA", "tab": "home"}, event_id="EvAWAY01"
+    )
     await rig.desk.store.close()
     try:
         telegram, _ = await rig.telegram.post_update(rig.webhook_url(), away, secret=WEBHOOK_SECRET)
@@ -135,7 +138,8 @@ async def test_a_store_that_does_not_answer_gets_a_retryable_error_and_loses_not
 
 
 async def test_an_event_that_keeps_failing_is_retried_then_given_up_and_logged(
-        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     """A handler that raises keeps its event for the next sweep; after five attempts it is given up, with
     its payload in the log (a bug to fix, not an event to retry forever)."""
     assert rig.desk is not None

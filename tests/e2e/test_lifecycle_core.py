@@ -59,8 +59,11 @@ class LifecycleRig(Rig):
 
     def config_text(self) -> str:
         return super().config_text() + EXTRA_OPERATORS.format(
-            dora_slack=DORA.slack_user, dora_telegram=DORA.telegram_user,
-            eve_slack=EVE.slack_user, eve_telegram=EVE.telegram_user)
+            dora_slack=DORA.slack_user,
+            dora_telegram=DORA.telegram_user,
+            eve_slack=EVE.slack_user,
+            eve_telegram=EVE.telegram_user,
+        )
 
     async def start(self) -> Any:
         for person in (DORA, EVE):
@@ -116,8 +119,13 @@ async def _rigs(tmp_path: Path, store: str) -> AsyncIterator[MakeRig]:
     processes = write_processes(tmp_path / "processes")
 
     async def make(extra_line_config: str = "") -> LifecycleRig:
-        rig = LifecycleRig(tmp_path / f"rig{len(rigs)}", processes, store_url=store_url,
-                           clock=ManualClock(time.time()), extra_line_config=extra_line_config)
+        rig = LifecycleRig(
+            tmp_path / f"rig{len(rigs)}",
+            processes,
+            store_url=store_url,
+            clock=ManualClock(time.time()),
+            extra_line_config=extra_line_config,
+        )
         rig.workdir.mkdir()
         if store_url is None:
             rig.store_url = f"sqlite:///{rig.workdir / 'linedesk.db'}"
@@ -205,14 +213,16 @@ async def click_take(rig: Rig, person: Person, number: int, *, settle: bool = Tr
     root = await rig.thread_root(number)
     if settle:
         return await rig.click(person, "session.take", str(number), channel_id=root["channel"], message_ts=root["ts"])
-    return await rig.slack.click(rig.slack_url, person.slack_user, "session.take", str(number),
-                                 channel_id=root["channel"], message_ts=root["ts"])
+    return await rig.slack.click(
+        rig.slack_url, person.slack_user, "session.take", str(number), channel_id=root["channel"], message_ts=root["ts"]
+    )
 
 
 async def press_take(rig: Rig, person: Person, number: int) -> dict[str, Any]:
     card = await telegram_card(rig, number)
-    data = next(b["callback_data"] for row in card["reply_markup"]["inline_keyboard"] for b in row
-                if b["text"] == "Take")
+    data = next(
+        b["callback_data"] for row in card["reply_markup"]["inline_keyboard"] for b in row if b["text"] == "Take"
+    )
     answer = await rig.press(person, card, data)
     assert answer is not None, "the press was never answered"
     return answer
@@ -229,8 +239,10 @@ def client(number: int) -> Person:
 
 async def clients_write(rig: Rig, numbers: range, text: str = "Hello") -> None:
     """Many clients write at the same moment (one Telegram update each, delivered concurrently)."""
-    updates = [rig.telegram.text_update(SUPPORT_TOKEN, rig.telegram.user(client(n).telegram_user, client(n).name),
-                                        text) for n in numbers]
+    updates = [
+        rig.telegram.text_update(SUPPORT_TOKEN, rig.telegram.user(client(n).telegram_user, client(n).name), text)
+        for n in numbers
+    ]
     results = await asyncio.gather(*(rig.telegram.deliver(SUPPORT_TOKEN, u) for u in updates))
     assert all(r.status == 200 for r in results), results
     await rig.settle(30.0)
@@ -275,8 +287,7 @@ async def test_two_slack_clicks_at_the_same_moment_one_operator_wins(make_any: M
         took = [t for t in await thread_notices(rig, number) if "took the session" in t]
         assert took == [f"✋ {winner.name} took the session."]
         assert rig.client_chat(client(number)).count(f"{winner.name} joined the conversation.") == 1
-        assert not any("joined the conversation" in t and winner.name not in t
-                       for t in rig.client_chat(client(number)))
+        assert not any("joined the conversation" in t and winner.name not in t for t in rig.client_chat(client(number)))
 
 
 async def test_a_slack_click_and_a_telegram_press_at_the_same_moment_one_operator_wins(make_any: MakeRig) -> None:
@@ -292,12 +303,14 @@ async def test_a_slack_click_and_a_telegram_press_at_the_same_moment_one_operato
             assert f"Anna already has session #{number}; ask them to transfer it." in told(rig, CARL)
         else:
             assert answer["show_alert"] and answer["text"] == (
-                f"Carl already has session #{number}; ask them to transfer it.")
+                f"Carl already has session #{number}; ask them to transfer it."
+            )
         name = "Anna" if taken.assignee == "anna" else "Carl"
         assert f"🟢 active · {name}" in await slack_card(rig, number)
         assert f"🟢 active · {name}" in (await telegram_card(rig, number))["text"]
         assert [t for t in await topic_texts(rig, number) if "took the session" in t] == [
-            f"✋ {name} took the session."]
+            f"✋ {name} took the session."
+        ]
 
 
 async def test_two_linedesk_instances_on_one_redis_one_take_wins(tmp_path: Path) -> None:
@@ -321,10 +334,23 @@ async def test_two_linedesk_instances_on_one_redis_one_take_wins(tmp_path: Path)
                 await second.settle()
                 root = await first.thread_root(number)
                 await asyncio.gather(
-                    first.slack.click(first.slack_url, ANNA.slack_user, "session.take", str(number),
-                                      channel_id=root["channel"], message_ts=root["ts"]),
-                    first.slack.click(second.slack_url, CARL.slack_user, "session.take", str(number),
-                                      channel_id=root["channel"], message_ts=root["ts"]))
+                    first.slack.click(
+                        first.slack_url,
+                        ANNA.slack_user,
+                        "session.take",
+                        str(number),
+                        channel_id=root["channel"],
+                        message_ts=root["ts"],
+                    ),
+                    first.slack.click(
+                        second.slack_url,
+                        CARL.slack_user,
+                        "session.take",
+                        str(number),
+                        channel_id=root["channel"],
+                        message_ts=root["ts"],
+                    ),
+                )
                 await first.settle()
                 await second.settle()
                 for rig in (first, second):
@@ -334,7 +360,8 @@ async def test_two_linedesk_instances_on_one_redis_one_take_wins(tmp_path: Path)
                 assert f"🟢 active · {winner.name}" in await slack_card(first, number)
                 assert f"{winner.name} already has session #{number}; ask them to transfer it." in told(first, loser)
                 assert [t for t in await first.desk_thread(number) if "took the session" in t] == [
-                    f"✋ {winner.name} took the session."]
+                    f"✋ {winner.name} took the session."
+                ]
                 assert first.client_chat(client(number)).count(f"{winner.name} joined the conversation.") == 1
         finally:
             await second.shutdown()
@@ -386,7 +413,8 @@ async def test_a_click_on_close_and_the_idle_check_at_once_close_once(make_any: 
     clock_of(rig).advance(HOUR)
     await asyncio.gather(
         rig.click(ANNA, "session.close", "1", channel_id=root["channel"], message_ts=root["ts"]),
-        desk(rig).sessions.close_idle())
+        desk(rig).sessions.close_idle(),
+    )
     await rig.settle()
     assert (await session(rig, 1)).status == SessionStatus.CLOSED
     assert len(events) == 1
@@ -431,8 +459,7 @@ async def test_a_message_within_reopen_within_reopens_the_same_session(make_any:
     assert "🟡 queued · unassigned" in await slack_card(rig, 2)
     assert "↺ The client wrote again: session reopened." in await thread_notices(rig, 1)
     assert "↺ The client wrote again: session reopened." in await topic_texts(rig, 2)
-    assert (await rig.desk_thread(1))[-2:] == ["↺ The client wrote again: session reopened.",
-                                               "*Ivan*: One more thing"]
+    assert (await rig.desk_thread(1))[-2:] == ["↺ The client wrote again: session reopened.", "*Ivan*: One more thing"]
     assert rig.client_chat(IVAN).count(GREETING) == 1, "a reopened session does not greet again"
 
 
@@ -503,8 +530,10 @@ async def test_an_overdue_session_is_closed_by_the_check_at_start(make_any: Make
     await eventually(both_closed, "the check at start to close the overdue sessions")
     await rig.settle()
     assert "⚪ closed" in await slack_card(rig, 1) and "⚪ closed" in (await telegram_card(rig, 2))["text"]
-    assert await instances(rig) == [("wrap_up", 1, "session.closed", InstanceStatus.COMPLETED),
-                                    ("wrap_up", 2, "session.closed", InstanceStatus.COMPLETED)]
+    assert await instances(rig) == [
+        ("wrap_up", 1, "session.closed", InstanceStatus.COMPLETED),
+        ("wrap_up", 2, "session.closed", InstanceStatus.COMPLETED),
+    ]
 
 
 # --- round-robin auto-assignment -----------------------------------------------------------------------
@@ -562,8 +591,9 @@ async def test_the_operator_with_the_fewest_active_sessions_gets_the_next_one(ma
         await rig.client_writes(client(number), "Hello")
         assert (await session(rig, number)).assignee == "carl", "fewest active sessions first"
     await rig.client_writes(client(9), "Hello")
-    assert await load(rig) == Counter({"anna": 3, "carl": 2, "dora": 2}) or \
-        await load(rig) == Counter({"anna": 2, "carl": 2, "dora": 3})
+    assert await load(rig) == Counter({"anna": 3, "carl": 2, "dora": 2}) or await load(rig) == Counter(
+        {"anna": 2, "carl": 2, "dora": 3}
+    )
 
 
 async def test_ties_go_to_the_operator_whose_last_automatic_assignment_is_the_oldest(make_any: MakeRig) -> None:
@@ -609,8 +639,7 @@ async def test_going_offline_puts_the_operators_sessions_back_in_the_queue(make_
     assert (await session(rig, 1)).assignee == "carl"
 
 
-async def test_going_offline_on_an_auto_assign_line_hands_the_sessions_to_online_operators(
-        make_any: MakeRig) -> None:
+async def test_going_offline_on_an_auto_assign_line_hands_the_sessions_to_online_operators(make_any: MakeRig) -> None:
     rig = await make_any(f'auto_assign = true\nqueued_note = "{QUEUED_NOTE}"\n')
     await status(rig, ANNA)
     for number in range(1, 5):
@@ -624,8 +653,10 @@ async def test_going_offline_on_an_auto_assign_line_hands_the_sessions_to_online
         after = await session(rig, number)
         name = {"carl": "Carl", "dora": "Dora"}[str(after.assignee)]
         notices = await thread_notices(rig, number)
-        assert notices[-2:] == ["↩ Anna went offline: the session is back in the queue.",
-                                f"🤖 Assigned to {name} (auto-assign)."]
+        assert notices[-2:] == [
+            "↩ Anna went offline: the session is back in the queue.",
+            f"🤖 Assigned to {name} (auto-assign).",
+        ]
         assert f"🟢 active · {name}" in await slack_card(rig, number)
         assert rig.client_chat(client(number))[-1] == f"{name} joined the conversation."
     await status(rig, CARL, DORA, word="offline")  # nobody online now: queued, and the clients are told
@@ -793,6 +824,7 @@ async def test_unmarking_spam_of_an_offline_operators_session_puts_it_in_the_que
     await rig.settle()
     assert (restored.status, restored.assignee) == (SessionStatus.QUEUED, None)
     assert "🟡 queued · unassigned" in await slack_card(rig, 1)
-    assert ("✅ Carl unmarked spam. Its operator is not available any more: the session is back in the queue."
-            in await thread_notices(rig, 1))
-
+    assert (
+        "✅ Carl unmarked spam. Its operator is not available any more: the session is back in the queue."
+        in await thread_notices(rig, 1)
+    )

@@ -99,8 +99,14 @@ async def pick_transfer(rig: Rig, person: Person, text: str) -> None:
     """`person` clicks `text` on the transfer picker they were shown last."""
     picker = last_ephemeral(rig, person)
     chosen = transfer_buttons(picker)[text]
-    await rig.click(person, chosen["action_id"], chosen["value"], channel_id=DESK_CHANNEL, message_ts=picker["ts"],
-                    container_ephemeral=True)
+    await rig.click(
+        person,
+        chosen["action_id"],
+        chosen["value"],
+        channel_id=DESK_CHANNEL,
+        message_ts=picker["ts"],
+        container_ephemeral=True,
+    )
 
 
 async def session_of(rig: Rig, number: int = 1) -> Any:
@@ -238,12 +244,20 @@ async def test_slack_transfer_values_are_rechecked(rig: Rig) -> None:
     await slack_button(rig, ANNA, views.TAKE)
     await slack_menu(rig, ANNA, "➡ Transfer to…")
     picker = last_ephemeral(rig, ANNA)
-    forged = [("1:boris", "'boris' is not an operator of line 'support'."),
-              ("1:../carl", "This button is not valid (stale or tampered with)."),
-              ("9:carl", "Session #9 does not exist.")]
+    forged = [
+        ("1:boris", "'boris' is not an operator of line 'support'."),
+        ("1:../carl", "This button is not valid (stale or tampered with)."),
+        ("9:carl", "Session #9 does not exist."),
+    ]
     for value, reason in forged:
-        await rig.click(ANNA, f"{views.TRANSFER_TO}:0", value, channel_id=DESK_CHANNEL, message_ts=picker["ts"],
-                        container_ephemeral=True)
+        await rig.click(
+            ANNA,
+            f"{views.TRANSFER_TO}:0",
+            value,
+            channel_id=DESK_CHANNEL,
+            message_ts=picker["ts"],
+            container_ephemeral=True,
+        )
         assert last_ephemeral(rig, ANNA)["text"] == f"Not transferred: {reason}"
     root = await rig.thread_root(1)
     await rig.click(ANNA, views.MENU, "spam:x", channel_id=root["channel"], message_ts=root["ts"])
@@ -254,8 +268,9 @@ async def test_slack_transfer_values_are_rechecked(rig: Rig) -> None:
     assert (session.status, session.assignee) == (SessionStatus.ACTIVE, "anna")
 
 
-async def test_slack_spam_hides_the_session_and_unmark_restores_it(admin_rig: Rig,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+async def test_slack_spam_hides_the_session_and_unmark_restores_it(
+    admin_rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
     rig = admin_rig
     await rig.client_writes(IVAN, "Hello")
     await slack_online(rig, ANNA)
@@ -366,8 +381,10 @@ async def test_telegram_transfer_by_menu_and_by_command(rig: Rig) -> None:
 
     await slack_online(rig, CARL)
     await writes(rig, ANNA, "/transfer nobody")
-    assert (await topic_texts(rig))[-1] == ("Not transferred: No operator 'nobody' on line 'support'. Operators of "
-                                            "the line: Anna, Carl; or /transfer queue.")
+    assert (await topic_texts(rig))[-1] == (
+        "Not transferred: No operator 'nobody' on line 'support'. Operators of "
+        "the line: Anna, Carl; or /transfer queue."
+    )
     await writes(rig, ANNA, "/transfer Carl")
     assert joined(rig) == ["Anna joined the conversation.", "Carl joined the conversation."]
     assert "🟢 active · Carl" in await tg_card_text(rig)
@@ -398,8 +415,9 @@ async def test_telegram_transfer_by_menu_and_by_command(rig: Rig) -> None:
     assert menu["message_id"] not in [m["message_id"] for m in await rig.topic(1)]
 
 
-async def test_telegram_spam_hides_the_session_and_unspam_restores_it(admin_rig: Rig,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+async def test_telegram_spam_hides_the_session_and_unspam_restores_it(
+    admin_rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
     rig = admin_rig
     await rig.client_writes(IVAN, "Hello")
     await writes(rig, ANNA, "/status online", session=None)
@@ -462,8 +480,13 @@ async def test_telegram_refusals_for_an_offline_operator_say_why(rig: Rig) -> No
 
     await writes(rig, ANNA, "Are you there?")
     assert (await topic_texts(rig))[-1] == "Not sent to the client: " + OFFLINE.format("reply to the client.")
-    for text, action in (("Take", "take sessions."), ("Transfer", "transfer sessions."),
-                         ("Start process", "start processes."), ("Spam", "mark spam."), ("Close", "close sessions.")):
+    for text, action in (
+        ("Take", "take sessions."),
+        ("Transfer", "transfer sessions."),
+        ("Start process", "start processes."),
+        ("Spam", "mark spam."),
+        ("Close", "close sessions."),
+    ):
         answer = await click(rig, ANNA, card_message, text)
         assert answer["show_alert"] and answer["text"] == OFFLINE.format(action), text
     await writes(rig, ANNA, "/transfer carl")
@@ -487,8 +510,13 @@ async def test_telegram_sessions_lists_the_operators_sessions_with_links_to_thei
     await writes(rig, ANNA, "/sessions", session=None)
     listing = general(rig)[-1]
     assert listing["text"].splitlines() == [
-        "Your active sessions", "• #1 · Ivan · Support", "",
-        "Waiting in the queue of your lines", "• #2 · Olga · Support", "• #3 · Olga · Sales"]
+        "Your active sessions",
+        "• #1 · Ivan · Support",
+        "",
+        "Waiting in the queue of your lines",
+        "• #2 · Olga · Support",
+        "• #3 · Olga · Sales",
+    ]
     assert links(listing) == [topic_url(await rig.topic_thread(1)), topic_url(await rig.topic_thread(2))]
     assert links(listing)[0].startswith("https://t.me/c/1234567890/")
 
@@ -498,14 +526,19 @@ async def test_telegram_sessions_lists_the_operators_sessions_with_links_to_thei
     await slack_online(rig, CARL)
     await writes(rig, CARL, "/sessions", session=None)
     assert general(rig)[-1]["text"].splitlines() == [
-        "Your active sessions", "You have no active sessions: take one from the queue.", "",
-        "Waiting in the queue of your lines", "• #2 · Olga · Support"]
+        "Your active sessions",
+        "You have no active sessions: take one from the queue.",
+        "",
+        "Waiting in the queue of your lines",
+        "• #2 · Olga · Support",
+    ]
 
     await writes(rig, MALLORY, "/sessions", session=None)
     assert general(rig)[-1]["text"] == "You are not a linedesk operator: /sessions lists an operator's sessions."
     answered = await private_says(rig, MALLORY, "/sessions")
-    assert answered and not any("not a linedesk operator" in m.get("text", "") for m in answered), \
+    assert answered and not any("not a linedesk operator" in m.get("text", "") for m in answered), (
         "a customer's /sessions is their message, not a desk command"
+    )
 
     await writes(rig, ANNA, "/sessions", session=1)
     assert "#1 · Ivan" in (await topic_texts(rig))[-1], "works inside a topic too"
@@ -514,9 +547,9 @@ async def test_telegram_sessions_lists_the_operators_sessions_with_links_to_thei
 # === lists ============================================================================================
 async def test_session_lists_filter_and_leave_spam_out(admin_rig: Rig, capsys: pytest.CaptureFixture[str]) -> None:
     rig = admin_rig
-    await rig.client_writes(IVAN, "Hello")                            # #1 support, Ivan → Anna
+    await rig.client_writes(IVAN, "Hello")  # #1 support, Ivan → Anna
     await rig.client_writes(OLGA, "I want a quote", token=SALES_TOKEN)  # #2 sales, Olga, queued
-    await rig.client_writes(OLGA, "Spam spam spam")                   # #3 support, Olga → spam
+    await rig.client_writes(OLGA, "Spam spam spam")  # #3 support, Olga → spam
     await slack_online(rig, ANNA)
     await slack_button(rig, ANNA, views.TAKE, 1)
     await slack_menu(rig, ANNA, "🚫 Mark as spam", 3)
@@ -538,8 +571,10 @@ async def test_session_lists_filter_and_leave_spam_out(admin_rig: Rig, capsys: p
     status, detail = await api(rig, "/api/sessions/1")
     assert status == 200 and detail["assignee"] == "anna" and detail["status"] == "active"
     assert [(m["author_kind"], m["text"]) for m in detail["messages"]] == [
-        ("client", "Hello"), ("system", "Hello! An operator will answer shortly."),
-        ("system", "Anna joined the conversation.")]
+        ("client", "Hello"),
+        ("system", "Hello! An operator will answer shortly."),
+        ("system", "Anna joined the conversation."),
+    ]
 
     assert await cli(rig, capsys) == [2, 1]
     assert await cli(rig, capsys, "--status", "spam") == [3]

@@ -20,8 +20,11 @@ async def scrape(rig: Rig) -> Samples:
     async with aiohttp.ClientSession() as http, http.get(f"{rig.url}/metrics") as response:
         assert response.status == 200 and response.content_type == "text/plain"
         text = await response.text()
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:

@@ -38,8 +38,14 @@ async def test_offline_operator_clicking_an_old_picker_button_starts_nothing(rig
     await rig.slash(ANNA, "/status", "offline")
     picker = rig.ephemeral(ANNA)[-1]
     button = response.json["blocks"][2]["elements"][0]
-    await rig.click(ANNA, button["action_id"], button["value"], channel_id=DESK_CHANNEL, message_ts=picker["ts"],
-                    container_ephemeral=True)
+    await rig.click(
+        ANNA,
+        button["action_id"],
+        button["value"],
+        channel_id=DESK_CHANNEL,
+        message_ts=picker["ts"],
+        container_ephemeral=True,
+    )
     assert "Not started" in last_ephemeral(rig) and "offline" in last_ephemeral(rig)
     await assert_nothing_started(rig)
 
@@ -92,8 +98,14 @@ async def test_a_double_click_starts_one_instance(rig: Rig) -> None:
     await open_session_with_anna_online(rig)
     await pick(rig, "Handle request")
     picker = rig.ephemeral(ANNA)[-1]
-    await rig.click(ANNA, f"{PICK}:handle_request", pick_value(1, "handle_request"), channel_id=DESK_CHANNEL,
-                    message_ts=picker["ts"], container_ephemeral=True)
+    await rig.click(
+        ANNA,
+        f"{PICK}:handle_request",
+        pick_value(1, "handle_request"),
+        channel_id=DESK_CHANNEL,
+        message_ts=picker["ts"],
+        container_ephemeral=True,
+    )
     assert "not starting it twice" in last_ephemeral(rig)
     assert rig.desk is not None
     assert len(await rig.desk.store.list_instances()) == 1
@@ -105,8 +117,9 @@ async def test_forged_form_metadata_and_someone_elses_form_are_refused(rig: Rig)
     modal = rig.slack.workspace.views.modal(ANNA.slack_user)
     assert modal is not None
     forged = json.dumps({"i": "0" * 32, "t": "x"})
-    response = await rig.slack.submit_view(rig.slack_url, ANNA.slack_user, modal.id,
-                                           {"phone": {"value": "1"}}, private_metadata=forged)
+    response = await rig.slack.submit_view(
+        rig.slack_url, ANNA.slack_user, modal.id, {"phone": {"value": "1"}}, private_metadata=forged
+    )
     assert response.json["response_action"] == "errors"
     assert "does not exist" in json.dumps(response.json["errors"])
 

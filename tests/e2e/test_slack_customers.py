@@ -28,8 +28,9 @@ def add_customer(rig: Rig, person: Person = PETRA, real_name: str = "Petra Novak
 
 
 async def dm_writes(rig: Rig, person: Person, text: str, **kwargs: Any) -> None:
-    response = await rig.slack.post_message(rig.slack_url, person.slack_user, rig.slack.dm(person.slack_user), text,
-                                            **kwargs)
+    response = await rig.slack.post_message(
+        rig.slack_url, person.slack_user, rig.slack.dm(person.slack_user), text, **kwargs
+    )
     assert response.status == 200, response
     await rig.settle()
 
@@ -53,8 +54,9 @@ async def thread_reply(rig: Rig, person: Person, session: int, text: str, **kwar
     """An operator writes in the session's thread; returns the message's ts."""
     root = await rig.thread_root(session)
     ts = rig.slack.workspace.clock.next_ts()
-    response = await rig.slack.post_message(rig.slack_url, person.slack_user, root["channel"], text,
-                                            thread_ts=root["ts"], ts=ts, **kwargs)
+    response = await rig.slack.post_message(
+        rig.slack_url, person.slack_user, root["channel"], text, thread_ts=root["ts"], ts=ts, **kwargs
+    )
     assert response.status == 200, response
     await rig.settle()
     return ts
@@ -122,7 +124,8 @@ async def test_an_operators_thread_reply_reaches_the_dm_signed_with_their_name(r
     await thread_reply(rig, ANNA, 1, "Hello Petra, how many machines do you need?")
     assert app_texts(rig, PETRA) == [GREETING, "*Anna*\nHello Petra, how many machines do you need?"]
     assert "*Anna* → client: Hello Petra, how many machines do you need?" not in [
-        m["text"] for m in await sales_thread(rig)]  # typed there: not mirrored back into the same thread
+        m["text"] for m in await sales_thread(rig)
+    ]  # typed there: not mirrored back into the same thread
 
     await thread_reply(rig, ANNA, 1, "// big customer, be nice")
     await thread_reply(rig, BORIS, 1, "Boris here")  # on the line, but offline
@@ -136,13 +139,19 @@ async def test_an_operators_thread_reply_reaches_the_dm_signed_with_their_name(r
 
 
 async def test_a_process_reply_and_a_status_card_edited_in_place(make_rig: MakeRig) -> None:
-    rig = await make_rig(("track", "Track", [
-        block("linedesk.status", text="Order: received"),
-        block("linedesk.reply", text="We will send a quote today"),
-        wait_client(),
-        block("linedesk.status", text="Order: packed"),
-        block("linedesk.status", text="Order: shipped"),
-    ]))
+    rig = await make_rig(
+        (
+            "track",
+            "Track",
+            [
+                block("linedesk.status", text="Order: received"),
+                block("linedesk.reply", text="We will send a quote today"),
+                wait_client(),
+                block("linedesk.status", text="Order: packed"),
+                block("linedesk.status", text="Order: shipped"),
+            ],
+        )
+    )
     add_customer(rig)
     await dm_writes(rig, PETRA, "Where is my order?")
     await rig.slash(ANNA, "/status", "online")
@@ -168,7 +177,10 @@ async def test_autostart_and_message_received_work_for_a_dm(rig: Rig) -> None:
     assert instance.process_id == "create_lead" and instance.trigger == "session.created"
     variables = await rig.desk.processes.variables(instance.id)
     assert (variables["channel"], variables["client_id"], variables["client_name"]) == (
-        "slack", "slack:U0PETRA1", "Petra")
+        "slack",
+        "slack:U0PETRA1",
+        "Petra",
+    )
 
 
 async def test_the_apps_own_messages_and_other_bots_are_ignored(rig: Rig) -> None:
@@ -178,8 +190,7 @@ async def test_the_apps_own_messages_and_other_bots_are_ignored(rig: Rig) -> Non
     rig.slack.clear_calls()
     # the app's own post in the DM, another app's bot message, a bot user without bot_id, Slackbot
     await rig.slack.post_message(rig.slack_url, ident.bot_user_id, dm, "Hello from linedesk", bot_id=ident.bot_id)
-    await rig.slack.post_message(rig.slack_url, "U0OTHERBOT", dm, "I am a bot", bot_id="B0OTHER",
-                                 subtype="bot_message")
+    await rig.slack.post_message(rig.slack_url, "U0OTHERBOT", dm, "I am a bot", bot_id="B0OTHER", subtype="bot_message")
     await rig.slack.post_message(rig.slack_url, ident.bot_user_id, dm, "no bot_id")
     await rig.slack.post_message(rig.slack_url, "USLACKBOT", dm, "Slackbot says hi")
     await rig.settle()
@@ -199,8 +210,9 @@ async def test_a_customers_edit_in_the_dm_edits_the_desk_copy(rig: Rig) -> None:
     dm = rig.slack.dm(PETRA.slack_user)
     ts = rig.slack.workspace.clock.next_ts()
     await dm_writes(rig, PETRA, "I need 2O machines", ts=ts)
-    await rig.slack.send(rig.slack_url, *rig.slack.message_changed_event(PETRA.slack_user, dm, ts,
-                                                                         "I need 20 machines"))
+    await rig.slack.send(
+        rig.slack_url, *rig.slack.message_changed_event(PETRA.slack_user, dm, ts, "I need 20 machines")
+    )
     await rig.settle()
     texts = [m["text"] for m in await sales_thread(rig)]
     assert "*Petra*: I need 20 machines (edited)" in texts and "*Petra*: I need 2O machines" not in texts

@@ -119,13 +119,18 @@ async def click_process(rig: Rig, person: Person, entry: dict[str, Any], name: s
     """Click the process `name` on the picker shown to `person` as the ephemeral `entry`."""
     buttons = [b for group in picker_buttons(entry["blocks"]).values() for b in group]
     button = next(b for b in buttons if b["text"]["text"] == name)
-    await rig.click(person, button["action_id"], button["value"], channel_id=DESK_CHANNEL, message_ts=entry["ts"],
-                    container_ephemeral=True)
+    await rig.click(
+        person,
+        button["action_id"],
+        button["value"],
+        channel_id=DESK_CHANNEL,
+        message_ts=entry["ts"],
+        container_ephemeral=True,
+    )
 
 
 # --- Start process from the message shortcut ----------------------------------------------------
-async def test_the_shortcut_on_a_thread_message_shows_the_picker_there_and_a_click_starts_the_process(
-        rig: Rig) -> None:
+async def test_the_shortcut_on_a_thread_message_shows_the_picker_there_and_a_click_starts_the_process(rig: Rig) -> None:
     root = await open_session_with_anna_online(rig)
     [mirrored] = rig.slack.thread(root["channel"], root["ts"])  # Ivan's message in the session's thread
 
@@ -134,7 +139,10 @@ async def test_the_shortcut_on_a_thread_message_shows_the_picker_there_and_a_cli
 
     [call] = rig.slack.calls_of("chat.postEphemeral")
     assert (call.params["channel"], call.params["user"], call.params["thread_ts"]) == (
-        DESK_CHANNEL, ANNA.slack_user, root["ts"])
+        DESK_CHANNEL,
+        ANNA.slack_user,
+        root["ts"],
+    )
     picker = rig.ephemeral(ANNA)[-1]
     assert picker["source"] == "chat.postEphemeral" and picker["thread_ts"] == root["ts"]
     groups = picker_buttons(picker["blocks"])
@@ -163,8 +171,9 @@ async def test_the_shortcut_outside_a_session_thread_is_refused_with_the_reason(
     await open_session_with_anna_online(rig)
     rig.slack.add_channel("C0RANDOM", "random")
     for channel, thread_ts in ((DESK_CHANNEL, None), ("C0RANDOM", None)):
-        await rig.slack.post_message(rig.slack_url, ANNA.slack_user, channel, "a message of its own",
-                                     thread_ts=thread_ts)
+        await rig.slack.post_message(
+            rig.slack_url, ANNA.slack_user, channel, "a message of its own", thread_ts=thread_ts
+        )
         message = rig.slack.channel_messages(channel)[-1]
         await shortcut(rig, ANNA, message["ts"], channel)
         answer = rig.ephemeral(ANNA)[-1]
@@ -213,8 +222,9 @@ async def test_startprocess_alone_without_a_last_session_lists_the_active_sessio
     [buttons] = [b["elements"] for b in listing["blocks"] if b["type"] == "actions"]
     assert [(b["text"]["text"], b["value"]) for b in buttons] == [("#1 Ivan", "1")]
 
-    await rig.click(ANNA, buttons[0]["action_id"], "1", channel_id=DESK_CHANNEL, message_ts=listing["ts"],
-                    container_ephemeral=True)
+    await rig.click(
+        ANNA, buttons[0]["action_id"], "1", channel_id=DESK_CHANNEL, message_ts=listing["ts"], container_ephemeral=True
+    )
     picker = rig.ephemeral(ANNA)[-1]
     assert picker["ts"] == listing["ts"], "the picker replaces the list"
     assert list(picker_buttons(picker["blocks"])) == ["Company", "Sales", "Sales · Leads"]
@@ -233,10 +243,19 @@ async def test_startprocess_alone_with_no_active_session_says_so(rig: Rig) -> No
 
 # --- big catalogs -----------------------------------------------------------------------------------
 async def test_thirty_processes_in_a_scope_are_a_menu_with_option_groups_and_a_choice_starts_one(
-        make_rig: MakeRig) -> None:
-    processes = [(f"p{n:02}", f"Process {n:02}", [user_task("Details", field("note", "string", "Note")),
-                                                  block("linedesk.reply", text=f"Noted for {n:02}: {{note}}")])
-                 for n in range(1, 31)]
+    make_rig: MakeRig,
+) -> None:
+    processes = [
+        (
+            f"p{n:02}",
+            f"Process {n:02}",
+            [
+                user_task("Details", field("note", "string", "Note")),
+                block("linedesk.reply", text=f"Noted for {n:02}: {{note}}"),
+            ],
+        )
+        for n in range(1, 31)
+    ]
     rig = await make_rig(*processes)
     await open_session_with_anna_online(rig)
     response = await rig.slash(ANNA, "/startprocess", "1")
@@ -251,8 +270,15 @@ async def test_thirty_processes_in_a_scope_are_a_menu_with_option_groups_and_a_c
 
     chosen = options[16]
     picker = rig.ephemeral(ANNA)[-1]
-    await rig.click(ANNA, menu["action_id"], chosen["value"], channel_id=DESK_CHANNEL, message_ts=picker["ts"],
-                    container_ephemeral=True, selected_option=chosen)
+    await rig.click(
+        ANNA,
+        menu["action_id"],
+        chosen["value"],
+        channel_id=DESK_CHANNEL,
+        message_ts=picker["ts"],
+        container_ephemeral=True,
+        selected_option=chosen,
+    )
     assert rig.desk is not None
     [instance] = await rig.desk.store.list_instances()
     assert (instance.process_id, instance.started_by) == ("p17", "anna")
@@ -265,8 +291,13 @@ async def test_thirty_processes_in_a_scope_are_a_menu_with_option_groups_and_a_c
 async def test_more_scopes_than_a_message_holds_are_shown_as_menus(tmp_path: Path) -> None:
     folder = tmp_path / "processes"
     for n in range(30):
-        write_process(folder, f"Section {n:02}/s{n:02}.bpmn", f"s{n:02}", f"Step {n:02}",
-                      block("linedesk.reply", text=f"from section {n:02}"))
+        write_process(
+            folder,
+            f"Section {n:02}/s{n:02}.bpmn",
+            f"s{n:02}",
+            f"Step {n:02}",
+            block("linedesk.reply", text=f"from section {n:02}"),
+        )
     rig = Rig(tmp_path, folder)
     await rig.start()
     try:
@@ -279,8 +310,15 @@ async def test_more_scopes_than_a_message_holds_are_shown_as_menus(tmp_path: Pat
         menu = menus[29]
         chosen = menu["option_groups"][0]["options"][0]
         picker = rig.ephemeral(ANNA)[-1]
-        await rig.click(ANNA, menu["action_id"], chosen["value"], channel_id=DESK_CHANNEL, message_ts=picker["ts"],
-                        container_ephemeral=True, selected_option=chosen)
+        await rig.click(
+            ANNA,
+            menu["action_id"],
+            chosen["value"],
+            channel_id=DESK_CHANNEL,
+            message_ts=picker["ts"],
+            container_ephemeral=True,
+            selected_option=chosen,
+        )
         assert rig.client_chat(IVAN)[-1] == "from section 29"
     finally:
         await rig.stop()
@@ -288,7 +326,8 @@ async def test_more_scopes_than_a_message_holds_are_shown_as_menus(tmp_path: Pat
 
 # --- Slack refuses: degraded until fixed ---------------------------------------------------------------
 async def test_not_in_channel_degrades_readyz_tells_admins_in_the_home_and_delivers_after_the_fix(
-        shifted_rig: tuple[Rig, ShiftedClock]) -> None:
+    shifted_rig: tuple[Rig, ShiftedClock],
+) -> None:
     rig, clock = shifted_rig
     desk: SlackChannel = rig.slack.workspace.channels[DESK_CHANNEL]
     desk.is_member = False  # the app was never invited to the desk channel
@@ -342,14 +381,17 @@ def _delete_channel(rig: Rig) -> Callable[[], None]:
     return fix
 
 
-@pytest.mark.parametrize(("error", "breaks", "fix_text"), [
-    ("invalid_auth", _revoke_token, "check slack.bot_token"),
-    ("missing_scope", _drop_scope, "reinstall the app from slack-manifest.yml"),
-    ("channel_not_found", _delete_channel, "check slack_desk_channel"),
-])
+@pytest.mark.parametrize(
+    ("error", "breaks", "fix_text"),
+    [
+        ("invalid_auth", _revoke_token, "check slack.bot_token"),
+        ("missing_scope", _drop_scope, "reinstall the app from slack-manifest.yml"),
+        ("channel_not_found", _delete_channel, "check slack_desk_channel"),
+    ],
+)
 async def test_config_errors_degrade_readyz_until_a_delivery_succeeds(
-        shifted_rig: tuple[Rig, ShiftedClock], error: str, breaks: Callable[[Rig], Callable[[], None]],
-        fix_text: str) -> None:
+    shifted_rig: tuple[Rig, ShiftedClock], error: str, breaks: Callable[[Rig], Callable[[], None]], fix_text: str
+) -> None:
     rig, clock = shifted_rig
     fix = breaks(rig)
     await client_writes_unsettled(rig, IVAN, "Hello")
@@ -373,7 +415,8 @@ async def test_config_errors_degrade_readyz_until_a_delivery_succeeds(
 
 
 async def test_slack_429_retry_after_is_honoured_and_is_no_problem_to_fix(
-        shifted_rig: tuple[Rig, ShiftedClock]) -> None:
+    shifted_rig: tuple[Rig, ShiftedClock],
+) -> None:
     rig, clock = shifted_rig
     rig.slack.fail("chat.postMessage", status=429, retry_after=30, count=1)
     await client_writes_unsettled(rig, IVAN, "Hello")
@@ -394,12 +437,15 @@ async def test_slack_429_retry_after_is_honoured_and_is_no_problem_to_fix(
 async def test_a_retried_event_is_handled_once(any_store_rig: Rig) -> None:
     rig = any_store_rig
     root = await open_session_with_anna_online(rig)
-    body, content_type = rig.slack.payloads.message_event(ANNA.slack_user, DESK_CHANNEL, "Only once, please",
-                                                          thread_ts=root["ts"])
+    body, content_type = rig.slack.payloads.message_event(
+        ANNA.slack_user, DESK_CHANNEL, "Only once, please", thread_ts=root["ts"]
+    )
     first = await rig.slack.send(rig.slack_url, body, content_type)
     await rig.settle()
-    retries = [await rig.slack.send(rig.slack_url, body, content_type, retry_num=n, retry_reason="http_timeout")
-               for n in (1, 2)]
+    retries = [
+        await rig.slack.send(rig.slack_url, body, content_type, retry_num=n, retry_reason="http_timeout")
+        for n in (1, 2)
+    ]
     await rig.settle()
     assert [r.status for r in (first, *retries)] == [200, 200, 200]
     assert [t for t in rig.client_chat(IVAN) if t.endswith("Only once, please")] == [rig.client_chat(IVAN)[-1]]
@@ -451,24 +497,51 @@ def test_the_block_kit_checker_finds_what_slack_refuses() -> None:
 
     button = {"type": "button", "action_id": "a" * 256, "text": plain("b" * 76), "value": "v" * 2001}
     options = [{"text": plain(f"o{n}"), "value": str(n)} for n in range(101)]
-    message = {"text": "x", "blocks": [
-        {"type": "header", "text": plain("h" * 151)},
-        {"type": "section", "block_id": "i" * 256, "text": {"type": "mrkdwn", "text": "s" * 3001}},
-        {"type": "actions", "elements": [button] + [{"type": "button", "text": plain("ok"), "value": "1"}] * 25},
-        {"type": "actions", "elements": [{"type": "static_select", "action_id": "menu", "option_groups": [
-            {"label": plain("group"), "options": options}]}]},
-    ]}
+    message = {
+        "text": "x",
+        "blocks": [
+            {"type": "header", "text": plain("h" * 151)},
+            {"type": "section", "block_id": "i" * 256, "text": {"type": "mrkdwn", "text": "s" * 3001}},
+            {"type": "actions", "elements": [button] + [{"type": "button", "text": plain("ok"), "value": "1"}] * 25},
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "static_select",
+                        "action_id": "menu",
+                        "option_groups": [{"label": plain("group"), "options": options}],
+                    }
+                ],
+            },
+        ],
+    }
     found = "\n".join(limits.message(message))
-    for problem in ("(header).text is 151 characters", ".block_id is 256 characters", "(section).text is 3001",
-                    "has 26 elements, Slack allows 25", "(button).action_id is 256", "(button).text is 76",
-                    "(button).value is 2001", "option_groups[0] has 101 options"):
+    for problem in (
+        "(header).text is 151 characters",
+        ".block_id is 256 characters",
+        "(section).text is 3001",
+        "has 26 elements, Slack allows 25",
+        "(button).action_id is 256",
+        "(button).text is 76",
+        "(button).value is 2001",
+        "option_groups[0] has 101 options",
+    ):
         assert problem in found, problem
     assert limits.message({"blocks": [{"type": "divider"}] * 51}) == ["blocks has 51 blocks, Slack allows 50"]
 
-    modal = {"type": "modal", "title": plain("t" * 25), "callback_id": "c" * 256, "private_metadata": "not json",
-             "blocks": [{"type": "divider"}] * 101}
+    modal = {
+        "type": "modal",
+        "title": plain("t" * 25),
+        "callback_id": "c" * 256,
+        "private_metadata": "not json",
+        "blocks": [{"type": "divider"}] * 101,
+    }
     found = "\n".join(limits.view(modal))
-    for problem in ("view.title is 25 characters", "view.callback_id is 256", "private_metadata is not JSON",
-                    "view.blocks has 101 blocks, Slack allows 100"):
+    for problem in (
+        "view.title is 25 characters",
+        "view.callback_id is 256",
+        "private_metadata is not JSON",
+        "view.blocks has 101 blocks, Slack allows 100",
+    ):
         assert problem in found, problem
     assert limits.view({"type": "home", "blocks": [], "private_metadata": '{"i": 1}'}) == []

@@ -81,9 +81,20 @@ async def delete(rig: Rig, channel: str, ts: str) -> None:
     assert previous is not None
     rig.slack.workspace.channels[channel].delete(ts)
     event_ts = rig.slack.workspace.clock.next_ts()
-    response = await rig.slack.post_event(rig.slack_url, {
-        "type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel, "ts": event_ts,
-        "deleted_ts": ts, "event_ts": event_ts, "previous_message": previous, "channel_type": "channel"})
+    response = await rig.slack.post_event(
+        rig.slack_url,
+        {
+            "type": "message",
+            "subtype": "message_deleted",
+            "hidden": True,
+            "channel": channel,
+            "ts": event_ts,
+            "deleted_ts": ts,
+            "event_ts": event_ts,
+            "previous_message": previous,
+            "channel_type": "channel",
+        },
+    )
     assert response.status == 200
     await rig.settle()
 
@@ -99,7 +110,9 @@ async def test_a_slack_customers_files_reach_the_slack_thread_and_the_telegram_t
     assert rig.desk is not None
     [message] = [m for m in await rig.desk.store.list_messages(1) if m.author_kind == AuthorKind.CLIENT]
     assert [(a.kind, a.ref, a.name, a.size) for a in message.attachments] == [
-        ("document", f"slack:{spec.id}", "spec.pdf", 17), ("photo", f"slack:{photo.id}", "machine.png", len(PNG))]
+        ("document", f"slack:{spec.id}", "spec.pdf", 17),
+        ("photo", f"slack:{photo.id}", "machine.png", len(PNG)),
+    ]
 
     [post] = [m for m in await sales_thread(rig) if m.get("files")]
     assert "*Petra*: Here is the spec" in post["text"]
@@ -170,8 +183,9 @@ async def test_a_slack_customers_file_over_20_mb_is_explained_in_the_dm_and_on_t
     assert len(notes) == 1 and "operators receive files up to 20 MB" in notes[0]
     posts = await sales_thread(rig)
     assert not any(m.get("files") for m in posts)
-    assert any("All the photos" in m["text"] and "photos.zip, 25.0 MB — too large to forward" in m["text"]
-               for m in posts)
+    assert any(
+        "All the photos" in m["text"] and "photos.zip, 25.0 MB — too large to forward" in m["text"] for m in posts
+    )
 
 
 # --- edits and deletions --------------------------------------------------------------------------------------
@@ -212,8 +226,10 @@ async def test_an_operators_delete_deletes_the_telegram_clients_copy(rig: Rig) -
     ts = await thread_reply(rig, ANNA, 1, "Your price is 10 EUR")
     assert ivan_chat(rig)[-1]["text"] == "Anna\nYour price is 10 EUR"
     await delete(rig, DESK_CHANNEL, ts)
-    assert [m.get("text") for m in ivan_chat(rig)] == ["Hello, my washing machine is broken",
-                                                       "Hello! An operator will answer shortly."]
+    assert [m.get("text") for m in ivan_chat(rig)] == [
+        "Hello, my washing machine is broken",
+        "Hello! An operator will answer shortly.",
+    ]
     topic_texts = [m.get("text", "") for m in await support_topic(rig)]
     assert topic_texts[-1] == "🗑 Anna deleted a message to the client: Your price is 10 EUR"
     assert len(rig.telegram.calls_of("deleteMessage", token=SUPPORT_TOKEN)) == 1
@@ -225,10 +241,20 @@ async def test_an_operators_delete_deletes_the_telegram_clients_copy(rig: Rig) -
 async def delete_again(rig: Rig, ts: str) -> None:
     """Slack delivers the same deletion once more (a new event id): nothing more happens."""
     event_ts = rig.slack.workspace.clock.next_ts()
-    await rig.slack.post_event(rig.slack_url, {
-        "type": "message", "subtype": "message_deleted", "hidden": True, "channel": DESK_CHANNEL, "ts": event_ts,
-        "deleted_ts": ts, "event_ts": event_ts, "channel_type": "channel",
-        "previous_message": {"type": "message", "user": ANNA.slack_user, "text": "x", "ts": ts}})
+    await rig.slack.post_event(
+        rig.slack_url,
+        {
+            "type": "message",
+            "subtype": "message_deleted",
+            "hidden": True,
+            "channel": DESK_CHANNEL,
+            "ts": event_ts,
+            "deleted_ts": ts,
+            "event_ts": event_ts,
+            "channel_type": "channel",
+            "previous_message": {"type": "message", "user": ANNA.slack_user, "text": "x", "ts": ts},
+        },
+    )
     await rig.settle()
 
 
@@ -245,7 +271,8 @@ async def test_edit_and_delete_reach_a_slack_dm_client(rig: Rig) -> None:
     last = app_says(rig, PETRA)[-1]
     assert last["text"] == "*Anna*\n90 EUR each" and "edited" in last
     assert [c.params["text"] for c in rig.slack.calls_of("chat.update") if c.params.get("channel") == dm] == [
-        "*Anna*\n90 EUR each"]
+        "*Anna*\n90 EUR each"
+    ]
 
     await delete(rig, root["channel"], ts)
     assert app_texts(rig, PETRA) == ["Hello! An operator will answer shortly."]
@@ -259,8 +286,10 @@ async def test_a_notes_edit_stays_on_the_desks_and_strangers_edits_change_nothin
     await edit(rig, ANNA.slack_user, DESK_CHANNEL, ts, "// call back at 6")
     topic_texts = [m.get("text", "") for m in await support_topic(rig)]
     assert "📝 Anna (note): // call back at 6 (edited)" in topic_texts
-    assert [m["text"] for m in ivan_chat(rig)] == ["Hello, my washing machine is broken",
-                                                   "Hello! An operator will answer shortly."]
+    assert [m["text"] for m in ivan_chat(rig)] == [
+        "Hello, my washing machine is broken",
+        "Hello! An operator will answer shortly.",
+    ]
     assert len(rig.telegram.calls_of("editMessageText", token=SUPPORT_TOKEN)) == calls + 1  # the topic copy only
 
     # a message Slack says someone else wrote (or an unknown message) changes nothing
@@ -269,9 +298,20 @@ async def test_a_notes_edit_stays_on_the_desks_and_strangers_edits_change_nothin
     [reply] = [m for m in rig.slack.thread(root["channel"], root["ts"]) if m.get("text") == "See you"]
     forged = {**reply, "user": "U0CARL01", "text": "Send me your card number"}
     event_ts = rig.slack.workspace.clock.next_ts()
-    await rig.slack.post_event(rig.slack_url, {
-        "type": "message", "subtype": "message_changed", "hidden": True, "channel": DESK_CHANNEL, "ts": event_ts,
-        "event_ts": event_ts, "channel_type": "channel", "message": forged, "previous_message": reply})
+    await rig.slack.post_event(
+        rig.slack_url,
+        {
+            "type": "message",
+            "subtype": "message_changed",
+            "hidden": True,
+            "channel": DESK_CHANNEL,
+            "ts": event_ts,
+            "event_ts": event_ts,
+            "channel_type": "channel",
+            "message": forged,
+            "previous_message": reply,
+        },
+    )
     await rig.settle()
     assert ivan_chat(rig)[-1]["text"] == "Anna\nSee you" and ivan_chat(rig)[-1]["edit_count"] == 0
 
@@ -286,8 +326,9 @@ async def test_an_operators_file_in_the_telegram_topic_reaches_a_slack_dm_client
     assert topic is not None
     anna = rig.telegram.user(ANNA.telegram_user, ANNA.name)
     contract = rig.telegram.register_file(b"%PDF contract", kind="document", file_name="contract.pdf")
-    update = rig.telegram.media_update(SALES_TOKEN, anna, contract, caption="Here it is", chat=SALES_DESK,
-                                       thread_id=topic["thread_id"])
+    update = rig.telegram.media_update(
+        SALES_TOKEN, anna, contract, caption="Here it is", chat=SALES_DESK, thread_id=topic["thread_id"]
+    )
     assert (await rig.telegram.deliver(SALES_TOKEN, update)).status == 200
     await rig.settle()
     last = app_says(rig, PETRA)[-1]
@@ -295,8 +336,13 @@ async def test_an_operators_file_in_the_telegram_topic_reaches_a_slack_dm_client
     [uploaded] = last["files"]
     assert uploaded["name"] == "contract.pdf" and rig.slack.files[uploaded["id"]].content == b"%PDF contract"
 
-    location = rig.telegram.message_update(SALES_TOKEN, anna, {"location": {"latitude": 49.19, "longitude": 16.61}},
-                                           chat=SALES_DESK, thread_id=topic["thread_id"])
+    location = rig.telegram.message_update(
+        SALES_TOKEN,
+        anna,
+        {"location": {"latitude": 49.19, "longitude": 16.61}},
+        chat=SALES_DESK,
+        thread_id=topic["thread_id"],
+    )
     assert (await rig.telegram.deliver(SALES_TOKEN, location)).status == 200
     await rig.settle()
     assert app_texts(rig, PETRA)[-1] == "*Anna*\n📍 49.19, 16.61"

@@ -37,8 +37,13 @@ class SocketRig(Rig):
         return text.replace(secret_line, secret_line + f'app_token = "{self.app_token}"\n')
 
     # --- people acting, over the socket --------------------------------------------------
-    async def slash(self, person: Person, command: str, text: str = "",  # type: ignore[override]
-                    channel: str = DESK_CHANNEL) -> SocketAck:
+    async def slash(
+        self,
+        person: Person,
+        command: str,
+        text: str = "",  # type: ignore[override]
+        channel: str = DESK_CHANNEL,
+    ) -> SocketAck:
         ack = await self.slack.socket.slash(command, text, person.slack_user, channel)
         await self.settle()
         return ack
@@ -121,8 +126,14 @@ async def test_the_desk_flow_over_the_socket(rig: SocketRig) -> None:
 
     shown = rig.ephemeral(ANNA)[-1]
     assert shown["blocks"] == picker.payload["blocks"]
-    await rig.click(ANNA, button["action_id"], button["value"], channel_id=DESK_CHANNEL, message_ts=shown["ts"],
-                    container_ephemeral=True)
+    await rig.click(
+        ANNA,
+        button["action_id"],
+        button["value"],
+        channel_id=DESK_CHANNEL,
+        message_ts=shown["ts"],
+        container_ephemeral=True,
+    )
     assert rig.desk is not None
     [instance] = await rig.desk.store.list_instances(session=1)
     assert instance.status == InstanceStatus.WAITING and instance.started_by == "anna"
@@ -135,13 +146,24 @@ async def test_the_desk_flow_over_the_socket(rig: SocketRig) -> None:
     assert set(refused.payload["errors"]) == {"phone"}
     assert rig.slack.modal(ANNA.slack_user) is not None
 
-    done = await rig.submit(ANNA, {"phone": {"value": "+7 900 123-45-67"}, "kind": {"value": "repair"},
-                                   "urgent": {"value": "true"}})
+    done = await rig.submit(
+        ANNA, {"phone": {"value": "+7 900 123-45-67"}, "kind": {"value": "repair"}, "urgent": {"value": "true"}}
+    )
     assert done.payload is None and rig.slack.modal(ANNA.slack_user) is None
-    assert rig.client_chat(IVAN)[-3:] == ["Your request #1 is registered", "Request #1: registered",
-                                          "When would it suit you for the master to come?"]
+    assert rig.client_chat(IVAN)[-3:] == [
+        "Your request #1 is registered",
+        "Request #1: registered",
+        "When would it suit you for the master to come?",
+    ]
     assert [e["type"] for e in rig.slack.socket.envelopes] == [
-        "slash_commands", "interactive", "events_api", "slash_commands", "interactive", "interactive", "interactive"]
+        "slash_commands",
+        "interactive",
+        "events_api",
+        "slash_commands",
+        "interactive",
+        "interactive",
+        "interactive",
+    ]
 
 
 async def test_reconnects_after_close_and_disconnect(rig: SocketRig) -> None:

@@ -58,16 +58,52 @@ async def test_every_other_kind_of_message_arrives(rig: Rig) -> None:
         await send(rig, rig.telegram.media_update(SUPPORT_TOKEN, user, file))
     round_video = rig.telegram.register_file(b"round video bytes", kind="video", file_name="video_note.bin")
     video = round_video.content("video")["video"]
-    await send(rig, rig.telegram.message_update(SUPPORT_TOKEN, user, {"video_note": {
-        "file_id": video["file_id"], "file_unique_id": video["file_unique_id"], "length": 240, "duration": 3,
-        "file_size": video["file_size"]}}))
-    await send(rig, rig.telegram.message_update(SUPPORT_TOKEN, user, {
-        "sticker": {"file_id": "stk1", "file_unique_id": "u1", "type": "regular", "width": 512, "height": 512,
-                    "is_animated": False, "is_video": False, "emoji": "👍"}}))
-    await send(rig, rig.telegram.message_update(SUPPORT_TOKEN, user,
-                                                {"location": {"latitude": 55.75, "longitude": 37.62}}))
-    await send(rig, rig.telegram.message_update(SUPPORT_TOKEN, user, {
-        "contact": {"phone_number": "+79001234567", "first_name": "Ivan", "last_name": "Petrov"}}))
+    await send(
+        rig,
+        rig.telegram.message_update(
+            SUPPORT_TOKEN,
+            user,
+            {
+                "video_note": {
+                    "file_id": video["file_id"],
+                    "file_unique_id": video["file_unique_id"],
+                    "length": 240,
+                    "duration": 3,
+                    "file_size": video["file_size"],
+                }
+            },
+        ),
+    )
+    await send(
+        rig,
+        rig.telegram.message_update(
+            SUPPORT_TOKEN,
+            user,
+            {
+                "sticker": {
+                    "file_id": "stk1",
+                    "file_unique_id": "u1",
+                    "type": "regular",
+                    "width": 512,
+                    "height": 512,
+                    "is_animated": False,
+                    "is_video": False,
+                    "emoji": "👍",
+                }
+            },
+        ),
+    )
+    await send(
+        rig, rig.telegram.message_update(SUPPORT_TOKEN, user, {"location": {"latitude": 55.75, "longitude": 37.62}})
+    )
+    await send(
+        rig,
+        rig.telegram.message_update(
+            SUPPORT_TOKEN,
+            user,
+            {"contact": {"phone_number": "+79001234567", "first_name": "Ivan", "last_name": "Petrov"}},
+        ),
+    )
     posts = await thread_messages(rig)
     uploaded = sorted(f["name"] for m in posts for f in m.get("files", []))
     assert uploaded[:2] == ["document.bin", "video.bin"] and len(uploaded) == 4
@@ -114,10 +150,14 @@ async def test_an_album_is_one_desk_post(rig: Rig) -> None:
 async def test_an_edit_edits_the_mirrored_messages(rig: Rig) -> None:
     result = await rig.client_writes(IVAN, "My adress is Lenina 1")
     assert result.status == 200
-    original = next(m for m in rig.telegram.chat_messages(SUPPORT_TOKEN, IVAN.telegram_user)
-                    if m.get("text") == "My adress is Lenina 1")
-    await send(rig, rig.telegram.edited_text_update(SUPPORT_TOKEN, ivan(rig), original["message_id"],
-                                                    "My address is Lenina 1"))
+    original = next(
+        m
+        for m in rig.telegram.chat_messages(SUPPORT_TOKEN, IVAN.telegram_user)
+        if m.get("text") == "My adress is Lenina 1"
+    )
+    await send(
+        rig, rig.telegram.edited_text_update(SUPPORT_TOKEN, ivan(rig), original["message_id"], "My address is Lenina 1")
+    )
     posts = [m["text"] for m in await thread_messages(rig)]
     assert "*Ivan*: My address is Lenina 1 (edited)" in posts
     assert "*Ivan*: My adress is Lenina 1" not in posts
@@ -142,11 +182,14 @@ async def test_group_chats_of_customers_and_unknown_updates_are_ignored(rig: Rig
     user = ivan(rig)
     group = rig.telegram.group(-100777, "Ivan's friends", members=[IVAN.telegram_user])
     status, _ = await rig.telegram.post_update(
-        rig.webhook_url(), rig.telegram.text_update(SUPPORT_TOKEN, user, "hi all", chat=group),
-        secret="support-webhook-secret")
+        rig.webhook_url(),
+        rig.telegram.text_update(SUPPORT_TOKEN, user, "hi all", chat=group),
+        secret="support-webhook-secret",
+    )
     assert status == 200
-    status, _ = await rig.telegram.post_update(rig.webhook_url(), {"update_id": 9_000_001, "new_kind": {"x": 1}},
-                                               secret="support-webhook-secret")
+    status, _ = await rig.telegram.post_update(
+        rig.webhook_url(), {"update_id": 9_000_001, "new_kind": {"x": 1}}, secret="support-webhook-secret"
+    )
     assert status == 200
     await rig.settle()
     assert rig.desk is not None
@@ -160,13 +203,15 @@ async def test_blocking_the_bot_marks_the_client_and_writing_again_clears_it(rig
     assert rig.desk is not None
     client = await rig.desk.store.get_client("telegram:501")
     assert client is not None and client.unreachable
-    assert "⚠ The client blocked the bot: nothing more reaches them until they write again." in \
-        await rig.desk_thread(1)
+    assert "⚠ The client blocked the bot: nothing more reaches them until they write again." in await rig.desk_thread(1)
     before = len(rig.telegram.calls_of("sendMessage", token=SUPPORT_TOKEN))
     await rig.thread_reply(ANNA, 1, "Hello?")
     assert "blocked the bot" in rig.ephemeral(ANNA)[-1]["text"]
-    sends_to_ivan = [c for c in rig.telegram.calls_of("sendMessage", token=SUPPORT_TOKEN)[before:]
-                     if c.params.get("chat_id") == IVAN.telegram_user]
+    sends_to_ivan = [
+        c
+        for c in rig.telegram.calls_of("sendMessage", token=SUPPORT_TOKEN)[before:]
+        if c.params.get("chat_id") == IVAN.telegram_user
+    ]
     assert sends_to_ivan == []
 
     rig.telegram.unblock_user(SUPPORT_TOKEN, IVAN.telegram_user)
@@ -181,8 +226,11 @@ async def test_long_texts_are_split_not_refused(rig: Rig) -> None:
     await open_session_with_anna_online(rig)
     long = ("word " * 1500).strip()  # 7,499 characters
     await rig.thread_reply(ANNA, 1, long)
-    sent = [c.params["text"] for c in rig.telegram.calls_of("sendMessage", token=SUPPORT_TOKEN)
-            if c.params.get("chat_id") == IVAN.telegram_user and c.params["text"].startswith(("Anna\nword", "word"))]
+    sent = [
+        c.params["text"]
+        for c in rig.telegram.calls_of("sendMessage", token=SUPPORT_TOKEN)
+        if c.params.get("chat_id") == IVAN.telegram_user and c.params["text"].startswith(("Anna\nword", "word"))
+    ]
     assert len(sent) == 2 and all(len(chunk) <= 4096 for chunk in sent)
     assert " ".join(sent) == f"Anna\n{long}"  # signed once, on the first part
 

@@ -84,8 +84,11 @@ async def card(rig: Rig, session: int = 1) -> dict[str, Any]:
 
 async def prompt(rig: Rig, session: int = 1) -> dict[str, Any]:
     """The form prompt that still has buttons (the current question)."""
-    found = [m for m in await topic(rig, session) if "📝" in m.get("text", "") and rows(m)
-             and any(data.startswith("fm:") for data in buttons(m).values())]
+    found = [
+        m
+        for m in await topic(rig, session)
+        if "📝" in m.get("text", "") and rows(m) and any(data.startswith("fm:") for data in buttons(m).values())
+    ]
     assert found, f"no open form prompt in {await topic_texts(rig, session)}"
     return found[-1]
 
@@ -105,8 +108,13 @@ def picker_layout(message: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def all_callback_data(rig: Rig) -> list[str]:
-    return [b["callback_data"] for m in rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK)
-            for row in rows(m) for b in row if "callback_data" in b]
+    return [
+        b["callback_data"]
+        for m in rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK)
+        for row in rows(m)
+        for b in row
+        if "callback_data" in b
+    ]
 
 
 async def instances(rig: Rig) -> list[Any]:
@@ -151,13 +159,17 @@ async def test_operator_works_a_session_in_its_topic(rig: Rig) -> None:
     assert rig.desk is not None
     messages = await rig.desk.store.list_messages(1)
     assert [(m.text, m.internal) for m in messages if m.author_id == "anna"] == [
-        ("Hi Ivan, what is your phone number?", False), ("// he sounds upset", True)]
+        ("Hi Ivan, what is your phone number?", False),
+        ("// he sounds upset", True),
+    ]
 
     await writes(rig, CARL, "Carl here, I can help")  # Carl is on the line but offline
     assert not any(t.endswith("Carl here, I can help") for t in rig.client_chat(IVAN))  # signed or not
     reply = (await topic(rig))[-1]
-    assert reply["text"] == "Not sent to the client: You are offline: you cannot reply to the client. " \
-                            "Type /status online first."
+    assert (
+        reply["text"] == "Not sent to the client: You are offline: you cannot reply to the client. "
+        "Type /status online first."
+    )
     assert reply["reply_to_message"]["text"] == "Carl here, I can help"
 
 
@@ -165,9 +177,14 @@ async def test_startprocess_picks_handle_request_and_asks_its_form_in_the_topic(
     await session_with_anna_online(rig)
     await writes(rig, ANNA, "/startprocess")
     shown = await picker(rig)
-    assert picker_layout(shown) == [("title", "📂 Company"), ("process", "Handle request"),
-                                    ("title", "📂 Sales"), ("process", "Send a quote"),
-                                    ("title", "📂 Sales · Leads"), ("process", "Create a lead")]
+    assert picker_layout(shown) == [
+        ("title", "📂 Company"),
+        ("process", "Handle request"),
+        ("title", "📂 Sales"),
+        ("process", "Send a quote"),
+        ("title", "📂 Sales · Leads"),
+        ("process", "Create a lead"),
+    ]
     toast = await click(rig, ANNA, shown, "📂 Sales · Leads")
     assert toast["text"] == "Sales · Leads" and not toast["show_alert"]
     assert await instances(rig) == []
@@ -186,9 +203,11 @@ async def test_startprocess_picks_handle_request_and_asks_its_form_in_the_topic(
     assert not [t for t in texts if t.startswith("▶ Start a process")]  # the picker has gone
     assert [c.params["message_id"] for c in rig.telegram.calls_of("deleteMessage")] == [shown["message_id"]]
     question = await prompt(rig)
-    assert question["text"].splitlines()[:3] == ["📝 Handle request · Register the request · 1/3",
-                                                 "Client's phone (required)", "Reply with the text. /cancel stops; "
-                                                 "the task stays open."]
+    assert question["text"].splitlines()[:3] == [
+        "📝 Handle request · Register the request · 1/3",
+        "Client's phone (required)",
+        "Reply with the text. /cancel stops; the task stays open.",
+    ]
     assert list(buttons(question)) == ["✖ Cancel"]  # required, no default: no Skip
 
     await writes(rig, ANNA, "+7 900 123-45-67")
@@ -209,21 +228,26 @@ async def test_startprocess_picks_handle_request_and_asks_its_form_in_the_topic(
     assert toast["text"] == "Kind of request: Installation"
     urgent = await prompt(rig)
     assert list(buttons(urgent)) == ["Yes", "No", "Use default: No", "✖ Cancel"]
-    assert rows(urgent)[0] == [{"text": "Yes", "callback_data": button(urgent, "Yes")},
-                               {"text": "No", "callback_data": button(urgent, "No")}]
+    assert rows(urgent)[0] == [
+        {"text": "Yes", "callback_data": button(urgent, "Yes")},
+        {"text": "No", "callback_data": button(urgent, "No")},
+    ]
     stale = await press(rig, ANNA, again, button(again, "Repair"))  # a question already answered
     assert stale == {**stale, "text": "This question was already answered.", "show_alert": True}
     await click(rig, ANNA, urgent, "Yes")
 
-    assert rig.client_chat(IVAN)[-3:] == ["Your request #1 is registered", "Request #1: registered",
-                                          "When would it suit you for the master to come?"]
+    assert rig.client_chat(IVAN)[-3:] == [
+        "Your request #1 is registered",
+        "Request #1: registered",
+        "When would it suit you for the master to come?",
+    ]
     assert "✔ Submitted: Register the request · Handle request" in await topic_texts(rig)
     assert rig.desk is not None
     variables = await rig.desk.processes.variables(record.id)
-    assert (variables["phone"], variables["kind"], variables["urgent"]) == ("+7 900 123-45-67", "installation",
-                                                                          True)
-    assert await rig.desk.store.get_ref(FORM_REF, f"{TELEGRAM_DESK}:{await thread_of(rig)}:{ANNA.telegram_user}") \
-        is None
+    assert (variables["phone"], variables["kind"], variables["urgent"]) == ("+7 900 123-45-67", "installation", True)
+    assert (
+        await rig.desk.store.get_ref(FORM_REF, f"{TELEGRAM_DESK}:{await thread_of(rig)}:{ANNA.telegram_user}") is None
+    )
     await writes(rig, ANNA, "Thanks, Ivan!")  # the form is over: messages go to the client again
     assert rig.client_chat(IVAN)[-1] == "Anna\nThanks, Ivan!"
 
@@ -240,9 +264,19 @@ EVERYTHING = user_task(
 
 
 async def test_every_field_type_is_asked_and_bad_input_is_asked_again(make_rig: MakeRig) -> None:
-    rig = await make_rig(("everything", "Everything", [EVERYTHING, block(
-        "linedesk.reply", text="={'name': name, 'note': note, 'amount': amount, 'paid': paid, 'kind': kind, "
-                              "'when': when}")]))
+    rig = await make_rig(
+        (
+            "everything",
+            "Everything",
+            [
+                EVERYTHING,
+                block(
+                    "linedesk.reply",
+                    text="={'name': name, 'note': note, 'amount': amount, 'paid': paid, 'kind': kind, 'when': when}",
+                ),
+            ],
+        )
+    )
     await session_with_anna_online(rig)
     await start_from_picker(rig, "Everything")
     assert list(buttons(await prompt(rig))) == ["✖ Cancel"]
@@ -278,19 +312,32 @@ async def test_every_field_type_is_asked_and_bad_input_is_asked_again(make_rig: 
     assert (await prompt(rig))["text"].startswith("⚠ Enter a date as YYYY-MM-DD.")
     await writes(rig, ANNA, "2026-12-31")
 
-    assert rig.client_chat(IVAN)[-1] == str({"name": "Ivan Petrov", "note": "none", "amount": 1200, "paid": False,
-                                             "kind": "repair", "when": "2026-12-31"})
+    assert rig.client_chat(IVAN)[-1] == str(
+        {"name": "Ivan Petrov", "note": "none", "amount": 1200, "paid": False, "kind": "repair", "when": "2026-12-31"}
+    )
     assert [t for t in await topic_texts(rig) if t.startswith("✔ ")] == [
-        "✔ Name: Ivan Petrov", "✔ Note: none", "✔ Amount: 1200", "✔ Paid: No", "✔ Kind: Repair",
-        "✔ When: 2026-12-31", "✔ Submitted: Everything · Everything"]
+        "✔ Name: Ivan Petrov",
+        "✔ Note: none",
+        "✔ Amount: 1200",
+        "✔ Paid: No",
+        "✔ Kind: Repair",
+        "✔ When: 2026-12-31",
+        "✔ Submitted: Everything · Everything",
+    ]
 
 
 async def test_a_chain_of_tasks_for_the_same_operator_goes_on_in_the_topic(make_rig: MakeRig) -> None:
-    rig = await make_rig(("two_steps", "Two steps", [
-        user_task("Address", field("city", "string", required=True)),
-        user_task("Time", field("hour", "long", required=True)),
-        block("linedesk.reply", text="See you in {city} at {hour}:00"),
-    ]))
+    rig = await make_rig(
+        (
+            "two_steps",
+            "Two steps",
+            [
+                user_task("Address", field("city", "string", required=True)),
+                user_task("Time", field("hour", "long", required=True)),
+                block("linedesk.reply", text="See you in {city} at {hour}:00"),
+            ],
+        )
+    )
     await session_with_anna_online(rig)
     await start_from_picker(rig, "Two steps")
     await writes(rig, ANNA, "Kazan")
@@ -306,8 +353,9 @@ async def test_cancel_leaves_the_task_open_and_open_form_asks_it_again(rig: Rig)
     await writes(rig, ANNA, "+7 900 000-00-00")
     kind = await prompt(rig)
     await writes(rig, ANNA, "/cancel")
-    assert (await topic(rig))[-1]["text"] == ("Form cancelled. The task stays open: use Open form on its card to "
-                                              "fill it in.")
+    assert (await topic(rig))[-1]["text"] == (
+        "Form cancelled. The task stays open: use Open form on its card to fill it in."
+    )
     assert rows(next(m for m in await topic(rig) if m["message_id"] == kind["message_id"])) == []
     [record] = await instances(rig)
     assert record.status == InstanceStatus.WAITING and record.current_task == "register"
@@ -355,11 +403,21 @@ async def test_the_form_conversation_survives_a_restart(any_store_rig: Rig) -> N
 async def test_the_picker_pages_beyond_30_processes(make_rig: MakeRig, tmp_path: Path) -> None:
     folder = tmp_path / "processes"
     for i in range(20):
-        write_process(folder, f"c{i:02}.bpmn", f"company_{i:02}", f"Company process {i:02}", block(
-            "linedesk.reply", text=f"company {i}"))
+        write_process(
+            folder,
+            f"c{i:02}.bpmn",
+            f"company_{i:02}",
+            f"Company process {i:02}",
+            block("linedesk.reply", text=f"company {i}"),
+        )
     for i in range(15):
-        write_process(folder, f"Field/f{i:02}.bpmn", f"field_{i:02}", f"Field process {i:02}", block(
-            "linedesk.reply", text=f"field {i}"))
+        write_process(
+            folder,
+            f"Field/f{i:02}.bpmn",
+            f"field_{i:02}",
+            f"Field process {i:02}",
+            block("linedesk.reply", text=f"field {i}"),
+        )
     rig = await make_rig()
     await session_with_anna_online(rig)
     await writes(rig, ANNA, "/startprocess")
@@ -367,7 +425,8 @@ async def test_the_picker_pages_beyond_30_processes(make_rig: MakeRig, tmp_path:
     assert "Page 1 of 2." in shown["text"]
     first = picker_layout(shown)
     assert [text for kind, text in first if kind == "process"] == (
-        [f"Company process {i:02}" for i in range(20)] + [f"Field process {i:02}" for i in range(10)])
+        [f"Company process {i:02}" for i in range(20)] + [f"Field process {i:02}" for i in range(10)]
+    )
     assert [text for kind, text in first if kind == "title"] == ["📂 Company", "📂 Field"]
     assert first[-1] == ("nav", "▶")
 
@@ -377,7 +436,8 @@ async def test_the_picker_pages_beyond_30_processes(make_rig: MakeRig, tmp_path:
     assert turned["message_id"] == shown["message_id"]  # edited in place
     assert "Page 2 of 2." in turned["text"]
     assert picker_layout(turned) == [("title", "📂 Field")] + [
-        ("process", f"Field process {i:02}") for i in range(10, 15)] + [("nav", "◀")]
+        ("process", f"Field process {i:02}") for i in range(10, 15)
+    ] + [("nav", "◀")]
     await click(rig, ANNA, turned, "Field process 12")
     [record] = await instances(rig)
     assert record.process_id == "field_12" and record.status == InstanceStatus.COMPLETED
@@ -390,10 +450,24 @@ LONG_ID = "process_with_a_very_long_identifier_" + "x" * 24
 
 async def test_every_payload_fits_64_bytes_even_for_a_60_character_process_id(make_rig: MakeRig) -> None:
     assert len(LONG_ID) == 60
-    rig = await make_rig((LONG_ID, "A long one", [
-        user_task("Pick", field("choice", "enum", options={f"option_{i}_" + "y" * 40: f"Option {i}"
-                                                          for i in range(3)}, required=True)),
-        block("linedesk.reply", text="chose {choice}")]))
+    rig = await make_rig(
+        (
+            LONG_ID,
+            "A long one",
+            [
+                user_task(
+                    "Pick",
+                    field(
+                        "choice",
+                        "enum",
+                        options={f"option_{i}_" + "y" * 40: f"Option {i}" for i in range(3)},
+                        required=True,
+                    ),
+                ),
+                block("linedesk.reply", text="chose {choice}"),
+            ],
+        )
+    )
     await session_with_anna_online(rig)
     await writes(rig, ANNA, "/startprocess")
     shown = await picker(rig)
@@ -409,8 +483,9 @@ async def test_every_payload_fits_64_bytes_even_for_a_60_character_process_id(ma
     assert rig.client_chat(IVAN)[-1] == "chose option_2_" + "y" * 40
     payloads = all_callback_data(rig) + [b["callback_data"] for m in general(rig) for row in rows(m) for b in row]
     assert payloads and max(len(p.encode()) for p in payloads) <= 64
-    calls = rig.telegram.calls_of("sendMessage", SUPPORT_TOKEN) + rig.telegram.calls_of("editMessageText",
-                                                                                       SUPPORT_TOKEN)
+    calls = rig.telegram.calls_of("sendMessage", SUPPORT_TOKEN) + rig.telegram.calls_of(
+        "editMessageText", SUPPORT_TOKEN
+    )
     assert all(c.ok for c in calls)
 
 
@@ -439,8 +514,16 @@ async def test_tampered_and_stale_buttons_are_refused_and_nothing_starts(rig: Ri
     assert session is not None and session.assignee is None
 
     # a double click: two presses of the same button reach linedesk before the picker goes away
-    presses = [rig.telegram.callback_update(SUPPORT_TOKEN, tg_user(rig, ANNA), button(shown, "Handle request"),
-                                            shown["message_id"], chat_id=TELEGRAM_DESK) for _ in range(2)]
+    presses = [
+        rig.telegram.callback_update(
+            SUPPORT_TOKEN,
+            tg_user(rig, ANNA),
+            button(shown, "Handle request"),
+            shown["message_id"],
+            chat_id=TELEGRAM_DESK,
+        )
+        for _ in range(2)
+    ]
     for update in presses:
         await rig.telegram.deliver(SUPPORT_TOKEN, update)
     await rig.settle()
@@ -455,8 +538,9 @@ async def test_non_operators_and_other_lines_operators_are_refused(rig: Rig) -> 
     await session_with_anna_online(rig)
     await writes(rig, MALLORY, "Hi Ivan, send me your card number")
     assert not any(t.endswith("Hi Ivan, send me your card number") for t in rig.client_chat(IVAN))  # signed or not
-    assert (await topic(rig))[-1]["text"] == ("Not sent to the client: You are not a linedesk operator: the client "
-                                              "does not get this message.")
+    assert (await topic(rig))[-1]["text"] == (
+        "Not sent to the client: You are not a linedesk operator: the client does not get this message."
+    )
     await writes(rig, MALLORY, "/startprocess")
     assert (await topic(rig))[-1]["text"] == "Not possible: You are not a linedesk operator."
     await writes(rig, MALLORY, "/close")
@@ -494,8 +578,9 @@ async def test_non_operators_and_other_lines_operators_are_refused(rig: Rig) -> 
 async def test_start_process_button_on_the_card(rig: Rig) -> None:
     await rig.client_writes(IVAN, "Hello")
     refused = await click(rig, ANNA, await card(rig), "Start process")
-    assert refused["show_alert"] and refused["text"] == ("You are offline: you cannot start processes. "
-                                                         "Type /status online first.")
+    assert refused["show_alert"] and refused["text"] == (
+        "You are offline: you cannot start processes. Type /status online first."
+    )
     assert [t for t in await topic_texts(rig) if t.startswith("▶ Start a process")] == []
     await writes(rig, ANNA, "/status online", session=None)
     answer = await click(rig, ANNA, await card(rig), "Start process")
@@ -509,11 +594,18 @@ async def test_start_process_button_on_the_card(rig: Rig) -> None:
 
 
 async def test_take_task_card_of_an_auto_started_instance(make_rig: MakeRig) -> None:
-    rig = await make_rig(("intake", "Intake", [
-        user_task("Classify", field("topic", "enum", options={"bug": "Bug", "question": "Question"},
-                                    required=True)),
-        block("linedesk.reply", text="Thanks, filed as {topic}"),
-    ]))
+    rig = await make_rig(
+        (
+            "intake",
+            "Intake",
+            [
+                user_task(
+                    "Classify", field("topic", "enum", options={"bug": "Bug", "question": "Question"}, required=True)
+                ),
+                block("linedesk.reply", text="Thanks, filed as {topic}"),
+            ],
+        )
+    )
     assert rig.desk is not None
     await rig.desk.autostart.set_rule("support", "session.created", "intake", True, by="test", require_admin=False)
     await rig.client_writes(IVAN, "It crashes")
@@ -543,8 +635,9 @@ async def test_take_task_card_of_an_auto_started_instance(make_rig: MakeRig) -> 
 async def test_close_in_the_topic(rig: Rig) -> None:
     await session_with_anna_online(rig, take=False)
     await writes(rig, CARL, "/close")
-    assert (await topic(rig))[-1]["text"] == ("Not closed: You are offline: you cannot close sessions. "
-                                              "Type /status online first.")
+    assert (await topic(rig))[-1]["text"] == (
+        "Not closed: You are offline: you cannot close sessions. Type /status online first."
+    )
     await writes(rig, ANNA, "/close", session=None)
     assert general(rig)[-1]["text"] == "Type /close inside a session's topic."
     await writes(rig, ANNA, "/close")
@@ -563,11 +656,17 @@ async def test_autostart_in_the_desk_group_is_for_admins(rig: Rig) -> None:
 
     await writes(rig, ANNA, "/autostart", session=None)
     menu = general(rig)[-1]
-    assert menu["text"].splitlines()[:4] == ["⚙ Automatic start · Support", "• session.created → none",
-                                             "• message.received → none", "• session.closed → none"]
+    assert menu["text"].splitlines()[:4] == [
+        "⚙ Automatic start · Support",
+        "• session.created → none",
+        "• message.received → none",
+        "• session.closed → none",
+    ]
     assert [[b["text"] for b in row] for row in rows(menu)] == [
-        ["Choose process · session.created"], ["Choose process · message.received"],
-        ["Choose process · session.closed"]]
+        ["Choose process · session.created"],
+        ["Choose process · message.received"],
+        ["Choose process · session.closed"],
+    ]
     refused = await click(rig, CARL, menu, "Choose process · session.created")
     assert refused == {**refused, "text": "Not changed: Only admins can change automatic start.", "show_alert": True}
 
@@ -576,8 +675,14 @@ async def test_autostart_in_the_desk_group_is_for_admins(rig: Rig) -> None:
     assert chooser["message_id"] == menu["message_id"]
     assert chooser["text"] == "⚙ Support: which process starts on session.created?"
     assert [b["text"] for row in rows(chooser) for b in row] == [
-        "📂 Company", "Handle request", "📂 Sales", "Send a quote", "📂 Sales · Leads", "Create a lead",
-        "◀ Back to the rules"]
+        "📂 Company",
+        "Handle request",
+        "📂 Sales",
+        "Send a quote",
+        "📂 Sales · Leads",
+        "Create a lead",
+        "◀ Back to the rules",
+    ]
     answer = await click(rig, ANNA, chooser, "Create a lead")
     assert answer["text"] == "session.created → Create a lead (off)."
     menu = general(rig)[-1]
@@ -625,8 +730,13 @@ async def test_command_menus_are_registered_at_start(rig: Rig) -> None:
 async def test_a_press_too_old_to_answer_still_acts_and_is_not_replayed(rig: Rig) -> None:
     await rig.client_writes(IVAN, "Hello")
     await writes(rig, ANNA, "/status online", session=None)
-    update = rig.telegram.callback_update(SUPPORT_TOKEN, tg_user(rig, ANNA), button(await card(rig), "Take"),
-                                          (await card(rig))["message_id"], chat_id=TELEGRAM_DESK)
+    update = rig.telegram.callback_update(
+        SUPPORT_TOKEN,
+        tg_user(rig, ANNA),
+        button(await card(rig), "Take"),
+        (await card(rig))["message_id"],
+        chat_id=TELEGRAM_DESK,
+    )
     # Telegram forgets a query after about 15 s: answering it then is a 400
     del rig.telegram.state.bot(SUPPORT_TOKEN).callback_queries[update["callback_query"]["id"]]
     assert (await rig.telegram.deliver(SUPPORT_TOKEN, update)).status == 200
@@ -643,12 +753,21 @@ async def test_an_operators_photo_in_the_topic_is_copied_to_the_client_and_shown
     await rig.client_writes(IVAN, "Where do I plug it in?")
     await writes(rig, ANNA, "/status online", session=None)
     photo = rig.telegram.register_file(b"diagram bytes", kind="photo")
-    update = rig.telegram.media_update(SUPPORT_TOKEN, tg_user(rig, ANNA), photo, caption="Here, see the diagram",
-                                       chat=TELEGRAM_DESK, thread_id=await thread_of(rig))
+    update = rig.telegram.media_update(
+        SUPPORT_TOKEN,
+        tg_user(rig, ANNA),
+        photo,
+        caption="Here, see the diagram",
+        chat=TELEGRAM_DESK,
+        thread_id=await thread_of(rig),
+    )
     assert (await rig.telegram.deliver(SUPPORT_TOKEN, update)).status == 200
     await rig.settle()
-    to_ivan = [c for c in rig.telegram.calls_of("copyMessage", token=SUPPORT_TOKEN)
-               if c.params["chat_id"] == IVAN.telegram_user]
+    to_ivan = [
+        c
+        for c in rig.telegram.calls_of("copyMessage", token=SUPPORT_TOKEN)
+        if c.params["chat_id"] == IVAN.telegram_user
+    ]
     assert [c.params["from_chat_id"] for c in to_ivan] == [TELEGRAM_DESK]
     last = rig.telegram.chat_messages(SUPPORT_TOKEN, IVAN.telegram_user)[-1]
     assert last.get("photo") and last.get("caption") == "Anna\nHere, see the diagram"
@@ -663,8 +782,9 @@ async def test_an_operator_edit_in_the_topic_edits_the_clients_copy_and_the_slac
     await writes(rig, ANNA, "/status online", session=None)
     await writes(rig, ANNA, "See you at 10")
     mine = next(m for m in reversed(await topic(rig)) if m.get("text") == "See you at 10")
-    update = rig.telegram.edited_text_update(SUPPORT_TOKEN, tg_user(rig, ANNA), mine["message_id"], "See you at 11",
-                                             chat_id=TELEGRAM_DESK)
+    update = rig.telegram.edited_text_update(
+        SUPPORT_TOKEN, tg_user(rig, ANNA), mine["message_id"], "See you at 11", chat_id=TELEGRAM_DESK
+    )
     assert (await rig.telegram.deliver(SUPPORT_TOKEN, update)).status == 200
     await rig.settle()
     assert rig.client_chat(IVAN)[-1].endswith("See you at 11")

@@ -51,7 +51,6 @@ CLIENT_BASE = 900_000
 JSON = dict[str, Any]
 
 
-
 # --- figures and waiting ---------------------------------------------------------------------------
 def figure(test: str, **values: object) -> str:
     """Print the one-line summary of a test (`FAULT kill9 sqlite: accepted=1000 …`) and return it."""
@@ -64,9 +63,14 @@ def figure(test: str, **values: object) -> str:
     return line
 
 
-async def wait_until(check: Callable[[], bool | Awaitable[bool]], timeout: float, what: str,
-                     interval: float = 0.05, explain: Callable[[], str] | None = None,
-                     strict: bool = True) -> float:
+async def wait_until(
+    check: Callable[[], bool | Awaitable[bool]],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    explain: Callable[[], str] | None = None,
+    strict: bool = True,
+) -> float:
     """Poll `check` until true; returns the seconds it took. After `timeout`: AssertionError (with
     `explain()`), or, not `strict`, a note on stdout and -1 (the test goes on to print its figures and
     then fails on its own assertions)."""
@@ -260,16 +264,36 @@ admin = true
 """
 
 
-def serve_config(*, port: int, public_url: str, store_url: str, platforms: Platforms, processes: Path,
-                 lease: float = 2.0, pace: bool = False, line_extra: str = "") -> str:
+def serve_config(
+    *,
+    port: int,
+    public_url: str,
+    store_url: str,
+    platforms: Platforms,
+    processes: Path,
+    lease: float = 2.0,
+    pace: bool = False,
+    line_extra: str = "",
+) -> str:
     """The config of a `linedesk serve` subprocess: one line (Telegram bot, Slack desk), one operator."""
     return SERVE_CONFIG.format(
-        port=port, public_url=json.dumps(public_url), store_url=json.dumps(store_url),
-        telegram_url=json.dumps(platforms.telegram.base_url), slack_url=json.dumps(platforms.slack.api_url),
-        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, processes=json.dumps(str(processes)),
-        lease=lease, pace=str(pace).lower(), support_token=SUPPORT_TOKEN, webhook_secret=WEBHOOK_SECRET,
-        desk_channel=DESK_CHANNEL, line_extra=line_extra, anna_slack=ANNA.slack_user,
-        anna_telegram=ANNA.telegram_user)
+        port=port,
+        public_url=json.dumps(public_url),
+        store_url=json.dumps(store_url),
+        telegram_url=json.dumps(platforms.telegram.base_url),
+        slack_url=json.dumps(platforms.slack.api_url),
+        bot_token=BOT_TOKEN,
+        signing_secret=SIGNING_SECRET,
+        processes=json.dumps(str(processes)),
+        lease=lease,
+        pace=str(pace).lower(),
+        support_token=SUPPORT_TOKEN,
+        webhook_secret=WEBHOOK_SECRET,
+        desk_channel=DESK_CHANNEL,
+        line_extra=line_extra,
+        anna_slack=ANNA.slack_user,
+        anna_telegram=ANNA.telegram_user,
+    )
 
 
 # --- linedesk serve, in a subprocess ---------------------------------------------------------------
@@ -305,8 +329,9 @@ class ServerProcess:
         self.config_path.write_text(text)
 
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("LINEDESK_", "TELEGRAM_", "SLACK_", "SUPPORT_"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("LINEDESK_", "TELEGRAM_", "SLACK_", "SUPPORT_"))
+        }
         env.update(PYTHONUNBUFFERED="1", LINEDESK_ADMIN_TOKEN=ADMIN_TOKEN, LINEDESK_LOG_FORMAT="text")
         pythonpath = env.get("PYTHONPATH")
         env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{pythonpath}" if pythonpath else str(ROOT)
@@ -324,15 +349,26 @@ class ServerProcess:
         log = self._open_log()
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bots.cli", "serve", "--config", str(self.config_path),
-                cwd=str(ROOT), env=self._env(), stdin=asyncio.subprocess.DEVNULL, stdout=log,
-                stderr=asyncio.subprocess.STDOUT)
+                sys.executable,
+                "-m",
+                "bots.cli",
+                "serve",
+                "--config",
+                str(self.config_path),
+                cwd=str(ROOT),
+                env=self._env(),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+            )
         finally:
             log.close()
 
     async def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http, \
-                http.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as response:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+            http.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as response,
+        ):
             return response.status, await response.text()
 
     async def ready(self) -> bool:
@@ -410,7 +446,7 @@ def counters_by_result(metrics: dict[str, float]) -> dict[str, int]:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"] or ""))
         if "result" in labels:
-            name = f'{match["name"].removeprefix("linedesk_").removesuffix("_total")}.{labels["result"]}'
+            name = f"{match['name'].removeprefix('linedesk_').removesuffix('_total')}.{labels['result']}"
             found[name] = found.get(name, 0) + int(value)
     return dict(sorted(found.items()))
 
@@ -453,10 +489,27 @@ class RedisServer:
 
     async def start(self, timeout: float = 10.0) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-            "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-            "--logfile", str(self.dir / "redis.log"), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "redis.log"),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         await wait_until(self.ping, timeout, f"redis-server on port {self.port}", interval=0.05)
 
     async def ping(self) -> bool:
@@ -552,8 +605,10 @@ class Simulator:
             if due:
                 desk.outbox.wake()
             if time.monotonic() > deadline:
-                raise AssertionError(f"linedesk did not get quiet: {len(due)} head entries due, "
-                                     f"outbox busy={desk.outbox.busy}: {[(h.id, h.route, h.last_error) for h in due]}")
+                raise AssertionError(
+                    f"linedesk did not get quiet: {len(due)} head entries due, "
+                    f"outbox busy={desk.outbox.busy}: {[(h.id, h.route, h.last_error) for h in due]}"
+                )
             await asyncio.sleep(0.005)
 
     async def next_due(self) -> float | None:
@@ -577,8 +632,10 @@ class Simulator:
             target = min(t for t in (due, events[0][0] if events else None) if t is not None)
             if target > limit:
                 pending = await self.view.pending()
-                raise AssertionError(f"still {len(pending)} pending after {max_simulated:.0f} simulated seconds: "
-                                     f"{[(p.id, p.route, p.attempts, p.last_error) for p in pending[:10]]}")
+                raise AssertionError(
+                    f"still {len(pending)} pending after {max_simulated:.0f} simulated seconds: "
+                    f"{[(p.id, p.route, p.attempts, p.last_error) for p in pending[:10]]}"
+                )
             if time.monotonic() > real_deadline:
                 raise AssertionError(f"simulation took longer than {real_timeout:.0f}s of real time")
             if target > self.clock.now():
@@ -595,8 +652,7 @@ class Storm:
     probability `ratio` (so about `ratio` of the calls meet one).
     """
 
-    def __init__(self, calls: list[Any], method: str, arm: Callable[[], object], *, ratio: float = 0.5,
-                 seed: int = 7):
+    def __init__(self, calls: list[Any], method: str, arm: Callable[[], object], *, ratio: float = 0.5, seed: int = 7):
         self._calls = calls
         self._method = method.lower()
         self._arm = arm
@@ -617,7 +673,7 @@ class Storm:
         return int(call.status)
 
     def _scan(self) -> None:
-        new = self._calls[self._index:]
+        new = self._calls[self._index :]
         self._index += len(new)
         self._open.extend(c for c in new if c.method.lower() == self._method)
         still: list[Any] = []

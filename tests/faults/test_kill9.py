@@ -59,7 +59,8 @@ async def platforms() -> AsyncIterator[Platforms]:
 
 @pytest.mark.parametrize("store", ["sqlite", "redis"])
 async def test_kill9_mid_stream_then_restart_delivers_every_accepted_message(
-        store: str, tmp_path: Path, platforms: Platforms) -> None:
+    store: str, tmp_path: Path, platforms: Platforms
+) -> None:
     prefix = ""
     if store == "redis":
         problem = await redis_available()
@@ -71,11 +72,20 @@ async def test_kill9_mid_stream_then_restart_delivers_every_accepted_message(
         store_url = f"sqlite:///{tmp_path / 'linedesk.db'}"
     (tmp_path / "processes").mkdir()
     server = ServerProcess(f"kill9-{store}", tmp_path)
-    server.write_config(serve_config(port=server.port, public_url=server.url, store_url=store_url,
-                                     platforms=platforms, processes=tmp_path / "processes", lease=LEASE))
+    server.write_config(
+        serve_config(
+            port=server.port,
+            public_url=server.url,
+            store_url=store_url,
+            platforms=platforms,
+            processes=tmp_path / "processes",
+            lease=LEASE,
+        )
+    )
     platforms.slack.fail("chat.postMessage", delay=SLACK_DELAY, count=-1)  # a slow Slack: deliveries pile up
-    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
-                                 connector=aiohttp.TCPConnector(limit=len(CLIENTS)))
+    http = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=10), connector=aiohttp.TCPConnector(limit=len(CLIENTS))
+    )
     try:
         with logs_on_failure(server):
             await server.start()
@@ -111,8 +121,12 @@ async def test_kill9_mid_stream_then_restart_delivers_every_accepted_message(
                     def mid_stream(at_least: int = at_least, min_in_flight: int = min_in_flight) -> bool:
                         return len(accepted) >= at_least and slack_in_flight() >= min_in_flight
 
-                    await wait_until(mid_stream, 30, f"{at_least} updates accepted and {min_in_flight} Slack posts "
-                                     "in flight", interval=0.005)
+                    await wait_until(
+                        mid_stream,
+                        30,
+                        f"{at_least} updates accepted and {min_in_flight} Slack posts in flight",
+                        interval=0.005,
+                    )
                     in_flight = slack_in_flight()  # these reach Slack although nobody reads the answer any more
                     kills.append(f"{len(accepted)}/{in_flight}/{len(desk_tally(platforms.slack).unique())}")
                     await server.kill9()
@@ -131,9 +145,14 @@ async def test_kill9_mid_stream_then_restart_delivers_every_accepted_message(
             def explain() -> str:
                 return f"missing {desk_tally(platforms.slack).missing(accepted)[:20]}"
 
-            waited = await wait_until(lambda: not desk_tally(platforms.slack).missing(accepted), RECOVERY_LIMIT,
-                                      "every accepted message in the Slack desk", interval=0.1, explain=explain,
-                                      strict=False)
+            waited = await wait_until(
+                lambda: not desk_tally(platforms.slack).missing(accepted),
+                RECOVERY_LIMIT,
+                "every accepted message in the Slack desk",
+                interval=0.1,
+                explain=explain,
+                strict=False,
+            )
             recovered = time.monotonic() - killed_at if waited >= 0 else -1.0
             recovered_after_restart = time.monotonic() - restarted_at if waited >= 0 else -1.0
             await asyncio.sleep(LEASE + 0.5)  # a late re-delivery would show now
@@ -142,12 +161,22 @@ async def test_kill9_mid_stream_then_restart_delivers_every_accepted_message(
             sessions = [root_session(r) for r in roots]
             twice_posted_roots = len(sessions) - len(set(sessions))
             duplicates = desk.duplicates() + twice_posted_roots
-            figure(f"kill9 {store}", accepted=len(accepted), kills=",".join(kills),
-                   not_accepted_posts=not_accepted, delivered=len(desk.unique()), duplicates=duplicates,
-                   duplicate_messages=desk.duplicates(), duplicate_session_cards=twice_posted_roots,
-                   slack_in_flight_at_kills=in_flight_total, clients=len(CLIENTS),
-                   ready_after_restart_s=ready_after, all_delivered_after_restart_s=recovered_after_restart,
-                   all_delivered_after_kill_s=recovered, posting_s=posting_s)
+            figure(
+                f"kill9 {store}",
+                accepted=len(accepted),
+                kills=",".join(kills),
+                not_accepted_posts=not_accepted,
+                delivered=len(desk.unique()),
+                duplicates=duplicates,
+                duplicate_messages=desk.duplicates(),
+                duplicate_session_cards=twice_posted_roots,
+                slack_in_flight_at_kills=in_flight_total,
+                clients=len(CLIENTS),
+                ready_after_restart_s=ready_after,
+                all_delivered_after_restart_s=recovered_after_restart,
+                all_delivered_after_kill_s=recovered,
+                posting_s=posting_s,
+            )
 
             assert len(accepted) == len(CLIENTS) * PER_CLIENT
             assert desk.missing(accepted) == []

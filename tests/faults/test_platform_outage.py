@@ -68,8 +68,7 @@ async def operator_says(rig: Rig, n: int, text: str) -> None:
     session = await rig.desk.store.latest_session("support", f"telegram:{CLIENT_BASE + n}")
     assert session is not None, f"client {n} has no session"
     root = await rig.thread_root(session.number)
-    response = await rig.slack.post_message(rig.slack_url, ANNA.slack_user, root["channel"], text,
-                                            thread_ts=root["ts"])
+    response = await rig.slack.post_message(rig.slack_url, ANNA.slack_user, root["channel"], text, thread_ts=root["ts"])
     assert response.status == 200, response
 
 
@@ -107,8 +106,9 @@ async def test_slack_answers_500_for_a_minute_then_every_desk_message_arrives_in
         rig.slack.clear_failures()
         lifted.append(clock.now())
 
-    events: list[Event] = [(t0 + 10.0 * r, many(*(client_writes(rig, n, token(n, r)) for n in clients)))
-                           for r in rounds]
+    events: list[Event] = [
+        (t0 + 10.0 * r, many(*(client_writes(rig, n, token(n, r)) for n in clients))) for r in rounds
+    ]
     events.append((t0 + OUTAGE, lift))
     sim = Simulator(rig, clock)
     finished = await sim.run(events, max_simulated=4 * OUTAGE)
@@ -117,10 +117,19 @@ async def test_slack_answers_500_for_a_minute_then_every_desk_message_arrives_in
     failed = [c for c in rig.slack.calls if c.status == 500]
     recovery = finished - lifted[0]
     assert rig.desk is not None
-    figure("slack-outage-500", messages=len(clients) * len(rounds), outage_s=OUTAGE,
-           slack_calls=len(rig.slack.calls), failed_500=len(failed), post_attempts=len(posts),
-           outbox_retries=rig.desk.outbox.retried, dead=rig.desk.outbox.killed,
-           recovery_after_outage_sim_s=recovery, sim_steps=sim.steps, real_s=time.monotonic() - started)
+    figure(
+        "slack-outage-500",
+        messages=len(clients) * len(rounds),
+        outage_s=OUTAGE,
+        slack_calls=len(rig.slack.calls),
+        failed_500=len(failed),
+        post_attempts=len(posts),
+        outbox_retries=rig.desk.outbox.retried,
+        dead=rig.desk.outbox.killed,
+        recovery_after_outage_sim_s=recovery,
+        sim_steps=sim.steps,
+        real_s=time.monotonic() - started,
+    )
 
     desk = desk_tally(rig.slack)
     expected = {(n, r) for n in clients for r in rounds}
@@ -150,8 +159,9 @@ async def test_telegram_answers_500_for_a_minute_then_every_client_message_arriv
         rig.telegram.clear_failures()
         lifted.append(clock.now())
 
-    events: list[Event] = [(t0 + 12.0 * r, many(*(operator_writes(rig, n, token(n, r, "o")) for n in clients)))
-                           for r in rounds]
+    events: list[Event] = [
+        (t0 + 12.0 * r, many(*(operator_writes(rig, n, token(n, r, "o")) for n in clients))) for r in rounds
+    ]
     events.append((t0 + OUTAGE, lift))
     sim = Simulator(rig, clock)
     finished = await sim.run(events, max_simulated=4 * OUTAGE)
@@ -161,10 +171,18 @@ async def test_telegram_answers_500_for_a_minute_then_every_client_message_arriv
     failed = [c for c in sends if c.status == 500]
     recovery = finished - lifted[0]
     assert rig.desk is not None
-    figure("telegram-outage-500", messages=len(clients) * len(rounds), outage_s=OUTAGE,
-           send_attempts=len(sends), failed_500=len(failed), outbox_retries=rig.desk.outbox.retried,
-           dead=rig.desk.outbox.killed, recovery_after_outage_sim_s=recovery, sim_steps=sim.steps,
-           real_s=time.monotonic() - started)
+    figure(
+        "telegram-outage-500",
+        messages=len(clients) * len(rounds),
+        outage_s=OUTAGE,
+        send_attempts=len(sends),
+        failed_500=len(failed),
+        outbox_retries=rig.desk.outbox.retried,
+        dead=rig.desk.outbox.killed,
+        recovery_after_outage_sim_s=recovery,
+        sim_steps=sim.steps,
+        real_s=time.monotonic() - started,
+    )
 
     chats = client_tally(rig.telegram, clients)
     expected = {(n, r) for n in clients for r in rounds}
@@ -176,18 +194,21 @@ async def test_telegram_answers_500_for_a_minute_then_every_client_message_arriv
     assert recovery <= 2 * OUTAGE + 1, recovery
 
 
-async def test_429_storm_on_both_platforms_200_messages_over_10_chats_all_delivered_once_in_order(
-        rig: Rig) -> None:
+async def test_429_storm_on_both_platforms_200_messages_over_10_chats_all_delivered_once_in_order(rig: Rig) -> None:
     clock = clock_of(rig)
     clients, rounds = range(1, 11), range(10)
     for n in clients:
         await rig.client_writes(person(n), f"hello from {client_name(n)}")
     await rig.slash(ANNA, "/status", "online")
     started = time.monotonic()
-    telegram_storm = Storm(rig.telegram.calls, "sendMessage",
-                           lambda: rig.telegram.fail("sendMessage", status=429, retry_after=1, count=1))
-    slack_storm = Storm(rig.slack.calls, "chat.postMessage",
-                        lambda: rig.slack.fail("chat.postMessage", status=429, retry_after=1, count=1))
+    telegram_storm = Storm(
+        rig.telegram.calls, "sendMessage", lambda: rig.telegram.fail("sendMessage", status=429, retry_after=1, count=1)
+    )
+    slack_storm = Storm(
+        rig.slack.calls,
+        "chat.postMessage",
+        lambda: rig.slack.fail("chat.postMessage", status=429, retry_after=1, count=1),
+    )
     t0 = clock.now()
     telegram_storm.start()
     slack_storm.start()
@@ -199,9 +220,18 @@ async def test_429_storm_on_both_platforms_200_messages_over_10_chats_all_delive
         rig.slack.clear_failures()
 
     events: list[Event] = [
-        (t0 + 2.0 * r, many(*(step for n in clients for step in (client_writes(rig, n, token(n, r)),
-                                                                  operator_writes(rig, n, token(n, r, "o"))))))
-        for r in rounds]
+        (
+            t0 + 2.0 * r,
+            many(
+                *(
+                    step
+                    for n in clients
+                    for step in (client_writes(rig, n, token(n, r)), operator_writes(rig, n, token(n, r, "o")))
+                )
+            ),
+        )
+        for r in rounds
+    ]
     sim = Simulator(rig, clock)  # the storm blows until everything is delivered
     try:
         finished = await sim.run(events, max_simulated=600.0)
@@ -209,11 +239,22 @@ async def test_429_storm_on_both_platforms_200_messages_over_10_chats_all_delive
         await calm()
 
     assert rig.desk is not None
-    figure("429-storm", messages=2 * len(clients) * len(rounds), chats=len(clients),
-           telegram_sends=telegram_storm.total, telegram_429=telegram_storm.failed,
-           telegram_429_share=telegram_storm.share, slack_posts=slack_storm.total, slack_429=slack_storm.failed,
-           slack_429_share=slack_storm.share, outbox_retries=rig.desk.outbox.retried,
-           dead=rig.desk.outbox.killed, sim_s=finished - t0, sim_steps=sim.steps, real_s=time.monotonic() - started)
+    figure(
+        "429-storm",
+        messages=2 * len(clients) * len(rounds),
+        chats=len(clients),
+        telegram_sends=telegram_storm.total,
+        telegram_429=telegram_storm.failed,
+        telegram_429_share=telegram_storm.share,
+        slack_posts=slack_storm.total,
+        slack_429=slack_storm.failed,
+        slack_429_share=slack_storm.share,
+        outbox_retries=rig.desk.outbox.retried,
+        dead=rig.desk.outbox.killed,
+        sim_s=finished - t0,
+        sim_steps=sim.steps,
+        real_s=time.monotonic() - started,
+    )
 
     expected = {(n, r) for n in clients for r in rounds}
     desk = desk_tally(rig.slack)

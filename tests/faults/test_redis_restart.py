@@ -45,7 +45,8 @@ MAX_DUPLICATES = 5
 
 
 async def test_redis_stops_mid_stream_and_restarts_linedesk_recovers_alone_nothing_lost_in_order(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     redis = RedisServer(tmp_path)
     await redis.start()
     rig = Rig(tmp_path, PROCESSES, store_url=redis.url, lease=LEASE)
@@ -116,18 +117,32 @@ async def test_redis_stops_mid_stream_and_restarts_linedesk_recovers_alone_nothi
         def all_in_desk() -> bool:
             return not desk_tally(rig.slack).missing(accepted)
 
-        waited = await wait_until(all_in_desk, 30, "every accepted update in the Slack desk", strict=False,
-                                  explain=lambda: f"missing {desk_tally(rig.slack).missing(accepted)[:20]}")
+        waited = await wait_until(
+            all_in_desk,
+            30,
+            "every accepted update in the Slack desk",
+            strict=False,
+            explain=lambda: f"missing {desk_tally(rig.slack).missing(accepted)[:20]}",
+        )
         recovered = time.monotonic() - restarted_at if waited >= 0 else -1.0
         await asyncio.sleep(1.0)  # late duplicates, if any, have time to show
         desk = desk_tally(rig.slack)
         assert rig.desk is not None
-        figure("redis-restart", clients=len(CLIENTS), updates=len(expected), accepted=len(accepted),
-               accepted_before_stop=accepted_before, refused_posts=refused,
-               answers_while_down=dict(answers_while_down), readyz_while_down=ready_while_down,
-               outage_s=restarted_at - stopped_at, readyz_200_after_restart_s=ready_after,
-               all_delivered_after_restart_s=recovered,
-               delivered=len(desk.unique()), duplicates=desk.duplicates())
+        figure(
+            "redis-restart",
+            clients=len(CLIENTS),
+            updates=len(expected),
+            accepted=len(accepted),
+            accepted_before_stop=accepted_before,
+            refused_posts=refused,
+            answers_while_down=dict(answers_while_down),
+            readyz_while_down=ready_while_down,
+            outage_s=restarted_at - stopped_at,
+            readyz_200_after_restart_s=ready_after,
+            all_delivered_after_restart_s=recovered,
+            delivered=len(desk.unique()),
+            duplicates=desk.duplicates(),
+        )
 
         assert accepted == expected
         assert ready_while_down == 503, "/readyz must say 503 while the store is away"
@@ -147,8 +162,7 @@ async def test_redis_stops_mid_stream_and_restarts_linedesk_recovers_alone_nothi
             await redis.stop()
 
 
-async def test_a_redis_that_stops_answering_fails_each_store_call_at_its_deadline_then_recovers(
-        tmp_path: Path) -> None:
+async def test_a_redis_that_stops_answering_fails_each_store_call_at_its_deadline_then_recovers(tmp_path: Path) -> None:
     """A Redis that hangs without closing its connections (SIGSTOP: a frozen host, a full network path) makes
     each store call fail with StoreError at the store's deadline — not hang the caller — and the store works
     again once Redis answers."""
@@ -158,8 +172,9 @@ async def test_a_redis_that_stops_answering_fails_each_store_call_at_its_deadlin
     await store.open()
     assert redis.proc is not None
     try:
-        await store.save_client(Client(id="telegram:1", channel=Channel.TELEGRAM, external_id="1", name="Ivan",
-                                       chat_id="1"))
+        await store.save_client(
+            Client(id="telegram:1", channel=Channel.TELEGRAM, external_id="1", name="Ivan", chat_id="1")
+        )
         redis.proc.send_signal(signal.SIGSTOP)
         started = time.monotonic()
         with pytest.raises(StoreError, match=r"no answer within 0\.5 s"):

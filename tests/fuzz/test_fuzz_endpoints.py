@@ -93,14 +93,24 @@ from tests.fuzz.strategies import (
 # --------------------------------------------------------------------------------------------------
 _COMMON: dict[str, Any] = {
     "deadline": None,
-    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
-                              HealthCheck.filter_too_much],
+    "suppress_health_check": [
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
     "print_blob": True,
 }
-settings.register_profile("ci", max_examples=300, derandomize=True, database=None,
-                          phases=[Phase.explicit, Phase.generate], **_COMMON)
-settings.register_profile("long", max_examples=3000, derandomize=False,
-                          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink], **_COMMON)
+settings.register_profile(
+    "ci", max_examples=300, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate], **_COMMON
+)
+settings.register_profile(
+    "long",
+    max_examples=3000,
+    derandomize=False,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    **_COMMON,
+)
 _PROFILE_NAME = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 PROFILE = settings.get_profile(_PROFILE_NAME if _PROFILE_NAME in ("ci", "long") else "ci")
 MIXED_SHARE = 0.4
@@ -173,16 +183,26 @@ class Stage:
         root = await rig.thread_root(1)
         await rig.click(ANNA, views.TAKE, "1", channel_id=root["channel"], message_ts=root["ts"])
         await rig.thread_reply(ANNA, 1, "Hi Ivan! Let's register a repair request.")
-        await rig.click(ANNA, f"{views.PICK}:handle_request", views.pick_value(1, "handle_request"),
-                        channel_id=root["channel"], message_ts=root["ts"])
+        await rig.click(
+            ANNA,
+            f"{views.PICK}:handle_request",
+            views.pick_value(1, "handle_request"),
+            channel_id=root["channel"],
+            message_ts=root["ts"],
+        )
         catalog = [entry.id for entry in self.desk.catalog]
         ident = self.rig.slack.identity
         replies = [m["ts"] for m in rig.slack.thread(root["channel"], root["ts"]) if m.get("user") == ANNA.slack_user]
         self.known = {
-            "process_id": catalog, "process_key": [process_key(p) for p in catalog],
+            "process_id": catalog,
+            "process_key": [process_key(p) for p in catalog],
             "operator_key": [operator_key(o) for o in ("anna", "carl", "boris")],
-            "reply_ts": replies, "dm": [rig.slack.dm(PETRA.slack_user)], "team": [ident.team_id],
-            "app": [ident.app_id], "bot_user": [ident.bot_user_id], "bot_id": [ident.bot_id],
+            "reply_ts": replies,
+            "dm": [rig.slack.dm(PETRA.slack_user)],
+            "team": [ident.team_id],
+            "app": [ident.app_id],
+            "bot_user": [ident.bot_user_id],
+            "bot_id": [ident.bot_id],
         }
         await self.refresh()
         assert self.known["instance"] and self.known["thread_ts"] and self.known["topic"], self.known
@@ -241,8 +261,9 @@ class Stage:
     def _issued(self, user: Any, channel: Any, ts: Any) -> dict[str, str]:
         """A trigger id and a response URL the sandbox issued for the request's user (and message)."""
         user, channel = str(user or "U0NOBODY"), str(channel or DESK_CHANNEL)
-        body, _ = self.rig.slack.payloads.block_action(user, "x", "y", channel_id=channel,
-                                                       message_ts=str(ts) if isinstance(ts, str) and ts else None)
+        body, _ = self.rig.slack.payloads.block_action(
+            user, "x", "y", channel_id=channel, message_ts=str(ts) if isinstance(ts, str) and ts else None
+        )
         payload = json.loads(dict(parse_qsl(body))["payload"])
         return {"trigger": str(payload["trigger_id"]), "response_url": str(payload["response_url"])}
 
@@ -294,7 +315,8 @@ class Stage:
                 # a new message is the chat's next one, and the chat has it (so that the bot can reply to it)
                 message["message_id"] = state.next_message_id()
                 state.messages[message["message_id"]] = StoredMessage(
-                    dict(message), sender_id=message["from"]["id"], thread_id=thread if type(thread) is int else None)
+                    dict(message), sender_id=message["from"]["id"], thread_id=thread if type(thread) is int else None
+                )
 
     async def send_slack(self, request: SlackRequest) -> Sent:
         body: Any = request.body
@@ -343,8 +365,11 @@ class Stage:
         for s in sent:  # shown by --hypothesis-show-statistics
             _event(f"{s.what} {_kind(s.endpoint, s.body)} → {s.status}")
         problems = [f"{s.what} answered {s.status}: {s.text[:300]}" for s in sent if s.status >= 500]
-        problems += [f"{s.what} acknowledged in {s.elapsed:.2f} s (Slack allows {SLACK_ACK_BUDGET:.0f} s)"
-                     for s in sent if s.signed_slack and s.elapsed > SLACK_ACK_BUDGET]
+        problems += [
+            f"{s.what} acknowledged in {s.elapsed:.2f} s (Slack allows {SLACK_ACK_BUDGET:.0f} s)"
+            for s in sent
+            if s.signed_slack and s.elapsed > SLACK_ACK_BUDGET
+        ]
         problems += _ack_problems(sent)
         try:
             await self.rig.settle(timeout=SETTLE_TIMEOUT)
@@ -371,16 +396,28 @@ class Stage:
         if stats.get("pending", 0) and stats.get("next_due", 0.0) <= now + RETRY_MARGIN:
             entries = await self._outbox_entries(1)
             stuck = [e for e in entries if e.status == OutboxStatus.PENDING and e.due_at <= now + RETRY_MARGIN]
-            problems.append("outbox entries pending and due: " + "; ".join(
-                f"#{e.id} {e.route} {e.action} (conversation {e.conversation}: "
-                + ", ".join(f"#{o.id} {o.action} {o.status.value} {o.last_error or ''}".strip()
-                            for o in entries if o.conversation == e.conversation)[-600:] + ")" for e in stuck[:3]))
+            problems.append(
+                "outbox entries pending and due: "
+                + "; ".join(
+                    f"#{e.id} {e.route} {e.action} (conversation {e.conversation}: "
+                    + ", ".join(
+                        f"#{o.id} {o.action} {o.status.value} {o.last_error or ''}".strip()
+                        for o in entries
+                        if o.conversation == e.conversation
+                    )[-600:]
+                    + ")"
+                    for e in stuck[:3]
+                )
+            )
             for entry in stuck:
                 await store.outbox_kill(entry.id, "fuzz: stuck, killed to go on")
         fresh = await self._outbox_entries(self.outbox_seen + 1)
         self.outbox_seen = max([self.outbox_seen, *(e.id for e in fresh)])
-        problems += [f"outbox entry #{e.id} ({e.route} {e.action}) is dead without a reason" for e in fresh
-                     if e.status == OutboxStatus.DEAD and not (e.last_error or "").strip()]
+        problems += [
+            f"outbox entry #{e.id} ({e.route} {e.action}) is dead without a reason"
+            for e in fresh
+            if e.status == OutboxStatus.DEAD and not (e.last_error or "").strip()
+        ]
         lasting = await _session_problems(self.desk)  # state problems stay: each is reported once
         problems += [p for p in lasting if p not in self.reported]
         self.reported.update(lasting)
@@ -400,17 +437,19 @@ class Stage:
     def call_problems(self) -> list[str]:
         problems: list[str] = []
         checker = call_checker()
-        for call in self.rig.telegram.calls[self.tg_calls:]:
+        for call in self.rig.telegram.calls[self.tg_calls :]:
             found = checker.problems(call)
             if found:
                 problems.append(f"Bot API call {call.method} (answered {call.status}) breaks the spec: {found[:3]}")
         limits = BlockKitLimits()
-        for slack_call in self.rig.slack.calls[self.slack_calls:]:
+        for slack_call in self.rig.slack.calls[self.slack_calls :]:
             shown = json.dumps({k: v for k, v in slack_call.params.items() if k in SHOWN_PARAMS}, ensure_ascii=False)
             mentions = sorted({m for m in BROADCAST_MENTIONS if m in shown})
             if mentions:
-                problems.append(f"Slack {slack_call.method} carries {', '.join(mentions)} (notifies the whole "
-                                f"channel): {shown[:300]}")
+                problems.append(
+                    f"Slack {slack_call.method} carries {', '.join(mentions)} (notifies the whole "
+                    f"channel): {shown[:300]}"
+                )
             if slack_call.method in SLACK_MESSAGE_METHODS:
                 found = limits.message(slack_call.params)
             elif slack_call.method in SLACK_VIEW_METHODS:
@@ -423,7 +462,7 @@ class Stage:
 
     def log_problems(self) -> list[str]:
         found = []
-        for record in self.caplog.records[self.log_mark:]:
+        for record in self.caplog.records[self.log_mark :]:
             if record.levelno < logging.ERROR or record.name.split(".")[0] not in ERROR_LOGGERS:
                 continue
             if not record.exc_info and str(record.msg) in EXPECTED_ERRORS:
@@ -563,8 +602,11 @@ async def _session_problems(desk: Any) -> list[str]:
             problems.append(f"{where}: no thread in the Slack desk {line.slack_desk_channel} (its card never posted)")
         if line is not None and line.telegram_desk_chat and await store.get_ref(TOPIC_REF, number) is None:
             problems.append(f"{where}: no topic in the Telegram desk {line.telegram_desk_chat}")
-    problems += [f"{count} open sessions of client {client} on line {line}"
-                 for (line, client), count in open_per_client.items() if count > 1]
+    problems += [
+        f"{count} open sessions of client {client} on line {line}"
+        for (line, client), count in open_per_client.items()
+        if count > 1
+    ]
     return problems
 
 
@@ -579,8 +621,10 @@ async def stage(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterat
     finally:
         await fuzz.close()
         await rig.stop()
-        print(f"\nfuzz: {fuzz.examples} examples, {fuzz.requests} requests, statuses {dict(fuzz.statuses)}, "
-              f"dead outbox entries {sum(fuzz.expected_errors.values())}")
+        print(
+            f"\nfuzz: {fuzz.examples} examples, {fuzz.requests} requests, statuses {dict(fuzz.statuses)}, "
+            f"dead outbox entries {sum(fuzz.expected_errors.values())}"
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -609,10 +653,23 @@ async def test_the_stage_is_prepared(stage: Stage) -> None:
     assert stage.known["session"] == [1, 2, 3]
     assert len(stage.known["thread_ts"]) == 3 and len(stage.known["topic"]) == 2
     assert stage.known["instance"][0] != "0" * 32 and stage.known["view"][0] != "V0NOMODAL"
-    await stage.run([TelegramRequest({"update_id": Ref("update_id"), "message": {
-        "message_id": 7, "date": 1, "chat": {"id": IVAN.telegram_user, "type": "private", "first_name": "Ivan"},
-        "from": {"id": IVAN.telegram_user, "is_bot": False, "first_name": "Ivan"}, "text": "still there?"}}),
-        SlackRequest({"type": "url_verification", "challenge": "c", "token": "t"}, "json", JSON_CONTENT)])
+    await stage.run(
+        [
+            TelegramRequest(
+                {
+                    "update_id": Ref("update_id"),
+                    "message": {
+                        "message_id": 7,
+                        "date": 1,
+                        "chat": {"id": IVAN.telegram_user, "type": "private", "first_name": "Ivan"},
+                        "from": {"id": IVAN.telegram_user, "is_bot": False, "first_name": "Ivan"},
+                        "text": "still there?",
+                    },
+                }
+            ),
+            SlackRequest({"type": "url_verification", "challenge": "c", "token": "t"}, "json", JSON_CONTENT),
+        ]
+    )
     assert stage.statuses == Counter({200: 2})
 
 
@@ -621,21 +678,44 @@ async def test_the_stage_is_prepared(stage: Stage) -> None:
 # --------------------------------------------------------------------------------------------------
 def _private(user_id: int, text: str, first_name: str = "Zoe") -> TelegramRequest:
     user = {"id": user_id, "is_bot": False, "first_name": first_name}
-    return TelegramRequest({"update_id": Ref("update_id"), "message": {
-        "message_id": 1, "date": 1_700_000_000, "chat": {"id": user_id, "type": "private", "first_name": first_name},
-        "from": user, "text": text}})
+    return TelegramRequest(
+        {
+            "update_id": Ref("update_id"),
+            "message": {
+                "message_id": 1,
+                "date": 1_700_000_000,
+                "chat": {"id": user_id, "type": "private", "first_name": first_name},
+                "from": user,
+                "text": text,
+            },
+        }
+    )
 
 
-def _click(action_id: str, value: str, channel: str = DESK_CHANNEL, user: str = ANNA.slack_user,
-           **payload: Any) -> SlackRequest:
-    body = {"type": "block_actions", "user": {"id": user, "username": "anna", "name": "anna", "team_id": Ref("team")},
-            "team": {"id": Ref("team"), "domain": "sandbox"}, "api_app_id": Ref("app"), "token": "verification_token",
-            "trigger_id": Ref("trigger"), "response_url": Ref("response_url"),
-            "container": {"type": "message", "message_ts": Ref("thread_ts"), "channel_id": channel,
-                          "is_ephemeral": False},
-            "channel": {"id": channel, "name": "x"},
-            "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value,
-                         "action_ts": "1700000000.000100", "text": {"type": "plain_text", "text": "Take"}}]}
+def _click(
+    action_id: str, value: str, channel: str = DESK_CHANNEL, user: str = ANNA.slack_user, **payload: Any
+) -> SlackRequest:
+    body = {
+        "type": "block_actions",
+        "user": {"id": user, "username": "anna", "name": "anna", "team_id": Ref("team")},
+        "team": {"id": Ref("team"), "domain": "sandbox"},
+        "api_app_id": Ref("app"),
+        "token": "verification_token",
+        "trigger_id": Ref("trigger"),
+        "response_url": Ref("response_url"),
+        "container": {"type": "message", "message_ts": Ref("thread_ts"), "channel_id": channel, "is_ephemeral": False},
+        "channel": {"id": channel, "name": "x"},
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "b",
+                "type": "button",
+                "value": value,
+                "action_ts": "1700000000.000100",
+                "text": {"type": "plain_text", "text": "Take"},
+            }
+        ],
+    }
     body.update(payload)
     return SlackRequest(body, "payload", FORM)
 
@@ -669,8 +749,9 @@ async def test_regression_a_session_whose_first_message_failed_still_gets_its_ca
     [session] = await store.list_sessions(client_id="telegram:604")
     history = [m.text for m in await store.list_messages(session.number)]
     assert history == ["My order is late", "Hello! An operator will answer shortly.", "Hello? Anyone?"]
-    assert await store.get_ref(SESSION_REF, str(session.number)) is not None, \
+    assert await store.get_ref(SESSION_REF, str(session.number)) is not None, (
         f"session #{session.number} never got its card and thread in the Slack desk"
+    )
     texts = [m.get("text") for m in stage.rig.telegram.chat_messages(SUPPORT_TOKEN, 604)]
     assert "Hello! An operator will answer shortly." in texts, f"no greeting reached the client: {texts}"
 
@@ -705,13 +786,16 @@ async def test_regression_a_listener_failing_after_ack_keeps_the_ack(stage: Stag
     await stage.run([_click(views.TAKE, "tampered", channel="C0NOWHERE")])
 
 
-@pytest.mark.parametrize("payload", [
-    pytest.param({"actions": []}, id="block_actions-no-actions"),
-    pytest.param({"actions": {"action_id": "session.take"}}, id="block_actions-actions-object"),
-    pytest.param({"actions": [42]}, id="block_actions-action-not-object"),
-    pytest.param({"type": "view_submission", "view": None}, id="view_submission-view-null"),
-    pytest.param({"type": "view_submission", "view": []}, id="view_submission-view-list"),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param({"actions": []}, id="block_actions-no-actions"),
+        pytest.param({"actions": {"action_id": "session.take"}}, id="block_actions-actions-object"),
+        pytest.param({"actions": [42]}, id="block_actions-action-not-object"),
+        pytest.param({"type": "view_submission", "view": None}, id="view_submission-view-null"),
+        pytest.param({"type": "view_submission", "view": []}, id="view_submission-view-list"),
+    ],
+)
 async def test_regression_malformed_interaction_shapes_are_answered_400(stage: Stage, payload: dict[str, Any]) -> None:
     """Signed interactions whose shape Bolt does not expect crash Bolt's listener matching (slack_bolt
     payload_utils `to_action` IndexError/KeyError, `is_view_submission` TypeError, `warning_unhandled_request`
@@ -723,36 +807,84 @@ async def test_regression_malformed_interaction_shapes_are_answered_400(stage: S
 
 
 def _view(kind: str, view: Any) -> SlackRequest:
-    body = {"type": kind, "user": {"id": ANNA.slack_user, "username": "anna", "name": "anna", "team_id": Ref("team")},
-            "team": {"id": Ref("team"), "domain": "sandbox"}, "api_app_id": Ref("app"), "token": "verification_token",
-            "trigger_id": Ref("trigger"), "view": view}
+    body = {
+        "type": kind,
+        "user": {"id": ANNA.slack_user, "username": "anna", "name": "anna", "team_id": Ref("team")},
+        "team": {"id": Ref("team"), "domain": "sandbox"},
+        "api_app_id": Ref("app"),
+        "token": "verification_token",
+        "trigger_id": Ref("trigger"),
+        "view": view,
+    }
     return SlackRequest(body, "payload", FORM)
 
 
-@pytest.mark.parametrize("request_", [
-    pytest.param(_view("view_submission", {"id": "V1", "callback_id": views.TASK_FORM, "state": {"values": {}}}),
-                 id="view_submission-view-without-type"),
-    pytest.param(_view("view_submission", {"id": "V1", "type": 7, "callback_id": "x"}), id="view_submission-type-int"),
-    pytest.param(_view("view_closed", {"id": "V1", "callback_id": "x"}), id="view_closed-view-without-type"),
-    pytest.param(_view("view_submission", {"id": "V1", "type": "modal", "callback_id": ["x"]}),
-                 id="view_submission-callback-id-list"),
-    pytest.param(_click(views.TAKE, "1", actions=[{"block_id": "b", "type": "button", "value": "1"}]),
-                 id="block_actions-action-without-action_id"),
-    pytest.param(SlackRequest({"type": "block_suggestion", "user": {"id": ANNA.slack_user}, "value": "x"},
-                              "payload", FORM), id="block_suggestion-without-action_id"),
-    pytest.param(SlackRequest({"type": "message_action", "user": {"id": ANNA.slack_user}, "callback_id": 5},
-                              "payload", FORM), id="message_action-callback-id-int"),
-    pytest.param(SlackRequest({"type": "shortcut", "user": {"id": ANNA.slack_user}}, "payload", FORM),
-                 id="shortcut-without-callback_id"),
-    pytest.param(SlackRequest({"token": "t", "team_id": "T0SANDBOX", "type": "event_callback", "event_id": "EvNOTYPE",
-                               "event": {"channel": DESK_CHANNEL, "text": "hi"}}, "json", JSON_CONTENT),
-                 id="event_callback-event-without-type"),
-    pytest.param(SlackRequest({"token": "t", "team_id": "T0SANDBOX", "type": "event_callback", "event_id": "EvMSG",
-                               "event": {"type": "message", "channel_type": "im", "message": "text"}},
-                              "json", JSON_CONTENT), id="event_callback-message-not-object"),
-])
-async def test_regression_signed_requests_bolt_cannot_route_are_answered_400(stage: Stage,
-                                                                             request_: SlackRequest) -> None:
+@pytest.mark.parametrize(
+    "request_",
+    [
+        pytest.param(
+            _view("view_submission", {"id": "V1", "callback_id": views.TASK_FORM, "state": {"values": {}}}),
+            id="view_submission-view-without-type",
+        ),
+        pytest.param(
+            _view("view_submission", {"id": "V1", "type": 7, "callback_id": "x"}), id="view_submission-type-int"
+        ),
+        pytest.param(_view("view_closed", {"id": "V1", "callback_id": "x"}), id="view_closed-view-without-type"),
+        pytest.param(
+            _view("view_submission", {"id": "V1", "type": "modal", "callback_id": ["x"]}),
+            id="view_submission-callback-id-list",
+        ),
+        pytest.param(
+            _click(views.TAKE, "1", actions=[{"block_id": "b", "type": "button", "value": "1"}]),
+            id="block_actions-action-without-action_id",
+        ),
+        pytest.param(
+            SlackRequest({"type": "block_suggestion", "user": {"id": ANNA.slack_user}, "value": "x"}, "payload", FORM),
+            id="block_suggestion-without-action_id",
+        ),
+        pytest.param(
+            SlackRequest(
+                {"type": "message_action", "user": {"id": ANNA.slack_user}, "callback_id": 5}, "payload", FORM
+            ),
+            id="message_action-callback-id-int",
+        ),
+        pytest.param(
+            SlackRequest({"type": "shortcut", "user": {"id": ANNA.slack_user}}, "payload", FORM),
+            id="shortcut-without-callback_id",
+        ),
+        pytest.param(
+            SlackRequest(
+                {
+                    "token": "t",
+                    "team_id": "T0SANDBOX",
+                    "type": "event_callback",
+                    "event_id": "EvNOTYPE",
+                    "event": {"channel": DESK_CHANNEL, "text": "hi"},
+                },
+                "json",
+                JSON_CONTENT,
+            ),
+            id="event_callback-event-without-type",
+        ),
+        pytest.param(
+            SlackRequest(
+                {
+                    "token": "t",
+                    "team_id": "T0SANDBOX",
+                    "type": "event_callback",
+                    "event_id": "EvMSG",
+                    "event": {"type": "message", "channel_type": "im", "message": "text"},
+                },
+                "json",
+                JSON_CONTENT,
+            ),
+            id="event_callback-message-not-object",
+        ),
+    ],
+)
+async def test_regression_signed_requests_bolt_cannot_route_are_answered_400(
+    stage: Stage, request_: SlackRequest
+) -> None:
     """Found by the fuzzer on a fresh clone (issue 17): a signed `view_submission` whose `view` has no `type`
     made Bolt's listener matching raise `KeyError: 'type'` (slack_bolt `is_workflow_step_save`), and Bolt
     answered 500. Slack always sends the fields Bolt's routing reads; a request without them is answered 400
@@ -770,8 +902,12 @@ async def test_regression_socket_mode_requests_bolt_cannot_route_are_answered_40
     warning, not 500 and an ERROR."""
     slack = stage.desk.slack
     assert slack is not None
-    body = {"type": "view_submission", "user": {"id": ANNA.slack_user}, "team": {"id": "T0SANDBOX"},
-            "view": {"id": "V1", "callback_id": views.TASK_FORM, "state": {"values": {}}}}
+    body = {
+        "type": "view_submission",
+        "user": {"id": ANNA.slack_user},
+        "team": {"id": "T0SANDBOX"},
+        "view": {"id": "V1", "callback_id": views.TASK_FORM, "state": {"values": {}}},
+    }
     stage.mark()
     response = await slack.async_dispatch(AsyncBoltRequest(body=body, mode="socket_mode"))
     assert response.status == 400, response.body
@@ -783,8 +919,15 @@ async def test_regression_socket_mode_requests_bolt_cannot_route_are_answered_40
 async def test_regression_an_event_callback_without_an_event_object_is_answered_400(stage: Stage, event: Any) -> None:
     """Found by the fuzzer in CI (fixed): a signed `event_callback` whose `event` is not an object crashed Bolt's
     authorization middleware (500), before linedesk's event inbox could look at it."""
-    body = {"token": "t", "team_id": "T0SANDBOX", "api_app_id": "A0LINEDESK", "event": event,
-            "type": "event_callback", "event_id": f"EvBROKEN{len(str(event))}", "event_time": 1700000000}
+    body = {
+        "token": "t",
+        "team_id": "T0SANDBOX",
+        "api_app_id": "A0LINEDESK",
+        "event": event,
+        "type": "event_callback",
+        "event_id": f"EvBROKEN{len(str(event))}",
+        "event_time": 1700000000,
+    }
     await stage.run([SlackRequest(body, "json", JSON_CONTENT)])
 
 

@@ -56,10 +56,21 @@ from tests.bpmn import block, script
 from tests.e2e.conftest import MakeRig
 
 ITEM_APPS = ("requests", "leads")
-SLACK_READS = frozenset({"auth.test", "users.info", "users.list", "conversations.info", "conversations.replies",
-                         "conversations.history", "chat.getPermalink", "files.info"})
-TELEGRAM_READS = frozenset({"getMe", "getChat", "getChatMember", "getFile", "getUpdates", "getWebhookInfo",
-                            "getMyCommands"})
+SLACK_READS = frozenset(
+    {
+        "auth.test",
+        "users.info",
+        "users.list",
+        "conversations.info",
+        "conversations.replies",
+        "conversations.history",
+        "chat.getPermalink",
+        "files.info",
+    }
+)
+TELEGRAM_READS = frozenset(
+    {"getMe", "getChat", "getChatMember", "getFile", "getUpdates", "getWebhookInfo", "getMyCommands"}
+)
 MB = 1024 * 1024
 HELLO = "Hello, my washing machine is broken"
 GREETED = [HELLO, "Hello! An operator will answer shortly."]
@@ -92,15 +103,18 @@ async def snapshot(rig: Rig) -> dict[str, Any]:
     rules = sorted(await store.list_rules(), key=lambda r: (r.line_id, r.event))
     return {
         "sessions": [s.model_dump(mode="json") for s in sessions],
-        "messages": {s.number: [m.model_dump(mode="json") for m in await store.list_messages(s.number)]
-                     for s in sessions},
+        "messages": {
+            s.number: [m.model_dump(mode="json") for m in await store.list_messages(s.number)] for s in sessions
+        },
         "instances": [r.model_dump(mode="json") for r in instances],
         "outbox": await outbox_entries(store),
-        "items": {app: [i.model_dump(mode="json") for i in await store.list_items(app, limit=10_000)]
-                  for app in ITEM_APPS},
+        "items": {
+            app: [i.model_dump(mode="json") for i in await store.list_items(app, limit=10_000)] for app in ITEM_APPS
+        },
         "rules": [r.model_dump(mode="json") for r in rules],
-        "operators": {o.id: (await store.get_operator(o.id)).model_dump(mode="json")
-                      for o in rig.desk.config.operators},
+        "operators": {
+            o.id: (await store.get_operator(o.id)).model_dump(mode="json") for o in rig.desk.config.operators
+        },
         "inbound_pending": [(r.source, r.key) for r in await store.inbound_pending(limit=10_000)],
     }
 
@@ -124,8 +138,12 @@ def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
             for k in was.keys() & now.keys():
                 fields = {f: (was[k].get(f), now[k].get(f)) for f in now[k] if was[k].get(f) != now[k].get(f)}
                 if fields:
-                    found.append(f"{key} {k}: " + ", ".join(
-                        f"{f} changed" if f == "state" else f"{f}: {a!r} -> {b!r}" for f, (a, b) in fields.items()))
+                    found.append(
+                        f"{key} {k}: "
+                        + ", ".join(
+                            f"{f} changed" if f == "state" else f"{f}: {a!r} -> {b!r}" for f, (a, b) in fields.items()
+                        )
+                    )
         elif key == "outbox":
             found.append(f"outbox: new {[e for e in new if e not in old]}, gone {[e for e in old if e not in new]}")
         else:
@@ -145,13 +163,18 @@ def _home_text(view: Any) -> str:
     """The notices of a published App Home (what a refused click there says)."""
     if isinstance(view, str):
         view = json.loads(view)
-    texts = [str(e.get("text", "")) for b in view.get("blocks", []) if b.get("type") == "context"
-             for e in b.get("elements", [])]
+    texts = [
+        str(e.get("text", ""))
+        for b in view.get("blocks", [])
+        if b.get("type") == "context"
+        for e in b.get("elements", [])
+    ]
     return " ".join(t for t in texts if t.startswith("⚠")) or "(App Home republished without a notice)"
 
 
-def _refusals(rig: Rig, slack_from: int, telegram_from: int, acks_from: dict[str, int],
-              actors: Iterable[Person]) -> tuple[list[str], list[str]]:
+def _refusals(
+    rig: Rig, slack_from: int, telegram_from: int, acks_from: dict[str, int], actors: Iterable[Person]
+) -> tuple[list[str], list[str]]:
     """(texts shown to the actors, every other platform call) since the marks."""
     slack_users = {p.slack_user for p in actors if p.slack_user}
     telegram_users = {p.telegram_user for p in actors if p.telegram_user}
@@ -163,15 +186,18 @@ def _refusals(rig: Rig, slack_from: int, telegram_from: int, acks_from: dict[str
             continue
         if call.method == "chat.postEphemeral" and params.get("user") in slack_users:
             texts.append(str(params.get("text")))
-        elif call.method == "response_url" and params.get("response_type") != "in_channel" \
-                and str(params.get("replace_original", "false")).lower() == "false":
+        elif (
+            call.method == "response_url"
+            and params.get("response_type") != "in_channel"
+            and str(params.get("replace_original", "false")).lower() == "false"
+        ):
             texts.append(str(params.get("text")))
         elif call.method == "views.publish" and params.get("user_id") in slack_users:
             texts.append(_home_text(params.get("view")))
         else:
             other.append(f"Slack {call.method} {json.dumps(params, default=str)[:300]}")
     for user in slack_users:
-        texts += [e["text"] for e in rig.slack.ephemeral(user)[acks_from[user]:] if e.get("source") == "ack"]
+        texts += [e["text"] for e in rig.slack.ephemeral(user)[acks_from[user] :] if e.get("source") == "ack"]
     for tg in rig.telegram.calls[telegram_from:]:
         params = tg.params
         chat = params.get("chat_id")
@@ -180,8 +206,9 @@ def _refusals(rig: Rig, slack_from: int, telegram_from: int, acks_from: dict[str
         if tg.method == "answerCallbackQuery":
             texts.append(str(params.get("text", "")))
         elif tg.method == "sendMessage" and (
-                (str(chat) == str(TELEGRAM_DESK) and params.get("reply_parameters"))
-                or str(chat) in {str(u) for u in telegram_users}):
+            (str(chat) == str(TELEGRAM_DESK) and params.get("reply_parameters"))
+            or str(chat) in {str(u) for u in telegram_users}
+        ):
             texts.append(str(params.get("text")))
         else:
             other.append(f"Telegram {tg.method} {json.dumps(params, default=str)[:300]}")
@@ -211,15 +238,17 @@ def last_ephemeral(rig: Rig, person: Person) -> str:
     return str(shown[-1]["text"]) if shown else ""
 
 
-async def slack_click(rig: Rig, person: Person, action_id: str, value: str, *, session: int = 1,
-                      selected: str | None = None) -> str:
+async def slack_click(
+    rig: Rig, person: Person, action_id: str, value: str, *, session: int = 1, selected: str | None = None
+) -> str:
     """`person` clicks `action_id` with `value` on session #`session`'s card; returns what they were told (one new
     ephemeral message, or "" when nothing was said)."""
     root = await rig.thread_root(session)
     count = len(rig.ephemeral(person))
     option = {"text": {"type": "plain_text", "text": selected}, "value": selected} if selected is not None else None
-    response = await rig.click(person, action_id, value, channel_id=root["channel"], message_ts=root["ts"],
-                               selected_option=option)
+    response = await rig.click(
+        person, action_id, value, channel_id=root["channel"], message_ts=root["ts"], selected_option=option
+    )
     assert response.status == 200, (action_id, value, response.status)
     shown = rig.ephemeral(person)
     return str(shown[-1]["text"]) if len(shown) > count else ""
@@ -235,8 +264,15 @@ def buttons(message: dict[str, Any]) -> dict[str, str]:
     return {b["text"]: b["callback_data"] for row in rows for b in row if "callback_data" in b}
 
 
-async def press(rig: Rig, person: Person, message: dict[str, Any], data: str, *, chat_id: int = TELEGRAM_DESK,
-                token: str = SUPPORT_TOKEN) -> dict[str, Any]:
+async def press(
+    rig: Rig,
+    person: Person,
+    message: dict[str, Any],
+    data: str,
+    *,
+    chat_id: int = TELEGRAM_DESK,
+    token: str = SUPPORT_TOKEN,
+) -> dict[str, Any]:
     """`person` presses a button with `data` under `message`; returns the press's answer (it must have one)."""
     user = rig.telegram.user(person.telegram_user, person.name)
     update = rig.telegram.callback_update(token, user, data, message["message_id"], chat_id=chat_id)
@@ -253,8 +289,9 @@ async def topic_reply(rig: Rig, person: Person, session: int | None, text: str) 
     chat = rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK)
     count = len(chat)
     await rig.topic_says(person, session, text)
-    replies = [m for m in rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK)[count:]
-               if m.get("from", {}).get("is_bot")]
+    replies = [
+        m for m in rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK)[count:] if m.get("from", {}).get("is_bot")
+    ]
     return str(replies[-1]["text"]) if replies else ""
 
 
@@ -276,12 +313,23 @@ async def anna_online_with_ivan(rig: Rig) -> None:
 async def anna_picks(rig: Rig, process_name: str, session: int = 1) -> None:
     """Anna runs `/startprocess N` and clicks the named process in the picker."""
     response = await rig.slash(ANNA, "/startprocess", str(session))
-    found = [e for b in response.json["blocks"] if b["type"] == "actions" for e in b["elements"]
-             if e["text"]["text"] == process_name]
+    found = [
+        e
+        for b in response.json["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"] == process_name
+    ]
     assert found, f"no {process_name!r} in the picker"
     picker = rig.ephemeral(ANNA)[-1]
-    await rig.click(ANNA, found[0]["action_id"], found[0]["value"], channel_id=DESK_CHANNEL, message_ts=picker["ts"],
-                    container_ephemeral=True)
+    await rig.click(
+        ANNA,
+        found[0]["action_id"],
+        found[0]["value"],
+        channel_id=DESK_CHANNEL,
+        message_ts=picker["ts"],
+        container_ephemeral=True,
+    )
 
 
 # === 1. Slack signatures, timestamps, replays ========================================================================
@@ -292,10 +340,12 @@ async def test_forged_stale_and_unsigned_slack_requests_are_401_and_do_nothing(r
     root = await rig.thread_root(1)
     requests = {
         "slash command": rig.slack.payloads.slash_command("/status", "offline", ANNA.slack_user, DESK_CHANNEL),
-        "button click": rig.slack.payloads.block_action(ANNA.slack_user, TAKE, "1", channel_id=root["channel"],
-                                                        message_ts=root["ts"]),
-        "event": rig.slack.payloads.message_event(ANNA.slack_user, root["channel"], "Anna forged this",
-                                                  thread_ts=root["ts"]),
+        "button click": rig.slack.payloads.block_action(
+            ANNA.slack_user, TAKE, "1", channel_id=root["channel"], message_ts=root["ts"]
+        ),
+        "event": rig.slack.payloads.message_event(
+            ANNA.slack_user, root["channel"], "Anna forged this", thread_ts=root["ts"]
+        ),
     }
     async with refused(rig, ANNA) as seen:
         for kind, (body, content_type) in requests.items():
@@ -311,8 +361,9 @@ async def test_forged_stale_and_unsigned_slack_requests_are_401_and_do_nothing(r
                 "timestamp 6 minutes ahead": (body, now + 360, None),
             }
             for case, (sent, timestamp, signature) in forged.items():
-                response = await rig.slack.send(rig.slack_url, sent, content_type, timestamp=timestamp,
-                                                signature=signature)
+                response = await rig.slack.send(
+                    rig.slack_url, sent, content_type, timestamp=timestamp, signature=signature
+                )
                 assert response.status == 401, (kind, case, response.status, response.text)
             signature = rig.slack.sign(body, now)
             for case, headers in {
@@ -339,8 +390,11 @@ async def test_a_slack_timestamp_that_is_not_a_number_is_401(rig: Rig) -> None:
     async with refused(rig, ANNA) as seen:
         for timestamp in ("yesterday", "1.5e9", "", "１７００００００００"):
             signature = slack_signature(rig.slack.signing_secret, timestamp, body)
-            status, _ = await post_raw(rig.slack_url, body.encode(), {
-                "Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature})
+            status, _ = await post_raw(
+                rig.slack_url,
+                body.encode(),
+                {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature},
+            )
             statuses[timestamp] = status
     assert statuses == dict.fromkeys(statuses, 401)
     assert seen.texts == []
@@ -354,8 +408,9 @@ async def test_replayed_slack_events_and_take_clicks_do_not_act_twice(any_store_
     await anna_online_with_ivan(rig)
     root = await rig.thread_root(1)
     now = int(time.time())
-    take = rig.slack.payloads.block_action(ANNA.slack_user, TAKE, "1", channel_id=root["channel"],
-                                           message_ts=root["ts"])
+    take = rig.slack.payloads.block_action(
+        ANNA.slack_user, TAKE, "1", channel_id=root["channel"], message_ts=root["ts"]
+    )
     reply = rig.slack.payloads.message_event(ANNA.slack_user, root["channel"], "I am on it", thread_ts=root["ts"])
     for body, content_type in (take, reply):
         assert (await rig.slack.send(rig.slack_url, body, content_type, timestamp=now)).status == 200
@@ -377,12 +432,23 @@ async def test_replayed_form_submission_and_process_click_do_not_act_twice(rig: 
     # the 5-minute signature window: it must not start a second instance either.
     await anna_online_with_ivan(rig)
     response = await rig.slash(ANNA, "/startprocess", "1")
-    button = next(e for b in response.json["blocks"] if b["type"] == "actions" for e in b["elements"]
-                  if e["text"]["text"] == "Handle request")
+    button = next(
+        e
+        for b in response.json["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"] == "Handle request"
+    )
     picker = rig.ephemeral(ANNA)[-1]
     now = int(time.time())
-    pick = rig.slack.payloads.block_action(ANNA.slack_user, button["action_id"], button["value"],
-                                           channel_id=DESK_CHANNEL, message_ts=picker["ts"], container_ephemeral=True)
+    pick = rig.slack.payloads.block_action(
+        ANNA.slack_user,
+        button["action_id"],
+        button["value"],
+        channel_id=DESK_CHANNEL,
+        message_ts=picker["ts"],
+        container_ephemeral=True,
+    )
     assert (await rig.slack.send(rig.slack_url, *pick, timestamp=now)).status == 200
     await rig.settle()
     modal = rig.slack.workspace.views.modal(ANNA.slack_user)
@@ -414,8 +480,9 @@ async def test_a_replayed_telegram_update_does_not_act_twice(any_store_rig: Rig)
     await rig.topic_says(ANNA, 1, "/startprocess")
     picker = next(m for m in await rig.topic(1) if m.get("text", "").startswith("▶ Start a process"))
     user = rig.telegram.user(ANNA.telegram_user, ANNA.name)
-    update = rig.telegram.callback_update(SUPPORT_TOKEN, user, buttons(picker)["Handle request"],
-                                          picker["message_id"], chat_id=TELEGRAM_DESK)
+    update = rig.telegram.callback_update(
+        SUPPORT_TOKEN, user, buttons(picker)["Handle request"], picker["message_id"], chat_id=TELEGRAM_DESK
+    )
     assert (await rig.telegram.post_update(rig.webhook_url(), update, secret=WEBHOOK_SECRET))[0] == 200
     await rig.settle()
     assert len(await instances(rig)) == 1
@@ -524,8 +591,11 @@ async def test_admin_api_refuses_missing_or_wrong_tokens_and_oversize_bodies(mak
     }
     async with refused(rig) as seen:
         for case, headers in wrong.items():
-            for method, url, body in (("GET", f"{rig.url}/api/sessions", b""), ("GET", f"{rig.url}/api/lines", b""),
-                                      ("PUT", put, rule)):
+            for method, url, body in (
+                ("GET", f"{rig.url}/api/sessions", b""),
+                ("GET", f"{rig.url}/api/lines", b""),
+                ("PUT", put, rule),
+            ):
                 status, _ = await post_raw(url, body, headers, method=method)
                 assert status == 401, (case, method, url, status)
         status, _ = await post_raw(f"{put}?token={token}", rule, {}, method="PUT")
@@ -615,9 +685,11 @@ async def test_tampered_slack_button_values_are_refused(any_store_rig: Rig) -> N
     assert await instances(rig) == []
 
 
-@pytest.mark.parametrize("value", ["²", "9" * 30, '{"s": true, "p": "handle_request"}',
-                                   '{"s": 99999999999999999999999, "p": "handle_request"}'],
-                         ids=["superscript-digit", "huge-number", "boolean-session", "huge-session"])
+@pytest.mark.parametrize(
+    "value",
+    ["²", "9" * 30, '{"s": true, "p": "handle_request"}', '{"s": 99999999999999999999999, "p": "handle_request"}'],
+    ids=["superscript-digit", "huge-number", "boolean-session", "huge-session"],
+)
 async def test_odd_slack_button_values_are_refused_with_a_reason(any_store_rig: Rig, value: str) -> None:
     """Values that pass a loose check (`str.isdigit`, `isinstance(True, int)`) but are no session number."""
     rig = any_store_rig
@@ -700,13 +772,17 @@ async def test_a_slack_user_who_is_no_operator_can_not_take_start_or_fill_in_a_f
     assert modal is not None and record.status == InstanceStatus.WAITING and record.assignee == "anna"
     values = {"phone": {"value": "+1 555"}, "kind": {"value": "repair"}, "urgent": {"value": "false"}}
     async with refused(rig, STRANGER) as seen:
-        for action_id, value, selected in ((TAKE, "1", None), (START, "1", None), (CLOSE, "1", None),
-                                           (f"{PICK}:handle_request", pick_value(1, "handle_request"), None),
-                                           (TASK_TAKE, record.id, None), (MENU, "", "spam:1")):
+        for action_id, value, selected in (
+            (TAKE, "1", None),
+            (START, "1", None),
+            (CLOSE, "1", None),
+            (f"{PICK}:handle_request", pick_value(1, "handle_request"), None),
+            (TASK_TAKE, record.id, None),
+            (MENU, "", "spam:1"),
+        ):
             told = await slack_click(rig, STRANGER, action_id, value, selected=selected)
             assert NOT_OPERATOR in told, (action_id, told)
-        for command, text in (("/startprocess", "1"), ("/startprocess", ""), ("/status", "online"),
-                              ("/autostart", "")):
+        for command, text in (("/startprocess", "1"), ("/startprocess", ""), ("/status", "online"), ("/autostart", "")):
             response = await rig.slash(STRANGER, command, text)
             assert response.text.startswith(NOT_OPERATOR), (command, response.text)
         response = await rig.slack.submit_view(rig.slack_url, STRANGER.slack_user, modal.id, values)
@@ -731,9 +807,14 @@ async def test_operators_of_another_line_can_not_act_on_its_sessions(any_store_r
         for person, session, reason in ((BORIS, 1, boris), (CARL, 2, carl)):
             number = str(session)
             process = "handle_request" if session == 1 else "send_quote"
-            for action_id, value, selected in ((TAKE, number, None), (START, number, None), (CLOSE, number, None),
-                                               (f"{PICK}:{process}", pick_value(session, process), None),
-                                               (MENU, "", f"spam:{number}"), (MENU, "", f"transfer:{number}")):
+            for action_id, value, selected in (
+                (TAKE, number, None),
+                (START, number, None),
+                (CLOSE, number, None),
+                (f"{PICK}:{process}", pick_value(session, process), None),
+                (MENU, "", f"spam:{number}"),
+                (MENU, "", f"transfer:{number}"),
+            ):
                 told = await slack_click(rig, person, action_id, value, session=session, selected=selected)
                 assert reason in told, (person.name, action_id, told)
             response = await rig.slash(person, "/startprocess", number)
@@ -742,8 +823,10 @@ async def test_operators_of_another_line_can_not_act_on_its_sessions(any_store_r
             assert last_ephemeral(rig, person) == f"Not sent to the client: {reason}"
             await rig.thread_reply(person, session, "// a note for your desk")  # notes are for the line's operators
             line = "support" if session == 1 else "sales"
-            assert last_ephemeral(rig, person) == \
-                f"Not sent to the client: Only operators of line {line!r} leave notes on its sessions."
+            assert (
+                last_ephemeral(rig, person)
+                == f"Not sent to the client: Only operators of line {line!r} leave notes on its sessions."
+            )
         # Boris is in the Telegram desk group too: the card's buttons and the topic's commands
         topic_card = await card(rig, 1)
         for text in ("Take", "Start process", "Close", "Transfer", "Spam"):
@@ -761,8 +844,11 @@ async def test_an_offline_operator_can_not_take_start_or_answer(any_store_rig: R
     await anna_online_with_ivan(rig)
     await rig.slash(ANNA, "/status", "offline")
     async with refused(rig, ANNA):
-        for action_id, value in ((TAKE, "1"), (START, "1"),
-                                 (f"{PICK}:handle_request", pick_value(1, "handle_request"))):
+        for action_id, value in (
+            (TAKE, "1"),
+            (START, "1"),
+            (f"{PICK}:handle_request", pick_value(1, "handle_request")),
+        ):
             told = await slack_click(rig, ANNA, action_id, value)
             assert "offline" in told, (action_id, told)
         response = await rig.slash(ANNA, "/startprocess", "1")
@@ -796,14 +882,18 @@ async def test_non_admins_can_not_change_automatic_start(rig: Rig) -> None:
         assert response.text == NOT_ADMIN
         response = await rig.slash(CARL, "/autostart", "support session.created create_lead on")
         assert response.text == f"Not changed: {NOT_ADMIN}"
-        for action_id, value, selected in ((TOGGLE, "support:session.created:on", None),
-                                           (f"{PROCESS}:support:session.created", "create_lead", option),
-                                           (PAGE, "0", None)):
+        for action_id, value, selected in (
+            (TOGGLE, "support:session.created:on", None),
+            (f"{PROCESS}:support:session.created", "create_lead", option),
+            (PAGE, "0", None),
+        ):
             await rig.click(CARL, action_id, value, channel_id=DESK_CHANNEL, selected_option=selected)
             assert last_ephemeral(rig, CARL) == f"Not changed: {NOT_ADMIN}", action_id
-        for action_id, value, selected in ((HOME_IDS.toggle, "support:session.created:on", None),
-                                           (f"{HOME_IDS.process}:support:session.created", "create_lead", option),
-                                           (HOME_IDS.page, "0", None)):
+        for action_id, value, selected in (
+            (HOME_IDS.toggle, "support:session.created:on", None),
+            (f"{HOME_IDS.process}:support:session.created", "create_lead", option),
+            (HOME_IDS.page, "0", None),
+        ):
             await rig.click(CARL, action_id, value, view=home["id"], selected_option=selected)
         assert await topic_reply(rig, CARL, None, "/autostart") == NOT_ADMIN
         for data in ("as:t:0:1", f"as:c:0:{lead}", "as:m:0:", "as:l:0:"):
@@ -846,8 +936,10 @@ async def test_the_http_block_never_reaches_a_host_outside_http_allow(make_rig: 
     async with web_server({}) as (outside, outside_hits):
         port = outside.rsplit(":", 1)[1]
         target = f"http://localhost:{port}/steal"  # 127.0.0.1 is allowed, "localhost" is not
-        redirect = {"/redirect": web.Response(status=302, headers={"Location": target}),
-                    "/redirect307": web.Response(status=307, headers={"Location": target})}
+        redirect = {
+            "/redirect": web.Response(status=302, headers={"Location": target}),
+            "/redirect307": web.Response(status=307, headers={"Location": target}),
+        }
         async with web_server(redirect) as (allowed, allowed_hits):
             processes = [
                 ("direct", "Direct", f"{target}/direct"),
@@ -856,9 +948,20 @@ async def test_the_http_block_never_reaches_a_host_outside_http_allow(make_rig: 
                 ("redirect", "Redirect", f"{allowed}/redirect"),
                 ("redirect307", "Redirect 307", f"{allowed}/redirect307"),
             ]
-            rig = await make_rig(*((pid, name, [block("linedesk.http", result="answer", url=url),
-                                                block("linedesk.reply", text="Leaked: {answer}")])
-                                   for pid, name, url in processes), http_allow=("127.0.0.1",))
+            rig = await make_rig(
+                *(
+                    (
+                        pid,
+                        name,
+                        [
+                            block("linedesk.http", result="answer", url=url),
+                            block("linedesk.reply", text="Leaked: {answer}"),
+                        ],
+                    )
+                    for pid, name, url in processes
+                ),
+                http_allow=("127.0.0.1",),
+            )
             await rig.client_writes(IVAN, f"{target}/client")
             await rig.slash(ANNA, "/status", "online")
             greeted = rig.client_chat(IVAN)

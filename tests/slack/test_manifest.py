@@ -60,7 +60,8 @@ EVENT_SCOPES: dict[str, set[str]] = {
 MESSAGE_EVENTS = {"message.channels", "message.groups", "message.im"}
 """Where `message` events come from: session threads in public and private desk channels, customers' DMs."""
 _METHOD = re.compile(
-    r"\.((?:auth|apps|chat|views|users|conversations|reactions|files|pins|bookmarks|usergroups|team|bots)_\w+)\(")
+    r"\.((?:auth|apps|chat|views|users|conversations|reactions|files|pins|bookmarks|usergroups|team|bots)_\w+)\("
+)
 _API_CALL = re.compile(r"api_call\(\s*[\"']([\w.]+)[\"']")
 
 
@@ -124,14 +125,14 @@ async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RecordingApp:
     config_path = tmp_path / "linedesk.toml"
     config_path.write_text(f"""
 [store]
-url = "sqlite:///{tmp_path / 'linedesk.db'}"
+url = "sqlite:///{tmp_path / "linedesk.db"}"
 
 [slack]
 bot_token = "xoxb-manifest-test"
 signing_secret = "manifest-test-secret"
 
 [processes]
-dir = "{ROOT / 'processes'}"
+dir = "{ROOT / "processes"}"
 
 [[lines]]
 id = "support"

@@ -33,7 +33,6 @@ REFERENCE = fixtures.REFERENCE / "slack"
 LEFT_OUT = "java_sdk_field_superset"
 
 
-
 class Expect(Enum):
     UNKNOWN_ACTION = "a button linedesk did not draw is acknowledged (200) and changes nothing"
     HOME_MESSAGES_TAB = "app_home_opened on the Messages tab draws nothing (the Home tab is published)"
@@ -82,8 +81,14 @@ def load(name: str) -> Any:
 def adapted(rig: Rig, value: Any, **more: str) -> Any:
     """`value` with the reference's workspace ids replaced by the sandbox's (exact string matches)."""
     ident = rig.slack.identity
-    ids = {"T111": ident.team_id, "T222": ident.team_id, "A111": ident.app_id, "C111": DESK_CHANNEL,
-           "B111": ident.bot_id, **more}
+    ids = {
+        "T111": ident.team_id,
+        "T222": ident.team_id,
+        "A111": ident.app_id,
+        "C111": DESK_CHANNEL,
+        "B111": ident.bot_id,
+        **more,
+    }
 
     def walk(item: Any) -> Any:
         if isinstance(item, dict):
@@ -97,8 +102,9 @@ def adapted(rig: Rig, value: Any, **more: str) -> Any:
 
 def issued(rig: Rig, person: Person, message_ts: str | None = None) -> tuple[str, str]:
     """A trigger id and a response URL the sandbox issued for `person` (as Slack would in any interaction)."""
-    body, _ = rig.slack.payloads.block_action(person.slack_user, "x", "y", channel_id=DESK_CHANNEL,
-                                              message_ts=message_ts)
+    body, _ = rig.slack.payloads.block_action(
+        person.slack_user, "x", "y", channel_id=DESK_CHANNEL, message_ts=message_ts
+    )
     payload = json.loads(dict(parse_qsl(body))["payload"])
     return str(payload["trigger_id"]), str(payload["response_url"])
 
@@ -237,8 +243,9 @@ async def test_thread_reply_of_an_operator_reaches_the_client_a_strangers_is_ref
     root = await rig.thread_root(1)
     reference = load("slack_event_message_thread_reply__bolt_python.json")
     body = adapted(rig, reference, W222=ANNA.slack_user, W111=rig.slack.identity.bot_user_id)
-    body["event"].update(thread_ts=root["ts"], ts=rig.slack.workspace.clock.next_ts(),
-                         parent_user_id=rig.slack.identity.bot_user_id)
+    body["event"].update(
+        thread_ts=root["ts"], ts=rig.slack.workspace.clock.next_ts(), parent_user_id=rig.slack.identity.bot_user_id
+    )
     ok(await send_event(rig, body))
     assert client_texts(rig)[-1].endswith("When Slack was released?")
     assert rig.desk is not None
@@ -254,8 +261,12 @@ async def test_thread_reply_of_an_operator_reaches_the_client_a_strangers_is_ref
 
 async def test_thread_broadcast_of_an_operator_reaches_the_client(rig: Rig) -> None:
     root = await rig.thread_root(1)
-    body = adapted(rig, load("slack_event_message_thread_broadcast__bolt_python.json"), U111=ANNA.slack_user,
-                   W111=rig.slack.identity.bot_user_id)
+    body = adapted(
+        rig,
+        load("slack_event_message_thread_broadcast__bolt_python.json"),
+        U111=ANNA.slack_user,
+        W111=rig.slack.identity.bot_user_id,
+    )
     body["event"].update(thread_ts=root["ts"], ts=rig.slack.workspace.clock.next_ts())
     body["event"]["root"].update(thread_ts=root["ts"], ts=root["ts"], user=rig.slack.identity.bot_user_id)
     ok(await send_event(rig, body))
@@ -264,8 +275,9 @@ async def test_thread_broadcast_of_an_operator_reaches_the_client(rig: Rig) -> N
 
 async def test_message_changed_of_no_mirrored_message_changes_nothing_and_of_a_reply_edits_it(rig: Rig) -> None:
     root = await rig.thread_root(1)
-    body = adapted(rig, load("slack_event_message_changed__bolt_python.json"), U111=ANNA.slack_user,
-                   U222=ANNA.slack_user)
+    body = adapted(
+        rig, load("slack_event_message_changed__bolt_python.json"), U111=ANNA.slack_user, U222=ANNA.slack_user
+    )
     before = client_texts(rig)
     ok(await send_event(rig, body))
     assert client_texts(rig) == before
@@ -283,8 +295,12 @@ async def test_message_changed_of_no_mirrored_message_changes_nothing_and_of_a_r
 async def test_the_same_event_id_twice_is_handled_once(rig: Rig) -> None:
     """Every reference event carries event_id "Ev111": as sent, the second delivery is a duplicate."""
     root = await rig.thread_root(1)
-    body = adapted(rig, load("slack_event_message_thread_reply__bolt_python.json"), W222=ANNA.slack_user,
-                   W111=rig.slack.identity.bot_user_id)
+    body = adapted(
+        rig,
+        load("slack_event_message_thread_reply__bolt_python.json"),
+        W222=ANNA.slack_user,
+        W111=rig.slack.identity.bot_user_id,
+    )
     body["event"].update(thread_ts=root["ts"], ts=rig.slack.workspace.clock.next_ts())
     ok(await send_event(rig, body, event_id="Ev111"))
     body["event"].update(ts=rig.slack.workspace.clock.next_ts())

@@ -36,8 +36,13 @@ BUTTONS: list[dict[str, Any]] = [
         "block_id": "session_actions",
         "elements": [
             {"type": "button", "action_id": "take", "text": {"type": "plain_text", "text": "Take"}, "value": "1"},
-            {"type": "button", "action_id": "close", "text": {"type": "plain_text", "text": "Close"}, "value": "1",
-             "style": "danger"},
+            {
+                "type": "button",
+                "action_id": "close",
+                "text": {"type": "plain_text", "text": "Close"},
+                "value": "1",
+                "style": "danger",
+            },
         ],
     },
 ]
@@ -48,12 +53,25 @@ MODAL: dict[str, Any] = {
     "title": {"type": "plain_text", "text": "Handle request"},
     "submit": {"type": "plain_text", "text": "Send"},
     "blocks": [
-        {"type": "input", "block_id": "phone", "label": {"type": "plain_text", "text": "Phone"},
-         "element": {"type": "plain_text_input", "action_id": "phone"}},
-        {"type": "input", "block_id": "kind", "label": {"type": "plain_text", "text": "Kind"},
-         "element": {"type": "static_select", "action_id": "kind", "options": [
-             {"text": {"type": "plain_text", "text": "Repair"}, "value": "repair"},
-             {"text": {"type": "plain_text", "text": "Install"}, "value": "install"}]}},
+        {
+            "type": "input",
+            "block_id": "phone",
+            "label": {"type": "plain_text", "text": "Phone"},
+            "element": {"type": "plain_text_input", "action_id": "phone"},
+        },
+        {
+            "type": "input",
+            "block_id": "kind",
+            "label": {"type": "plain_text", "text": "Kind"},
+            "element": {
+                "type": "static_select",
+                "action_id": "kind",
+                "options": [
+                    {"text": {"type": "plain_text", "text": "Repair"}, "value": "repair"},
+                    {"text": {"type": "plain_text", "text": "Install"}, "value": "install"},
+                ],
+            },
+        },
     ],
 }
 
@@ -235,8 +253,10 @@ async def test_views_open_needs_a_fresh_unused_trigger(sandbox: SlackSandbox, cl
         assert refused.value.response["error"] == error
 
     with pytest.raises(SlackApiError) as too_long:
-        await client.views_open(trigger_id=trigger_for(sandbox), view={**MODAL, "title": {
-            "type": "plain_text", "text": "A title far longer than twenty-four characters"}})
+        await client.views_open(
+            trigger_id=trigger_for(sandbox),
+            view={**MODAL, "title": {"type": "plain_text", "text": "A title far longer than twenty-four characters"}},
+        )
     assert too_long.value.response["error"] == "invalid_arguments"
 
 
@@ -304,8 +324,14 @@ async def test_users_info(client: AsyncWebClient) -> None:
 async def test_files_upload_v2_end_to_end(sandbox: SlackSandbox, client: AsyncWebClient) -> None:
     root = await client.chat_postMessage(channel=DESK, text="Session #1")
     content = b"%PDF-1.4 invoice"
-    uploaded = await client.files_upload_v2(channel=DESK, thread_ts=root["ts"], content=content,
-                                            filename="invoice.pdf", title="Invoice", initial_comment="From Ivan")
+    uploaded = await client.files_upload_v2(
+        channel=DESK,
+        thread_ts=root["ts"],
+        content=content,
+        filename="invoice.pdf",
+        title="Invoice",
+        initial_comment="From Ivan",
+    )
     file_id = uploaded["file"]["id"]
     assert sandbox.files[file_id].content == content and sandbox.files[file_id].mimetype == "application/pdf"
     [shared] = sandbox.thread(DESK, root["ts"])
@@ -314,7 +340,12 @@ async def test_files_upload_v2_end_to_end(sandbox: SlackSandbox, client: AsyncWe
     info = (await client.files_info(file=file_id))["file"]
     assert info["size"] == len(content) and DESK in info["shares"]["private"] | info["shares"]["public"]
     assert [c.method for c in sandbox.calls] == [
-        "chat.postMessage", "files.getUploadURLExternal", "upload", "files.completeUploadExternal", "files.info"]
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
+        "files.info",
+    ]
 
     async with aiohttp.ClientSession() as http:
         headers = {"Authorization": f"Bearer {sandbox.bot_token}"}
@@ -339,8 +370,11 @@ async def test_rate_limit_raises_with_retry_after(sandbox: SlackSandbox, client:
 
 
 async def test_rate_limit_retry_handler_retries(sandbox: SlackSandbox) -> None:
-    retrying = AsyncWebClient(token=sandbox.bot_token, base_url=sandbox.api_url,
-                              retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)])
+    retrying = AsyncWebClient(
+        token=sandbox.bot_token,
+        base_url=sandbox.api_url,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
+    )
     sandbox.fail("chat.postMessage", retry_after=0)
     answer = await retrying.chat_postMessage(channel=DESK, text="eventually")
     assert answer["ok"] and [c.status for c in sandbox.calls_of("chat.postMessage")] == [429, 200]
@@ -445,21 +479,42 @@ def test_built_payloads_have_the_reference_keys() -> None:
 
     reply = event(sb.message_event("W111", "C111", "When?", thread_ts=root["ts"]))
     cases = [
-        (form(sb.slash_command("/startprocess", "42", "W111", "C111")),
-         "slack_slash_command_decoded__bolt_python.json", "SlashCommandPayload.json"),
-        (payload(sb.block_action("W111", "take", "1", channel_id="C111", message_ts=picker["ts"])),
-         "slack_block_actions__bolt_python.json", "BlockActionPayload.json"),
-        (payload(sb.block_action("W111", "take", "1", channel_id="C111", message_ts=root["ts"])),
-         "slack_block_actions__bolt_python.json", "BlockActionPayload.json"),
-        (payload(sb.view_submission("W111", modal.id, values={"phone": {"phone": "+100"}})),
-         "slack_view_submission__bolt_python.json", "ViewSubmissionPayload.json"),
-        (event(sb.message_event("W111", "C111", "Hello World!")),
-         "slack_event_message_channel__bolt_python.json", "MessagePayload.json"),
+        (
+            form(sb.slash_command("/startprocess", "42", "W111", "C111")),
+            "slack_slash_command_decoded__bolt_python.json",
+            "SlashCommandPayload.json",
+        ),
+        (
+            payload(sb.block_action("W111", "take", "1", channel_id="C111", message_ts=picker["ts"])),
+            "slack_block_actions__bolt_python.json",
+            "BlockActionPayload.json",
+        ),
+        (
+            payload(sb.block_action("W111", "take", "1", channel_id="C111", message_ts=root["ts"])),
+            "slack_block_actions__bolt_python.json",
+            "BlockActionPayload.json",
+        ),
+        (
+            payload(sb.view_submission("W111", modal.id, values={"phone": {"phone": "+100"}})),
+            "slack_view_submission__bolt_python.json",
+            "ViewSubmissionPayload.json",
+        ),
+        (
+            event(sb.message_event("W111", "C111", "Hello World!")),
+            "slack_event_message_channel__bolt_python.json",
+            "MessagePayload.json",
+        ),
         (reply, "slack_event_message_thread_reply__bolt_python.json", "MessagePayload.json"),
-        (event(sb.message_changed_event("W111", "C111", reply["event"]["ts"], "updated")),
-         "slack_event_message_changed__bolt_python.json", "MessageChangedPayload.json"),
-        (event(sb.app_home_opened("W111", tab="messages")),
-         "slack_event_app_home_opened__bolt_python.json", "AppHomeOpenedPayload.json"),
+        (
+            event(sb.message_changed_event("W111", "C111", reply["event"]["ts"], "updated")),
+            "slack_event_message_changed__bolt_python.json",
+            "MessageChangedPayload.json",
+        ),
+        (
+            event(sb.app_home_opened("W111", tab="messages")),
+            "slack_event_app_home_opened__bolt_python.json",
+            "AppHomeOpenedPayload.json",
+        ),
     ]
     for built, bolt_name, java_name in cases:
         built_keys = _keys(built)
@@ -495,11 +550,19 @@ async def test_clicks_on_ephemeral_buttons_and_respond(sandbox: SlackSandbox, pr
     response = await sandbox.click(url, ANNA, "close", "1", channel_id=DESK, message_ts=picker["ts"])
     assert response.status == 200
     clicked = fake.received[-1].payload()
-    assert clicked["container"] == {"type": "message", "message_ts": picker["ts"], "channel_id": DESK,
-                                    "is_ephemeral": True}
+    assert clicked["container"] == {
+        "type": "message",
+        "message_ts": picker["ts"],
+        "channel_id": DESK,
+        "is_ephemeral": True,
+    }
     [action] = clicked["actions"]
     assert (action["block_id"], action["value"], action["style"], action["text"]["text"]) == (
-        "session_actions", "1", "danger", "Close")
+        "session_actions",
+        "1",
+        "danger",
+        "Close",
+    )
     assert "message" not in clicked and clicked["trigger_id"]
     assert [e["text"] for e in sandbox.ephemeral(ANNA)] == ["Pick"]  # the ack body is not shown
 
@@ -510,8 +573,9 @@ async def test_clicks_on_ephemeral_buttons_and_respond(sandbox: SlackSandbox, pr
     assert sandbox.ephemeral(ANNA) == []
 
 
-async def test_click_on_a_channel_message(sandbox: SlackSandbox, client: AsyncWebClient,
-                                          product: tuple[Product, str]) -> None:
+async def test_click_on_a_channel_message(
+    sandbox: SlackSandbox, client: AsyncWebClient, product: tuple[Product, str]
+) -> None:
     fake, url = product
     root = await client.chat_postMessage(channel=DESK, text="Session #1", blocks=BUTTONS)
     await sandbox.click(url, ANNA, "take", "1", channel_id=DESK, message_ts=root["ts"])
@@ -522,8 +586,9 @@ async def test_click_on_a_channel_message(sandbox: SlackSandbox, client: AsyncWe
     assert sandbox.modal(ANNA)["id"] == view["id"]  # type: ignore[index]
 
 
-async def test_view_submission_and_response_actions(sandbox: SlackSandbox, client: AsyncWebClient,
-                                                    product: tuple[Product, str]) -> None:
+async def test_view_submission_and_response_actions(
+    sandbox: SlackSandbox, client: AsyncWebClient, product: tuple[Product, str]
+) -> None:
     fake, url = product
     view = (await client.views_open(trigger_id=trigger_for(sandbox), view=MODAL))["view"]
     fake.answer = lambda _: web.json_response({"response_action": "errors", "errors": {"phone": "Digits only"}})
@@ -532,8 +597,12 @@ async def test_view_submission_and_response_actions(sandbox: SlackSandbox, clien
     assert submitted["view"]["callback_id"] == "task_form" and submitted["view"]["private_metadata"] == "instance-7"
     assert submitted["view"]["state"]["values"] == {
         "phone": {"phone": {"type": "plain_text_input", "value": "abc"}},
-        "kind": {"kind": {"type": "static_select", "selected_option": {
-            "text": {"type": "plain_text", "text": "Repair"}, "value": "repair"}}},
+        "kind": {
+            "kind": {
+                "type": "static_select",
+                "selected_option": {"text": {"type": "plain_text", "text": "Repair"}, "value": "repair"},
+            }
+        },
     }
     assert sandbox.views[view["id"]].errors == {"phone": "Digits only"} and sandbox.modal(ANNA) is not None
 
@@ -542,8 +611,9 @@ async def test_view_submission_and_response_actions(sandbox: SlackSandbox, clien
     assert sandbox.modal(ANNA) is None and sandbox.views[view["id"]].closed
 
 
-async def test_message_events_store_what_people_write(sandbox: SlackSandbox, client: AsyncWebClient,
-                                                      product: tuple[Product, str]) -> None:
+async def test_message_events_store_what_people_write(
+    sandbox: SlackSandbox, client: AsyncWebClient, product: tuple[Product, str]
+) -> None:
     fake, url = product
     root = await client.chat_postMessage(channel=DESK, text="Session #1")
     answer = await sandbox.post_message(url, ANNA, DESK, "I'll take it", thread_ts=root["ts"])
@@ -557,8 +627,11 @@ async def test_message_events_store_what_people_write(sandbox: SlackSandbox, cli
     assert json.loads(fake.received[-1].body)["event"]["channel_type"] == "im"
     assert (await client.conversations_open(users=IVAN))["channel"]["id"] == "D0IVAN01"
 
-    await sandbox.post_event(url, {"type": "app_mention", "user": ANNA, "text": "<@U0LINEDESK> hi",
-                                   "channel": DESK, "ts": "1.000001"}, event_id="Ev0FIXED")
+    await sandbox.post_event(
+        url,
+        {"type": "app_mention", "user": ANNA, "text": "<@U0LINEDESK> hi", "channel": DESK, "ts": "1.000001"},
+        event_id="Ev0FIXED",
+    )
     assert json.loads(fake.received[-1].body)["event_id"] == "Ev0FIXED"
     await sandbox.shortcut(url, ANNA, "start_process", DESK, root["ts"])
     shortcut = fake.received[-1].payload()

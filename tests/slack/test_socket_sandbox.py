@@ -21,10 +21,18 @@ APP_TOKEN = "xapp-1-A0LINEDESK-1-sandbox"
 ANNA = "U0ANNA01"
 DESK = "C0DESK01"
 MODAL: dict[str, Any] = {
-    "type": "modal", "callback_id": "form", "title": {"type": "plain_text", "text": "Form"},
+    "type": "modal",
+    "callback_id": "form",
+    "title": {"type": "plain_text", "text": "Form"},
     "submit": {"type": "plain_text", "text": "Send"},
-    "blocks": [{"type": "input", "block_id": "phone", "label": {"type": "plain_text", "text": "Phone"},
-                "element": {"type": "plain_text_input", "action_id": "phone"}}],
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "phone",
+            "label": {"type": "plain_text", "text": "Phone"},
+            "element": {"type": "plain_text_input", "action_id": "phone"},
+        }
+    ],
 }
 
 
@@ -60,7 +68,8 @@ class RawClient:
 
 async def open_url(sandbox: SlackSandbox) -> str:
     response = await AsyncWebClient(token=APP_TOKEN, base_url=sandbox.api_url).apps_connections_open(
-        app_token=APP_TOKEN)
+        app_token=APP_TOKEN
+    )
     return str(response["url"])
 
 
@@ -93,7 +102,8 @@ async def test_connections_open_takes_the_app_token_only(sandbox: SlackSandbox) 
 
     with pytest.raises(SlackApiError) as bot:
         await AsyncWebClient(token=sandbox.bot_token, base_url=sandbox.api_url).apps_connections_open(
-            app_token=sandbox.bot_token)
+            app_token=sandbox.bot_token
+        )
     assert bot.value.response["error"] == "not_allowed_token_type"
     with pytest.raises(SlackApiError) as unknown:
         await AsyncWebClient(base_url=sandbox.api_url).apps_connections_open(app_token="xapp-1-other")
@@ -169,8 +179,10 @@ async def test_slash_command_envelope_and_its_answer(sandbox: SlackSandbox, raw:
     assert payload["trigger_id"] and payload["api_app_id"] == sandbox.identity.app_id
     assert ack.envelope_id == envelope["envelope_id"] and ack.payload == {"text": "Your status is now *online*."}
     assert [e["text"] for e in sandbox.ephemeral(ANNA)] == ["Your status is now *online*."]
-    assert sandbox.socket.received[-1] == {"envelope_id": envelope["envelope_id"],
-                                           "payload": {"text": "Your status is now *online*."}}
+    assert sandbox.socket.received[-1] == {
+        "envelope_id": envelope["envelope_id"],
+        "payload": {"text": "Your status is now *online*."},
+    }
 
 
 async def test_event_envelope_carries_retries(sandbox: SlackSandbox, raw: RawClient) -> None:
@@ -194,10 +206,24 @@ async def test_event_envelope_carries_retries(sandbox: SlackSandbox, raw: RawCli
 
 async def test_interactive_envelopes(sandbox: SlackSandbox, raw: RawClient) -> None:
     client = AsyncWebClient(token=sandbox.bot_token, base_url=sandbox.api_url)
-    posted = await client.chat_postMessage(channel=DESK, text="card", blocks=[{
-        "type": "actions", "block_id": "a",
-        "elements": [{"type": "button", "action_id": "take", "text": {"type": "plain_text", "text": "Take"},
-                      "value": "1"}]}])
+    posted = await client.chat_postMessage(
+        channel=DESK,
+        text="card",
+        blocks=[
+            {
+                "type": "actions",
+                "block_id": "a",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "take",
+                        "text": {"type": "plain_text", "text": "Take"},
+                        "value": "1",
+                    }
+                ],
+            }
+        ],
+    )
     click = asyncio.create_task(sandbox.socket.click(ANNA, "take", "1", channel_id=DESK, message_ts=posted["ts"]))
     envelope = await answer_with(raw, None)
     await asyncio.wait_for(click, 3)
@@ -273,8 +299,9 @@ async def bolt(sandbox: SlackSandbox) -> AsyncIterator[tuple[AsyncApp, asyncio.Q
     async def home(event: dict[str, Any], request: AsyncBoltRequest) -> None:
         seen.put_nowait({"user": event["user"], "retry": request.headers.get("x-slack-retry-num", [None])[0]})
 
-    handler = AsyncSocketModeHandler(app, APP_TOKEN, web_client=AsyncWebClient(token=APP_TOKEN,
-                                                                               base_url=sandbox.api_url))
+    handler = AsyncSocketModeHandler(
+        app, APP_TOKEN, web_client=AsyncWebClient(token=APP_TOKEN, base_url=sandbox.api_url)
+    )
     await asyncio.wait_for(handler.connect_async(), 5)
     try:
         yield app, seen
@@ -282,8 +309,9 @@ async def bolt(sandbox: SlackSandbox) -> AsyncIterator[tuple[AsyncApp, asyncio.Q
         await handler.close_async()
 
 
-async def test_bolt_over_the_socket(sandbox: SlackSandbox,
-                                    bolt: tuple[AsyncApp, asyncio.Queue[dict[str, Any]]]) -> None:
+async def test_bolt_over_the_socket(
+    sandbox: SlackSandbox, bolt: tuple[AsyncApp, asyncio.Queue[dict[str, Any]]]
+) -> None:
     _, seen = bolt
     ack = await sandbox.socket.slash("/status", "online", ANNA, DESK)
     assert ack.payload == {"text": "status online"}
@@ -305,7 +333,8 @@ async def test_bolt_over_the_socket(sandbox: SlackSandbox,
 
 
 async def test_bolt_reconnects_after_close_and_disconnect(
-        sandbox: SlackSandbox, bolt: tuple[AsyncApp, asyncio.Queue[dict[str, Any]]]) -> None:
+    sandbox: SlackSandbox, bolt: tuple[AsyncApp, asyncio.Queue[dict[str, Any]]]
+) -> None:
     await sandbox.socket.wait_connected(1)
     await sandbox.socket.close()
     await sandbox.socket.wait_connected(2, timeout=5)

@@ -45,9 +45,7 @@ async def redis_stores() -> AsyncIterator[RedisFactory]:
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-async def store(
-    request: pytest.FixtureRequest, tmp_path: Path, redis_stores: RedisFactory
-) -> AsyncIterator[Store]:
+async def store(request: pytest.FixtureRequest, tmp_path: Path, redis_stores: RedisFactory) -> AsyncIterator[Store]:
     if request.param == "sqlite":
         sqlite = SqliteStore(tmp_path / "store.db")
         await sqlite.open()

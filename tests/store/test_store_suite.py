@@ -38,9 +38,7 @@ def session(line: str = "support", client: str = "telegram:1", **kw: object) -> 
     return Session.model_validate({"number": 0, "line_id": line, "client_id": client, **kw})
 
 
-def entry(
-    conversation: str, action: str = "send", due_at: float = 0.0, created_at: float = 0.0
-) -> OutboxEntry:
+def entry(conversation: str, action: str = "send", due_at: float = 0.0, created_at: float = 0.0) -> OutboxEntry:
     return OutboxEntry(
         conversation=conversation,
         route="telegram.client",
@@ -354,9 +352,7 @@ async def test_messages_oldest_first_with_increasing_ids(store: Store) -> None:
 
 async def test_commit_instance_stores_instance_and_enqueues(store: Store) -> None:
     inst = instance("i-1", 100.0, session=1, status=InstanceStatus.WAITING, state='{"x": 1}')
-    added = await store.commit_instance(
-        inst, [entry("tg:1", "a"), entry("tg:1", "b"), entry("slack:C1", "c")]
-    )
+    added = await store.commit_instance(inst, [entry("tg:1", "a"), entry("tg:1", "b"), entry("slack:C1", "c")])
     assert [e.action for e in added] == ["a", "b", "c"]
     assert added[0].id < added[1].id < added[2].id
     assert all(e.status is OutboxStatus.PENDING for e in added)
@@ -519,9 +515,7 @@ async def test_rules_insert_or_replace_per_line_and_event(store: Store) -> None:
     await store.save_rule(AutostartRule(line_id="support", event="session.closed", process_id="survey"))
     await store.save_rule(AutostartRule(line_id="sales", event="session.created", process_id="x"))
     await store.save_rule(
-        AutostartRule(
-            line_id="support", event="session.created", process_id="create_lead", enabled=False, source="cli"
-        )
+        AutostartRule(line_id="support", event="session.created", process_id="create_lead", enabled=False, source="cli")
     )
     rules = await store.list_rules("support")
     assert [(r.event, r.process_id, r.enabled, r.source) for r in rules] == [
@@ -637,9 +631,7 @@ async def test_redis_processes_never_claim_the_same_conversation(redis_stores: R
     await one.outbox_add([entry(f"C{i % 40}", str(i)) for i in range(120)])
     claimed: list[OutboxEntry] = []
     for _ in range(5):
-        batches = await asyncio.gather(
-            *(s.outbox_claim(now=10.0, lease=60.0, limit=7) for s in (one, two, one, two))
-        )
+        batches = await asyncio.gather(*(s.outbox_claim(now=10.0, lease=60.0, limit=7) for s in (one, two, one, two)))
         claimed += [e for batch in batches for e in batch]
     conversations = [e.conversation for e in claimed]
     assert len(conversations) == len(set(conversations)) == 40
@@ -778,8 +770,12 @@ async def test_outbox_stats_tell_when_the_next_entry_is_due(store: Store) -> Non
     from core.model import OutboxEntry
 
     assert (await store.outbox_stats(100.0))["next_due"] == 0.0
-    await store.outbox_add([OutboxEntry(conversation="a", route="r", action="x", due_at=150.0, created_at=90.0),
-                            OutboxEntry(conversation="b", route="r", action="x", due_at=120.0, created_at=95.0)])
+    await store.outbox_add(
+        [
+            OutboxEntry(conversation="a", route="r", action="x", due_at=150.0, created_at=90.0),
+            OutboxEntry(conversation="b", route="r", action="x", due_at=120.0, created_at=95.0),
+        ]
+    )
     stats = await store.outbox_stats(100.0)
     assert stats["pending"] == 2 and stats["next_due"] == 120.0 and stats["oldest_age"] == 10.0
 
@@ -790,21 +786,29 @@ async def test_redis_a_session_is_in_exactly_the_indexes_of_its_current_version(
     store = await redis_stores()
     s = await store.create_session(session(client="slack:U01"))
     steps: list[dict[str, object]] = [
-        {"status": A, "assignee": "anna"}, {"status": A, "assignee": "boris"}, {"status": S},
-        {"status": Q, "assignee": None}, {"status": C, "assignee": "anna"}, {"status": Q, "assignee": None},
+        {"status": A, "assignee": "anna"},
+        {"status": A, "assignee": "boris"},
+        {"status": S},
+        {"status": Q, "assignee": None},
+        {"status": C, "assignee": "anna"},
+        {"status": Q, "assignee": None},
     ]
     for update in steps:
         s = s.model_copy(update=update)
         await store.save_session(s)
-    await asyncio.gather(*(store.save_session(s.model_copy(update={"status": A, "assignee": who}))
-                           for who in ("anna", "boris", "carl")))
+    await asyncio.gather(
+        *(store.save_session(s.model_copy(update={"status": A, "assignee": who})) for who in ("anna", "boris", "carl"))
+    )
     current = await store.get_session(s.number)
     assert current is not None and current.assignee in {"anna", "boris", "carl"}
     client = store._r
 
     async def holding() -> set[str]:
-        return {key async for key in client.scan_iter(match=f"{store.prefix}sessions*", count=1000)
-                if await client.zscore(key, str(s.number)) is not None}
+        return {
+            key
+            async for key in client.scan_iter(match=f"{store.prefix}sessions*", count=1000)
+            if await client.zscore(key, str(s.number)) is not None
+        }
 
     assert await holding() == {*store._session_indexes(current), store._k("sessions", "line", "support", "quiet")}
     await store.save_session(current.model_copy(update={"status": C}))
@@ -813,7 +817,8 @@ async def test_redis_a_session_is_in_exactly_the_indexes_of_its_current_version(
 
 
 async def test_sqlite_another_process_holding_the_write_lock_is_waited_out_without_stalling_the_loop(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     store = SqliteStore(tmp_path / "shared.db", write_wait=3.0)
     await store.open()
     other = sqlite3.connect(tmp_path / "shared.db", isolation_level=None)  # the admin CLI, say
@@ -830,8 +835,9 @@ async def test_sqlite_another_process_holding_the_write_lock_is_waited_out_witho
         other.execute("BEGIN IMMEDIATE")
         asyncio.get_running_loop().call_later(0.6, lambda: other.execute("COMMIT"))
         started = time.monotonic()
-        await store.save_client(Client(id="telegram:1", channel=Channel.TELEGRAM, external_id="1", name="Ivan",
-                                       chat_id="1"))
+        await store.save_client(
+            Client(id="telegram:1", channel=Channel.TELEGRAM, external_id="1", name="Ivan", chat_id="1")
+        )
         waited = time.monotonic() - started
         assert 0.5 <= waited < 2.5
         assert ticks >= 20  # the loop went on while the write waited (SQLite's own busy wait would block it)
@@ -892,24 +898,35 @@ async def test_sqlite_sessions_stored_before_the_quiet_index_are_in_it_after_the
     await old.open()
     await old.close()
     with sqlite3.connect(path) as db:
-        for number, status, last in ((1, "active", 150.0), (2, "queued", None), (3, "closed", None),
-                                     (4, "queued", 0.0)):
-            doc = session(number=number, status=status, created_at=100.0 + number,
-                          last_client_message_at=last).model_dump_json()
-            db.execute("INSERT INTO sessions (number, line_id, client_id, status, assignee, created_at, data)"
-                       " VALUES (?, 'support', ?, ?, NULL, ?, ?)", (number, f"telegram:{number}", status,
-                                                                     100.0 + number, doc))
+        for number, status, last in (
+            (1, "active", 150.0),
+            (2, "queued", None),
+            (3, "closed", None),
+            (4, "queued", 0.0),
+        ):
+            doc = session(
+                number=number, status=status, created_at=100.0 + number, last_client_message_at=last
+            ).model_dump_json()
+            db.execute(
+                "INSERT INTO sessions (number, line_id, client_id, status, assignee, created_at, data)"
+                " VALUES (?, 'support', ?, ?, NULL, ?, ?)",
+                (number, f"telegram:{number}", status, 100.0 + number, doc),
+            )
     store = SqliteStore(path)
     await store.open()
     try:
         assert [(s.number, s.quiet_since) for s in await store.quiet_sessions("support", 1000.0)] == [
-            (2, 102.0), (4, 104.0), (1, 150.0)]
+            (2, 102.0),
+            (4, 104.0),
+            (1, 150.0),
+        ]
     finally:
         await store.close()
 
 
 async def test_redis_sessions_stored_before_the_quiet_index_are_in_it_after_the_upgrade(
-        redis_stores: RedisFactory) -> None:
+    redis_stores: RedisFactory,
+) -> None:
     first = await redis_stores()
     a = await first.create_session(session(created_at=100.0, last_client_message_at=150.0))
     b = await first.create_session(session(client="telegram:2", created_at=120.0))
@@ -918,5 +935,7 @@ async def test_redis_sessions_stored_before_the_quiet_index_are_in_it_after_the_
     assert await first.quiet_sessions("support", 1000.0) == []
     upgraded = await redis_stores()  # the next linedesk to open the store upgrades it
     assert [(s.number, s.quiet_since) for s in await upgraded.quiet_sessions("support", 1000.0)] == [
-        (b.number, 120.0), (a.number, 150.0)]
+        (b.number, 120.0),
+        (a.number, 150.0),
+    ]
     assert await upgraded._r.get(upgraded._k("schema")) == "1"

@@ -38,7 +38,6 @@ WRAPPED_UPDATE_ID = 424_242
 SOURCE = "telegram:support"
 
 
-
 class Expect(Enum):
     PRIVATE_TEXT = "a private text opens a session, stored and mirrored"
     START = "/start opens a session with the greeting"
@@ -154,9 +153,16 @@ def know_photo(rig: Rig, sizes: list[dict[str, Any]]) -> bytes:
     """Telegram knows the files its updates name: make the largest size downloadable. Returns its bytes."""
     largest = sizes[-1]
     content = b"\xff\xd8\xff\xe0" + bytes(largest["file_size"] - 4)
-    record = FileRecord(file_id=largest["file_id"], file_unique_id=largest["file_unique_id"] or "AQADreference",
-                        kind="photo", file_path="photos/reference.jpg", size=len(content), data=content,
-                        width=largest["width"], height=largest["height"])
+    record = FileRecord(
+        file_id=largest["file_id"],
+        file_unique_id=largest["file_unique_id"] or "AQADreference",
+        kind="photo",
+        file_path="photos/reference.jpg",
+        size=len(content),
+        data=content,
+        width=largest["width"],
+        height=largest["height"],
+    )
     rig.telegram.state.files[record.file_id] = record
     rig.telegram.state.files_by_path[record.file_path] = record
     return content
@@ -223,7 +229,8 @@ async def assert_session_for(rig: Rig, user: dict[str, Any], chat_id: int, text:
     assert client is not None and client.chat_id == str(chat_id) and client.name == display_name(user)
     stored = await rig.desk.store.list_messages(1)
     assert [(m.author_kind, m.text) for m in stored if m.author_kind == AuthorKind.SYSTEM] == [
-        (AuthorKind.SYSTEM, GREETING)]
+        (AuthorKind.SYSTEM, GREETING)
+    ]
     assert [m.text for m in stored if m.author_kind == AuthorKind.CLIENT] == ([] if text is None else [text])
     assert GREETING in [m.get("text") for m in rig.telegram.chat_messages(SUPPORT_TOKEN, chat_id)]
     thread = await rig.desk_thread(1)
@@ -351,8 +358,16 @@ async def test_a_block_by_a_known_client_marks_them_unreachable_and_tells_the_de
     member = kicked["my_chat_member"]
     user, chat = member["from"], member["chat"]
     open_private_chats(rig, [kicked])
-    first = {"update_id": kicked["update_id"] + 1, "message": {
-        "message_id": 1, "date": member["date"] - 60, "chat": chat, "from": user, "text": "My order is late"}}
+    first = {
+        "update_id": kicked["update_id"] + 1,
+        "message": {
+            "message_id": 1,
+            "date": member["date"] - 60,
+            "chat": chat,
+            "from": user,
+            "text": "My order is late",
+        },
+    }
     assert await post(rig, first) == 200
     await assert_session_for(rig, user, chat["id"], "My order is late")
     rig.telegram.block_user(SUPPORT_TOKEN, user["id"])  # what the kick means on Telegram's side
@@ -412,8 +427,9 @@ async def test_a_payload_breaking_the_spec_is_survived_and_linedesk_keeps_workin
     await assert_nothing_happened(rig, calls, slack)
 
     # ... and keeps working: the same person's next (conformant) message opens a session as usual.
-    user = rig.telegram.user(sender["id"], sender["first_name"], sender.get("last_name"), sender.get("username"),
-                             language_code=None)
+    user = rig.telegram.user(
+        sender["id"], sender["first_name"], sender.get("last_name"), sender.get("username"), language_code=None
+    )
     assert await post(rig, rig.telegram.text_update(SUPPORT_TOKEN, user, FOLLOW_UP)) == 200
     await assert_survived(rig, caplog, 2)
     await assert_session_for(rig, user, user["id"], FOLLOW_UP)
@@ -498,4 +514,3 @@ async def test_a_photo_with_the_longest_caption_is_copied_into_the_telegram_desk
     assert await spec_problems(rig) == []
     copies = [c for c in rig.telegram.calls_of("copyMessage") if c.ok]
     assert len(copies) == 1
-
