@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from core.clock import Clock
 from core.locks import KeyedLocks, Lease
-from core.model import InboundRecord
+from core.model import InboundRecord, without_lone_surrogates
 from core.store.base import Store, StoreError, steadily
 from core.telemetry import NO_TELEMETRY, Telemetry
 
@@ -78,6 +78,7 @@ class Intake:
         """Store the event (the caller acknowledges the platform after this returns) and handle it in the
         background. False for a duplicate delivery (its source and key were stored before)."""
         now = self._clock.now()
+        key, payload = without_lone_surrogates(key), without_lone_surrogates(payload)
         record = InboundRecord(source=source, key=key, payload=payload, created_at=now)
         registered = self._source(record)
         conversation = registered.order_key(record) if registered is not None else ""

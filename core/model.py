@@ -59,9 +59,7 @@ class Record(BaseModel):
     def _no_lone_surrogates(cls, value: Any) -> Any:
         """A platform's JSON may carry half of a UTF-16 pair ("\\ud800"), which cannot be stored as UTF-8:
         it becomes U+FFFD instead of failing the whole message."""
-        if isinstance(value, str) and _SURROGATE.search(value):
-            return _SURROGATE.sub("\ufffd", value)
-        return value
+        return without_lone_surrogates(value) if isinstance(value, str) else value
 
 
 class Client(Record):
@@ -261,6 +259,23 @@ class Item(Record):
 
 _NUMBER = re.compile(r"[0-9]{1,12}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """A JSON tree with every half of a UTF-16 pair ("\\ud800", legal in JSON, not in UTF-8) replaced by U+FFFD,
+    keys included: applied where platform requests enter, so nothing downstream (the store, the desks, a
+    platform's API) meets text it cannot encode. The value itself is returned when it has none."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        pairs = [(without_lone_surrogates(k), without_lone_surrogates(v)) for k, v in value.items()]
+        old = value.items()
+        changed = any(k is not ok or v is not ov for (k, v), (ok, ov) in zip(pairs, old, strict=True))
+        return dict(pairs) if changed else value
+    if isinstance(value, list):
+        items = [without_lone_surrogates(v) for v in value]
+        return items if any(new is not old for new, old in zip(items, value, strict=True)) else value
+    return value
 
 
 def parse_number(text: object) -> int | None:

@@ -16,8 +16,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+
+from core.model import without_lone_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,13 @@ class _Common(_Shape):
     container: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
     authorizations: list[dict[str, Any]] | None = None
+    view: dict[str, Any] = Field(default_factory=dict)  # Bolt's log of an unhandled request reads it when present
+
+
+class _Interactive(_Common):
+    """Every interaction is someone's: Slack always says who."""
+
+    user: dict[str, Any]
 
 
 class _Action(_Shape):
@@ -56,23 +67,23 @@ class _Event(_Shape):
     assistant_thread: dict[str, Any] | None = None
 
 
-class _BlockActions(_Common):
+class _BlockActions(_Interactive):
     actions: list[_Action] = Field(min_length=1)
 
 
-class _ViewPayload(_Common):
-    view: _View
+class _ViewPayload(_Interactive):
+    view: _View  # type: ignore[assignment]  # narrower than _Common's: Bolt's routing reads type and callback_id
 
 
 class _EventCallback(_Common):
     event: _Event
 
 
-class _BlockSuggestion(_Common):
+class _BlockSuggestion(_Interactive):
     action_id: str
 
 
-class _Shortcut(_Common):
+class _Shortcut(_Interactive):
     callback_id: str
 
 
@@ -117,7 +128,10 @@ class ShapeCheckedApp(AsyncApp):
     error handler's arguments with the same payload readers that failed (`to_step` reads `view.type` too)."""
 
     async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
-        body = req.body
+        body = without_lone_surrogates(req.body)
+        if body is not req.body:  # half a UTF-16 pair anywhere (JSON allows it, UTF-8 does not): U+FFFD instead
+            req.body = body
+            req.context = build_async_context(AsyncBoltContext(req.context), body)
         problem = shape_problem(body) if isinstance(body, dict) else "the body is not a JSON object"
         if problem is not None:
             log.warning("a Slack request Bolt cannot route (%s): answered 400", problem)
