@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 
 from adapters.slack.gate import Refused, RequestGate
+from adapters.slack.shapes import checked_bolt_request
 from bots.cli import listed_statuses
 from core.autostart import EVENTS, EffectiveRule
 from core.errors import Refusal
@@ -79,9 +80,7 @@ def _slack_handler(desk: Linedesk) -> Handler:
         raw = await request.read()
         try:
             gate.verify(raw, request.headers)
-            bolt_request = await to_bolt_request(request)
-            if not isinstance(bolt_request.body, dict):
-                raise Refused(400, "the body is not a JSON object")
+            bolt_request = checked_bolt_request(raw.decode("utf-8"), request)
             if not await gate.first_time(request.headers, bolt_request.body.get("type") == "event_callback"):
                 return web.Response(status=200)
         except Refused as refused:

@@ -14,13 +14,16 @@ import json
 import logging
 from typing import Any
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 
+from adapters.slack.gate import Refused
 from core.model import without_lone_surrogates
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,9 @@ class _Common(_Shape):
     container: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
     authorizations: list[dict[str, Any]] | None = None
-    view: dict[str, Any] = Field(default_factory=dict)  # Bolt's log of an unhandled request reads it when present
+    # when present, Bolt's middleware and its log of an unhandled request read these as objects
+    view: dict[str, Any] = Field(default_factory=dict)
+    event: dict[str, Any] = Field(default_factory=dict)
 
 
 class _Interactive(_Common):
@@ -76,7 +81,7 @@ class _ViewPayload(_Interactive):
 
 
 class _EventCallback(_Common):
-    event: _Event
+    event: _Event  # type: ignore[assignment]  # narrower than _Common's: Bolt's routing reads its type
 
 
 class _BlockSuggestion(_Interactive):
@@ -118,6 +123,22 @@ def shape_problem(body: dict[str, Any]) -> str | None:
         where = ".".join(str(part) for part in first["loc"]) or "body"
         return f"{kind or 'request'}: {where}: {first['msg'].lower()}"
     return None
+
+
+def checked_bolt_request(text: str, request: web.Request) -> AsyncBoltRequest:
+    """The request for Bolt from a signed body, its shape checked first: Bolt reads the body (for its context)
+    while it builds the request, so a body it cannot read fails before `ShapeCheckedApp` could see it.
+    Raises `Refused(400)` naming the problem."""
+    try:
+        body = parse_body(text, request.content_type)
+    except RecursionError:
+        raise Refused(400, "malformed Slack request: nested too deeply") from None
+    if not isinstance(body, dict):
+        raise Refused(400, "the body is not a JSON object")
+    problem = shape_problem(body)
+    if problem is not None:
+        raise Refused(400, f"malformed Slack request: {problem}")
+    return AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
 
 
 class ShapeCheckedApp(AsyncApp):

@@ -83,6 +83,11 @@ class TelegramInbound:
                 err.errors()[0].get("msg") if err.errors() else err,
             )
             return
+        if update.callback_query is not None and not update.callback_query.id:
+            # Telegram identifies every query; one without an id could not even be answered
+            self.rejected += 1
+            log.warning("update %s on line %s: a callback query without an id; ignored", update.update_id, line_id)
+            return
         try:
             update.event_type  # noqa: B018 - raises for update kinds this aiogram does not know
         except UpdateTypeLookupError:

@@ -990,6 +990,59 @@ async def test_regression_interactions_without_a_user_or_with_a_null_view_are_an
     await stage.run([])
 
 
+async def test_regression_a_callback_query_without_an_id_is_ignored(stage: Stage) -> None:
+    """Found by the long fuzz profile (issue 17): a button press whose query id was "" was answered with
+    answerCallbackQuery(callback_query_id=""), a call Telegram refuses. Telegram identifies every query: such an
+    update is ignored (with a warning), like any other that does not match the Bot API."""
+    query = {
+        "id": "",
+        "from": {"id": 601, "is_bot": False, "first_name": "Zoe"},
+        "chat_instance": "-100123",
+        "data": "task:b5bd984410524e729f6c7a497269e595",
+    }
+    await stage.run([TelegramRequest({"update_id": Ref("update_id"), "callback_query": query})])
+
+
+def _signed_event(**fields: Any) -> SlackRequest:
+    body = {
+        "token": "t",
+        "team_id": "T0SANDBOX",
+        "api_app_id": "A0LINEDESK",
+        "type": "event_callback",
+        "event_id": "EvSHAPE",
+        "event_time": 1700000000,
+        "event": {"type": "app_home_opened", "user": BORIS.slack_user, "tab": "messages"},
+    }
+    body.update(fields)
+    return SlackRequest(body, "json", JSON_CONTENT)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        pytest.param(_signed_event(authorizations={"T0SANDBOX": {"is_bot": True}}), id="authorizations-object"),
+        pytest.param(_signed_event(type="block_actionz", event=None), id="unknown-type-event-null"),
+        pytest.param(
+            SlackRequest(
+                b'{"type": "event_callback", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "raw", JSON_CONTENT
+            ),
+            id="nested-100000-deep",
+        ),
+    ],
+)
+async def test_regression_signed_bodies_bolt_reads_while_building_its_request_are_answered_400(
+    stage: Stage, request_: SlackRequest
+) -> None:
+    """Found by the long fuzz profile (issue 17): Bolt reads the body (authorizations, event) while it builds
+    its request and in its first middleware, before any listener: `"authorizations": {…}` raised KeyError 0 in
+    slack_bolt's `extract_is_enterprise_install`, `"event": null` on a payload of another type crashed its
+    self-events middleware, and a body nested 100,000 deep raised RecursionError — all 500. The shape is now
+    checked before Bolt builds the request."""
+    sent = await stage.send(request_)
+    assert sent.status == 400, f"{sent.status}: {sent.text}"
+    await stage.run([])
+
+
 @pytest.mark.parametrize("event", [None, [], "message"], ids=["null", "list", "string"])
 async def test_regression_an_event_callback_without_an_event_object_is_answered_400(stage: Stage, event: Any) -> None:
     """Found by the fuzzer in CI (fixed): a signed `event_callback` whose `event` is not an object crashed Bolt's
