@@ -57,7 +57,7 @@ async def measure(cycles: int, store_url: str | None) -> dict[str, float]:
                     pick_value(number, "quick"),
                     channel_id=DESK_CHANNEL,
                 )
-                await rig.desk.slack_desk.idle()  # type: ignore[union-attr]
+                await rig.desk.slack_listeners.idle()  # type: ignore[union-attr]
                 opened = time.perf_counter()
                 modal = rig.slack.workspace.views.modal(ANNA.slack_user)
                 assert modal is not None

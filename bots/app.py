@@ -24,6 +24,7 @@ from adapters.slack.files import SlackFiles
 from adapters.slack.home import SlackHome
 from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
+from adapters.slack.tracking import SlackListeners
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
 from adapters.telegram.desk_delivery import TelegramDeskDelivery
@@ -133,6 +134,7 @@ class Linedesk:
 
         self.slack: AsyncApp | None = None
         self.slack_events: AsyncApp | None = None
+        self.slack_listeners: SlackListeners | None = None
         self.slack_desk: SlackDesk | None = None
         self.slack_admin: SlackAdmin | None = None
         self.slack_home: SlackHome | None = None
@@ -155,31 +157,29 @@ class Linedesk:
                 AsyncWebClient(base_url=config.slack.api_url), self.slack_auth, config.slack.signing_secret
             )
             SlackEvents(self.intake, self.slack_events)
+            # every listener below is registered through one SlackListeners: tracked, the operator
+            # middleware, one error handler for refusals (adapters/slack/tracking.py)
+            self.slack_listeners = SlackListeners(self.slack, self.operators, events=self.slack_events)
             self.slack_desk = SlackDesk(
-                self.slack,
+                self.slack_listeners,
                 store=self.store,
                 sessions=self.sessions,
                 processes=self.processes,
                 operators=self.operators,
-                events=self.slack_events,
             )
             self.slack_admin = SlackAdmin(
-                self.slack,
+                self.slack_listeners,
                 autostart=self.autostart,
                 operators=self.operators,
                 catalog=self.catalog,
                 config=config,
-                track=self.slack_desk.track,
             )
             self.slack_home = SlackHome(
-                self.slack,
-                self.slack_desk.track,
+                self.slack_listeners,
                 store=self.store,
                 config=config,
-                operators=self.operators,
                 rules=self.slack_admin.rules,
                 health=self.health,
-                events=self.slack_events,
             )
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
@@ -307,8 +307,8 @@ class Linedesk:
         """Wait until every accepted event is handled and every Slack listener has finished."""
         while True:
             await self.intake.idle()
-            if self.slack_desk is not None:
-                await self.slack_desk.idle()
+            if self.slack_listeners is not None:
+                await self.slack_listeners.idle()
             if not self.intake.busy:
                 return
 
@@ -321,7 +321,7 @@ class Linedesk:
             await self.inbound_idle()
             await self.outbox.drain(timeout=max(0.1, deadline - loop.time()))
             stats = await self.store.outbox_stats(self.clock.now())
-            slack_busy = self.slack_desk is not None and self.slack_desk.busy
+            slack_busy = self.slack_listeners is not None and self.slack_listeners.busy
             later = stats.get("next_due", 0.0) - self.clock.now() > deadline - loop.time()
             if (
                 not self.intake.busy

@@ -1,9 +1,10 @@
 """The Slack admin surface of automatic start: `/autostart`, its Turn on / Turn off buttons and
 process pickers (SPEC §5 "Automatic start").
 
-Same pattern as the desk: every listener acks first and is tracked so `idle()` can wait for it.
-Button and menu payloads only name (line, event[, process]); who clicked, whether that person is
-an admin and whether the line, event and process exist are all checked again here and in core.
+Same pattern as the desk (`adapters.slack.tracking`): every listener acks first and is tracked, the
+clicker's operator comes from the operator middleware and a refusal is answered by the one handler.
+Button and menu payloads only name (line, event[, process]); whether the clicker is an admin and
+whether the line, event and process exist are all checked again here and in core.
 
 `AutostartRules` builds the rules' blocks and applies an admin's clicks: `/autostart` (here, as an
 ephemeral message) and the App Home (`adapters/slack/home.py`) both go through it, each surface with
@@ -14,14 +15,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.async_app import AsyncAck, AsyncRespond
+from slack_bolt.context.async_context import AsyncBoltContext
 
-from adapters.slack.tracking import Listener
+from adapters.slack.tracking import REQUIRED, Answer, SlackListeners
 from core.autostart import EVENTS, Autostart, EffectiveRule
 from core.bpmn.catalog import Catalog
 from core.config import Config, OperatorConfig
@@ -77,24 +77,28 @@ class AutostartRules:
         self._catalog = catalog
         self._config = config
 
-    def admin(self, user_id: str) -> OperatorConfig:
-        operator = self._operators.require_slack(user_id)
+    @property
+    def operators(self) -> Operators:
+        return self._operators
+
+    @staticmethod
+    def admin(operator: OperatorConfig) -> OperatorConfig:
         if not operator.admin:
             raise Refusal("Only admins can change automatic start.", "not_admin")
         return operator
 
     # --- changes ---------------------------------------------------------------------------------
-    async def set_text(self, user_id: str, words: list[str]) -> EffectiveRule:
+    async def set_text(self, operator: OperatorConfig, words: list[str]) -> EffectiveRule:
         """`/autostart LINE EVENT PROCESS on|off` (four words, checked by the caller)."""
-        operator = self.admin(user_id)
+        self.admin(operator)
         line_id, event, process_id, state = words
         return await self._autostart.set_rule(
-            line_id, event, process_id, state.lower() == "on", by=f"slack:{user_id}", admin=operator
+            line_id, event, process_id, state.lower() == "on", by=f"slack:{operator.slack_user}", admin=operator
         )
 
-    async def toggle(self, user_id: str, value: str) -> str:
+    async def toggle(self, operator: OperatorConfig, value: str) -> str:
         """Turn on / Turn off: `value` is "line:event:on|off". Returns the line changed."""
-        operator = self.admin(user_id)
+        self.admin(operator)
         line_id, event, state = _parse_toggle(value)
         if self._config.line(line_id) is None:
             raise Refusal(f"There is no line {line_id!r}.", "no_line")
@@ -103,24 +107,26 @@ class AutostartRules:
         current = await self._autostart.rule(line_id, event)
         if current is None:
             raise Refusal(f"Line {line_id!r} has no process for {event}: choose one first.", "no_process")
-        await self._autostart.set_rule(line_id, event, current.process_id, state, by=f"slack:{user_id}", admin=operator)
+        by = f"slack:{operator.slack_user}"
+        await self._autostart.set_rule(line_id, event, current.process_id, state, by=by, admin=operator)
         return line_id
 
-    async def choose(self, user_id: str, prefix: str, action: dict[str, Any]) -> str:
+    async def choose(self, operator: OperatorConfig, prefix: str, action: dict[str, Any]) -> str:
         """A process chosen for (line, event): the rule keeps its on/off state; a new rule starts off."""
-        operator = self.admin(user_id)
+        self.admin(operator)
         line_id, event = _parse_process_action(str(action.get("action_id") or ""), prefix)
         process_id = str((action.get("selected_option") or {}).get("value") or "")
         if not process_id:
             raise _tampered()
         current = await self._autostart.rule(line_id, event)
         enabled = current.enabled if current is not None else False
-        await self._autostart.set_rule(line_id, event, process_id, enabled, by=f"slack:{user_id}", admin=operator)
+        by = f"slack:{operator.slack_user}"
+        await self._autostart.set_rule(line_id, event, process_id, enabled, by=by, admin=operator)
         return line_id
 
-    def page(self, user_id: str, value: str) -> int:
+    def page(self, operator: OperatorConfig, value: str) -> int:
         """◀ Previous / Next ▶: the page asked for (admins only)."""
-        self.admin(user_id)
+        self.admin(operator)
         page = parse_number(value)
         if page is None:
             raise _tampered()
@@ -270,80 +276,53 @@ class AutostartRules:
 
 class SlackAdmin:
     def __init__(
-        self,
-        app: AsyncApp,
-        *,
-        autostart: Autostart,
-        operators: Operators,
-        catalog: Catalog,
-        config: Config,
-        track: Callable[[Listener], Listener],
+        self, listeners: SlackListeners, *, autostart: Autostart, operators: Operators, catalog: Catalog, config: Config
     ):
-        self._app = app
         self.rules = AutostartRules(autostart=autostart, operators=operators, catalog=catalog, config=config)
-        self._track = track
-        self._register()
-
-    def _register(self) -> None:
-        app, track = self._app, self._track
-        app.command(COMMAND)(track(self.on_command))
-        app.action(TOGGLE)(track(self.on_toggle))
-        app.action(re.compile(rf"^{re.escape(PROCESS)}:"))(track(self.on_process))
-        app.action(PAGE)(track(self.on_page))
+        app, on = listeners.app, listeners.on
+        on(app.command, COMMAND, self.on_command, COMMAND_REFUSED, REQUIRED)
+        on(app.action, TOGGLE, self.on_toggle, NOT_CHANGED, REQUIRED)
+        on(app.action, re.compile(rf"^{re.escape(PROCESS)}:"), self.on_process, NOT_CHANGED, REQUIRED)
+        on(app.action, PAGE, self.on_page, NOT_CHANGED, REQUIRED)
 
     async def rule_list(self, page: int) -> tuple[str, list[Block]]:
         return await self.rules.rule_list(page)
 
     # --- the command --------------------------------------------------------------------------
-    async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        user = command.get("user_id", "")
+    async def on_command(self, ack: AsyncAck, command: dict[str, Any], operator: OperatorConfig) -> None:
         words = (command.get("text") or "").split()
-        try:
-            self.rules.admin(user)
-            if not words:
-                text, blocks = await self.rules.rule_list(0)
-                await ack(text=text, blocks=blocks)
-                return
-            if len(words) != 4 or words[3].lower() not in ("on", "off"):
-                await ack(text=USAGE)
-                return
-            rule = await self.rules.set_text(user, words)
-        except Refusal as refusal:
-            await ack(text=f"Not changed: {refusal.reason}" if words else refusal.reason)
+        self.rules.admin(operator)
+        if not words:
+            text, blocks = await self.rules.rule_list(0)
+            await ack(text=text, blocks=blocks)
             return
+        if len(words) != 4 or words[3].lower() not in ("on", "off"):
+            await ack(text=USAGE)
+            return
+        rule = await self.rules.set_text(operator, words)
         await ack(text=f"Automatic start is now: {self.rules.describe(rule)}.")
 
     # --- buttons and menus ---------------------------------------------------------------------
     async def on_toggle(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, operator: OperatorConfig
     ) -> None:
         await ack()
-        try:
-            line_id = await self.rules.toggle(_user(body), str(_action(body).get("value") or ""))
-        except Refusal as refusal:
-            await self._refuse(body, respond, client, refusal)
-            return
+        line_id = await self.rules.toggle(operator, str(_action(body).get("value") or ""))
         await self._replace(respond, line_id)
 
     async def on_process(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, operator: OperatorConfig
     ) -> None:
         await ack()
-        try:
-            line_id = await self.rules.choose(_user(body), PROCESS, _action(body))
-        except Refusal as refusal:
-            await self._refuse(body, respond, client, refusal)
-            return
+        line_id = await self.rules.choose(operator, PROCESS, _action(body))
         await self._replace(respond, line_id)
 
-    async def on_page(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
+    async def on_page(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, operator: OperatorConfig
+    ) -> None:
         await ack()
-        try:
-            page = self.rules.page(_user(body), str(_action(body).get("value") or ""))
-            text, blocks = await self.rules.rule_list(page)
-        except Refusal as refusal:
-            await self._refuse(body, respond, client, refusal)
-            return
+        page = self.rules.page(operator, str(_action(body).get("value") or ""))
+        text, blocks = await self.rules.rule_list(page)
         await respond(text=text, blocks=blocks, replace_original=True)
 
     async def _replace(self, respond: AsyncRespond, line_id: str) -> None:
@@ -351,16 +330,25 @@ class SlackAdmin:
         text, blocks = await self.rules.rule_list(self.rules.page_of(line_id))
         await respond(text=text, blocks=blocks, replace_original=True)
 
-    async def _refuse(
-        self, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, refusal: Refusal
-    ) -> None:
-        text = f"Not changed: {refusal.reason}"
-        if body.get("response_url"):
-            await respond(text=text, replace_original=False, response_type="ephemeral")
-            return
-        channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
-        if channel:
-            await client.chat_postEphemeral(channel=channel, user=_user(body), text=text)
+
+def _command_refused(reason: str, body: dict[str, Any]) -> dict[str, Any]:
+    """`/autostart` alone: the reason; `/autostart …` changing a rule: "Not changed: " and the reason."""
+    return {"text": f"Not changed: {reason}" if (body.get("text") or "").split() else reason}
+
+
+async def _not_changed(reason: str, body: dict[str, Any], context: AsyncBoltContext) -> None:
+    """A refused click: "Not changed: …" to the clicker, through the response URL or as an ephemeral message."""
+    text = f"Not changed: {reason}"
+    if body.get("response_url") and context.respond is not None:
+        await context.respond(text=text, replace_original=False, response_type="ephemeral")
+        return
+    channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+    if channel and context.client is not None:
+        await context.client.chat_postEphemeral(channel=channel, user=_user(body), text=text)
+
+
+COMMAND_REFUSED = Answer(in_ack=_command_refused)
+NOT_CHANGED = Answer(after=_not_changed)
 
 
 def _user(body: dict[str, Any]) -> str:

@@ -56,10 +56,10 @@ class SlackAuthorize(AsyncAuthorize):
         enterprise_id: str | None,
         team_id: str | None,
         user_id: str | None,
-        actor_enterprise_id: str | None = None,
-        actor_team_id: str | None = None,
-        actor_user_id: str | None = None,
+        **actor_ids: str | None,
     ) -> AuthorizeResult:
+        """Bolt's call, by keyword; `actor_ids` (actor_enterprise_id, actor_team_id, actor_user_id: who acted in a
+        shared channel) change nothing here: one workspace, one bot token."""
         self.warm_up()
         identity = self._identity or {}
         return AuthorizeResult(

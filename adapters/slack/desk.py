@@ -1,8 +1,11 @@
 """The Slack desk: Bolt listeners that turn operators' Slack actions into core calls.
 
-Every listener acks first; what follows runs after the ack (Bolt keeps running the
-listener once ack() has answered Slack). Every value that arrives in a payload —
-session numbers, process ids, instance ids — is re-checked by core, never trusted.
+Every listener acks first; what follows runs after the ack (Bolt keeps running the listener once ack() has
+answered Slack). `adapters.slack.tracking` is how they run: registered with `SlackListeners.on`, tracked,
+handed the clicker's operator by listener middleware (`REQUIRED`: a stranger is refused before the listener
+runs), and a `Refusal` they raise is shown as each listener's `Answer` says — no listener catches one.
+Every value that arrives in a payload — session numbers, process ids, instance ids — is re-checked by
+core, never trusted.
 
 Bolt runs only the first listener that matches a request, so `acknowledge_the_rest()` — which
 answers 200 to whatever no listener of linedesk takes — is registered last, once every part of the
@@ -11,21 +14,29 @@ Slack app has registered its own.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import views
 from adapters.slack.delivery import THREAD_REF
 from adapters.slack.messages import SlackMessages
-from adapters.slack.tracking import ListenerTracker
+from adapters.slack.tracking import (
+    ACK_BUDGET,
+    OPTIONAL,
+    REQUIRED,
+    Answer,
+    SlackListeners,
+    in_ack,
+    not_operator,
+)
+from core.config import OperatorConfig
 from core.errors import Refusal
 from core.model import InstanceStatus, OperatorStatus, SessionStatus, parse_number
 from core.operators import Operators
@@ -35,8 +46,6 @@ from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
-FORM_ACK_BUDGET = 2.0
-"""Seconds a form submission may take before we ack and let the process go on in the background."""
 SHORTCUT = "start_process"
 """callback_id of the message shortcut "Start process" (slack-manifest.yml)."""
 NOT_A_THREAD = (
@@ -45,66 +54,66 @@ NOT_A_THREAD = (
 )
 
 
+async def _tell(reason: str, body: dict[str, Any], context: AsyncBoltContext) -> None:
+    """An ephemeral message to the clicker, in the thread of the message clicked."""
+    channel = _channel(body)
+    if channel and context.client is not None:
+        await context.client.chat_postEphemeral(
+            channel=channel, user=_user(body), text=reason, thread_ts=_thread_ts(body)
+        )
+
+
+def _respond(prefix: str) -> Answer:
+    async def after(reason: str, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        if context.respond is not None:
+            await context.respond(text=f"{prefix}{reason}", response_type="ephemeral", replace_original=False)
+
+    return Answer(after=after)
+
+
+async def _tell_in_thread(reason: str, body: dict[str, Any], context: AsyncBoltContext) -> None:
+    await _post_in_thread(body, context, reason, None)
+
+
+TELL = Answer(after=_tell)
+COMMAND = in_ack()
+FORM = Answer(in_ack=lambda reason, body: {"response_action": "errors", "errors": _all_fields(body["view"], reason)})
+SHORTCUT_TELL = Answer(after=_tell_in_thread)
+
+
 class SlackDesk:
     def __init__(
-        self,
-        app: AsyncApp,
-        *,
-        store: Store,
-        sessions: Sessions,
-        processes: Processes,
-        operators: Operators,
-        events: AsyncApp | None = None,
+        self, listeners: SlackListeners, *, store: Store, sessions: Sessions, processes: Processes, operators: Operators
     ):
-        """`events`: the app stored events are dispatched to (`adapters.slack.events`); `app` by default."""
-        self._app = app
-        self._events = events or app
         self._store = store
         self._sessions = sessions
         self._processes = processes
         self._operators = operators
-        self._tracker = ListenerTracker()
-        self._register()
+        self._listeners = listeners
+        self._register(listeners)
+        SlackMessages(listeners, store=store, sessions=sessions, operators=operators)
 
-    def _register(self) -> None:
-        app, track = self._app, self._track
-        app.command("/status")(track(self.on_status))
-        app.command("/startprocess")(track(self.on_startprocess))
-        app.action(views.TAKE)(track(self.on_take))
-        app.action(views.CLOSE)(track(self.on_close))
-        app.action(views.MENU)(track(self.on_menu))
-        app.action(views.UNSPAM)(track(self.on_unspam))
-        app.action(re.compile(rf"^{re.escape(views.TRANSFER_TO)}(:[\w-]+)?$"))(track(self.on_transfer_to))
-        app.action(re.compile(rf"^{re.escape(views.START)}(:\d+)?$"))(track(self.on_start_button))
-        app.action(re.compile(rf"^{re.escape(views.PICK)}:"))(track(self.on_pick))
-        app.action(re.compile(rf"^{re.escape(views.PICK_SELECT)}:"))(track(self.on_pick))
-        app.view(views.TASK_FORM)(track(self.on_form_submit))
-        app.action(views.TASK_OPEN)(track(self.on_task_button))
-        app.action(views.TASK_TAKE)(track(self.on_task_button))
-        app.shortcut(SHORTCUT)(track(self.on_shortcut))
-        SlackMessages(self._events, track, store=self._store, sessions=self._sessions, operators=self._operators)
-
-    def track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        """For the other parts of the Slack app (App Home, messages, /autostart): `idle()` waits for theirs too."""
-        return self._tracker.track(listener)
-
-    def _track(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        return self._tracker.track(listener)
-
-    @property
-    def busy(self) -> bool:
-        return self._tracker.busy
-
-    async def idle(self) -> None:
-        """Wait until every listener and background form submission has finished."""
-        await self._tracker.idle()
+    def _register(self, listeners: SlackListeners) -> None:
+        app, on = listeners.app, listeners.on
+        on(app.command, "/status", self.on_status, COMMAND, REQUIRED)
+        on(app.command, "/startprocess", self.on_startprocess, COMMAND, REQUIRED)
+        on(app.action, views.TAKE, self.on_take, TELL, REQUIRED)
+        on(app.action, views.CLOSE, self.on_close, TELL, REQUIRED)
+        on(app.action, views.MENU, self.on_menu, TELL, REQUIRED)
+        on(app.action, views.UNSPAM, self.on_unspam, TELL, REQUIRED)
+        transfer_to = re.compile(rf"^{re.escape(views.TRANSFER_TO)}(:[\w-]+)?$")
+        on(app.action, transfer_to, self.on_transfer_to, _respond("Not transferred: "), REQUIRED)
+        on(app.action, re.compile(rf"^{re.escape(views.START)}(:\d+)?$"), self.on_start_button, TELL, REQUIRED)
+        not_started = _respond("Not started: ")
+        on(app.action, re.compile(rf"^{re.escape(views.PICK)}:"), self.on_pick, not_started, REQUIRED)
+        on(app.action, re.compile(rf"^{re.escape(views.PICK_SELECT)}:"), self.on_pick, not_started, REQUIRED)
+        on(app.view, views.TASK_FORM, self.on_form_submit, FORM, OPTIONAL)
+        on(app.action, views.TASK_OPEN, self.on_task_button, TELL, OPTIONAL)
+        on(app.action, views.TASK_TAKE, self.on_task_button, TELL, OPTIONAL)
+        on(app.shortcut, SHORTCUT, self.on_shortcut, SHORTCUT_TELL, OPTIONAL)
 
     # --- operators' words -------------------------------------------------------------
-    async def on_status(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        operator = self._operators.by_slack(command.get("user_id", ""))
-        if operator is None:
-            await ack(text="You are not a linedesk operator.")
-            return
+    async def on_status(self, ack: AsyncAck, command: dict[str, Any], operator: OperatorConfig) -> None:
         word = (command.get("text") or "").strip().lower()
         if not word:
             state = await self._operators.state(operator.id)
@@ -118,31 +127,22 @@ class SlackDesk:
         await self._operators.set_status(operator.id, status)
         await ack(text=f"Your status is now *{status.value}*.")
 
-    async def on_startprocess(self, ack: AsyncAck, command: dict[str, Any]) -> None:
-        operator = self._operators.by_slack(command.get("user_id", ""))
-        if operator is None:
-            await ack(text="You are not a linedesk operator.")
-            return
+    async def on_startprocess(self, ack: AsyncAck, command: dict[str, Any], operator: OperatorConfig) -> None:
         text = (command.get("text") or "").strip().lstrip("#")
-        try:
-            if text:
-                given = parse_number(text)
-                if given is None:
-                    await ack(text="Use `/startprocess` or `/startprocess N` for session #N.")
-                    return
-                number = given
-            else:
-                state = await self._operators.state(operator.id)
-                last = await self._store.get_session(state.last_session) if state.last_session else None
-                if last is None or not last.is_open:
-                    fallback, blocks = await self._session_list(operator.id)
-                    await ack(text=fallback, blocks=blocks)
-                    return
-                number = last.number
-            fallback, blocks = await self._picker(number, operator.id)
-        except Refusal as refusal:
-            await ack(text=refusal.reason)
-            return
+        if text:
+            number = parse_number(text)
+            if number is None:
+                await ack(text="Use `/startprocess` or `/startprocess N` for session #N.")
+                return
+        else:
+            state = await self._operators.state(operator.id)
+            last = await self._store.get_session(state.last_session) if state.last_session else None
+            if last is None or not last.is_open:
+                fallback, blocks = await self._session_list(operator.id)
+                await ack(text=fallback, blocks=blocks)
+                return
+            number = last.number
+        fallback, blocks = await self._picker(number, operator)
         await ack(text=fallback, blocks=blocks)
 
     async def _session_list(self, operator_id: str) -> tuple[str, list[dict[str, Any]]]:
@@ -154,93 +154,71 @@ class SlackDesk:
                 pairs.append((session, client))
         return views.session_list(pairs)
 
-    async def _picker(self, number: int, operator_id: str) -> tuple[str, list[dict[str, Any]]]:
+    async def _picker(self, number: int, operator: OperatorConfig) -> tuple[str, list[dict[str, Any]]]:
         session = await self._sessions.require(number)
-        await self._operators.require_active(self._operators.get(operator_id), session, "start processes")
+        await self._operators.require_active(operator, session, "start processes")
         client = await self._store.get_client(session.client_id)
         if client is None:
             raise Refusal(f"Session #{number} has no client.", "no_client")
         return views.process_picker(session, client, self._processes.catalog.grouped())
 
     # --- buttons -------------------------------------------------------------------------
-    async def on_take(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_take(self, ack: AsyncAck, body: dict[str, Any], operator: OperatorConfig) -> None:
         await ack()
-        await self._session_button(body, client, lambda n, op: self._sessions.take(n, op))
+        await self._sessions.take(_session_number(body), operator.id)
 
-    async def on_close(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_close(self, ack: AsyncAck, body: dict[str, Any], operator: OperatorConfig) -> None:
         await ack()
+        await self._sessions.close(_session_number(body), operator.name, operator_id=operator.id)
 
-        async def close(number: int, operator_id: str) -> Any:
-            operator = self._operators.get(operator_id)
-            return await self._sessions.close(
-                number, operator.name if operator else operator_id, operator_id=operator_id
-            )
-
-        await self._session_button(body, client, close)
-
-    async def on_unspam(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_unspam(self, ack: AsyncAck, body: dict[str, Any], operator: OperatorConfig) -> None:
         await ack()
-        await self._session_button(body, client, lambda n, op: self._sessions.unmark_spam(n, op))
+        await self._sessions.unmark_spam(_session_number(body), operator.id)
 
-    async def _session_button(self, body: dict[str, Any], client: AsyncWebClient, act: Any) -> None:
-        user = body.get("user", {}).get("id", "")
-        try:
-            operator = self._operators.require_slack(user)
-            await act(_session_number(body), operator.id)
-        except Refusal as refusal:
-            await self._tell(client, body, refusal.reason)
-
-    async def on_menu(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_menu(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, operator: OperatorConfig
+    ) -> None:
         """The card's menu: **Transfer to…** shows the line's other operators (to the clicker only),
         **Back to the queue** and **Mark as spam** act at once. The choice's value is re-checked."""
         await ack()
-        user = body.get("user", {}).get("id", "")
         action = (body.get("actions") or [{}])[0]
         try:
-            operator = self._operators.require_slack(user)
-            try:
-                verb, number = views.parse_menu_value(str((action.get("selected_option") or {}).get("value", "")))
-            except ValueError:
-                raise Refusal("This menu is not valid (stale or tampered with).", "tampered") from None
-            if verb == views.MENU_QUEUE:
-                await self._sessions.transfer(number, operator.id, None)
-            elif verb == views.MENU_SPAM:
-                await self._sessions.mark_spam(number, operator.id)
-            else:
-                text, blocks = await self._transfer_picker(number, operator.id)
-                await client.chat_postEphemeral(
-                    channel=_channel(body), user=user, text=text, blocks=blocks, thread_ts=_thread_ts(body)
-                )
-        except Refusal as refusal:
-            await self._tell(client, body, refusal.reason)
+            verb, number = views.parse_menu_value(str((action.get("selected_option") or {}).get("value", "")))
+        except ValueError:
+            raise Refusal("This menu is not valid (stale or tampered with).", "tampered") from None
+        if verb == views.MENU_QUEUE:
+            await self._sessions.transfer(number, operator.id, None)
+        elif verb == views.MENU_SPAM:
+            await self._sessions.mark_spam(number, operator.id)
+        else:
+            text, blocks = await self._transfer_picker(number, operator)
+            await client.chat_postEphemeral(
+                channel=_channel(body), user=_user(body), text=text, blocks=blocks, thread_ts=_thread_ts(body)
+            )
 
-    async def _transfer_picker(self, number: int, operator_id: str) -> tuple[str, list[dict[str, Any]]]:
+    async def _transfer_picker(self, number: int, operator: OperatorConfig) -> tuple[str, list[dict[str, Any]]]:
         session = await self._sessions.require(number)
-        await self._operators.require_active(self._operators.get(operator_id), session, "transfer sessions")
+        await self._operators.require_active(operator, session, "transfer sessions")
         customer = await self._store.get_client(session.client_id)
         if customer is None:
             raise Refusal(f"Session #{number} has no client.", "no_client")
         choices = []
         for other in self._operators.of_line(session.line_id):
-            if other.id not in (operator_id, session.assignee):
+            if other.id not in (operator.id, session.assignee):
                 choices.append((other.id, other.name, (await self._operators.state(other.id)).status.value))
         return views.transfer_picker(session, customer, choices)
 
-    async def on_transfer_to(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_transfer_to(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, operator: OperatorConfig
+    ) -> None:
         """A button of the transfer picker: core re-checks the clicker, the session and the target."""
         await ack()
-        user = body.get("user", {}).get("id", "")
         action = (body.get("actions") or [{}])[0]
         try:
-            operator = self._operators.require_slack(user)
-            try:
-                number, target_id = views.parse_transfer_value(str(action.get("value", "")))
-            except ValueError:
-                raise Refusal("This button is not valid (stale or tampered with).", "tampered") from None
-            session = await self._sessions.transfer(number, operator.id, target_id)
-        except Refusal as refusal:
-            await respond(text=f"Not transferred: {refusal.reason}", response_type="ephemeral", replace_original=False)
-            return
+            number, target_id = views.parse_transfer_value(str(action.get("value", "")))
+        except ValueError:
+            raise Refusal("This button is not valid (stale or tampered with).", "tampered") from None
+        session = await self._sessions.transfer(number, operator.id, target_id)
         target = self._operators.get(session.assignee) if session.assignee else None
         done = (
             f"➡ Session #{number} is now {target.name}'s." if target else f"↩ Session #{number} is back in the queue."
@@ -248,76 +226,59 @@ class SlackDesk:
         await respond(text=done, replace_original=True)
 
     async def on_start_button(
-        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        operator: OperatorConfig,
     ) -> None:
         """**Start process** on a session card (or a session chosen from the list): show the picker."""
         await ack()
-        user = body.get("user", {}).get("id", "")
-        operator = self._operators.by_slack(user)
-        try:
-            if operator is None:
-                raise Refusal("You are not a linedesk operator.", "not_operator")
-            fallback, blocks = await self._picker(_session_number(body), operator.id)
-        except Refusal as refusal:
-            await self._tell(client, body, refusal.reason)
-            return
+        fallback, blocks = await self._picker(_session_number(body), operator)
         if body.get("container", {}).get("is_ephemeral"):
             await respond(text=fallback, blocks=blocks, replace_original=True)
         else:
             await client.chat_postEphemeral(
-                channel=_channel(body), user=user, text=fallback, blocks=blocks, thread_ts=_thread_ts(body)
+                channel=_channel(body), user=_user(body), text=fallback, blocks=blocks, thread_ts=_thread_ts(body)
             )
 
-    async def on_pick(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> None:
+    async def on_pick(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        operator: OperatorConfig,
+    ) -> None:
         """A process chosen: start it at once, then open its first form in a modal."""
         await ack()
-        user = body.get("user", {}).get("id", "")
         action = (body.get("actions") or [{}])[0]
         value = action.get("value") or (action.get("selected_option") or {}).get("value") or ""
-        operator = self._operators.by_slack(user)
         try:
-            if operator is None:
-                raise Refusal("You are not a linedesk operator.", "not_operator")
-            try:
-                number, process_id = views.parse_pick_value(value)
-            except (ValueError, TypeError, json.JSONDecodeError):
-                raise Refusal("This button is not valid (stale or tampered with).", "tampered") from None
-            record = await self._processes.start_manual(number, process_id, operator.id)
-        except Refusal as refusal:
-            await respond(text=f"Not started: {refusal.reason}", replace_original=False, response_type="ephemeral")
-            return
+            number, process_id = views.parse_pick_value(value)
+        except (ValueError, TypeError, json.JSONDecodeError):
+            raise Refusal("This button is not valid (stale or tampered with).", "tampered") from None
+        record = await self._processes.start_manual(number, process_id, operator.id)
         await self._open_form(client, body.get("trigger_id"), record.id, operator.id)
         await respond(text=f"▶ {record.process_name} started for session #{number}.", replace_original=True)
 
     async def on_shortcut(
-        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+        self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, operator: OperatorConfig | None
     ) -> None:
         """The message shortcut **Start process** on any message of a session's thread: the picker of that
         session, visible only to the operator, in the thread."""
         await ack()
-        user = str((body.get("user") or {}).get("id") or "")
-        channel = _channel(body)
-        message = body.get("message") or {}
-        root_ts = str(message.get("thread_ts") or message.get("ts") or body.get("message_ts") or "")
+        channel, root_ts = _channel(body), _root_ts(body)
         ref = await self._store.get_ref(THREAD_REF, f"{channel}:{root_ts}") if channel and root_ts else None
         if ref is None:
-            if body.get("response_url"):
-                await respond(text=NOT_A_THREAD, response_type="ephemeral", replace_original=False)
+            if body.get("response_url") and context.respond is not None:
+                await context.respond(text=NOT_A_THREAD, response_type="ephemeral", replace_original=False)
             return
-        operator = self._operators.by_slack(user)
-        blocks: list[dict[str, Any]] | None = None
-        try:
-            if operator is None:
-                raise Refusal("You are not a linedesk operator.", "not_operator")
-            text, blocks = await self._picker(int(ref["session"]), operator.id)
-        except Refusal as refusal:
-            text = refusal.reason
-        try:
-            await client.chat_postEphemeral(channel=channel, user=user, thread_ts=root_ts, text=text, blocks=blocks)
-        except SlackApiError as err:  # e.g. the app left the channel: answer through the shortcut's response URL
-            log.warning("Start process shortcut: chat.postEphemeral failed (%s)", err.response.get("error"))
-            if body.get("response_url"):
-                await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+        if operator is None:
+            raise not_operator()
+        text, blocks = await self._picker(int(ref["session"]), operator)
+        await _post_in_thread(body, context, text, blocks)
 
     async def _open_form(
         self, client: AsyncWebClient, trigger_id: str | None, instance_id: str, operator_id: str
@@ -331,57 +292,50 @@ class SlackDesk:
         view = views.task_modal(record.process_name, task, {"i": record.id, "t": task.task_id})
         await client.views_open(trigger_id=trigger_id, view=view)
 
-    async def on_task_button(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_task_button(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, operator: OperatorConfig | None
+    ) -> None:
         """**Take task** (unassigned) or **Open form** (the operator's own): open the task's modal."""
         await ack()
-        operator = self._operators.by_slack(body.get("user", {}).get("id", ""))
         instance_id = str((body.get("actions") or [{}])[0].get("value", ""))
-        try:
-            record, task = await self._processes.claim_task(instance_id, operator.id if operator else None)
-        except Refusal as refusal:
-            await self._tell(client, body, refusal.reason)
-            return
+        record, task = await self._processes.claim_task(instance_id, operator.id if operator else None)
         view = views.task_modal(record.process_name, task, {"i": record.id, "t": task.task_id})
         await client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
 
     # --- forms ---------------------------------------------------------------------------
-    async def on_form_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        user = body.get("user", {}).get("id", "")
-        operator = self._operators.by_slack(user)
+    async def on_form_submit(self, ack: AsyncAck, view: dict[str, Any], operator: OperatorConfig | None) -> None:
+        """A task form: Slack waits 3 s for the answer (errors, the next form, or nothing). A submission that
+        takes longer is acked and goes on in the background (`SlackListeners.within`)."""
         try:
             meta = json.loads(view.get("private_metadata") or "{}")
             instance_id, task_id = str(meta["i"]), str(meta["t"])
         except (ValueError, KeyError, TypeError):
-            await ack(response_action="errors", errors=_all_fields(view, "This form is not valid."))
-            return
+            raise Refusal("This form is not valid.", "tampered") from None
         raw = views.form_values(view.get("state", {}).get("values", {}))
-        job = asyncio.ensure_future(
-            self._processes.submit(instance_id, task_id, operator.id if operator else None, raw)
-        )
-        done, _ = await asyncio.wait({job}, timeout=FORM_ACK_BUDGET)
-        if not done:
-            self._tracker.keep(job, "background form submission")
-            await ack()
-            return
-        try:
-            result = job.result()
-        except Refusal as refusal:
-            await ack(response_action="errors", errors=_all_fields(view, refusal.reason))
-            return
-        if result.errors:
+        submit = self._processes.submit(instance_id, task_id, operator.id if operator else None, raw)
+        result = await self._listeners.within(ACK_BUDGET, submit, "background form submission")
+        if result is not None and result.errors:
             await ack(response_action="errors", errors=result.errors)
-        elif result.next_task is not None:
+        elif result is not None and result.next_task is not None:
             task = result.next_task
             view = views.task_modal(result.instance.process_name, task, {"i": result.instance.id, "t": task.task_id})
             await ack(response_action="update", view=view)
         else:
             await ack()
 
-    async def _tell(self, client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
-        user = body.get("user", {}).get("id", "")
-        channel = _channel(body)
-        if channel:
-            await client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=_thread_ts(body))
+
+async def _post_in_thread(
+    body: dict[str, Any], context: AsyncBoltContext, text: str, blocks: list[dict[str, Any]] | None
+) -> None:
+    """The shortcut's answer: ephemeral in the thread; through the response URL if Slack refuses that."""
+    try:
+        await context.client.chat_postEphemeral(
+            channel=_channel(body), user=_user(body), thread_ts=_root_ts(body), text=text, blocks=blocks
+        )
+    except SlackApiError as err:  # e.g. the app left the channel: answer through the shortcut's response URL
+        log.warning("Start process shortcut: chat.postEphemeral failed (%s)", err.response.get("error"))
+        if body.get("response_url") and context.respond is not None:
+            await context.respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
 
 def _session_number(body: dict[str, Any]) -> int:
@@ -390,6 +344,15 @@ def _session_number(body: dict[str, Any]) -> int:
     if number is None:
         raise Refusal("This button is not valid (stale or tampered with).", "tampered")
     return number
+
+
+def _user(body: dict[str, Any]) -> str:
+    return str((body.get("user") or {}).get("id") or "")
+
+
+def _root_ts(body: dict[str, Any]) -> str:
+    message = body.get("message") or {}
+    return str(message.get("thread_ts") or message.get("ts") or body.get("message_ts") or "")
 
 
 def _channel(body: dict[str, Any]) -> str:

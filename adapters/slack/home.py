@@ -11,26 +11,26 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.admin import AutostartRules, RuleIds
 from adapters.slack.delivery import SESSION_REF
+from adapters.slack.tracking import OPTIONAL, REQUIRED, Answer, SlackListeners
 from core.config import Config, OperatorConfig
 from core.errors import Refusal
 from core.health import Health, Problem
 from core.model import OperatorStatus, Session, SessionStatus
-from core.operators import Operators
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
 Block = dict[str, Any]
-Listener = Callable[..., Awaitable[None]]
 
 STATUS = "home.status"
 HOME_IDS = RuleIds("home.autostart.toggle", "home.autostart.process", "home.autostart.page")
@@ -52,92 +52,88 @@ STATUS_HINTS = {
 
 class SlackHome:
     def __init__(
-        self,
-        app: AsyncApp,
-        track: Callable[[Listener], Listener],
-        *,
-        store: Store,
-        config: Config,
-        operators: Operators,
-        rules: AutostartRules,
-        health: Health,
-        events: AsyncApp | None = None,
+        self, listeners: SlackListeners, *, store: Store, config: Config, rules: AutostartRules, health: Health
     ):
+        """Registers the Home's event on `listeners.events` and its buttons on `listeners.app`."""
         self._store = store
         self._config = config
-        self._operators = operators
+        self._operators = rules.operators
         self._rules = rules
         self._health = health
-        (events or app).event("app_home_opened")(track(self.on_opened))
-        app.action(STATUS)(track(self.on_status))
-        app.action(HOME_IDS.toggle)(track(self.on_toggle))
-        app.action(re.compile(rf"^{re.escape(HOME_IDS.process)}:"))(track(self.on_process))
-        app.action(HOME_IDS.page)(track(self.on_page))
+        app, on = listeners.app, listeners.on
+        answer = Answer(after=self._not_changed)
+        on(listeners.events.event, "app_home_opened", self.on_opened, operator=OPTIONAL)
+        on(app.action, STATUS, self.on_status, answer, REQUIRED)
+        on(app.action, HOME_IDS.toggle, self.on_toggle, answer, REQUIRED)
+        on(app.action, re.compile(rf"^{re.escape(HOME_IDS.process)}:"), self.on_process, answer, REQUIRED)
+        on(app.action, HOME_IDS.page, self.on_page, answer, REQUIRED)
 
     # --- listeners ---------------------------------------------------------------------------
-    async def on_opened(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_opened(self, event: dict[str, Any], client: AsyncWebClient, operator: OperatorConfig | None) -> None:
         """Only the Home tab is ours to draw (the Messages tab is the DM with the app)."""
         user = str(event.get("user") or "")
         if event.get("tab") == "home" and user:
-            await self.publish(client, user)
+            await self.publish(client, user, operator)
 
-    async def on_status(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_status(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, operator: OperatorConfig
+    ) -> None:
         await ack()
-        user = _user(body)
-        notice = None
-        operator = self._operators.by_slack(user)
         try:
-            if operator is None:
-                raise Refusal("You are not a linedesk operator.", "not_operator")
-            try:
-                status = OperatorStatus(str(_action(body).get("value") or ""))
-            except ValueError:
-                raise Refusal("This button is not valid (stale or tampered with).", "tampered") from None
-            await self._operators.set_status(operator.id, status)
-        except Refusal as refusal:
-            notice = f"Not changed: {refusal.reason}"
-        await self.publish(client, user, notice=notice)
+            status = OperatorStatus(str(_action(body).get("value") or ""))
+        except ValueError:
+            raise Refusal("This button is not valid (stale or tampered with).", "tampered") from None
+        await self._operators.set_status(operator.id, status)
+        await self.publish(client, _user(body), operator)
 
-    async def on_toggle(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_toggle(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, operator: OperatorConfig
+    ) -> None:
         await ack()
-        await self._change(client, body, lambda: self._rules.toggle(_user(body), str(_action(body).get("value") or "")))
+        line_id = await self._rules.toggle(operator, str(_action(body).get("value") or ""))
+        await self.publish(client, _user(body), operator, page=self._rules.page_of(line_id))
 
-    async def on_process(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_process(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, operator: OperatorConfig
+    ) -> None:
         await ack()
-        await self._change(client, body, lambda: self._rules.choose(_user(body), HOME_IDS.process, _action(body)))
+        line_id = await self._rules.choose(operator, HOME_IDS.process, _action(body))
+        await self.publish(client, _user(body), operator, page=self._rules.page_of(line_id))
 
-    async def on_page(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_page(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, operator: OperatorConfig
+    ) -> None:
         await ack()
-        user = _user(body)
-        try:
-            page = self._rules.page(user, str(_action(body).get("value") or ""))
-        except Refusal as refusal:
-            await self.publish(client, user, notice=f"Not changed: {refusal.reason}")
-            return
-        await self.publish(client, user, page=page)
+        page = self._rules.page(operator, str(_action(body).get("value") or ""))
+        await self.publish(client, _user(body), operator, page=page)
 
-    async def _change(self, client: AsyncWebClient, body: dict[str, Any], change: Callable[[], Awaitable[str]]) -> None:
-        user = _user(body)
-        try:
-            line_id = await change()
-        except Refusal as refusal:
-            await self.publish(client, user, notice=f"Not changed: {refusal.reason}")
-            return
-        await self.publish(client, user, page=self._rules.page_of(line_id))
+    async def _not_changed(self, reason: str, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        """A refused click changes nothing: the Home comes back with the reason on top."""
+        if context.client is not None:
+            operator = context.get("operator")
+            await self.publish(context.client, _user(body), operator, notice=f"Not changed: {reason}")
 
     # --- the view ------------------------------------------------------------------------------
-    async def publish(self, client: AsyncWebClient, user_id: str, *, page: int = 0, notice: str | None = None) -> None:
-        view = await self.view(client, user_id, page=page, notice=notice)
+    async def publish(
+        self,
+        client: AsyncWebClient,
+        user_id: str,
+        operator: OperatorConfig | None,
+        *,
+        page: int = 0,
+        notice: str | None = None,
+    ) -> None:
+        """The Home of `user_id`, who is `operator` (None: not an operator)."""
+        view = await self.view(client, operator, page=page, notice=notice)
         await client.views_publish(user_id=user_id, view=view)
 
     async def view(
-        self, client: AsyncWebClient, user_id: str, *, page: int = 0, notice: str | None = None
+        self, client: AsyncWebClient, operator: OperatorConfig | None, *, page: int = 0, notice: str | None = None
     ) -> dict[str, Any]:
-        """The Home of `user_id`: at most 100 blocks (status 3, sessions 2, problems ≤ 12, rules ≤ 45)."""
+        """The Home of `operator`: at most 100 blocks (status 3, sessions 2, problems ≤ 12, rules ≤ 45)."""
         blocks: list[Block] = []
         if notice:
             blocks.append(_context(f"⚠ {notice}"))
-        operator = self._operators.by_slack(user_id)
         if operator is None:
             blocks.append(
                 _section(

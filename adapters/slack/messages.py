@@ -8,16 +8,15 @@ operator's thread reply with its files (→ the client), edits (`message_changed
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.customers import SlackCustomers, plain, platform_ref
 from adapters.slack.delivery import THREAD_REF
 from adapters.slack.files import attachments_of
+from adapters.slack.tracking import SlackListeners
 from core.courier import SLACK_DESK
 from core.errors import Refusal
 from core.inbound import OperatorDelete, OperatorEdit, OperatorText
@@ -26,27 +25,18 @@ from core.operators import Operators
 from core.sessions import Sessions
 from core.store.base import Store
 
-Listener = Callable[..., Awaitable[None]]
 POSTED = (None, "file_share", "thread_broadcast")
 """Subtypes of a message a person wrote (plain, with files, a thread reply also sent to the channel)."""
 SLACKBOT = "USLACKBOT"
 
 
 class SlackMessages:
-    def __init__(
-        self,
-        app: AsyncApp,
-        track: Callable[[Listener], Listener],
-        *,
-        store: Store,
-        sessions: Sessions,
-        operators: Operators,
-    ):
+    def __init__(self, listeners: SlackListeners, *, store: Store, sessions: Sessions, operators: Operators):
         self._store = store
         self._sessions = sessions
         self._operators = operators
         self._customers = SlackCustomers(store, sessions)
-        app.event("message")(track(self.on_message))
+        listeners.on(listeners.events.event, "message", self.on_message)
 
     async def on_message(self, event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
         subtype = event.get("subtype")

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.admin import AutostartRules
 from adapters.slack.home import HOME_IDS, STATUS, SlackHome
+from adapters.slack.tracking import SlackListeners
 from bots.rig import ANNA, BORIS, DESK_CHANNEL, IVAN, OLGA, STRANGER, Person, Rig
 from core.autostart import Autostart
 from core.blocks import BLOCKS
@@ -238,18 +239,16 @@ async def test_the_home_stays_within_100_blocks_with_many_lines_and_problems(tmp
             health.set(f"slack:C{n:04}", f"Slack refuses the desk in C{n:04}: not_in_channel. " + "x" * 400)
         rules = AutostartRules(autostart=autostart, operators=operators, catalog=catalog, config=config)
         home = SlackHome(
-            AsyncApp(client=AsyncWebClient(token="xoxb-test"), signing_secret="secret"),
-            lambda listener: listener,
+            SlackListeners(AsyncApp(client=AsyncWebClient(token="xoxb-test"), signing_secret="secret"), operators),
             store=store,
             config=config,
-            operators=operators,
             rules=rules,
             health=health,
         )
         client = AsyncWebClient(token="xoxb-test")
         seen: list[str] = []
         for page in range(3):
-            view = await home.view(client, "U0ANNA01", page=page, notice="Not changed: something")
+            view = await home.view(client, operators.get("anna"), page=page, notice="Not changed: something")
             assert BlockKitLimits().view(view) == []
             assert len(view["blocks"]) <= 100
             seen += [

@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.admin import LINES_PER_PAGE, PAGE, PROCESS, TOGGLE, SlackAdmin
-from adapters.slack.tracking import ListenerTracker
+from adapters.slack.tracking import SlackListeners
 from bots.cli import main
 from bots.rig import ANNA, BORIS, DESK_CHANNEL, IVAN, OLGA, STRANGER, SUPPORT_TOKEN, WEBHOOK_SECRET, Person, Rig
 from core.autostart import Autostart, EffectiveRule
@@ -280,13 +280,9 @@ async def test_many_lines_are_paged_within_block_kit_limits(tmp_path: Path) -> N
     try:
         autostart = Autostart(store, config, SystemClock(), cast(Processes, SimpleNamespace(catalog=catalog)))
         app = AsyncApp(client=AsyncWebClient(token="xoxb-test"), signing_secret="secret")
+        operators = Operators(store, config, SystemClock())
         admin = SlackAdmin(
-            app,
-            autostart=autostart,
-            operators=Operators(store, config, SystemClock()),
-            catalog=catalog,
-            config=config,
-            track=ListenerTracker().track,
+            SlackListeners(app, operators), autostart=autostart, operators=operators, catalog=catalog, config=config
         )
         seen: list[str] = []
         for page in range(3):
