@@ -21,6 +21,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_bolt.context.async_context import AsyncBoltContext
 
+from adapters.slack import mrkdwn
 from adapters.slack.tracking import REQUIRED, Answer, SlackListeners
 from core.autostart import EVENTS, Autostart, EffectiveRule
 from core.bpmn.catalog import Catalog
@@ -159,14 +160,14 @@ class AutostartRules:
             }
         ]
         for line_id, name in shown:
-            facts = [f"*{_escape(name)}* · `{line_id}`"]
+            facts = [f"*{mrkdwn.escape(name)}* · `{line_id}`"]
             for event in EVENTS:
                 facts.append(f"• `{event}` → {self._summary(rules.get((line_id, event)))}")
             blocks.append(
                 {
                     "type": "section",
                     "block_id": f"line:{line_id}",
-                    "text": {"type": "mrkdwn", "text": _cut("\n".join(facts), 3000)},
+                    "text": {"type": "mrkdwn", "text": mrkdwn.cut("\n".join(facts), 3000)},
                 }
             )
             for event in EVENTS:
@@ -257,7 +258,7 @@ class AutostartRules:
         if entry is None:
             name = f"`{rule.process_id}` (not in the catalog)"
         else:
-            name = f"*{_escape(entry.name)}* (`{rule.process_id}`)"
+            name = f"*{mrkdwn.escape(entry.name)}* (`{rule.process_id}`)"
         return f"{name} · {ICONS[rule.enabled]} · {self._source(rule.source)}"
 
     def _source(self, source: str) -> str:
@@ -265,13 +266,14 @@ class AutostartRules:
             return "from the config file"
         if source.startswith("slack:"):
             operator = self._operators.by_slack(source.removeprefix("slack:"))
-            return f"set by {_escape(operator.name) if operator else source}"
-        return f"set by {_escape(source)}"
+            return f"set by {mrkdwn.escape(operator.name) if operator else source}"
+        return f"set by {mrkdwn.escape(source)}"
 
     def describe(self, rule: EffectiveRule) -> str:
         entry = self._catalog.get(rule.process_id)
         name = entry.name if entry else rule.process_id
-        return f"line `{rule.line_id}`, `{rule.event}` → *{_escape(name)}* (`{rule.process_id}`) {ICONS[rule.enabled]}"
+        shown = mrkdwn.escape(name)
+        return f"line `{rule.line_id}`, `{rule.event}` → *{shown}* (`{rule.process_id}`) {ICONS[rule.enabled]}"
 
 
 class SlackAdmin:
@@ -390,12 +392,4 @@ def _button(text: str, action_id: str, value: str) -> Block:
 
 
 def _plain(text: str, limit: int) -> Block:
-    return {"type": "plain_text", "text": _cut(text, limit), "emoji": True}
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return {"type": "plain_text", "text": mrkdwn.cut(text, limit), "emoji": True}

@@ -9,7 +9,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import views
+from adapters.slack import mrkdwn, views
 from core.config import Config, LineConfig
 from core.courier import attachments_of, mirror_line, mirror_payload
 from core.desk import DeskDelivery
@@ -126,7 +126,7 @@ class SlackDeskDelivery(DeskDelivery):
         elif entry.action == "status_card":
             await self._status_card(root, entry.payload)
         elif entry.action == "notice":
-            text = views.slack_escape(str(entry.payload["text"]))
+            text = mrkdwn.escape(str(entry.payload["text"]))
             await self._client.chat_postMessage(
                 channel=root["channel"],
                 thread_ts=root["ts"],
@@ -160,7 +160,7 @@ class SlackDeskDelivery(DeskDelivery):
                     continue
                 name = attachment.name or attachment.kind
                 uploads.append({"content": content, "filename": name, "title": name})
-        lines = [mirror_line(item, _bold, files_shown=bool(uploads), escape=views.slack_escape) for item in items]
+        lines = [mirror_line(item, _bold, files_shown=bool(uploads), escape=mrkdwn.escape) for item in items]
         text = "\n".join([*lines, *notes])
         if uploads:
             await self._client.files_upload_v2(
@@ -190,7 +190,7 @@ class SlackDeskDelivery(DeskDelivery):
                 text=f"✏ *{payload.get('author_name')}* edited a message: {payload['text']}",
             )
             return
-        text = mirror_line({**mirror_payload(stored), "edited": True}, _bold, escape=views.slack_escape)
+        text = mirror_line({**mirror_payload(stored), "edited": True}, _bold, escape=mrkdwn.escape)
         await self._client.chat_update(channel=mirrored["channel"], ts=mirrored["ts"], text=text)
 
     async def _status_card(self, root: dict[str, Any], payload: dict[str, Any]) -> None:

@@ -77,7 +77,9 @@ async def _tell_in_thread(reason: str, body: dict[str, Any], context: AsyncBoltC
 
 TELL = Answer(after=_tell)
 COMMAND = in_ack()
-FORM = Answer(in_ack=lambda reason, body: {"response_action": "errors", "errors": _all_fields(body["view"], reason)})
+FORM = Answer(
+    in_ack=lambda reason, body: {"response_action": "errors", "errors": _all_fields(body["view"], reason)}, mrkdwn=False
+)
 SHORTCUT_TELL = Answer(after=_tell_in_thread)
 
 

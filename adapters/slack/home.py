@@ -19,6 +19,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack import mrkdwn
 from adapters.slack.admin import AutostartRules, RuleIds
 from adapters.slack.delivery import SESSION_REF
 from adapters.slack.tracking import OPTIONAL, REQUIRED, Answer, SlackListeners
@@ -198,10 +199,11 @@ class SlackHome:
     async def _session_line(self, client: AsyncWebClient, session: Session) -> str:
         customer = await self._store.get_client(session.client_id)
         line = self._config.line(session.line_id)
-        title = _escape(f"#{session.number} · {customer.name if customer else 'unknown client'}").replace("|", "¦")
+        who = customer.name if customer else "unknown client"
+        title = mrkdwn.escape(f"#{session.number} · {who}").replace("|", "¦")
         link = await self._permalink(client, session.number)
         shown = f"<{link}|{title}>" if link else f"*{title}*"
-        return f"• {shown} · {_escape(line.name if line else session.line_id)}"
+        return f"• {shown} · {mrkdwn.escape(line.name if line else session.line_id)}"
 
     async def _permalink(self, client: AsyncWebClient, number: int) -> str | None:
         """The link to the session's thread (kept once known: a permalink does not change)."""
@@ -232,7 +234,7 @@ class SlackHome:
             since = int(problem.since)
             blocks.append(
                 _section(
-                    f"⚠ {_escape(problem.text)}\n<!date^{since}^since {{date_short}} {{time}}|since {since}>",
+                    f"⚠ {mrkdwn.escape(problem.text)}\n<!date^{since}^since {{date_short}} {{time}}|since {since}>",
                     block_id=f"problem:{index}",
                 )
             )
@@ -259,23 +261,15 @@ def _action(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _section(text: str, *, block_id: str | None = None) -> Block:
-    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, 3000)}}
+    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn.cut(text, 3000)}}
     if block_id:
         block["block_id"] = block_id
     return block
 
 
 def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(text, 3000)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn.cut(text, 3000)}]}
 
 
 def _plain(text: str, limit: int) -> Block:
-    return {"type": "plain_text", "text": _cut(text, limit), "emoji": True}
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return {"type": "plain_text", "text": mrkdwn.cut(text, limit), "emoji": True}

@@ -39,6 +39,7 @@ from slack_bolt.response import BoltResponse
 from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.errors import SlackApiError
 
+from adapters.slack import mrkdwn
 from core.config import OperatorConfig
 from core.errors import Refusal
 from core.operators import Operators
@@ -66,10 +67,16 @@ REQUIRED, OPTIONAL = Operator.REQUIRED, Operator.OPTIONAL
 @dataclass(frozen=True)
 class Answer:
     """How a listener's refusal reaches the person: `in_ack(reason, body)` gives the ack's arguments (when the
-    listener has not acked yet), `after(reason, body, context)` tells them after the ack."""
+    listener has not acked yet), `after(reason, body, context)` tells them after the ack. The reason is core's
+    plain text, and may quote what someone typed (an event's name, a process id): unless `mrkdwn` is False
+    (a modal's field errors are plain text) it reaches both already escaped for mrkdwn."""
 
     in_ack: Callable[[str, Body], dict[str, Any]] | None = None
     after: Callable[[str, Body, AsyncBoltContext], Awaitable[None]] | None = None
+    mrkdwn: bool = True
+
+    def shown(self, reason: str) -> str:
+        return mrkdwn.escape(reason) if self.mrkdwn else reason
 
 
 def in_ack(prefix: str = "") -> Answer:
@@ -209,14 +216,14 @@ class SlackListeners:
         await self._ack_refusal(refusal, body, context)
         answer: Answer = context.get(ANSWER) or Answer()
         if answer.after is not None:
-            await answer.after(refusal.reason, body, context)
+            await answer.after(answer.shown(refusal.reason), body, context)
 
     @staticmethod
     async def _ack_refusal(refusal: Refusal, body: Body, context: AsyncBoltContext) -> None:
         ack = context.ack
         if ack is not None and ack.response is None:
             answer: Answer = context.get(ANSWER) or Answer()
-            await ack(**(answer.in_ack(refusal.reason, body) if answer.in_ack else {}))
+            await ack(**(answer.in_ack(answer.shown(refusal.reason), body) if answer.in_ack else {}))
 
     # --- waiting -------------------------------------------------------------------------------------------
     def _settle(self) -> None:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from adapters.slack import mrkdwn
 from core.bpmn.catalog import ScopeGroup
 from core.bpmn.engine import FormField, UserTaskView
 from core.model import Client, Session, SessionStatus, parse_number
@@ -40,16 +41,12 @@ _OPERATOR_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
 
 
 def _plain(text: str, limit: int = 3000) -> dict[str, Any]:
-    return {"type": "plain_text", "text": _cut(text, limit), "emoji": True}
+    return {"type": "plain_text", "text": mrkdwn.cut(text, limit), "emoji": True}
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def slack_escape(text: str) -> str:
-    """Slack's mrkdwn needs `&`, `<` and `>` escaped, or `<asap>` would be read as a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _shown(text: str, limit: int) -> str:
+    """Someone's text (a process's, a task's, a variable's) in mrkdwn: escaped, then cut to fit."""
+    return mrkdwn.cut(mrkdwn.escape(text), limit)
 
 
 def session_card(
@@ -59,7 +56,7 @@ def session_card(
     Start process, Close) and a menu (transfer, back to the queue, spam). A spam card has only
     **Unmark spam**; a closed one has no buttons (a client message within `reopen_within` reopens it)."""
     status = session.status.value
-    title = f"#{session.number} · {slack_escape(client.name)}"
+    title = f"#{session.number} · {mrkdwn.escape(client.name)}"
     facts = (
         f"*{title}*\n{client.channel.value.capitalize()} · line {line_name}\n"
         f"{STATUS_ICONS.get(status, '')} {status}" + (f" · {assignee_name}" if assignee_name else " · unassigned")
@@ -137,7 +134,7 @@ def transfer_picker(
 ) -> tuple[str, list[Block]]:
     """Who can take over: `choices` are (operator id, name, status) of the line's other operators;
     offline ones are shown too (a click on them is refused with the reason)."""
-    text = f"Transfer session *#{session.number}* · {_escape(client.name)} to:"
+    text = f"Transfer session *#{session.number}* · {mrkdwn.escape(client.name)} to:"
     blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     buttons: list[Block] = [
         {
@@ -171,10 +168,6 @@ def transfer_picker(
     return f"Transfer session #{session.number} to…", blocks
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def pick_value(session: int, process_id: str) -> str:
     return json.dumps({"s": session, "p": process_id}, separators=(",", ":"))
 
@@ -200,7 +193,10 @@ def process_picker(session: Session, client: Client, groups: Sequence[ScopeGroup
     blocks: list[Block] = [
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": f"Start a process for session *#{session.number}* · {client.name}:"},
+            "text": {
+                "type": "mrkdwn",
+                "text": f"Start a process for session *#{session.number}* · {mrkdwn.escape(client.name)}:",
+            },
         }
     ]
     if 1 + 2 * len(groups) > MESSAGE_BLOCKS:
@@ -290,7 +286,7 @@ def task_modal(process_name: str, task: UserTaskView, metadata: dict[str, Any]) 
     blocks: list[Block] = [
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"*{_cut(process_name, 200)}* · {_cut(task.name, 200)}"}],
+            "elements": [{"type": "mrkdwn", "text": f"*{_shown(process_name, 200)}* · {_shown(task.name, 200)}"}],
         }
     ]
     blocks += [_input(field) for field in task.fields]
@@ -363,7 +359,7 @@ def form_values(state_values: dict[str, Any]) -> dict[str, Any]:
 def task_card(payload: dict[str, Any]) -> tuple[str, list[Block]]:
     """A user task waiting in a session's thread: for whom, and the button that opens its form."""
     who = payload.get("assignee_name")
-    head = f"📝 *{_cut(str(payload.get('task')), 200)}* · {_cut(str(payload.get('process')), 200)}"
+    head = f"📝 *{_shown(str(payload.get('task')), 200)}* · {_shown(str(payload.get('process')), 200)}"
     line = f"for {who}" if who else "for any online operator of the line"
     button = {
         "type": "button",
@@ -380,5 +376,5 @@ def task_card(payload: dict[str, Any]) -> tuple[str, list[Block]]:
 
 
 def status_card(payload: dict[str, Any]) -> tuple[str, list[Block]]:
-    text = f"⚙ *{_cut(str(payload.get('process')), 200)}* · status: {_cut(str(payload.get('text')), 2500)}"
+    text = f"⚙ *{_shown(str(payload.get('process')), 200)}* · status: {_shown(str(payload.get('text')), 2500)}"
     return text, [{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]

@@ -1043,6 +1043,14 @@ async def test_regression_signed_bodies_bolt_reads_while_building_its_request_ar
     await stage.run([])
 
 
+async def test_regression_a_refusal_quoting_someones_text_is_escaped_for_mrkdwn(stage: Stage) -> None:
+    """Found by the long fuzz profile (issue 17): a tampered autostart button named the event "<!here> look";
+    the refusal quoted it ("Not changed: Unknown event '<!here> look' …") in mrkdwn, unescaped, so it would
+    notify the whole channel. Refusal reasons are core's plain text: the Slack listeners escape them
+    (adapters/slack/tracking.py `Answer.shown`, through adapters/slack/mrkdwn.py)."""
+    await stage.run([_click("autostart.toggle", "sales:<!here> look:on", user=ANNA.slack_user)])
+
+
 @pytest.mark.parametrize("event", [None, [], "message"], ids=["null", "list", "string"])
 async def test_regression_an_event_callback_without_an_event_object_is_answered_400(stage: Stage, event: Any) -> None:
     """Found by the fuzzer in CI (fixed): a signed `event_callback` whose `event` is not an object crashed Bolt's
