@@ -32,6 +32,7 @@ from adapters.telegram.desk_router import desk_router, register_commands
 from adapters.telegram.files import TelegramFiles
 from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
 from adapters.telegram.line_bots import LineBots
+from bots.http import build_web_app
 from bots.metrics import Metrics
 from core.autostart import Autostart
 from core.blocks import BLOCKS, Blocks
@@ -53,8 +54,6 @@ from core.sessions import Sessions
 from core.store import Store, open_store
 
 log = logging.getLogger(__name__)
-
-MAX_BODY = 1024 * 1024
 
 
 class Linedesk:
@@ -339,6 +338,5 @@ class Linedesk:
 
     # --- HTTP -------------------------------------------------------------------------------
     def web_app(self) -> web.Application:
-        from bots.http import build_web_app
-
+        """The server's routes (`bots.http`); `bots.serve` adds linedesk's start and stop to it."""
         return build_web_app(self)

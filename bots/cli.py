@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
-import gc
 import json
-import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -20,8 +16,8 @@ from core.bpmn.catalog import Catalog, load_catalog
 from core.clock import SystemClock
 from core.config import Config, ConfigError, load_config, resolve_config_path
 from core.errors import Refusal
-from core.model import InstanceRecord, Session, SessionStatus
-from core.store import Store, open_store
+from core.model import InstanceRecord, Session, SessionStatus, listed_statuses
+from core.store import Store, StoreError, open_store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -180,17 +176,16 @@ def _sessions(args: argparse.Namespace) -> int:
     return _with_store(config, run)
 
 
-def listed_statuses() -> list[SessionStatus]:
-    """What session lists show unless a status is asked for: everything but spam."""
-    return [status for status in SessionStatus if status != SessionStatus.SPAM]
-
-
 def _with_store(config: Config, work: Callable[[Store], Awaitable[int]]) -> int:
     """Run `work` against the configured store (works while the server runs: SQLite WAL or Redis)."""
 
     async def run() -> int:
         store = open_store(config.store_url_resolved(), config.base_dir)
-        await store.open()
+        try:
+            await store.open()
+        except StoreError as err:  # a wrong password, no server there: one line, not a traceback
+            print(f"linedesk: the store could not be opened: {err}", file=sys.stderr)
+            return 1
         try:
             return await work(store)
         finally:
@@ -277,6 +272,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     from bots.app import Linedesk
     from bots.logs import setup_logging
+    from bots.serve import serve
 
     setup_logging(config)
 
@@ -286,35 +282,7 @@ def _serve(args: argparse.Namespace) -> int:
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1
-    return asyncio.run(_serve_forever(desk))
-
-
-async def _serve_forever(desk: object) -> int:
-    from aiohttp import web
-
-    from bots.app import Linedesk
-
-    assert isinstance(desk, Linedesk)
-    runner = web.AppRunner(desk.web_app())
-    await runner.setup()
-    site = web.TCPSite(runner, desk.config.server.host, desk.config.server.port)
-    await site.start()
-    await desk.start()
-    # What start-up made (imported libraries, config, the compiled catalog) lives as long as the process:
-    # frozen out of the collector, a full collection walks only what serving creates. Unfrozen, those
-    # collections stalled the loop for ~150 ms at a time (the Slack ack p99, benchmarks/README.md).
-    gc.collect()
-    gc.freeze()
-    logging.getLogger("linedesk").info("listening on %s:%s", desk.config.server.host, desk.config.server.port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await desk.stop()
-    await runner.cleanup()
-    return 0
+    return asyncio.run(serve(desk))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -325,7 +293,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from bots.init import InitError, init_folder, report
+    from bots.init import InitError, init_folder, package_processes_dir, report
 
     target = Path(args.dir).expanduser()
     try:
@@ -335,14 +303,6 @@ def _init(args: argparse.Namespace) -> int:
         return 1
     print(report(target, args.dir, written))
     return 0
-
-
-def package_processes_dir() -> Path:
-    """The example processes: shipped inside the wheel, or the repository's folder in a checkout."""
-    shipped = Path(__file__).parent / "demo_data" / "processes"
-    if shipped.is_dir():
-        return shipped
-    return Path(__file__).resolve().parent.parent / "processes"
 
 
 if __name__ == "__main__":

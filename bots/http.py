@@ -5,30 +5,72 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
 
 from adapters.slack.gate import Refused, RequestGate
 from adapters.slack.shapes import checked_bolt_request
-from bots.cli import listed_statuses
-from core.autostart import EVENTS, EffectiveRule
+from adapters.telegram.inbound import TelegramInbound
+from bots.metrics import Metrics
+from core.autostart import EVENTS, Autostart, EffectiveRule
+from core.bpmn.catalog import Catalog
+from core.clock import Clock
+from core.config import Config
 from core.errors import Refusal
-from core.model import InstanceStatus, SessionStatus
+from core.health import Health
+from core.model import InstanceStatus, SessionStatus, listed_statuses
+from core.processes import Processes
+from core.store import Store
 from core.store.base import StoreError
 
-if TYPE_CHECKING:
-    from bots.app import Linedesk
-
 MAX_BODY = 1024 * 1024
+MAX_NUMBER = 2**63 - 1
+"""The largest session number or `limit` a store can hold (SQLite's integers are 64-bit)."""
+TOO_DEEP = "the JSON body is nested too deeply"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_WHOLE_NUMBER = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() and int() take "²" or "٣"
 
 
-def build_web_app(desk: Linedesk) -> web.Application:
+class Desk(Protocol):
+    """What the server reads of linedesk (`bots.app.Linedesk`): the parts it routes requests to."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def started(self) -> bool: ...
+    @property
+    def slack(self) -> AsyncApp | None: ...
+    @property
+    def telegram(self) -> TelegramInbound: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def health(self) -> Health: ...
+    @property
+    def autostart(self) -> Autostart: ...
+    @property
+    def catalog(self) -> Catalog: ...
+    @property
+    def processes(self) -> Processes: ...
+
+
+DESK = web.AppKey("desk", Desk)
+"""The linedesk the web app serves (`build_web_app`); `bots.serve` starts and stops it with the app."""
+
+
+def build_web_app(desk: Desk) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors_as_json, _until_started(desk)])
+    app[DESK] = desk
     app.router.add_post("/telegram/{line_id}", _timed_webhook(desk))
     app.router.add_post("/slack/events", _slack_handler(desk))
     app.router.add_get("/healthz", _healthz)
@@ -46,6 +88,14 @@ def build_web_app(desk: Linedesk) -> web.Application:
     return app
 
 
+def whole_number(text: str, what: str) -> int:
+    """`text` as a number (ASCII digits only), or 400 naming `what`; past what a store can hold
+    (`MAX_NUMBER`), `MAX_NUMBER + 1` (no session has that number, no store takes that limit)."""
+    if not _WHOLE_NUMBER.fullmatch(text):
+        raise web.HTTPBadRequest(reason=f"{what} must be a whole number (digits 0-9), not {text[:40]!r}")
+    return int(text) if len(text.lstrip("0")) <= len(str(MAX_NUMBER)) else MAX_NUMBER + 1
+
+
 @web.middleware
 async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -56,7 +106,7 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         return web.json_response({"ok": False, "error": exc.reason}, status=exc.status)
 
 
-def _until_started(desk: Linedesk) -> Any:
+def _until_started(desk: Desk) -> Any:
     """Platform requests that arrive while linedesk is still starting (the store opening, stored events being
     picked up) get 503: Telegram and Slack deliver them again a moment later."""
 
@@ -69,7 +119,7 @@ def _until_started(desk: Linedesk) -> Any:
     return gate
 
 
-def _slack_handler(desk: Linedesk) -> Handler:
+def _slack_handler(desk: Desk) -> Handler:
     """Signature and replay checks (`RequestGate`), then Bolt (which checks the signature again)."""
     gate = RequestGate(desk.config.slack.signing_secret, desk.store, desk.clock) if desk.slack is not None else None
 
@@ -85,6 +135,8 @@ def _slack_handler(desk: Linedesk) -> Handler:
                 return web.Response(status=200)
         except Refused as refused:
             return web.json_response({"ok": False, "error": refused.reason}, status=refused.status)
+        except RecursionError:  # json.loads of a signed body nested 100,000 deep
+            return web.json_response({"ok": False, "error": TOO_DEEP}, status=400)
         except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as err:
             return web.json_response(
                 {"ok": False, "error": f"malformed Slack request: {type(err).__name__}"}, status=400
@@ -108,7 +160,7 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-def _readyz(desk: Linedesk) -> Handler:
+def _readyz(desk: Desk) -> Handler:
     """200 when the store answers, linedesk is started and nothing is degraded (`core.health`), else 503."""
 
     async def ready(request: web.Request) -> web.Response:
@@ -127,7 +179,7 @@ def _readyz(desk: Linedesk) -> Handler:
     return ready
 
 
-def _metrics(desk: Linedesk) -> Handler:
+def _metrics(desk: Desk) -> Handler:
     async def metrics(request: web.Request) -> web.Response:
         body = desk.metrics.exposition(await desk.store.outbox_stats(desk.clock.now()))
         return web.Response(
@@ -137,7 +189,7 @@ def _metrics(desk: Linedesk) -> Handler:
     return metrics
 
 
-def _timed_webhook(desk: Linedesk) -> Handler:
+def _timed_webhook(desk: Desk) -> Handler:
     async def webhook(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         try:
@@ -169,7 +221,7 @@ def _slack_kind(body: dict[str, Any]) -> str:
 class _AdminApi:
     """`/api/…` for admins, behind `Authorization: Bearer $LINEDESK_ADMIN_TOKEN`."""
 
-    def __init__(self, desk: Linedesk):
+    def __init__(self, desk: Desk):
         self._desk = desk
 
     def _authorize(self, request: web.Request) -> None:
@@ -252,9 +304,11 @@ class _AdminApi:
         query = request.query
         try:
             statuses = [SessionStatus(s) for s in query.getall("status", [])] or listed_statuses()
-            limit = int(query.get("limit", "100"))
         except ValueError as err:
             raise web.HTTPBadRequest(reason=str(err)) from err
+        limit = whole_number(query.get("limit", "100"), "limit")
+        if limit > MAX_NUMBER:
+            raise web.HTTPBadRequest(reason=f"limit must be at most {MAX_NUMBER}")
         if query.get("line") is not None and self._desk.config.line(query["line"]) is None:
             raise web.HTTPNotFound(reason=f"no line {query['line']!r}")
         sessions = await self._desk.store.list_sessions(
@@ -268,10 +322,11 @@ class _AdminApi:
 
     async def session(self, request: web.Request) -> web.Response:
         self._authorize(request)
-        number = request.match_info["number"]
-        session = await self._desk.store.get_session(int(number)) if number.isdigit() else None
+        given = request.match_info["number"]
+        number = whole_number(given, "the session number")
+        session = await self._desk.store.get_session(number) if number <= MAX_NUMBER else None
         if session is None:
-            raise web.HTTPNotFound(reason=f"no session #{number}")
+            raise web.HTTPNotFound(reason=f"no session #{given}")
         messages = await self._desk.store.list_messages(session.number)
         return web.json_response(
             {**session.model_dump(mode="json"), "messages": [m.model_dump(mode="json") for m in messages]}
@@ -301,6 +356,8 @@ def _rule_body(raw: bytes) -> tuple[str, bool]:
     """`{"process": str, "enabled": bool}` and nothing else, or 400 naming what is wrong."""
     try:
         body = json.loads(raw)
+    except RecursionError:
+        raise web.HTTPBadRequest(reason=TOO_DEEP) from None
     except (ValueError, UnicodeDecodeError):
         raise web.HTTPBadRequest(reason='the body must be JSON: {"process": "...", "enabled": true}') from None
     if not isinstance(body, dict):

@@ -23,6 +23,15 @@ PROCESSES_NAME = "processes"
 # The values `linedesk init` cannot know: commented out in .env until the user fills them in.
 TO_FILL = ("SUPPORT_BOT_TOKEN", "SUPPORT_DESK_CHAT", "OPERATOR_TELEGRAM_USER")
 
+
+def package_processes_dir() -> Path:
+    """The example processes: shipped inside the wheel, or the repository's folder in a checkout."""
+    shipped = Path(__file__).parent / "demo_data" / "processes"
+    if shipped.is_dir():
+        return shipped
+    return Path(__file__).resolve().parent.parent / "processes"
+
+
 STARTER_CONFIG = """\
 # linedesk configuration, written by `linedesk init`. Every key is described in README.md,
 # "Configuration reference"; paths are relative to this file's folder.

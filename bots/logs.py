@@ -64,7 +64,12 @@ class JsonFormatter(_Redacting):
         }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return self.redact(json.dumps(line, ensure_ascii=False, default=str))
+        # masked before JSON escaping: escaped, a secret with `"` or `\\` in it would no longer match
+        masked = {
+            key: value if value is None or isinstance(value, int | float) else self.redact(str(value))
+            for key, value in line.items()
+        }
+        return json.dumps(masked, ensure_ascii=False)
 
 
 def setup_logging(config: Config, *, stream: TextIO | None = None, level: int = logging.INFO) -> logging.Handler:

@@ -25,6 +25,11 @@ class SessionStatus(StrEnum):
     SPAM = "spam"
 
 
+def listed_statuses() -> list[SessionStatus]:
+    """What session lists (the CLI, the admin API) show unless a status is asked for: everything but spam."""
+    return [status for status in SessionStatus if status != SessionStatus.SPAM]
+
+
 class OperatorStatus(StrEnum):
     ONLINE = "online"
     BUSY = "busy"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bots.cli import main, package_processes_dir
-from bots.init import TO_FILL
+from bots.cli import main
+from bots.init import TO_FILL, package_processes_dir
 from core.config import load_config
 
 FILLED = {

@@ -112,6 +112,8 @@ class TelegramInbound:
             await self.accept(line.id, update)
         except (ValueError, UnicodeDecodeError) as err:
             return web.json_response({"ok": False, "error": f"malformed update: {err}"}, status=400)
+        except RecursionError:  # json.loads of a body nested 100,000 deep: nothing was stored
+            return web.json_response({"ok": False, "error": "malformed update: nested too deeply"}, status=400)
         except StoreError as err:  # not stored: Telegram delivers it again later
             log.error("update for line %s not stored (%s); Telegram will retry", line.id, err)
             return web.json_response({"ok": False, "error": "store unavailable, retry later"}, status=503)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from core.config import redact_url
 from core.store.base import Store, StoreError
-from core.store.redis import RedisStore, _masked
+from core.store.redis import RedisStore
 from core.store.sqlite import SqliteStore
 
 __all__ = ["RedisStore", "SqliteStore", "Store", "StoreError", "open_store"]
@@ -31,4 +32,4 @@ def open_store(url: str, base_dir: Path | None = None) -> Store:
         prefixes = [v for k, v in query if k == "prefix"]
         rest = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "prefix"])))
         return RedisStore(rest, prefix=prefixes[-1]) if prefixes else RedisStore(rest)
-    raise ValueError(f"unsupported store URL {_masked(url)!r}; accepted forms: {ACCEPTED}")
+    raise ValueError(f"unsupported store URL {redact_url(url)!r}; accepted forms: {ACCEPTED}")

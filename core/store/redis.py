@@ -36,7 +36,6 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, ParamSpec, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
@@ -44,6 +43,7 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, WatchError
 
+from core.config import redact_url
 from core.model import (
     AutostartRule,
     Client,
@@ -286,15 +286,6 @@ def _translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any
     return wrapper
 
 
-def _masked(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def _num(value: float) -> str:
     return repr(float(value))
 
@@ -315,7 +306,7 @@ class RedisStore(Store):
     def __init__(self, url: str, *, prefix: str = "linedesk:", call_timeout: float = CALL_TIMEOUT) -> None:
         self._redis_url = url
         self.call_timeout = call_timeout
-        self.url = _masked(url)
+        self.url = redact_url(url)
         self.prefix = prefix
         self._client: aioredis.Redis | None = None
 
@@ -428,8 +419,10 @@ class RedisStore(Store):
         client = aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
         try:
             await client.ping()
-        except BaseException:
+        except BaseException as e:
             await client.aclose()
+            if isinstance(e, RedisError):  # a wrong password, no server there, …: one line naming it
+                raise StoreError(f"{self.url}: {e}") from e
             raise
         self._client = client
         self._claim = client.register_script(_CLAIM)

@@ -12,6 +12,8 @@ import pytest
 
 from bots.logs import MASK, setup_logging
 from bots.rig import BOT_TOKEN, SIGNING_SECRET, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
+from tests.bpmn import script
+from tests.e2e.conftest import MakeRig
 from tests.e2e.test_full_path import open_session_with_anna_online, pick
 
 SECRETS = (SUPPORT_TOKEN, BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET)
@@ -67,3 +69,25 @@ async def test_text_lines_say_what_they_are_about(rig: Rig, restore_logging: Non
     assert " INFO core.processes [session=1 instance=" in started
     assert not any(secret in text for secret in SECRETS)
     assert f"/bot{MASK}/getMe" in text
+
+
+async def test_json_lines_hide_secrets_that_json_escaping_would_change(
+    make_rig: MakeRig, restore_logging: None
+) -> None:
+    """A secret with `"` or `\\` in it is masked before the line is JSON-escaped (escaped, it no longer matched)."""
+    token = 'admin"token\\with-a-quote-and-a-backslash'
+    rig = await make_rig(("x", "X", [script("x = 1")]), admin_token=token)
+    stream = io.StringIO()
+    setup_logging(rig.load_config().model_copy(update={"log_format": "json"}), stream=stream)
+    logging.getLogger("bots.http").warning("a request with Authorization: Bearer %s", token)
+    try:
+        raise RuntimeError(f"the token was {token}")
+    except RuntimeError:
+        logging.getLogger("bots.http").exception("a failure with the token in it")
+
+    text = stream.getvalue()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert token not in text and json.dumps(token)[1:-1] not in text
+    assert any(line["message"] == f"a request with Authorization: Bearer {MASK}" for line in lines)
+    failure = next(line for line in lines if line["message"] == "a failure with the token in it")
+    assert f"the token was {MASK}" in failure["exception"]

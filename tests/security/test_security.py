@@ -978,3 +978,57 @@ async def test_the_http_block_never_reaches_a_host_outside_http_allow(make_rig: 
             for pid in ("direct", "userinfo", "from_client"):
                 assert "host 'localhost' is not in processes.http_allow" in (failed[pid].error or ""), pid
             assert rig.client_chat(IVAN) == greeted, "nothing reaches the client"
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+"""A JSON value nested 100,000 deep (200 kB): `json.loads` raises RecursionError on it."""
+
+
+async def test_json_bodies_nested_100000_deep_are_400_with_a_reason(make_rig: MakeRig) -> None:
+    """With valid credentials — the webhook secret, Slack's signature, the admin token — not a 500."""
+    token = "admin-token-for-the-security-suite"
+    rig = await make_rig(("create_lead", "Create a lead", [script("x = 1")]), admin_token=token)
+    await anna_online_with_ivan(rig)
+    telegram = f'{{"update_id": 990001, "message": {DEEP}}}'.encode()
+    slack = f'{{"type": "event_callback", "event": {DEEP}}}'
+    admin = f'{{"process": {DEEP}, "enabled": true}}'.encode()
+    async with refused(rig, ANNA) as seen:
+        headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+        status, text = await post_raw(rig.webhook_url(), telegram, headers)
+        assert (status, json.loads(text)["error"]) == (400, "malformed update: nested too deeply")
+        response = await rig.slack.send(rig.slack_url, slack, "application/json")  # correctly signed
+        assert (response.status, json.loads(response.text)["error"]) == (400, "the JSON body is nested too deeply")
+        put = f"{rig.url}/api/lines/support/autostart/session.created"
+        status, text = await post_raw(put, admin, {"Authorization": f"Bearer {token}"}, method="PUT")
+        assert (status, json.loads(text)["error"]) == (400, "the JSON body is nested too deeply")
+    assert seen.texts == []
+
+
+async def test_admin_api_session_numbers_and_limits_it_can_not_use_are_400_or_404(make_rig: MakeRig) -> None:
+    """`int()` takes Unicode digits ("²", "٣") and SQLite's integers stop at 2**63 - 1: neither is a 500."""
+    token = "admin-token-for-the-security-suite"
+    rig = await make_rig(("create_lead", "Create a lead", [script("x = 1")]), admin_token=token)
+    await rig.client_writes(IVAN, HELLO)
+    auth = {"Authorization": f"Bearer {token}"}
+    thirty = "1" * 30
+    cases = [
+        ("/api/sessions/²", 400, "the session number must be a whole number (digits 0-9), not '²'"),
+        ("/api/sessions/%D9%A3", 400, "the session number must be a whole number (digits 0-9), not '٣'"),
+        ("/api/sessions/-1", 400, "the session number must be a whole number (digits 0-9), not '-1'"),
+        (f"/api/sessions/{thirty}", 404, f"no session #{thirty}"),
+        ("/api/sessions/9223372036854775808", 404, "no session #9223372036854775808"),
+        ("/api/sessions/9223372036854775807", 404, "no session #9223372036854775807"),
+        ("/api/sessions?limit=²", 400, "limit must be a whole number (digits 0-9), not '²'"),
+        ("/api/sessions?limit=-5", 400, "limit must be a whole number (digits 0-9), not '-5'"),
+        (f"/api/sessions?limit={thirty}", 400, "limit must be at most 9223372036854775807"),
+        ("/api/sessions?limit=" + "9" * 5000, 400, "limit must be at most 9223372036854775807"),
+    ]
+    async with refused(rig) as seen:
+        for path, expected, reason in cases:
+            status, text = await post_raw(f"{rig.url}{path}", b"", auth, method="GET")
+            assert (status, json.loads(text)) == (expected, {"ok": False, "error": reason}), path
+    assert seen.texts == []
+    status, text = await post_raw(f"{rig.url}/api/sessions/0001", b"", auth, method="GET")  # still a number
+    assert status == 200 and json.loads(text)["number"] == 1
+    status, text = await post_raw(f"{rig.url}/api/sessions?limit=9223372036854775807", b"", auth, method="GET")
+    assert status == 200 and [s["number"] for s in json.loads(text)["sessions"]] == [1]
