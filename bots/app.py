@@ -50,7 +50,7 @@ from core.operators import Operators
 from core.outbox import OutboxWorker
 from core.pacing import SLACK_CHANNEL, TELEGRAM_BOT, TELEGRAM_CHAT, TELEGRAM_GROUP, Pacer
 from core.processes import Processes
-from core.sessions import Sessions
+from core.sessions import SessionParts, Sessions
 from core.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Linedesk:
         self.courier = Courier(self.store, config, self.clock, self.outbox.wake)
         self.operators = Operators(self.store, config, self.clock, self.bus)
         self.sessions = Sessions(
-            self.store, config, self.clock, self.bus, self.courier, self.operators, telemetry=self.metrics
+            SessionParts(self.store, config, self.clock, self.bus, self.courier, self.operators, self.metrics)
         )
         self.http_caller = AiohttpCaller()
         self.blocks = Blocks(self.store, config, self.clock, self.courier, self.sessions, self.http_caller)

@@ -35,6 +35,8 @@ HTTP = "linedesk.http"
 BLOCKS = (REPLY, INITIATIVE, STATUS, CREATE_ITEM, CLOSE_SESSION, HTTP)
 HTTP_TIMEOUT = 10.0
 HTTP_ATTEMPTS = 3
+HTTP_BACKOFF = 0.5
+"""Seconds before the second try of an http block; doubled before each later one."""
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SAFE_BUILTINS: dict[str, Any] = {
@@ -102,8 +104,6 @@ class Blocks:
         courier: Courier,
         sessions: Sessions,
         http: HttpCaller | None = None,
-        *,
-        http_backoff: float = 0.5,
     ):
         self._store = store
         self._config = config
@@ -111,7 +111,7 @@ class Blocks:
         self._courier = courier
         self._sessions = sessions
         self._http = http
-        self._http_backoff = http_backoff
+        self._http_backoff = HTTP_BACKOFF
 
     async def perform(self, topic: str, args: dict[str, Any], instance: InstanceRecord, task_key: str) -> BlockOutcome:
         """Perform one block for an instance; `task_key` identifies the task run (for idempotence)."""

@@ -150,6 +150,12 @@ class Store(ABC):
         """Sessions matching every given filter, newest first."""
 
     @abstractmethod
+    async def count_active_sessions(self, operator_ids: Sequence[str]) -> dict[str, int]:
+        """How many active sessions each operator holds (status active, assigned to them), counted in the
+        store — every given operator is in the answer, 0 when they hold none. Automatic assignment's "least
+        busy"."""
+
+    @abstractmethod
     async def quiet_sessions(self, line_id: str, quiet_before: float, limit: int = 1000) -> list[Session]:
         """Open sessions of the line whose client has not written since `quiet_before` (`Session.quiet_since`
         at or before it), longest quiet first: the idle-session check reads only these, from an index."""

@@ -595,6 +595,18 @@ class RedisStore(Store):
         )
 
     @_translated
+    async def count_active_sessions(self, operator_ids: Sequence[str]) -> dict[str, int]:
+        """The size of each operator's `sessions:assignee:<a>:status:active` index, in one round trip."""
+        wanted = list(dict.fromkeys(operator_ids))
+        if not wanted:
+            return {}
+        async with self._r.pipeline(transaction=False) as pipe:
+            for operator_id in wanted:
+                pipe.zcard(self._k("sessions", "assignee", operator_id, "status", SessionStatus.ACTIVE.value))
+            sizes = await pipe.execute()
+        return {operator_id: int(size) for operator_id, size in zip(wanted, sizes, strict=True)}
+
+    @_translated
     async def quiet_sessions(self, line_id: str, quiet_before: float, limit: int = 1000) -> list[Session]:
         if limit <= 0:
             return []

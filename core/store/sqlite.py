@@ -453,6 +453,18 @@ class SqliteStore(Store):
         rows = await self._rows(f"SELECT data FROM sessions{where} ORDER BY number DESC LIMIT ?", [*params, limit])
         return [Session.model_validate_json(r[0]) for r in rows]
 
+    async def count_active_sessions(self, operator_ids: Sequence[str]) -> dict[str, int]:
+        counts = dict.fromkeys(operator_ids, 0)
+        if not counts:
+            return counts
+        rows = await self._rows(
+            f"SELECT assignee, COUNT(*) FROM sessions WHERE status = ? AND {_in('assignee', list(counts))}"
+            " GROUP BY assignee",
+            [SessionStatus.ACTIVE.value, *counts],
+        )
+        counts.update({str(r[0]): int(r[1]) for r in rows})
+        return counts
+
     async def quiet_sessions(self, line_id: str, quiet_before: float, limit: int = 1000) -> list[Session]:
         rows = await self._rows(
             "SELECT data FROM sessions WHERE line_id = ? AND status IN ('queued', 'active') AND quiet_since <= ?"

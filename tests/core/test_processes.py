@@ -17,7 +17,7 @@ from core.inbound import ClientText
 from core.model import Channel, InstanceStatus, OperatorStatus
 from core.operators import Operators
 from core.processes import Processes
-from core.sessions import Sessions
+from core.sessions import SessionParts, Sessions
 from core.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ class Core:
         self.store = store
         self.courier = Courier(store, config, clock)
         self.operators = Operators(store, config, clock)
-        self.sessions = Sessions(store, config, clock, EventBus(), self.courier, self.operators)
+        self.sessions = Sessions(SessionParts(store, config, clock, EventBus(), self.courier, self.operators))
         catalog = load_catalog(config.processes.dir, BLOCKS)
         blocks = Blocks(store, config, clock, self.courier, self.sessions)
         self.processes = Processes(store, config, catalog, clock, self.courier, blocks, self.operators)

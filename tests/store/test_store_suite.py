@@ -300,6 +300,28 @@ async def test_list_sessions_filters_newest_first(store: Store) -> None:
     assert await numbers(line_id="nowhere") == []
 
 
+async def test_count_active_sessions_per_operator(store: Store) -> None:
+    specs = [
+        ("support", A, "anna"),
+        ("sales", A, "anna"),  # every line counts
+        ("support", A, "boris"),
+        ("support", C, "anna"),  # closed, spam and queued sessions do not
+        ("support", S, "boris"),
+        ("support", Q, None),
+    ]
+    made = [
+        await store.create_session(session(line, f"telegram:{i}", status=status, assignee=assignee))
+        for i, (line, status, assignee) in enumerate(specs)
+    ]
+    assert await store.count_active_sessions(["anna", "boris", "carl"]) == {"anna": 2, "boris": 1, "carl": 0}
+    assert await store.count_active_sessions([]) == {}
+    assert await store.count_active_sessions(["boris", "boris"]) == {"boris": 1}
+    await store.save_session(made[0].model_copy(update={"assignee": "boris"}))  # transferred
+    await store.save_session(made[1].model_copy(update={"status": C}))  # closed
+    await store.save_session(made[3].model_copy(update={"status": A}))  # reopened, back to anna
+    assert await store.count_active_sessions(["anna", "boris"]) == {"anna": 1, "boris": 2}
+
+
 async def test_list_sessions_over_many_pages(store: Store) -> None:
     """Enough sessions that a filtered listing has to read the indexes in several pages."""
     for i in range(240):

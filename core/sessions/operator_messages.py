@@ -1,0 +1,147 @@
+"""Operators' messages in a session's thread/topic: to the client (or an internal note, `//` first), and
+their edits and deletions, which reach the client's copy and the other desks'."""
+
+from __future__ import annotations
+
+import logging
+
+from core.errors import Refusal
+from core.inbound import OperatorDelete, OperatorEdit, OperatorText
+from core.model import AuthorKind, Message, Session, SessionStatus
+from core.sessions.common import MESSAGE_REF, SessionService
+
+log = logging.getLogger(__name__)
+
+NOTE_PREFIX = "//"
+
+
+class OperatorMessages(SessionService):
+    async def operator_text(self, incoming: OperatorText) -> Message:
+        """An operator's message in a session's thread/topic: to the client, or an internal note."""
+        session = await self.require(incoming.session)
+        if incoming.platform_ref:
+            ref = await self._store.get_ref(MESSAGE_REF, incoming.platform_ref)
+            earlier = await self._store.get_message(int(ref["session"]), int(ref["id"])) if ref else None
+            if earlier is not None:
+                log.info("operator message %s was handled before: not sent again", incoming.platform_ref)
+                return earlier
+        operator = self._operators.get(incoming.operator_id)
+        internal = incoming.text.lstrip().startswith(NOTE_PREFIX)
+        if internal and (operator is None or not operator.serves(session.line_id)):
+            raise Refusal(f"Only operators of line {session.line_id!r} leave notes on its sessions.", "wrong_line")
+        if not internal:
+            await self._operators.require_active(operator, session, "reply to the client")
+            if session.status == SessionStatus.CLOSED:
+                raise Refusal(f"Session #{session.number} is closed: the client does not get this message.", "closed")
+            client = await self._store.get_client(session.client_id)
+            if client is not None and client.unreachable:
+                raise Refusal("The client blocked the bot: they get nothing until they write again.", "blocked")
+        assert operator is not None
+        name = operator.name
+        message = await self._store.add_message(
+            Message(
+                session=session.number,
+                author_kind=AuthorKind.OPERATOR,
+                author_id=incoming.operator_id,
+                author_name=name,
+                text=incoming.text,
+                internal=internal,
+                created_at=self._clock.now(),
+                source_ref=incoming.platform_ref,
+                attachments=list(incoming.attachments),
+            )
+        )
+        if operator is not None:
+            await self._operators.remember_session(operator.id, session.number)
+        outbox = self._courier.mirror(session, message, skip=incoming.desk)
+        if not internal:
+            client = await self._store.get_client(session.client_id)
+            if client is None:
+                raise LookupError(f"client {session.client_id} of session #{session.number} is missing")
+            outbox.insert(
+                0, self._courier.client_text(client, session, incoming.text, message, copy_from=incoming.copy_from)
+            )
+        await self._courier.send(outbox)
+        await self._remember(incoming.platform_ref, message)
+        return message
+
+    async def operator_edit(self, edit: OperatorEdit) -> Message | None:
+        """An operator edited their message in a thread/topic: the stored text changes, the client's copy is
+        edited (where the platform allows it) and so are the other desks' copies. None: not such a message."""
+        found = await self._operator_message(edit.platform_ref, edit.operator_id)
+        if found is None:
+            return None
+        session, message = found
+        if message.text == edit.text:
+            return None  # Slack also reports unfurls and thread summaries as "changed"
+        message = message.model_copy(update={"text": edit.text, "edited_at": self._clock.now()})
+        await self._store.update_message(message)
+        outbox = self._courier.desk_entries(
+            session,
+            "edit",
+            {"message_id": message.id, "text": edit.text, "author_name": message.author_name or ""},
+            skip=edit.desk,
+        )
+        client = await self._store.get_client(session.client_id)
+        if not message.internal and client is not None and not client.unreachable:
+            outbox.insert(
+                0,
+                self._courier.client_entry(
+                    client,
+                    session.line_id,
+                    "edit_text",
+                    {
+                        "session": session.number,
+                        "message_id": message.id,
+                        "text": edit.text,
+                        "kind": AuthorKind.OPERATOR.value,
+                        "author_name": message.author_name or "",
+                        "attachments": [a.model_dump(mode="json") for a in message.attachments],
+                    },
+                ),
+            )
+        await self._courier.send(outbox)
+        return message
+
+    async def operator_delete(self, delete: OperatorDelete) -> Message | None:
+        """An operator deleted their message in a thread/topic: the client's copy is deleted (where the
+        platform allows it) and the other desks are told. The stored message stays: it is the session's
+        record of what the client was sent."""
+        found = await self._operator_message(delete.platform_ref, delete.operator_id)
+        if found is None:
+            return None
+        session, message = found
+        await self._store.delete_ref(MESSAGE_REF, delete.platform_ref)  # a repeated event finds nothing
+        message = message.model_copy(update={"deleted_at": self._clock.now()})
+        await self._store.update_message(message)
+        what = "note" if message.internal else "message to the client"
+        said = f": {message.text}" if message.text else ""
+        outbox = self._courier.desk_entries(
+            session, "notice", {"text": f"🗑 {message.author_name} deleted a {what}{said}"}, skip=delete.desk
+        )
+        client = await self._store.get_client(session.client_id)
+        if not message.internal and client is not None and not client.unreachable:
+            outbox.insert(
+                0,
+                self._courier.client_entry(
+                    client, session.line_id, "delete_text", {"session": session.number, "message_id": message.id}
+                ),
+            )
+        await self._courier.send(outbox)
+        return message
+
+    async def _operator_message(self, platform_ref: str, operator_id: str) -> tuple[Session, Message] | None:
+        """The session and stored message an operator's platform message became — only the author's own."""
+        ref = await self._store.get_ref(MESSAGE_REF, platform_ref)
+        if ref is None:
+            return None
+        session = await self._store.get_session(int(ref["session"]))
+        message = await self._store.get_message(int(ref["session"]), int(ref["id"]))
+        if (
+            session is None
+            or message is None
+            or message.author_kind != AuthorKind.OPERATOR
+            or message.author_id != operator_id
+        ):
+            return None
+        return session, message
