@@ -128,11 +128,8 @@ def shape_problem(body: dict[str, Any]) -> str | None:
 def checked_bolt_request(text: str, request: web.Request) -> AsyncBoltRequest:
     """The request for Bolt from a signed body, its shape checked first: Bolt reads the body (for its context)
     while it builds the request, so a body it cannot read fails before `ShapeCheckedApp` could see it.
-    Raises `Refused(400)` naming the problem."""
-    try:
-        body = parse_body(text, request.content_type)
-    except RecursionError:
-        raise Refused(400, "malformed Slack request: nested too deeply") from None
+    Raises `Refused(400)` naming the problem (and json's errors, RecursionError included, for the caller)."""
+    body = parse_body(text, request.content_type)
     if not isinstance(body, dict):
         raise Refused(400, "the body is not a JSON object")
     problem = shape_problem(body)
