@@ -27,8 +27,8 @@ from adapters.slack.socket_mode import SlackSocketMode
 from adapters.slack.tracking import SlackListeners
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
+from adapters.telegram.desk import desk_router, register_commands
 from adapters.telegram.desk_delivery import TelegramDeskDelivery
-from adapters.telegram.desk_router import desk_router, register_commands
 from adapters.telegram.files import TelegramFiles
 from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
 from adapters.telegram.line_bots import LineBots

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from adapters.telegram.picker import PickProcess, process_key
-from adapters.telegram.topic_forms import FORM_REF, FormButton
+from adapters.telegram.desk.picker_keyboard import PickProcess, process_key
+from adapters.telegram.desk.topic_forms import FORM_REF, FormButton
 from bots.rig import ANNA, BORIS, CARL, IVAN, OLGA, SALES_TOKEN, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
 from core.model import InstanceStatus, SessionStatus
 from tests.bpmn import block, field, user_task, write_process

@@ -5,7 +5,7 @@ Telegram: `Update` objects generated from the machine-readable Bot API spec
 unions through ``subtypes``, string enums and constants read from the field descriptions, recursion
 bounded by depth), overlaid with realistic shapes linedesk acts on — private messages from known and
 new clients, the rig's desk group and its real topics, callback queries with random or near-valid
-``CallbackData`` (prefixes of ``picker.py``, ``desk_cards.py``, ``topic_forms.py``) — and malformed
+``CallbackData`` (prefixes of ``desk/picker_keyboard.py``, ``desk_cards.py``, ``desk/topic_forms.py``) — and malformed
 ones: wrong types, missing ``update_id``, unknown fields, huge strings, emoji and lone surrogates,
 nested garbage, bodies that are no JSON object at all, wrong secrets and unknown lines.
 

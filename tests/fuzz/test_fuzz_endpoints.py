@@ -54,11 +54,11 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from adapters.slack import views
 from adapters.slack.delivery import SESSION_REF
 from adapters.slack.sandbox import FORM, JSON_CONTENT, slack_signature
+from adapters.telegram.desk.picker_keyboard import process_key
+from adapters.telegram.desk.topic_forms import short_hash
 from adapters.telegram.desk_cards import operator_key
 from adapters.telegram.desk_delivery import TOPIC_REF
-from adapters.telegram.picker import process_key
 from adapters.telegram.sandbox import CallbackQueryState, StoredMessage
-from adapters.telegram.topic_forms import short_hash
 from bots.rig import (
     ANNA,
     BORIS,

@@ -31,8 +31,8 @@ from adapters.slack.admin import PAGE, PROCESS, TOGGLE
 from adapters.slack.home import HOME_IDS
 from adapters.slack.sandbox import slack_signature
 from adapters.slack.views import CLOSE, MENU, PICK, START, TAKE, TASK_TAKE, TRANSFER_TO, pick_value
+from adapters.telegram.desk.picker_keyboard import process_key
 from adapters.telegram.desk_cards import operator_key
-from adapters.telegram.picker import process_key
 from bots.rig import (
     ANNA,
     BORIS,
