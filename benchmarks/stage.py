@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from adapters.slack.sandbox import SlackSandbox  # noqa: E402
-from adapters.telegram.sandbox import BotState, Params, TelegramSandbox  # noqa: E402
+from sandboxes.slack import SlackSandbox  # noqa: E402
+from sandboxes.telegram import BotState, Params, TelegramSandbox  # noqa: E402
 from tests.bpmn import block, user_task, wait_client, write_process  # noqa: E402
 from tests.bpmn import field as form_field  # noqa: E402
 

@@ -27,8 +27,8 @@ from typing import Any, TextIO
 from adapters.telegram.desk_delivery import TOPIC_REF
 from bots.app import Linedesk
 from bots.cli import package_processes_dir
-from bots.rig import ANNA, DESK_CHANNEL, IVAN, OLGA, PETRA, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 from core.model import InstanceStatus
+from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, OLGA, PETRA, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 
 LABEL_WIDTH = 24
 TEXT_WIDTH = 100

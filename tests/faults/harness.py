@@ -2,7 +2,7 @@
 a driver for a linedesk on a ManualClock, a 429 storm, and readers of what the desk and clients see.
 
 Everything runs on loopback. Nothing here replaces linedesk code: the product runs as it ships
-(in-process through `bots.rig.Rig`, or as `linedesk serve` in a subprocess), against the sandboxes.
+(in-process through `sandboxes.rig.Rig`, or as `linedesk serve` in a subprocess), against the sandboxes.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from typing import IO, Any
 
 import aiohttp
 
-from adapters.slack.sandbox import SlackSandbox
-from adapters.telegram.sandbox import TelegramSandbox
-from bots.rig import (
+from core.clock import ManualClock
+from core.model import OutboxEntry, OutboxStatus
+from core.store.base import Store
+from sandboxes.rig import (
     ANNA,
     BOT_TOKEN,
     DESK_CHANNEL,
@@ -38,9 +39,8 @@ from bots.rig import (
     Rig,
     free_port,
 )
-from core.clock import ManualClock
-from core.model import OutboxEntry, OutboxStatus
-from core.store.base import Store
+from sandboxes.slack import SlackSandbox
+from sandboxes.telegram import TelegramSandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ROOT / "processes"

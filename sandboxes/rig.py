@@ -17,13 +17,13 @@ from typing import Any
 from aiohttp import web
 
 from adapters.slack.delivery import SESSION_REF
-from adapters.slack.sandbox import SlackResponse, SlackSandbox
 from adapters.telegram.desk_delivery import TOPIC_REF
-from adapters.telegram.sandbox import TelegramSandbox
 from bots.app import Linedesk
 from core.clock import Clock
 from core.config import Config, load_config
 from core.pacing import Pacer
+from sandboxes.slack import SlackResponse, SlackSandbox
+from sandboxes.telegram import TelegramSandbox
 
 SUPPORT_TOKEN = "700001:support-sandbox-token"
 SALES_TOKEN = "700002:sales-sandbox-token"
