@@ -38,39 +38,20 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from adapters.slack.sandbox import SlackSandbox  # noqa: E402
-from adapters.telegram.sandbox import BotState, Params, TelegramSandbox  # noqa: E402
+from sandboxes.rig import DESK_CHANNEL, Sandboxes, free_port  # noqa: E402
+from sandboxes.rig import SUPPORT_TOKEN as TOKEN  # noqa: E402
+from sandboxes.rig import WEBHOOK_SECRET as SECRET  # noqa: E402
+from sandboxes.telegram import BotState, Params  # noqa: E402
 from tests.bpmn import block, user_task, wait_client, write_process  # noqa: E402
 from tests.bpmn import field as form_field  # noqa: E402
 
 PYTHON = sys.executable
 RESULTS = ROOT / "benchmarks" / "results"
-TOKEN = "700001:support-sandbox-token"
-SECRET = "support-webhook-secret"
-SIGNING_SECRET = "sandbox-signing-secret"
-BOT_TOKEN = "xoxb-sandbox-linedesk"
-DESK_CHANNEL = "C0DESK01"
 REDIS_URL = os.environ.get("LINEDESK_BENCH_REDIS", "redis://127.0.0.1:6379/15")
 FIRST_CLIENT = 10_000_000
 TAG = re.compile(r"\bm(\d+)x\b")
 
 CONFIG = """
-[server]
-host = "127.0.0.1"
-port = {port}
-public_url = "http://127.0.0.1:{port}"
-
-[store]
-url = "{store_url}"
-
-[telegram]
-api_url = "{telegram_url}"
-
-[slack]
-api_url = "{slack_url}"
-bot_token = "{bot_token}"
-signing_secret = "{signing_secret}"
-
 [processes]
 dir = "{processes}"
 
@@ -125,14 +106,6 @@ def write_processes(folder: Path) -> Path:
     return processes
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --- statistics ---------------------------------------------------------------------------------------
 
 
@@ -157,12 +130,13 @@ def latency_summary(seconds: Sequence[float], prefix: str = "") -> dict[str, flo
 # --- the sandboxes and what arrives at them ------------------------------------------------------------
 
 
-class Stage:
-    """Both sandboxes, started in this process, with the arrival of tagged texts noted."""
+class Stage(Sandboxes):
+    """Both sandboxes (the rig's, `sandboxes.rig.Sandboxes`: the support bot and its Slack desk channel),
+    started in this process with the benchmark's operators, and the arrival of tagged texts noted."""
 
     def __init__(self) -> None:
-        self.telegram = TelegramSandbox(record_calls=False, webhook_timeout=30.0)
-        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
+        super().__init__(record_calls=False, webhook_timeout=30.0)
+        self.operators = 1
         self.arrived: dict[int, float] = {}
         self.duplicates = 0
         self._pending: set[int] = set()
@@ -173,18 +147,18 @@ class Stage:
         self._clients: dict[int, dict[str, Any]] = {}
 
     async def start(self, operators: int = 1) -> None:
-        await self.telegram.start()
-        await self.slack.start()
-        self.telegram.add_bot(TOKEN, "support_sandbox_bot", "Support")
-        self.slack.add_channel(DESK_CHANNEL, "support-desk")
-        for n in range(1, operators + 1):
-            self.slack.add_user(operator_slack(n), f"op{n:02d}", display_name=f"Operator {n}")
+        self.operators = operators
+        await self.start_sandboxes()
         self._hook_slack()
         self._hook_telegram()
 
+    def cast(self) -> None:
+        super().cast()
+        for n in range(1, self.operators + 1):
+            self.slack.add_user(operator_slack(n), f"op{n:02d}", display_name=f"Operator {n}")
+
     async def stop(self) -> None:
-        await self.slack.stop()
-        await self.telegram.stop()
+        await self.stop_sandboxes()
 
     def _hook_slack(self) -> None:
         workspace = self.slack.workspace
@@ -392,13 +366,7 @@ def linedesk_config(
         if autostart
         else ""
     )
-    text = CONFIG.format(
-        port=port,
-        store_url=store_url,
-        telegram_url=stage.telegram.base_url,
-        slack_url=stage.slack.api_url,
-        bot_token=BOT_TOKEN,
-        signing_secret=SIGNING_SECRET,
+    text = stage.platforms_config(port, store_url) + CONFIG.format(
         processes=processes,
         lease=lease,
         token=TOKEN,

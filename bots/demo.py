@@ -24,9 +24,9 @@ from typing import Any, TextIO
 from adapters.telegram.desk_delivery import TOPIC_REF
 from bots.app import Linedesk
 from bots.init import package_processes_dir
-from bots.rig import ANNA, DESK_CHANNEL, IVAN, OLGA, PETRA, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 from bots.transcript import Transcript, color_enabled, printable
 from core.model import InstanceStatus
+from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, OLGA, PETRA, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 
 _BOLD = re.compile(r"\*([^*\n]+)\*")
 

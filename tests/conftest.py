@@ -42,8 +42,8 @@ from typing import Any
 
 import pytest
 
-from adapters.slack.sandbox import SlackSandbox, SlackWorkspace
-from adapters.telegram.sandbox import ApiError, SandboxCall, TelegramSandbox, format_text, utf16_len
+from sandboxes.slack import SlackSandbox, SlackWorkspace
+from sandboxes.telegram import ApiError, SandboxCall, TelegramSandbox, format_text, utf16_len
 from tests.telegram.spec_check import SpecChecker, load_spec
 
 UNCHECKED_MARKER = "telegram_calls_unchecked"

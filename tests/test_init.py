@@ -186,8 +186,8 @@ def test_init_runs_as_a_command(tmp_path: Path) -> None:
 
 
 async def test_the_starter_folder_serves_a_telegram_customer_by_long_polling(tmp_path: Path) -> None:
-    from adapters.telegram.sandbox import TelegramSandbox
     from bots.app import Linedesk
+    from sandboxes.telegram import TelegramSandbox
 
     assert main(["init", str(tmp_path)]) == 0
     fill(tmp_path / ".env", FILLED)

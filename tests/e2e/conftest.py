@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bots.rig import Rig
+from sandboxes.rig import Rig
 from tests.bpmn import Step, write_process
 
 ROOT = Path(__file__).resolve().parents[2]

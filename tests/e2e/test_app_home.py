@@ -15,7 +15,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.admin import AutostartRules
 from adapters.slack.home import HOME_IDS, STATUS, SlackHome
 from adapters.slack.tracking import SlackListeners
-from bots.rig import ANNA, BORIS, DESK_CHANNEL, IVAN, OLGA, STRANGER, Person, Rig
 from core.autostart import Autostart
 from core.blocks import BLOCKS
 from core.bpmn.catalog import load_catalog
@@ -26,6 +25,7 @@ from core.model import OperatorStatus
 from core.operators import Operators
 from core.processes import Processes
 from core.store import SqliteStore
+from sandboxes.rig import ANNA, BORIS, DESK_CHANNEL, IVAN, OLGA, STRANGER, Person, Rig
 from tests.conftest import BlockKitLimits
 from tests.e2e.conftest import PROCESSES
 from tests.e2e.test_autostart import leads

@@ -19,7 +19,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.admin import LINES_PER_PAGE, PAGE, PROCESS, TOGGLE, SlackAdmin
 from adapters.slack.tracking import SlackListeners
 from bots.cli import main
-from bots.rig import ANNA, BORIS, DESK_CHANNEL, IVAN, OLGA, STRANGER, SUPPORT_TOKEN, WEBHOOK_SECRET, Person, Rig
 from core.autostart import Autostart, EffectiveRule
 from core.blocks import BLOCKS
 from core.bpmn.catalog import load_catalog
@@ -30,6 +29,7 @@ from core.model import InstanceStatus, SessionStatus
 from core.operators import Operators
 from core.processes import Processes
 from core.store import SqliteStore
+from sandboxes.rig import ANNA, BORIS, DESK_CHANNEL, IVAN, OLGA, STRANGER, SUPPORT_TOKEN, WEBHOOK_SECRET, Person, Rig
 from tests.e2e.conftest import PROCESSES
 
 ADMIN = "admin-token-for-autostart"

@@ -6,8 +6,8 @@ import json
 
 from aiohttp import web
 
-from bots.rig import IVAN, OLGA, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
 from core.model import InstanceRecord, InstanceStatus, SessionStatus
+from sandboxes.rig import IVAN, OLGA, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
 from tests.bpmn import block, script
 from tests.e2e.conftest import MakeRig
 from tests.e2e.test_full_path import open_session_with_anna_online, pick

@@ -7,8 +7,8 @@ import itertools
 import time
 from pathlib import Path
 
-from bots.rig import ANNA, IVAN, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
 from core.model import InstanceStatus
+from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
 from tests.e2e.conftest import PROCESSES
 from tests.e2e.test_full_path import open_session_with_anna_online, pick
 

@@ -9,8 +9,8 @@ import datetime as dt
 import aiohttp
 import pytest
 
-from bots.rig import ANNA, CARL, DESK_CHANNEL, IVAN, Rig
 from core.model import InstanceStatus
+from sandboxes.rig import ANNA, CARL, DESK_CHANNEL, IVAN, Rig
 from tests.bpmn import block, field, script, timer, user_task, wait_client
 from tests.e2e.conftest import MakeRig
 from tests.e2e.test_blocks import run_for_ivan

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bots.rig import ANNA, DESK_CHANNEL, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
 from core.model import InstanceStatus, SessionStatus
+from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
 
 
 def picker_buttons(blocks: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

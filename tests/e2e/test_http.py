@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bots.rig import Rig
+from sandboxes.rig import Rig
 from tests.e2e.conftest import PROCESSES
 from tests.e2e.test_full_path import open_session_with_anna_online, pick
 
@@ -76,7 +76,7 @@ async def test_admin_api_shows_sessions_messages_instances_items(admin_rig: Rig)
     rig = admin_rig
     await open_session_with_anna_online(rig)
     await pick(rig, "Handle request")
-    from bots.rig import ANNA
+    from sandboxes.rig import ANNA
 
     await rig.submit(ANNA, {"phone": {"value": "42"}, "kind": {"value": "repair"}, "urgent": {"value": "true"}})
     status, body = await get(f"{rig.url}/api/sessions?status=queued", ADMIN)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bots.rig import SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
 from core.model import InboundRecord
+from sandboxes.rig import SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
 from tests.e2e.conftest import store_rig
 from tests.e2e.test_slack_desk import ANNA, IVAN
 

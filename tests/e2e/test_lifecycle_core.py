@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from bots.rig import ANNA, CARL, DESK_CHANNEL, IVAN, OLGA, SUPPORT_TOKEN, Person, Rig
 from core.clock import ManualClock
 from core.events import SessionClosed
 from core.model import InstanceStatus, OperatorState, OperatorStatus, SessionStatus
 from core.operators import Operators
+from sandboxes.rig import ANNA, CARL, DESK_CHANNEL, IVAN, OLGA, SUPPORT_TOKEN, Person, Rig
 from tests.bpmn import script, write_process
 from tests.e2e.conftest import REDIS_URL, redis_available
 

@@ -17,7 +17,8 @@ import pytest
 from adapters.slack import views
 from adapters.telegram.desk_cards import TransferTo
 from bots.cli import main
-from bots.rig import (
+from core.model import SessionStatus
+from sandboxes.rig import (
     ANNA,
     BORIS,
     CARL,
@@ -30,7 +31,6 @@ from bots.rig import (
     Person,
     Rig,
 )
-from core.model import SessionStatus
 from tests.e2e.conftest import PROCESSES
 from tests.e2e.test_app_home import block, open_home
 from tests.e2e.test_telegram_desk import buttons, card, click, general, last, press, rows, topic_texts, writes

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from bots.logs import MASK, setup_logging
-from bots.rig import BOT_TOKEN, SIGNING_SECRET, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
+from sandboxes.rig import BOT_TOKEN, SIGNING_SECRET, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
 from tests.bpmn import script
 from tests.e2e.conftest import MakeRig
 from tests.e2e.test_full_path import open_session_with_anna_online, pick

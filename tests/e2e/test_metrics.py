@@ -7,7 +7,7 @@ from __future__ import annotations
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from bots.rig import SUPPORT_TOKEN, Rig
+from sandboxes.rig import SUPPORT_TOKEN, Rig
 from tests.bpmn import block
 from tests.e2e.conftest import MakeRig
 from tests.e2e.test_full_path import open_session_with_anna_online, pick

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from adapters.slack.customers import SENT_REF
-from bots.rig import ANNA, BORIS, SALES_CHANNEL, Person, Rig
 from core.model import AuthorKind, Channel, SessionStatus
+from sandboxes.rig import ANNA, BORIS, SALES_CHANNEL, Person, Rig
 from tests.bpmn import block, wait_client
 from tests.e2e.conftest import PROCESSES, MakeRig
 from tests.e2e.test_full_path import pick

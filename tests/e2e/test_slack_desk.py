@@ -18,10 +18,10 @@ import pytest
 
 import bots.app
 from adapters.slack.desk import NOT_A_THREAD, SHORTCUT
-from adapters.slack.sandbox import SlackChannel
-from bots.rig import ANNA, BORIS, BOT_TOKEN, DESK_CHANNEL, IVAN, OLGA, STRANGER, SUPPORT_TOKEN, Person, Rig
 from core.clock import SystemClock
 from core.model import InstanceStatus, OperatorStatus
+from sandboxes.rig import ANNA, BORIS, BOT_TOKEN, DESK_CHANNEL, IVAN, OLGA, STRANGER, SUPPORT_TOKEN, Person, Rig
+from sandboxes.slack import SlackChannel
 from tests.bpmn import block, field, user_task, write_process
 from tests.conftest import BlockKitLimits
 from tests.e2e.conftest import PROCESSES, MakeRig

@@ -12,10 +12,10 @@ from slack_bolt.async_app import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from adapters.slack import socket_mode
-from adapters.slack.sandbox import SlackSandbox, SocketAck
 from adapters.slack.socket_mode import SocketModeRefused
-from bots.rig import ANNA, BOT_TOKEN, DESK_CHANNEL, IVAN, SIGNING_SECRET, Person, Rig
 from core.model import InstanceStatus
+from sandboxes.rig import ANNA, BOT_TOKEN, DESK_CHANNEL, IVAN, SIGNING_SECRET, Person, Rig
+from sandboxes.slack import SlackSandbox, SocketAck
 from tests.e2e.conftest import PROCESSES
 from tests.e2e.test_full_path import picker_buttons
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.telegram.desk_delivery import TOPIC_REF
-from bots.rig import ANNA, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
 from core.model import AuthorKind
+from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
 from tests.e2e.test_full_path import open_session_with_anna_online
 
 

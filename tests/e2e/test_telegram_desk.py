@@ -11,8 +11,8 @@ from typing import Any
 
 from adapters.telegram.desk.picker_keyboard import PickProcess, process_key
 from adapters.telegram.desk.topic_forms import FORM_REF, FormButton
-from bots.rig import ANNA, BORIS, CARL, IVAN, OLGA, SALES_TOKEN, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
 from core.model import InstanceStatus, SessionStatus
+from sandboxes.rig import ANNA, BORIS, CARL, IVAN, OLGA, SALES_TOKEN, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
 from tests.bpmn import block, field, user_task, write_process
 from tests.e2e.conftest import MakeRig
 

@@ -10,8 +10,8 @@ import logging
 
 import pytest
 
-from bots.rig import ANNA, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
 from core.model import SessionStatus
+from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
 from tests.e2e.test_telegram_desk import (
     MALLORY,
     card,

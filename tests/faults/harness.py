@@ -2,7 +2,7 @@
 a driver for a linedesk on a ManualClock, a 429 storm, and readers of what the desk and clients see.
 
 Everything runs on loopback. Nothing here replaces linedesk code: the product runs as it ships
-(in-process through `bots.rig.Rig`, or as `linedesk serve` in a subprocess), against the sandboxes.
+(in-process through `sandboxes.rig.Rig`, or as `linedesk serve` in a subprocess), against the sandboxes.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from typing import IO, Any
 
 import aiohttp
 
-from adapters.slack.sandbox import SlackSandbox
-from adapters.telegram.sandbox import TelegramSandbox
-from bots.rig import (
+from core.clock import ManualClock
+from core.model import OutboxEntry, OutboxStatus
+from core.store.base import Store
+from sandboxes.rig import (
     ANNA,
     BOT_TOKEN,
     DESK_CHANNEL,
@@ -36,11 +37,11 @@ from bots.rig import (
     SUPPORT_TOKEN,
     WEBHOOK_SECRET,
     Rig,
+    Sandboxes,
     free_port,
 )
-from core.clock import ManualClock
-from core.model import OutboxEntry, OutboxStatus
-from core.store.base import Store
+from sandboxes.slack import SlackSandbox
+from sandboxes.telegram import TelegramSandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ROOT / "processes"
@@ -190,26 +191,24 @@ def client_tally(telegram: TelegramSandbox, clients: Iterable[int], kind: str = 
 
 
 # --- the platforms, in the test's process ------------------------------------------------------------
-class Platforms:
+class Platforms(Sandboxes):
     """The Telegram and Slack sandboxes for a `linedesk serve` subprocess, set up as `Rig` sets them up:
     the support bot, the operator Anna, the Slack desk channel."""
 
     def __init__(self) -> None:
-        self.telegram = TelegramSandbox()
-        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
+        super().__init__()
         self._users: dict[int, JSON] = {}
 
     async def start(self) -> None:
-        await self.telegram.start()
-        await self.slack.start()
-        self.telegram.add_bot(SUPPORT_TOKEN, "support_sandbox_bot", "Support")
+        await self.start_sandboxes()
+
+    def cast(self) -> None:
+        super().cast()
         self.telegram.user(ANNA.telegram_user, ANNA.name)
         self.slack.add_user(ANNA.slack_user, ANNA.name.lower(), display_name=ANNA.name)
-        self.slack.add_channel(DESK_CHANNEL, "support-desk")
 
     async def stop(self) -> None:
-        await self.slack.stop()
-        await self.telegram.stop()
+        await self.stop_sandboxes()
 
     def client(self, n: int) -> JSON:
         if n not in self._users:

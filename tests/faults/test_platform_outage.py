@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bots.rig import ANNA, SUPPORT_TOKEN, Person, Rig
 from core.clock import ManualClock
+from sandboxes.rig import ANNA, SUPPORT_TOKEN, Person, Rig
 from tests.faults.harness import (
     CLIENT_BASE,
     PROCESSES,

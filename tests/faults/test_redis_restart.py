@@ -19,10 +19,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bots.rig import SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
 from core.model import Channel, Client
 from core.store import RedisStore
 from core.store.base import StoreError
+from sandboxes.rig import SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
 from tests.faults.harness import (
     CLIENT_BASE,
     PROCESSES,

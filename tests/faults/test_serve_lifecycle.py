@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bots.rig import free_port
+from sandboxes.rig import free_port
 from tests.faults.harness import (
     Platforms,
     ServerProcess,

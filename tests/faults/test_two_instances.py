@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bots.rig import ANNA, DESK_CHANNEL
+from sandboxes.rig import ANNA, DESK_CHANNEL
 from tests.bpmn import block, timer, write_process
 from tests.e2e.conftest import REDIS_URL as SHARED_REDIS
 from tests.e2e.conftest import drop_redis_prefix, redis_available

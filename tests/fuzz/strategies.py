@@ -42,8 +42,8 @@ from adapters.slack import views
 from adapters.slack.admin import COMMAND, PAGE, PROCESS, TOGGLE
 from adapters.slack.desk import SHORTCUT
 from adapters.slack.home import HOME_IDS, STATUS
-from adapters.slack.sandbox import FORM, JSON_CONTENT
-from bots.rig import (
+from core.autostart import EVENTS
+from sandboxes.rig import (
     ANNA,
     BORIS,
     CARL,
@@ -58,7 +58,7 @@ from bots.rig import (
     TELEGRAM_DESK,
     WEBHOOK_SECRET,
 )
-from core.autostart import EVENTS
+from sandboxes.slack import FORM, JSON_CONTENT
 from tests import fixtures
 from tests.telegram.spec_check import load_spec
 

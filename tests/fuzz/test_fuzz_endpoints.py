@@ -53,13 +53,13 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from adapters.slack import views
 from adapters.slack.delivery import SESSION_REF
-from adapters.slack.sandbox import FORM, JSON_CONTENT, slack_signature
 from adapters.telegram.desk.picker_keyboard import process_key
 from adapters.telegram.desk.topic_forms import short_hash
 from adapters.telegram.desk_cards import operator_key
 from adapters.telegram.desk_delivery import TOPIC_REF
-from adapters.telegram.sandbox import CallbackQueryState, StoredMessage
-from bots.rig import (
+from core.model import InstanceStatus, OutboxStatus, SessionStatus, without_lone_surrogates
+from core.store.base import StoreError
+from sandboxes.rig import (
     ANNA,
     BORIS,
     CARL,
@@ -73,8 +73,8 @@ from bots.rig import (
     TELEGRAM_DESK,
     Rig,
 )
-from core.model import InstanceStatus, OutboxStatus, SessionStatus, without_lone_surrogates
-from core.store.base import StoreError
+from sandboxes.slack import FORM, JSON_CONTENT, slack_signature
+from sandboxes.telegram import CallbackQueryState, StoredMessage
 from tests.conftest import SLACK_MESSAGE_METHODS, SLACK_VIEW_METHODS, BlockKitLimits, call_checker
 from tests.e2e.conftest import PROCESSES
 from tests.fuzz.strategies import (

@@ -29,11 +29,13 @@ from aiohttp import web
 
 from adapters.slack.admin import PAGE, PROCESS, TOGGLE
 from adapters.slack.home import HOME_IDS
-from adapters.slack.sandbox import slack_signature
 from adapters.slack.views import CLOSE, MENU, PICK, START, TAKE, TASK_TAKE, TRANSFER_TO, pick_value
 from adapters.telegram.desk.picker_keyboard import process_key
 from adapters.telegram.desk_cards import operator_key
-from bots.rig import (
+from core.model import InstanceRecord, InstanceStatus, SessionStatus
+from core.processes import DOUBLE_CLICK_WINDOW
+from core.store.base import Store
+from sandboxes.rig import (
     ANNA,
     BORIS,
     CARL,
@@ -49,9 +51,7 @@ from bots.rig import (
     Person,
     Rig,
 )
-from core.model import InstanceRecord, InstanceStatus, SessionStatus
-from core.processes import DOUBLE_CLICK_WINDOW
-from core.store.base import Store
+from sandboxes.slack import slack_signature
 from tests.bpmn import block, script
 from tests.e2e.conftest import MakeRig
 

@@ -23,9 +23,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from adapters.slack.sandbox import FORM, JSON_CONTENT, SlackResponse
-from bots.rig import ANNA, DESK_CHANNEL, IVAN, STRANGER, Person, Rig
 from core.model import SessionStatus
+from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, STRANGER, Person, Rig
+from sandboxes.slack import FORM, JSON_CONTENT, SlackResponse
 from tests import fixtures
 from tests.e2e.conftest import PROCESSES
 

@@ -20,7 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.slack.sandbox import SlackResponse, SlackSandbox
+from sandboxes.slack import SlackResponse, SlackSandbox
 from tests import fixtures
 
 SECRET = "sandbox-test-signing-secret"

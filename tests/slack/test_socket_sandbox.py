@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.sandbox import SlackSandbox
+from sandboxes.slack import SlackSandbox
 
 SECRET = "socket-test-signing-secret"
 APP_TOKEN = "xapp-1-A0LINEDESK-1-sandbox"

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from adapters.telegram.sandbox import CallbackQueryState, FileRecord, StoredMessage
-from bots.rig import SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 from core.model import AuthorKind, Message, SessionStatus
+from sandboxes.rig import SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
+from sandboxes.telegram import CallbackQueryState, FileRecord, StoredMessage
 from tests import fixtures
 from tests.conftest import call_checker
 from tests.e2e.conftest import PROCESSES

@@ -36,7 +36,8 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from adapters.telegram.sandbox import _PARAM_KINDS, DOWNLOAD_LIMIT, ApiError, TelegramSandbox, format_text
+from sandboxes.telegram import DOWNLOAD_LIMIT, ApiError, TelegramSandbox, format_text
+from sandboxes.telegram.params import _PARAM_KINDS
 from tests import fixtures
 
 from .spec_check import SpecChecker, load_spec

@@ -17,13 +17,13 @@ from typing import Any
 from aiohttp import web
 
 from adapters.slack.delivery import SESSION_REF
-from adapters.slack.sandbox import SlackResponse, SlackSandbox
 from adapters.telegram.desk_delivery import TOPIC_REF
-from adapters.telegram.sandbox import TelegramSandbox
 from bots.app import Linedesk
 from core.clock import Clock
 from core.config import Config, load_config
 from core.pacing import Pacer
+from sandboxes.slack import SlackResponse, SlackSandbox
+from sandboxes.telegram import TelegramSandbox
 
 SUPPORT_TOKEN = "700001:support-sandbox-token"
 SALES_TOKEN = "700002:sales-sandbox-token"
@@ -51,7 +51,7 @@ IVAN = Person("Ivan", telegram_user=501)
 OLGA = Person("Olga", telegram_user=502)
 PETRA = Person("Petra", "U0PETRA1")
 
-CONFIG = """
+PLATFORMS_CONFIG = """
 [server]
 host = "127.0.0.1"
 port = {port}
@@ -67,7 +67,11 @@ api_url = "{telegram_url}"
 api_url = "{slack_url}"
 bot_token = "{bot_token}"
 signing_secret = "{signing_secret}"
+"""
+"""The head of every config written against the sandboxes: linedesk on a loopback port, its store, and the
+platforms' URLs and secrets (`Sandboxes.platforms_config`)."""
 
+CONFIG = """
 [processes]
 dir = "{processes}"
 http_allow = {http_allow}
@@ -126,7 +130,43 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Rig:
+class Sandboxes:
+    """Both sandboxes in this process, set up for the configs written here: the support line's Telegram bot
+    and its Slack desk channel. `Rig` adds the rest of its cast; the benchmarks' stage adds its operators."""
+
+    def __init__(self, *, record_calls: bool = True, webhook_timeout: float = 10.0) -> None:
+        self.telegram = TelegramSandbox(record_calls=record_calls, webhook_timeout=webhook_timeout)
+        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
+
+    async def start_sandboxes(self) -> None:
+        await self.telegram.start()
+        await self.slack.start()
+        self.cast()
+
+    def cast(self) -> None:
+        """Who is on the platforms once they have started."""
+        self.telegram.add_bot(SUPPORT_TOKEN, "support_sandbox_bot", "Support")
+        self.slack.add_channel(DESK_CHANNEL, "support-desk")
+
+    def platforms_config(self, port: int, store_url: str) -> str:
+        """The config's head for a linedesk on `port` (see `PLATFORMS_CONFIG`); the lines, operators and the
+        rest follow it."""
+        return PLATFORMS_CONFIG.format(
+            port=port,
+            public_url=f"http://127.0.0.1:{port}",
+            store_url=store_url,
+            telegram_url=self.telegram.base_url,
+            slack_url=self.slack.api_url,
+            bot_token=BOT_TOKEN,
+            signing_secret=SIGNING_SECRET,
+        )
+
+    async def stop_sandboxes(self) -> None:
+        await self.slack.stop()
+        await self.telegram.stop()
+
+
+class Rig(Sandboxes):
     def __init__(
         self,
         workdir: Path,
@@ -154,8 +194,7 @@ class Rig:
         self.lease = lease
         """`[delivery] lease`: how long work claimed by a linedesk that died waits before it is taken over."""
         """TOML keys added to the "support" line (e.g. `auto_assign = true`)."""
-        self.telegram = TelegramSandbox()
-        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
+        super().__init__()
         self.port = free_port()
         self.desk: Linedesk | None = None
         self._runner: web.AppRunner | None = None
@@ -172,18 +211,19 @@ class Rig:
     def webhook_url(self, line_id: str = "support") -> str:
         return f"{self.url}/telegram/{line_id}"
 
-    async def start(self) -> Linedesk:
-        await self.telegram.start()
-        await self.slack.start()
-        self.telegram.add_bot(SUPPORT_TOKEN, "support_sandbox_bot", "Support")
+    def cast(self) -> None:
+        """The support line's bot and desk, the sales line's, the operators and a Slack member who is none."""
+        super().cast()
         self.telegram.add_bot(SALES_TOKEN, "sales_sandbox_bot", "Sales")
         for person in (ANNA, BORIS, CARL):
             self.telegram.user(person.telegram_user, person.name)
         self.telegram.forum_group(TELEGRAM_DESK, "Support desk", members=[ANNA.telegram_user, BORIS.telegram_user])
         for person in (ANNA, BORIS, CARL, STRANGER):
             self.slack.add_user(person.slack_user, person.name.lower(), display_name=person.name)
-        self.slack.add_channel(DESK_CHANNEL, "support-desk")
         self.slack.add_channel(SALES_CHANNEL, "sales-desk")
+
+    async def start(self) -> Linedesk:
+        await self.start_sandboxes()
         for attempt in range(PORT_TRIES):
             self.config_path().write_text(self.config_text())
             try:
@@ -199,14 +239,7 @@ class Rig:
         return self.workdir / "linedesk.toml"
 
     def config_text(self) -> str:
-        return CONFIG.format(
-            port=self.port,
-            public_url=self.url,
-            store_url=self.store_url,
-            telegram_url=self.telegram.base_url,
-            slack_url=self.slack.api_url,
-            bot_token=BOT_TOKEN,
-            signing_secret=SIGNING_SECRET,
+        return self.platforms_config(self.port, self.store_url) + CONFIG.format(
             processes=self.processes_dir,
             http_allow=json.dumps(list(self.http_allow)),
             support_token=SUPPORT_TOKEN,
@@ -260,8 +293,7 @@ class Rig:
 
     async def stop(self) -> None:
         await self.shutdown()
-        await self.slack.stop()
-        await self.telegram.stop()
+        await self.stop_sandboxes()
 
     async def settle(self, timeout: float = 10.0) -> None:
         assert self.desk is not None
