@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from core.clock import Clock
 from core.config import Config, LineConfig, OperatorConfig
-from core.courier import Courier
+from core.courier import Courier, to_client, to_desk
 from core.errors import Refusal
 from core.events import EventBus, MessageReceived, OperatorStatusChanged, SessionClosed, SessionCreated
 from core.inbound import ClientBlocked, ClientEdit, ClientText, OperatorDelete, OperatorEdit, OperatorText
@@ -25,6 +25,7 @@ from core.model import (
     SessionStatus,
 )
 from core.operators import Operators
+from core.outbox_actions import DeleteText, Edit, EditText, Notice, OpenSession, RefreshCard, ToClient
 from core.store.base import Store, steadily
 from core.telemetry import NO_TELEMETRY, Telemetry
 
@@ -95,7 +96,7 @@ class Sessions:
             session.updated_at = now
             await self._store.save_session(session)
             if created:  # the card goes now: if storing the message fails, the retry finds the session open
-                await self._courier.send(self._courier.desk_entries(session, "open_session"))
+                await self._courier.send(self._courier.desk_entries(session, OpenSession(**to_desk(session))))
             outbox: list[OutboxEntry] = []
             message = None
             if incoming.attachments or not (incoming.is_start and incoming.text.strip() in ("", "/start")):
@@ -220,8 +221,9 @@ class Sessions:
             await self._courier.send(
                 self._courier.desk_entries(
                     session,
-                    "edit",
-                    {"message_id": message.id, "text": edit.text, "author_name": message.author_name or ""},
+                    Edit(
+                        **to_desk(session), message_id=message.id, text=edit.text, author_name=message.author_name or ""
+                    ),
                 )
             )
         return message
@@ -280,7 +282,7 @@ class Sessions:
                 latest.closed_at = None
                 await self._store.save_session(latest)
                 await self._courier.send(
-                    self._courier.desk_entries(latest, "refresh_card")
+                    self._courier.desk_entries(latest, RefreshCard(**to_desk(latest)))
                     + self._courier.notice(latest, "↺ The client wrote again: session reopened.")
                 )
                 return latest, False, True
@@ -322,15 +324,15 @@ class Sessions:
                     previous_session=latest.number if latest else None,
                 )
             )
-            await self._courier.send(self._courier.desk_entries(session, "open_session"))
+            await self._courier.send(self._courier.desk_entries(session, OpenSession(**to_desk(session))))
         await self._bus.publish(SessionCreated(session=session, client=client))
         return session
 
     async def undeliverable(self, entry: OutboxEntry, reason: str | None, error: str) -> None:
         """The outbox gave up on an entry: mark a client who blocked the bot, tell the desk."""
-        if not entry.route.endswith(".client") or "session" not in entry.payload:
+        if not entry.route.endswith(".client") or not isinstance(entry.action, ToClient):
             return
-        session = await self._store.get_session(int(entry.payload["session"]))
+        session = await self._store.get_session(entry.action.session)
         if session is None:
             return
         client = await self._store.get_client(session.client_id)
@@ -404,8 +406,7 @@ class Sessions:
         await self._store.update_message(message)
         outbox = self._courier.desk_entries(
             session,
-            "edit",
-            {"message_id": message.id, "text": edit.text, "author_name": message.author_name or ""},
+            Edit(**to_desk(session), message_id=message.id, text=edit.text, author_name=message.author_name or ""),
             skip=edit.desk,
         )
         client = await self._store.get_client(session.client_id)
@@ -414,16 +415,13 @@ class Sessions:
                 0,
                 self._courier.client_entry(
                     client,
-                    session.line_id,
-                    "edit_text",
-                    {
-                        "session": session.number,
-                        "message_id": message.id,
-                        "text": edit.text,
-                        "kind": AuthorKind.OPERATOR.value,
-                        "author_name": message.author_name or "",
-                        "attachments": [a.model_dump(mode="json") for a in message.attachments],
-                    },
+                    EditText(
+                        **to_client(client, session),
+                        message_id=message.id,
+                        text=edit.text,
+                        author_kind=AuthorKind.OPERATOR,
+                        author_name=message.author_name or "",
+                    ),
                 ),
             )
         await self._courier.send(outbox)
@@ -443,15 +441,15 @@ class Sessions:
         what = "note" if message.internal else "message to the client"
         said = f": {message.text}" if message.text else ""
         outbox = self._courier.desk_entries(
-            session, "notice", {"text": f"🗑 {message.author_name} deleted a {what}{said}"}, skip=delete.desk
+            session,
+            Notice(**to_desk(session), text=f"🗑 {message.author_name} deleted a {what}{said}"),
+            skip=delete.desk,
         )
         client = await self._store.get_client(session.client_id)
         if not message.internal and client is not None and not client.unreachable:
             outbox.insert(
                 0,
-                self._courier.client_entry(
-                    client, session.line_id, "delete_text", {"session": session.number, "message_id": message.id}
-                ),
+                self._courier.client_entry(client, DeleteText(**to_client(client, session), message_id=message.id)),
             )
         await self._courier.send(outbox)
         return message
@@ -533,7 +531,7 @@ class Sessions:
             session.updated_at = self._clock.now()
             await self._store.save_session(session)
             await self._courier.send(
-                self._courier.desk_entries(session, "refresh_card")
+                self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
                 + self._courier.notice(session, f"🚫 {operator.name} marked the session as spam.")
             )
             return session
@@ -562,7 +560,8 @@ class Sessions:
             session.updated_at = self._clock.now()
             await self._store.save_session(session)
             await self._courier.send(
-                self._courier.desk_entries(session, "refresh_card") + self._courier.notice(session, notice)
+                self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
+                + self._courier.notice(session, notice)
             )
         line = self._config.line(session.line_id)
         if requeued and line is not None and line.auto_assign:
@@ -587,7 +586,9 @@ class Sessions:
             log.info("session #%s: %s went offline while it was assigned to them", session.number, operator.id)
             return await self._unassign(session, f"↩ {operator.name} went offline: the session is back in the queue.")
         await self._operators.remember_session(operator.id, session.number)
-        outbox = self._courier.desk_entries(session, "refresh_card") + self._courier.notice(session, notice)
+        outbox = self._courier.desk_entries(session, RefreshCard(**to_desk(session))) + self._courier.notice(
+            session, notice
+        )
         line = self._config.line(session.line_id)
         client = await self._store.get_client(session.client_id)
         if line is not None and line.operator_joined and client is not None and not client.unreachable:
@@ -611,7 +612,7 @@ class Sessions:
         session.updated_at = self._clock.now()
         await self._store.save_session(session)
         await self._courier.send(
-            self._courier.desk_entries(session, "refresh_card") + self._courier.notice(session, notice)
+            self._courier.desk_entries(session, RefreshCard(**to_desk(session))) + self._courier.notice(session, notice)
         )
         return session
 
@@ -746,7 +747,7 @@ class Sessions:
         session.updated_at = now
         await self._store.save_session(session)
         await self._courier.send(
-            self._courier.desk_entries(session, "refresh_card")
+            self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
             + self._courier.notice(session, f"■ Session closed by {by}.")
         )
         return session
