@@ -48,6 +48,7 @@ from core.intake import Intake
 from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxWorker
+from core.outbox_actions import ToClient, ToDesk
 from core.pacing import SLACK_CHANNEL, TELEGRAM_BOT, TELEGRAM_CHAT, TELEGRAM_GROUP, Pacer
 from core.processes import Processes
 from core.sessions import SessionParts, Sessions
@@ -191,7 +192,7 @@ class Linedesk:
             self.outbox.register(
                 SLACK_CLIENT,
                 SlackClientDelivery(self.slack_client, self.store, self.files),
-                pace=lambda entry: [(SLACK_CHANNEL, str(entry.payload["chat_id"]))],
+                pace=self._slack_client_pace,
             )
             if config.slack.app_token:  # Socket Mode: envelopes over a websocket; /slack/events stays mounted
                 self.slack_socket = SlackSocketMode(
@@ -203,17 +204,22 @@ class Linedesk:
 
     # --- pacing: which platform limits each outbox route draws from ----------------------------
     def _telegram_client_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
-        line = str(entry.payload["line_id"])
-        return [(TELEGRAM_CHAT, f"{line}:{entry.payload['chat_id']}"), (TELEGRAM_BOT, line)]
+        if not isinstance(entry.action, ToClient):
+            return []  # its deliverer refuses it
+        line = entry.action.line_id
+        return [(TELEGRAM_CHAT, f"{line}:{entry.action.chat_id}"), (TELEGRAM_BOT, line)]
+
+    def _slack_client_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
+        return [(SLACK_CHANNEL, entry.action.chat_id)] if isinstance(entry.action, ToClient) else []
 
     def _telegram_desk_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
-        line = self.config.line(str(entry.payload["line_id"]))
+        line = self.config.line(entry.action.line_id) if isinstance(entry.action, ToDesk) else None
         if line is None or line.telegram_desk_chat is None:
             return []
         return [(TELEGRAM_GROUP, line.telegram_desk_chat), (TELEGRAM_BOT, line.id)]
 
     def _slack_desk_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
-        line = self.config.line(str(entry.payload["line_id"]))
+        line = self.config.line(entry.action.line_id) if isinstance(entry.action, ToDesk) else None
         return [(SLACK_CHANNEL, line.slack_desk_channel)] if line is not None and line.slack_desk_channel else []
 
     # --- lifecycle ------------------------------------------------------------------------

@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 
 from core.clock import Clock
 from core.config import Config
-from core.courier import Courier
+from core.courier import Courier, to_client, to_desk
 from core.errors import Refusal
 from core.http_calls import HttpCaller
 from core.model import AuthorKind, Client, InstanceRecord, Item, Message, OutboxEntry, Session, SessionStatus
+from core.outbox_actions import ClientStatusCard, StatusCard
 from core.sessions import Sessions
 from core.store.base import Store
 
@@ -185,14 +186,11 @@ class Blocks:
         session, client = await self._session_and_client(instance)
         outbox = [
             self._courier.client_entry(
-                client,
-                session.line_id,
-                "status_card",
-                {"instance_id": instance.id, "session": session.number, "text": text},
+                client, ClientStatusCard(**to_client(client, session), instance_id=instance.id, text=text)
             )
         ]
         outbox += self._courier.desk_entries(
-            session, "status_card", {"instance_id": instance.id, "process": instance.process_name, "text": text}
+            session, StatusCard(**to_desk(session), instance_id=instance.id, process=instance.process_name, text=text)
         )
         return BlockOutcome(result=text, outbox=outbox)
 

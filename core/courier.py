@@ -9,19 +9,29 @@ card is opened before anything is posted under it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TypedDict
 
 from core.clock import Clock
 from core.config import Config, LineConfig
-from core.model import MAX_FILE_BYTES, Attachment, AuthorKind, Client, Message, OutboxEntry, Session
+from core.model import MAX_FILE_BYTES, AuthorKind, Client, Message, OutboxEntry, Session
+from core.outbox_actions import ClientAction, CopyFrom, DeskAction, Mirror, Notice, SendText
 from core.store.base import Store
+
+
+class ToDeskFields(TypedDict):
+    session: int
+    line_id: str
+
+
+class ToClientFields(TypedDict):
+    session: int
+    line_id: str
+    client_id: str
+    chat_id: str
+
 
 SLACK_DESK = "slack.desk"
 TELEGRAM_DESK = "telegram.desk"
-
-
-def attachments_of(payload: dict[str, Any]) -> list[Attachment]:
-    return [Attachment.model_validate(a) for a in payload.get("attachments") or []]
 
 
 def _same(text: str) -> str:
@@ -29,19 +39,20 @@ def _same(text: str) -> str:
 
 
 def mirror_line(
-    payload: dict[str, Any],
+    item: Mirror,
     emphasis: Callable[[str], str] = _same,
     *,
     files_shown: bool = False,
     escape: Callable[[str], str] = _same,
+    edited: bool = False,
 ) -> str:
     """How a mirrored session message reads on a desk: who wrote it, and whether the client got it.
     Attachments the desk does not show as themselves (`files_shown` False, or not files) become text.
     `escape` makes people's words safe for the desk's markup (Slack's `&`, `<`, `>`)."""
-    kind = payload.get("author_kind")
-    name = emphasis(escape(str(payload.get("author_name") or kind)))
-    parts = [escape(str(payload.get("text", "")))] if payload.get("text") else []
-    for attachment in attachments_of(payload):
+    kind = item.author_kind
+    name = emphasis(escape(str(item.author_name or kind)))
+    parts = [escape(item.text)] if item.text else []
+    for attachment in item.attachments:
         if attachment.too_large:
             parts.append(
                 f"{escape(attachment.describe())} — too large to forward (files up to "
@@ -49,31 +60,42 @@ def mirror_line(
             )
         elif not files_shown or attachment.ref is None:
             parts.append(escape(attachment.describe()))
-    if payload.get("edited"):
+    if edited:
         parts.append("(edited)")
     text = " ".join(parts)
-    if payload.get("internal"):
+    if item.internal:
         return f"📝 {name} (note): {text}"
-    if kind == "process":
+    if kind == AuthorKind.PROCESS:
         return f"⚙ {name} → client: {text}"
-    if kind in ("operator", "system"):
+    if kind in (AuthorKind.OPERATOR, AuthorKind.SYSTEM):
         return f"{name} → client: {text}"
     return f"{name}: {text}"
 
 
-def mirror_payload(message: Message) -> dict[str, Any]:
+def mirror_of(message: Message, line_id: str) -> Mirror:
     """What a desk needs to show a session message."""
-    return {
-        "message_id": message.id,
-        "author_kind": message.author_kind.value,
-        "author_name": message.author_name or "",
-        "text": message.text,
-        "internal": message.internal,
-        "source_ref": message.source_ref,
-        "media_group": message.media_group,
-        "reply_to": message.reply_to,
-        "attachments": [a.model_dump(mode="json") for a in message.attachments],
-    }
+    return Mirror(
+        session=message.session,
+        line_id=line_id,
+        message_id=message.id,
+        author_kind=message.author_kind,
+        author_name=message.author_name or "",
+        text=message.text,
+        internal=message.internal,
+        source_ref=message.source_ref,
+        media_group=message.media_group,
+        attachments=message.attachments,
+    )
+
+
+def to_client(client: Client, session: Session) -> ToClientFields:
+    """The address every client action about `session` carries: `SendText(**to_client(client, session), …)`."""
+    return {"session": session.number, "line_id": session.line_id, "client_id": client.id, "chat_id": client.chat_id}
+
+
+def to_desk(session: Session) -> ToDeskFields:
+    """The address every desk action about `session` carries: `Notice(**to_desk(session), text=…)`."""
+    return {"session": session.number, "line_id": session.line_id}
 
 
 def client_route(client: Client) -> str:
@@ -100,26 +122,21 @@ class Courier:
         self._wake = wake
 
     # --- building entries ------------------------------------------------------------
-    def client_entry(self, client: Client, line_id: str, action: str, payload: dict[str, Any]) -> OutboxEntry:
+    def client_entry(self, client: Client, action: ClientAction) -> OutboxEntry:
+        """An entry to `client`, whom `action` must address (`to_client` gives the address)."""
         now = self._clock.now()
         return OutboxEntry(
-            conversation=f"{client_route(client)}:{line_id}:{client.chat_id}",
+            conversation=f"{client_route(client)}:{action.line_id}:{client.chat_id}",
             route=client_route(client),
             action=action,
-            payload={"line_id": line_id, "client_id": client.id, "chat_id": client.chat_id, **payload},
             due_at=now,
             created_at=now,
         )
 
     def desk_entries(
-        self,
-        session: Session,
-        action: str,
-        payload: dict[str, Any] | None = None,
-        *,
-        skip: str | None = None,
-        delay: float = 0.0,
+        self, session: Session, action: DeskAction, *, skip: str | None = None, delay: float = 0.0
     ) -> list[OutboxEntry]:
+        """`action` (about `session`) for each of the line's desks but `skip`."""
         line = self._config.line(session.line_id)
         if line is None:
             return []
@@ -129,7 +146,6 @@ class Courier:
                 conversation=f"{route}:{session.number}",
                 route=route,
                 action=action,
-                payload={"session": session.number, "line_id": session.line_id, **(payload or {})},
                 due_at=now + delay,
                 created_at=now,
             )
@@ -147,29 +163,27 @@ class Courier:
         *,
         copy_from: dict[str, int] | None = None,
     ) -> OutboxEntry:
-        payload: dict[str, Any] = {
-            "session": session.number,
-            "text": text,
-            "message_id": message.id if message else None,
-            "kind": kind.value,
-        }
-        if message is not None and message.author_name:
-            payload["author_name"] = message.author_name  # operators' messages are signed with it
-        if message is not None and message.attachments:
-            payload["attachments"] = [a.model_dump(mode="json") for a in message.attachments]
-        if copy_from is not None:
-            payload["copy_from"] = copy_from
-        return self.client_entry(client, session.line_id, "send_text", payload)
+        action = SendText(
+            **to_client(client, session),
+            text=text,
+            message_id=message.id if message else None,
+            author_kind=kind,
+            # operators' messages are signed with it
+            author_name=message.author_name if message is not None and message.author_name else None,
+            attachments=message.attachments if message is not None else [],
+            copy_from=CopyFrom.model_validate(copy_from) if copy_from is not None else None,
+        )
+        return self.client_entry(client, action)
 
     def mirror(
         self, session: Session, message: Message, *, skip: str | None = None, delay: float = 0.0
     ) -> list[OutboxEntry]:
         """Show a session message on the line's desks (but `skip`, where it was typed)."""
-        return self.desk_entries(session, "mirror", mirror_payload(message), skip=skip, delay=delay)
+        return self.desk_entries(session, mirror_of(message, session.line_id), skip=skip, delay=delay)
 
     def notice(self, session: Session, text: str) -> list[OutboxEntry]:
         """A line of the system's in the session's thread/topic (process started, failures …)."""
-        return self.desk_entries(session, "notice", {"text": text})
+        return self.desk_entries(session, Notice(**to_desk(session), text=text))
 
     # --- sending -------------------------------------------------------------------------
     async def send(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:

@@ -4,12 +4,12 @@ act, translate the platform's failures into the outbox's terms."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
 
 from core.config import Config, LineConfig
-from core.courier import mirror_payload
+from core.courier import mirror_of
 from core.errors import DeliveryError
 from core.model import OutboxEntry, Session
+from core.outbox_actions import Mirror, ToDesk, unknown_action
 from core.store.base import Store
 
 
@@ -19,7 +19,9 @@ class DeskDelivery(ABC):
         self._config = config
 
     async def deliver(self, entry: OutboxEntry) -> None:
-        number = int(entry.payload["session"])
+        if not isinstance(entry.action, ToDesk):
+            raise unknown_action(entry.action, "desk")
+        number = entry.action.session
         session = await self._store.get_session(number)
         if session is None:
             raise DeliveryError(f"session #{number} is gone", permanent=True)
@@ -33,18 +35,18 @@ class DeskDelivery(ABC):
         except Exception as err:
             raise self.translate(err) from err
 
-    async def mirrored(self, entry: OutboxEntry) -> list[dict[str, Any]]:
-        """The messages a "mirror" entry shows: itself, or every message of its album (Telegram media group),
+    async def mirrored(self, mirror: Mirror) -> list[Mirror]:
+        """The messages a `Mirror` shows: itself, or every message of its album (Telegram media group),
         in order — the album's first message posts them all together."""
-        group = entry.payload.get("media_group")
+        group = mirror.media_group
         if not group:
-            return [entry.payload]
-        messages = await self._store.list_messages(int(entry.payload["session"]), limit=10_000)
-        return [mirror_payload(m) for m in messages if m.media_group == group] or [entry.payload]
+            return [mirror]
+        messages = await self._store.list_messages(mirror.session, limit=10_000)
+        return [mirror_of(m, mirror.line_id) for m in messages if m.media_group == group] or [mirror]
 
     @abstractmethod
     async def perform(self, entry: OutboxEntry, session: Session, line: LineConfig) -> None:
-        """Do the entry's action ("open_session", "refresh_card", "mirror", "notice") on the platform."""
+        """Do the entry's action (a `DeskAction`: `OpenSession`, `Mirror`, `Notice` …) on the platform."""
 
     @abstractmethod
     def translate(self, err: Exception) -> DeliveryError: ...

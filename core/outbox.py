@@ -174,9 +174,8 @@ class OutboxWorker:
 
     async def _deliver(self, entry: OutboxEntry) -> None:
         self._leased[entry.id] = self._leased.get(entry.id, 0) + 1
-        session = entry.payload.get("session")
         try:
-            with about(session=session if isinstance(session, int) else None):
+            with about(session=entry.action.session):
                 await self._deliver_leased(entry)
         except Exception:
             log.exception(

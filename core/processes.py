@@ -21,7 +21,7 @@ from core.bpmn.catalog import Catalog
 from core.bpmn.engine import BlockBridge, EngineError, UserTaskView, WorkflowRun
 from core.clock import Clock
 from core.config import Config, OperatorConfig
-from core.courier import Courier
+from core.courier import Courier, to_desk
 from core.errors import Refusal
 from core.events import MessageReceived
 from core.forms import validate
@@ -37,6 +37,7 @@ from core.model import (
     SessionStatus,
 )
 from core.operators import Operators
+from core.outbox_actions import TaskCard
 from core.store.base import Store
 from core.telemetry import NO_TELEMETRY, Telemetry
 
@@ -506,15 +507,13 @@ class Processes:
         operator = self._operators.get(record.assignee) if record.assignee else None
         return self._courier.desk_entries(
             session,
-            "task_card",
-            {
-                "instance_id": record.id,
-                "task_id": task.task_id,
-                "task": task.name,
-                "process": record.process_name,
-                "assignee": record.assignee,
-                "assignee_name": operator.name if operator else None,
-            },
+            TaskCard(
+                **to_desk(session),
+                instance_id=record.id,
+                task=task.name,
+                process=record.process_name,
+                assignee_name=operator.name if operator else None,
+            ),
         )
 
     async def _fail(

@@ -17,11 +17,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.delivery import delivery_error
 from adapters.slack.files import attachments_of as slack_attachments
-from core.courier import attachments_of
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.inbound import ClientEdit, ClientText
-from core.model import Channel, Client, OutboxEntry
+from core.model import AuthorKind, Channel, Client, OutboxEntry
+from core.outbox_actions import ClientStatusCard, DeleteText, EditText, SendText, ToClient, unknown_action
 from core.sessions import Sessions
 from core.store.base import Store, steadily
 
@@ -51,13 +51,13 @@ def plain(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def signed(payload: dict[str, Any], text: str) -> str:
+def signed(action: SendText | EditText, text: str) -> str:
     """The text as the client reads it: an operator's name in bold on the first line; processes' and the
     system's messages are not signed."""
-    name = payload.get("author_name")
-    if payload.get("kind") != "operator" or not name:
+    name = action.author_name
+    if action.author_kind != AuthorKind.OPERATOR or not name:
         return text
-    head = f"*{_escape(str(name))}*"
+    head = f"*{_escape(name)}*"
     return f"{head}\n{text}" if text else head
 
 
@@ -143,32 +143,34 @@ class SlackClientDelivery:
         self._files = files
 
     async def deliver(self, entry: OutboxEntry) -> None:
-        payload = entry.payload
-        channel = str(payload["chat_id"])
-        text = str(payload.get("text", ""))
-        key = f"{payload.get('line_id')}:{payload.get('message_id')}"
+        if not isinstance(entry.action, ToClient):
+            raise unknown_action(entry.action, "client")
+        channel = entry.action.chat_id
+        line_id = entry.action.line_id
         try:
-            if entry.action == "send_text":
-                ts = await self._send(channel, payload, text)
-                if payload.get("message_id") and ts is not None:
-                    await steadily(self._store.set_ref, SENT_REF, key, {"channel": channel, "ts": ts})
-            elif entry.action == "status_card":
-                await self._status_card(channel, str(payload["instance_id"]), text)
-            elif entry.action == "edit_text":
-                await self._edit(key, payload, text)
-            elif entry.action == "delete_text":
-                await self._delete(key)
-            else:
-                raise DeliveryError(f"unknown client action {entry.action!r}", permanent=True)
+            match entry.action:
+                case SendText() as send:
+                    ts = await self._send(channel, send)
+                    if send.message_id and ts is not None:
+                        key = f"{line_id}:{send.message_id}"
+                        await steadily(self._store.set_ref, SENT_REF, key, {"channel": channel, "ts": ts})
+                case ClientStatusCard(instance_id=instance_id, text=text):
+                    await self._status_card(channel, instance_id, text)
+                case EditText() as edit:
+                    await self._edit(f"{line_id}:{edit.message_id}", edit)
+                case DeleteText(message_id=message_id):
+                    await self._delete(f"{line_id}:{message_id}")
+                case other:
+                    raise unknown_action(other, "client")
         except DeliveryError:
             raise
         except Exception as err:
             raise client_delivery_error(err) from err
 
-    async def _send(self, channel: str, payload: dict[str, Any], text: str) -> str | None:
+    async def _send(self, channel: str, send: SendText) -> str | None:
         """Post the (signed) text, or upload the files with it as their comment. Returns the message's ts when
         Slack tells it."""
-        attachments = attachments_of(payload)
+        attachments = send.attachments
         files = [a for a in attachments if a.ref and not a.too_large]
         # a sticker, a location or a contact (from a Telegram desk) reads as a line of text; a file too large
         # to fetch is named rather than dropped
@@ -177,10 +179,10 @@ class SlackClientDelivery:
             for a in attachments
             if a.ref is None or a.too_large
         ]
-        text = "\n".join(part for part in (text, *shown) if part)
+        text = "\n".join(part for part in (send.text, *shown) if part)
         if not files and not text:
             return None
-        body = fit(signed(payload, text))
+        body = fit(signed(send, text))
         if not files:
             response = await self._client.chat_postMessage(channel=channel, text=body)
             return str(response["ts"])
@@ -194,7 +196,7 @@ class SlackClientDelivery:
         )
         return _share_ts(response.get("files") or [], channel)
 
-    async def _edit(self, key: str, payload: dict[str, Any], text: str) -> None:
+    async def _edit(self, key: str, edit: EditText) -> None:
         sent = await self._store.get_ref(SENT_REF, key)
         if sent is None or not sent.get("ts"):
             raise DeliveryError(
@@ -202,7 +204,7 @@ class SlackClientDelivery:
                 permanent=True,
                 reason="not_sent",
             )
-        await self._client.chat_update(channel=sent["channel"], ts=sent["ts"], text=fit(signed(payload, text)))
+        await self._client.chat_update(channel=sent["channel"], ts=sent["ts"], text=fit(signed(edit, edit.text)))
 
     async def _delete(self, key: str) -> None:
         sent = await self._store.get_ref(SENT_REF, key)

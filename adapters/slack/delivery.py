@@ -11,12 +11,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import mrkdwn, views
 from core.config import Config, LineConfig
-from core.courier import attachments_of, mirror_line, mirror_payload
+from core.courier import mirror_line, mirror_of
 from core.desk import DeskDelivery
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.health import Health
 from core.model import OutboxEntry, Session
+from core.outbox_actions import Edit, Mirror, Notice, OpenSession, RefreshCard, StatusCard, TaskCard, unknown_action
 from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class SlackDeskDelivery(DeskDelivery):
         channel = line.slack_desk_channel
         number = session.number
         root = await self._store.get_ref(SESSION_REF, str(number))
-        if entry.action in ("open_session", "refresh_card"):
+        if isinstance(entry.action, OpenSession | RefreshCard):
             if root is None:
                 await self._open_thread(channel, session, line.name)
             else:
@@ -116,25 +117,28 @@ class SlackDeskDelivery(DeskDelivery):
             # come before anything else of the session in its conversation): post it now
             log.warning("session #%s has no Slack thread: posting its card first", number)
             root = await self._open_thread(channel, session, line.name)
-        if entry.action == "mirror":
-            await self._mirror(root, session, await self.mirrored(entry))
-        elif entry.action == "edit":
-            await self._edit(root, session, entry.payload)
-        elif entry.action == "task_card":
-            text, blocks = views.task_card(entry.payload)
-            await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=text, blocks=blocks)
-        elif entry.action == "status_card":
-            await self._status_card(root, entry.payload)
-        elif entry.action == "notice":
-            text = mrkdwn.escape(str(entry.payload["text"]))
-            await self._client.chat_postMessage(
-                channel=root["channel"],
-                thread_ts=root["ts"],
-                text=text,
-                blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}],
-            )
-        else:
-            raise DeliveryError(f"unknown desk action {entry.action!r}", permanent=True)
+        match entry.action:
+            case Mirror() as mirror:
+                await self._mirror(root, session, await self.mirrored(mirror))
+            case Edit() as edit:
+                await self._edit(root, session, edit)
+            case TaskCard() as card:
+                text, blocks = views.task_card(card)
+                await self._client.chat_postMessage(
+                    channel=root["channel"], thread_ts=root["ts"], text=text, blocks=blocks
+                )
+            case StatusCard() as status:
+                await self._status_card(root, status)
+            case Notice(text=notice):
+                text = mrkdwn.escape(notice)
+                await self._client.chat_postMessage(
+                    channel=root["channel"],
+                    thread_ts=root["ts"],
+                    text=text,
+                    blocks=[{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}],
+                )
+            case other:
+                raise unknown_action(other, "desk")
 
     async def _open_thread(self, channel: str, session: Session, line_name: str) -> dict[str, Any]:
         text, blocks = await self._card(session, line_name)
@@ -144,13 +148,13 @@ class SlackDeskDelivery(DeskDelivery):
         await steadily(self._store.set_ref, THREAD_REF, f"{channel}:{root['ts']}", {"session": session.number})
         return root
 
-    async def _mirror(self, root: dict[str, Any], session: Session, items: list[dict[str, Any]]) -> None:
+    async def _mirror(self, root: dict[str, Any], session: Session, items: list[Mirror]) -> None:
         """Post the message(s) in the thread; files up to 20 MB are fetched from where the client sent
         them and uploaded together (an album is one post)."""
         uploads: list[dict[str, Any]] = []
         notes: list[str] = []
         for item in items:
-            for attachment in attachments_of(item):
+            for attachment in item.attachments:
                 if attachment.ref is None or attachment.too_large:
                     continue
                 try:
@@ -172,31 +176,31 @@ class SlackDeskDelivery(DeskDelivery):
             response = await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=chunk)
             first = first or str(response["ts"])
         for item in items:
-            if item.get("message_id"):
+            if item.message_id:
                 await steadily(
                     self._store.set_ref,
                     MIRRORED_REF,
-                    f"{session.number}:{item['message_id']}",
+                    f"{session.number}:{item.message_id}",
                     {"channel": root["channel"], "ts": first},
                 )
 
-    async def _edit(self, root: dict[str, Any], session: Session, payload: dict[str, Any]) -> None:
-        stored = await self._store.get_message(session.number, int(payload["message_id"]))
-        mirrored = await self._store.get_ref(MIRRORED_REF, f"{session.number}:{payload['message_id']}")
+    async def _edit(self, root: dict[str, Any], session: Session, edit: Edit) -> None:
+        stored = await self._store.get_message(session.number, edit.message_id)
+        mirrored = await self._store.get_ref(MIRRORED_REF, f"{session.number}:{edit.message_id}")
         if stored is None or mirrored is None:
             await self._client.chat_postMessage(
                 channel=root["channel"],
                 thread_ts=root["ts"],
-                text=f"✏ *{payload.get('author_name')}* edited a message: {payload['text']}",
+                text=f"✏ *{edit.author_name}* edited a message: {edit.text}",
             )
             return
-        text = mirror_line({**mirror_payload(stored), "edited": True}, _bold, escape=mrkdwn.escape)
+        text = mirror_line(mirror_of(stored, session.line_id), _bold, escape=mrkdwn.escape, edited=True)
         await self._client.chat_update(channel=mirrored["channel"], ts=mirrored["ts"], text=text)
 
-    async def _status_card(self, root: dict[str, Any], payload: dict[str, Any]) -> None:
+    async def _status_card(self, root: dict[str, Any], status: StatusCard) -> None:
         """One status line per instance in the thread, edited in place (chat.update) as it moves on."""
-        text, blocks = views.status_card(payload)
-        card = await self._store.get_ref(STATUS_CARD_REF, str(payload["instance_id"]))
+        text, blocks = views.status_card(status)
+        card = await self._store.get_ref(STATUS_CARD_REF, status.instance_id)
         if card is not None:
             await self._client.chat_update(channel=card["channel"], ts=card["ts"], text=text, blocks=blocks)
             return
@@ -206,7 +210,7 @@ class SlackDeskDelivery(DeskDelivery):
         await steadily(
             self._store.set_ref,
             STATUS_CARD_REF,
-            str(payload["instance_id"]),
+            status.instance_id,
             {"channel": root["channel"], "ts": str(response["ts"])},
         )
 

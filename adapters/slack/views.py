@@ -11,6 +11,7 @@ from adapters.slack import mrkdwn
 from core.bpmn.catalog import ScopeGroup
 from core.bpmn.engine import FormField, UserTaskView
 from core.model import Client, Session, SessionStatus, parse_number
+from core.outbox_actions import StatusCard, TaskCard
 
 Block = dict[str, Any]
 
@@ -356,25 +357,25 @@ def form_values(state_values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def task_card(payload: dict[str, Any]) -> tuple[str, list[Block]]:
+def task_card(card: TaskCard) -> tuple[str, list[Block]]:
     """A user task waiting in a session's thread: for whom, and the button that opens its form."""
-    who = payload.get("assignee_name")
-    head = f"📝 *{_shown(str(payload.get('task')), 200)}* · {_shown(str(payload.get('process')), 200)}"
+    who = card.assignee_name
+    head = f"📝 *{_shown(card.task, 200)}* · {_shown(card.process, 200)}"
     line = f"for {who}" if who else "for any online operator of the line"
     button = {
         "type": "button",
         "action_id": TASK_OPEN if who else TASK_TAKE,
-        "value": str(payload["instance_id"]),
+        "value": card.instance_id,
         "text": _plain("Open form" if who else "Take task"),
     }
     if not who:
         button["style"] = "primary"
-    return f"Task {payload.get('task')} ({line})", [
+    return f"Task {card.task} ({line})", [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{head}\n{line}"}},
-        {"type": "actions", "block_id": f"task:{payload['instance_id']}"[:255], "elements": [button]},
+        {"type": "actions", "block_id": f"task:{card.instance_id}"[:255], "elements": [button]},
     ]
 
 
-def status_card(payload: dict[str, Any]) -> tuple[str, list[Block]]:
-    text = f"⚙ *{_shown(str(payload.get('process')), 200)}* · status: {_shown(str(payload.get('text')), 2500)}"
+def status_card(status: StatusCard) -> tuple[str, list[Block]]:
+    text = f"⚙ *{_shown(status.process, 200)}* · status: {_shown(status.text, 2500)}"
     return text, [{"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]

@@ -20,10 +20,10 @@ from aiogram.types import BufferedInputFile, MessageEntity
 
 from adapters.telegram.line_bots import LineBots
 from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, fit, split_text, utf16_len
-from core.courier import attachments_of
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
-from core.model import Attachment, OutboxEntry
+from core.model import Attachment, AuthorKind, OutboxEntry
+from core.outbox_actions import ClientStatusCard, DeleteText, EditText, SendText, ToClient, unknown_action
 from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,10 @@ CAPTIONED = frozenset({"photo", "document", "voice", "audio", "video", "animatio
 """Kinds whose message carries a caption (a sticker, a round video, a location or a contact has none)."""
 
 
-def signature(payload: dict[str, Any]) -> str | None:
+def signature(action: SendText | EditText) -> str | None:
     """The operator's display name an operator's message is signed with; process and system messages are not."""
-    name = payload.get("author_name")
-    return str(name) if payload.get("kind") == "operator" and name else None
+    name = action.author_name
+    return name if action.author_kind == AuthorKind.OPERATOR and name else None
 
 
 def signed(name: str | None, text: str) -> tuple[str, list[MessageEntity] | None]:
@@ -87,44 +87,42 @@ class TelegramClientDelivery:
         self._files = files
 
     async def deliver(self, entry: OutboxEntry) -> None:
-        line_id = str(entry.payload["line_id"])
+        if not isinstance(entry.action, ToClient):
+            raise unknown_action(entry.action, "client")
+        line_id = entry.action.line_id
         bot = self._bots.get(line_id)
         if bot is None:
             raise DeliveryError(f"line {line_id!r} has no Telegram bot", permanent=True)
-        chat_id = int(entry.payload["chat_id"])
-        text = str(entry.payload.get("text", ""))
+        chat_id = int(entry.action.chat_id)
         try:
-            if entry.action == "send_text":
-                sent = await self._send(bot, line_id, chat_id, entry.payload, text)
-                if entry.payload.get("message_id") and sent is not None:
-                    await steadily(
-                        self._store.set_ref,
-                        SENT_REF,
-                        f"{line_id}:{entry.payload['message_id']}",
-                        {"chat_id": chat_id, **sent},
-                    )
-            elif entry.action == "status_card":
-                await self._status_card(line_id, chat_id, str(entry.payload["instance_id"]), text)
-            elif entry.action == "edit_text":
-                await self._edit(bot, line_id, entry.payload, text)
-            elif entry.action == "delete_text":
-                await self._delete(bot, line_id, entry.payload)
-            else:
-                raise DeliveryError(f"unknown client action {entry.action!r}", permanent=True)
+            match entry.action:
+                case SendText() as send:
+                    sent = await self._send(bot, line_id, chat_id, send)
+                    if send.message_id and sent is not None:
+                        await steadily(
+                            self._store.set_ref, SENT_REF, f"{line_id}:{send.message_id}", {"chat_id": chat_id, **sent}
+                        )
+                case ClientStatusCard(instance_id=instance_id, text=text):
+                    await self._status_card(line_id, chat_id, instance_id, text)
+                case EditText() as edit:
+                    await self._edit(bot, line_id, edit)
+                case DeleteText(message_id=message_id):
+                    await self._delete(bot, line_id, message_id)
+                case other:
+                    raise unknown_action(other, "client")
         except DeliveryError:
             raise
         except Exception as err:
             raise delivery_error(err) from err
 
-    async def _send(
-        self, bot: Bot, line_id: str, chat_id: int, payload: dict[str, Any], text: str
-    ) -> dict[str, Any] | None:
+    async def _send(self, bot: Bot, line_id: str, chat_id: int, send: SendText) -> dict[str, Any] | None:
         """Copy the operator's Telegram message as it is, or send its text and files, signed with the operator's
         name. Returns what an edit or a delete needs later: the first message id ("message_id"), whether the text
         is that message's caption ("caption"), the message holding the text ("text_id") and every id ("ids")."""
-        name = signature(payload)
-        attachments = attachments_of(payload)
-        copy_from = payload.get("copy_from")
+        name = signature(send)
+        text = send.text
+        attachments = send.attachments
+        copy_from = send.copy_from
         ids: list[int] = []
         if copy_from:
             captioned = bool(attachments) and attachments[0].kind in CAPTIONED
@@ -136,14 +134,14 @@ class TelegramClientDelivery:
                 caption, entities = signed(name, text)
                 copied = await bot.copy_message(
                     chat_id=chat_id,
-                    from_chat_id=copy_from["chat_id"],
-                    message_id=copy_from["message_id"],
+                    from_chat_id=copy_from.chat_id,
+                    message_id=copy_from.message_id,
                     caption=fit(caption, CAPTION_LIMIT),
                     caption_entities=entities,
                 )
             else:
                 copied = await bot.copy_message(
-                    chat_id=chat_id, from_chat_id=copy_from["chat_id"], message_id=copy_from["message_id"]
+                    chat_id=chat_id, from_chat_id=copy_from.chat_id, message_id=copy_from.message_id
                 )
             ids.append(copied.message_id)
             return {"message_id": copied.message_id, "caption": captioned, "text_id": name_id, "ids": ids}
@@ -196,14 +194,14 @@ class TelegramClientDelivery:
         )
         return int(sent.message_id)
 
-    async def _edit(self, bot: Bot, line_id: str, payload: dict[str, Any], text: str) -> None:
+    async def _edit(self, bot: Bot, line_id: str, edit: EditText) -> None:
         """An operator edited a message: edit the client's copy (its caption, or the message holding the text)."""
-        sent = await self._store.get_ref(SENT_REF, f"{line_id}:{payload['message_id']}")
+        sent = await self._store.get_ref(SENT_REF, f"{line_id}:{edit.message_id}")
         if sent is None:
             raise DeliveryError(
                 "the edit cannot reach the client: they never got the message", permanent=True, reason="not_sent"
             )
-        full, entities = signed(signature(payload), text)
+        full, entities = signed(signature(edit), edit.text)
         try:
             if sent.get("caption"):
                 await bot.edit_message_caption(
@@ -226,15 +224,15 @@ class TelegramClientDelivery:
             if "not modified" not in err.message.lower():
                 raise
 
-    async def _delete(self, bot: Bot, line_id: str, payload: dict[str, Any]) -> None:
+    async def _delete(self, bot: Bot, line_id: str, message_id: int) -> None:
         """An operator deleted a message: delete every message the client got for it."""
-        key = f"{line_id}:{payload['message_id']}"
+        key = f"{line_id}:{message_id}"
         sent = await self._store.get_ref(SENT_REF, key)
         if sent is None:
             return  # the client never got it: nothing to take back
-        for message_id in sent.get("ids") or [sent["message_id"]]:
+        for sent_id in sent.get("ids") or [sent["message_id"]]:
             try:
-                await bot.delete_message(chat_id=sent["chat_id"], message_id=message_id)
+                await bot.delete_message(chat_id=sent["chat_id"], message_id=sent_id)
             except TelegramBadRequest as err:
                 if "not found" not in err.message.lower():
                     raise

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Sequence
-from typing import Any
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.model import Session, SessionStatus
+from core.outbox_actions import TaskCard
 
 STATUS_WORDS = {"queued": "🟡 queued", "active": "🟢 active", "closed": "⚪ closed", "spam": "🚫 spam"}
 
@@ -129,14 +129,14 @@ class TaskAction(CallbackData, prefix="task"):
     instance: str
 
 
-def task_text(payload: dict[str, Any]) -> str:
-    who = payload.get("assignee_name") or "any online operator of the line"
-    return f"📝 {payload.get('task')} · {payload.get('process')} — for {who}"
+def task_text(card: TaskCard) -> str:
+    who = card.assignee_name or "any online operator of the line"
+    return f"📝 {card.task} · {card.process} — for {who}"
 
 
-def task_keyboard(payload: dict[str, Any]) -> InlineKeyboardMarkup:
-    label = "Open form" if payload.get("assignee_name") else "Take task"
-    data = TaskAction(instance=str(payload["instance_id"])).pack()
+def task_keyboard(card: TaskCard) -> InlineKeyboardMarkup:
+    label = "Open form" if card.assignee_name else "Take task"
+    data = TaskAction(instance=card.instance_id).pack()
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=label, callback_data=data)]])
 
 

@@ -14,11 +14,12 @@ from adapters.telegram.desk_cards import card_keyboard, card_text, task_keyboard
 from adapters.telegram.line_bots import LineBots
 from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, TOPIC_NAME_LIMIT, fit, split_text
 from core.config import Config, LineConfig
-from core.courier import attachments_of, mirror_line, mirror_payload
+from core.courier import mirror_line, mirror_of
 from core.desk import DeskDelivery
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.model import Attachment, OutboxEntry, Session
+from core.outbox_actions import Edit, Mirror, Notice, OpenSession, RefreshCard, StatusCard, TaskCard, unknown_action
 from core.store.base import Store, steadily
 
 TOPIC_REF = "telegram.topic"
@@ -59,7 +60,7 @@ class TelegramDeskDelivery(DeskDelivery):
         topic = await self._store.get_ref(TOPIC_REF, str(session.number))
         if topic is None:
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
-            if entry.action not in ("open_session", "refresh_card"):  # its card was never queued (a crash)
+            if not isinstance(entry.action, OpenSession | RefreshCard):  # its card was never queued (a crash)
                 await self._card(bot, session, line.name, topic)
         try:
             await self._act(bot, entry, session, line, topic)
@@ -69,32 +70,33 @@ class TelegramDeskDelivery(DeskDelivery):
             # someone deleted the session's topic: open it again, with its card, and go on there
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
             await self._card(bot, session, line.name, topic)
-            if entry.action not in ("open_session", "refresh_card"):
+            if not isinstance(entry.action, OpenSession | RefreshCard):
                 await self._act(bot, entry, session, line, topic)
 
     async def _act(
         self, bot: Bot, entry: OutboxEntry, session: Session, line: LineConfig, topic: dict[str, Any]
     ) -> None:
-        if entry.action in ("open_session", "refresh_card"):
-            await self._card(bot, session, line.name, topic)
-        elif entry.action == "task_card":
-            await bot.send_message(
-                chat_id=topic["chat_id"],
-                message_thread_id=topic["thread_id"],
-                text=task_text(entry.payload),
-                reply_markup=task_keyboard(entry.payload),
-            )
-        elif entry.action == "mirror":
-            for item in await self.mirrored(entry):
-                await self._mirror(bot, line, session, topic, item)
-        elif entry.action == "edit":
-            await self._edit(bot, topic, session, entry.payload)
-        elif entry.action == "notice":
-            await self._send_text(bot, topic, str(entry.payload["text"]))
-        elif entry.action == "status_card":
-            await self._status_card(bot, topic, entry.payload)
-        else:
-            raise DeliveryError(f"unknown desk action {entry.action!r}", permanent=True)
+        match entry.action:
+            case OpenSession() | RefreshCard():
+                await self._card(bot, session, line.name, topic)
+            case TaskCard() as card:
+                await bot.send_message(
+                    chat_id=topic["chat_id"],
+                    message_thread_id=topic["thread_id"],
+                    text=task_text(card),
+                    reply_markup=task_keyboard(card),
+                )
+            case Mirror() as mirror:
+                for item in await self.mirrored(mirror):
+                    await self._mirror(bot, line, session, topic, item)
+            case Edit() as edit:
+                await self._edit(bot, topic, session, edit)
+            case Notice(text=text):
+                await self._send_text(bot, topic, text)
+            case StatusCard() as card:
+                await self._status_card(bot, topic, card)
+            case other:
+                raise unknown_action(other, "desk")
 
     async def _send_text(self, bot: Bot, topic: dict[str, Any], text: str) -> int:
         first = 0
@@ -103,18 +105,16 @@ class TelegramDeskDelivery(DeskDelivery):
             first = first or sent.message_id
         return first
 
-    async def _mirror(
-        self, bot: Bot, line: LineConfig, session: Session, topic: dict[str, Any], item: dict[str, Any]
-    ) -> None:
+    async def _mirror(self, bot: Bot, line: LineConfig, session: Session, topic: dict[str, Any], item: Mirror) -> None:
         """A client's Telegram message with a file is copied into the topic as it is (same bot, no
         download); files sent on another platform are fetched and uploaded; everything else is posted as a
         line of text."""
-        source = _own_message(item.get("source_ref"), line.id)
-        files = [a for a in attachments_of(item) if a.ref and not a.too_large]
+        source = _own_message(item.source_ref, line.id)
+        files = [a for a in item.attachments if a.ref and not a.too_large]
         posted: int | None = None
         copied_media = False
         if source is not None and files:
-            caption = fit(mirror_line({**item, "attachments": []}), CAPTION_LIMIT)
+            caption = fit(mirror_line(item.model_copy(update={"attachments": []})), CAPTION_LIMIT)
             copied = await bot.copy_message(
                 chat_id=topic["chat_id"],
                 message_thread_id=topic["thread_id"],
@@ -128,17 +128,15 @@ class TelegramDeskDelivery(DeskDelivery):
             copied_media = posted is not None
         if posted is None:
             posted = await self._send_text(bot, topic, mirror_line(item))
-        if item.get("message_id"):
+        if item.message_id:
             await steadily(
                 self._store.set_ref,
                 MIRRORED_REF,
-                f"{session.number}:{item['message_id']}",
+                f"{session.number}:{item.message_id}",
                 {"chat_id": topic["chat_id"], "message_id": posted, "caption": copied_media},
             )
 
-    async def _upload(
-        self, bot: Bot, topic: dict[str, Any], item: dict[str, Any], files: list[Attachment]
-    ) -> int | None:
+    async def _upload(self, bot: Bot, topic: dict[str, Any], item: Mirror, files: list[Attachment]) -> int | None:
         """Upload another platform's files (≤ 20 MB) into the topic, the message's line as the first caption.
         None when none could be fetched (the caller posts the text instead)."""
         assert self._files is not None
@@ -166,14 +164,14 @@ class TelegramDeskDelivery(DeskDelivery):
             first = first if first is not None else sent.message_id
         return first
 
-    async def _edit(self, bot: Bot, topic: dict[str, Any], session: Session, payload: dict[str, Any]) -> None:
+    async def _edit(self, bot: Bot, topic: dict[str, Any], session: Session, edit: Edit) -> None:
         """The client edited a message: edit its copy in the topic (or say so, when there is none)."""
-        stored = await self._store.get_message(session.number, int(payload["message_id"]))
-        mirrored = await self._store.get_ref(MIRRORED_REF, f"{session.number}:{payload['message_id']}")
+        stored = await self._store.get_message(session.number, edit.message_id)
+        mirrored = await self._store.get_ref(MIRRORED_REF, f"{session.number}:{edit.message_id}")
         if stored is None or mirrored is None:
-            await self._send_text(bot, topic, f"✏ {payload.get('author_name')} edited a message: {payload['text']}")
+            await self._send_text(bot, topic, f"✏ {edit.author_name} edited a message: {edit.text}")
             return
-        text = mirror_line({**mirror_payload(stored), "edited": True}, files_shown=bool(mirrored["caption"]))
+        text = mirror_line(mirror_of(stored, session.line_id), files_shown=bool(mirrored["caption"]), edited=True)
         try:
             if mirrored["caption"]:
                 await bot.edit_message_caption(
@@ -187,9 +185,9 @@ class TelegramDeskDelivery(DeskDelivery):
             if "not modified" not in err.message.lower():
                 raise
 
-    async def _status_card(self, bot: Bot, topic: dict[str, Any], payload: dict[str, Any]) -> None:
-        text = f"⚙ {payload.get('process')} · status: {payload.get('text')}"
-        card = await self._store.get_ref(DESK_STATUS_REF, str(payload["instance_id"]))
+    async def _status_card(self, bot: Bot, topic: dict[str, Any], status: StatusCard) -> None:
+        text = f"⚙ {status.process} · status: {status.text}"
+        card = await self._store.get_ref(DESK_STATUS_REF, status.instance_id)
         if card is not None:
             try:
                 await bot.edit_message_text(chat_id=card["chat_id"], message_id=card["message_id"], text=text)
@@ -203,7 +201,7 @@ class TelegramDeskDelivery(DeskDelivery):
         await steadily(
             self._store.set_ref,
             DESK_STATUS_REF,
-            str(payload["instance_id"]),
+            status.instance_id,
             {"chat_id": topic["chat_id"], "message_id": sent.message_id},
         )
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 
 from core.config import OperatorConfig
+from core.courier import to_desk
 from core.errors import Refusal
 from core.events import OperatorStatusChanged
 from core.model import AuthorKind, Message, OperatorStatus, Session, SessionStatus
+from core.outbox_actions import RefreshCard
 from core.sessions.common import LAST_ASSIGNED_REF, SessionService
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,9 @@ class Assignment(SessionService):
             log.info("session #%s: %s went offline while it was assigned to them", session.number, operator.id)
             return await self.unassign(session, f"↩ {operator.name} went offline: the session is back in the queue.")
         await self._operators.remember_session(operator.id, session.number)
-        outbox = self._courier.desk_entries(session, "refresh_card") + self._courier.notice(session, notice)
+        outbox = self._courier.desk_entries(session, RefreshCard(**to_desk(session))) + self._courier.notice(
+            session, notice
+        )
         line = self._config.line(session.line_id)
         client = await self._store.get_client(session.client_id)
         if line is not None and line.operator_joined and client is not None and not client.unreachable:
@@ -103,7 +107,7 @@ class Assignment(SessionService):
         session.updated_at = self._clock.now()
         await self._store.save_session(session)
         await self._courier.send(
-            self._courier.desk_entries(session, "refresh_card") + self._courier.notice(session, notice)
+            self._courier.desk_entries(session, RefreshCard(**to_desk(session))) + self._courier.notice(session, notice)
         )
         return session
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 
 from core.config import LineConfig
+from core.courier import to_desk
 from core.errors import Refusal
 from core.events import SessionClosed
 from core.locks import Busy
 from core.model import OperatorStatus, Session, SessionStatus
+from core.outbox_actions import RefreshCard
 from core.sessions.assignment import Assignment
 from core.sessions.common import SessionParts, SessionService
 from core.sessions.locking import SessionLocks
@@ -77,7 +79,7 @@ class Closing(SessionService):
         session.updated_at = now
         await self._store.save_session(session)
         await self._courier.send(
-            self._courier.desk_entries(session, "refresh_card")
+            self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
             + self._courier.notice(session, f"■ Session closed by {by}.")
         )
         return session
@@ -99,7 +101,7 @@ class Closing(SessionService):
             session.updated_at = self._clock.now()
             await self._store.save_session(session)
             await self._courier.send(
-                self._courier.desk_entries(session, "refresh_card")
+                self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
                 + self._courier.notice(session, f"🚫 {operator.name} marked the session as spam.")
             )
             return session
@@ -130,7 +132,8 @@ class Closing(SessionService):
             session.updated_at = self._clock.now()
             await self._store.save_session(session)
             await self._courier.send(
-                self._courier.desk_entries(session, "refresh_card") + self._courier.notice(session, notice)
+                self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
+                + self._courier.notice(session, notice)
             )
         line = self._config.line(session.line_id)
         if requeued and line is not None and line.auto_assign:

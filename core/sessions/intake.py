@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 
 from core.config import LineConfig
+from core.courier import to_desk
 from core.events import MessageReceived, SessionCreated
 from core.inbound import ClientEdit, ClientText
 from core.log_context import note_session
 from core.model import MAX_FILE_BYTES, AuthorKind, Client, Message, OutboxEntry, Session, SessionStatus
+from core.outbox_actions import Edit, OpenSession, RefreshCard
 from core.sessions.assignment import Assignment
 from core.sessions.common import MESSAGE_REF, SessionParts, SessionService
 from core.sessions.locking import SessionLocks
@@ -46,7 +48,7 @@ class ClientIntake(SessionService):
             session.updated_at = now
             await self._store.save_session(session)
             if created:  # the card goes now: if storing the message fails, the retry finds the session open
-                await self._courier.send(self._courier.desk_entries(session, "open_session"))
+                await self._courier.send(self._courier.desk_entries(session, OpenSession(**to_desk(session))))
             outbox: list[OutboxEntry] = []
             message = None
             if incoming.attachments or not (incoming.is_start and incoming.text.strip() in ("", "/start")):
@@ -165,8 +167,12 @@ class ClientIntake(SessionService):
             await self._courier.send(
                 self._courier.desk_entries(
                     session,
-                    "edit",
-                    {"message_id": message.id, "text": edit.text, "author_name": message.author_name or ""},
+                    Edit(
+                        **to_desk(session),
+                        message_id=message.id,
+                        text=edit.text,
+                        author_name=message.author_name or "",
+                    ),
                 )
             )
         return message
@@ -233,7 +239,7 @@ class ClientIntake(SessionService):
         latest.closed_at = None
         await self._store.save_session(latest)
         await self._courier.send(
-            self._courier.desk_entries(latest, "refresh_card")
+            self._courier.desk_entries(latest, RefreshCard(**to_desk(latest)))
             + self._courier.notice(latest, "↺ The client wrote again: session reopened.")
         )
         return latest

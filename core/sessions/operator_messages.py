@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 
+from core.courier import to_client, to_desk
 from core.errors import Refusal
 from core.inbound import OperatorDelete, OperatorEdit, OperatorText
 from core.model import AuthorKind, Message, Session, SessionStatus
+from core.outbox_actions import DeleteText, Edit, EditText, Notice
 from core.sessions.common import MESSAGE_REF, SessionService
 
 log = logging.getLogger(__name__)
@@ -78,8 +80,7 @@ class OperatorMessages(SessionService):
         await self._store.update_message(message)
         outbox = self._courier.desk_entries(
             session,
-            "edit",
-            {"message_id": message.id, "text": edit.text, "author_name": message.author_name or ""},
+            Edit(**to_desk(session), message_id=message.id, text=edit.text, author_name=message.author_name or ""),
             skip=edit.desk,
         )
         client = await self._store.get_client(session.client_id)
@@ -88,16 +89,13 @@ class OperatorMessages(SessionService):
                 0,
                 self._courier.client_entry(
                     client,
-                    session.line_id,
-                    "edit_text",
-                    {
-                        "session": session.number,
-                        "message_id": message.id,
-                        "text": edit.text,
-                        "kind": AuthorKind.OPERATOR.value,
-                        "author_name": message.author_name or "",
-                        "attachments": [a.model_dump(mode="json") for a in message.attachments],
-                    },
+                    EditText(
+                        **to_client(client, session),
+                        message_id=message.id,
+                        text=edit.text,
+                        author_kind=AuthorKind.OPERATOR,
+                        author_name=message.author_name or "",
+                    ),
                 ),
             )
         await self._courier.send(outbox)
@@ -116,16 +114,13 @@ class OperatorMessages(SessionService):
         await self._store.update_message(message)
         what = "note" if message.internal else "message to the client"
         said = f": {message.text}" if message.text else ""
-        outbox = self._courier.desk_entries(
-            session, "notice", {"text": f"🗑 {message.author_name} deleted a {what}{said}"}, skip=delete.desk
-        )
+        notice = Notice(**to_desk(session), text=f"🗑 {message.author_name} deleted a {what}{said}")
+        outbox = self._courier.desk_entries(session, notice, skip=delete.desk)
         client = await self._store.get_client(session.client_id)
         if not message.internal and client is not None and not client.unreachable:
             outbox.insert(
                 0,
-                self._courier.client_entry(
-                    client, session.line_id, "delete_text", {"session": session.number, "message_id": message.id}
-                ),
+                self._courier.client_entry(client, DeleteText(**to_client(client, session), message_id=message.id)),
             )
         await self._courier.send(outbox)
         return message

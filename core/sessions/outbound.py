@@ -3,9 +3,11 @@ new one opened for it."""
 
 from __future__ import annotations
 
+from core.courier import to_desk
 from core.errors import Refusal
 from core.events import SessionCreated
 from core.model import Client, Session, SessionStatus
+from core.outbox_actions import OpenSession
 from core.sessions.common import SessionService
 
 
@@ -34,6 +36,6 @@ class OutboundSessions(SessionService):
                     previous_session=latest.number if latest else None,
                 )
             )
-            await self._courier.send(self._courier.desk_entries(session, "open_session"))
+            await self._courier.send(self._courier.desk_entries(session, OpenSession(**to_desk(session))))
         await self._bus.publish(SessionCreated(session=session, client=client))
         return session

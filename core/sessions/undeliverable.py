@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from core.inbound import ClientBlocked
 from core.model import Client, OutboxEntry
+from core.outbox_actions import ToClient
 from core.sessions.common import BLOCKED_NOTICE, OPEN_STATUSES, SessionService
 
 
 class Undeliverable(SessionService):
     async def undeliverable(self, entry: OutboxEntry, reason: str | None, error: str) -> None:
         """The outbox gave up on an entry: mark a client who blocked the bot, tell the desk."""
-        if not entry.route.endswith(".client") or "session" not in entry.payload:
+        if not isinstance(entry.action, ToClient):
             return
-        session = await self._store.get_session(int(entry.payload["session"]))
+        session = await self._store.get_session(entry.action.session)
         if session is None:
             return
         client = await self._store.get_client(session.client_id)

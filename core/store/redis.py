@@ -10,7 +10,7 @@ Key layout (every key starts with `prefix`):
     sessions, sessions:status:<s>, sessions:line:<l>:status:<s>, sessions:line:<l>:client:<c>,
     sessions:client:<c>, sessions:assignee:<a>:status:<s>
     sessions:line:<l>:quiet             zset of the line's open sessions, score = Session.quiet_since
-    schema                              the layout's version (`RedisStore._upgrade`)
+    schema                              the layout's version (`RedisStore._upgrade`): 2 = typed outbox actions
     messages:<session>                  zset of message JSON, score = id
     instance:<id>                       JSON; indexes (zsets, score = created_at, member = id):
     instances, instances:status:<s>, instances:session:<n>
@@ -58,6 +58,7 @@ from core.model import (
     Session,
     SessionStatus,
 )
+from core.outbox_actions import from_legacy
 from core.store.base import Store, StoreError
 
 DEDUPE_KEEP = 7 * 24 * 3600
@@ -176,6 +177,14 @@ end
 return n
 """
 
+# Replace a document unless it changed meanwhile, keeping its expiry. KEYS: the key; ARGV: old, new.
+_REPLACE_UNCHANGED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1
+"""
+
 # The newest session of an index, in one round trip. KEYS: the index; ARGV: the session key prefix.
 _LATEST_SESSION = """
 local top = redis.call('ZREVRANGE', KEYS[1], 0, 0)
@@ -284,6 +293,17 @@ def _translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any
             raise StoreError(f"redis: no answer within {limit:g} s") from e
 
     return wrapper
+
+
+def _typed_entry(doc: str) -> str:
+    """An outbox entry's JSON with its action typed (the same JSON when it was already)."""
+    entry = json.loads(doc)
+    if isinstance(entry.get("action"), dict):
+        return doc
+    payload = entry.pop("payload", None) or {}
+    action = from_legacy(str(entry.get("route", "")), str(entry.get("action", "")), payload)
+    entry["action"] = action.model_dump(mode="json")
+    return json.dumps(entry)
 
 
 def _num(value: float) -> str:
@@ -448,6 +468,24 @@ class RedisStore(Store):
                 args=[self.prefix],
             )
             await client.set(self._k("schema"), 1)
+        if version < 2:
+            await self._typed_outbox(client)
+            await client.set(self._k("schema"), 2)
+
+    async def _typed_outbox(self, client: aioredis.Redis, batch: int = 500) -> None:
+        """Upgrade 2: an outbox entry's `action` name and `payload` dict become one typed action (its JSON,
+        `kind` inside; `core.outbox_actions.from_legacy`) — pending, done (their expiry kept) and dead entries
+        alike. Entries are numbered 1 … seq:outbox; a delivered one may have expired already."""
+        replace = client.register_script(_REPLACE_UNCHANGED)
+        last = int(await client.get(self._k("seq", "outbox")) or 0)
+        for first in range(1, last + 1, batch):
+            keys = [self._k("outbox", "entry", i) for i in range(first, min(first + batch, last + 1))]
+            docs = cast(list[str | None], await client.mget(keys))
+            for key, doc in zip(keys, docs, strict=True):
+                while doc is not None and not await replace(keys=[key], args=[doc, _typed_entry(doc)]):
+                    doc = cast(
+                        str | None, await client.get(key)
+                    )  # changed meanwhile (another linedesk delivering it): again
 
     async def close(self) -> None:
         if self._client is not None:

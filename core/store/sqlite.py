@@ -19,10 +19,10 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from core.model import (
     AutostartRule,
@@ -38,12 +38,33 @@ from core.model import (
     Session,
     SessionStatus,
 )
+from core.outbox_actions import from_legacy
 from core.store.base import Store, StoreError
 
 DEDUPE_KEEP = 7 * 24 * 3600.0
 """Seconds a handled inbound request's (source, key) is remembered."""
 
-Migration = tuple[int, tuple[str, ...]]
+MigrationStep: TypeAlias = "str | Callable[[InlineConnection], Awaitable[None]]"
+"""An SQL statement, or a conversion in Python (run inside the migration's transaction)."""
+Migration = tuple[int, tuple[MigrationStep, ...]]
+
+
+async def _typed_outbox(db: InlineConnection) -> None:
+    """Migration 6: an outbox entry's `action` name and `payload` dict become one typed action (its JSON,
+    `kind` inside; `core.outbox_actions.from_legacy`) — pending, done and dead entries alike."""
+    rows = await db.execute_fetchall("SELECT id, data FROM outbox")
+    changed = []
+    for row_id, data in rows:
+        doc = json.loads(data)
+        if isinstance(doc.get("action"), dict):
+            continue  # written by this version already
+        payload = doc.pop("payload", None) or {}
+        doc["action"] = from_legacy(str(doc.get("route", "")), str(doc.get("action", "")), payload).model_dump(
+            mode="json"
+        )
+        changed.append((json.dumps(doc), row_id))
+    await db.executemany("UPDATE outbox SET data = ? WHERE id = ?", changed)
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     (
@@ -124,6 +145,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX sessions_quiet ON sessions (line_id, quiet_since) WHERE status IN ('queued', 'active')",
         ),
     ),
+    (6, (_typed_outbox,)),
 )
 
 Row = sqlite3.Row | tuple[Any, ...]
@@ -266,8 +288,11 @@ class SqliteStore(Store):
                 current = int(next(iter(await db.execute_fetchall("PRAGMA user_version")))[0])
                 if version <= current:
                     continue
-                for sql in statements:
-                    await db.execute(sql)
+                for step in statements:
+                    if isinstance(step, str):
+                        await db.execute(step)
+                    else:
+                        await step(db)
                 await db.execute(f"PRAGMA user_version = {int(version)}")
 
     async def schema_version(self) -> int:

@@ -12,6 +12,7 @@ from core.events import DomainEvent, EventBus, MessageReceived, OperatorStatusCh
 from core.inbound import ClientText
 from core.model import Channel, OperatorStatus, OutboxEntry, Session
 from core.operators import Operators
+from core.outbox_actions import Notice, SendText, ToDesk
 from core.sessions import SessionParts, Sessions
 from core.store.sqlite import SqliteStore
 
@@ -106,12 +107,12 @@ class Kit:
 
 def to_client(entries: list[OutboxEntry]) -> list[str]:
     """What the client is sent, in order."""
-    return [str(e.payload.get("text")) for e in entries if e.route.endswith(".client") and e.action == "send_text"]
+    return [e.action.text for e in entries if isinstance(e.action, SendText)]
 
 
 def desk_actions(entries: list[OutboxEntry]) -> list[str]:
-    return [e.action for e in entries if e.route.endswith(".desk")]
+    return [e.action.kind for e in entries if isinstance(e.action, ToDesk)]
 
 
 def notices(entries: list[OutboxEntry]) -> list[str]:
-    return [str(e.payload["text"]) for e in entries if e.route.endswith(".desk") and e.action == "notice"]
+    return [e.action.text for e in entries if isinstance(e.action, Notice)]

@@ -13,6 +13,7 @@ from core.clock import ManualClock, SystemClock
 from core.errors import DeliveryError
 from core.model import OutboxEntry, OutboxStatus
 from core.outbox import OutboxWorker
+from core.outbox_actions import Notice
 from core.store.base import Store
 from core.store.redis import RedisStore
 from core.store.sqlite import SqliteStore
@@ -29,7 +30,8 @@ class Recorder:
     async def deliver(self, entry: OutboxEntry) -> None:
         if self.failures:
             raise self.failures.pop(0)
-        self.delivered.append(entry.payload["text"])
+        assert isinstance(entry.action, Notice)
+        self.delivered.append(entry.action.text)
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ async def close_test_store(store: Store, kind: str) -> None:
 
 
 def entry(text: str, conversation: str = "chat:1") -> OutboxEntry:
-    return OutboxEntry(conversation=conversation, route="test", action="send", payload={"text": text})
+    return OutboxEntry(conversation=conversation, route="test", action=Notice(session=1, line_id="support", text=text))
 
 
 async def test_order_is_kept_through_retries(store: SqliteStore) -> None:
@@ -111,7 +113,8 @@ async def test_permanent_errors_go_to_the_dead_letter_handlers(store: SqliteStor
     dead: list[tuple[str, str | None]] = []
 
     async def on_dead(item: OutboxEntry, err: DeliveryError) -> None:
-        dead.append((item.payload["text"], err.reason))
+        assert isinstance(item.action, Notice)
+        dead.append((item.action.text, err.reason))
 
     worker.on_dead(on_dead)
     [first, _] = await store.outbox_add([entry("blocked"), entry("next")])

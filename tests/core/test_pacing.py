@@ -9,6 +9,7 @@ from pathlib import Path
 from core.clock import SystemClock
 from core.model import OutboxEntry
 from core.outbox import OutboxWorker
+from core.outbox_actions import Notice
 from core.pacing import Pacer, Rate
 from core.store.sqlite import SqliteStore
 
@@ -42,7 +43,8 @@ class Recorder:
         self.started = time.monotonic()
 
     async def deliver(self, entry: OutboxEntry) -> None:
-        self.sent.append((entry.payload["text"], time.monotonic() - self.started))
+        assert isinstance(entry.action, Notice)
+        self.sent.append((entry.action.text, time.monotonic() - self.started))
 
 
 async def test_a_paced_conversation_does_not_hold_up_the_others(tmp_path: Path) -> None:
@@ -54,10 +56,11 @@ async def test_a_paced_conversation_does_not_hold_up_the_others(tmp_path: Path) 
         recorder = Recorder()
         worker.register("r", recorder, pace=lambda e: [("chat", e.conversation)])
         entries = [
-            OutboxEntry(conversation="busy", route="r", action="send", payload={"text": f"busy {n}"}) for n in range(4)
+            OutboxEntry(conversation="busy", route="r", action=Notice(session=1, line_id="x", text=f"busy {n}"))
+            for n in range(4)
         ]
         entries += [
-            OutboxEntry(conversation=f"quiet {n}", route="r", action="send", payload={"text": f"quiet {n}"})
+            OutboxEntry(conversation=f"quiet {n}", route="r", action=Notice(session=1, line_id="x", text=f"quiet {n}"))
             for n in range(5)
         ]
         await store.outbox_add(entries)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.inbound import ClientEdit
 from core.model import AuthorKind, Channel, SessionStatus
+from core.outbox_actions import Edit
 from tests.core.sessions_kit import Kit, desk_actions, notices, to_client
 
 GREETING = "Hello! An operator will answer shortly."
@@ -89,7 +90,7 @@ async def test_a_clients_edit_changes_the_stored_message_and_the_desks_copy(kit:
     edited = await kit.sessions.intake.client_edit(edit)
     assert edited is not None and (edited.text, edited.edited_at) == ("Hello", kit.clock.now())
     [entry] = await kit.new_entries()
-    assert (entry.action, entry.payload["text"], entry.payload["message_id"]) == ("edit", "Hello", edited.id)
+    assert isinstance(entry.action, Edit) and (entry.action.text, entry.action.message_id) == ("Hello", edited.id)
     someone_else = ClientEdit(
         line_id="support", channel=Channel.TELEGRAM, user_id="502", platform_ref="tg:501:1", text="Hijacked"
     )

@@ -7,7 +7,8 @@ import pytest
 from core.errors import Refusal
 from core.inbound import OperatorDelete, OperatorEdit, OperatorText
 from core.model import AuthorKind, OperatorStatus
-from tests.core.sessions_kit import Kit, desk_actions, to_client
+from core.outbox_actions import SendText
+from tests.core.sessions_kit import Kit, desk_actions, notices, to_client
 
 
 async def anna_has_the_session(kit: Kit) -> None:
@@ -27,7 +28,8 @@ async def test_an_operators_message_reaches_the_client_and_the_other_desks(kit: 
     assert message.created_at == kit.clock.now()
     entries = await kit.new_entries()
     assert to_client(entries) == ["What model is it?"]
-    assert entries[0].route == "telegram.client" and entries[0].payload["author_name"] == "Anna"
+    assert entries[0].route == "telegram.client" and isinstance(entries[0].action, SendText)
+    assert entries[0].action.author_name == "Anna"
     assert desk_actions(entries) == ["mirror"]
     assert (await kit.operators.state("anna")).last_session == 1
     again = await kit.sessions.operator_messages.operator_text(  # the same platform message, handled again
@@ -72,7 +74,9 @@ async def test_an_operators_edit_and_delete_reach_the_clients_copy(kit: Kit) -> 
     )
     assert edited is not None and edited.text == "Hello" and edited.edited_at == kit.clock.now()
     entries = await kit.new_entries()
-    assert [(e.route, e.action) for e in entries] == [("telegram.client", "edit_text")]  # the edited desk is skipped
+    assert [(e.route, e.action.kind) for e in entries] == [
+        ("telegram.client", "edit_text")
+    ]  # the edited desk is skipped
     not_hers = OperatorEdit(operator_id="boris", platform_ref="slack:2.0", text="Hi")
     assert await kit.sessions.operator_messages.operator_edit(not_hers) is None
 
@@ -81,7 +85,7 @@ async def test_an_operators_edit_and_delete_reach_the_clients_copy(kit: Kit) -> 
     )
     assert deleted is not None and deleted.deleted_at == kit.clock.now()
     entries = await kit.new_entries()
-    assert [(e.route, e.action) for e in entries] == [("telegram.client", "delete_text"), ("slack.desk", "notice")]
-    assert entries[1].payload["text"] == "🗑 Anna deleted a message to the client: Hello"
+    assert [(e.route, e.action.kind) for e in entries] == [("telegram.client", "delete_text"), ("slack.desk", "notice")]
+    assert notices(entries) == ["🗑 Anna deleted a message to the client: Hello"]
     again = OperatorDelete(operator_id="anna", platform_ref="slack:2.0")
     assert await kit.sessions.operator_messages.operator_delete(again) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.inbound import ClientBlocked
 from core.model import Channel, OutboxEntry
+from core.outbox_actions import Notice, ToDesk
 from core.sessions import BLOCKED_NOTICE
 from tests.core.sessions_kit import Kit, notices
 
@@ -19,7 +20,7 @@ async def test_a_failed_delivery_is_reported_in_the_sessions_thread(kit: Kit) ->
     await kit.sessions.failed_deliveries.undeliverable(greeting, None, "Bad Request: chat not found")
     entries = await kit.new_entries()
     assert notices(entries) == ["⚠ Not delivered to the client: Bad Request: chat not found"]
-    assert [e.payload["session"] for e in entries] == [1]
+    assert [e.action.session for e in entries if isinstance(e.action, ToDesk)] == [1]
     client = await kit.store.get_client("telegram:501")
     assert client is not None and not client.unreachable
 
@@ -50,7 +51,7 @@ async def test_blocking_the_bot_is_told_in_every_open_session(kit: Kit) -> None:
     await kit.new_entries()
     await kit.sessions.failed_deliveries.client_blocked(ClientBlocked(channel=Channel.TELEGRAM, user_id="501"))
     entries = await kit.new_entries()
-    assert sorted((e.payload["session"], e.payload["text"]) for e in entries) == [
+    assert sorted((e.action.session, e.action.text) for e in entries if isinstance(e.action, Notice)) == [
         (1, BLOCKED_NOTICE),
         (2, BLOCKED_NOTICE),
     ]

@@ -402,9 +402,9 @@ class Stage:
             problems.append(
                 "outbox entries pending and due: "
                 + "; ".join(
-                    f"#{e.id} {e.route} {e.action} (conversation {e.conversation}: "
+                    f"#{e.id} {e.route} {e.action.kind} (conversation {e.conversation}: "
                     + ", ".join(
-                        f"#{o.id} {o.action} {o.status.value} {o.last_error or ''}".strip()
+                        f"#{o.id} {o.action.kind} {o.status.value} {o.last_error or ''}".strip()
                         for o in entries
                         if o.conversation == e.conversation
                     )[-600:]
@@ -417,7 +417,7 @@ class Stage:
         fresh = await self._outbox_entries(self.outbox_seen + 1)
         self.outbox_seen = max([self.outbox_seen, *(e.id for e in fresh)])
         problems += [
-            f"outbox entry #{e.id} ({e.route} {e.action}) is dead without a reason"
+            f"outbox entry #{e.id} ({e.route} {e.action.kind}) is dead without a reason"
             for e in fresh
             if e.status == OutboxStatus.DEAD and not (e.last_error or "").strip()
         ]

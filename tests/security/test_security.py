@@ -90,7 +90,7 @@ async def outbox_entries(store: Store) -> list[tuple[int, str, str, str]]:
             misses += 1
             continue
         misses = 0
-        found.append((entry.id, entry.route, entry.action, entry.status.value))
+        found.append((entry.id, entry.route, entry.action.kind, entry.status.value))
     return found
 
 

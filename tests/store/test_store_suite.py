@@ -26,6 +26,7 @@ from core.model import (
     Session,
     SessionStatus,
 )
+from core.outbox_actions import Notice, SendText
 from core.store import RedisStore, SqliteStore, Store, StoreError, open_store
 from core.store.sqlite import MIGRATIONS
 
@@ -38,15 +39,19 @@ def session(line: str = "support", client: str = "telegram:1", **kw: object) -> 
     return Session.model_validate({"number": 0, "line_id": line, "client_id": client, **kw})
 
 
-def entry(conversation: str, action: str = "send", due_at: float = 0.0, created_at: float = 0.0) -> OutboxEntry:
+def entry(conversation: str, text: str = "send", due_at: float = 0.0, created_at: float = 0.0) -> OutboxEntry:
     return OutboxEntry(
         conversation=conversation,
         route="telegram.client",
-        action=action,
-        payload={"text": action},
+        action=SendText(session=1, line_id="support", client_id="telegram:1", chat_id="1", text=text),
         due_at=due_at,
         created_at=created_at,
     )
+
+
+def text_of(entry: OutboxEntry) -> str:
+    assert isinstance(entry.action, SendText)
+    return entry.action.text
 
 
 def instance(iid: str, created_at: float, **kw: object) -> InstanceRecord:
@@ -375,7 +380,7 @@ async def test_messages_oldest_first_with_increasing_ids(store: Store) -> None:
 async def test_commit_instance_stores_instance_and_enqueues(store: Store) -> None:
     inst = instance("i-1", 100.0, session=1, status=InstanceStatus.WAITING, state='{"x": 1}')
     added = await store.commit_instance(inst, [entry("tg:1", "a"), entry("tg:1", "b"), entry("slack:C1", "c")])
-    assert [e.action for e in added] == ["a", "b", "c"]
+    assert [text_of(e) for e in added] == ["a", "b", "c"]
     assert added[0].id < added[1].id < added[2].id
     assert all(e.status is OutboxStatus.PENDING for e in added)
     assert await store.get_instance("i-1") == inst
@@ -463,7 +468,7 @@ async def test_outbox_extend_renews_leases_under_way(store: Store) -> None:
     assert await store.outbox_claim(now=64.9, lease=30.0) == []
     await store.outbox_complete(a.id)
     await store.outbox_extend([a.id], now=66.0, until=500.0)  # done: nothing to renew, the next entry goes
-    assert [x.action for x in await store.outbox_claim(now=66.0, lease=30.0)] == ["second"]
+    assert [text_of(x) for x in await store.outbox_claim(now=66.0, lease=30.0)] == ["second"]
     await store.outbox_extend([], now=66.0, until=500.0)
 
 
@@ -657,7 +662,7 @@ async def test_redis_processes_never_claim_the_same_conversation(redis_stores: R
         claimed += [e for batch in batches for e in batch]
     conversations = [e.conversation for e in claimed]
     assert len(conversations) == len(set(conversations)) == 40
-    assert {e.action for e in claimed} == {str(i) for i in range(40)}  # each conversation's head
+    assert {text_of(e) for e in claimed} == {str(i) for i in range(40)}  # each conversation's head
 
 
 async def test_redis_processes_deliver_each_entry_once(redis_stores: RedisFactory) -> None:
@@ -794,8 +799,20 @@ async def test_outbox_stats_tell_when_the_next_entry_is_due(store: Store) -> Non
     assert (await store.outbox_stats(100.0))["next_due"] == 0.0
     await store.outbox_add(
         [
-            OutboxEntry(conversation="a", route="r", action="x", due_at=150.0, created_at=90.0),
-            OutboxEntry(conversation="b", route="r", action="x", due_at=120.0, created_at=95.0),
+            OutboxEntry(
+                conversation="a",
+                route="r",
+                action=Notice(session=1, line_id="x", text="x"),
+                due_at=150.0,
+                created_at=90.0,
+            ),
+            OutboxEntry(
+                conversation="b",
+                route="r",
+                action=Notice(session=2, line_id="x", text="x"),
+                due_at=120.0,
+                created_at=95.0,
+            ),
         ]
     )
     stats = await store.outbox_stats(100.0)
@@ -960,4 +977,4 @@ async def test_redis_sessions_stored_before_the_quiet_index_are_in_it_after_the_
         (b.number, 120.0),
         (a.number, 150.0),
     ]
-    assert await upgraded._r.get(upgraded._k("schema")) == "1"
+    assert await upgraded._r.get(upgraded._k("schema")) == "2"  # the current layout (2: typed outbox actions)
