@@ -7,22 +7,21 @@ the instance's next step — a crash never sends a reply twice or loses it.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from core.clock import Clock
 from core.config import Config
 from core.courier import Courier, to_client, to_desk
 from core.errors import Refusal
-from core.http_calls import HttpCaller
+from core.http_calls import HttpCaller, HttpReply, ReplyTooLarge, http_refusal
 from core.model import AuthorKind, Client, InstanceRecord, Item, Message, OutboxEntry, Session, SessionStatus
 from core.outbox_actions import ClientStatusCard, StatusCard
+from core.retry import Backoff
 from core.sessions import Sessions
 from core.store.base import Store
 
@@ -38,6 +37,8 @@ HTTP_TIMEOUT = 10.0
 HTTP_ATTEMPTS = 3
 HTTP_BACKOFF = 0.5
 """Seconds before the second try of an http block; doubled before each later one."""
+HTTP_MAX_BODY = 1_000_000
+"""Bytes of a reply the http block reads at most; a longer one fails the instance (and is not read further)."""
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SAFE_BUILTINS: dict[str, Any] = {
@@ -230,41 +231,52 @@ class Blocks:
         if self._http is None:
             raise BlockError("the http block has no HTTP client here")
         url = str(args.get("url") or "")
-        host = (urlsplit(url).hostname or "").lower()
-        if urlsplit(url).scheme not in ("http", "https") or not host:
-            raise BlockError(f"http: {url!r} is not an http(s) URL")
-        allowed = [h.lower() for h in self._config.processes.http_allow]
-        if host not in allowed:
-            raise BlockError(f"http: host {host!r} is not in processes.http_allow")
+        refusal = http_refusal(url, self._config.processes.http_allow)
+        if refusal is not None:
+            raise BlockError(f"http: {refusal}")
         method = str(args.get("method") or "POST").upper()
-        body = args.get("body")
-        reason = ""
-        for attempt in range(HTTP_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(self._http_backoff * 2 ** (attempt - 1))
+        reply = await self._http_reply(self._http, method, url, args.get("body"))
+        if reply.status >= 400:
+            raise BlockError(f"http: {method} {url} answered HTTP {reply.status}: {reply.body[:200]}")
+        if reply.status >= 300:
+            raise BlockError(
+                f"http: {method} {url} answered a redirect (HTTP {reply.status}); redirects are "
+                "not followed, since their target may be outside processes.http_allow: "
+                "call the final URL"
+            )
+        try:
+            result = json.loads(reply.body) if reply.body.strip() else None
+        except ValueError:
+            raise BlockError(f"http: {method} {url} did not answer JSON: {reply.body[:200]!r}") from None
+        await self._store.set_ref("http_by_task", task_key, {"result": result})
+        return BlockOutcome(result=result)
+
+    async def _http_reply(self, http: HttpCaller, method: str, url: str, body: Any) -> HttpReply:
+        """One reply below HTTP 500: a 5xx or a host that cannot be reached is tried again, HTTP_ATTEMPTS
+        times in all, `http_backoff` seconds apart, then twice as long."""
+
+        async def once() -> HttpReply:
             try:
-                reply = await self._http.call(method, url, body, HTTP_TIMEOUT)
+                reply = await http.call(method, url, body, HTTP_TIMEOUT, HTTP_MAX_BODY)
             except (TimeoutError, OSError) as err:
-                reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-                continue
+                raise _Unanswered(f"{type(err).__name__}: {err}" if str(err) else type(err).__name__) from err
             if reply.status >= 500:
-                reason = f"HTTP {reply.status}"
-                continue
-            if reply.status >= 400:
-                raise BlockError(f"http: {method} {url} answered HTTP {reply.status}: {reply.body[:200]}")
-            if reply.status >= 300:
-                raise BlockError(
-                    f"http: {method} {url} answered a redirect (HTTP {reply.status}); redirects are "
-                    "not followed, since their target may be outside processes.http_allow: "
-                    "call the final URL"
-                )
-            try:
-                result = json.loads(reply.body) if reply.body.strip() else None
-            except ValueError:
-                raise BlockError(f"http: {method} {url} did not answer JSON: {reply.body[:200]!r}") from None
-            await self._store.set_ref("http_by_task", task_key, {"result": result})
-            return BlockOutcome(result=result)
-        raise BlockError(f"http: {method} {url} failed {HTTP_ATTEMPTS} times ({reason})")
+                raise _Unanswered(f"HTTP {reply.status}")
+            return reply
+
+        try:
+            return await Backoff(first=self._http_backoff, attempts=HTTP_ATTEMPTS).call(_Unanswered, once)
+        except _Unanswered as err:
+            raise BlockError(f"http: {method} {url} failed {HTTP_ATTEMPTS} times ({err})") from None
+        except ReplyTooLarge:
+            raise BlockError(
+                f"http: {method} {url} answered more than {HTTP_MAX_BODY:,} bytes "
+                f"({HTTP_MAX_BODY / 1_000_000:g} MB), the most the http block reads"
+            ) from None
+
+
+class _Unanswered(Exception):
+    """A try of the http block worth another one: a 5xx, or no answer at all."""
 
 
 def _text(args: dict[str, Any]) -> str:

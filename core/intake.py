@@ -17,9 +17,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from tenacity import RetryCallState
+
 from core.clock import Clock
 from core.locks import KeyedLocks, Lease
 from core.model import InboundRecord, without_lone_surrogates
+from core.retry import Backoff, error, next_wait
 from core.store.base import Store, StoreError, steadily
 from core.telemetry import NO_TELEMETRY, Telemetry
 
@@ -35,6 +38,11 @@ OLDER_SCAN = 1000
 STORE_RETRIES = 8
 STORE_BACKOFF = 0.25
 STORE_BACKOFF_MAX = 5.0
+TAKE_BACKOFF = Backoff(first=2 * STORE_BACKOFF, cap=STORE_BACKOFF_MAX, attempts=STORE_RETRIES)
+"""The store failing while a chat's lease is taken: 0.5, 1, 2, 4, 5, 5, 5 s; after the 8th failure the record
+is left for the sweep (failures count across the polls for a lease held elsewhere)."""
+HANDLE_BACKOFF = Backoff(first=STORE_BACKOFF, cap=STORE_BACKOFF_MAX, attempts=STORE_RETRIES)
+"""The store failing while a record is handled or marked done: 0.25, 0.5, 1, 2, 4, 5, 5 s, then left for the sweep."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +72,6 @@ class Intake:
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduled: set[int] = set()
         self._failures: dict[int, int] = {}
-        self.handled = 0
-        self.duplicates = 0
-        self.failed = 0
 
     def register(self, prefix: str, handle: Handler, order_key: OrderKey) -> None:
         self._sources.append(_Source(prefix, handle, order_key))
@@ -84,7 +89,6 @@ class Intake:
         conversation = registered.order_key(record) if registered is not None else ""
         record_id = await self._store.inbound_add(source, key, payload, now, conversation)
         if record_id is None:
-            self.duplicates += 1
             self._telemetry.inbound_event(source, "duplicate")
             log.info("%s event %s delivered again: acknowledged, not handled twice", source, key)
             return False
@@ -130,66 +134,82 @@ class Intake:
         one, oldest first — `record` itself unless it was handled meanwhile. One store call in the common
         case. None when the instance holding the chat handled the record meanwhile, or the store stayed
         away (the record is left for the sweep)."""
-        failures = 0
+
+        def again(state: RetryCallState) -> None:
+            log.warning(
+                "%s event %s: the store did not answer (%s); trying again", record.source, record.key, error(state)
+            )
+
+        try:
+            return await TAKE_BACKOFF.call(
+                StoreError, lambda: self._take_when_free(lease, record, key), before_sleep=again
+            )
+        except StoreError:
+            log.error("%s event %s: the store stayed away; left for the sweep", record.source, record.key)
+            return None
+
+    async def _take_when_free(self, lease: Lease, record: InboundRecord, key: str) -> list[InboundRecord] | None:
+        """`_take_chat` without the store errors: waits while another instance holds the chat."""
         while True:
-            try:
-                pending = await self._store.inbound_take(
-                    key, lease.key, lease.ttl, self._clock.now(), lease.owner, OLDER_SCAN
-                )
-                if pending is not None:
-                    if not lease.held:
-                        lease.adopt()
-                    todo = [r for r in pending if r.id <= record.id]
-                    if record.conversation != key and await self._store.inbound_is_pending(record.id):
-                        todo.append(record)  # stored before conversations were recorded: not in the index
-                    return todo
-                if not await self._store.inbound_is_pending(record.id):
-                    return None
-                await asyncio.sleep(LEASE_POLL)
-            except StoreError as err:
-                failures += 1
-                if failures >= STORE_RETRIES:
-                    log.error("%s event %s: the store stayed away; left for the sweep", record.source, record.key)
-                    return None
-                log.warning("%s event %s: the store did not answer (%s); trying again", record.source, record.key, err)
-                await asyncio.sleep(min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2**failures))
+            pending = await self._store.inbound_take(
+                key, lease.key, lease.ttl, self._clock.now(), lease.owner, OLDER_SCAN
+            )
+            if pending is not None:
+                if not lease.held:
+                    lease.adopt()
+                todo = [r for r in pending if r.id <= record.id]
+                if record.conversation != key and await self._store.inbound_is_pending(record.id):
+                    todo.append(record)  # stored before conversations were recorded: not in the index
+                return todo
+            if not await self._store.inbound_is_pending(record.id):
+                return None
+            await asyncio.sleep(LEASE_POLL)
 
     async def _handle_one(self, record: InboundRecord, source: _Source, last: Lease | None) -> None:
         """Handle one record under its chat's lease (listed as pending when the lease was taken); the store
         going away for a moment is waited out here (the chat's later records wait too, so their order
         holds). The chat's `last` record drops the lease in the same store call that marks it done."""
-        for attempt in range(STORE_RETRIES):
-            try:
-                if attempt and not await self._store.inbound_is_pending(record.id):
-                    return  # done after all: the store answered the last try, its answer was lost
-                try:
-                    await source.handle(record)
-                except StoreError:
-                    raise
-                except Exception:
-                    if not self._failed(record):
-                        return
-                else:
-                    self.handled += 1
-                    self._telemetry.inbound_event(record.source, "handled")
-                    self._failures.pop(record.id, None)
-                if last is None:
-                    await steadily(self._store.inbound_finish, record)
-                else:
-                    await last.stop_renewing()
-                    await steadily(self._store.inbound_finish, record, release=last.key, owner=last.owner)
+
+        def again(state: RetryCallState) -> None:
+            log.warning(
+                "%s event %s: the store did not answer (%s); trying again in %.1fs",
+                record.source,
+                record.key,
+                error(state),
+                next_wait(state),
+            )
+
+        tried = False
+
+        async def once() -> None:
+            nonlocal tried
+            if tried and not await self._store.inbound_is_pending(record.id):
+                return  # done after all: the store answered the last try, its answer was lost
+            tried = True
+            await self._handle_and_finish(record, source, last)
+
+        try:
+            await HANDLE_BACKOFF.call(StoreError, once, before_sleep=again)
+        except StoreError:
+            log.error("%s event %s: the store stayed away; left for the sweep", record.source, record.key)
+
+    async def _handle_and_finish(self, record: InboundRecord, source: _Source, last: Lease | None) -> None:
+        """One try of `_handle_one`; a StoreError goes to its caller, which tries again."""
+        try:
+            await source.handle(record)
+        except StoreError:
+            raise
+        except Exception:
+            if not self._failed(record):
                 return
-            except StoreError as err:
-                delay = min(STORE_BACKOFF_MAX, STORE_BACKOFF * 2**attempt)
-                log.warning(
-                    "%s event %s: the store did not answer (%s); trying again in %.1fs",
-                    record.source,
-                    record.key,
-                    err,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-        log.error("%s event %s: the store stayed away; left for the sweep", record.source, record.key)
+        else:
+            self._telemetry.inbound_event(record.source, "handled")
+            self._failures.pop(record.id, None)
+        if last is None:
+            await steadily(self._store.inbound_finish, record)
+        else:
+            await last.stop_renewing()
+            await steadily(self._store.inbound_finish, record, release=last.key, owner=last.owner)
 
     def _failed(self, record: InboundRecord) -> bool:
         """Count a failure; True once the record has failed too often and is given up (logged)."""
@@ -205,7 +225,6 @@ class Intake:
                 self._max_attempts,
             )
             return False
-        self.failed += 1
         self._telemetry.inbound_event(record.source, "failed")
         log.exception(
             "%s event %s failed %s times; given up: %s", record.source, record.key, attempts, str(record.payload)[:500]

@@ -212,7 +212,7 @@ class OutboxWorker:
         self._telemetry.delivery(entry.route, "delivered")
 
     def backoff(self, attempts: int) -> float:
-        """Exponential backoff with full jitter in [delay/2, delay]."""
+        """Exponential backoff with equal jitter: a random delay in [delay/2, delay]."""
         delay = min(self._max_backoff, self._base_backoff * (2 ** min(attempts, 20)))
         return delay / 2 + self._rng.random() * delay / 2
 

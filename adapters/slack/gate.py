@@ -37,7 +37,6 @@ class RequestGate:
         self._verifier = SignatureVerifier(signing_secret)
         self._store = store
         self._clock = clock
-        self.replays = 0
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
         """Raise Refused(401) unless the request is signed by Slack within the last 5 minutes."""
@@ -55,6 +54,5 @@ class RequestGate:
         digest = hashlib.sha256(headers.get("X-Slack-Signature", "").encode()).hexdigest()[:32]
         if await self._store.claim(f"slack.request:{digest}", REPLAY_WINDOW, self._clock.now()):
             return True
-        self.replays += 1
         log.warning("a Slack request was sent again with the same signature (a replay): answered, not acted on")
         return False

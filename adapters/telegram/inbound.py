@@ -16,11 +16,13 @@ from aiogram.types import Update
 from aiogram.types.update import UpdateTypeLookupError
 from aiohttp import web
 from pydantic import ValidationError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never
 
 from adapters.telegram.line_bots import LineBots
 from core.config import Config
 from core.intake import Intake
 from core.model import InboundRecord
+from core.retry import Backoff, error
 from core.store.base import StoreError
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,6 @@ class TelegramInbound:
         self._dispatcher = dispatcher
         intake.register(SOURCE_PREFIX, self._handle, lambda record: f"{record.source}:{chat_key(record.payload)}")
         self.handled = 0
-        self.rejected = 0
 
     async def accept(self, line_id: str, update: dict[str, Any]) -> bool:
         """Store the update and schedule its handling. False when it is a duplicate delivery."""
@@ -75,7 +76,6 @@ class TelegramInbound:
         try:
             update = Update.model_validate(payload, context={"bot": bot})
         except ValidationError as err:
-            self.rejected += 1
             log.warning(
                 "update %s on line %s does not match the Bot API; ignored: %s",
                 payload.get("update_id"),
@@ -85,7 +85,6 @@ class TelegramInbound:
             return
         if update.callback_query is not None and not update.callback_query.id:
             # Telegram identifies every query; one without an id could not even be answered
-            self.rejected += 1
             log.warning("update %s on line %s: a callback query without an id; ignored", update.update_id, line_id)
             return
         try:
@@ -127,30 +126,44 @@ class TelegramInbound:
             return
         await bot.delete_webhook(drop_pending_updates=False)
         offset: int | None = None
-        failures = 0
+        fetching = AsyncRetrying(
+            wait=_poll_wait,
+            stop=stop_never,
+            retry=retry_if_exception_type((TelegramAPIError, OSError, TimeoutError)),
+            before_sleep=lambda state: _poll_failed(line_id, state),
+            reraise=True,
+        )
         while True:
-            try:
-                updates = await bot.get_updates(
-                    offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES, request_timeout=timeout + 10
-                )
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except TelegramConflictError:
-                log.error("line %s: a webhook is set or another poller runs; retrying", line_id)
-                failures += 1
-                await asyncio.sleep(min(30.0, 2.0**failures))
-                continue
-            except (TelegramAPIError, OSError, TimeoutError) as err:
-                failures += 1
-                log.warning("line %s: getUpdates failed (%s); retrying", line_id, err)
-                await asyncio.sleep(min(30.0, 0.5 * 2.0**failures))
-                continue
+            # a new run for each fetch: the waits start over after a fetch that worked
+            async for attempt in fetching.copy():
+                with attempt:
+                    updates = await bot.get_updates(
+                        offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES, request_timeout=timeout + 10
+                    )
             try:
                 for update in updates:
                     await self.accept(line_id, update.model_dump(mode="json", exclude_none=True, by_alias=True))
                     offset = update.update_id + 1
             except StoreError as err:  # the rest is fetched again (the offset was not confirmed)
-                failures += 1
                 log.error("line %s: updates not stored (%s); fetching them again", line_id, err)
-                await asyncio.sleep(min(30.0, 0.5 * 2.0**failures))
+                await asyncio.sleep(POLL_FAILED.delay(1))
+
+
+POLL_FAILED = Backoff(first=1.0, cap=30.0)
+"""getUpdates failing (or the updates it brought not stored): 1, 2, 4, 8, 16, 30, 30 … s, forever."""
+POLL_CONFLICT = Backoff(first=2.0, cap=30.0)
+"""getUpdates refused because a webhook is set or another poller runs: 2, 4, 8, 16, 30 … s, forever."""
+
+
+def _poll_wait(state: RetryCallState) -> float:
+    """The wait after a failed getUpdates; the failures in a row count whatever their kind."""
+    policy = POLL_CONFLICT if isinstance(error(state), TelegramConflictError) else POLL_FAILED
+    return policy.wait()(state)
+
+
+def _poll_failed(line_id: str, state: RetryCallState) -> None:
+    err = error(state)
+    if isinstance(err, TelegramConflictError):
+        log.error("line %s: a webhook is set or another poller runs; retrying", line_id)
+    else:
+        log.warning("line %s: getUpdates failed (%s); retrying", line_id, err)

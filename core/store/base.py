@@ -8,7 +8,6 @@ All methods are coroutines; all times are POSIX seconds passed in by the caller
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
@@ -26,6 +25,7 @@ from core.model import (
     Session,
     SessionStatus,
 )
+from core.retry import Backoff
 
 
 class StoreError(Exception):
@@ -284,17 +284,12 @@ class Store(ABC):
 P = ParamSpec("P")
 R = TypeVar("R")
 STEADY_ATTEMPTS = 10
+STEADY_BACKOFF = Backoff(first=0.1, cap=5.0, attempts=STEADY_ATTEMPTS)
+"""0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5, 5, 5 s between the tries: about 20 s in all."""
 
 
 async def steadily(write: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs) -> R:
     """Do a store write that follows an action already done on a platform (a message was sent, a topic was
     opened): a store that is away for a moment is waited out here, because failing now would make the
-    outbox do the action again. Gives up (raising) after about half a minute."""
-    delay = 0.1
-    for _ in range(STEADY_ATTEMPTS - 1):
-        try:
-            return await write(*args, **kwargs)
-        except StoreError:
-            await asyncio.sleep(delay)
-            delay = min(5.0, delay * 2)
-    return await write(*args, **kwargs)
+    outbox do the action again. Gives up (raising the last StoreError) after about twenty seconds."""
+    return await STEADY_BACKOFF.call(StoreError, lambda: write(*args, **kwargs))

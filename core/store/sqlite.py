@@ -39,6 +39,7 @@ from core.model import (
     SessionStatus,
 )
 from core.outbox_actions import from_legacy
+from core.retry import Backoff
 from core.store.base import Store, StoreError
 
 DEDUPE_KEEP = 7 * 24 * 3600.0
@@ -167,6 +168,11 @@ BUSY_TIMEOUT_MS = 20
 """SQLite's own (blocking) busy wait per statement: short, since it would stall the event loop."""
 
 
+def _locked(err: BaseException) -> bool:
+    """Another connection holds the write lock (worth waiting for), as opposed to a real failure."""
+    return "locked" in str(err) or "busy" in str(err)
+
+
 class InlineConnection:
     """The part of aiosqlite's connection this store uses, over `sqlite3` on the calling thread."""
 
@@ -219,23 +225,15 @@ class SqliteStore(Store):
                 raise
 
     async def _begin(self, db: InlineConnection) -> None:
-        """BEGIN IMMEDIATE, waiting (without blocking the loop) while another process holds the write lock."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.write_wait
-        pause = 0.002
-        while True:
-            try:
-                await db.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e):
-                    raise StoreError(f"{self.url}: {e}") from e
-                if loop.time() >= deadline:
-                    raise StoreError(f"{self.url}: {e} (another process held it for {self.write_wait:g} s)") from e
-                await asyncio.sleep(pause)
-                pause = min(0.05, pause * 2)
-            except sqlite3.Error as e:
-                raise StoreError(f"{self.url}: {e}") from e
+        """BEGIN IMMEDIATE, waiting (without blocking the loop) while another process holds the write lock:
+        0.002, 0.004, … 0.05 s between tries, for at most `write_wait` seconds."""
+        policy = Backoff(first=0.002, cap=0.05, within=self.write_wait)
+        try:
+            await policy.call(sqlite3.OperationalError, lambda: db.execute("BEGIN IMMEDIATE"), when=_locked)
+        except sqlite3.Error as e:
+            if _locked(e):
+                raise StoreError(f"{self.url}: {e} (another process held it for {self.write_wait:g} s)") from e
+            raise StoreError(f"{self.url}: {e}") from e
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """A read outside the lock: it may see a write transaction of this connection in flight."""

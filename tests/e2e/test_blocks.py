@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from aiohttp import web
@@ -272,3 +273,86 @@ async def test_failures_mark_the_instance_failed_show_the_error_and_linedesk_goe
     assert (await rig.desk_thread(1))[-1] == "*Ivan*: Still there?"
     body = json.dumps(missing.model_dump(mode="json"))
     assert "order_no" in body
+
+
+async def test_http_block_reads_at_most_1_mb_and_calls_only_the_allowed_port(make_rig: MakeRig) -> None:
+    """A reply past 1 MB fails the instance with the limit named, and linedesk stops reading it (the host
+    is cut off long before it has sent everything); "host:port" in http_allow allows that port only."""
+    total = 64 * 1024 * 1024  # never held anywhere: the server writes it chunk by chunk
+    chunk = b"x" * (64 * 1024)
+    huge = {"sent": 0, "finished": False}
+    huge_done = asyncio.Event()
+    hits: list[str] = []
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        try:
+            while huge["sent"] < total:
+                await response.write(chunk)
+                huge["sent"] += len(chunk)
+            await response.write_eof()
+            huge["finished"] = True
+        except ConnectionError:
+            pass
+        finally:
+            huge_done.set()
+        return response
+
+    async def declared(request: web.Request) -> web.Response:
+        return web.Response(body=b" " * 2_000_000, content_type="application/json")
+
+    async def crm(request: web.Request) -> web.Response:
+        hits.append(request.host)
+        return web.json_response({"deal": 79})
+
+    app = web.Application()
+    app.router.add_get("/huge", endless)
+    app.router.add_get("/declared", declared)
+    app.router.add_post("/deals", crm)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    allowed_site, other_site = web.TCPSite(runner, "127.0.0.1", 0), web.TCPSite(runner, "127.0.0.1", 0)
+    await allowed_site.start()
+    await other_site.start()
+    allowed = allowed_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    other = other_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{allowed}"
+    try:
+        rig = await make_rig(
+            ("huge", "Huge reply", [block("linedesk.http", url=f"{base}/huge", method="GET")]),
+            ("declared", "Declared", [block("linedesk.http", url=f"{base}/declared", method="GET")]),
+            ("other_port", "Other port", [block("linedesk.http", url=f"http://127.0.0.1:{other}/deals")]),
+            (
+                "this_port",
+                "This port",
+                [
+                    block("linedesk.http", result="answer", url=f"{base}/deals"),
+                    block("linedesk.reply", text="=f\"Deal #{answer['deal']}\""),
+                ],
+            ),
+            http_allow=(f"127.0.0.1:{allowed}",),
+        )
+        assert rig.desk is not None
+        record = await run_for_ivan(rig, "Huge reply")
+        assert record.status == InstanceStatus.FAILED
+        assert "answered more than 1,000,000 bytes (1 MB)" in (record.error or ""), record.error
+        await asyncio.wait_for(huge_done.wait(), 30)
+        assert not huge["finished"] and huge["sent"] < total  # linedesk hung up instead of reading on
+
+        await pick(rig, "Declared")
+        [declared_run] = [r for r in await rig.desk.store.list_instances() if r.process_id == "declared"]
+        assert declared_run.status == InstanceStatus.FAILED
+        assert "answered more than 1,000,000 bytes (1 MB)" in (declared_run.error or "")
+
+        await pick(rig, "Other port")
+        [refused] = [r for r in await rig.desk.store.list_instances() if r.process_id == "other_port"]
+        assert refused.status == InstanceStatus.FAILED
+        assert f"port {other} of host '127.0.0.1' is not in processes.http_allow" in (refused.error or "")
+        assert hits == []
+
+        await pick(rig, "This port")
+        assert rig.client_chat(IVAN)[-1] == "Deal #79"
+        assert hits == [f"127.0.0.1:{allowed}"]
+    finally:
+        await runner.cleanup()
