@@ -8,9 +8,9 @@ import sqlite3
 from typing import Any
 
 import redis.asyncio as aioredis
-from bots.rig import IVAN, Rig
 
 from core.store import RedisStore
+from sandboxes.rig import IVAN, Rig
 from tests.e2e.conftest import REDIS_URL
 
 
