@@ -362,7 +362,7 @@ class BlockKitLimits:
         kind = block.get("type")
         where = f"{where}({kind})"
         problems = self._max(block.get("block_id"), 255, f"{where}.block_id")
-        elements = block.get("elements") if isinstance(block.get("elements"), list) else []
+        elements: list[Any] = block["elements"] if isinstance(block.get("elements"), list) else []
         if kind == "actions":
             if len(elements) > 25:
                 problems.append(f"{where} has {len(elements)} elements, Slack allows 25")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from bots.cli import main
 from bots.init import TO_FILL, package_processes_dir
@@ -249,7 +250,7 @@ def test_the_configuration_reference_names_every_key() -> None:
 
     readme = README.read_text()
     reference = readme[readme.index("## Configuration reference") : readme.index("## Commands and HTTP API")]
-    tables = {
+    tables: dict[str, type[BaseModel]] = {
         "[server]": ServerConfig,
         "[store]": StoreConfig,
         "[telegram]": TelegramConfig,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tenacity import RetryCallState
+from tenacity import RetryCallState, Retrying
 
 from adapters.telegram.inbound import POLL_CONFLICT, POLL_FAILED
 from core.http_calls import allow_entry, http_refusal
@@ -17,7 +17,7 @@ def waits(policy: Backoff, n: int) -> list[float]:
     strategy = policy.wait()
     result = []
     for attempt in range(1, n + 1):
-        state = RetryCallState(None, None, (), {})
+        state = RetryCallState(Retrying(), None, (), {})
         state.attempt_number = attempt
         result.append(strategy(state))
     return result

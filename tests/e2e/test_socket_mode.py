@@ -3,7 +3,7 @@ reconnects when Slack drops or refreshes the connection, and the limits of what 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,11 @@ class SocketRig(Rig):
         return text.replace(secret_line, secret_line + f'app_token = "{self.app_token}"\n')
 
     # --- people acting, over the socket --------------------------------------------------
-    async def slash(
+    async def slash(  # type: ignore[override]
         self,
         person: Person,
         command: str,
-        text: str = "",  # type: ignore[override]
+        text: str = "",
         channel: str = DESK_CHANNEL,
     ) -> SocketAck:
         ack = await self.slack.socket.slash(command, text, person.slack_user, channel)
@@ -220,7 +220,8 @@ async def test_every_envelope_goes_through_bolts_middleware(rig: SocketRig) -> N
     def spy(app: str) -> Callable[..., Awaitable[BoltResponse]]:
         async def look(req: AsyncBoltRequest, next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
             body: dict[str, Any] = req.body
-            retry = (req.headers.get("x-slack-retry-num") or [None])[0]
+            retries: Sequence[str | None] = req.headers.get("x-slack-retry-num") or [None]
+            retry = retries[0]
             seen.append((app, req.mode, body.get("type") or body.get("command"), retry))
             return await next()
 

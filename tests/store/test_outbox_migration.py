@@ -45,7 +45,14 @@ RedisFactory = Callable[[], Awaitable[RedisStore]]  # the `redis_stores` fixture
 
 DESK = {"session": 7, "line_id": "support"}
 CLIENT = {"line_id": "support", "client_id": "telegram:501", "chat_id": "501"}
-PHOTO = {"kind": "photo", "ref": "telegram:support:AgAD", "name": None, "mime": None, "size": 1024, "data": {}}
+PHOTO: dict[str, Any] = {
+    "kind": "photo",
+    "ref": "telegram:support:AgAD",
+    "name": None,
+    "mime": None,
+    "size": 1024,
+    "data": {},
+}
 TG_DESK, SLACK_DESK, TG_CLIENT = "telegram.desk:7", "slack.desk:7", "telegram.client:support:501"
 
 # (route, conversation, action, payload, status) as the untyped outbox stored them, and the typed action read back
@@ -376,7 +383,9 @@ async def test_redis_entries_of_the_untyped_outbox_are_typed_and_delivered(redis
     upgraded: RedisStore = await redis_stores()  # the next linedesk to open the store upgrades it
     assert await upgraded._r.get(k("schema")) == "2"
     for number in range(1, len(LEGACY) + 1):
-        doc = json.loads(await upgraded._r.get(k("outbox", "entry", number)))
+        stored = await upgraded._r.get(k("outbox", "entry", number))
+        assert stored is not None
+        doc = json.loads(stored)
         assert "payload" not in doc and isinstance(doc["action"], dict) and doc["action"]["kind"]
     assert 0 < await upgraded._r.pttl(k("outbox", "entry", 1)) <= DONE_KEEP_MS  # a delivered entry still expires
     assert await upgraded._r.pttl(k("outbox", "entry", 2)) == -1

@@ -7,6 +7,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -905,7 +906,7 @@ async def test_sqlite_a_write_lock_held_too_long_is_a_store_error_and_nothing_is
 
 
 async def test_quiet_sessions_are_the_lines_open_sessions_silent_since_the_cutoff(store: Store) -> None:
-    def opened(client: str, at: float, **kw: object) -> Session:
+    def opened(client: str, at: float, **kw: Any) -> Session:
         return session(client=client, created_at=at, **kw)
 
     a = await store.create_session(opened("telegram:1", 100.0, last_client_message_at=150.0))
