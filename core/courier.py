@@ -118,9 +118,6 @@ class Courier:
         self._clock = clock
         self._wake = wake
 
-    def set_wake(self, wake: Callable[[], None]) -> None:
-        self._wake = wake
-
     # --- building entries ------------------------------------------------------------
     def client_entry(self, client: Client, action: ClientAction) -> OutboxEntry:
         """An entry to `client`, whom `action` must address (`to_client` gives the address)."""
