@@ -15,6 +15,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack import mrkdwn
 from adapters.slack.delivery import delivery_error
 from adapters.slack.files import attachments_of as slack_attachments
 from core.errors import DeliveryError
@@ -42,27 +43,18 @@ def platform_ref(channel: str, ts: str) -> str:
     return f"slack:{channel}:{ts}"
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def plain(text: str) -> str:
-    """A message text from a Slack event as people typed it: Slack escapes only &, < and >."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
 def signed(action: SendText | EditText, text: str) -> str:
     """The text as the client reads it: an operator's name in bold on the first line; processes' and the
     system's messages are not signed."""
     name = action.author_name
     if action.author_kind != AuthorKind.OPERATOR or not name:
         return text
-    head = f"*{_escape(name)}*"
+    head = f"*{mrkdwn.escape(name)}*"
     return f"{head}\n{text}" if text else head
 
 
 def fit(text: str) -> str:
-    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+    return mrkdwn.cut(text, TEXT_LIMIT)
 
 
 def client_delivery_error(err: Exception) -> DeliveryError:
@@ -98,7 +90,7 @@ class SlackCustomers:
                 chat_id=channel,
                 name=name,
                 username=username,
-                text=plain(str(event.get("text") or "")),
+                text=mrkdwn.unescape(str(event.get("text") or "")),
                 platform_ref=platform_ref(channel, str(event["ts"])),
                 attachments=slack_attachments(event.get("files")),
             )
@@ -114,7 +106,7 @@ class SlackCustomers:
                 channel=Channel.SLACK,
                 user_id=str(message["user"]),
                 platform_ref=platform_ref(channel, str(message["ts"])),
-                text=plain(str(message.get("text") or "")),
+                text=mrkdwn.unescape(str(message.get("text") or "")),
             )
         )
 

@@ -191,7 +191,7 @@ class SlackDeskDelivery(DeskDelivery):
             await self._client.chat_postMessage(
                 channel=root["channel"],
                 thread_ts=root["ts"],
-                text=f"✏ *{edit.author_name}* edited a message: {edit.text}",
+                text=f"✏ *{mrkdwn.escape(edit.author_name)}* edited a message: {mrkdwn.escape(edit.text)}",
             )
             return
         text = mirror_line(mirror_of(stored, session.line_id), _bold, escape=mrkdwn.escape, edited=True)

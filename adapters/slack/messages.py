@@ -13,7 +13,8 @@ from typing import Any
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.customers import SlackCustomers, plain, platform_ref
+from adapters.slack import mrkdwn
+from adapters.slack.customers import SlackCustomers, platform_ref
 from adapters.slack.delivery import THREAD_REF
 from adapters.slack.files import attachments_of
 from adapters.slack.tracking import SlackListeners
@@ -67,7 +68,7 @@ class SlackMessages:
                 OperatorText(
                     session=int(ref["session"]),
                     operator_id=operator.id,
-                    text=plain(str(event.get("text") or "")),
+                    text=mrkdwn.unescape(str(event.get("text") or "")),
                     platform_ref=platform_ref(str(event.get("channel")), str(event.get("ts"))),
                     desk=SLACK_DESK,
                     attachments=attachments,
@@ -118,7 +119,7 @@ class SlackMessages:
                 OperatorEdit(
                     operator_id=operator.id,
                     platform_ref=platform_ref(channel, str(message["ts"])),
-                    text=plain(str(message.get("text") or "")),
+                    text=mrkdwn.unescape(str(message.get("text") or "")),
                     desk=SLACK_DESK,
                 )
             )

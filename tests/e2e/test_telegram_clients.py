@@ -250,3 +250,18 @@ async def test_a_deleted_topic_is_recreated_on_the_next_message(rig: Rig) -> Non
     assert texts[-1] == "Ivan: Anyone?" and any(t.startswith("#1 · Ivan") for t in texts)
     names = [c.params["name"] for c in rig.telegram.calls_of("createForumTopic")]
     assert names == ["#1 Ivan", "#1 Ivan"]
+
+
+async def test_an_edited_caption_reaches_the_slack_desk_escaped(rig: Rig) -> None:
+    """Issue 12, point 11: after a file upload the desk has no copy to edit, so linedesk posts "✏ … edited a
+    message: …" instead — with the client's words unescaped, "<!channel>" in a caption notified the whole desk."""
+    photo = rig.telegram.register_file(b"\x89PNG receipt", kind="photo")
+    sent = rig.telegram.media_update(SUPPORT_TOKEN, ivan(rig), photo, caption="Receipt")
+    await send(rig, sent)
+    message = dict(sent["message"])
+    message.update(caption="<!channel> look at this <https://evil.example|receipt>", edit_date=message["date"] + 5)
+    await send(rig, {"update_id": sent["update_id"] + 1, "edited_message": message})
+    posts = [m.get("text", "") for m in await thread_messages(rig)]
+    [notice] = [p for p in posts if "edited a message" in p]
+    assert "<!channel>" not in notice and "<https://" not in notice
+    assert "&lt;!channel&gt; look at this" in notice
