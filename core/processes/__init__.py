@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from core.blocks import BlockError, Blocks, render
@@ -51,29 +52,31 @@ RESUME_EVERY = 5.0
 BLOCK_TIMEOUT = 60.0
 
 
-__all__ = ["AUTOMATION", "DOUBLE_CLICK_WINDOW", "InstanceBusy", "Processes", "Submission"]
+__all__ = ["AUTOMATION", "DOUBLE_CLICK_WINDOW", "InstanceBusy", "ProcessParts", "Processes", "Submission"]
+
+
+@dataclass(frozen=True)
+class ProcessParts:
+    """The services the process instances work with (built once, in the composition root)."""
+
+    store: Store
+    config: Config
+    clock: Clock
+    courier: Courier
+    operators: Operators
+    telemetry: Telemetry = NO_TELEMETRY
 
 
 class Processes(FormsMixin):
-    def __init__(
-        self,
-        store: Store,
-        config: Config,
-        catalog: Catalog,
-        clock: Clock,
-        courier: Courier,
-        blocks: Blocks,
-        operators: Operators,
-        telemetry: Telemetry = NO_TELEMETRY,
-    ):
-        self._store = store
-        self._config = config
-        self._telemetry = telemetry
+    def __init__(self, parts: ProcessParts, catalog: Catalog, blocks: Blocks):
+        self._store = parts.store
+        self._config = parts.config
+        self._telemetry = parts.telemetry
         self.catalog = catalog
-        self._clock = clock
-        self._courier = courier
+        self._clock = parts.clock
+        self._courier = parts.courier
         self._blocks = blocks
-        self._operators = operators
+        self._operators = parts.operators
         self._locks = KeyedLocks()
         self._timers_running = False
 
