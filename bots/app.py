@@ -47,10 +47,10 @@ from core.health import Health
 from core.intake import Intake
 from core.model import OutboxEntry
 from core.operators import Operators
-from core.outbox import OutboxWorker
+from core.outbox import OutboxSettings, OutboxWorker
 from core.outbox_actions import ToClient, ToDesk
 from core.pacing import SLACK_CHANNEL, TELEGRAM_BOT, TELEGRAM_CHAT, TELEGRAM_GROUP, Pacer
-from core.processes import Processes
+from core.processes import Processes, ProcessParts
 from core.sessions import SessionParts, Sessions
 from core.store import Store, open_store
 
@@ -77,9 +77,8 @@ class Linedesk:
         self.outbox = OutboxWorker(
             self.store,
             self.clock,
-            poll_interval=outbox_poll,
+            OutboxSettings(lease=config.delivery.lease, poll_interval=outbox_poll),
             pacer=pacer if pacer is not None else Pacer() if config.delivery.pace else Pacer.unlimited(),
-            lease=config.delivery.lease,
             telemetry=self.metrics,
         )
         self.courier = Courier(self.store, config, self.clock, self.outbox.wake)
@@ -90,14 +89,9 @@ class Linedesk:
         self.http_caller = AiohttpCaller()
         self.blocks = Blocks(self.store, config, self.clock, self.courier, self.sessions, self.http_caller)
         self.processes = Processes(
-            self.store,
-            config,
+            ProcessParts(self.store, config, self.clock, self.courier, self.operators, self.metrics),
             self.catalog,
-            self.clock,
-            self.courier,
             self.blocks,
-            self.operators,
-            telemetry=self.metrics,
         )
         self.bus.subscribe(OperatorStatusChanged, self.sessions.on_operator_status)
         # waiting instances get a client message before auto-start may start a new one on it

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from core.autostart import EVENTS, Autostart, EffectiveRule
+from core.autostart import EVENTS, Autostart, EffectiveRule, RuleAuthor
 from core.blocks import BLOCKS
 from core.bpmn.catalog import Catalog, load_catalog
 from core.clock import SystemClock
@@ -235,7 +235,9 @@ def _autostart(args: argparse.Namespace) -> int:
             return 0
         line_id, event, process_id, state = args.rule
         try:
-            rule = await autostart.set_rule(line_id, event, process_id, state == "on", by="cli", require_admin=False)
+            rule = await autostart.set_rule(
+                line_id, event, process_id, state == "on", by=RuleAuthor("cli", require_admin=False)
+            )
         except Refusal as refusal:
             print(refusal.reason, file=sys.stderr)
             return 1

@@ -18,7 +18,7 @@ from adapters.slack.gate import Refused, RequestGate
 from adapters.slack.shapes import checked_bolt_request
 from adapters.telegram.inbound import TelegramInbound
 from bots.metrics import Metrics
-from core.autostart import EVENTS, Autostart, EffectiveRule
+from core.autostart import EVENTS, Autostart, EffectiveRule, RuleAuthor
 from core.bpmn.catalog import Catalog
 from core.clock import Clock
 from core.config import Config
@@ -275,7 +275,7 @@ class _AdminApi:
         process_id, enabled = _rule_body(await request.read())
         try:
             rule = await self._desk.autostart.set_rule(
-                line_id, request.match_info["event"], process_id, enabled, by="api", require_admin=False
+                line_id, request.match_info["event"], process_id, enabled, by=RuleAuthor("api", require_admin=False)
             )
         except Refusal as refusal:
             status = 404 if refusal.code == "no_line" else 400

@@ -37,6 +37,17 @@ class EffectiveRule:
     """"file", or who changed it at run time."""
 
 
+@dataclass(frozen=True)
+class RuleAuthor:
+    """Who changes a rule at run time: `name` becomes the rule's source ("cli", "api", "slack:U…").
+    `admin` is the acting operator, who must be an admin unless `require_admin` is off (the CLI and the
+    admin API, authenticated already)."""
+
+    name: str
+    admin: OperatorConfig | None = None
+    require_admin: bool = True
+
+
 class ProcessStarter(Protocol):
     """What auto-start needs of the process service: the catalog, and a way to start an instance."""
 
@@ -131,13 +142,11 @@ class Autostart:
         process_id: str,
         enabled: bool,
         *,
-        by: str,
-        admin: OperatorConfig | None = None,
-        require_admin: bool = True,
+        by: RuleAuthor,
     ) -> EffectiveRule:
-        """Store a runtime rule. From Slack/Telegram pass the acting operator as `admin`; the CLI and the
+        """Store a runtime rule. From Slack/Telegram `by` names the acting operator as `admin`; the CLI and the
         admin API (already authenticated) pass `require_admin=False`."""
-        if require_admin and (admin is None or not admin.admin):
+        if by.require_admin and (by.admin is None or not by.admin.admin):
             raise Refusal("Only admins can change automatic start.", "not_admin")
         if self._config.line(line_id) is None:
             known = ", ".join(line.id for line in self._config.lines)
@@ -152,13 +161,15 @@ class Autostart:
             event=event,
             process_id=process_id,
             enabled=enabled,
-            source=by,
+            source=by.name,
             file_rule=file_rule_text(process, file_enabled),
             updated_at=self._clock.now(),
         )
         await self._store.save_rule(rule)
-        log.info("auto-start %s %s → %s turned %s by %s", line_id, event, process_id, "on" if enabled else "off", by)
-        return EffectiveRule(line_id, event, process_id, enabled, by)
+        log.info(
+            "auto-start %s %s → %s turned %s by %s", line_id, event, process_id, "on" if enabled else "off", by.name
+        )
+        return EffectiveRule(line_id, event, process_id, enabled, by.name)
 
     # --- firing ------------------------------------------------------------------------------
     async def _on_event(self, event: DomainEvent) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from core.clock import Clock
@@ -39,18 +40,30 @@ PaceKeys = Callable[[OutboxEntry], Sequence[tuple[str, str | int]]]
 DeadHandler = Callable[[OutboxEntry, DeliveryError], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class OutboxSettings:
+    """The worker's timings and sizes."""
+
+    lease: float = 60.0
+    """Seconds a claimed entry stays this worker's (renewed every third of it while it is delivered)."""
+    poll_interval: float = 0.2
+    """Seconds between looks at the store when nothing woke the worker."""
+    batch: int = 64
+    """Entries claimed at once, at most."""
+    concurrency: int = 256
+    """Deliveries in flight, at most."""
+    base_backoff: float = 0.5
+    max_backoff: float = 300.0
+    """A failed delivery waits min(max_backoff, base_backoff · 2^attempts) seconds, jittered down to half of it."""
+
+
 class OutboxWorker:
     def __init__(
         self,
         store: Store,
         clock: Clock,
+        settings: OutboxSettings | None = None,
         *,
-        lease: float = 60.0,
-        poll_interval: float = 0.2,
-        batch: int = 64,
-        concurrency: int = 256,
-        base_backoff: float = 0.5,
-        max_backoff: float = 300.0,
         rng: random.Random | None = None,
         pacer: Pacer | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
@@ -62,15 +75,16 @@ class OutboxWorker:
         self._pace_keys: dict[str, PaceKeys] = {}
         self._pacer = pacer or Pacer.unlimited()
         self._dead_handlers: list[DeadHandler] = []
-        self._lease = lease
-        self._poll = poll_interval
-        self._batch = batch
-        self._concurrency = concurrency
+        settings = settings or OutboxSettings()
+        self._lease = settings.lease
+        self._poll = settings.poll_interval
+        self._batch = settings.batch
+        self._concurrency = settings.concurrency
         self._inflight: set[asyncio.Task[None]] = set()
         self._leased: dict[int, int] = {}
         """Entries being delivered (id → how many deliveries of it run here), whose leases the heartbeat renews."""
-        self._base_backoff = base_backoff
-        self._max_backoff = max_backoff
+        self._base_backoff = settings.base_backoff
+        self._max_backoff = settings.max_backoff
         self._rng = rng or random.Random()
         self._wakeup = asyncio.Event()
         self._stopping = False

@@ -23,7 +23,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack import mrkdwn
 from adapters.slack.tracking import REQUIRED, Answer, SlackListeners
-from core.autostart import EVENTS, Autostart, EffectiveRule
+from core.autostart import EVENTS, Autostart, EffectiveRule, RuleAuthor
 from core.bpmn.catalog import Catalog
 from core.config import Config, OperatorConfig
 from core.errors import Refusal
@@ -94,7 +94,11 @@ class AutostartRules:
         self.admin(operator)
         line_id, event, process_id, state = words
         return await self._autostart.set_rule(
-            line_id, event, process_id, state.lower() == "on", by=f"slack:{operator.slack_user}", admin=operator
+            line_id,
+            event,
+            process_id,
+            state.lower() == "on",
+            by=RuleAuthor(f"slack:{operator.slack_user}", admin=operator),
         )
 
     async def toggle(self, operator: OperatorConfig, value: str) -> str:
@@ -109,7 +113,7 @@ class AutostartRules:
         if current is None:
             raise Refusal(f"Line {line_id!r} has no process for {event}: choose one first.", "no_process")
         by = f"slack:{operator.slack_user}"
-        await self._autostart.set_rule(line_id, event, current.process_id, state, by=by, admin=operator)
+        await self._autostart.set_rule(line_id, event, current.process_id, state, by=RuleAuthor(by, admin=operator))
         return line_id
 
     async def choose(self, operator: OperatorConfig, prefix: str, action: dict[str, Any]) -> str:
@@ -122,7 +126,7 @@ class AutostartRules:
         current = await self._autostart.rule(line_id, event)
         enabled = current.enabled if current is not None else False
         by = f"slack:{operator.slack_user}"
-        await self._autostart.set_rule(line_id, event, process_id, enabled, by=by, admin=operator)
+        await self._autostart.set_rule(line_id, event, process_id, enabled, by=RuleAuthor(by, admin=operator))
         return line_id
 
     def page(self, operator: OperatorConfig, value: str) -> int:

@@ -12,7 +12,7 @@ import pytest
 from core.clock import ManualClock, SystemClock
 from core.errors import DeliveryError
 from core.model import OutboxEntry, OutboxStatus
-from core.outbox import OutboxWorker
+from core.outbox import OutboxSettings, OutboxWorker
 from core.outbox_actions import Notice
 from core.store.base import Store
 from core.store.redis import RedisStore
@@ -82,7 +82,7 @@ async def test_order_is_kept_through_retries(store: SqliteStore) -> None:
 
 
 async def test_transient_errors_back_off_exponentially_with_jitter(store: SqliteStore) -> None:
-    worker = OutboxWorker(store, ManualClock(), base_backoff=1, max_backoff=60, rng=random.Random(7))
+    worker = OutboxWorker(store, ManualClock(), OutboxSettings(base_backoff=1, max_backoff=60), rng=random.Random(7))
     delays = [worker.backoff(attempt) for attempt in range(8)]
     for attempt, delay in enumerate(delays):
         ceiling = min(60, 2**attempt)
@@ -154,8 +154,8 @@ async def test_a_delivery_longer_than_its_lease_stays_with_its_worker(tmp_path: 
     try:
         clock = SystemClock()
         first, second = Slow(1.2), Slow(0.0)
-        one = OutboxWorker(store, clock, lease=0.3, poll_interval=0.02)
-        two = OutboxWorker(store, clock, lease=0.3, poll_interval=0.02)
+        one = OutboxWorker(store, clock, OutboxSettings(lease=0.3, poll_interval=0.02))
+        two = OutboxWorker(store, clock, OutboxSettings(lease=0.3, poll_interval=0.02))
         one.register("test", first)
         two.register("test", second)
         await store.outbox_add([entry("slow")])
@@ -179,7 +179,7 @@ async def test_a_dead_workers_conversation_is_taken_over_after_its_lease(tmp_pat
         clock = SystemClock()
         await store.outbox_add([entry("one"), entry("two")])
         assert len(await store.outbox_claim(clock.now(), lease=0.5)) == 1  # a worker claimed "one", then died
-        survivor = OutboxWorker(store, clock, lease=0.5, poll_interval=0.02)
+        survivor = OutboxWorker(store, clock, OutboxSettings(lease=0.5, poll_interval=0.02))
         recorder = Recorder()
         survivor.register("test", recorder)
         running = asyncio.create_task(survivor.run())

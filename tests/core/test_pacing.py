@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core.clock import SystemClock
 from core.model import OutboxEntry
-from core.outbox import OutboxWorker
+from core.outbox import OutboxSettings, OutboxWorker
 from core.outbox_actions import Notice
 from core.pacing import Pacer, Rate
 from core.store.sqlite import SqliteStore
@@ -52,7 +52,7 @@ async def test_a_paced_conversation_does_not_hold_up_the_others(tmp_path: Path) 
     await store.open()
     try:
         pacer = Pacer({"chat": Rate(1, 0.5)})
-        worker = OutboxWorker(store, SystemClock(), pacer=pacer, poll_interval=0.02)
+        worker = OutboxWorker(store, SystemClock(), OutboxSettings(poll_interval=0.02), pacer=pacer)
         recorder = Recorder()
         worker.register("r", recorder, pace=lambda e: [("chat", e.conversation)])
         entries = [

@@ -16,7 +16,7 @@ from core.events import EventBus
 from core.inbound import ClientText
 from core.model import Channel, InstanceStatus, OperatorStatus
 from core.operators import Operators
-from core.processes import Processes
+from core.processes import Processes, ProcessParts
 from core.sessions import SessionParts, Sessions
 from core.store.sqlite import SqliteStore
 
@@ -55,7 +55,7 @@ class Core:
         self.sessions = Sessions(SessionParts(store, config, clock, EventBus(), self.courier, self.operators))
         catalog = load_catalog(config.processes.dir, BLOCKS)
         blocks = Blocks(store, config, clock, self.courier, self.sessions)
-        self.processes = Processes(store, config, catalog, clock, self.courier, blocks, self.operators)
+        self.processes = Processes(ProcessParts(store, config, clock, self.courier, self.operators), catalog, blocks)
 
 
 @pytest.fixture

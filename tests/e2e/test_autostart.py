@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.admin import LINES_PER_PAGE, PAGE, PROCESS, TOGGLE, SlackAdmin
 from adapters.slack.tracking import SlackListeners
 from bots.cli import main
-from core.autostart import Autostart, EffectiveRule
+from core.autostart import Autostart, EffectiveRule, RuleAuthor
 from core.blocks import BLOCKS
 from core.bpmn.catalog import load_catalog
 from core.clock import SystemClock
@@ -433,8 +433,12 @@ async def test_a_runtime_rule_wins_until_the_files_rule_changes(tmp_path: Path) 
         assert await running.rule("support", "session.created") == EffectiveRule(
             "support", "session.created", "create_lead", True, "file"
         )
-        await running.set_rule("support", "session.created", "handle_request", False, by="api", require_admin=False)
-        await running.set_rule("support", "session.closed", "send_quote", True, by="cli", require_admin=False)
+        await running.set_rule(
+            "support", "session.created", "handle_request", False, by=RuleAuthor("api", require_admin=False)
+        )
+        await running.set_rule(
+            "support", "session.closed", "send_quote", True, by=RuleAuthor("cli", require_admin=False)
+        )
         override = EffectiveRule("support", "session.created", "handle_request", False, "api")
         assert await running.rule("support", "session.created") == override
 
@@ -470,7 +474,9 @@ async def test_a_runtime_rule_wins_until_the_files_rule_changes(tmp_path: Path) 
 
 async def test_a_session_opened_by_a_process_fires_no_session_created(rig: Rig) -> None:
     assert rig.desk is not None
-    await rig.desk.autostart.set_rule("support", "session.created", "create_lead", True, by="test", require_admin=False)
+    await rig.desk.autostart.set_rule(
+        "support", "session.created", "create_lead", True, by=RuleAuthor("test", require_admin=False)
+    )
     await rig.client_writes(IVAN, "Hello")
     [lead] = await rig.desk.store.list_instances(session=1)
     await rig.desk.sessions.close(1, "test")

@@ -9,6 +9,7 @@ import datetime as dt
 import aiohttp
 import pytest
 
+from core.autostart import RuleAuthor
 from core.model import InstanceStatus
 from sandboxes.rig import ANNA, CARL, DESK_CHANNEL, IVAN, Rig
 from tests.bpmn import block, field, script, timer, user_task, wait_client
@@ -162,7 +163,9 @@ async def test_auto_started_task_is_taken_from_the_card_by_an_online_operator(ma
         )
     )
     assert rig.desk is not None
-    await rig.desk.autostart.set_rule("support", "session.created", "intake", True, by="test", require_admin=False)
+    await rig.desk.autostart.set_rule(
+        "support", "session.created", "intake", True, by=RuleAuthor("test", require_admin=False)
+    )
     await rig.client_writes(IVAN, "It crashes")
     [record] = await rig.desk.store.list_instances(session=1)
     assert record.started_by == "automation" and record.trigger == "session.created"
@@ -193,7 +196,9 @@ async def test_auto_started_task_goes_to_the_sessions_assignee(make_rig: MakeRig
     root = await open_session_with_anna_online(rig)
     await rig.click(ANNA, "session.take", "1", channel_id=root["channel"], message_ts=root["ts"])
     assert rig.desk is not None
-    await rig.desk.autostart.set_rule("support", "message.received", "followup", True, by="test", require_admin=False)
+    await rig.desk.autostart.set_rule(
+        "support", "message.received", "followup", True, by=RuleAuthor("test", require_admin=False)
+    )
     await rig.client_writes(IVAN, "Any news?")
     [record] = await rig.desk.store.list_instances(session=1)
     assert record.assignee == "anna"
@@ -239,12 +244,12 @@ async def test_an_auto_started_wait_takes_the_clients_next_message_not_the_one_t
         )
     )
     assert rig.desk is not None
-    await rig.desk.autostart.set_rule("support", event, "ask", True, by="test", require_admin=False)
+    await rig.desk.autostart.set_rule("support", event, "ask", True, by=RuleAuthor("test", require_admin=False))
     await rig.client_writes(IVAN, "My washing machine is broken")
     [record] = await rig.desk.store.list_instances(session=1)
     assert (record.status, record.waiting_for) == (InstanceStatus.WAITING, "client_message")
     assert rig.client_chat(IVAN)[-1] == "Which model is it?"
-    await rig.desk.autostart.set_rule("support", event, "ask", False, by="test", require_admin=False)
+    await rig.desk.autostart.set_rule("support", event, "ask", False, by=RuleAuthor("test", require_admin=False))
     await rig.client_writes(IVAN, "WM-42")
     assert rig.client_chat(IVAN)[-1] == "Noted: WM-42"
     done = await rig.desk.store.get_instance(record.id)

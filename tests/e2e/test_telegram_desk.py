@@ -11,6 +11,7 @@ from typing import Any
 
 from adapters.telegram.desk.picker_keyboard import PickProcess, process_key
 from adapters.telegram.desk.topic_forms import FORM_REF, FormButton
+from core.autostart import RuleAuthor
 from core.model import InstanceStatus, SessionStatus
 from sandboxes.rig import ANNA, BORIS, CARL, IVAN, OLGA, SALES_TOKEN, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
 from tests.bpmn import block, field, user_task, write_process
@@ -607,7 +608,9 @@ async def test_take_task_card_of_an_auto_started_instance(make_rig: MakeRig) -> 
         )
     )
     assert rig.desk is not None
-    await rig.desk.autostart.set_rule("support", "session.created", "intake", True, by="test", require_admin=False)
+    await rig.desk.autostart.set_rule(
+        "support", "session.created", "intake", True, by=RuleAuthor("test", require_admin=False)
+    )
     await rig.client_writes(IVAN, "It crashes")
     [record] = await instances(rig)
     assert record.started_by == "automation" and record.assignee is None

@@ -768,7 +768,7 @@ async def test_regression_a_session_whose_first_message_failed_still_gets_its_ca
 async def test_regression_lone_surrogates_in_a_telegram_text_do_not_lose_the_message(stage: Stage) -> None:
     """JSON may carry a lone surrogate escape ("\\ud800"): `json.loads` in adapters/telegram/inbound.py keeps
     it, and storing the message fails (PydanticSerializationError: surrogates not allowed, from
-    core/store/sqlite.py `add_message`; in a topic, also the Bot API calls): the update fails five times and
+    core/store/sqlite/sessions.py `add_message`; in a topic, also the Bot API calls): the update fails five times and
     is given up — the client's message is lost, and the session it opened is left without its desk card
     (see the regression above). Fix at the intake (adapters/telegram/inbound.py `webhook`): replace lone
     surrogates (e.g. with U+FFFD) before the update is stored, or refuse the body with 400."""

@@ -14,7 +14,7 @@ from adapters.telegram.desk.middleware import Desk, Services, in_desk, required
 from adapters.telegram.desk.picker_keyboard import process_key, process_keyboard, resolve
 from adapters.telegram.desk.replies import answer, edit_in_place
 from adapters.telegram.desk_cards import AutostartAction, autostart_back_row, autostart_keyboard, autostart_text
-from core.autostart import EVENTS, Autostart
+from core.autostart import EVENTS, Autostart, RuleAuthor
 from core.bpmn.catalog import Catalog
 from core.config import LineConfig, OperatorConfig
 from core.errors import Refusal
@@ -78,7 +78,9 @@ async def turn(autostart: Autostart, line: LineConfig, event: str, value: str, a
     current = await autostart.rule(line.id, event)
     if current is None:
         raise Refusal(f"{event} has no process on line {line.id!r}: choose one first.", "no_process")
-    await autostart.set_rule(line.id, event, current.process_id, value == "1", by=f"telegram:{user}", admin=admin)
+    await autostart.set_rule(
+        line.id, event, current.process_id, value == "1", by=RuleAuthor(f"telegram:{user}", admin=admin)
+    )
     return f"{event}: turned {'on' if value == '1' else 'off'}."
 
 
@@ -89,7 +91,7 @@ async def choose(services: Services, line: LineConfig, event: str, key: str, adm
         raise Refusal("This process is not in the catalog (any more).", "no_process")
     current = await services.autostart.rule(line.id, event)
     enabled = current.enabled if current is not None else False
-    await services.autostart.set_rule(line.id, event, entry.id, enabled, by=f"telegram:{user}", admin=admin)
+    await services.autostart.set_rule(line.id, event, entry.id, enabled, by=RuleAuthor(f"telegram:{user}", admin=admin))
     return f"{event} → {entry.name} ({'on' if enabled else 'off'})."
 
 

@@ -1,0 +1,60 @@
+"""Redis store: several linedesk processes may share one Redis and one prefix.
+
+Key layout (every key starts with `prefix`):
+
+    counter:<name>                      next_number counters (INCR); seq:<kind> for internal ids
+    claim:<key>                         claims: value = expiry (caller's clock), PX ttl for cleanup
+    inbound:<id>, inbound:pending[:<source>], inbound:seen:<JSON [source, key]> (EX 7 days)
+    client:<id>, operator:<id>
+    session:<n>                         JSON; indexes (zsets, score = number):
+    sessions, sessions:status:<s>, sessions:line:<l>:status:<s>, sessions:line:<l>:client:<c>,
+    sessions:client:<c>, sessions:assignee:<a>:status:<s>
+    sessions:line:<l>:quiet             zset of the line's open sessions, score = Session.quiet_since
+    schema                              the layout's version (`RedisStore._upgrade`): 2 = typed outbox actions
+    messages:<session>                  zset of message JSON, score = id
+    instance:<id>                       JSON; indexes (zsets, score = created_at, member = id):
+    instances, instances:status:<s>, instances:session:<n>
+    outbox:entry:<id>                   JSON
+    outbox:conv:<conversation>          zset of pending entry ids (score = id): the conversation's queue
+    outbox:ready                        zset of conversations with pending entries, score = when the
+                                        head may go next: its due_at, or the lease's end while leased
+    outbox:pending, outbox:dead         zsets of entry ids, score = created_at (stats)
+    rules                               hash, field = JSON [line_id, event]
+    items:<app>                         zset of item JSON, score = number
+    ref:<namespace>                     hash, field = key
+
+Line ids contain no ":" (the config allows [a-z0-9_-]), so the composite keys are unambiguous.
+Lua scripts derive some key names from the prefix: a single Redis (not Cluster) is required.
+"""
+
+from __future__ import annotations
+
+from core.store.redis.connection import (
+    CALL_TIMEOUT,
+    CONNECT_TIMEOUT,
+    DEDUPE_KEEP,
+    DONE_KEEP_MS,
+    POOL_SIZE,
+    WATCH_RETRIES,
+    RedisBase,
+)
+from core.store.redis.inbound import InboundMixin
+from core.store.redis.lifecycle import LifecycleMixin
+from core.store.redis.outbox import OutboxMixin
+from core.store.redis.refs import RefsMixin
+from core.store.redis.sessions import SessionsMixin
+
+__all__ = [
+    "CALL_TIMEOUT",
+    "CONNECT_TIMEOUT",
+    "DEDUPE_KEEP",
+    "DONE_KEEP_MS",
+    "POOL_SIZE",
+    "WATCH_RETRIES",
+    "RedisBase",
+    "RedisStore",
+]
+
+
+class RedisStore(LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin):
+    """The Redis store, one mixin per concern over `RedisBase`'s client (see the modules)."""

@@ -1,0 +1,198 @@
+"""The Lua scripts of the Redis store (registered by `RedisStore.open`)."""
+
+# A claim's value is "<expires at>|<owner>" (a bare number when written before owners existed).
+# ARGV: now, expires at, ttl in ms, owner ("" = anyone).
+_CLAIM = """
+local v = redis.call('GET', KEYS[1])
+if v and tonumber(string.match(v, '^[^|]*')) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[4], 'PX', ARGV[3])
+return 1
+"""
+
+_RENEW = """
+local v = redis.call('GET', KEYS[1])
+if not v or tonumber(string.match(v, '^[^|]*')) <= tonumber(ARGV[1]) then return 0 end
+if ARGV[4] ~= '' and string.match(v, '|(.*)$') ~= ARGV[4] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[4], 'PX', ARGV[3])
+return 1
+"""
+
+# _CLAIM (taken again by its own owner: the reply to an earlier take may have been lost with the
+# connection), then the ids of the conversation's pending records and their documents. KEYS: claim, the
+# conversation's pending index; ARGV: as _CLAIM, then the limit and the record key prefix.
+_INBOUND_TAKE = """
+local v = redis.call('GET', KEYS[1])
+if v and tonumber(string.match(v, '^[^|]*')) > tonumber(ARGV[1])
+   and (ARGV[4] == '' or string.match(v, '|(.*)$') ~= ARGV[4]) then return false end
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[4], 'PX', ARGV[3])
+local ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[5]) - 1)
+local docs = {}
+for i, id in ipairs(ids) do docs[i] = redis.call('GET', ARGV[6] .. id) or '' end
+return {ids, docs}
+"""
+
+# ARGV: owner ("" = anyone)
+_RELEASE = """
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+if ARGV[1] ~= '' and string.match(v, '|(.*)$') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
+# A record handled: out of every pending index, its payload dropped, and (KEYS[5] given) the chat's lease
+# released as _RELEASE does. KEYS: pending, pending:<source>, conversation index, record[, claim];
+# ARGV: record id, owner.
+_INBOUND_FINISH = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[4])
+if KEYS[5] then
+  local v = redis.call('GET', KEYS[5])
+  if v and (ARGV[2] == '' or string.match(v, '|(.*)$') == ARGV[2]) then redis.call('DEL', KEYS[5]) end
+end
+return 1
+"""
+
+# A session written and re-indexed in one step: the indexes of the stored version (read from its JSON, as
+# `RedisStore._session_indexes` builds them) that the new one is not in lose it, the new ones get it.
+# An open session is also in its line's quiet index, scored by `Session.quiet_since` (a closed or spam one
+# leaves it). KEYS: the session, the line's quiet index; ARGV: key prefix, member (the number), the new JSON,
+# its quiet_since ("" when not open), then the new version's indexes.
+_PUT_SESSION = """
+local member = ARGV[2]
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], member) else redis.call('ZREM', KEYS[2], member) end
+local new = {}
+for i = 5, #ARGV do new[ARGV[i]] = true end
+local old = redis.call('GET', KEYS[1])
+if old then
+  local s = cjson.decode(old)
+  local p = ARGV[1]
+  local stale = {p .. 'sessions:status:' .. s.status, p .. 'sessions:line:' .. s.line_id .. ':status:' .. s.status}
+  if type(s.assignee) == 'string' then
+    stale[#stale + 1] = p .. 'sessions:assignee:' .. s.assignee .. ':status:' .. s.status
+  end
+  for _, k in ipairs(stale) do
+    if not new[k] then redis.call('ZREM', k, member) end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[3])
+for i = 5, #ARGV do redis.call('ZADD', ARGV[i], member, member) end
+return 1
+"""
+
+# Sessions stored before the quiet index existed, put in it (once, at open; idempotent, so several instances
+# opening at once do no harm). KEYS: the open-status indexes; ARGV: key prefix.
+_QUIET_BACKFILL = """
+local n = 0
+for _, index in ipairs(KEYS) do
+  for _, member in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+    local doc = redis.call('GET', ARGV[1] .. 'session:' .. member)
+    if doc then
+      local s = cjson.decode(doc)
+      if s.status == 'queued' or s.status == 'active' then
+        local quiet = s.last_client_message_at
+        if type(quiet) ~= 'number' or quiet == 0 then quiet = s.created_at end
+        redis.call('ZADD', ARGV[1] .. 'sessions:line:' .. s.line_id .. ':quiet', quiet, member)
+        n = n + 1
+      end
+    end
+  end
+end
+return n
+"""
+
+# Replace a document unless it changed meanwhile, keeping its expiry. KEYS: the key; ARGV: old, new.
+_REPLACE_UNCHANGED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1
+"""
+
+# The newest session of an index, in one round trip. KEYS: the index; ARGV: the session key prefix.
+_LATEST_SESSION = """
+local top = redis.call('ZREVRANGE', KEYS[1], 0, 0)
+if #top == 0 then return false end
+return redis.call('GET', ARGV[1] .. top[1])
+"""
+
+# The conversation of each entry keeps its lease (its ready score) until ARGV[1] while the entry is its head
+# and the conversation is leased (its score is in the future). KEYS: ready; ARGV: until, now, conversation
+# key prefix, then pairs of entry id and conversation.
+_OUTBOX_EXTEND = """
+for i = 4, #ARGV, 2 do
+  local c = ARGV[i + 1]
+  local head = redis.call('ZRANGE', ARGV[3] .. c, 0, 0)
+  local score = redis.call('ZSCORE', KEYS[1], c)
+  if head[1] == ARGV[i] and score and tonumber(score) > tonumber(ARGV[2]) then
+    redis.call('ZADD', KEYS[1], 'GT', ARGV[1], c)
+  end
+end
+return 1
+"""
+
+# KEYS: seen, seq, pending, pending:<source>, pending:conversation:<conversation>
+# ARGV: keep seconds, record key prefix, record JSON
+_INBOUND_ADD = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return -1 end
+local id = redis.call('INCR', KEYS[2])
+redis.call('SET', ARGV[2] .. id, ARGV[3])
+redis.call('ZADD', KEYS[3], id, id)
+redis.call('ZADD', KEYS[4], id, id)
+redis.call('ZADD', KEYS[5], id, id)
+return id
+"""
+
+# KEYS: ready; ARGV: now, lease end, limit, conversation key prefix, entry key prefix
+_OUTBOX_CLAIM = """
+local out = {}
+local convs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, c in ipairs(convs) do
+  local head = redis.call('ZRANGE', ARGV[4] .. c, 0, 0)
+  if #head == 0 then
+    redis.call('ZREM', KEYS[1], c)
+  else
+    local doc = redis.call('GET', ARGV[5] .. head[1])
+    if doc then
+      redis.call('ZADD', KEYS[1], ARGV[2], c)
+      out[#out + 1] = doc
+    else
+      redis.call('ZREM', ARGV[4] .. c, head[1])
+    end
+  end
+end
+return out
+"""
+
+# Compare-and-set of one entry, then the conversation's queue and ready time follow.
+# KEYS: entry, conv, ready, pending, dead
+# ARGV: old JSON, new JSON, id, conversation, dequeue '1'|'0', dead '1'|'0', px ('0': keep),
+#       entry key prefix, created_at
+_OUTBOX_FINISH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[7] ~= '0' then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[7])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+local head = redis.call('ZRANGE', KEYS[2], 0, 0)
+local was_head = head[1] == ARGV[3]
+if ARGV[5] == '1' then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('ZREM', KEYS[4], ARGV[3])
+end
+if ARGV[6] == '1' then redis.call('ZADD', KEYS[5], ARGV[9], ARGV[3]) end
+if was_head then
+  local nh = redis.call('ZRANGE', KEYS[2], 0, 0)
+  if #nh == 0 then
+    redis.call('ZREM', KEYS[3], ARGV[4])
+  else
+    local doc = redis.call('GET', ARGV[8] .. nh[1])
+    local due = 0
+    if doc then due = cjson.decode(doc)['due_at'] end
+    redis.call('ZADD', KEYS[3], string.format('%.17g', due), ARGV[4])
+  end
+end
+return 1
+"""

@@ -1,0 +1,138 @@
+"""SQLite store: one connection in WAL mode, numbered migrations tracked by `PRAGMA user_version`.
+
+Filtered/ordered fields are real columns; the full record is kept as JSON in `data`.
+Write transactions are `BEGIN IMMEDIATE`, serialised inside this process by an asyncio.Lock, since
+every coroutine shares the one connection.
+
+Statements run on the event loop's thread (`InlineConnection`), not on a worker thread as aiosqlite
+would: linedesk's statements take tens of microseconds, and handing each to a thread and back cost
+about 100 µs of CPU more than the statement itself (benchmarks/README.md). A transaction therefore
+never yields to the loop half-way, either. So that another process holding the file's write lock (the
+admin CLI, a backup) never stalls the loop, SQLite's own busy wait is kept to a few milliseconds and a
+`BEGIN IMMEDIATE` that finds the file locked is tried again after an asyncio sleep, for up to
+`write_wait` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from core.model import (
+    Message,
+    OutboxEntry,
+)
+from core.retry import Backoff
+from core.store.base import Store, StoreError
+
+Row = sqlite3.Row | tuple[Any, ...]
+M = TypeVar("M", Message, OutboxEntry)
+
+
+def _in(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join('?' * len(values))})"
+
+
+def _with_id(model: type[M], row_id: int, data: str) -> M:
+    """Rows are inserted before their id is known: the id column wins over the JSON's."""
+    return model.model_validate({**json.loads(data), "id": row_id})
+
+
+WRITE_WAIT = 5.0
+"""Seconds a write waits for another process's write lock on the file before it fails (StoreError)."""
+BUSY_TIMEOUT_MS = 20
+"""SQLite's own (blocking) busy wait per statement: short, since it would stall the event loop."""
+
+
+def _locked(err: BaseException) -> bool:
+    """Another connection holds the write lock (worth waiting for), as opposed to a real failure."""
+    return "locked" in str(err) or "busy" in str(err)
+
+
+class InlineConnection:
+    """The part of aiosqlite's connection this store uses, over `sqlite3` on the calling thread."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self._connection = connection
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._connection.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        return self._connection.executemany(sql, rows)
+
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._connection.execute(sql, params).fetchall()
+
+    async def close(self) -> None:
+        self._connection.close()
+
+
+class SqliteBase(Store):
+    """The one connection, its write lock and the read/write helpers every concern of `SqliteStore` uses."""
+
+    def __init__(self, path: str | Path, *, write_wait: float = WRITE_WAIT) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.url = f"sqlite:///{self.path}"
+        self.write_wait = write_wait
+        self._db: InlineConnection | None = None
+        self._lock = asyncio.Lock()
+
+    # --- plumbing -------------------------------------------------------------
+    def _conn(self) -> InlineConnection:
+        if self._db is None:
+            raise StoreError(f"store {self.url} is not open")
+        return self._db
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[InlineConnection]:
+        db = self._conn()
+        async with self._lock:
+            await self._begin(db)
+            try:
+                yield db
+                await db.execute("COMMIT")
+            except BaseException as e:
+                # also after a BEGIN whose caller was cancelled
+                with contextlib.suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise StoreError(f"{self.url}: {e}") from e
+                raise
+
+    async def _begin(self, db: InlineConnection) -> None:
+        """BEGIN IMMEDIATE, waiting (without blocking the loop) while another process holds the write lock:
+        0.002, 0.004, … 0.05 s between tries, for at most `write_wait` seconds."""
+        policy = Backoff(first=0.002, cap=0.05, within=self.write_wait)
+        try:
+            await policy.call(sqlite3.OperationalError, lambda: db.execute("BEGIN IMMEDIATE"), when=_locked)
+        except sqlite3.Error as e:
+            if _locked(e):
+                raise StoreError(f"{self.url}: {e} (another process held it for {self.write_wait:g} s)") from e
+            raise StoreError(f"{self.url}: {e}") from e
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """A read outside the lock: it may see a write transaction of this connection in flight."""
+        try:
+            return list(await self._conn().execute_fetchall(sql, params))
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.url}: {e}") from e
+
+    async def _row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = await self._rows(sql, params)
+        return rows[0] if rows else None
+
+    @staticmethod
+    async def _incr(db: InlineConnection, counter: str) -> int:
+        rows = await db.execute_fetchall(
+            "INSERT INTO counters (name, value) VALUES (?, 1) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+            (counter,),
+        )
+        return int(next(iter(rows))[0])

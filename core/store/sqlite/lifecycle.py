@@ -1,0 +1,67 @@
+"""Opening (pragmas, then the migrations), closing and pinging the SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from core.store.base import StoreError
+from core.store.sqlite.connection import BUSY_TIMEOUT_MS, InlineConnection, SqliteBase
+from core.store.sqlite.migrations import MIGRATIONS, Migration
+
+
+class LifecycleMixin(SqliteBase):
+    migrations: Sequence[Migration] = MIGRATIONS
+
+    # --- lifecycle -------------------------------------------------------------
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = InlineConnection(sqlite3.connect(self.path, isolation_level=None))
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.url}: {e}") from e
+        try:
+            # before the connection is shared: these may not run inside another caller's transaction
+            await db.execute(f"PRAGMA busy_timeout = {int(self.write_wait * 1000)}")  # once, at start: may block
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db = db
+            await self._migrate()
+        except BaseException as e:
+            self._db = None
+            await db.close()
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(f"{self.url}: {e}") from e
+            raise
+
+    async def _migrate(self) -> None:
+        for version, statements in sorted(self.migrations):
+            async with self._tx() as db:
+                # read inside the write transaction: two processes opening at once migrate once
+                current = int(next(iter(await db.execute_fetchall("PRAGMA user_version")))[0])
+                if version <= current:
+                    continue
+                for step in statements:
+                    if isinstance(step, str):
+                        await db.execute(step)
+                    else:
+                        await step(db)
+                await db.execute(f"PRAGMA user_version = {int(version)}")
+
+    async def schema_version(self) -> int:
+        row = await self._row("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    async def ping(self) -> bool:
+        try:
+            return await self._row("SELECT 1") is not None
+        except StoreError:
+            return False
