@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.slack.views import PICK, pick_value  # noqa: E402
 from sandboxes.rig import ANNA, DESK_CHANNEL, SUPPORT_TOKEN, Person, Rig  # noqa: E402
-from tests.bpmn import block, field, user_task, write_process  # noqa: E402
+from tests.support.bpmn import block, field, user_task, write_process  # noqa: E402
 
 
 async def measure(cycles: int, store_url: str | None) -> dict[str, float]:

@@ -42,8 +42,8 @@ from sandboxes.rig import DESK_CHANNEL, Sandboxes, free_port  # noqa: E402
 from sandboxes.rig import SUPPORT_TOKEN as TOKEN  # noqa: E402
 from sandboxes.rig import WEBHOOK_SECRET as SECRET  # noqa: E402
 from sandboxes.telegram import BotState, Params  # noqa: E402
-from tests.bpmn import block, user_task, wait_client, write_process  # noqa: E402
-from tests.bpmn import field as form_field  # noqa: E402
+from tests.support.bpmn import block, user_task, wait_client, write_process  # noqa: E402
+from tests.support.bpmn import field as form_field  # noqa: E402
 
 PYTHON = sys.executable
 RESULTS = ROOT / "benchmarks" / "results"

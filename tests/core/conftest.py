@@ -9,7 +9,7 @@ import pytest
 
 from core.clock import ManualClock
 from core.store.sqlite import SqliteStore
-from tests.core.sessions_kit import KIT_CONFIG, Kit
+from tests.support.sessions_kit import KIT_CONFIG, Kit
 
 
 @pytest.fixture

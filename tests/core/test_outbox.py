@@ -17,7 +17,7 @@ from core.outbox_actions import Notice
 from core.store.base import Store
 from core.store.redis import RedisStore
 from core.store.sqlite import SqliteStore
-from tests.e2e.conftest import REDIS_URL, drop_redis_prefix
+from tests.support.rigs import REDIS_URL, drop_redis_prefix
 
 
 class Recorder:

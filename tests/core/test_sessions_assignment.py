@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import Refusal
 from core.model import OperatorStatus, SessionStatus
-from tests.core.sessions_kit import Kit, notices, to_client
+from tests.support.sessions_kit import Kit, notices, to_client
 
 QUEUED_NOTE = "Everyone is busy: we answer as soon as someone is free."
 

@@ -7,7 +7,7 @@ import pytest
 from core.errors import Refusal
 from core.events import SessionClosed
 from core.model import OperatorStatus, SessionStatus
-from tests.core.sessions_kit import Kit, desk_actions, notices
+from tests.support.sessions_kit import Kit, desk_actions, notices
 
 HOUR = 3600.0  # the support line's auto_close_after
 

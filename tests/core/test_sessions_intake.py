@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.inbound import ClientEdit
 from core.model import AuthorKind, Channel, SessionStatus
 from core.outbox_actions import Edit
-from tests.core.sessions_kit import Kit, desk_actions, notices, to_client
+from tests.support.sessions_kit import Kit, desk_actions, notices, to_client
 
 GREETING = "Hello! An operator will answer shortly."
 

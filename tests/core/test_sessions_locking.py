@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from core.sessions import SessionLocks
-from tests.core.sessions_kit import Kit
+from tests.support.sessions_kit import Kit
 
 
 async def test_a_sessions_turn_is_held_here_and_in_the_store(kit: Kit) -> None:

@@ -8,7 +8,7 @@ from core.errors import Refusal
 from core.inbound import OperatorDelete, OperatorEdit, OperatorText
 from core.model import AuthorKind, OperatorStatus
 from core.outbox_actions import SendText
-from tests.core.sessions_kit import Kit, desk_actions, notices, to_client
+from tests.support.sessions_kit import Kit, desk_actions, notices, to_client
 
 
 async def anna_has_the_session(kit: Kit) -> None:

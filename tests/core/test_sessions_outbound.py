@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import Refusal
 from core.model import Channel, Client, SessionStatus
-from tests.core.sessions_kit import Kit, desk_actions, to_client
+from tests.support.sessions_kit import Kit, desk_actions, to_client
 
 PETRA = Client(id="telegram:601", channel=Channel.TELEGRAM, external_id="601", name="Petra", chat_id="601")
 

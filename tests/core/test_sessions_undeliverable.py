@@ -6,7 +6,7 @@ from core.inbound import ClientBlocked
 from core.model import Channel, OutboxEntry
 from core.outbox_actions import Notice, ToDesk
 from core.sessions import BLOCKED_NOTICE
-from tests.core.sessions_kit import Kit, notices
+from tests.support.sessions_kit import Kit, notices
 
 
 async def greeting_entry(kit: Kit) -> OutboxEntry:

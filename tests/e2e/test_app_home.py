@@ -26,21 +26,12 @@ from core.operators import Operators
 from core.processes import Processes
 from core.store import SqliteStore
 from sandboxes.rig import ANNA, BORIS, DESK_CHANNEL, IVAN, OLGA, STRANGER, Person, Rig
-from tests.conftest import BlockKitLimits
-from tests.e2e.conftest import PROCESSES
-from tests.e2e.test_autostart import leads
-from tests.e2e.test_slack_desk import home_text
+from tests.support.flows import leads
+from tests.support.platform_checks import BlockKitLimits
+from tests.support.rigs import PROCESSES
+from tests.support.slack_desk import block, home_text, open_home
 
 NOT_ADMIN = "Not changed: Only admins can change automatic start."
-
-
-async def open_home(rig: Rig, person: Person) -> dict[str, Any]:
-    response = await rig.slack.open_home(rig.slack_url, person.slack_user)
-    assert response.status == 200
-    await rig.settle()
-    home = rig.slack.home(person.slack_user)
-    assert home is not None, f"no Home published for {person.name}"
-    return home
 
 
 async def click(
@@ -53,10 +44,6 @@ async def click(
     republished = rig.slack.home(person.slack_user)
     assert republished is not None
     return republished
-
-
-def block(home: dict[str, Any], block_id: str) -> dict[str, Any]:
-    return next(b for b in home["blocks"] if b.get("block_id") == block_id)
 
 
 def elements(home: dict[str, Any], block_id: str) -> dict[str, dict[str, Any]]:

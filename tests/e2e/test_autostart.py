@@ -30,7 +30,8 @@ from core.operators import Operators
 from core.processes import Processes
 from core.store import SqliteStore
 from sandboxes.rig import ANNA, BORIS, DESK_CHANNEL, IVAN, OLGA, STRANGER, SUPPORT_TOKEN, WEBHOOK_SECRET, Person, Rig
-from tests.e2e.conftest import PROCESSES
+from tests.support.flows import leads
+from tests.support.rigs import PROCESSES
 
 ADMIN = "admin-token-for-autostart"
 THANKS = "Thanks, we registered your request as lead #{}"
@@ -81,11 +82,6 @@ def option(value: str) -> dict[str, Any]:
 
 async def press(rig: Rig, entry: dict[str, Any], action_id: str, value: str, person: Person = ANNA) -> None:
     await rig.click(person, action_id, value, channel_id=DESK_CHANNEL, message_ts=entry["ts"], container_ephemeral=True)
-
-
-async def leads(rig: Rig) -> list[tuple[int, int | None]]:
-    assert rig.desk is not None
-    return sorted((item.number, item.session) for item in await rig.desk.store.list_items("leads"))
 
 
 async def instances(rig: Rig) -> list[tuple[str, int | None, str]]:

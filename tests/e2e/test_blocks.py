@@ -7,20 +7,11 @@ import json
 
 from aiohttp import web
 
-from core.model import InstanceRecord, InstanceStatus, SessionStatus
-from sandboxes.rig import IVAN, OLGA, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
-from tests.bpmn import block, script
-from tests.e2e.conftest import MakeRig
-from tests.e2e.test_full_path import open_session_with_anna_online, pick
-
-
-async def run_for_ivan(rig: Rig, name: str) -> InstanceRecord:
-    """Ivan writes, Anna goes online and starts the named process; returns the instance as it is then."""
-    await open_session_with_anna_online(rig)
-    await pick(rig, name)
-    assert rig.desk is not None
-    [record] = await rig.desk.store.list_instances(session=1)
-    return record
+from core.model import InstanceStatus, SessionStatus
+from sandboxes.rig import IVAN, OLGA, SUPPORT_TOKEN, TELEGRAM_DESK
+from tests.support.bpmn import block, script
+from tests.support.flows import pick, run_for_ivan
+from tests.support.rigs import MakeRig
 
 
 async def test_reply_and_template_parameters(make_rig: MakeRig) -> None:

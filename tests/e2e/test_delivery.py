@@ -9,8 +9,8 @@ from pathlib import Path
 
 from core.model import InstanceStatus
 from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
-from tests.e2e.conftest import PROCESSES
-from tests.e2e.test_full_path import open_session_with_anna_online, pick
+from tests.support.flows import open_session_with_anna_online, pick
+from tests.support.rigs import PROCESSES
 
 
 async def test_the_same_update_twice_makes_one_message_and_one_desk_post(rig: Rig) -> None:

@@ -12,10 +12,9 @@ import pytest
 from core.autostart import RuleAuthor
 from core.model import InstanceStatus
 from sandboxes.rig import ANNA, CARL, DESK_CHANNEL, IVAN, Rig
-from tests.bpmn import block, field, script, timer, user_task, wait_client
-from tests.e2e.conftest import MakeRig
-from tests.e2e.test_blocks import run_for_ivan
-from tests.e2e.test_full_path import open_session_with_anna_online, pick
+from tests.support.bpmn import block, field, script, timer, user_task, wait_client
+from tests.support.flows import open_session_with_anna_online, pick, run_for_ivan
+from tests.support.rigs import MakeRig
 
 ALL_FIELDS = user_task(
     "Everything",

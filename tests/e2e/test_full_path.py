@@ -5,45 +5,10 @@ aiogram and slack_sdk clients talk to the sandboxes, the sandboxes post to lined
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from core.model import InstanceStatus, SessionStatus
 from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
-
-
-def picker_buttons(blocks: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The process picker's buttons by scope title, as the operator sees them."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    title = None
-    for block in blocks:
-        if block["type"] == "header":
-            title = block["text"]["text"]
-        elif block["type"] == "actions" and title is not None:
-            groups[title] = [e for e in block["elements"] if e["type"] == "button"]
-    return groups
-
-
-async def open_session_with_anna_online(rig: Rig) -> dict[str, Any]:
-    await rig.client_writes(IVAN, "Hello, my washing machine is broken")
-    await rig.slash(ANNA, "/status", "online")
-    return await rig.thread_root(1)
-
-
-async def pick(rig: Rig, process_name: str, session_text: str = "1") -> Any:
-    """Anna runs /startprocess and clicks the named process; returns the click's response."""
-    response = await rig.slash(ANNA, "/startprocess", session_text)
-    assert response.status == 200
-    buttons = [b for group in picker_buttons(response.json["blocks"]).values() for b in group]
-    button = next(b for b in buttons if b["text"]["text"] == process_name)
-    picker = rig.ephemeral(ANNA)[-1]
-    return await rig.click(
-        ANNA,
-        button["action_id"],
-        button["value"],
-        channel_id=DESK_CHANNEL,
-        message_ts=picker["ts"],
-        container_ephemeral=True,
-    )
+from tests.support.flows import open_session_with_anna_online, pick, picker_buttons
 
 
 async def test_client_message_opens_a_session_with_greeting_thread_and_topic(rig: Rig) -> None:

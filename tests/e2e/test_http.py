@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 
 from sandboxes.rig import Rig
-from tests.e2e.conftest import PROCESSES
-from tests.e2e.test_full_path import open_session_with_anna_online, pick
+from tests.support.flows import open_session_with_anna_online, pick
+from tests.support.rigs import PROCESSES
 
 ADMIN = "admin-token-for-tests"
 

@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from core.model import InboundRecord
-from sandboxes.rig import SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
-from tests.e2e.conftest import store_rig
-from tests.e2e.test_slack_desk import ANNA, IVAN
+from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
+from tests.support.rigs import store_rig
 
 LEASE = 1.0
 

@@ -24,8 +24,8 @@ from core.events import SessionClosed
 from core.model import InstanceStatus, OperatorState, OperatorStatus, SessionStatus
 from core.operators import Operators
 from sandboxes.rig import ANNA, CARL, DESK_CHANNEL, IVAN, OLGA, SUPPORT_TOKEN, Person, Rig
-from tests.bpmn import script, write_process
-from tests.e2e.conftest import REDIS_URL, redis_available
+from tests.support.bpmn import script, write_process
+from tests.support.rigs import REDIS_URL, redis_available
 
 DORA = Person("Dora", "U0DORA01", 444444)
 EVE = Person("Eve", "U0EVE001", 555555)

@@ -31,9 +31,9 @@ from sandboxes.rig import (
     Person,
     Rig,
 )
-from tests.e2e.conftest import PROCESSES
-from tests.e2e.test_app_home import block, open_home
-from tests.e2e.test_telegram_desk import buttons, card, click, general, last, press, rows, topic_texts, writes
+from tests.support.rigs import PROCESSES
+from tests.support.slack_desk import block, open_home
+from tests.support.telegram_desk import buttons, card, click, general, last, press, rows, topic_texts, writes
 
 ADMIN = "lifecycle-admin-token"
 MALLORY = Person("Mallory", telegram_user=999999)

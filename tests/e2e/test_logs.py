@@ -12,9 +12,9 @@ import pytest
 
 from bots.logs import MASK, setup_logging
 from sandboxes.rig import BOT_TOKEN, SIGNING_SECRET, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
-from tests.bpmn import script
-from tests.e2e.conftest import MakeRig
-from tests.e2e.test_full_path import open_session_with_anna_online, pick
+from tests.support.bpmn import script
+from tests.support.flows import open_session_with_anna_online, pick
+from tests.support.rigs import MakeRig
 
 SECRETS = (SUPPORT_TOKEN, BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET)
 

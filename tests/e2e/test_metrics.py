@@ -7,11 +7,10 @@ from __future__ import annotations
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from sandboxes.rig import SUPPORT_TOKEN, Rig
-from tests.bpmn import block
-from tests.e2e.conftest import MakeRig
-from tests.e2e.test_full_path import open_session_with_anna_online, pick
-from tests.e2e.test_slack_desk import ANNA, IVAN
+from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, Rig
+from tests.support.bpmn import block
+from tests.support.flows import open_session_with_anna_online, pick
+from tests.support.rigs import MakeRig
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

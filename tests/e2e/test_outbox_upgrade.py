@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from core.store import RedisStore
 from sandboxes.rig import IVAN, Rig
-from tests.e2e.conftest import REDIS_URL
+from tests.support.rigs import REDIS_URL
 
 
 def legacy(client_chat: str) -> list[tuple[str, str, str, dict[str, Any]]]:

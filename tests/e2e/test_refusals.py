@@ -6,7 +6,7 @@ import json
 
 from adapters.slack.views import PICK, pick_value
 from sandboxes.rig import ANNA, BORIS, DESK_CHANNEL, IVAN, STRANGER, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
-from tests.e2e.test_full_path import open_session_with_anna_online, pick
+from tests.support.flows import open_session_with_anna_online, pick
 
 GREETED = ["Hello, my washing machine is broken", "Hello! An operator will answer shortly."]
 

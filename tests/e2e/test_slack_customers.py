@@ -6,60 +6,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from adapters.slack.customers import SENT_REF
 from core.model import AuthorKind, Channel, SessionStatus
-from sandboxes.rig import ANNA, BORIS, SALES_CHANNEL, Person, Rig
-from tests.bpmn import block, wait_client
-from tests.e2e.conftest import PROCESSES, MakeRig
-from tests.e2e.test_full_path import pick
+from sandboxes.rig import ANNA, BORIS, SALES_CHANNEL, Rig
+from tests.support.bpmn import block, wait_client
+from tests.support.flows import pick
+from tests.support.rigs import PROCESSES, MakeRig
+from tests.support.slack_customers import (
+    PETRA,
+    add_customer,
+    app_says,
+    app_texts,
+    dm_writes,
+    sales_thread,
+    thread_reply,
+)
 
-PETRA = Person("Petra", "U0PETRA1")
 GREETING = "Hello! An operator will answer shortly."
-
-
-def add_customer(rig: Rig, person: Person = PETRA, real_name: str = "Petra Novak") -> str:
-    """A workspace member who is not an operator; returns the id of the app's DM with them."""
-    rig.slack.add_user(person.slack_user, real_name, display_name=person.name)
-    return str(rig.slack.dm(person.slack_user))
-
-
-async def dm_writes(rig: Rig, person: Person, text: str, **kwargs: Any) -> None:
-    response = await rig.slack.post_message(
-        rig.slack_url, person.slack_user, rig.slack.dm(person.slack_user), text, **kwargs
-    )
-    assert response.status == 200, response
-    await rig.settle()
-
-
-def app_says(rig: Rig, person: Person) -> list[dict[str, Any]]:
-    """What the app posted in the person's DM (edits applied, deleted ones gone)."""
-    return [m for m in rig.slack.channel_messages(rig.slack.dm(person.slack_user)) if m.get("bot_id")]
-
-
-def app_texts(rig: Rig, person: Person) -> list[str]:
-    return [m.get("text", "") for m in app_says(rig, person)]
-
-
-async def sales_thread(rig: Rig, session: int = 1) -> list[dict[str, Any]]:
-    root = await rig.thread_root(session)
-    assert root["channel"] == SALES_CHANNEL
-    return rig.slack.thread(root["channel"], root["ts"])
-
-
-async def thread_reply(rig: Rig, person: Person, session: int, text: str, **kwargs: Any) -> str:
-    """An operator writes in the session's thread; returns the message's ts."""
-    root = await rig.thread_root(session)
-    ts = rig.slack.workspace.clock.next_ts()
-    response = await rig.slack.post_message(
-        rig.slack_url, person.slack_user, root["channel"], text, thread_ts=root["ts"], ts=ts, **kwargs
-    )
-    assert response.status == 200, response
-    await rig.settle()
-    return ts
 
 
 class NoDmRig(Rig):

@@ -22,10 +22,11 @@ from core.clock import SystemClock
 from core.model import InstanceStatus, OperatorStatus
 from sandboxes.rig import ANNA, BORIS, BOT_TOKEN, DESK_CHANNEL, IVAN, OLGA, STRANGER, SUPPORT_TOKEN, Person, Rig
 from sandboxes.slack import SlackChannel
-from tests.bpmn import block, field, user_task, write_process
-from tests.conftest import BlockKitLimits
-from tests.e2e.conftest import PROCESSES, MakeRig
-from tests.e2e.test_full_path import open_session_with_anna_online, picker_buttons
+from tests.support.bpmn import block, field, user_task, write_process
+from tests.support.flows import open_session_with_anna_online, picker_buttons
+from tests.support.platform_checks import BlockKitLimits
+from tests.support.rigs import PROCESSES, MakeRig
+from tests.support.slack_desk import home_text
 
 
 class ShiftedClock(SystemClock):
@@ -92,21 +93,6 @@ async def retry_now(rig: Rig, clock: ShiftedClock, seconds: float = 61.0) -> Non
     clock.offset += seconds
     rig.desk.outbox.wake()
     await rig.settle()
-
-
-def home_text(view: dict[str, Any] | None) -> str:
-    """Every text of a view, as a person reads it top to bottom."""
-    assert view is not None
-    texts: list[str] = []
-    for item in view["blocks"]:
-        if isinstance(item.get("text"), dict):
-            texts.append(item["text"]["text"])
-        for element in item.get("elements", []):
-            if isinstance(element.get("text"), dict):
-                texts.append(element["text"]["text"])
-            elif isinstance(element.get("text"), str):
-                texts.append(element["text"])
-    return "\n".join(texts)
 
 
 async def shortcut(rig: Rig, person: Person, message_ts: str, channel: str = DESK_CHANNEL) -> Any:
@@ -488,7 +474,7 @@ async def test_acks_are_fast_while_the_web_api_is_slow(rig: Rig) -> None:
         rig.slack.clear_failures()
 
 
-# --- the Block Kit checker itself (tests/conftest.py) -------------------------------------------------------
+# --- the Block Kit checker itself (tests/support/platform_checks.py) ----------------------------------------------
 def test_the_block_kit_checker_finds_what_slack_refuses() -> None:
     limits = BlockKitLimits()
 

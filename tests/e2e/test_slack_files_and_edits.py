@@ -12,9 +12,9 @@ import pytest
 from adapters.telegram.desk_delivery import TOPIC_REF
 from core.model import AuthorKind
 from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, SALES_CHANNEL, SALES_TOKEN, SUPPORT_TOKEN, Rig
-from tests.e2e.conftest import PROCESSES
-from tests.e2e.test_full_path import open_session_with_anna_online
-from tests.e2e.test_slack_customers import (
+from tests.support.flows import open_session_with_anna_online
+from tests.support.rigs import PROCESSES
+from tests.support.slack_customers import (
     PETRA,
     add_customer,
     app_says,

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.slack.desk import SHORTCUT
 from sandboxes.rig import ANNA, BORIS, IVAN, STRANGER, Rig
-from tests.e2e.test_full_path import open_session_with_anna_online
+from tests.support.flows import open_session_with_anna_online
 
 NOT_OPERATOR = "You are not a linedesk operator."
 

@@ -16,8 +16,8 @@ from adapters.slack.socket_mode import SocketModeRefused
 from core.model import InstanceStatus
 from sandboxes.rig import ANNA, BOT_TOKEN, DESK_CHANNEL, IVAN, SIGNING_SECRET, Person, Rig
 from sandboxes.slack import SlackSandbox, SocketAck
-from tests.e2e.conftest import PROCESSES
-from tests.e2e.test_full_path import picker_buttons
+from tests.support.flows import picker_buttons
+from tests.support.rigs import PROCESSES
 
 APP_TOKEN = "xapp-1-A0LINEDESK-1-socket-sandbox"
 

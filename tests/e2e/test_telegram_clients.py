@@ -8,7 +8,7 @@ from typing import Any
 from adapters.telegram.desk_delivery import TOPIC_REF
 from core.model import AuthorKind
 from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
-from tests.e2e.test_full_path import open_session_with_anna_online
+from tests.support.flows import open_session_with_anna_online
 
 
 def ivan(rig: Rig) -> dict[str, Any]:

@@ -14,10 +14,24 @@ from adapters.telegram.desk.topic_forms import FORM_REF, FormButton
 from core.autostart import RuleAuthor
 from core.model import InstanceStatus, SessionStatus
 from sandboxes.rig import ANNA, BORIS, CARL, IVAN, OLGA, SALES_TOKEN, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
-from tests.bpmn import block, field, user_task, write_process
-from tests.e2e.conftest import MakeRig
-
-MALLORY = Person("Mallory", telegram_user=999999)
+from tests.support.bpmn import block, field, user_task, write_process
+from tests.support.rigs import MakeRig
+from tests.support.telegram_desk import (
+    MALLORY,
+    button,
+    buttons,
+    card,
+    click,
+    general,
+    last,
+    picker,
+    press,
+    rows,
+    session_with_anna_online,
+    topic,
+    topic_texts,
+    writes,
+)
 
 
 # --- people acting in the desk group ---------------------------------------------------------------
@@ -29,60 +43,6 @@ async def thread_of(rig: Rig, session: int = 1) -> int:
     return await rig.topic_thread(session)
 
 
-async def writes(rig: Rig, person: Person, text: str, session: int | None = 1) -> None:
-    """`person` writes `text` in the topic of `session` (None: the desk group's General topic)."""
-    await rig.topic_says(person, session, text)
-
-
-async def press(rig: Rig, person: Person, message: dict[str, Any], data: str) -> dict[str, Any]:
-    """`person` presses a button with `data` under `message`; returns the callback's answer."""
-    answer = await rig.press(person, message, data)
-    assert answer is not None, "the button was never answered"
-    return answer
-
-
-async def click(rig: Rig, person: Person, message: dict[str, Any], text: str) -> dict[str, Any]:
-    return await press(rig, person, message, button(message, text))
-
-
-# --- what people see ---------------------------------------------------------------------------------
-async def topic(rig: Rig, session: int = 1) -> list[dict[str, Any]]:
-    return await rig.topic(session)
-
-
-async def topic_texts(rig: Rig, session: int = 1) -> list[str]:
-    return [m.get("text", "") for m in await topic(rig, session)]
-
-
-def general(rig: Rig) -> list[dict[str, Any]]:
-    return [m for m in rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK) if "message_thread_id" not in m]
-
-
-def rows(message: dict[str, Any]) -> list[list[dict[str, Any]]]:
-    return list((message.get("reply_markup") or {}).get("inline_keyboard", []))
-
-
-def buttons(message: dict[str, Any]) -> dict[str, str]:
-    return {b["text"]: b["callback_data"] for row in rows(message) for b in row}
-
-
-def button(message: dict[str, Any], text: str) -> str:
-    found = buttons(message)
-    assert text in found, f"no button {text!r} in {list(found)}"
-    return found[text]
-
-
-async def last(rig: Rig, starts: str, session: int = 1) -> dict[str, Any]:
-    """The latest message of the topic whose text starts with `starts`."""
-    found = [m for m in await topic(rig, session) if m.get("text", "").startswith(starts)]
-    assert found, f"no message starting with {starts!r} in {await topic_texts(rig, session)}"
-    return found[-1]
-
-
-async def card(rig: Rig, session: int = 1) -> dict[str, Any]:
-    return await last(rig, f"#{session} · ", session)
-
-
 async def prompt(rig: Rig, session: int = 1) -> dict[str, Any]:
     """The form prompt that still has buttons (the current question)."""
     found = [
@@ -92,10 +52,6 @@ async def prompt(rig: Rig, session: int = 1) -> dict[str, Any]:
     ]
     assert found, f"no open form prompt in {await topic_texts(rig, session)}"
     return found[-1]
-
-
-async def picker(rig: Rig, session: int = 1) -> dict[str, Any]:
-    return await last(rig, f"▶ Start a process for session #{session}", session)
 
 
 def picker_layout(message: dict[str, Any]) -> list[tuple[str, str]]:
@@ -121,13 +77,6 @@ def all_callback_data(rig: Rig) -> list[str]:
 async def instances(rig: Rig) -> list[Any]:
     assert rig.desk is not None
     return await rig.desk.store.list_instances()
-
-
-async def session_with_anna_online(rig: Rig, *, take: bool = True) -> None:
-    await rig.client_writes(IVAN, "Hello, my washing machine is broken")
-    await writes(rig, ANNA, "/status online", session=None)
-    if take:
-        await click(rig, ANNA, await card(rig), "Take")
 
 
 async def start_from_picker(rig: Rig, process_name: str, person: Person = ANNA) -> dict[str, Any]:

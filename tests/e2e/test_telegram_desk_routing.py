@@ -12,7 +12,7 @@ import pytest
 
 from core.model import SessionStatus
 from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
-from tests.e2e.test_telegram_desk import (
+from tests.support.telegram_desk import (
     MALLORY,
     card,
     click,

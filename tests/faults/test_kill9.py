@@ -18,9 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import REDIS_URL as SHARED_REDIS
-from tests.e2e.conftest import drop_redis_prefix, redis_available
-from tests.faults.harness import (
+from tests.support.faults import (
     Platforms,
     ServerProcess,
     desk_roots,
@@ -34,6 +32,8 @@ from tests.faults.harness import (
     unique_prefix,
     wait_until,
 )
+from tests.support.rigs import REDIS_URL as SHARED_REDIS
+from tests.support.rigs import drop_redis_prefix, redis_available
 
 CLIENTS = range(1, 51)
 PER_CLIENT = 20

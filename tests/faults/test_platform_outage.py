@@ -16,7 +16,7 @@ import pytest
 
 from core.clock import ManualClock
 from sandboxes.rig import ANNA, SUPPORT_TOKEN, Person, Rig
-from tests.faults.harness import (
+from tests.support.faults import (
     CLIENT_BASE,
     PROCESSES,
     Event,

@@ -23,7 +23,7 @@ from core.model import Channel, Client
 from core.store import RedisStore
 from core.store.base import StoreError
 from sandboxes.rig import SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
-from tests.faults.harness import (
+from tests.support.faults import (
     CLIENT_BASE,
     PROCESSES,
     RedisServer,

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from sandboxes.rig import free_port
-from tests.faults.harness import (
+from tests.support.faults import (
     Platforms,
     ServerProcess,
     desk_tally,

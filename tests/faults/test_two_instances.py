@@ -19,10 +19,8 @@ import aiohttp
 import pytest
 
 from sandboxes.rig import ANNA, DESK_CHANNEL
-from tests.bpmn import block, timer, write_process
-from tests.e2e.conftest import REDIS_URL as SHARED_REDIS
-from tests.e2e.conftest import drop_redis_prefix, redis_available
-from tests.faults.harness import (
+from tests.support.bpmn import block, timer, write_process
+from tests.support.faults import (
     CLIENT_BASE,
     Platforms,
     ServerProcess,
@@ -41,6 +39,8 @@ from tests.faults.harness import (
     unique_prefix,
     wait_until,
 )
+from tests.support.rigs import REDIS_URL as SHARED_REDIS
+from tests.support.rigs import drop_redis_prefix, redis_available
 
 LEASE = 2.0
 CLIENTS = range(1, 21)

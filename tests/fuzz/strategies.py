@@ -60,7 +60,7 @@ from sandboxes.rig import (
 )
 from sandboxes.slack import FORM, JSON_CONTENT
 from tests import fixtures
-from tests.telegram.spec_check import load_spec
+from tests.support.telegram_spec import load_spec
 
 REFERENCE = fixtures.REFERENCE
 JSON = Any

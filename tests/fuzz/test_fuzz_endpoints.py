@@ -75,8 +75,6 @@ from sandboxes.rig import (
 )
 from sandboxes.slack import FORM, JSON_CONTENT, slack_signature
 from sandboxes.telegram import CallbackQueryState, StoredMessage
-from tests.conftest import SLACK_MESSAGE_METHODS, SLACK_VIEW_METHODS, BlockKitLimits, call_checker
-from tests.e2e.conftest import PROCESSES
 from tests.fuzz.strategies import (
     Cat,
     Mixed,
@@ -87,6 +85,8 @@ from tests.fuzz.strategies import (
     slack_requests,
     telegram_requests,
 )
+from tests.support.platform_checks import SLACK_MESSAGE_METHODS, SLACK_VIEW_METHODS, BlockKitLimits, call_checker
+from tests.support.rigs import PROCESSES
 
 # --------------------------------------------------------------------------------------------------
 # Profiles

@@ -1,3 +1,3 @@
-"""Fixtures of the security suite: the same stages as the end-to-end tests (tests/e2e/conftest.py)."""
+"""Fixtures of the security suite: the same stages as the end-to-end tests (tests/support/rigs.py)."""
 
-from tests.e2e.conftest import any_store_rig, make_rig, rig  # noqa: F401
+from tests.support.rigs import any_store_rig, make_rig, rig  # noqa: F401

@@ -52,8 +52,8 @@ from sandboxes.rig import (
     Rig,
 )
 from sandboxes.slack import slack_signature
-from tests.bpmn import block, script
-from tests.e2e.conftest import MakeRig
+from tests.support.bpmn import block, script
+from tests.support.rigs import MakeRig
 
 ITEM_APPS = ("requests", "leads")
 SLACK_READS = frozenset(

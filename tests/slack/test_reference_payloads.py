@@ -27,7 +27,7 @@ from core.model import SessionStatus
 from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, STRANGER, Person, Rig
 from sandboxes.slack import FORM, JSON_CONTENT, SlackResponse
 from tests import fixtures
-from tests.e2e.conftest import PROCESSES
+from tests.support.rigs import PROCESSES
 
 REFERENCE = fixtures.REFERENCE / "slack"
 LEFT_OUT = "java_sdk_field_superset"

@@ -27,8 +27,8 @@ from core.model import AuthorKind, Message, SessionStatus
 from sandboxes.rig import SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 from sandboxes.telegram import CallbackQueryState, FileRecord, StoredMessage
 from tests import fixtures
-from tests.conftest import call_checker
-from tests.e2e.conftest import PROCESSES
+from tests.support.platform_checks import call_checker
+from tests.support.rigs import PROCESSES
 
 REFERENCE = fixtures.REFERENCE / "telegram"
 GREETING = "Hello! An operator will answer shortly."

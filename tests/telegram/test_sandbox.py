@@ -39,8 +39,7 @@ from aiohttp import web
 from sandboxes.telegram import DOWNLOAD_LIMIT, ApiError, TelegramSandbox, format_text
 from sandboxes.telegram.params import _PARAM_KINDS
 from tests import fixtures
-
-from .spec_check import SpecChecker, load_spec
+from tests.support.telegram_spec import SpecChecker, load_spec
 
 # The sandbox's own tests make wrong calls on purpose (400s, unknown tokens): not checked by tests/conftest.py.
 pytestmark = pytest.mark.telegram_calls_unchecked
