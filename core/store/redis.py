@@ -10,7 +10,7 @@ Key layout (every key starts with `prefix`):
     sessions, sessions:status:<s>, sessions:line:<l>:status:<s>, sessions:line:<l>:client:<c>,
     sessions:client:<c>, sessions:assignee:<a>:status:<s>
     sessions:line:<l>:quiet             zset of the line's open sessions, score = Session.quiet_since
-    schema                              the layout's version (`RedisStore._upgrade`): 2 = typed outbox actions
+    schema                              the layout's version (`RedisStore._upgrade`): 2 = typed outbox, 3 = links
     messages:<session>                  zset of message JSON, score = id
     instance:<id>                       JSON; indexes (zsets, score = created_at, member = id):
     instances, instances:status:<s>, instances:session:<n>
@@ -21,7 +21,7 @@ Key layout (every key starts with `prefix`):
     outbox:pending, outbox:dead         zsets of entry ids, score = created_at (stats)
     rules                               hash, field = JSON [line_id, event]
     items:<app>                         zset of item JSON, score = number
-    ref:<namespace>                     hash, field = key
+    ref:<namespace>                     hash, field = key; link:<kind>, link:<kind>:to: redis_links.py (layout 3)
 
 Line ids contain no ":" (the config allows [a-z0-9_-]), so the composite keys are unambiguous.
 Lua scripts derive some key names from the prefix: a single Redis (not Cluster) is required.
@@ -60,6 +60,7 @@ from core.model import (
 )
 from core.outbox_actions import from_legacy
 from core.store.base import Store, StoreError
+from core.store.redis_links import RedisLinks
 
 DEDUPE_KEEP = 7 * 24 * 3600
 """Seconds an inbound (source, key) is remembered."""
@@ -310,7 +311,7 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-class RedisStore(Store):
+class RedisStore(RedisLinks, Store):
     _claim: AsyncScript
     _release: AsyncScript
     _inbound_take: AsyncScript
@@ -471,6 +472,7 @@ class RedisStore(Store):
         if version < 2:
             await self._typed_outbox(client)
             await client.set(self._k("schema"), 2)
+        await self._platform_links(client, version)  # 3: platform links (redis_links.py)
 
     async def _typed_outbox(self, client: aioredis.Redis, batch: int = 500) -> None:
         """Upgrade 2: an outbox entry's `action` name and `payload` dict become one typed action (its JSON,

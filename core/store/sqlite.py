@@ -41,6 +41,7 @@ from core.model import (
 from core.outbox_actions import from_legacy
 from core.retry import Backoff
 from core.store.base import Store, StoreError
+from core.store.sqlite_links import SqliteLinks, platform_links
 
 DEDUPE_KEEP = 7 * 24 * 3600.0
 """Seconds a handled inbound request's (source, key) is remembered."""
@@ -147,6 +148,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     (6, (_typed_outbox,)),
+    (7, (platform_links,)),
 )
 
 Row = sqlite3.Row | tuple[Any, ...]
@@ -192,7 +194,7 @@ class InlineConnection:
         self._connection.close()
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteLinks, Store):
     migrations: Sequence[Migration] = MIGRATIONS
 
     def __init__(self, path: str | Path, *, write_wait: float = WRITE_WAIT) -> None:
