@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from adapters.telegram.desk_delivery import TOPIC_REF
 from bots.app import Linedesk
 from bots.init import package_processes_dir
 from bots.transcript import Transcript, color_enabled, printable
+from core.links import LinkKind
 from core.model import InstanceStatus
 from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, OLGA, PETRA, SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 
@@ -329,7 +329,8 @@ async def _duplicates_and_forgeries(rig: Rig, show: Transcript) -> None:
         "the forgery is refused and changes nothing",
     )
 
-    topic = await desk.store.get_ref(TOPIC_REF, "1")
+    link = await desk.store.link_of(LinkKind.SESSION_TOPIC, "1")
+    topic = link.data if link else None
     thread_id = topic["thread_id"] if topic else None
     topic_texts = [m.get("text") or "" for m in rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK, thread_id)]
     show.step(

@@ -16,12 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.slack.delivery import SESSION_REF
-from adapters.telegram.desk_delivery import TOPIC_REF
 from bots.app import Linedesk
 from core.clock import Clock
 from core.config import Config, load_config
+from core.links import LinkKind
 from core.pacing import Pacer
+from core.store.base import Store
 from sandboxes.slack import SlackResponse, SlackSandbox
 from sandboxes.telegram import TelegramSandbox
 
@@ -122,6 +122,12 @@ lines = ["sales"]
 
 
 PORT_TRIES = 5
+
+
+async def link_data(store: Store, kind: LinkKind, ours: str) -> dict[str, Any] | None:
+    """What the store keeps of our thing's platform link (a session's Slack root or Telegram topic), or None."""
+    link = await store.link_of(kind, ours)
+    return link.data if link is not None else None
 
 
 def free_port() -> int:
@@ -372,9 +378,9 @@ class Rig(Sandboxes):
 
     async def topic_thread(self, session: int) -> int:
         assert self.desk is not None
-        topic = await self.desk.store.get_ref(TOPIC_REF, str(session))
-        assert topic is not None, f"session #{session} has no topic"
-        return int(topic["thread_id"])
+        link = await self.desk.store.link_of(LinkKind.SESSION_TOPIC, str(session))
+        assert link is not None, f"session #{session} has no topic"
+        return int(link.data["thread_id"])
 
     async def topic(self, session: int) -> list[dict[str, Any]]:
         """The messages of a session's topic, as operators see them (edits applied)."""
@@ -383,9 +389,9 @@ class Rig(Sandboxes):
     # --- what people see ------------------------------------------------------------------------
     async def thread_root(self, session: int) -> dict[str, Any]:
         assert self.desk is not None
-        root = await self.desk.store.get_ref(SESSION_REF, str(session))
-        assert root is not None, f"session #{session} has no Slack thread"
-        return root
+        link = await self.desk.store.link_of(LinkKind.SESSION_THREAD, str(session))
+        assert link is not None, f"session #{session} has no Slack thread"
+        return link.data
 
     async def desk_thread(self, session: int) -> list[str]:
         root = await self.thread_root(session)

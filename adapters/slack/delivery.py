@@ -16,20 +16,17 @@ from core.desk import DeskDelivery
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.health import Health
+from core.links import LinkKind, session_thread
 from core.model import OutboxEntry, Session
 from core.outbox_actions import Edit, Mirror, Notice, OpenSession, RefreshCard, StatusCard, TaskCard, unknown_action
 from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
 
-THREAD_REF = "slack.thread"
-"""ref namespace: "<channel>:<thread ts>" → {"session": n}"""
 MIRRORED_REF = "slack.mirrored"
 """ref namespace: "<session>:<message id>" → {"channel", "ts"} of its post in the thread"""
 STATUS_CARD_REF = "slack.status_card"
 """ref namespace: instance id → {"channel", "ts"} of its status line in the desk thread"""
-SESSION_REF = "slack.session"
-"""ref namespace: "<session number>" → {"channel": …, "ts": …} of the root message"""
 
 CONFIG_ERRORS = {
     "not_in_channel": "invite the app to the desk channel (/invite @linedesk)",
@@ -104,7 +101,8 @@ class SlackDeskDelivery(DeskDelivery):
             raise DeliveryError(f"line {line.id!r} has no Slack desk", permanent=True)
         channel = line.slack_desk_channel
         number = session.number
-        root = await self._store.get_ref(SESSION_REF, str(number))
+        link = await self._store.link_of(LinkKind.SESSION_THREAD, str(number))
+        root = link.data if link is not None else None
         if isinstance(entry.action, OpenSession | RefreshCard):
             if root is None:
                 await self._open_thread(channel, session, line.name)
@@ -143,10 +141,9 @@ class SlackDeskDelivery(DeskDelivery):
     async def _open_thread(self, channel: str, session: Session, line_name: str) -> dict[str, Any]:
         text, blocks = await self._card(session, line_name)
         response = await self._client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-        root = {"channel": channel, "ts": str(response["ts"])}
-        await steadily(self._store.set_ref, SESSION_REF, str(session.number), root)
-        await steadily(self._store.set_ref, THREAD_REF, f"{channel}:{root['ts']}", {"session": session.number})
-        return root
+        link = session_thread(session.number, channel, str(response["ts"]))
+        await steadily(self._store.link, link)  # the session's thread and the thread's session, in one write
+        return link.data
 
     async def _mirror(self, root: dict[str, Any], session: Session, items: list[Mirror]) -> None:
         """Post the message(s) in the thread; files up to 20 MB are fetched from where the client sent

@@ -25,7 +25,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import views
-from adapters.slack.delivery import THREAD_REF
 from adapters.slack.messages import SlackMessages
 from adapters.slack.tracking import (
     ACK_BUDGET,
@@ -38,6 +37,7 @@ from adapters.slack.tracking import (
 )
 from core.config import OperatorConfig
 from core.errors import Refusal
+from core.links import LinkKind
 from core.model import InstanceStatus, OperatorStatus, SessionStatus, parse_number
 from core.operators import Operators
 from core.processes import Processes
@@ -272,14 +272,16 @@ class SlackDesk:
         session, visible only to the operator, in the thread."""
         await ack()
         channel, root_ts = _channel(body), _root_ts(body)
-        ref = await self._store.get_ref(THREAD_REF, f"{channel}:{root_ts}") if channel and root_ts else None
-        if ref is None:
+        link = (
+            await self._store.link_to(LinkKind.SESSION_THREAD, f"{channel}:{root_ts}") if channel and root_ts else None
+        )
+        if link is None:
             if body.get("response_url") and context.respond is not None:
                 await context.respond(text=NOT_A_THREAD, response_type="ephemeral", replace_original=False)
             return
         if operator is None:
             raise not_operator()
-        text, blocks = await self._picker(int(ref["session"]), operator)
+        text, blocks = await self._picker(int(link.ours), operator)
         await _post_in_thread(body, context, text, blocks)
 
     async def _open_form(

@@ -21,11 +21,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import mrkdwn
 from adapters.slack.admin import AutostartRules, RuleIds
-from adapters.slack.delivery import SESSION_REF
 from adapters.slack.tracking import OPTIONAL, REQUIRED, Answer, SlackListeners
 from core.config import Config, OperatorConfig
 from core.errors import Refusal
 from core.health import Health, Problem
+from core.links import LinkKind
 from core.model import OperatorStatus, Session, SessionStatus
 from core.store.base import Store
 
@@ -210,9 +210,10 @@ class SlackHome:
         known = await self._store.get_ref(PERMALINK_REF, str(number))
         if known is not None:
             return str(known["url"])
-        root = await self._store.get_ref(SESSION_REF, str(number))
-        if root is None:
+        link = await self._store.link_of(LinkKind.SESSION_THREAD, str(number))
+        if link is None:
             return None
+        root = link.data
         try:
             response = await client.chat_getPermalink(channel=root["channel"], message_ts=root["ts"])
         except SlackApiError as err:

@@ -15,12 +15,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import mrkdwn
 from adapters.slack.customers import SlackCustomers, platform_ref
-from adapters.slack.delivery import THREAD_REF
 from adapters.slack.files import attachments_of
 from adapters.slack.tracking import SlackListeners
 from core.courier import SLACK_DESK
 from core.errors import Refusal
 from core.inbound import OperatorDelete, OperatorEdit, OperatorText
+from core.links import LinkKind
 from core.model import MAX_FILE_BYTES
 from core.operators import Operators
 from core.sessions import Sessions
@@ -55,8 +55,8 @@ class SlackMessages:
         """An operator's message in a session's thread goes to the client (or stays as a `//` note)."""
         if not event.get("thread_ts") or event.get("thread_ts") == event.get("ts"):
             return
-        ref = await self._store.get_ref(THREAD_REF, f"{event.get('channel')}:{event.get('thread_ts')}")
-        if ref is None:
+        link = await self._store.link_to(LinkKind.SESSION_THREAD, f"{event.get('channel')}:{event.get('thread_ts')}")
+        if link is None:
             return
         user = event.get("user", "")
         operator = self._operators.by_slack(user)
@@ -66,7 +66,7 @@ class SlackMessages:
                 raise Refusal("You are not a linedesk operator: the client does not get this message.", "not_operator")
             message = await self._sessions.operator_text(
                 OperatorText(
-                    session=int(ref["session"]),
+                    session=int(link.ours),
                     operator_id=operator.id,
                     text=mrkdwn.unescape(str(event.get("text") or "")),
                     platform_ref=platform_ref(str(event.get("channel")), str(event.get("ts"))),

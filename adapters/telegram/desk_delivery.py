@@ -18,18 +18,15 @@ from core.courier import mirror_line, mirror_of
 from core.desk import DeskDelivery
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
+from core.links import LinkKind, session_topic
 from core.model import Attachment, OutboxEntry, Session
 from core.outbox_actions import Edit, Mirror, Notice, OpenSession, RefreshCard, StatusCard, TaskCard, unknown_action
 from core.store.base import Store, steadily
 
-TOPIC_REF = "telegram.topic"
-"""ref namespace: session number → {"chat_id", "thread_id", "card_id"}"""
 DESK_STATUS_REF = "telegram.desk_status"
 """ref namespace: instance id → {"chat_id", "message_id"} of its status line in the topic"""
 MIRRORED_REF = "telegram.mirrored"
 """ref namespace: "<session>:<message id>" → {"chat_id", "message_id", "caption"} of its copy in the topic"""
-TOPIC_SESSION_REF = "telegram.topic_session"
-"""ref namespace: "<chat id>:<thread id>" → {"session": n}"""
 
 
 def _own_message(source_ref: Any, line_id: str) -> tuple[int, int] | None:
@@ -57,7 +54,8 @@ class TelegramDeskDelivery(DeskDelivery):
         bot = self._bots.get(line.id)
         if line.telegram_desk_chat is None or bot is None:
             raise DeliveryError(f"line {line.id!r} has no Telegram desk", permanent=True)
-        topic = await self._store.get_ref(TOPIC_REF, str(session.number))
+        link = await self._store.link_of(LinkKind.SESSION_TOPIC, str(session.number))
+        topic = link.data if link is not None else None
         if topic is None:
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
             if not isinstance(entry.action, OpenSession | RefreshCard):  # its card was never queued (a crash)
@@ -209,15 +207,9 @@ class TelegramDeskDelivery(DeskDelivery):
         client = await self._store.get_client(session.client_id)
         name = fit(f"#{session.number} {client.name if client else ''}".strip(), TOPIC_NAME_LIMIT)
         created = await bot.create_forum_topic(chat_id=chat_id, name=name)
-        topic = {"chat_id": chat_id, "thread_id": created.message_thread_id, "card_id": None}
-        await steadily(self._store.set_ref, TOPIC_REF, str(session.number), topic)
-        await steadily(
-            self._store.set_ref,
-            TOPIC_SESSION_REF,
-            f"{chat_id}:{created.message_thread_id}",
-            {"session": session.number},
-        )
-        return topic
+        link = session_topic(session.number, chat_id, created.message_thread_id)
+        await steadily(self._store.link, link)  # the session's topic and the topic's session, in one write
+        return link.data
 
     async def _card(self, bot: Bot, session: Session, line_name: str, topic: dict[str, Any]) -> None:
         client = await self._store.get_client(session.client_id)
@@ -243,4 +235,5 @@ class TelegramDeskDelivery(DeskDelivery):
             chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=text, reply_markup=keyboard
         )
         topic["card_id"] = sent.message_id
-        await steadily(self._store.set_ref, TOPIC_REF, str(session.number), topic)
+        link = session_topic(session.number, int(topic["chat_id"]), int(topic["thread_id"]), sent.message_id)
+        await steadily(self._store.link, link)

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
+from core.links import Link, LinkKind
 from core.model import (
     AutostartRule,
     Client,
@@ -279,6 +280,25 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_ref(self, namespace: str, key: str) -> None: ...
+
+    # --- platform links (core/links.py): both directions in one write --------------------------------
+    @abstractmethod
+    async def link(self, link: Link) -> None:
+        """Store the link in both directions at once (one transaction): afterwards `link_of(kind, ours)` and
+        `link_to(kind, platform)` both find it, and a crash leaves both or neither. Replaces the kind's link of
+        the same `ours` (its old platform key no longer finds it) and of the same `platform`."""
+
+    @abstractmethod
+    async def link_of(self, kind: LinkKind, ours: str) -> Link | None:
+        """Our thing's link of that kind (where it stands on the platform)."""
+
+    @abstractmethod
+    async def link_to(self, kind: LinkKind, platform: str) -> Link | None:
+        """The link of that kind whose platform key is `platform` (which of ours it stands for)."""
+
+    @abstractmethod
+    async def unlink(self, kind: LinkKind, ours: str) -> None:
+        """Drop our thing's link of that kind, both directions at once. Nothing to drop is no error."""
 
 
 P = ParamSpec("P")

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from adapters.telegram.desk_delivery import TOPIC_REF
+from core.links import LinkKind
 from core.model import AuthorKind
-from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, SALES_CHANNEL, SALES_TOKEN, SUPPORT_TOKEN, Rig
+from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, SALES_CHANNEL, SALES_TOKEN, SUPPORT_TOKEN, Rig, link_data
 from tests.support.flows import open_session_with_anna_online
 from tests.support.rigs import PROCESSES
 from tests.support.slack_customers import (
@@ -64,7 +64,7 @@ def ivan_chat(rig: Rig) -> list[dict[str, Any]]:
 
 async def support_topic(rig: Rig, session: int = 1) -> list[dict[str, Any]]:
     assert rig.desk is not None
-    topic = await rig.desk.store.get_ref(TOPIC_REF, str(session))
+    topic = await link_data(rig.desk.store, LinkKind.SESSION_TOPIC, str(session))
     assert topic is not None
     return rig.telegram.chat_messages(SUPPORT_TOKEN, topic["chat_id"], topic["thread_id"])
 
@@ -118,7 +118,7 @@ async def test_a_slack_customers_files_reach_the_slack_thread_and_the_telegram_t
     assert "*Petra*: Here is the spec" in post["text"]
     assert [rig.slack.files[f["id"]].content for f in post["files"]] == [b"%PDF-1.7 the spec", PNG]
 
-    topic = await rig.desk.store.get_ref(TOPIC_REF, "1")
+    topic = await link_data(rig.desk.store, LinkKind.SESSION_TOPIC, "1")
     assert topic is not None and topic["chat_id"] == SALES_DESK
     shown = rig.telegram.chat_messages(SALES_TOKEN, SALES_DESK, topic["thread_id"])
     [document] = [m for m in shown if "document" in m]
@@ -322,7 +322,7 @@ async def test_an_operators_file_in_the_telegram_topic_reaches_a_slack_dm_client
     await dm_writes(rig, PETRA, "Can I see the contract?")
     await rig.slash(ANNA, "/status", "online")
     assert rig.desk is not None
-    topic = await rig.desk.store.get_ref(TOPIC_REF, "1")
+    topic = await link_data(rig.desk.store, LinkKind.SESSION_TOPIC, "1")
     assert topic is not None
     anna = rig.telegram.user(ANNA.telegram_user, ANNA.name)
     contract = rig.telegram.register_file(b"%PDF contract", kind="document", file_name="contract.pdf")

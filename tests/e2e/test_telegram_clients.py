@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.telegram.desk_delivery import TOPIC_REF
+from core.links import LinkKind
 from core.model import AuthorKind
-from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
+from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig, link_data
 from tests.support.flows import open_session_with_anna_online
 
 
@@ -28,7 +28,7 @@ async def thread_messages(rig: Rig, session: int = 1) -> list[dict[str, Any]]:
 
 async def topic_messages(rig: Rig, session: int = 1) -> list[dict[str, Any]]:
     assert rig.desk is not None
-    topic = await rig.desk.store.get_ref(TOPIC_REF, str(session))
+    topic = await link_data(rig.desk.store, LinkKind.SESSION_TOPIC, str(session))
     assert topic is not None
     return rig.telegram.chat_messages(SUPPORT_TOKEN, TELEGRAM_DESK, topic["thread_id"])
 
@@ -238,13 +238,13 @@ async def test_long_texts_are_split_not_refused(rig: Rig) -> None:
 async def test_a_deleted_topic_is_recreated_on_the_next_message(rig: Rig) -> None:
     await rig.client_writes(IVAN, "Hello")
     assert rig.desk is not None
-    topic = await rig.desk.store.get_ref(TOPIC_REF, "1")
+    topic = await link_data(rig.desk.store, LinkKind.SESSION_TOPIC, "1")
     assert topic is not None
     bot = rig.desk.telegram_bots.get("support")
     assert bot is not None
     await bot.delete_forum_topic(chat_id=TELEGRAM_DESK, message_thread_id=topic["thread_id"])
     await rig.client_writes(IVAN, "Anyone?")
-    reopened = await rig.desk.store.get_ref(TOPIC_REF, "1")
+    reopened = await link_data(rig.desk.store, LinkKind.SESSION_TOPIC, "1")
     assert reopened is not None and reopened["thread_id"] != topic["thread_id"]
     texts = [m.get("text", "") for m in await topic_messages(rig)]
     assert texts[-1] == "Ivan: Anyone?" and any(t.startswith("#1 · Ivan") for t in texts)

@@ -52,11 +52,10 @@ from hypothesis.errors import InvalidArgument
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from adapters.slack import views
-from adapters.slack.delivery import SESSION_REF
 from adapters.telegram.desk.picker_keyboard import process_key
 from adapters.telegram.desk.topic_forms import short_hash
 from adapters.telegram.desk_cards import operator_key
-from adapters.telegram.desk_delivery import TOPIC_REF
+from core.links import LinkKind
 from core.model import InstanceStatus, OutboxStatus, SessionStatus, without_lone_surrogates
 from core.store.base import StoreError
 from sandboxes.rig import (
@@ -72,6 +71,7 @@ from sandboxes.rig import (
     SUPPORT_TOKEN,
     TELEGRAM_DESK,
     Rig,
+    link_data,
 )
 from sandboxes.slack import FORM, JSON_CONTENT, slack_signature
 from sandboxes.telegram import CallbackQueryState, StoredMessage
@@ -215,7 +215,7 @@ class Stage:
         self.known["session"] = sessions
         threads, topics = [], []
         for number in sessions[:6]:
-            root = await store.get_ref(SESSION_REF, str(number))
+            root = await link_data(store, LinkKind.SESSION_THREAD, str(number))
             if root is not None:
                 threads.append(str(root["ts"]))
             try:
@@ -607,9 +607,17 @@ async def _session_problems(desk: Any) -> list[str]:
             open_per_client[(session.line_id, session.client_id)] += 1
         line = desk.config.line(session.line_id)
         number = str(session.number)
-        if line is not None and line.slack_desk_channel and await store.get_ref(SESSION_REF, number) is None:
+        if (
+            line is not None
+            and line.slack_desk_channel
+            and await link_data(store, LinkKind.SESSION_THREAD, number) is None
+        ):
             problems.append(f"{where}: no thread in the Slack desk {line.slack_desk_channel} (its card never posted)")
-        if line is not None and line.telegram_desk_chat and await store.get_ref(TOPIC_REF, number) is None:
+        if (
+            line is not None
+            and line.telegram_desk_chat
+            and await link_data(store, LinkKind.SESSION_TOPIC, number) is None
+        ):
             problems.append(f"{where}: no topic in the Telegram desk {line.telegram_desk_chat}")
     problems += [
         f"{count} open sessions of client {client} on line {line}"
@@ -758,7 +766,7 @@ async def test_regression_a_session_whose_first_message_failed_still_gets_its_ca
     [session] = await store.list_sessions(client_id="telegram:604")
     history = [m.text for m in await store.list_messages(session.number)]
     assert history == ["My order is late", "Hello! An operator will answer shortly.", "Hello? Anyone?"]
-    assert await store.get_ref(SESSION_REF, str(session.number)) is not None, (
+    assert await link_data(store, LinkKind.SESSION_THREAD, str(session.number)) is not None, (
         f"session #{session.number} never got its card and thread in the Slack desk"
     )
     texts = [m.get("text") for m in stage.rig.telegram.chat_messages(SUPPORT_TOKEN, 604)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.links import LinkKind, session_thread, session_topic
 from core.model import (
     AuthorKind,
     AutostartRule,
@@ -29,7 +30,7 @@ from core.model import (
 )
 from core.outbox_actions import Notice, SendText
 from core.store import RedisStore, SqliteStore, Store, StoreError, open_store
-from core.store.sqlite import MIGRATIONS
+from core.store.sqlite import MIGRATIONS, InlineConnection
 
 RedisFactory = Callable[[], Awaitable[RedisStore]]  # the `redis_stores` fixture of conftest.py
 
@@ -583,6 +584,85 @@ async def test_refs_set_get_delete(store: Store) -> None:
     await store.delete_ref("slack.thread", "1")
 
 
+# --- platform links ------------------------------------------------------------------
+
+
+async def test_one_link_call_stores_both_directions(store: Store) -> None:
+    thread = session_thread(7, "C1", "1.2")
+    assert await store.link_of(LinkKind.SESSION_THREAD, "7") is None
+    assert await store.link_to(LinkKind.SESSION_THREAD, "C1:1.2") is None
+    await store.link(thread)
+    assert await store.link_of(LinkKind.SESSION_THREAD, "7") == thread
+    assert await store.link_to(LinkKind.SESSION_THREAD, "C1:1.2") == thread
+    assert thread.data == {"channel": "C1", "ts": "1.2"}
+    # kinds are apart: the same keys of another kind find nothing
+    assert await store.link_of(LinkKind.SESSION_TOPIC, "7") is None
+    assert await store.link_to(LinkKind.SESSION_TOPIC, "C1:1.2") is None
+    topic = session_topic(7, -100123456789, 42, card_id=43)
+    await store.link(topic)
+    assert await store.link_of(LinkKind.SESSION_TOPIC, "7") == topic
+    assert await store.link_to(LinkKind.SESSION_TOPIC, "-100123456789:42") == topic
+    assert (await store.link_of(LinkKind.SESSION_TOPIC, "7")).data == {  # type: ignore[union-attr]
+        "chat_id": -100123456789,
+        "thread_id": 42,
+        "card_id": 43,
+    }
+    assert await store.link_of(LinkKind.SESSION_THREAD, "7") == thread
+
+
+async def test_linking_again_replaces_the_link_in_both_directions(store: Store) -> None:
+    await store.link(session_topic(1, -100, 10))
+    await store.link(session_topic(1, -100, 10, card_id=11))  # the same topic, its card known now
+    assert await store.link_to(LinkKind.SESSION_TOPIC, "-100:10") == session_topic(1, -100, 10, card_id=11)
+    await store.link(session_topic(1, -100, 20))  # the topic was deleted and opened anew
+    assert await store.link_of(LinkKind.SESSION_TOPIC, "1") == session_topic(1, -100, 20)
+    assert await store.link_to(LinkKind.SESSION_TOPIC, "-100:20") == session_topic(1, -100, 20)
+    assert await store.link_to(LinkKind.SESSION_TOPIC, "-100:10") is None  # the old topic finds nothing
+    await store.link(session_topic(2, -100, 20))  # a platform key linked to another of ours moves there
+    assert await store.link_of(LinkKind.SESSION_TOPIC, "1") is None
+    assert await store.link_to(LinkKind.SESSION_TOPIC, "-100:20") == session_topic(2, -100, 20)
+
+
+async def test_unlink_drops_both_directions(store: Store) -> None:
+    await store.link(session_thread(1, "C1", "1.1"))
+    await store.link(session_thread(2, "C1", "2.2"))
+    await store.unlink(LinkKind.SESSION_THREAD, "1")
+    assert await store.link_of(LinkKind.SESSION_THREAD, "1") is None
+    assert await store.link_to(LinkKind.SESSION_THREAD, "C1:1.1") is None
+    await store.unlink(LinkKind.SESSION_THREAD, "1")  # nothing to drop: no error
+    await store.unlink(LinkKind.SESSION_TOPIC, "2")  # another kind: session 2's thread stays
+    assert await store.link_of(LinkKind.SESSION_THREAD, "2") == session_thread(2, "C1", "2.2")
+    assert await store.link_to(LinkKind.SESSION_THREAD, "C1:2.2") == session_thread(2, "C1", "2.2")
+
+
+async def test_no_reader_ever_sees_one_direction_of_a_link_alone(store: Store) -> None:
+    """Both directions are one write: while links are being written, whichever direction a reader finds
+    first, the other is there too (two writes, as before, let a reader in between)."""
+    links = [session_thread(n, "C1", f"{n}.0") for n in range(1, 61)]
+    done = asyncio.Event()
+    halves: list[str] = []
+
+    async def write() -> None:
+        for link in links:
+            await store.link(link)
+            await asyncio.sleep(0)
+        done.set()
+
+    async def read() -> None:
+        while not done.is_set():
+            for link in links:
+                if await store.link_of(link.kind, link.ours) and not await store.link_to(link.kind, link.platform):
+                    halves.append(f"{link.ours} → {link.platform} without its way back")
+                if await store.link_to(link.kind, link.platform) and not await store.link_of(link.kind, link.ours):
+                    halves.append(f"{link.platform} → {link.ours} without its way there")
+            await asyncio.sleep(0)
+
+    await asyncio.gather(write(), read(), read())
+    assert halves == []
+    for link in links:
+        assert await store.link_to(link.kind, link.platform) == link
+
+
 # --- SQLite only ----------------------------------------------------------------------
 
 
@@ -649,6 +729,31 @@ async def test_sqlite_failed_migration_rolls_back(tmp_path: Path) -> None:
         await good.close()
     with sqlite3.connect(tmp_path / "b.db") as db:
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'half'").fetchone() is None
+
+
+async def test_sqlite_a_link_whose_transaction_fails_leaves_neither_direction(tmp_path: Path) -> None:
+    """A crash before the commit (here: the COMMIT fails) leaves no half of the link behind."""
+
+    class FailingCommit(InlineConnection):
+        async def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("disk I/O error")
+            return await super().execute(sql, params)
+
+    store = SqliteStore(tmp_path / "crash.db")
+    await store.open()
+    try:
+        healthy = store._db
+        store._db = FailingCommit(healthy._connection)  # type: ignore[union-attr]
+        with pytest.raises(StoreError):
+            await store.link(session_thread(1, "C1", "1.2"))
+        store._db = healthy
+        assert await store.link_of(LinkKind.SESSION_THREAD, "1") is None
+        assert await store.link_to(LinkKind.SESSION_THREAD, "C1:1.2") is None
+        await store.link(session_thread(1, "C1", "1.2"))
+        assert await store.link_to(LinkKind.SESSION_THREAD, "C1:1.2") == session_thread(1, "C1", "1.2")
+    finally:
+        await store.close()
 
 
 # --- Redis only: several linedesk processes on one Redis -------------------------------------
@@ -978,4 +1083,17 @@ async def test_redis_sessions_stored_before_the_quiet_index_are_in_it_after_the_
         (b.number, 120.0),
         (a.number, 150.0),
     ]
-    assert await upgraded._r.get(upgraded._k("schema")) == "2"  # the current layout (2: typed outbox actions)
+    assert await upgraded._r.get(upgraded._k("schema")) == "3"  # the current layout (3: platform links)
+
+
+async def test_redis_a_link_that_fails_leaves_neither_direction(redis_stores: RedisFactory) -> None:
+    """The link script checks everything that could fail before its first write (Redis does not roll a
+    script back): a failing call writes nothing, not one direction."""
+    store = await redis_stores()
+    await store._r.set(store._k("link", LinkKind.SESSION_THREAD.value, "to"), "not a hash")
+    with pytest.raises(StoreError, match="WRONGTYPE"):
+        await store.link(session_thread(1, "C1", "1.2"))
+    assert await store._r.hget(store._k("link", LinkKind.SESSION_THREAD.value), "1") is None
+    await store._r.delete(store._k("link", LinkKind.SESSION_THREAD.value, "to"))
+    await store.link(session_thread(1, "C1", "1.2"))
+    assert await store.link_of(LinkKind.SESSION_THREAD, "1") == session_thread(1, "C1", "1.2")

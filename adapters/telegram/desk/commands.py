@@ -28,8 +28,8 @@ from adapters.telegram.desk.middleware import (
     required,
 )
 from adapters.telegram.desk_cards import sessions_html, topic_link
-from adapters.telegram.desk_delivery import TOPIC_REF
 from core.config import OperatorConfig
+from core.links import LinkKind
 from core.model import OperatorStatus, Session, SessionStatus
 from core.operators import Operators
 from core.store.base import Store
@@ -142,7 +142,8 @@ async def listed(store: Store, desk: Desk, sessions: list[Session]) -> list[tupl
     for session in sessions:
         client = await store.get_client(session.client_id)
         line = desk.config.line(session.line_id)
-        topic = await store.get_ref(TOPIC_REF, str(session.number))
+        link = await store.link_of(LinkKind.SESSION_TOPIC, str(session.number))
+        topic = link.data if link is not None else None
         title = f"#{session.number} · {client.name if client else '?'} · {line.name if line else session.line_id}"
         entries.append((title, topic_link(int(topic["chat_id"]), int(topic["thread_id"])) if topic else None))
     return entries

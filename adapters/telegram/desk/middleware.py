@@ -13,10 +13,10 @@ from aiogram import BaseMiddleware, Bot
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from adapters.telegram.desk.errors import not_operator, tampered
-from adapters.telegram.desk_delivery import TOPIC_SESSION_REF
 from core.autostart import Autostart
 from core.bpmn.catalog import Catalog
 from core.config import Config, LineConfig, OperatorConfig
+from core.links import LinkKind
 from core.model import Session
 from core.operators import Operators
 from core.processes import Processes
@@ -115,8 +115,8 @@ class DeskContext(BaseMiddleware):
 
 
 async def topic_session(store: Store, topic: Topic) -> Session | None:
-    ref = await store.get_ref(TOPIC_SESSION_REF, f"{topic.chat_id}:{topic.thread_id}")
-    return await store.get_session(int(ref["session"])) if ref is not None else None
+    link = await store.link_to(LinkKind.SESSION_TOPIC, f"{topic.chat_id}:{topic.thread_id}")
+    return await store.get_session(int(link.ours)) if link is not None else None
 
 
 # --- filters -------------------------------------------------------------------------------------------

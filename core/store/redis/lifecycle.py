@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -37,6 +37,10 @@ from core.store.redis.scripts import (
 
 
 class LifecycleMixin(RedisBase):
+    if TYPE_CHECKING:  # in RedisLinks (links.py), the other mixin that the store is made of
+
+        async def _platform_links(self, client: aioredis.Redis, version: int) -> None: ...
+
     # --- lifecycle -------------------------------------------------------------
     @_translated
     async def open(self) -> None:
@@ -88,6 +92,7 @@ class LifecycleMixin(RedisBase):
         if version < 2:
             await self._typed_outbox(client)
             await client.set(self._k("schema"), 2)
+        await self._platform_links(client, version)  # 3: platform links (links.py)
 
     async def _typed_outbox(self, client: aioredis.Redis, batch: int = 500) -> None:
         """Upgrade 2: an outbox entry's `action` name and `payload` dict become one typed action (its JSON,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from core.store.sqlite.connection import BUSY_TIMEOUT_MS, WRITE_WAIT, InlineConnection, Row, SqliteBase
 from core.store.sqlite.inbound import DEDUPE_KEEP, InboundMixin
 from core.store.sqlite.lifecycle import LifecycleMixin
+from core.store.sqlite.links import SqliteLinks
 from core.store.sqlite.migrations import MIGRATIONS, Migration, MigrationStep
 from core.store.sqlite.outbox import OutboxMixin
 from core.store.sqlite.refs import RefsMixin
@@ -37,5 +38,5 @@ __all__ = [
 ]
 
 
-class SqliteStore(LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin):
+class SqliteStore(SqliteLinks, LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin):
     """The SQLite store, one mixin per concern over `SqliteBase`'s connection (see the modules)."""

@@ -8,6 +8,7 @@ from typing import TypeAlias
 
 from core.outbox_actions import from_legacy
 from core.store.sqlite.connection import InlineConnection
+from core.store.sqlite.links import platform_links
 
 MigrationStep: TypeAlias = "str | Callable[[InlineConnection], Awaitable[None]]"
 """An SQL statement, or a conversion in Python (run inside the migration's transaction)."""
@@ -111,4 +112,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     (6, (_typed_outbox,)),
+    (7, (platform_links,)),
 )

@@ -1,0 +1,135 @@
+"""Redis's platform links (`core.links`): layout 3 and `RedisStore`'s link methods.
+
+Keys (after the store's prefix): `link:<kind>`, a hash of ours → JSON {"platform", "data"}, and
+`link:<kind>:to`, a hash of platform key → ours. One Lua script writes (or drops) both directions of a link,
+so no other client ever sees one without the other, and a failing call writes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+
+from core.links import LEGACY_FORWARD, LEGACY_REVERSE, Link, LinkKind, from_legacy
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+# A platform link, both directions in one step; the kind's link of the same ours or platform is replaced.
+# Everything that could fail is checked before the first write (a script is not rolled back on an error).
+# KEYS: link:<kind>, link:<kind>:to; ARGV: ours, platform, the forward JSON {"platform", "data"}.
+_LINK = """
+for _, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k).ok
+  if t ~= 'none' and t ~= 'hash' then return redis.error_reply('WRONGTYPE ' .. k .. ' is not a hash') end
+end
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local was = cjson.decode(old).platform
+  if was ~= ARGV[2] and redis.call('HGET', KEYS[2], was) == ARGV[1] then redis.call('HDEL', KEYS[2], was) end
+end
+local other = redis.call('HGET', KEYS[2], ARGV[2])
+if other and other ~= ARGV[1] then redis.call('HDEL', KEYS[1], other) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS: as _LINK; ARGV: ours.
+_UNLINK = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old then return 0 end
+local was = cjson.decode(old).platform
+if redis.call('HGET', KEYS[2], was) == ARGV[1] then redis.call('HDEL', KEYS[2], was) end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+"""
+
+# ours and the forward JSON of a platform key, in one round trip. KEYS: as _LINK; ARGV: platform.
+_LINK_TO = """
+local ours = redis.call('HGET', KEYS[2], ARGV[1])
+if not ours then return false end
+local doc = redis.call('HGET', KEYS[1], ours)
+if not doc then return false end
+return {ours, doc}
+"""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """`core.store.redis._translated` (Redis errors and calls past the store's deadline become StoreError),
+    looked up when called: that module imports this one."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from core.store.redis.connection import _translated as translated
+
+        return await translated(fn)(*args, **kwargs)
+
+    return wrapper
+
+
+def _doc(link: Link) -> str:
+    return json.dumps({"platform": link.platform, "data": link.data})
+
+
+class RedisLinks:
+    """Mixed into `RedisStore` (which provides `_r`, `_k` and `call_timeout`)."""
+
+    if TYPE_CHECKING:
+        call_timeout: float
+
+        @property
+        def _r(self) -> aioredis.Redis: ...
+
+        def _k(self, *parts: object) -> str: ...
+
+    def _link_keys(self, kind: LinkKind) -> list[str]:
+        return [self._k("link", kind.value), self._k("link", kind.value, "to")]
+
+    async def _platform_links(self, client: aioredis.Redis, version: int) -> None:
+        """Upgrade 3, for a layout `version` below it: the refs of a session's Slack thread and Telegram topic (a
+        forward and a reverse hash each, `core.links.LEGACY_FORWARD` / `LEGACY_REVERSE`) become platform links;
+        the old hashes are deleted once every link is written, then the layout is 3 (an upgrade cut short runs
+        again: linking is idempotent)."""
+        if version >= 3:
+            return
+        link = client.register_script(_LINK)
+        for kind, namespace in LEGACY_FORWARD.items():
+            refs = cast(dict[str, str], await client.hgetall(self._k("ref", namespace)))
+            for key, value in refs.items():
+                new = from_legacy(kind, key, json.loads(value))
+                await link(keys=self._link_keys(kind), args=[new.ours, new.platform, _doc(new)])
+            await client.delete(self._k("ref", namespace), self._k("ref", LEGACY_REVERSE[kind]))
+        await client.set(self._k("schema"), 3)
+
+    @_translated
+    async def link(self, link: Link) -> None:
+        script = self._r.register_script(_LINK)
+        await script(keys=self._link_keys(link.kind), args=[link.ours, link.platform, _doc(link)])
+
+    @_translated
+    async def link_of(self, kind: LinkKind, ours: str) -> Link | None:
+        doc = await self._r.hget(self._k("link", kind.value), ours)
+        if doc is None:
+            return None
+        stored = json.loads(doc)
+        return Link(kind, ours, str(stored["platform"]), dict(stored["data"]))
+
+    @_translated
+    async def link_to(self, kind: LinkKind, platform: str) -> Link | None:
+        script = self._r.register_script(_LINK_TO)
+        found = await script(keys=self._link_keys(kind), args=[platform])
+        if not found:
+            return None
+        ours, doc = cast(list[str], found)
+        return Link(kind, ours, platform, dict(json.loads(doc)["data"]))
+
+    @_translated
+    async def unlink(self, kind: LinkKind, ours: str) -> None:
+        script = self._r.register_script(_UNLINK)
+        await script(keys=self._link_keys(kind), args=[ours])
