@@ -35,20 +35,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.load import Outgoing, Poster, post_burst
+from benchmarks.results import table, write_results
 from benchmarks.stage import (
     REDIS_URL,
-    Outgoing,
-    Poster,
     Stage,
     linedesk_program,
-    post_burst,
     redis_answers,
     redis_cleanup,
     redis_prefix,
     redis_url,
     sqlite_url,
-    table,
-    write_results,
 )
 
 

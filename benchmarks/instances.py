@@ -21,19 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.load import Poster
 from benchmarks.relay import Plan, Relay
-from benchmarks.stage import (
-    Poster,
-    Program,
-    Stage,
-    linedesk_program,
-    redis_answers,
-    redis_cleanup,
-    redis_prefix,
-    redis_url,
-    table,
-    write_results,
-)
+from benchmarks.results import table, write_results
+from benchmarks.stage import Program, Stage, linedesk_program, redis_answers, redis_cleanup, redis_prefix, redis_url
 
 
 async def run(relay: Relay, count: int, folder: Path) -> dict[str, Any]:

@@ -33,27 +33,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.load import Outgoing, Poster, post_burst, post_paced
+from benchmarks.profiling import Spy, profile_summary
+from benchmarks.results import RESULTS, table, write_results
 from benchmarks.stage import (
-    RESULTS,
-    Outgoing,
-    Poster,
     Program,
-    Spy,
     Stage,
     echo_program,
     latency_summary,
     linedesk_program,
-    post_burst,
-    post_paced,
-    profile_summary,
     redis_answers,
     redis_cleanup,
     redis_cpu_seconds,
     redis_prefix,
     redis_url,
     sqlite_url,
-    table,
-    write_results,
 )
 
 TARGETS = ("aiogram", "ptb", "linedesk-sqlite", "linedesk-redis")

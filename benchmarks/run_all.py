@@ -25,17 +25,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import footprint, instances, process_cycle, relay, slack_ack
-from benchmarks.stage import (
-    RESULTS,
-    ROOT,
-    machine,
-    redis_answers,
-    redis_cleanup,
-    redis_prefix,
-    redis_url,
-    table,
-    write_results,
-)
+from benchmarks.results import RESULTS, ROOT, machine, table, write_results
+from benchmarks.stage import redis_answers, redis_cleanup, redis_prefix, redis_url
 
 STEPS = ("relay", "relay-profile", "slack_ack", "footprint", "instances")
 

@@ -25,23 +25,20 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.slack.views import PICK, pick_value
+from benchmarks.load import Outgoing, Poster, post_burst
+from benchmarks.results import table, write_results
 from benchmarks.stage import (
     DESK_CHANNEL,
-    Outgoing,
-    Poster,
     Program,
     Stage,
     latency_summary,
     linedesk_program,
     operator_slack,
-    post_burst,
     redis_answers,
     redis_cleanup,
     redis_prefix,
     redis_url,
     sqlite_url,
-    table,
-    write_results,
 )
 
 OPERATORS = 50
