@@ -125,6 +125,10 @@ def shape_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
+CHECKED = "linedesk_shape_checked"
+"""Bolt context key: the request's shape was checked before Bolt built it (`checked_bolt_request`)."""
+
+
 def checked_bolt_request(text: str, request: web.Request) -> AsyncBoltRequest:
     """The request for Bolt from a signed body, its shape checked first: Bolt reads the body (for its context)
     while it builds the request, so a body it cannot read fails before `ShapeCheckedApp` could see it.
@@ -135,7 +139,9 @@ def checked_bolt_request(text: str, request: web.Request) -> AsyncBoltRequest:
     problem = shape_problem(body)
     if problem is not None:
         raise Refused(400, f"malformed Slack request: {problem}")
-    return AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+    return AsyncBoltRequest(
+        body=text, query=request.query_string, headers=dict(request.headers), context={CHECKED: True}
+    )
 
 
 class ShapeCheckedApp(AsyncApp):
@@ -150,6 +156,8 @@ class ShapeCheckedApp(AsyncApp):
         if body is not req.body:  # half a UTF-16 pair anywhere (JSON allows it, UTF-8 does not): U+FFFD instead
             req.body = body
             req.context = build_async_context(AsyncBoltContext(req.context), body)
+        if req.context.get(CHECKED):  # over HTTP, checked before Bolt built the request: not twice per ack
+            return await super().async_dispatch(req)
         problem = shape_problem(body) if isinstance(body, dict) else "the body is not a JSON object"
         if problem is not None:
             log.warning("a Slack request Bolt cannot route (%s): answered 400", problem)

@@ -1,17 +1,5 @@
-"""SQLite store: one connection in WAL mode, numbered migrations tracked by `PRAGMA user_version`.
-
-Filtered/ordered fields are real columns; the full record is kept as JSON in `data`.
-Write transactions are `BEGIN IMMEDIATE`, serialised inside this process by an asyncio.Lock, since
-every coroutine shares the one connection.
-
-Statements run on the event loop's thread (`InlineConnection`), not on a worker thread as aiosqlite
-would: linedesk's statements take tens of microseconds, and handing each to a thread and back cost
-about 100 µs of CPU more than the statement itself (benchmarks/README.md). A transaction therefore
-never yields to the loop half-way, either. So that another process holding the file's write lock (the
-admin CLI, a backup) never stalls the loop, SQLite's own busy wait is kept to a few milliseconds and a
-`BEGIN IMMEDIATE` that finds the file locked is tried again after an asyncio sleep, for up to
-`write_wait` seconds.
-"""
+"""The SQLite store's one connection: `InlineConnection` (statements on the loop's thread), the write lock
+waited out with asyncio sleeps, and `SqliteBase`, which every concern's mixin builds on (see the package)."""
 
 from __future__ import annotations
 
