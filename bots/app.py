@@ -22,6 +22,7 @@ from adapters.slack.desk import SlackDesk, acknowledge_the_rest
 from adapters.slack.events import EventInbox, SlackEvents, events_app
 from adapters.slack.files import SlackFiles
 from adapters.slack.home import SlackHome
+from adapters.slack.pacing import channel_draw, paced, workspace_draw
 from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
 from adapters.slack.tracking import SlackListeners
@@ -32,6 +33,7 @@ from adapters.telegram.desk_delivery import TelegramDeskDelivery
 from adapters.telegram.files import TelegramFiles
 from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
 from adapters.telegram.line_bots import LineBots
+from adapters.telegram.pacing import bot_draw, chat_draw
 from bots.http import build_web_app
 from bots.metrics import Metrics
 from core.autostart import Autostart
@@ -39,7 +41,7 @@ from core.blocks import BLOCKS, Blocks
 from core.bpmn.catalog import Catalog, load_catalog
 from core.clock import Clock, SystemClock
 from core.config import Config
-from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier
+from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier, desk_merge
 from core.errors import DeliveryError
 from core.events import EventBus, MessageReceived, OperatorStatusChanged
 from core.files import Files
@@ -48,8 +50,8 @@ from core.intake import Intake
 from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxSettings, OutboxWorker
-from core.outbox_actions import ToClient, ToDesk
-from core.pacing import SLACK_CHANNEL, TELEGRAM_BOT, TELEGRAM_CHAT, TELEGRAM_GROUP, Pacer
+from core.outbox_actions import Edit, OpenSession, RefreshCard, ToClient, ToDesk
+from core.pacing import SLACK_UPDATE, Draw, Pacer
 from core.processes import Processes, ProcessParts
 from core.sessions import SessionParts, Sessions
 from core.store import Store, open_store
@@ -74,11 +76,13 @@ class Linedesk:
         self.catalog = catalog or load_catalog(config.processes.dir, BLOCKS)
         self.bus = EventBus()
         self.metrics = Metrics()
+        self.pacer = pacer if pacer is not None else Pacer() if config.delivery.pace else Pacer.unlimited()
+        """Every platform call and every outbox delivery draws from it (`core.pacing`)."""
         self.outbox = OutboxWorker(
             self.store,
             self.clock,
             OutboxSettings(lease=config.delivery.lease, poll_interval=outbox_poll),
-            pacer=pacer if pacer is not None else Pacer() if config.delivery.pace else Pacer.unlimited(),
+            pacer=self.pacer,
             telemetry=self.metrics,
         )
         self.courier = Courier(self.store, config, self.clock, self.outbox.wake)
@@ -101,7 +105,7 @@ class Linedesk:
         self.outbox.on_dead(self._undeliverable)
         self.health = Health(self.clock.now)
 
-        self.telegram_bots = LineBots(config)
+        self.telegram_bots = LineBots(config, pacer=self.pacer)
         self.dispatcher = Dispatcher(
             sessions=self.sessions,
             operators=self.operators,
@@ -124,6 +128,7 @@ class Linedesk:
             TELEGRAM_DESK,
             TelegramDeskDelivery(self.telegram_bots, self.store, config, self.files),
             pace=self._telegram_desk_pace,
+            merge=desk_merge,
         )
 
         self.slack: AsyncApp | None = None
@@ -181,6 +186,7 @@ class Linedesk:
                 SLACK_DESK,
                 SlackDeskDelivery(self.slack_client, self.store, config, self.files, health=self.health),
                 pace=self._slack_desk_pace,
+                merge=desk_merge,
             )
             self.files.register("slack", SlackFiles(self.slack_client))
             self.outbox.register(
@@ -197,32 +203,53 @@ class Linedesk:
         self.started = False
 
     # --- pacing: which platform limits each outbox route draws from ----------------------------
-    def _telegram_client_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
+    # The first platform call of each entry: its turn is taken before it is delivered (`core.pacing`). A new
+    # session's topic or thread and card refreshes go ahead of the mirror backlog; edits are not posts.
+    def _telegram_client_pace(self, entry: OutboxEntry) -> list[Draw]:
         if not isinstance(entry.action, ToClient):
             return []  # its deliverer refuses it
-        line = entry.action.line_id
-        return [(TELEGRAM_CHAT, f"{line}:{entry.action.chat_id}"), (TELEGRAM_BOT, line)]
+        bot = self.telegram_bots.get(entry.action.line_id)
+        return [chat_draw(bot.id, entry.action.chat_id), bot_draw(bot.id)] if bot is not None else []
 
-    def _slack_client_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
-        return [(SLACK_CHANNEL, entry.action.chat_id)] if isinstance(entry.action, ToClient) else []
+    def _slack_client_pace(self, entry: OutboxEntry) -> list[Draw]:
+        return [channel_draw(entry.action.chat_id)] if isinstance(entry.action, ToClient) else []
 
-    def _telegram_desk_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
+    def _telegram_desk_pace(self, entry: OutboxEntry) -> list[Draw]:
         line = self.config.line(entry.action.line_id) if isinstance(entry.action, ToDesk) else None
-        if line is None or line.telegram_desk_chat is None:
+        bot = self.telegram_bots.get(line.id) if line is not None else None
+        if line is None or line.telegram_desk_chat is None or bot is None:
             return []
-        return [(TELEGRAM_GROUP, line.telegram_desk_chat), (TELEGRAM_BOT, line.id)]
+        match entry.action:
+            case OpenSession():  # the topic and its card: two sends
+                return [chat_draw(bot.id, line.telegram_desk_chat, 2, urgent=True), bot_draw(bot.id, 2, urgent=True)]
+            case RefreshCard() | Edit():
+                return [bot_draw(bot.id, urgent=True)]
+            case _:
+                return [chat_draw(bot.id, line.telegram_desk_chat), bot_draw(bot.id)]
 
-    def _slack_desk_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
+    def _slack_desk_pace(self, entry: OutboxEntry) -> list[Draw]:
         line = self.config.line(entry.action.line_id) if isinstance(entry.action, ToDesk) else None
-        return [(SLACK_CHANNEL, line.slack_desk_channel)] if line is not None and line.slack_desk_channel else []
+        if line is None or not line.slack_desk_channel:
+            return []
+        match entry.action:
+            case OpenSession():
+                return [channel_draw(line.slack_desk_channel, urgent=True)]
+            case RefreshCard() | Edit():
+                return [workspace_draw(SLACK_UPDATE, urgent=True)]
+            case _:
+                return [channel_draw(line.slack_desk_channel)]
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self, *, transports: bool = True) -> None:
         """Open the store, pick up what a previous run left, start the workers and, with
         `transports`, the Telegram webhooks or pollers and Slack's Socket Mode connection."""
         await self.store.open()
+        windows = self.store.pacing_windows()
+        if windows is not None:  # shared by every instance on the store
+            self.pacer.keep_windows_in(windows)
         if self.slack_client is not None and self.slack_client.session is None:
-            self.slack_client.session = aiohttp.ClientSession()  # one pool for every Web API call
+            # one pool for every Web API call, each paced
+            self.slack_client.session = aiohttp.ClientSession(middlewares=(paced(self.pacer),))
         if self.slack is not None and self.slack_auth is not None:
             for app in (self.slack, self.slack_events):
                 if app is not None:

@@ -14,7 +14,7 @@ from typing import TypedDict
 from core.clock import Clock
 from core.config import Config, LineConfig
 from core.model import MAX_FILE_BYTES, AuthorKind, Client, Message, OutboxEntry, Session
-from core.outbox_actions import ClientAction, CopyFrom, DeskAction, Mirror, Notice, SendText
+from core.outbox_actions import ClientAction, CopyFrom, DeskAction, Mirror, Notice, RefreshCard, SendText
 from core.store.base import Store
 
 
@@ -29,6 +29,9 @@ class ToClientFields(TypedDict):
     client_id: str
     chat_id: str
 
+
+CARD_LANE = ":card"
+"""What a session's card-refresh conversation adds to its desk conversation's name."""
 
 SLACK_DESK = "slack.desk"
 TELEGRAM_DESK = "telegram.desk"
@@ -85,7 +88,18 @@ def mirror_of(message: Message, line_id: str) -> Mirror:
         source_ref=message.source_ref,
         media_group=message.media_group,
         attachments=message.attachments,
+        sent_at=message.created_at,
     )
+
+
+def desk_merge(head: OutboxEntry, later: OutboxEntry) -> bool:
+    """What a desk delivers together with the head of a session's conversation: the session's mirrored
+    messages that waited behind the desk's limit (one post, in order), and card refreshes (the card is drawn
+    from the session as it is now, so one refresh stands for all)."""
+    a, b = head.action, later.action
+    if isinstance(a, Mirror) and isinstance(b, Mirror):
+        return a.session == b.session
+    return isinstance(a, RefreshCard) and isinstance(b, RefreshCard) and a.session == b.session
 
 
 def to_client(client: Client, session: Session) -> ToClientFields:
@@ -138,9 +152,11 @@ class Courier:
         if line is None:
             return []
         now = self._clock.now()
+        # a card refresh has a lane of its own: it never waits behind the session's posts (§13)
+        lane = CARD_LANE if isinstance(action, RefreshCard) else ""
         return [
             OutboxEntry(
-                conversation=f"{route}:{session.number}",
+                conversation=f"{route}:{session.number}{lane}",
                 route=route,
                 action=action,
                 due_at=now + delay,

@@ -4,6 +4,7 @@ act, translate the platform's failures into the outbox's terms."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from core.config import Config, LineConfig
 from core.courier import mirror_of
@@ -12,13 +13,24 @@ from core.model import OutboxEntry, Session
 from core.outbox_actions import Mirror, ToDesk, unknown_action
 from core.store.base import Store
 
+CARD_WAITS = 10
+"""Times a card refresh waits for its session's card to be posted before it posts the card itself (its
+OpenSession was lost: a crash between storing a session and queueing its card)."""
+
+
+def card_not_posted_yet(entry: OutboxEntry) -> None:
+    """A card refresh found no card: its OpenSession, in the session's own lane, has not posted it yet.
+    Try again in a second (posting it here too would open the thread twice), unless that has gone on for long."""
+    if entry.attempts < CARD_WAITS:
+        raise DeliveryError("the session's card is not posted yet", retry_after=1.0)
+
 
 class DeskDelivery(ABC):
     def __init__(self, store: Store, config: Config):
         self._store = store
         self._config = config
 
-    async def deliver(self, entry: OutboxEntry) -> None:
+    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> None:
         if not isinstance(entry.action, ToDesk):
             raise unknown_action(entry.action, "desk")
         number = entry.action.session
@@ -29,15 +41,23 @@ class DeskDelivery(ABC):
         if line is None:
             raise DeliveryError(f"line {session.line_id!r} is not configured any more", permanent=True)
         try:
-            await self.perform(entry, session, line)
+            await self.perform(entry, session, line, merged)
         except DeliveryError:
             raise
         except Exception as err:
             raise self.translate(err) from err
 
-    async def mirrored(self, mirror: Mirror) -> list[Mirror]:
-        """The messages a `Mirror` shows: itself, or every message of its album (Telegram media group),
-        in order — the album's first message posts them all together."""
+    async def mirrored(self, mirror: Mirror, merged: Sequence[OutboxEntry] = ()) -> list[Mirror]:
+        """The messages a `Mirror` shows, in order: itself, or every message of its album (Telegram media
+        group: the album's first message posts them all together), then those of the mirrors merged into it
+        (`desk_merge`), each once."""
+        shown: dict[int, Mirror] = {}
+        for item in [mirror, *(e.action for e in merged if isinstance(e.action, Mirror))]:
+            for message in await self._album(item):
+                shown.setdefault(message.message_id or -len(shown) - 1, message)
+        return list(shown.values())
+
+    async def _album(self, mirror: Mirror) -> list[Mirror]:
         group = mirror.media_group
         if not group:
             return [mirror]
@@ -45,8 +65,11 @@ class DeskDelivery(ABC):
         return [mirror_of(m, mirror.line_id) for m in messages if m.media_group == group] or [mirror]
 
     @abstractmethod
-    async def perform(self, entry: OutboxEntry, session: Session, line: LineConfig) -> None:
-        """Do the entry's action (a `DeskAction`: `OpenSession`, `Mirror`, `Notice` …) on the platform."""
+    async def perform(
+        self, entry: OutboxEntry, session: Session, line: LineConfig, merged: Sequence[OutboxEntry] = ()
+    ) -> None:
+        """Do the entry's action (a `DeskAction`: `OpenSession`, `Mirror`, `Notice` …) on the platform, with
+        the entries merged into it."""
 
     @abstractmethod
     def translate(self, err: Exception) -> DeliveryError: ...

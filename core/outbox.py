@@ -21,7 +21,7 @@ from core.clock import Clock
 from core.errors import DeliveryError
 from core.log_context import about
 from core.model import OutboxEntry
-from core.pacing import Pacer
+from core.pacing import Draw, Pacer
 from core.store.base import Store, steadily
 from core.telemetry import NO_TELEMETRY, Telemetry
 
@@ -29,12 +29,22 @@ log = logging.getLogger(__name__)
 
 
 class Deliverer(Protocol):
-    async def deliver(self, entry: OutboxEntry) -> None:
-        """Perform the entry; raise DeliveryError on failure (anything else counts as transient)."""
+    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> None:
+        """Perform the entry (and `merged`, the entries queued behind it that its route's `Merge` let join it,
+        in one go); raise DeliveryError on failure (anything else counts as transient)."""
 
 
-PaceKeys = Callable[[OutboxEntry], Sequence[tuple[str, str | int]]]
-"""The pacing buckets an entry draws from, e.g. [("telegram.chat", "support:501"), ("telegram.bot", "support")]."""
+PaceKeys = Callable[[OutboxEntry], Sequence[Draw]]
+"""The pacing buckets an entry's first platform call draws from, most specific first, e.g.
+[Draw("telegram.chat", "<bot>:501"), Draw("telegram.bot", "<bot>")]: its turn is waited for before it is
+delivered (a 429 answer pauses the first)."""
+
+Merge = Callable[[OutboxEntry, OutboxEntry], bool]
+"""Whether a later entry of the same conversation may be delivered together with the head (e.g. mirrored
+messages that waited behind a desk's limit go out as one post)."""
+
+MERGE_LIMIT = 50
+"""Entries merged into one delivery, at most."""
 
 
 DeadHandler = Callable[[OutboxEntry, DeliveryError], Awaitable[None]]
@@ -73,6 +83,7 @@ class OutboxWorker:
         self._clock = clock
         self._deliverers: dict[str, Deliverer] = {}
         self._pace_keys: dict[str, PaceKeys] = {}
+        self._merges: dict[str, Merge] = {}
         self._pacer = pacer or Pacer.unlimited()
         self._dead_handlers: list[DeadHandler] = []
         settings = settings or OutboxSettings()
@@ -91,11 +102,16 @@ class OutboxWorker:
         self.delivered = 0
         self.retried = 0
         self.killed = 0
+        self.merged = 0
 
-    def register(self, route: str, deliverer: Deliverer, pace: PaceKeys | None = None) -> None:
+    def register(
+        self, route: str, deliverer: Deliverer, pace: PaceKeys | None = None, merge: Merge | None = None
+    ) -> None:
         self._deliverers[route] = deliverer
         if pace is not None:
             self._pace_keys[route] = pace
+        if merge is not None:
+            self._merges[route] = merge
 
     def on_dead(self, handler: DeadHandler) -> None:
         self._dead_handlers.append(handler)
@@ -209,8 +225,9 @@ class OutboxWorker:
             return
         pace = self._pace_keys.get(entry.route)
         try:
-            async with self._pacer.pace(*(pace(entry) if pace else ())):
-                await deliverer.deliver(entry)
+            await self._pacer.reserve(pace(entry) if pace else ())  # its turn; what waited meanwhile joins it
+            merged = await self._merged(entry)
+            await deliverer.deliver(entry, merged)
         except DeliveryError as err:
             if err.permanent:
                 await self._kill(entry, err)
@@ -221,9 +238,26 @@ class OutboxWorker:
             log.exception("deliverer %s raised on entry %s", entry.route, entry.id)
             await self._retry(entry, DeliveryError(f"{type(err).__name__}: {err}"), None)
             return
+        for follower in merged:  # before the head, whose completion releases the conversation
+            await steadily(self._store.outbox_complete, follower.id)
         await steadily(self._store.outbox_complete, entry.id)
-        self.delivered += 1
-        self._telemetry.delivery(entry.route, "delivered")
+        self.delivered += 1 + len(merged)
+        self.merged += len(merged)
+        for _ in range(1 + len(merged)):
+            self._telemetry.delivery(entry.route, "delivered")
+
+    async def _merged(self, entry: OutboxEntry) -> list[OutboxEntry]:
+        """The run of entries queued right behind `entry`, due now, that its route merges into it."""
+        merge = self._merges.get(entry.route)
+        if merge is None:
+            return []
+        run: list[OutboxEntry] = []
+        now = self._clock.now()
+        for follower in await self._store.outbox_followers(entry, MERGE_LIMIT):
+            if follower.due_at > now or not merge(entry, follower):
+                break  # never past one that waits: the conversation's order holds
+            run.append(follower)
+        return run
 
     def backoff(self, attempts: int) -> float:
         """Exponential backoff with equal jitter: a random delay in [delay/2, delay]."""

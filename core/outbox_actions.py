@@ -63,6 +63,8 @@ class Mirror(ToDesk):
     """The platform's id of the message: the Telegram desk copies the line bot's own messages as they are."""
     media_group: str | None = None
     attachments: list[Attachment] = Field(default_factory=list)
+    sent_at: float = 0.0
+    """When it was written (shown beside each message of a merged post; 0: an entry stored before it was kept)."""
 
 
 class Edit(ToDesk):

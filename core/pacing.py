@@ -1,70 +1,232 @@
 """Pacing: keep each platform's send rate under its limits before it answers 429.
 
-Leaky buckets (aiolimiter) per key: a Telegram chat (about 1 message/s, short bursts), a Telegram
-group (20/min), a Telegram bot (30/s), a Slack channel (about 1/s). Buckets are per linedesk
-process; with several instances each paces its own share.
+A bucket is one limit of one platform on one thing: a Telegram private chat (about 1 message/s, short
+bursts), a Telegram group (20/min, all forum topics together), a Telegram bot (30/s), a Slack channel's posts
+(about 1/s), Slack's `chat.update` (about 50/min per workspace), ephemerals and modals (their own tiers).
+Each is a sliding window — at most `count` sends in any `per` seconds — so no burst ever exceeds what the
+platform's own window allows (a token bucket lets a full burst through and then refills, which a platform
+counting per minute answers with 429).
+
+Where the windows are kept is the store's choice (`Windows`): in memory for one process, in Redis for
+several instances on one Redis, so that two instances share one budget instead of each sending its own.
+
+Two levels use one `Pacer`:
+- every platform call draws from its buckets (`spend`, in the adapters' HTTP layer: aiogram's request
+  middleware, an aiohttp client middleware for Slack), so every call is counted — a topic and its card are
+  two sends;
+- the outbox waits its turn before it delivers an entry (`reserve`): it takes the first call's share in
+  advance, in arrival order per bucket (fair across conversations), and merges what waited meanwhile; the
+  call that follows spends the reservation instead of drawing again.
+
+A 429 pauses the whole bucket it belongs to (`pause`): every conversation waiting on that group, channel or
+bot waits, so one flood answer is not followed by a burst of others.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import asyncio
+import heapq
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
-
-from aiolimiter import AsyncLimiter
+from typing import Protocol
 
 
 @dataclass(frozen=True)
 class Rate:
-    count: float
+    count: int
     per: float
-    """seconds"""
+    """seconds: at most `count` sends in any `per` seconds"""
+
+
+@dataclass(frozen=True)
+class Draw:
+    """`cost` sends from the bucket `kind` of `key` (e.g. TELEGRAM_GROUP of "<bot id>:<chat id>")."""
+
+    kind: str
+    key: str
+    cost: int = 1
+    urgent: bool = False
+    """Goes ahead of the waiters that are not (a new session's topic and card before the mirror backlog)."""
+
+    @property
+    def bucket(self) -> str:
+        return f"{self.kind}:{self.key}"
 
 
 TELEGRAM_CHAT = "telegram.chat"
 TELEGRAM_GROUP = "telegram.group"
 TELEGRAM_BOT = "telegram.bot"
 SLACK_CHANNEL = "slack.channel"
+SLACK_UPDATE = "slack.update"
+SLACK_EPHEMERAL = "slack.ephemeral"
+SLACK_VIEWS = "slack.views"
+SLACK_WORKSPACE = "workspace"
+"""The key of Slack's per-workspace buckets: linedesk serves one workspace."""
 
 PLATFORM_RATES: Mapping[str, Rate] = {
-    TELEGRAM_CHAT: Rate(3, 3.0),
-    TELEGRAM_GROUP: Rate(20, 60.0),
-    TELEGRAM_BOT: Rate(30, 1.0),
-    SLACK_CHANNEL: Rate(3, 3.0),
+    # a little under each platform's limit: a platform counts arrivals, we count departures
+    TELEGRAM_CHAT: Rate(3, 3.5),
+    TELEGRAM_GROUP: Rate(19, 61.0),
+    TELEGRAM_BOT: Rate(25, 1.1),
+    SLACK_CHANNEL: Rate(3, 3.5),
+    SLACK_UPDATE: Rate(45, 61.0),
+    SLACK_EPHEMERAL: Rate(90, 61.0),
+    SLACK_VIEWS: Rate(90, 61.0),
 }
 
 
-class Pacer:
-    def __init__(self, rates: Mapping[str, Rate] = PLATFORM_RATES, *, max_buckets: int = 50_000):
-        self._rates = dict(rates)
-        self._buckets: OrderedDict[tuple[str, str], AsyncLimiter] = OrderedDict()
+class Windows(Protocol):
+    """The recent sends of each bucket, wherever they are kept."""
+
+    async def take(self, bucket: str, rate: Rate, cost: int) -> float:
+        """Record `cost` sends now if the window has room (0.0); else record nothing and say how many
+        seconds until it would have (a paused bucket: until the pause ends)."""
+
+    async def pause(self, bucket: str, seconds: float) -> None:
+        """Nothing more from `bucket` for `seconds` (the platform said so)."""
+
+
+class MemoryWindows:
+    """Windows in this process: enough for one linedesk instance."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic, *, max_buckets: int = 50_000):
+        self._now = now
+        self._sends: OrderedDict[str, deque[float]] = OrderedDict()
+        self._paused: dict[str, float] = {}
         self._max_buckets = max_buckets
+
+    async def take(self, bucket: str, rate: Rate, cost: int) -> float:
+        now = self._now()
+        paused = self._paused.get(bucket, 0.0) - now
+        if paused > 0:
+            return paused
+        self._paused.pop(bucket, None)
+        sends = self._sends.get(bucket)
+        if sends is None:
+            sends = self._sends[bucket] = deque()
+            if len(self._sends) > self._max_buckets:
+                self._sends.popitem(last=False)  # the least recently used: its window is long past
+        else:
+            self._sends.move_to_end(bucket)
+        while sends and sends[0] <= now - rate.per:
+            sends.popleft()
+        cost = min(cost, rate.count)  # more than a window holds goes out when the window is empty
+        over = len(sends) + cost - rate.count
+        if over <= 0:
+            sends.extend([now] * cost)
+            return 0.0
+        return max(sends[over - 1] + rate.per - now, 0.001)
+
+    async def pause(self, bucket: str, seconds: float) -> None:
+        self._paused[bucket] = max(self._paused.get(bucket, 0.0), self._now() + seconds)
+
+
+_CREDIT: ContextVar[dict[str, int] | None] = ContextVar("linedesk_pacing_credit", default=None)
+"""Sends the outbox reserved for the delivery running in this task: bucket → how many are left."""
+
+
+class Pacer:
+    def __init__(self, rates: Mapping[str, Rate] = PLATFORM_RATES, windows: Windows | None = None):
+        self._rates = dict(rates)
+        self._windows: Windows = windows if windows is not None else MemoryWindows()
+        self._turns: dict[str, _Turns] = {}
+        """bucket → the queue its waiters take turns in"""
+        self.paused = 0
+        """How many times a platform's flood answer paused a bucket."""
 
     @classmethod
     def unlimited(cls) -> Pacer:
-        """No pacing (tests against a sandbox that has no limits, benchmarks of the framework floor)."""
+        """No pacing (tests against sandboxes with their limits off, benchmarks of the framework floor)."""
         return cls({})
 
-    def _bucket(self, kind: str, key: str) -> AsyncLimiter | None:
-        rate = self._rates.get(kind)
-        if rate is None:
-            return None
-        bucket = self._buckets.get((kind, key))
-        if bucket is None:
-            bucket = AsyncLimiter(rate.count, rate.per)
-            self._buckets[(kind, key)] = bucket
-            if len(self._buckets) > self._max_buckets:
-                self._buckets.popitem(last=False)  # the least recently created: its burst is long spent
-        else:
-            self._buckets.move_to_end((kind, key))
-        return bucket
+    @property
+    def limited(self) -> bool:
+        return bool(self._rates)
 
-    @asynccontextmanager
-    async def pace(self, *keys: tuple[str, str | int]) -> AsyncIterator[None]:
-        """Wait until every named bucket has room for one more send, then send."""
-        for kind, key in keys:
-            bucket = self._bucket(kind, str(key))
-            if bucket is not None:
-                await bucket.acquire()
-        yield
+    def keep_windows_in(self, windows: Windows) -> None:
+        """Keep the windows there from now on (the store's, shared by every instance on it: set at start,
+        once the store is open)."""
+        self._windows = windows
+
+    async def acquire(self, draws: Iterable[Draw]) -> None:
+        """Wait until every bucket drawn from has room, then take it; waiters of one bucket go in order."""
+        for draw in sorted(draws, key=lambda d: d.bucket):  # one order everywhere: no two waiters cross
+            rate = self._rates.get(draw.kind)
+            if rate is not None and draw.cost > 0:
+                await self._take(draw.bucket, rate, draw)
+
+    async def _take(self, bucket: str, rate: Rate, draw: Draw) -> None:
+        turns = self._turns.get(bucket) or self._turns.setdefault(bucket, _Turns())
+        turns.users += 1
+        try:
+            await turns.enter(0 if draw.urgent else 1)
+            try:
+                while (wait := await self._windows.take(bucket, rate, draw.cost)) > 0:  # noqa: ASYNC110
+                    await asyncio.sleep(wait)  # the window frees at a known time: nothing to wait on instead
+            finally:
+                turns.leave()
+        finally:
+            turns.users -= 1
+            if not turns.users:
+                del self._turns[bucket]
+
+    async def reserve(self, draws: Iterable[Draw]) -> None:
+        """Take the sends of `draws` now, for the calls this task makes next (`spend` uses them up)."""
+        draws = list(draws)
+        await self.acquire(draws)
+        _CREDIT.set({d.bucket: d.cost for d in draws if d.kind in self._rates})
+
+    async def spend(self, draws: Iterable[Draw]) -> None:
+        """One platform call's sends: from this task's reservation where it has some, else waited for."""
+        credit = _CREDIT.get()
+        missing: list[Draw] = []
+        for draw in draws:
+            reserved = credit.get(draw.bucket, 0) if credit else 0
+            if reserved and credit is not None:
+                credit[draw.bucket] = max(0, reserved - draw.cost)
+                if draw.cost > reserved:
+                    missing.append(Draw(draw.kind, draw.key, draw.cost - reserved, draw.urgent))
+            else:
+                missing.append(draw)
+        await self.acquire(missing)
+
+    async def pause(self, draw: Draw, seconds: float) -> None:
+        """The platform answered 429 with `retry_after`: the whole bucket waits."""
+        if draw.kind in self._rates and seconds > 0:
+            self.paused += 1
+            await self._windows.pause(draw.bucket, seconds)
+
+
+class _Turns:
+    """One bucket's waiters, served one at a time: urgent ones first, then in arrival order."""
+
+    def __init__(self) -> None:
+        self.users = 0
+        self._held = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = 0
+
+    async def enter(self, priority: int) -> None:
+        if not self._held and not self._waiting:
+            self._held = True
+            return
+        self._arrivals += 1
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, self._arrivals, turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.leave()  # it was handed the turn as it was cancelled: pass it on
+            raise
+
+    def leave(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._held = False

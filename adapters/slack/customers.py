@@ -10,6 +10,7 @@ uploaded with `files_upload_v2`, a process's status card is one message edited i
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -134,7 +135,7 @@ class SlackClientDelivery:
         self._store = store
         self._files = files
 
-    async def deliver(self, entry: OutboxEntry) -> None:
+    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> None:
         if not isinstance(entry.action, ToClient):
             raise unknown_action(entry.action, "client")
         channel = entry.action.chat_id

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -12,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import mrkdwn, views
 from core.config import Config, LineConfig
 from core.courier import mirror_line, mirror_of
-from core.desk import DeskDelivery
+from core.desk import DeskDelivery, card_not_posted_yet
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.health import Health
@@ -76,12 +78,14 @@ class SlackDeskDelivery(DeskDelivery):
     def translate(self, err: Exception) -> DeliveryError:
         return delivery_error(err)
 
-    async def perform(self, entry: OutboxEntry, session: Session, line: LineConfig) -> None:
+    async def perform(
+        self, entry: OutboxEntry, session: Session, line: LineConfig, merged: Sequence[OutboxEntry] = ()
+    ) -> None:
         """Do the entry; a refusal only a person can fix (CONFIG_ERRORS) marks linedesk degraded for
         that desk channel until a delivery there succeeds again."""
         component = f"slack:{line.slack_desk_channel}"
         try:
-            await self._perform(entry, line, session)
+            await self._perform(entry, line, session, merged)
         except SlackApiError as err:
             code = str(err.response.get("error", ""))
             if self._health is not None and code in CONFIG_ERRORS:
@@ -96,7 +100,9 @@ class SlackDeskDelivery(DeskDelivery):
         if self._health is not None:
             self._health.clear(component)
 
-    async def _perform(self, entry: OutboxEntry, line: LineConfig, session: Session) -> None:
+    async def _perform(
+        self, entry: OutboxEntry, line: LineConfig, session: Session, merged: Sequence[OutboxEntry]
+    ) -> None:
         if not line.slack_desk_channel:
             raise DeliveryError(f"line {line.id!r} has no Slack desk", permanent=True)
         channel = line.slack_desk_channel
@@ -104,6 +110,8 @@ class SlackDeskDelivery(DeskDelivery):
         link = await self._store.link_of(LinkKind.SESSION_THREAD, str(number))
         root = link.data if link is not None else None
         if isinstance(entry.action, OpenSession | RefreshCard):
+            if root is None and isinstance(entry.action, RefreshCard):
+                card_not_posted_yet(entry)  # its OpenSession, in the session's own lane, posts it
             if root is None:
                 await self._open_thread(channel, session, line.name)
             else:
@@ -117,7 +125,7 @@ class SlackDeskDelivery(DeskDelivery):
             root = await self._open_thread(channel, session, line.name)
         match entry.action:
             case Mirror() as mirror:
-                await self._mirror(root, session, await self.mirrored(mirror))
+                await self._mirror(root, await self.mirrored(mirror, merged), merged=bool(merged))
             case Edit() as edit:
                 await self._edit(root, session, edit)
             case TaskCard() as card:
@@ -145,9 +153,10 @@ class SlackDeskDelivery(DeskDelivery):
         await steadily(self._store.link, link)  # the session's thread and the thread's session, in one write
         return link.data
 
-    async def _mirror(self, root: dict[str, Any], session: Session, items: list[Mirror]) -> None:
+    async def _mirror(self, root: dict[str, Any], items: list[Mirror], *, merged: bool) -> None:
         """Post the message(s) in the thread; files up to 20 MB are fetched from where the client sent
-        them and uploaded together (an album is one post)."""
+        them and uploaded together (an album is one post; so are messages `merged` after waiting behind the
+        channel's limit, each with its time)."""
         uploads: list[dict[str, Any]] = []
         notes: list[str] = []
         for item in items:
@@ -162,6 +171,11 @@ class SlackDeskDelivery(DeskDelivery):
                 name = attachment.name or attachment.kind
                 uploads.append({"content": content, "filename": name, "title": name})
         lines = [mirror_line(item, _bold, files_shown=bool(uploads), escape=mrkdwn.escape) for item in items]
+        if merged:  # each message with its time, in the reader's own time zone
+            lines = [
+                f"{_time(item.sent_at)} {line}" if item.sent_at else line
+                for item, line in zip(items, lines, strict=True)
+            ]
         text = "\n".join([*lines, *notes])
         if uploads:
             await self._client.files_upload_v2(
@@ -177,14 +191,14 @@ class SlackDeskDelivery(DeskDelivery):
                 await steadily(
                     self._store.set_ref,
                     MIRRORED_REF,
-                    f"{session.number}:{item.message_id}",
-                    {"channel": root["channel"], "ts": first},
+                    f"{item.session}:{item.message_id}",
+                    {"channel": root["channel"], "ts": first, "merged": merged},
                 )
 
     async def _edit(self, root: dict[str, Any], session: Session, edit: Edit) -> None:
         stored = await self._store.get_message(session.number, edit.message_id)
         mirrored = await self._store.get_ref(MIRRORED_REF, f"{session.number}:{edit.message_id}")
-        if stored is None or mirrored is None:
+        if stored is None or mirrored is None or mirrored.get("merged"):
             await self._client.chat_postMessage(
                 channel=root["channel"],
                 thread_ts=root["ts"],
@@ -221,6 +235,12 @@ class SlackDeskDelivery(DeskDelivery):
 
 def _bold(name: str) -> str:
     return f"*{name}*"
+
+
+def _time(at: float) -> str:
+    """Slack's date token: the reader's local time, with UTC as the fallback text."""
+    fallback = time.strftime("%H:%M:%S UTC", time.gmtime(at))
+    return f"<!date^{int(at)}^{{time_secs}}|{fallback}>"
 
 
 SLACK_TEXT_LIMIT = 39_000

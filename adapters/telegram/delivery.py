@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -86,7 +87,7 @@ class TelegramClientDelivery:
         self._store = store
         self._files = files
 
-    async def deliver(self, entry: OutboxEntry) -> None:
+    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> None:
         if not isinstance(entry.action, ToClient):
             raise unknown_action(entry.action, "client")
         line_id = entry.action.line_id

@@ -3,6 +3,9 @@ its card, mirrored messages, notices, task and status cards."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot
@@ -15,7 +18,7 @@ from adapters.telegram.line_bots import LineBots
 from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, TOPIC_NAME_LIMIT, fit, split_text
 from core.config import Config, LineConfig
 from core.courier import mirror_line, mirror_of
-from core.desk import DeskDelivery
+from core.desk import DeskDelivery, card_not_posted_yet
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.links import LinkKind, session_topic
@@ -27,6 +30,21 @@ DESK_STATUS_REF = "telegram.desk_status"
 """ref namespace: instance id → {"chat_id", "message_id"} of its status line in the topic"""
 MIRRORED_REF = "telegram.mirrored"
 """ref namespace: "<session>:<message id>" → {"chat_id", "message_id", "caption"} of its copy in the topic"""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One delivery: the entry, its session and line, and — for a mirror — every message it shows (its
+    album's, and those of the mirrors merged into it: `core.courier.desk_merge`)."""
+
+    entry: OutboxEntry
+    session: Session
+    line: LineConfig
+    mirrors: list[Mirror]
+
+
+def _time(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(at))
 
 
 def _own_message(source_ref: Any, line_id: str) -> tuple[int, int] | None:
@@ -50,18 +68,24 @@ class TelegramDeskDelivery(DeskDelivery):
     def translate(self, err: Exception) -> DeliveryError:
         return delivery_error(err)
 
-    async def perform(self, entry: OutboxEntry, session: Session, line: LineConfig) -> None:
+    async def perform(
+        self, entry: OutboxEntry, session: Session, line: LineConfig, merged: Sequence[OutboxEntry] = ()
+    ) -> None:
         bot = self._bots.get(line.id)
         if line.telegram_desk_chat is None or bot is None:
             raise DeliveryError(f"line {line.id!r} has no Telegram desk", permanent=True)
         link = await self._store.link_of(LinkKind.SESSION_TOPIC, str(session.number))
         topic = link.data if link is not None else None
+        if isinstance(entry.action, RefreshCard) and (topic is None or not topic.get("card_id")):
+            card_not_posted_yet(entry)  # its OpenSession, in the session's own lane, posts it
+        mirrors = await self.mirrored(entry.action, merged) if isinstance(entry.action, Mirror) else []
+        job = _Job(entry, session, line, mirrors)
         if topic is None:
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
             if not isinstance(entry.action, OpenSession | RefreshCard):  # its card was never queued (a crash)
                 await self._card(bot, session, line.name, topic)
         try:
-            await self._act(bot, entry, session, line, topic)
+            await self._act(bot, job, topic)
         except TelegramBadRequest as err:
             if "thread not found" not in err.message.lower():
                 raise
@@ -69,12 +93,11 @@ class TelegramDeskDelivery(DeskDelivery):
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
             await self._card(bot, session, line.name, topic)
             if not isinstance(entry.action, OpenSession | RefreshCard):
-                await self._act(bot, entry, session, line, topic)
+                await self._act(bot, job, topic)
 
-    async def _act(
-        self, bot: Bot, entry: OutboxEntry, session: Session, line: LineConfig, topic: dict[str, Any]
-    ) -> None:
-        match entry.action:
+    async def _act(self, bot: Bot, job: _Job, topic: dict[str, Any]) -> None:
+        session, line = job.session, job.line
+        match job.entry.action:
             case OpenSession() | RefreshCard():
                 await self._card(bot, session, line.name, topic)
             case TaskCard() as card:
@@ -84,9 +107,8 @@ class TelegramDeskDelivery(DeskDelivery):
                     text=task_text(card),
                     reply_markup=task_keyboard(card),
                 )
-            case Mirror() as mirror:
-                for item in await self.mirrored(mirror):
-                    await self._mirror(bot, line, session, topic, item)
+            case Mirror():
+                await self._mirror_all(bot, job, topic)
             case Edit() as edit:
                 await self._edit(bot, topic, session, edit)
             case Notice(text=text):
@@ -102,6 +124,26 @@ class TelegramDeskDelivery(DeskDelivery):
             sent = await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=chunk)
             first = first or sent.message_id
         return first
+
+    async def _mirror_all(self, bot: Bot, job: _Job, topic: dict[str, Any]) -> None:
+        """Messages with files go as themselves; runs of text-only messages that waited together go as one
+        post, each line with its time (UTC)."""
+        line, session = job.line, job.session
+        texts: list[Mirror] = []
+        for item in [*job.mirrors, None]:
+            if item is not None and not [a for a in item.attachments if a.ref and not a.too_large]:
+                texts.append(item)
+                continue
+            if len(texts) == 1:
+                await self._mirror(bot, line, session, topic, texts[0])
+            elif texts:
+                lines = [f"[{_time(t.sent_at)}] {mirror_line(t)}" if t.sent_at else mirror_line(t) for t in texts]
+                posted = await self._send_text(bot, topic, "\n".join(lines))
+                for text in texts:
+                    await self._remember(text, topic, posted, caption=False, merged=True)
+            texts = []
+            if item is not None:
+                await self._mirror(bot, line, session, topic, item)
 
     async def _mirror(self, bot: Bot, line: LineConfig, session: Session, topic: dict[str, Any], item: Mirror) -> None:
         """A client's Telegram message with a file is copied into the topic as it is (same bot, no
@@ -126,12 +168,18 @@ class TelegramDeskDelivery(DeskDelivery):
             copied_media = posted is not None
         if posted is None:
             posted = await self._send_text(bot, topic, mirror_line(item))
+        await self._remember(item, topic, posted, caption=copied_media)
+
+    async def _remember(
+        self, item: Mirror, topic: dict[str, Any], posted: int, *, caption: bool, merged: bool = False
+    ) -> None:
+        """Where the message's copy is (its edits edit it; a merged post is not rewritten by one edit)."""
         if item.message_id:
             await steadily(
                 self._store.set_ref,
                 MIRRORED_REF,
-                f"{session.number}:{item.message_id}",
-                {"chat_id": topic["chat_id"], "message_id": posted, "caption": copied_media},
+                f"{item.session}:{item.message_id}",
+                {"chat_id": topic["chat_id"], "message_id": posted, "caption": caption, "merged": merged},
             )
 
     async def _upload(self, bot: Bot, topic: dict[str, Any], item: Mirror, files: list[Attachment]) -> int | None:
@@ -166,7 +214,7 @@ class TelegramDeskDelivery(DeskDelivery):
         """The client edited a message: edit its copy in the topic (or say so, when there is none)."""
         stored = await self._store.get_message(session.number, edit.message_id)
         mirrored = await self._store.get_ref(MIRRORED_REF, f"{session.number}:{edit.message_id}")
-        if stored is None or mirrored is None:
+        if stored is None or mirrored is None or mirrored.get("merged"):
             await self._send_text(bot, topic, f"✏ {edit.author_name} edited a message: {edit.text}")
             return
         text = mirror_line(mirror_of(stored, session.line_id), files_shown=bool(mirrored["caption"]), edited=True)

@@ -26,6 +26,7 @@ from core.model import (
     Session,
     SessionStatus,
 )
+from core.pacing import Windows
 from core.retry import Backoff
 
 
@@ -226,6 +227,12 @@ class Store(ABC):
         At most one entry per conversation is returned."""
 
     @abstractmethod
+    async def outbox_followers(self, entry: OutboxEntry, limit: int) -> list[OutboxEntry]:
+        """The pending entries queued behind `entry` in its conversation, oldest first, up to
+        `limit` (the outbox merges a run of them into one delivery while it holds the conversation's lease;
+        they are completed before `entry`, so the lease is never released with them still pending)."""
+
+    @abstractmethod
     async def outbox_extend(self, entry_ids: Sequence[int], now: float, until: float) -> None:
         """Renew the leases of conversations whose head is one of `entry_ids` (deliveries still
         under way) so that they run until `until`. Leases already run out at `now` (another instance
@@ -251,6 +258,11 @@ class Store(ABC):
     async def outbox_stats(self, now: float) -> dict[str, float]:
         """{"pending": n, "dead": n, "oldest_age": seconds since the oldest pending entry was created (0 if none),
         "next_due": the earliest time a pending entry may be delivered (0 if none)}."""
+
+    def pacing_windows(self) -> Windows | None:
+        """Where platform send windows are kept when several instances share this store (None: in each
+        process's memory, enough for a store only one instance opens)."""
+        return None
 
     # --- auto-start rules set at run time ----------------------------------------
     @abstractmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ class Recorder:
         self.delivered: list[str] = []
         self.failures: list[DeliveryError | Exception] = []
 
-    async def deliver(self, entry: OutboxEntry) -> None:
+    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> None:
         if self.failures:
             raise self.failures.pop(0)
         assert isinstance(entry.action, Notice)
@@ -141,7 +142,7 @@ class Slow(Recorder):
         super().__init__()
         self.seconds = seconds
 
-    async def deliver(self, entry: OutboxEntry) -> None:
+    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> None:
         await asyncio.sleep(self.seconds)
         await super().deliver(entry)
 

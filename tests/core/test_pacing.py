@@ -1,39 +1,124 @@
-"""Pacing keeps each bucket under its rate; the worker keeps other conversations moving meanwhile."""
+"""Pacing keeps each bucket under its rate, never bursting beyond a window; waiters take turns (new sessions
+first); a flood answer pauses the whole bucket; the outbox's reservation is spent by the call that follows;
+the worker keeps other conversations moving meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from core.clock import SystemClock
 from core.model import OutboxEntry
 from core.outbox import OutboxSettings, OutboxWorker
 from core.outbox_actions import Notice
-from core.pacing import Pacer, Rate
+from core.pacing import Draw, MemoryWindows, Pacer, Rate
 from core.store.sqlite import SqliteStore
 
 
-async def test_a_bucket_lets_a_burst_through_then_paces() -> None:
-    pacer = Pacer({"chat": Rate(3, 0.6)})
-    stamps = []
-    started = time.monotonic()
-    for _ in range(6):
-        async with pacer.pace(("chat", "1")):
-            stamps.append(time.monotonic() - started)
-    assert stamps[2] < 0.1  # the burst
-    assert stamps[5] >= 0.45  # then about one per 0.2 s
-    other = time.monotonic()
-    async with pacer.pace(("chat", "2")):  # another chat has its own bucket
-        pass
-    assert time.monotonic() - other < 0.05
+class Hand:
+    """A clock moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_window_never_holds_more_than_its_count_and_says_when_it_has_room() -> None:
+    clock = Hand()
+    windows = MemoryWindows(clock)
+    rate = Rate(20, 60.0)
+    for _ in range(20):
+        assert await windows.take("group", rate, 1) == 0.0
+        clock.now += 0.5
+    # 20 in 10 s: the 21st waits until the first leaves the window, 50 s later — no refill burst
+    assert await windows.take("group", rate, 1) == 50.0
+    clock.now += 50.0
+    assert await windows.take("group", rate, 1) == 0.0
+    assert await windows.take("group", rate, 1) > 0  # only one left the window
+    assert await windows.take("other group", rate, 1) == 0.0  # buckets are apart
+
+
+async def test_a_draw_of_several_sends_needs_room_for_all_of_them() -> None:
+    clock = Hand()
+    windows = MemoryWindows(clock)
+    rate = Rate(3, 3.0)
+    assert await windows.take("chat", rate, 2) == 0.0
+    clock.now += 1.0
+    assert await windows.take("chat", rate, 2) == 2.0  # the first two must leave: at +3 s
+    assert await windows.take("chat", rate, 1) == 0.0
+    clock.now += 2.0
+    assert await windows.take("chat", rate, 10) == 1.0  # more than a window holds: when it is empty
+    clock.now += 1.0
+    assert await windows.take("chat", rate, 10) == 0.0
+
+
+async def test_a_pause_holds_the_whole_bucket() -> None:
+    clock = Hand()
+    windows = MemoryWindows(clock)
+    rate = Rate(30, 1.0)
+    await windows.pause("group", 5.0)
+    assert await windows.take("group", rate, 1) == 5.0
+    assert await windows.take("another", rate, 1) == 0.0
+    clock.now += 5.0
+    assert await windows.take("group", rate, 1) == 0.0
+
+
+async def test_waiters_go_in_order_and_urgent_ones_first() -> None:
+    pacer = Pacer({"group": Rate(1, 0.05)})
+    order: list[str] = []
+
+    async def send(name: str, *, urgent: bool = False) -> None:
+        await pacer.acquire([Draw("group", "g", urgent=urgent)])
+        order.append(name)
+
+    first = asyncio.create_task(send("first"))
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(send(f"mirror {n}")) for n in range(3)]
+    await asyncio.sleep(0)
+    card = asyncio.create_task(send("new session", urgent=True))
+    await asyncio.gather(first, *waiting, card)
+    # "mirror 0" already held the turn (waiting for the window) when the new session came
+    assert order == ["first", "mirror 0", "new session", "mirror 1", "mirror 2"]
+
+
+async def test_the_outbox_reservation_is_spent_by_the_next_call_and_only_once() -> None:
+    pacer = Pacer({"chat": Rate(2, 60.0)})
+    draw = Draw("chat", "1")
+
+    async def delivery() -> float:
+        await pacer.reserve([draw])
+        started = time.monotonic()
+        await pacer.spend([draw])  # the reserved send
+        return time.monotonic() - started
+
+    assert await asyncio.create_task(delivery()) < 0.05
+    assert await asyncio.create_task(delivery()) < 0.05
+    # the window (2 per minute) is full: a third reservation would wait, and so would a call without one
+    blocked = asyncio.create_task(pacer.spend([draw]))
+    await asyncio.sleep(0.1)
+    assert not blocked.done()
+    blocked.cancel()
+
+
+async def test_a_cancelled_waiter_does_not_block_the_queue() -> None:
+    pacer = Pacer({"chat": Rate(1, 0.1)})
+    await pacer.acquire([Draw("chat", "1")])
+    gone = asyncio.create_task(pacer.acquire([Draw("chat", "1")]))
+    after = asyncio.create_task(pacer.acquire([Draw("chat", "1")]))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    await asyncio.wait_for(after, timeout=1.0)
 
 
 async def test_unknown_kinds_and_unlimited_pacers_never_wait() -> None:
     started = time.monotonic()
     for _ in range(50):
-        async with Pacer.unlimited().pace(("chat", "1")), Pacer({"chat": Rate(1, 10)}).pace(("bot", "x")):
-            pass
+        await Pacer.unlimited().acquire([Draw("chat", "1")])
+        await Pacer({"chat": Rate(1, 10)}).acquire([Draw("bot", "x")])
     assert time.monotonic() - started < 0.1
 
 
@@ -42,7 +127,7 @@ class Recorder:
         self.sent: list[tuple[str, float]] = []
         self.started = time.monotonic()
 
-    async def deliver(self, entry: OutboxEntry) -> None:
+    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> None:
         assert isinstance(entry.action, Notice)
         self.sent.append((entry.action.text, time.monotonic() - self.started))
 
@@ -51,10 +136,10 @@ async def test_a_paced_conversation_does_not_hold_up_the_others(tmp_path: Path) 
     store = SqliteStore(tmp_path / "pace.db")
     await store.open()
     try:
-        pacer = Pacer({"chat": Rate(1, 0.5)})
+        pacer = Pacer({"chat": Rate(1, 0.4)})
         worker = OutboxWorker(store, SystemClock(), OutboxSettings(poll_interval=0.02), pacer=pacer)
         recorder = Recorder()
-        worker.register("r", recorder, pace=lambda e: [("chat", e.conversation)])
+        worker.register("r", recorder, pace=lambda e: [Draw("chat", e.conversation)])
         entries = [
             OutboxEntry(conversation="busy", route="r", action=Notice(session=1, line_id="x", text=f"busy {n}"))
             for n in range(4)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +266,7 @@ class Recorder:
         self.side = side
         self.delivered: list[object] = []
 
-    async def deliver(self, entry: OutboxEntry) -> None:
+    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> None:
         if not isinstance(entry.action, self.side):
             raise unknown_action(entry.action, "desk" if self.side is ToDesk else "client")
         self.delivered.append(entry.action)

@@ -21,6 +21,7 @@ Key layout (every key starts with `prefix`):
     outbox:pending, outbox:dead         zsets of entry ids, score = created_at (stats)
     rules                               hash, field = JSON [line_id, event]
     items:<app>                         zset of item JSON, score = number
+    pace:<bucket>[:paused]              pacing windows shared by every instance (pacing.py)
     ref:<namespace>                     hash, field = key; link:<kind>, link:<kind>:to: links.py (layout 3)
 
 Line ids contain no ":" (the config allows [a-z0-9_-]), so the composite keys are unambiguous.
@@ -42,6 +43,7 @@ from core.store.redis.inbound import InboundMixin
 from core.store.redis.lifecycle import LifecycleMixin
 from core.store.redis.links import RedisLinks
 from core.store.redis.outbox import OutboxMixin
+from core.store.redis.pacing import PacingMixin
 from core.store.redis.refs import RefsMixin
 from core.store.redis.sessions import SessionsMixin
 
@@ -57,5 +59,5 @@ __all__ = [
 ]
 
 
-class RedisStore(RedisLinks, LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin):
+class RedisStore(RedisLinks, LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin, PacingMixin):
     """The Redis store, one mixin per concern over `RedisBase`'s client (see the modules)."""

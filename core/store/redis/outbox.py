@@ -125,6 +125,14 @@ class OutboxMixin(RedisBase):
         )
         return sorted((OutboxEntry.model_validate_json(d) for d in docs), key=lambda e: e.id)
 
+    @_translated
+    async def outbox_followers(self, entry: OutboxEntry, limit: int) -> list[OutboxEntry]:
+        ids = await self._r.zrangebyscore(
+            self._k("outbox", "conv", entry.conversation), f"({entry.id}", "+inf", 0, limit
+        )
+        found = await self._load(OutboxEntry, [self._k("outbox", "entry", i) for i in ids])
+        return [e for e in found if e is not None and e.status == OutboxStatus.PENDING]
+
     async def _finish(self, entry_id: int, change: Callable[[OutboxEntry], dict[str, Any]]) -> None:
         """Change a pending entry (compare-and-set); entries no longer pending are left alone."""
         key = self._k("outbox", "entry", entry_id)

@@ -103,6 +103,14 @@ class OutboxMixin(SqliteBase):
             )
         return sorted(entries, key=lambda e: e.id)
 
+    async def outbox_followers(self, entry: OutboxEntry, limit: int) -> list[OutboxEntry]:
+        rows = await self._rows(
+            """SELECT id, data FROM outbox WHERE conversation = ? AND status = 'pending' AND id > ?
+               ORDER BY id LIMIT ?""",
+            (entry.conversation, entry.id, limit),
+        )
+        return [_with_id(OutboxEntry, r[0], r[1]) for r in rows]
+
     async def _finish(self, entry_id: int, change: Callable[[OutboxEntry], dict[str, Any]]) -> None:
         """Change a pending entry and release its lease; entries no longer pending are left alone."""
         async with self._tx() as db:

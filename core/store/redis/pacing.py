@@ -1,0 +1,64 @@
+"""Pacing windows in Redis (`core.pacing.Windows`): every linedesk instance on one Redis draws from the same
+buckets, so two instances together stay under a platform's limit instead of each sending its own share.
+
+A bucket is a sorted set of its recent sends (score: Redis's own clock, in ms, so instances whose clocks
+differ still agree) and a key whose time to live is the bucket's pause after a 429.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import cast
+
+from redis.asyncio import Redis
+
+from core.pacing import Rate
+from core.store.redis.connection import RedisBase
+
+# KEYS: the bucket's sends, its pause; ARGV: count, per (ms), cost, a member prefix unique to this call.
+# Returns 0 when the sends were recorded, else the ms to wait.
+_TAKE = """
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then return paused end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local count, per = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cost = math.min(tonumber(ARGV[3]), count)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - per)
+local n = redis.call('ZCARD', KEYS[1])
+if n + cost <= count then
+  for i = 1, cost do redis.call('ZADD', KEYS[1], now, ARGV[4] .. i) end
+  redis.call('PEXPIRE', KEYS[1], per)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], n + cost - count - 1, n + cost - count - 1, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + per - now)
+"""
+
+
+class RedisWindows:
+    def __init__(self, client: Redis, prefix: str):
+        self._client = client
+        self._prefix = prefix
+        self._take = client.register_script(_TAKE)
+
+    async def take(self, bucket: str, rate: Rate, cost: int) -> float:
+        waited = await self._take(
+            keys=[f"{self._prefix}pace:{bucket}", f"{self._prefix}pace:{bucket}:paused"],
+            args=[rate.count, max(1, int(rate.per * 1000)), cost, f"{uuid.uuid4().hex}:"],
+        )
+        return int(cast(int, waited)) / 1000
+
+    async def pause(self, bucket: str, seconds: float) -> None:
+        key = f"{self._prefix}pace:{bucket}:paused"
+        ms = max(1, int(seconds * 1000))
+        current = int(await self._client.pttl(key))
+        if current < ms:
+            await self._client.set(key, "1", px=ms)
+
+
+class PacingMixin(RedisBase):
+    """`RedisStore.pacing_windows`: the windows every instance on this Redis shares."""
+
+    def pacing_windows(self) -> RedisWindows:
+        return RedisWindows(self._r, self.prefix)

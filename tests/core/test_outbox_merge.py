@@ -1,0 +1,79 @@
+"""Merging: what waited in a conversation behind its head goes with it as one delivery when the route
+merges it — in order, never past an entry that waits or that does not merge — on both stores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from core.clock import ManualClock
+from core.model import OutboxEntry, OutboxStatus
+from core.outbox import OutboxWorker
+from core.outbox_actions import Notice
+from tests.core.test_outbox import close_test_store, open_test_store
+
+
+class Batches:
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> None:
+        texts = []
+        for e in [entry, *merged]:
+            assert isinstance(e.action, Notice)
+            texts.append(e.action.text)
+        self.batches.append(texts)
+
+
+def texts_merge(head: OutboxEntry, later: OutboxEntry) -> bool:
+    return isinstance(later.action, Notice) and not later.action.text.startswith("alone")
+
+
+def notice(text: str, conversation: str = "c", due_at: float = 0.0) -> OutboxEntry:
+    return OutboxEntry(
+        conversation=conversation, route="r", action=Notice(session=1, line_id="x", text=text), due_at=due_at
+    )
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_a_run_of_waiting_entries_goes_as_one_delivery_in_order(tmp_path: Path, kind: str) -> None:
+    store = await open_test_store(tmp_path, kind)
+    try:
+        clock = ManualClock(100.0)
+        worker = OutboxWorker(store, clock)
+        batches = Batches()
+        worker.register("r", batches, merge=texts_merge)
+        added = await store.outbox_add(
+            [notice("a"), notice("b"), notice("c"), notice("alone"), notice("d"), notice("e", due_at=500.0)]
+            + [notice("other", conversation="d")]
+        )
+        await worker.run_once()
+        await worker.run_once()
+        await worker.run_once()
+        assert sorted(batches.batches) == [["a", "b", "c"], ["alone", "d"], ["other"]]
+        assert worker.delivered == 6 and worker.merged == 3
+        # "e" waits until it is due: never merged past its time, and never before "d"
+        assert (await store.outbox_get(added[5].id)).status == OutboxStatus.PENDING  # type: ignore[union-attr]
+        clock.advance(500)
+        await worker.run_once()
+        assert batches.batches[-1] == ["e"]
+        for entry in added:
+            assert (await store.outbox_get(entry.id)).status == OutboxStatus.DONE  # type: ignore[union-attr]
+    finally:
+        await close_test_store(store, kind)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_routes_that_do_not_merge_deliver_one_at_a_time(tmp_path: Path, kind: str) -> None:
+    store = await open_test_store(tmp_path, kind)
+    try:
+        worker = OutboxWorker(store, ManualClock(100.0))
+        batches = Batches()
+        worker.register("r", batches)
+        await store.outbox_add([notice("a"), notice("b")])
+        await worker.drain()
+        assert batches.batches == [["a"], ["b"]]
+    finally:
+        await close_test_store(store, kind)

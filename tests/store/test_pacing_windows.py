@@ -1,0 +1,48 @@
+"""Pacing windows in Redis are shared: two linedesk instances on one Redis together stay under a limit, and
+a flood answer one of them got pauses the other too."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from core.pacing import Draw, Pacer, Rate
+from tests.store.conftest import RedisFactory
+
+
+async def test_two_instances_on_one_redis_share_one_budget(redis_stores: RedisFactory) -> None:
+    first, second = await redis_stores(), await redis_stores()
+    rates = {"channel": Rate(4, 0.6)}
+    pacers = [Pacer(rates, store.pacing_windows()) for store in (first, second)]
+    sent: list[float] = []
+
+    async def send(pacer: Pacer) -> None:
+        await pacer.acquire([Draw("channel", "C1")])
+        sent.append(time.monotonic())
+
+    await asyncio.gather(*(send(pacers[n % 2]) for n in range(12)))
+    sent.sort()
+    # any 4 + 1 consecutive sends span more than the window: never 5 in 0.6 s, whoever sent them
+    assert all(later - earlier >= 0.55 for earlier, later in zip(sent, sent[4:], strict=False))
+    assert sent[-1] - sent[0] >= 1.1  # 12 sends at 4 per 0.6 s: at least two windows after the first
+
+
+async def test_a_pause_one_instance_got_holds_the_other(redis_stores: RedisFactory) -> None:
+    first, second = await redis_stores(), await redis_stores()
+    windows = first.pacing_windows()
+    await windows.pause("telegram.group:1:-100", 0.5)
+    other = second.pacing_windows()
+    wait = await other.take("telegram.group:1:-100", Rate(20, 60.0), 1)
+    assert 0.3 < wait <= 0.5
+    assert await other.take("telegram.group:1:-200", Rate(20, 60.0), 1) == 0.0
+    await asyncio.sleep(wait)
+    assert await other.take("telegram.group:1:-100", Rate(20, 60.0), 1) == 0.0
+
+
+async def test_a_draw_bigger_than_the_room_records_nothing(redis_stores: RedisFactory) -> None:
+    windows = (await redis_stores()).pacing_windows()
+    rate = Rate(3, 5.0)
+    assert await windows.take("chat", rate, 2) == 0.0
+    assert await windows.take("chat", rate, 2) > 4.0  # must wait for the first two to leave
+    assert await windows.take("chat", rate, 1) == 0.0  # the refused draw took nothing
+    assert await windows.take("chat", rate, 1) > 0.0
