@@ -176,6 +176,10 @@ class OutboxEntry(Record):
     due_at: float = 0.0
     created_at: float = 0.0
     last_error: str | None = None
+    retaken: bool = Field(default=False, exclude=True)
+    """Set by a claim (never stored): the entry was claimed before and its lease ran out with no result, so
+    it may have reached the platform already (linedesk died mid-delivery). Deliverers that can look up what
+    they posted do so before posting again."""
 
 
 class InboundRecord(Record):

@@ -68,10 +68,12 @@ SLACK_WORKSPACE = "workspace"
 
 PLATFORM_RATES: Mapping[str, Rate] = {
     # a little under each platform's limit: a platform counts arrivals, we count departures
-    TELEGRAM_CHAT: Rate(3, 3.5),
+    # "about 1/s, short bursts" (a token bucket on the platform's side): evenly, a little slower, which the
+    # platform's bucket always takes whatever the arrival jitter; a burst would only move the wait later
+    TELEGRAM_CHAT: Rate(1, 1.1),
     TELEGRAM_GROUP: Rate(19, 61.0),
     TELEGRAM_BOT: Rate(25, 1.1),
-    SLACK_CHANNEL: Rate(3, 3.5),
+    SLACK_CHANNEL: Rate(1, 1.1),
     SLACK_UPDATE: Rate(45, 61.0),
     SLACK_EPHEMERAL: Rate(90, 61.0),
     SLACK_VIEWS: Rate(90, 61.0),

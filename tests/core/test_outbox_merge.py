@@ -46,8 +46,11 @@ async def test_a_run_of_waiting_entries_goes_as_one_delivery_in_order(tmp_path: 
         batches = Batches()
         worker.register("r", batches, merge=texts_merge)
         added = await store.outbox_add(
-            [notice("a"), notice("b"), notice("c"), notice("alone"), notice("d"), notice("e", due_at=500.0)]
-            + [notice("other", conversation="d")]
+            [
+                *(notice(text) for text in ("a", "b", "c", "alone", "d")),
+                notice("e", due_at=500.0),
+                notice("other", conversation="d"),
+            ]
         )
         await worker.run_once()
         await worker.run_once()
@@ -75,5 +78,26 @@ async def test_routes_that_do_not_merge_deliver_one_at_a_time(tmp_path: Path, ki
         await store.outbox_add([notice("a"), notice("b")])
         await worker.drain()
         assert batches.batches == [["a"], ["b"]]
+    finally:
+        await close_test_store(store, kind)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_an_entry_claimed_again_after_its_lease_ran_out_says_so(tmp_path: Path, kind: str) -> None:
+    """A delivery that may have reached the platform before linedesk died is marked `retaken`; one that
+    failed and was rescheduled (a result was recorded) is not."""
+    store = await open_test_store(tmp_path, kind)
+    try:
+        [entry, other] = await store.outbox_add([notice("a"), notice("b", conversation="d")])
+        [first, first_other] = await store.outbox_claim(now=100.0, lease=10.0)
+        assert not first.retaken and not first_other.retaken
+        await store.outbox_reschedule(other.id, due_at=100.0, error="429")
+        again = await store.outbox_claim(now=111.0, lease=10.0)  # a's lease ran out with no result
+        assert {(e.id, e.retaken) for e in again} == {(entry.id, True), (other.id, False)}
+        assert "retaken" not in (await store.outbox_get(entry.id)).model_dump()  # type: ignore[union-attr]
+        await store.outbox_complete(entry.id)
+        [after] = await store.outbox_add([notice("c")])
+        [claimed] = [e for e in await store.outbox_claim(now=200.0, lease=10.0) if e.id == after.id]
+        assert not claimed.retaken
     finally:
         await close_test_store(store, kind)

@@ -19,6 +19,8 @@ Key layout (every key starts with `prefix`):
     outbox:ready                        zset of conversations with pending entries, score = when the
                                         head may go next: its due_at, or the lease's end while leased
     outbox:pending, outbox:dead         zsets of entry ids, score = created_at (stats)
+    outbox:leased                       hash: conversation → the head its last claim took, until that head
+                                        has a result (a claim that finds it again: `OutboxEntry.retaken`)
     rules                               hash, field = JSON [line_id, event]
     items:<app>                         zset of item JSON, score = number
     pace:<bucket>[:paused]              pacing windows shared by every instance (pacing.py)

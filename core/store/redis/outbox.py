@@ -113,8 +113,8 @@ class OutboxMixin(RedisBase):
     async def outbox_claim(self, now: float, lease: float, limit: int = 50) -> list[OutboxEntry]:
         if limit <= 0:
             return []
-        docs = await self._outbox_claim(
-            keys=[self._k("outbox", "ready")],
+        docs, retaken = await self._outbox_claim(
+            keys=[self._k("outbox", "ready"), self._k("outbox", "leased")],
             args=[
                 _num(now),
                 _num(now + lease),
@@ -123,7 +123,11 @@ class OutboxMixin(RedisBase):
                 self._k("outbox", "entry", ""),
             ],
         )
-        return sorted((OutboxEntry.model_validate_json(d) for d in docs), key=lambda e: e.id)
+        entries = [
+            OutboxEntry.model_validate_json(doc).model_copy(update={"retaken": bool(again)})
+            for doc, again in zip(docs, retaken, strict=True)
+        ]
+        return sorted(entries, key=lambda e: e.id)
 
     @_translated
     async def outbox_followers(self, entry: OutboxEntry, limit: int) -> list[OutboxEntry]:
@@ -152,6 +156,7 @@ class OutboxMixin(RedisBase):
                 self._k("outbox", "ready"),
                 self._k("outbox", "pending"),
                 self._k("outbox", "dead"),
+                self._k("outbox", "leased"),
             ]
             args = [
                 old,

@@ -144,29 +144,35 @@ redis.call('ZADD', KEYS[5], id, id)
 return id
 """
 
-# KEYS: ready; ARGV: now, lease end, limit, conversation key prefix, entry key prefix
+# KEYS: ready, leased; ARGV: now, lease end, limit, conversation key prefix, entry key prefix.
+# Returns the heads' documents and, for each, 1 when its conversation's last claim took it too (retaken).
 _OUTBOX_CLAIM = """
-local out = {}
+local out, retaken = {}, {}
 local convs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 for _, c in ipairs(convs) do
   local head = redis.call('ZRANGE', ARGV[4] .. c, 0, 0)
   if #head == 0 then
     redis.call('ZREM', KEYS[1], c)
+    redis.call('HDEL', KEYS[2], c)
   else
     local doc = redis.call('GET', ARGV[5] .. head[1])
     if doc then
       redis.call('ZADD', KEYS[1], ARGV[2], c)
       out[#out + 1] = doc
+      retaken[#retaken + 1] = redis.call('HGET', KEYS[2], c) == head[1] and 1 or 0
+      redis.call('HSET', KEYS[2], c, head[1])
     else
       redis.call('ZREM', ARGV[4] .. c, head[1])
     end
   end
 end
-return out
+return {out, retaken}
 """
 
-# Compare-and-set of one entry, then the conversation's queue and ready time follow.
-# KEYS: entry, conv, ready, pending, dead
+# Compare-and-set of one entry, then the conversation's queue and ready time follow; a head's result ends its
+# lease (the leased hash: conversation → the head a claim took, kept until that head has a result, so that a
+# claim after a lease ran out knows it is taking it again).
+# KEYS: entry, conv, ready, pending, dead, leased
 # ARGV: old JSON, new JSON, id, conversation, dequeue '1'|'0', dead '1'|'0', px ('0': keep),
 #       entry key prefix, created_at
 _OUTBOX_FINISH = """
@@ -184,6 +190,7 @@ if ARGV[5] == '1' then
 end
 if ARGV[6] == '1' then redis.call('ZADD', KEYS[5], ARGV[9], ARGV[3]) end
 if was_head then
+  redis.call('HDEL', KEYS[6], ARGV[4])
   local nh = redis.call('ZRANGE', KEYS[2], 0, 0)
   if #nh == 0 then
     redis.call('ZREM', KEYS[3], ARGV[4])

@@ -88,7 +88,9 @@ class OutboxMixin(SqliteBase):
     async def outbox_claim(self, now: float, lease: float, limit: int = 50) -> list[OutboxEntry]:
         async with self._tx() as db:
             rows = await db.execute_fetchall(
-                """SELECT o.id, o.data FROM outbox o
+                """SELECT o.id, o.data, EXISTS (
+                     SELECT 1 FROM leases l WHERE l.conversation = o.conversation AND l.entry_id = o.id)
+                   FROM outbox o
                    JOIN (SELECT MIN(id) AS head FROM outbox WHERE status = 'pending' GROUP BY conversation) h
                      ON o.id = h.head
                    WHERE o.due_at <= ? AND NOT EXISTS (
@@ -96,7 +98,10 @@ class OutboxMixin(SqliteBase):
                    ORDER BY o.due_at, o.id LIMIT ?""",
                 (now, now, limit),
             )
-            entries: list[OutboxEntry] = [_with_id(OutboxEntry, r[0], r[1]) for r in rows]
+            # a lease of its own that ran out (a finished delivery removes its lease): it was taken before
+            entries: list[OutboxEntry] = [
+                _with_id(OutboxEntry, r[0], r[1]).model_copy(update={"retaken": bool(r[2])}) for r in rows
+            ]
             await db.executemany(
                 "INSERT OR REPLACE INTO leases (conversation, entry_id, expires_at) VALUES (?, ?, ?)",
                 [(e.conversation, e.id, now + lease) for e in entries],
