@@ -162,3 +162,46 @@ async def test_the_fast_path_opens_the_form_directly(make_rig: MakeRig) -> None:
     assert len(rig.slack.calls_of("views.open")) == 1 and rig.slack.calls_of("views.update") == []
     await rig.submit(ANNA, {"note": {"value": "ok"}})
     assert rig.client_chat(IVAN)[-1] == "Noted: ok"
+
+
+async def test_open_form_while_the_instance_is_busy_opens_starting_then_the_next_form(
+    make_rig: MakeRig, slow_server: str
+) -> None:
+    """The task card's **Open form** clicked while the instance runs a slow step: the click waits for the
+    instance, so a "Starting…" modal opens in time and becomes the form the instance stops at next."""
+    rig = await make_rig(
+        (
+            "two_forms",
+            "Two forms",
+            [
+                DETAILS,
+                block("linedesk.http", result="answer", url=f"{slow_server}/deals"),
+                user_task("Confirm", field("ok", "boolean", "OK", required=True)),
+                block("linedesk.reply", text="=f\"Deal #{answer['deal']}: {note}\""),
+            ],
+        ),
+        http_allow=("127.0.0.1",),
+    )
+    await open_session_with_anna_online(rig)
+    await (await click_process(rig, "Two forms"))
+    await rig.settle()
+    assert rig.desk is not None
+    [record] = await rig.desk.store.list_instances(session=1)
+    modal = anna_modal(rig)
+
+    submitted = asyncio.ensure_future(
+        rig.slack.submit_view(rig.slack_url, ANNA.slack_user, modal["id"], {"note": {"value": "20 machines"}})
+    )
+    assert (await submitted).status == 200  # answered in time; the slow step goes on after the ack
+    assert rig.slack.modal(ANNA.slack_user) is None
+    click = asyncio.ensure_future(
+        rig.slack.click(rig.slack_url, ANNA.slack_user, "task.open", record.id, channel_id=DESK_CHANNEL)
+    )
+    starting = await modal_titled(rig, "Starting…", within=2.5)
+    assert "The form opens here" in starting["blocks"][0]["text"]["text"]
+    await click
+    await rig.settle()
+    form = anna_modal(rig)
+    assert form["id"] == starting["id"] and [b["block_id"] for b in form["blocks"] if b["type"] == "input"] == ["ok"]
+    await rig.submit(ANNA, {"ok": {"value": "true"}})
+    assert rig.client_chat(IVAN)[-1] == "Deal #42: 20 machines"
