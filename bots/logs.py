@@ -16,6 +16,7 @@ from core.config import Config
 from core.log_context import ContextFilter
 
 MASK = "***"
+SPIFF_LOGGER = "spiff"  # the parent of every logger SpiffWorkflow writes to
 
 
 def secrets_of(config: Config) -> list[str]:
@@ -86,4 +87,7 @@ def setup_logging(config: Config, *, stream: TextIO | None = None, level: int = 
     # one line per request or per Telegram update is noise at INFO (and aiogram's line costs ~3% of the CPU)
     for chatty in ("aiohttp.access", "aiogram.event"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    # SpiffWorkflow logs every task state change at INFO ("spiff.task", "spiff.workflow", "spiff.data" …):
+    # a busy deployment's log was mostly those; they are shown only when linedesk itself runs at DEBUG
+    logging.getLogger(SPIFF_LOGGER).setLevel(logging.NOTSET if level <= logging.DEBUG else logging.WARNING)
     return handler

@@ -10,6 +10,7 @@ uploaded with `files_upload_v2`, a process's status card is one message edited i
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,10 @@ STATUS_REF = "slack.client_status"
 """ref namespace: instance id → {"channel", "ts"} of its live status card in the client's DM"""
 TEXT_LIMIT = 40_000
 """Slack truncates longer texts; we cut them ourselves, with an ellipsis."""
+NAME_TTL = 3600.0
+"""Seconds a customer's name from users.info is used before it is asked again (a rename shows within it)."""
+NAMES_KEPT = 10_000
+"""At most this many names are kept in memory (then they are all asked again)."""
 DM_GONE = frozenset({"channel_not_found", "is_archived", "user_disabled", "cannot_dm_bot", "messages_tab_disabled"})
 """Errors of a DM that no retry mends: the client's conversation is gone (or closed to the app)."""
 
@@ -76,6 +81,8 @@ class SlackCustomers:
     def __init__(self, store: Store, sessions: Sessions):
         self._store = store
         self._sessions = sessions
+        self._names: dict[str, tuple[float, str, str | None]] = {}
+        """user id → (when users.info answered, shown name, handle)"""
 
     async def on_message(self, event: dict[str, Any], client: AsyncWebClient) -> None:
         line = self._sessions.slack_dm_line()
@@ -112,19 +119,33 @@ class SlackCustomers:
         )
 
     async def _who(self, client: AsyncWebClient, user: str) -> tuple[str, str | None]:
-        """The customer's display name (else real name) and handle: from their client record once known,
-        else from users.info."""
-        known = await self._store.get_client(Client.make_id(Channel.SLACK, user))
-        if known is not None:
-            return known.name, known.username
+        """The customer's name as people know them — `profile.display_name`, else their real name, never
+        their handle — and the handle, from users.info, asked again after `NAME_TTL` (so a rename reaches
+        the client record, which the intake keeps up to date). When users.info fails: the client record's
+        name once known, else the user id; a failed answer is not kept, the next message asks again."""
+        now = time.monotonic()
+        cached = self._names.get(user)
+        if cached is not None and now - cached[0] < NAME_TTL:
+            return cached[1], cached[2]
         try:
             info = (await client.users_info(user=user)).get("user") or {}
         except SlackApiError as err:
             log.warning("users.info for %s failed: %s", user, err.response.get("error"))
-            return user, None
-        profile = info.get("profile") or {}
-        name = profile.get("display_name") or profile.get("real_name") or info.get("real_name") or info.get("name")
-        return str(name or user), info.get("name") or None
+            known = await self._store.get_client(Client.make_id(Channel.SLACK, user))
+            return (known.name, known.username) if known is not None else (user, None)
+        name, username = name_of(info, user)
+        if len(self._names) >= NAMES_KEPT:
+            self._names.clear()
+        self._names[user] = (now, name, username)
+        return name, username
+
+
+def name_of(info: dict[str, Any], user: str) -> tuple[str, str | None]:
+    """(shown name, handle) of a users.info `user` object: the display name, else the real name; the handle
+    only for a profile with neither (Slack requires a real name, so in practice never)."""
+    profile = info.get("profile") or {}
+    name = profile.get("display_name") or profile.get("real_name") or info.get("real_name") or info.get("name")
+    return str(name or user), info.get("name") or None
 
 
 class SlackClientDelivery:

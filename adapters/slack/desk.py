@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import views
+from adapters.slack.form_opener import FormOpener, Prepared
 from adapters.slack.messages import SlackMessages
 from adapters.slack.tracking import (
     ACK_BUDGET,
@@ -92,6 +93,7 @@ class SlackDesk:
         self._processes = processes
         self._operators = operators
         self._listeners = listeners
+        self._forms = FormOpener()
         self._register(listeners)
         SlackMessages(listeners, store=store, sessions=sessions, operators=operators)
 
@@ -253,7 +255,7 @@ class SlackDesk:
         respond: AsyncRespond,
         operator: OperatorConfig,
     ) -> None:
-        """A process chosen: start it at once, then open its first form in a modal."""
+        """A process chosen: start it at once, then open its first form in a modal (in time: `FormOpener`)."""
         await ack()
         action = (body.get("actions") or [{}])[0]
         value = action.get("value") or (action.get("selected_option") or {}).get("value") or ""
@@ -261,9 +263,12 @@ class SlackDesk:
             number, process_id = views.parse_pick_value(value)
         except (ValueError, TypeError, json.JSONDecodeError):
             raise Refusal("This button is not valid (stale or tampered with).", "tampered") from None
-        record = await self._processes.start_manual(number, process_id, operator.id)
-        await self._open_form(client, body.get("trigger_id"), record.id, operator.id)
-        await respond(text=f"▶ {record.process_name} started for session #{number}.", replace_original=True)
+        entry = self._processes.catalog.get(process_id)
+        name = entry.name if entry is not None else process_id
+        waiting = f"{name} is starting for session #{number}: its form opens here as soon as it is ready."
+        started = self._start_and_prepare(number, process_id, operator.id)
+        await self._forms.open(client, body.get("trigger_id"), waiting, started)
+        await respond(text=f"▶ {name} started for session #{number}.", replace_original=True)
 
     async def on_shortcut(
         self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, operator: OperatorConfig | None
@@ -284,17 +289,17 @@ class SlackDesk:
         text, blocks = await self._picker(int(link.ours), operator)
         await _post_in_thread(body, context, text, blocks)
 
-    async def _open_form(
-        self, client: AsyncWebClient, trigger_id: str | None, instance_id: str, operator_id: str
-    ) -> None:
-        record = await self._processes.get(instance_id)
-        if record is None or record.status != InstanceStatus.WAITING or record.assignee != operator_id:
-            return
-        task = await self._processes.open_task(instance_id)
-        if task is None or not trigger_id:
-            return
-        view = views.task_modal(record.process_name, task, {"i": record.id, "t": task.task_id})
-        await client.views_open(trigger_id=trigger_id, view=view)
+    async def _start_and_prepare(self, number: int, process_id: str, operator_id: str) -> Prepared:
+        """Start the process; then its first form, if it is the operator's, else what became of it."""
+        started = await self._processes.start_manual(number, process_id, operator_id)
+        record = await self._processes.get(started.id) or started
+        name = record.process_name
+        if record.status == InstanceStatus.FAILED:
+            return Prepared(name, note=f"✖ {name} failed: {record.error or 'see the session thread'}")
+        task = await self._processes.open_task(record.id) if record.assignee == operator_id else None
+        if record.status != InstanceStatus.WAITING or task is None:
+            return Prepared(name, note=f"▶ {name} started for session #{number}: nothing for you to fill in now.")
+        return Prepared(name, form=views.task_modal(name, task, {"i": record.id, "t": task.task_id}))
 
     async def on_task_button(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, operator: OperatorConfig | None
@@ -302,9 +307,13 @@ class SlackDesk:
         """**Take task** (unassigned) or **Open form** (the operator's own): open the task's modal."""
         await ack()
         instance_id = str((body.get("actions") or [{}])[0].get("value", ""))
-        record, task = await self._processes.claim_task(instance_id, operator.id if operator else None)
-        view = views.task_modal(record.process_name, task, {"i": record.id, "t": task.task_id})
-        await client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
+        claimed = self._claim_and_prepare(instance_id, operator.id if operator else None)
+        await self._forms.open(client, body.get("trigger_id"), "The form opens here as soon as it is ready.", claimed)
+
+    async def _claim_and_prepare(self, instance_id: str, operator_id: str | None) -> Prepared:
+        record, task = await self._processes.claim_task(instance_id, operator_id)
+        form = views.task_modal(record.process_name, task, {"i": record.id, "t": task.task_id})
+        return Prepared(record.process_name, form=form)
 
     # --- forms ---------------------------------------------------------------------------
     async def on_form_submit(self, ack: AsyncAck, view: dict[str, Any], operator: OperatorConfig | None) -> None:

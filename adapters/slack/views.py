@@ -304,6 +304,17 @@ def task_modal(process_name: str, task: UserTaskView, metadata: dict[str, Any]) 
     }
 
 
+def note_modal(title: str, text: str) -> dict[str, Any]:
+    """A modal that only tells something (no submit): "Starting…" while a form is being prepared, then what
+    became of it when there is no form to show (nothing to fill in, a failure, a refusal)."""
+    return {
+        "type": "modal",
+        "title": _plain(title, MODAL_TITLE),
+        "close": _plain("Close"),
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": _shown(text, 3000)}}],
+    }
+
+
 def _input(field: FormField) -> Block:
     element: dict[str, Any]
     if field.type == "enum":

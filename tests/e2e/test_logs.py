@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bots.logs import MASK, setup_logging
+from bots.logs import MASK, SPIFF_LOGGER, setup_logging
 from sandboxes.rig import BOT_TOKEN, SIGNING_SECRET, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
 from tests.support.bpmn import script
 from tests.support.flows import open_session_with_anna_online, pick
@@ -23,7 +23,10 @@ SECRETS = (SUPPORT_TOKEN, BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET)
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    spiff = logging.getLogger(SPIFF_LOGGER)
+    spiff_level = spiff.level
     yield
+    spiff.setLevel(spiff_level)
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
@@ -91,3 +94,24 @@ async def test_json_lines_hide_secrets_that_json_escaping_would_change(
     assert any(line["message"] == f"a request with Authorization: Bearer {MASK}" for line in lines)
     failure = next(line for line in lines if line["message"] == "a failure with the token in it")
     assert f"the token was {MASK}" in failure["exception"]
+
+
+async def test_spiffworkflow_task_lines_stay_out_of_the_info_log(rig: Rig, restore_logging: None) -> None:
+    """SpiffWorkflow logs every task state change at INFO; linedesk's INFO log shows only its warnings (§16)."""
+    stream = io.StringIO()
+    setup_logging(rig.load_config().model_copy(update={"log_format": "json"}), stream=stream)
+    await a_process_runs(rig)
+    logging.getLogger("spiff.task").warning("a SpiffWorkflow warning")
+    logging.getLogger("spiff.workflow").error("a SpiffWorkflow error")
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert any("started by anna (manual)" in line["message"] for line in lines)  # linedesk's own INFO lines stay
+    spiff = [(line["level"], line["message"]) for line in lines if line["logger"].startswith("spiff")]
+    assert spiff == [("WARNING", "a SpiffWorkflow warning"), ("ERROR", "a SpiffWorkflow error")]
+
+
+async def test_spiffworkflow_task_lines_show_when_linedesk_runs_at_debug(rig: Rig, restore_logging: None) -> None:
+    stream = io.StringIO()
+    setup_logging(rig.load_config(), stream=stream, level=logging.DEBUG)
+    await a_process_runs(rig)
+    assert " INFO spiff.task" in stream.getvalue() and "State changed to" in stream.getvalue()

@@ -83,6 +83,50 @@ async def test_the_name_falls_back_to_the_real_name(rig: Rig) -> None:
     assert client is not None and client.name == "Jana Dvorak"
 
 
+async def test_the_display_name_is_shown_never_the_handle_and_a_rename_reaches_the_record(rig: Rig) -> None:
+    """§16: the card, the thread and the stored messages (which transcripts are made of) carry the display
+    name from users.info, not the handle; a new name is taken when users.info is asked again."""
+    add_customer(rig, real_name="Petra Novak")  # handle "petra.novak", display name "Petra"
+    await dm_writes(rig, PETRA, "Hello")
+    root = await rig.thread_root(1)
+    card = rig.slack.message(root["channel"], root["ts"])
+    assert card is not None and "#1 · Petra" in card["blocks"][0]["text"]["text"]
+    assert "petra.novak" not in str(card) and "Petra Novak" not in str(card)
+    assert [m["text"] for m in await sales_thread(rig)] == ["*Petra*: Hello"]
+    assert rig.desk is not None
+    assert [m.author_name for m in await rig.desk.store.list_messages(1) if m.author_kind == AuthorKind.CLIENT] == [
+        "Petra"
+    ]
+
+    rig.slack.add_user(PETRA.slack_user, "Petra Novak", display_name="Petra N.")  # she renames herself
+    await rig.restart()  # names are kept in memory for an hour: a restarted linedesk asks again
+    await dm_writes(rig, PETRA, "It's me again")
+    assert rig.desk is not None
+    client = await rig.desk.store.get_client("slack:U0PETRA1")
+    assert client is not None and (client.name, client.username) == ("Petra N.", "petra.novak")
+    assert [m["text"] for m in await sales_thread(rig)][-1] == "*Petra N.*: It's me again"
+
+
+async def test_a_failed_users_info_falls_back_and_is_asked_again(rig: Rig) -> None:
+    add_customer(rig)
+    rig.slack.fail("users.info", error="fatal_error")
+    await dm_writes(rig, PETRA, "Hello")
+    assert rig.desk is not None
+    client = await rig.desk.store.get_client("slack:U0PETRA1")
+    assert client is not None and client.name == "U0PETRA1"  # nothing better is known yet
+
+    await dm_writes(rig, PETRA, "Anyone?")  # the failure was not kept: users.info is asked again
+    client = await rig.desk.store.get_client("slack:U0PETRA1")
+    assert client is not None and (client.name, client.username) == ("Petra", "petra.novak")
+    assert [m["text"] for m in await sales_thread(rig)][-1] == "*Petra*: Anyone?"
+
+    rig.slack.fail("users.info", error="fatal_error")
+    await rig.restart()
+    await dm_writes(rig, PETRA, "Still here")  # users.info fails again: the record's name is used
+    assert [m["text"] for m in await sales_thread(rig)][-1] == "*Petra*: Still here"
+    assert len(rig.slack.calls_of("users.info")) == 3
+
+
 async def test_an_operators_thread_reply_reaches_the_dm_signed_with_their_name(rig: Rig) -> None:
     add_customer(rig)
     await dm_writes(rig, PETRA, "Hello?")
