@@ -25,10 +25,11 @@ from core.errors import Refusal
 from core.forms import coerce
 from core.model import InstanceRecord
 from core.processes import Processes
+from core.refs import RefSpace
 from core.store.base import Store
 
-FORM_REF = "telegram.form"
-"""ref namespace: "<chat id>:<thread id>:<user id>" → the operator's form conversation in that topic"""
+FORM_REF = RefSpace.TELEGRAM_FORM
+"""the ref space of operators' form conversations in topics: "<chat id>:<thread id>:<user id>" → the state"""
 LOCK_TTL = 30.0
 LOCK_WAIT = 5.0
 
