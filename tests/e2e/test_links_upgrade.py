@@ -42,7 +42,7 @@ async def back_to_refs(rig: Rig) -> None:
         for kind in LinkKind:
             for ours, doc in (await client.hgetall(keys("link", kind.value))).items():
                 stored = json.loads(doc)
-                for namespace, key, value in legacy_refs_of(Link(kind, ours, stored["platform"], stored["data"])):
+                for namespace, key, value in legacy_refs_of(Link(kind, str(ours), stored["platform"], stored["data"])):
                     await client.hset(keys("ref", namespace), key, json.dumps(value))
             await client.delete(keys("link", kind.value), keys("link", kind.value, "to"))
         await client.set(keys("schema"), 2)

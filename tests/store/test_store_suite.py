@@ -15,7 +15,6 @@ from core.links import (
     LinkKind,
     TelegramSent,
     message_source,
-    session_message,
     session_thread,
     session_topic,
     slack_client_copy,
@@ -665,7 +664,7 @@ async def test_a_many_to_one_kind_keeps_every_link_of_a_platform_key(store: Stor
     for copy in album:
         await store.link(copy)
     for copy in album:
-        assert await store.link_of(LinkKind.SLACK_DESK_COPY, session_message(7, int(copy.ours[2:]))) == copy
+        assert await store.link_of(LinkKind.SLACK_DESK_COPY, copy.ours) == copy
     assert await store.link_to(LinkKind.SLACK_DESK_COPY, "C1:5.5") == album[0]
     await store.link(album[0])  # linked again to the same post: keeps its place
     assert await store.link_to(LinkKind.SLACK_DESK_COPY, "C1:5.5") == album[0]
@@ -1156,7 +1155,7 @@ async def test_redis_sessions_stored_before_the_quiet_index_are_in_it_after_the_
         (b.number, 120.0),
         (a.number, 150.0),
     ]
-    assert await upgraded._r.get(upgraded._k("schema")) == "3"  # the current layout (3: platform links)
+    assert await upgraded._r.get(upgraded._k("schema")) == "4"  # the current layout (4: more platform links)
 
 
 async def test_redis_a_link_that_fails_leaves_neither_direction(redis_stores: RedisFactory) -> None:

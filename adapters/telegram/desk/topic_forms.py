@@ -1,7 +1,7 @@
 """A user task's form asked in a session's topic, one field per message.
 
 Enums and booleans are answered with inline buttons, text, numbers and dates with the operator's
-next message in the topic. The conversation lives in the store (ref namespace `telegram.form`,
+next message in the topic. The conversation lives in the store (ref space `RefSpace.TELEGRAM_FORM`,
 key "chat:thread:user") so that it survives a restart and any linedesk instance on the same store
 can take the next answer; a short claim in the store keeps two answers from being applied at once.
 """
