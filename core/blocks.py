@@ -21,6 +21,7 @@ from core.errors import Refusal
 from core.http_calls import HttpCaller, HttpReply, ReplyTooLarge, http_refusal
 from core.model import AuthorKind, Client, InstanceRecord, Item, Message, OutboxEntry, Session, SessionStatus
 from core.outbox_actions import ClientStatusCard, StatusCard
+from core.refs import RefSpace
 from core.retry import Backoff
 from core.sessions import Sessions
 from core.store.base import Store
@@ -199,7 +200,7 @@ class Blocks:
         app = str(args.get("app") or "").strip()
         if not app:
             raise BlockError("create_item needs an 'app' input")
-        done = await self._store.get_ref("item_by_task", task_key)
+        done = await self._store.get_ref(RefSpace.ITEM_BY_TASK, task_key)
         if done is not None:
             return BlockOutcome(result=int(done["number"]))
         fields = {k: v for k, v in args.items() if k != "app"}
@@ -213,7 +214,7 @@ class Blocks:
                 created_at=self._clock.now(),
             )
         )
-        await self._store.set_ref("item_by_task", task_key, {"app": app, "number": item.number})
+        await self._store.set_ref(RefSpace.ITEM_BY_TASK, task_key, {"app": app, "number": item.number})
         return BlockOutcome(result=item.number)
 
     async def _close_session(self, instance: InstanceRecord) -> BlockOutcome:
@@ -225,7 +226,7 @@ class Blocks:
     async def _http_call(self, args: dict[str, Any], task_key: str) -> BlockOutcome:
         """Call an allowed host; 5xx and unreachable hosts are retried; the reply's JSON is the result.
         The result is remembered per task run, so a replay after a crash does not call twice."""
-        done = await self._store.get_ref("http_by_task", task_key)
+        done = await self._store.get_ref(RefSpace.HTTP_BY_TASK, task_key)
         if done is not None:
             return BlockOutcome(result=done.get("result"))
         if self._http is None:
@@ -248,7 +249,7 @@ class Blocks:
             result = json.loads(reply.body) if reply.body.strip() else None
         except ValueError:
             raise BlockError(f"http: {method} {url} did not answer JSON: {reply.body[:200]!r}") from None
-        await self._store.set_ref("http_by_task", task_key, {"result": result})
+        await self._store.set_ref(RefSpace.HTTP_BY_TASK, task_key, {"result": result})
         return BlockOutcome(result=result)
 
     async def _http_reply(self, http: HttpCaller, method: str, url: str, body: Any) -> HttpReply:

@@ -23,6 +23,7 @@ from adapters.slack.files import attachments_of as slack_attachments
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.inbound import ClientEdit, ClientText
+from core.links import LinkKind, line_message, slack_client_copy, slack_client_status
 from core.model import AuthorKind, Channel, Client, OutboxEntry
 from core.outbox_actions import ClientStatusCard, DeleteText, EditText, SendText, ToClient, unknown_action
 from core.sessions import Sessions
@@ -31,10 +32,6 @@ from core.store.base import Store, steadily
 log = logging.getLogger(__name__)
 
 SLACK_CLIENT = "slack.client"
-SENT_REF = "slack.sent"
-"""ref namespace: "<line>:<message id in the store>" → {"channel", "ts"} of the message in the client's DM"""
-STATUS_REF = "slack.client_status"
-"""ref namespace: instance id → {"channel", "ts"} of its live status card in the client's DM"""
 TEXT_LIMIT = 40_000
 """Slack truncates longer texts; we cut them ourselves, with an ellipsis."""
 NAME_TTL = 3600.0
@@ -166,14 +163,14 @@ class SlackClientDelivery:
                 case SendText() as send:
                     ts = await self._send(channel, send)
                     if send.message_id and ts is not None:
-                        key = f"{line_id}:{send.message_id}"
-                        await steadily(self._store.set_ref, SENT_REF, key, {"channel": channel, "ts": ts})
+                        copy = slack_client_copy(line_id, send.message_id, channel, ts)
+                        await steadily(self._store.link, copy)
                 case ClientStatusCard(instance_id=instance_id, text=text):
                     await self._status_card(channel, instance_id, text)
                 case EditText() as edit:
-                    await self._edit(f"{line_id}:{edit.message_id}", edit)
+                    await self._edit(line_message(line_id, edit.message_id), edit)
                 case DeleteText(message_id=message_id):
-                    await self._delete(f"{line_id}:{message_id}")
+                    await self._delete(line_message(line_id, message_id))
                 case other:
                     raise unknown_action(other, "client")
         except DeliveryError:
@@ -210,8 +207,12 @@ class SlackClientDelivery:
         )
         return _share_ts(response.get("files") or [], channel)
 
+    async def _client_copy(self, key: str) -> dict[str, Any] | None:
+        link = await self._store.link_of(LinkKind.SLACK_CLIENT_COPY, key)
+        return link.data if link is not None else None
+
     async def _edit(self, key: str, edit: EditText) -> None:
-        sent = await self._store.get_ref(SENT_REF, key)
+        sent = await self._client_copy(key)
         if sent is None or not sent.get("ts"):
             raise DeliveryError(
                 "the edit cannot reach the client: Slack never said where their copy is",
@@ -221,7 +222,7 @@ class SlackClientDelivery:
         await self._client.chat_update(channel=sent["channel"], ts=sent["ts"], text=fit(signed(edit, edit.text)))
 
     async def _delete(self, key: str) -> None:
-        sent = await self._store.get_ref(SENT_REF, key)
+        sent = await self._client_copy(key)
         if sent is None:
             return  # the client never got it: nothing to take back
         try:
@@ -229,11 +230,12 @@ class SlackClientDelivery:
         except SlackApiError as err:
             if err.response.get("error") != "message_not_found":
                 raise
-        await steadily(self._store.delete_ref, SENT_REF, key)
+        await steadily(self._store.unlink, LinkKind.SLACK_CLIENT_COPY, key)
 
     async def _status_card(self, channel: str, instance_id: str, text: str) -> None:
         """One message per instance, edited in place as the process moves on."""
-        card = await self._store.get_ref(STATUS_REF, instance_id)
+        link = await self._store.link_of(LinkKind.SLACK_CLIENT_STATUS, instance_id)
+        card = link.data if link is not None else None
         if card is not None:
             try:
                 await self._client.chat_update(channel=card["channel"], ts=card["ts"], text=fit(text))
@@ -242,7 +244,7 @@ class SlackClientDelivery:
                 if err.response.get("error") != "message_not_found":
                     raise
         response = await self._client.chat_postMessage(channel=channel, text=fit(text))
-        await steadily(self._store.set_ref, STATUS_REF, instance_id, {"channel": channel, "ts": str(response["ts"])})
+        await steadily(self._store.link, slack_client_status(instance_id, channel, str(response["ts"])))
 
 
 def _share_ts(files: list[dict[str, Any]], channel: str) -> str | None:

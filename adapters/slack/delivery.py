@@ -18,17 +18,13 @@ from core.desk import DeskDelivery, card_not_posted_yet
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.health import Health
-from core.links import LinkKind, session_thread
+from core.links import LinkKind, session_message, session_thread, slack_desk_copy, slack_desk_status
 from core.model import OutboxEntry, Session
 from core.outbox_actions import Edit, Mirror, Notice, OpenSession, RefreshCard, StatusCard, TaskCard, unknown_action
 from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
 
-MIRRORED_REF = "slack.mirrored"
-"""ref namespace: "<session>:<message id>" → {"channel", "ts"} of its post in the thread"""
-STATUS_CARD_REF = "slack.status_card"
-"""ref namespace: instance id → {"channel", "ts"} of its status line in the desk thread"""
 
 CONFIG_ERRORS = {
     "not_in_channel": "invite the app to the desk channel (/invite @linedesk)",
@@ -188,16 +184,16 @@ class SlackDeskDelivery(DeskDelivery):
             first = first or str(response["ts"])
         for item in items:
             if item.message_id:
+                # an album's messages share the post: a many-to-one link
                 await steadily(
-                    self._store.set_ref,
-                    MIRRORED_REF,
-                    f"{item.session}:{item.message_id}",
-                    {"channel": root["channel"], "ts": first, "merged": merged},
+                    self._store.link,
+                    slack_desk_copy(item.session, item.message_id, root["channel"], first, merged=merged),
                 )
 
     async def _edit(self, root: dict[str, Any], session: Session, edit: Edit) -> None:
         stored = await self._store.get_message(session.number, edit.message_id)
-        mirrored = await self._store.get_ref(MIRRORED_REF, f"{session.number}:{edit.message_id}")
+        copy = await self._store.link_of(LinkKind.SLACK_DESK_COPY, session_message(session.number, edit.message_id))
+        mirrored = copy.data if copy is not None else None
         if stored is None or mirrored is None or mirrored.get("merged"):
             await self._client.chat_postMessage(
                 channel=root["channel"],
@@ -211,19 +207,15 @@ class SlackDeskDelivery(DeskDelivery):
     async def _status_card(self, root: dict[str, Any], status: StatusCard) -> None:
         """One status line per instance in the thread, edited in place (chat.update) as it moves on."""
         text, blocks = views.status_card(status)
-        card = await self._store.get_ref(STATUS_CARD_REF, status.instance_id)
+        link = await self._store.link_of(LinkKind.SLACK_DESK_STATUS, status.instance_id)
+        card = link.data if link is not None else None
         if card is not None:
             await self._client.chat_update(channel=card["channel"], ts=card["ts"], text=text, blocks=blocks)
             return
         response = await self._client.chat_postMessage(
             channel=root["channel"], thread_ts=root["ts"], text=text, blocks=blocks
         )
-        await steadily(
-            self._store.set_ref,
-            STATUS_CARD_REF,
-            status.instance_id,
-            {"channel": root["channel"], "ts": str(response["ts"])},
-        )
+        await steadily(self._store.link, slack_desk_status(status.instance_id, root["channel"], str(response["ts"])))
 
     async def _card(self, session: Session, line_name: str) -> tuple[str, list[dict[str, Any]]]:
         client = await self._store.get_client(session.client_id)

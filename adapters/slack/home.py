@@ -27,6 +27,7 @@ from core.errors import Refusal
 from core.health import Health, Problem
 from core.links import LinkKind
 from core.model import OperatorStatus, Session, SessionStatus
+from core.refs import RefSpace
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,6 @@ Block = dict[str, Any]
 STATUS = "home.status"
 HOME_IDS = RuleIds("home.autostart.toggle", "home.autostart.process", "home.autostart.page")
 CALLBACK_ID = "home"
-PERMALINK_REF = "slack.permalink"
-"""ref namespace: "<session number>" → {"url": permalink of the session's root message}"""
 
 MAX_SESSIONS = 20
 MAX_QUEUED = 10
@@ -207,7 +206,7 @@ class SlackHome:
 
     async def _permalink(self, client: AsyncWebClient, number: int) -> str | None:
         """The link to the session's thread (kept once known: a permalink does not change)."""
-        known = await self._store.get_ref(PERMALINK_REF, str(number))
+        known = await self._store.get_ref(RefSpace.SLACK_PERMALINK, str(number))
         if known is not None:
             return str(known["url"])
         link = await self._store.link_of(LinkKind.SESSION_THREAD, str(number))
@@ -222,7 +221,7 @@ class SlackHome:
         url = str(response.get("permalink") or "")
         if not url:
             return None
-        await self._store.set_ref(PERMALINK_REF, str(number), {"url": url})
+        await self._store.set_ref(RefSpace.SLACK_PERMALINK, str(number), {"url": url})
         return url
 
     @staticmethod

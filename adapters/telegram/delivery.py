@@ -23,16 +23,12 @@ from adapters.telegram.line_bots import LineBots
 from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, fit, split_text, utf16_len
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
+from core.links import LinkKind, TelegramSent, line_message, telegram_client_copy, telegram_client_status
 from core.model import Attachment, AuthorKind, OutboxEntry
 from core.outbox_actions import ClientStatusCard, DeleteText, EditText, SendText, ToClient, unknown_action
 from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
-
-STATUS_CARD_REF = "telegram.status_card"
-"""ref namespace: instance id → {"chat_id", "message_id"} of its live status card"""
-SENT_REF = "telegram.sent"
-"""ref namespace: "<line>:<message id in the store>" → {"chat_id", "message_id"} on Telegram"""
 
 
 def delivery_error(err: Exception) -> DeliveryError:
@@ -100,9 +96,7 @@ class TelegramClientDelivery:
                 case SendText() as send:
                     sent = await self._send(bot, line_id, chat_id, send)
                     if send.message_id and sent is not None:
-                        await steadily(
-                            self._store.set_ref, SENT_REF, f"{line_id}:{send.message_id}", {"chat_id": chat_id, **sent}
-                        )
+                        await steadily(self._store.link, telegram_client_copy(line_id, send.message_id, chat_id, sent))
                 case ClientStatusCard(instance_id=instance_id, text=text):
                     await self._status_card(line_id, chat_id, instance_id, text)
                 case EditText() as edit:
@@ -116,7 +110,7 @@ class TelegramClientDelivery:
         except Exception as err:
             raise delivery_error(err) from err
 
-    async def _send(self, bot: Bot, line_id: str, chat_id: int, send: SendText) -> dict[str, Any] | None:
+    async def _send(self, bot: Bot, line_id: str, chat_id: int, send: SendText) -> TelegramSent | None:
         """Copy the operator's Telegram message as it is, or send its text and files, signed with the operator's
         name. Returns what an edit or a delete needs later: the first message id ("message_id"), whether the text
         is that message's caption ("caption"), the message holding the text ("text_id") and every id ("ids")."""
@@ -197,7 +191,7 @@ class TelegramClientDelivery:
 
     async def _edit(self, bot: Bot, line_id: str, edit: EditText) -> None:
         """An operator edited a message: edit the client's copy (its caption, or the message holding the text)."""
-        sent = await self._store.get_ref(SENT_REF, f"{line_id}:{edit.message_id}")
+        sent = await self._client_copy(line_id, edit.message_id)
         if sent is None:
             raise DeliveryError(
                 "the edit cannot reach the client: they never got the message", permanent=True, reason="not_sent"
@@ -227,8 +221,7 @@ class TelegramClientDelivery:
 
     async def _delete(self, bot: Bot, line_id: str, message_id: int) -> None:
         """An operator deleted a message: delete every message the client got for it."""
-        key = f"{line_id}:{message_id}"
-        sent = await self._store.get_ref(SENT_REF, key)
+        sent = await self._client_copy(line_id, message_id)
         if sent is None:
             return  # the client never got it: nothing to take back
         for sent_id in sent.get("ids") or [sent["message_id"]]:
@@ -237,13 +230,19 @@ class TelegramClientDelivery:
             except TelegramBadRequest as err:
                 if "not found" not in err.message.lower():
                     raise
-        await steadily(self._store.delete_ref, SENT_REF, key)
+        await steadily(self._store.unlink, LinkKind.TELEGRAM_CLIENT_COPY, line_message(line_id, message_id))
+
+    async def _client_copy(self, line_id: str, message_id: int) -> dict[str, Any] | None:
+        """`TelegramSent` and "chat_id" of what the client got for a message, or None."""
+        link = await self._store.link_of(LinkKind.TELEGRAM_CLIENT_COPY, line_message(line_id, message_id))
+        return link.data if link is not None else None
 
     async def _status_card(self, line_id: str, chat_id: int, instance_id: str, text: str) -> None:
         """One message per instance, edited in place as the process moves on."""
         bot = self._bots.get(line_id)
         assert bot is not None
-        card = await self._store.get_ref(STATUS_CARD_REF, instance_id)
+        link = await self._store.link_of(LinkKind.TELEGRAM_CLIENT_STATUS, instance_id)
+        card = link.data if link is not None else None
         if card is not None:
             try:
                 await bot.edit_message_text(chat_id=card["chat_id"], message_id=card["message_id"], text=text)
@@ -254,6 +253,4 @@ class TelegramClientDelivery:
                 if "not found" not in err.message.lower():
                     raise
         sent = await bot.send_message(chat_id=chat_id, text=text)
-        await steadily(
-            self._store.set_ref, STATUS_CARD_REF, instance_id, {"chat_id": chat_id, "message_id": sent.message_id}
-        )
+        await steadily(self._store.link, telegram_client_status(instance_id, chat_id, sent.message_id))

@@ -21,15 +21,10 @@ from core.courier import mirror_line, mirror_of
 from core.desk import DeskDelivery, card_not_posted_yet
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
-from core.links import LinkKind, session_topic
+from core.links import LinkKind, session_message, session_topic, telegram_desk_copy, telegram_desk_status
 from core.model import Attachment, OutboxEntry, Session
 from core.outbox_actions import Edit, Mirror, Notice, OpenSession, RefreshCard, StatusCard, TaskCard, unknown_action
 from core.store.base import Store, steadily
-
-DESK_STATUS_REF = "telegram.desk_status"
-"""ref namespace: instance id → {"chat_id", "message_id"} of its status line in the topic"""
-MIRRORED_REF = "telegram.mirrored"
-"""ref namespace: "<session>:<message id>" → {"chat_id", "message_id", "caption"} of its copy in the topic"""
 
 
 @dataclass(frozen=True)
@@ -175,12 +170,8 @@ class TelegramDeskDelivery(DeskDelivery):
     ) -> None:
         """Where the message's copy is (its edits edit it; a merged post is not rewritten by one edit)."""
         if item.message_id:
-            await steadily(
-                self._store.set_ref,
-                MIRRORED_REF,
-                f"{item.session}:{item.message_id}",
-                {"chat_id": topic["chat_id"], "message_id": posted, "caption": caption, "merged": merged},
-            )
+            copy = telegram_desk_copy(item.session, item.message_id, topic["chat_id"], posted, caption, merged=merged)
+            await steadily(self._store.link, copy)
 
     async def _upload(self, bot: Bot, topic: dict[str, Any], item: Mirror, files: list[Attachment]) -> int | None:
         """Upload another platform's files (≤ 20 MB) into the topic, the message's line as the first caption.
@@ -213,7 +204,8 @@ class TelegramDeskDelivery(DeskDelivery):
     async def _edit(self, bot: Bot, topic: dict[str, Any], session: Session, edit: Edit) -> None:
         """The client edited a message: edit its copy in the topic (or say so, when there is none)."""
         stored = await self._store.get_message(session.number, edit.message_id)
-        mirrored = await self._store.get_ref(MIRRORED_REF, f"{session.number}:{edit.message_id}")
+        copy = await self._store.link_of(LinkKind.TELEGRAM_DESK_COPY, session_message(session.number, edit.message_id))
+        mirrored = copy.data if copy is not None else None
         if stored is None or mirrored is None or mirrored.get("merged"):
             await self._send_text(bot, topic, f"✏ {edit.author_name} edited a message: {edit.text}")
             return
@@ -233,7 +225,8 @@ class TelegramDeskDelivery(DeskDelivery):
 
     async def _status_card(self, bot: Bot, topic: dict[str, Any], status: StatusCard) -> None:
         text = f"⚙ {status.process} · status: {status.text}"
-        card = await self._store.get_ref(DESK_STATUS_REF, status.instance_id)
+        link = await self._store.link_of(LinkKind.TELEGRAM_DESK_STATUS, status.instance_id)
+        card = link.data if link is not None else None
         if card is not None:
             try:
                 await bot.edit_message_text(chat_id=card["chat_id"], message_id=card["message_id"], text=text)
@@ -244,12 +237,7 @@ class TelegramDeskDelivery(DeskDelivery):
                 if "not found" not in err.message.lower():
                     raise
         sent = await bot.send_message(chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=text)
-        await steadily(
-            self._store.set_ref,
-            DESK_STATUS_REF,
-            status.instance_id,
-            {"chat_id": topic["chat_id"], "message_id": sent.message_id},
-        )
+        await steadily(self._store.link, telegram_desk_status(status.instance_id, topic["chat_id"], sent.message_id))
 
     async def _open_topic(self, bot: Bot, chat_id: int, session: Session) -> dict[str, Any]:
         client = await self._store.get_client(session.client_id)

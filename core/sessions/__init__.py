@@ -23,8 +23,6 @@ from core.sessions.assignment import Assignment
 from core.sessions.closing import IDLE_PAGE, Closing
 from core.sessions.common import (
     BLOCKED_NOTICE,
-    LAST_ASSIGNED_REF,
-    MESSAGE_REF,
     OPEN_STATUSES,
     SessionParts,
     require,
@@ -40,8 +38,6 @@ __all__ = [
     "ALBUM_WAIT",
     "BLOCKED_NOTICE",
     "IDLE_PAGE",
-    "LAST_ASSIGNED_REF",
-    "MESSAGE_REF",
     "NOTE_PREFIX",
     "OPEN_STATUSES",
     "Assignment",

@@ -11,7 +11,8 @@ from core.errors import Refusal
 from core.events import OperatorStatusChanged
 from core.model import AuthorKind, Message, OperatorStatus, Session, SessionStatus
 from core.outbox_actions import RefreshCard
-from core.sessions.common import LAST_ASSIGNED_REF, SessionService
+from core.refs import RefSpace
+from core.sessions.common import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class Assignment(SessionService):
                     if chosen is None:
                         break
                     await self._store.set_ref(
-                        LAST_ASSIGNED_REF,
+                        RefSpace.LAST_ASSIGNED,
                         chosen.id,
                         {"at": self._clock.now(), "seq": await self._store.next_number("assign")},
                     )
@@ -161,7 +162,7 @@ class Assignment(SessionService):
         active = await self._store.count_active_sessions([operator.id for operator in online])
         candidates = []
         for operator in online:
-            last = await self._store.get_ref(LAST_ASSIGNED_REF, operator.id)
+            last = await self._store.get_ref(RefSpace.LAST_ASSIGNED, operator.id)
             candidates.append((active[operator.id], int(last.get("seq", 0)) if last else 0, operator.id, operator))
         return min(candidates, key=lambda c: c[:3])[3]
 

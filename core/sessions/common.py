@@ -1,15 +1,17 @@
-"""What the session services share: the parts they work with, the store's ref namespaces and texts
-more than one of them uses, and finding a session."""
+"""What the session services share: the parts they work with, a message's platform link, texts more than
+one of them uses, and finding a session."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from core.clock import Clock
 from core.config import Config
 from core.courier import Courier
 from core.errors import Refusal
 from core.events import EventBus
+from core.links import LinkKind, message_source
 from core.log_context import note_session
 from core.model import Message, Session, SessionStatus
 from core.operators import Operators
@@ -17,11 +19,6 @@ from core.sessions.locking import SessionLocks
 from core.store.base import Store, steadily
 from core.telemetry import NO_TELEMETRY, Telemetry
 
-MESSAGE_REF = "message"
-"""ref namespace: a message's platform_ref → {"session", "id"} (edits and replies find it); clients' and
-operators' messages alike (their platform refs differ: a client chat vs a desk thread/topic)"""
-LAST_ASSIGNED_REF = "operator.last_assigned"
-"""ref namespace: operator id → {"at", "seq"} of their last automatic assignment (round-robin ties)"""
 OPEN_STATUSES = (SessionStatus.QUEUED, SessionStatus.ACTIVE)
 BLOCKED_NOTICE = "⚠ The client blocked the bot: nothing more reaches them until they write again."
 
@@ -56,10 +53,15 @@ class SessionService:
         return await require(self._store, number)
 
     async def _remember(self, platform_ref: str | None, message: Message) -> None:
+        """Link the message to the platform message it came from (`LinkKind.MESSAGE_SOURCE`): edits and
+        replies find it; clients' and operators' messages alike (a client chat vs a desk thread/topic)."""
         if platform_ref:  # its deliveries are stored: a store blip now must not make a retry send them again
-            await steadily(
-                self._store.set_ref, MESSAGE_REF, platform_ref, {"session": message.session, "id": message.id}
-            )
+            await steadily(self._store.link, message_source(message.session, message.id, platform_ref))
+
+    async def _source(self, platform_ref: str) -> dict[str, Any] | None:
+        """{"session", "id"} of the message a platform message became, or None."""
+        link = await self._store.link_to(LinkKind.MESSAGE_SOURCE, platform_ref)
+        return link.data if link is not None else None
 
 
 async def require(store: Store, number: int) -> Session:

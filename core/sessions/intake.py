@@ -14,7 +14,7 @@ from core.log_context import note_session
 from core.model import MAX_FILE_BYTES, AuthorKind, Client, Message, OutboxEntry, Session, SessionStatus
 from core.outbox_actions import Edit, OpenSession, RefreshCard
 from core.sessions.assignment import Assignment
-from core.sessions.common import MESSAGE_REF, SessionParts, SessionService
+from core.sessions.common import SessionParts, SessionService
 from core.sessions.locking import SessionLocks
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class ClientIntake(SessionService):
     async def _store_client_message(
         self, session: Session, client: Client, incoming: ClientText, now: float
     ) -> Message:
-        reply_to = await self._store.get_ref(MESSAGE_REF, incoming.reply_to_ref) if incoming.reply_to_ref else None
+        reply_to = await self._source(incoming.reply_to_ref) if incoming.reply_to_ref else None
         message = await self._store.add_message(
             Message(
                 session=session.number,
@@ -120,7 +120,7 @@ class ClientIntake(SessionService):
     async def _already_stored(self, platform_ref: str | None) -> Session | None:
         """The session of a platform message handled before — an event handled again after a crash
         (its ref is written once its outbox entries are stored): not stored or sent twice."""
-        ref = await self._store.get_ref(MESSAGE_REF, platform_ref) if platform_ref else None
+        ref = await self._source(platform_ref) if platform_ref else None
         if ref is None:
             return None
         log.info("message %s was handled before: not stored or sent again", platform_ref)
@@ -154,7 +154,7 @@ class ClientIntake(SessionService):
 
     async def client_edit(self, edit: ClientEdit) -> Message | None:
         """A client edited a message: the stored text changes and the desks' copies are edited."""
-        ref = await self._store.get_ref(MESSAGE_REF, edit.platform_ref)
+        ref = await self._source(edit.platform_ref)
         if ref is None:
             return None
         message = await self._store.get_message(int(ref["session"]), int(ref["id"]))

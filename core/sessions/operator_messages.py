@@ -8,9 +8,10 @@ import logging
 from core.courier import to_client, to_desk
 from core.errors import Refusal
 from core.inbound import OperatorDelete, OperatorEdit, OperatorText
+from core.links import LinkKind, session_message
 from core.model import AuthorKind, Message, Session, SessionStatus
 from core.outbox_actions import DeleteText, Edit, EditText, Notice
-from core.sessions.common import MESSAGE_REF, SessionService
+from core.sessions.common import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ class OperatorMessages(SessionService):
         """An operator's message in a session's thread/topic: to the client, or an internal note."""
         session = await self.require(incoming.session)
         if incoming.platform_ref:
-            ref = await self._store.get_ref(MESSAGE_REF, incoming.platform_ref)
+            ref = await self._source(incoming.platform_ref)
             earlier = await self._store.get_message(int(ref["session"]), int(ref["id"])) if ref else None
             if earlier is not None:
                 log.info("operator message %s was handled before: not sent again", incoming.platform_ref)
@@ -109,7 +110,8 @@ class OperatorMessages(SessionService):
         if found is None:
             return None
         session, message = found
-        await self._store.delete_ref(MESSAGE_REF, delete.platform_ref)  # a repeated event finds nothing
+        # a repeated event finds nothing
+        await self._store.unlink(LinkKind.MESSAGE_SOURCE, session_message(session.number, message.id))
         message = message.model_copy(update={"deleted_at": self._clock.now()})
         await self._store.update_message(message)
         what = "note" if message.internal else "message to the client"
@@ -127,7 +129,7 @@ class OperatorMessages(SessionService):
 
     async def _operator_message(self, platform_ref: str, operator_id: str) -> tuple[Session, Message] | None:
         """The session and stored message an operator's platform message became — only the author's own."""
-        ref = await self._store.get_ref(MESSAGE_REF, platform_ref)
+        ref = await self._source(platform_ref)
         if ref is None:
             return None
         session = await self._store.get_session(int(ref["session"]))

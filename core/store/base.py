@@ -27,6 +27,7 @@ from core.model import (
     SessionStatus,
 )
 from core.pacing import Windows
+from core.refs import RefSpace
 from core.retry import Backoff
 
 
@@ -281,24 +282,25 @@ class Store(ABC):
     async def list_items(self, app: str, limit: int = 100) -> list[Item]:
         """Items of the app, newest first."""
 
-    # --- refs: small keyed documents (platform ids, mappings) ------------------------
+    # --- refs: small keyed documents (state, memos, caches; not platform links) ------------------------
     @abstractmethod
-    async def set_ref(self, namespace: str, key: str, value: dict[str, Any]) -> None:
-        """Insert or replace. Used for platform mappings: a session's Slack thread, a Telegram
-        topic, the reverse lookups, an instance's status card message, …"""
+    async def set_ref(self, space: RefSpace, key: str, value: dict[str, Any]) -> None:
+        """Insert or replace (the spaces and what they hold: `core.refs.RefSpace`)."""
 
     @abstractmethod
-    async def get_ref(self, namespace: str, key: str) -> dict[str, Any] | None: ...
+    async def get_ref(self, space: RefSpace, key: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
-    async def delete_ref(self, namespace: str, key: str) -> None: ...
+    async def delete_ref(self, space: RefSpace, key: str) -> None: ...
 
     # --- platform links (core/links.py): both directions in one write --------------------------------
     @abstractmethod
     async def link(self, link: Link) -> None:
         """Store the link in both directions at once (one transaction): afterwards `link_of(kind, ours)` and
         `link_to(kind, platform)` both find it, and a crash leaves both or neither. Replaces the kind's link of
-        the same `ours` (its old platform key no longer finds it) and of the same `platform`."""
+        the same `ours` (its old platform key no longer finds it) and, for a one-to-one kind
+        (`LinkKind.one_to_one`), of the same `platform`; a many-to-one kind keeps those. Linking the same ours
+        to the same platform key again keeps its place among the platform key's links."""
 
     @abstractmethod
     async def link_of(self, kind: LinkKind, ours: str) -> Link | None:
@@ -306,7 +308,8 @@ class Store(ABC):
 
     @abstractmethod
     async def link_to(self, kind: LinkKind, platform: str) -> Link | None:
-        """The link of that kind whose platform key is `platform` (which of ours it stands for)."""
+        """The link of that kind whose platform key is `platform` (which of ours it stands for); of a
+        many-to-one kind, the earliest linked of those still linked (an album's first message)."""
 
     @abstractmethod
     async def unlink(self, kind: LinkKind, ours: str) -> None:

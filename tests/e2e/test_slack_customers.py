@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.slack.customers import SENT_REF
+from core.links import LinkKind, line_message
 from core.model import AuthorKind, Channel, SessionStatus
 from sandboxes.rig import ANNA, BORIS, SALES_CHANNEL, Rig
 from tests.support.bpmn import block, wait_client
@@ -144,8 +144,11 @@ async def test_an_operators_thread_reply_reaches_the_dm_signed_with_their_name(r
 
     assert rig.desk is not None  # where the client's copy is, for edits and deletions later
     [answer] = [m for m in await rig.desk.store.list_messages(1) if m.author_id == "anna" and not m.internal]
-    sent = await rig.desk.store.get_ref(SENT_REF, f"sales:{answer.id}")
-    assert sent == {"channel": rig.slack.dm(PETRA.slack_user), "ts": app_says(rig, PETRA)[-1]["ts"]}
+    sent = await rig.desk.store.link_of(LinkKind.SLACK_CLIENT_COPY, line_message("sales", answer.id))
+    assert sent is not None and sent.data == {
+        "channel": rig.slack.dm(PETRA.slack_user),
+        "ts": app_says(rig, PETRA)[-1]["ts"],
+    }
 
 
 async def test_a_process_reply_and_a_status_card_edited_in_place(make_rig: MakeRig) -> None:

@@ -3,7 +3,9 @@
 Before the links, a session's Slack thread and Telegram topic were two refs each, written one after the other
 by `set_ref` (unchanged since, so the refs below are written exactly as linedesk wrote them): a forward one
 (session number → where) and a reverse one (platform key → {"session": n}). Opened by this version, each
-session finds its thread and topic both ways, the old namespaces are gone and every other ref is kept.
+session finds its thread and topic both ways, the old namespaces are gone and every other ref is kept. (The
+stores are upgraded to the latest version: migration 8 / layout 4, tested in test_more_links_migration.py,
+converts the other refs that became links since, so the kept refs here are the ones that stay refs.)
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from core.links import LEGACY_FORWARD, LEGACY_REVERSE, Link, LinkKind, session_thread, session_topic
+from core.refs import RefSpace
 from core.store import RedisStore, SqliteStore, Store
 from core.store.sqlite import MIGRATIONS
+from tests.support.legacy_refs import get_legacy_ref, set_legacy_ref
 
 RedisFactory = Callable[[], Awaitable[RedisStore]]  # the `redis_stores` fixture of conftest.py
 
@@ -38,12 +42,9 @@ LEGACY_REFS: list[tuple[str, str, dict[str, Any]]] = [
     ("telegram.topic_session", f"{DESK_CHAT}:70", {"session": 3}),
 ]
 # refs that are not links: kept as they are
-KEPT_REFS: list[tuple[str, str, dict[str, Any]]] = [
-    ("slack.permalink", "1", {"url": "https://example.slack.com/archives/C0DESK/p1700000000000100"}),
-    ("slack.mirrored", "1:5", {"channel": "C0DESK", "ts": "1700000002.000300"}),
-    ("telegram.mirrored", "1:5", {"chat_id": DESK_CHAT, "message_id": 44, "caption": False}),
-    ("message", "telegram:support:501:9", {"session": 1, "id": 5}),
-    ("operator.last_assigned", "anna", {"at": 100.0, "seq": 3}),
+KEPT_REFS: list[tuple[RefSpace, str, dict[str, Any]]] = [
+    (RefSpace.SLACK_PERMALINK, "1", {"url": "https://example.slack.com/archives/C0DESK/p1700000000000100"}),
+    (RefSpace.LAST_ASSIGNED, "anna", {"at": 100.0, "seq": 3}),
 ]
 EXPECTED: list[Link] = [
     session_thread(1, "C0DESK", "1700000000.000100"),
@@ -56,7 +57,7 @@ EXPECTED: list[Link] = [
 
 async def write_legacy(store: Store) -> None:
     for namespace, key, value in [*LEGACY_REFS, *KEPT_REFS]:
-        await store.set_ref(namespace, key, value)
+        await set_legacy_ref(store, namespace, key, value)
 
 
 async def check_upgraded(store: Store) -> None:
@@ -66,7 +67,7 @@ async def check_upgraded(store: Store) -> None:
     assert await store.link_to(LinkKind.SESSION_TOPIC, f"{DESK_CHAT}:50") is None  # the deleted topic
     assert await store.link_of(LinkKind.SESSION_THREAD, "3") is None
     for namespace, key, _value in LEGACY_REFS:
-        assert await store.get_ref(namespace, key) is None
+        assert await get_legacy_ref(store, namespace, key) is None
     for namespace, key, value in KEPT_REFS:
         assert await store.get_ref(namespace, key) == value
 
@@ -90,7 +91,7 @@ async def test_sqlite_session_refs_become_links(tmp_path: Path) -> None:
     store = SqliteStore(path)
     await store.open()
     try:
-        assert await store.schema_version() == MIGRATIONS[-1][0] == 7
+        assert await store.schema_version() == MIGRATIONS[-1][0] == 8
         await check_upgraded(store)
     finally:
         await store.close()
@@ -108,7 +109,7 @@ async def test_redis_session_refs_become_links(redis_stores: RedisFactory) -> No
     await write_legacy(first)
     assert await first._r.exists(first._k("ref", "slack.session"), first._k("ref", "telegram.topic_session")) == 2
     upgraded = await redis_stores()  # the next linedesk to open the store upgrades it
-    assert await upgraded._r.get(upgraded._k("schema")) == "3"
+    assert await upgraded._r.get(upgraded._k("schema")) == "4"
     await check_upgraded(upgraded)
     for namespace in [*LEGACY_FORWARD.values(), *LEGACY_REVERSE.values()]:
         assert not await upgraded._r.exists(upgraded._k("ref", namespace))
@@ -123,5 +124,5 @@ async def test_redis_an_upgrade_cut_short_runs_again(redis_stores: RedisFactory)
     await write_legacy(first)
     await first.link(EXPECTED[0])  # written before the stop
     upgraded = await redis_stores()
-    assert await upgraded._r.get(upgraded._k("schema")) == "3"
+    assert await upgraded._r.get(upgraded._k("schema")) == "4"
     await check_upgraded(upgraded)

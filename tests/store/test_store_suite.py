@@ -11,7 +11,21 @@ from typing import Any
 
 import pytest
 
-from core.links import LinkKind, session_thread, session_topic
+from core.links import (
+    LinkKind,
+    TelegramSent,
+    message_source,
+    session_thread,
+    session_topic,
+    slack_client_copy,
+    slack_client_status,
+    slack_desk_copy,
+    slack_desk_status,
+    telegram_client_copy,
+    telegram_client_status,
+    telegram_desk_copy,
+    telegram_desk_status,
+)
 from core.model import (
     AuthorKind,
     AutostartRule,
@@ -29,6 +43,7 @@ from core.model import (
     SessionStatus,
 )
 from core.outbox_actions import Notice, SendText
+from core.refs import RefSpace
 from core.store import RedisStore, SqliteStore, Store, StoreError, open_store
 from core.store.sqlite import MIGRATIONS, InlineConnection
 
@@ -571,17 +586,18 @@ async def test_items_are_numbered_per_app(store: Store) -> None:
 
 
 async def test_refs_set_get_delete(store: Store) -> None:
-    assert await store.get_ref("slack.thread", "1") is None
-    await store.set_ref("slack.thread", "1", {"channel": "C1", "ts": "1.2"})
-    await store.set_ref("slack.thread:rev", "C1:1.2", {"session": 1})
-    assert await store.get_ref("slack.thread", "1") == {"channel": "C1", "ts": "1.2"}
-    await store.set_ref("slack.thread", "1", {"channel": "C1", "ts": "3.4"})
-    assert await store.get_ref("slack.thread", "1") == {"channel": "C1", "ts": "3.4"}
-    assert await store.get_ref("slack.thread:rev", "C1:1.2") == {"session": 1}
-    assert await store.get_ref("slack", "thread:1") is None  # namespaces do not bleed into keys
-    await store.delete_ref("slack.thread", "1")
-    assert await store.get_ref("slack.thread", "1") is None
-    await store.delete_ref("slack.thread", "1")
+    form, perma = RefSpace.TELEGRAM_FORM, RefSpace.SLACK_PERMALINK
+    assert await store.get_ref(form, "1") is None
+    await store.set_ref(form, "1", {"channel": "C1", "ts": "1.2"})
+    await store.set_ref(perma, "C1:1.2", {"session": 1})
+    assert await store.get_ref(form, "1") == {"channel": "C1", "ts": "1.2"}
+    await store.set_ref(form, "1", {"channel": "C1", "ts": "3.4"})
+    assert await store.get_ref(form, "1") == {"channel": "C1", "ts": "3.4"}
+    assert await store.get_ref(perma, "C1:1.2") == {"session": 1}
+    assert await store.get_ref(perma, "1") is None  # spaces do not bleed into each other
+    await store.delete_ref(form, "1")
+    assert await store.get_ref(form, "1") is None
+    await store.delete_ref(form, "1")
 
 
 # --- platform links ------------------------------------------------------------------
@@ -635,6 +651,62 @@ async def test_unlink_drops_both_directions(store: Store) -> None:
     assert await store.link_to(LinkKind.SESSION_THREAD, "C1:2.2") == session_thread(2, "C1", "2.2")
 
 
+async def test_every_kind_says_whether_it_is_one_to_one() -> None:
+    copies = {LinkKind.SLACK_DESK_COPY, LinkKind.TELEGRAM_DESK_COPY, LinkKind.SLACK_CLIENT_COPY}
+    copies |= {LinkKind.TELEGRAM_CLIENT_COPY}
+    assert {kind for kind in LinkKind if not kind.one_to_one} == copies
+
+
+async def test_a_many_to_one_kind_keeps_every_link_of_a_platform_key(store: Store) -> None:
+    """A Slack album: three messages share one desk post. Each finds the post; the post finds the album's first
+    message (the earliest linked of those still linked)."""
+    album = [slack_desk_copy(7, n, "C1", "5.5") for n in (10, 11, 12)]
+    for copy in album:
+        await store.link(copy)
+    for copy in album:
+        assert await store.link_of(LinkKind.SLACK_DESK_COPY, copy.ours) == copy
+    assert await store.link_to(LinkKind.SLACK_DESK_COPY, "C1:5.5") == album[0]
+    await store.link(album[0])  # linked again to the same post: keeps its place
+    assert await store.link_to(LinkKind.SLACK_DESK_COPY, "C1:5.5") == album[0]
+    await store.unlink(LinkKind.SLACK_DESK_COPY, "7:10")
+    assert await store.link_to(LinkKind.SLACK_DESK_COPY, "C1:5.5") == album[1]
+    moved = slack_desk_copy(7, 11, "C1", "6.6")  # linked to another post: the old one no longer finds it
+    await store.link(moved)
+    assert await store.link_to(LinkKind.SLACK_DESK_COPY, "C1:5.5") == album[2]
+    assert await store.link_to(LinkKind.SLACK_DESK_COPY, "C1:6.6") == moved
+    await store.link(slack_desk_copy(7, 11, "C1", "5.5"))  # back again: now the latest of the post's links
+    assert await store.link_to(LinkKind.SLACK_DESK_COPY, "C1:5.5") == album[2]
+    assert await store.link_to(LinkKind.SLACK_DESK_COPY, "C1:6.6") is None
+    await store.unlink(LinkKind.SLACK_DESK_COPY, "7:12")
+    await store.unlink(LinkKind.SLACK_DESK_COPY, "7:11")
+    assert await store.link_to(LinkKind.SLACK_DESK_COPY, "C1:5.5") is None
+    # one-to-one kinds of the same keys are apart
+    assert await store.link_to(LinkKind.SESSION_THREAD, "C1:5.5") is None
+
+
+async def test_typed_links_carry_their_data(store: Store) -> None:
+    sent: TelegramSent = {"message_id": 20, "caption": True, "text_id": None, "ids": [20, 21]}
+    links = [
+        message_source(3, 9, "telegram:support:501:77"),
+        telegram_desk_copy(3, 9, -100, 44, caption=False),
+        slack_client_copy("sales", 9, "D1", "7.7"),
+        telegram_client_copy("support", 9, 501, sent),
+        slack_desk_status("inst-1", "C1", "8.8"),
+        telegram_desk_status("inst-1", -100, 45),
+        slack_client_status("inst-1", "D1", "9.9"),
+        telegram_client_status("inst-1", 501, 46),
+    ]
+    for link in links:
+        await store.link(link)
+    for link in links:
+        assert await store.link_of(link.kind, link.ours) == link
+        assert await store.link_to(link.kind, link.platform) == link
+    assert links[0].data == {"session": 3, "id": 9}
+    assert links[3].platform == "501:20"
+    assert links[3].data == {"chat_id": 501, "message_id": 20, "caption": True, "text_id": None, "ids": [20, 21]}
+    assert links[5].data == {"chat_id": -100, "message_id": 45}
+
+
 async def test_no_reader_ever_sees_one_direction_of_a_link_alone(store: Store) -> None:
     """Both directions are one write: while links are being written, whichever direction a reader finds
     first, the other is there too (two writes, as before, let a reader in between)."""
@@ -672,7 +744,7 @@ async def test_sqlite_data_survives_reopen(tmp_path: Path) -> None:
     await first.open()
     s = await first.create_session(session())
     (e,) = await first.outbox_add([entry("A")])
-    await first.set_ref("ns", "k", {"v": 1})
+    await first.set_ref(RefSpace.ITEM_BY_TASK, "k", {"v": 1})
     await first.close()
 
     second = SqliteStore(path)
@@ -680,7 +752,7 @@ async def test_sqlite_data_survives_reopen(tmp_path: Path) -> None:
     try:
         assert await second.get_session(s.number) == s
         assert await second.outbox_get(e.id) == e
-        assert await second.get_ref("ns", "k") == {"v": 1}
+        assert await second.get_ref(RefSpace.ITEM_BY_TASK, "k") == {"v": 1}
         assert (await second.create_session(session())).number == 2
     finally:
         await second.close()
@@ -724,7 +796,7 @@ async def test_sqlite_failed_migration_rolls_back(tmp_path: Path) -> None:
     await good.open()
     try:
         assert await good.schema_version() == MIGRATIONS[-1][0]
-        assert await good.get_ref("x", "y") is None
+        assert await good.get_ref(RefSpace.HTTP_BY_TASK, "y") is None
     finally:
         await good.close()
     with sqlite3.connect(tmp_path / "b.db") as db:
@@ -1083,7 +1155,7 @@ async def test_redis_sessions_stored_before_the_quiet_index_are_in_it_after_the_
         (b.number, 120.0),
         (a.number, 150.0),
     ]
-    assert await upgraded._r.get(upgraded._k("schema")) == "3"  # the current layout (3: platform links)
+    assert await upgraded._r.get(upgraded._k("schema")) == "4"  # the current layout (4: more platform links)
 
 
 async def test_redis_a_link_that_fails_leaves_neither_direction(redis_stores: RedisFactory) -> None:

@@ -1,7 +1,7 @@
 """A user task's form asked in a session's topic, one field per message.
 
 Enums and booleans are answered with inline buttons, text, numbers and dates with the operator's
-next message in the topic. The conversation lives in the store (ref namespace `telegram.form`,
+next message in the topic. The conversation lives in the store (ref space `RefSpace.TELEGRAM_FORM`,
 key "chat:thread:user") so that it survives a restart and any linedesk instance on the same store
 can take the next answer; a short claim in the store keeps two answers from being applied at once.
 """
@@ -25,10 +25,11 @@ from core.errors import Refusal
 from core.forms import coerce
 from core.model import InstanceRecord
 from core.processes import Processes
+from core.refs import RefSpace
 from core.store.base import Store
 
-FORM_REF = "telegram.form"
-"""ref namespace: "<chat id>:<thread id>:<user id>" → the operator's form conversation in that topic"""
+FORM_REF = RefSpace.TELEGRAM_FORM
+"""the ref space of operators' form conversations in topics: "<chat id>:<thread id>:<user id>" → the state"""
 LOCK_TTL = 30.0
 LOCK_WAIT = 5.0
 

@@ -10,7 +10,8 @@ Key layout (every key starts with `prefix`):
     sessions, sessions:status:<s>, sessions:line:<l>:status:<s>, sessions:line:<l>:client:<c>,
     sessions:client:<c>, sessions:assignee:<a>:status:<s>
     sessions:line:<l>:quiet             zset of the line's open sessions, score = Session.quiet_since
-    schema                              the layout's version (`RedisStore._upgrade`): 2 = typed outbox, 3 = links
+    schema                              the layout's version (`RedisStore._upgrade`): 2 = typed outbox, 3 = links,
+                                        4 = message, copy and status card links
     messages:<session>                  zset of message JSON, score = id
     instance:<id>                       JSON; indexes (zsets, score = created_at, member = id):
     instances, instances:status:<s>, instances:session:<n>
@@ -24,7 +25,7 @@ Key layout (every key starts with `prefix`):
     rules                               hash, field = JSON [line_id, event]
     items:<app>                         zset of item JSON, score = number
     pace:<bucket>[:paused]              pacing windows shared by every instance (pacing.py)
-    ref:<namespace>                     hash, field = key; link:<kind>, link:<kind>:to: links.py (layout 3)
+    ref:<namespace>                     hash, field = key; link:<kind>, link:<kind>:to: links.py (layouts 3, 4)
 
 Line ids contain no ":" (the config allows [a-z0-9_-]), so the composite keys are unambiguous.
 Lua scripts derive some key names from the prefix: a single Redis (not Cluster) is required.

@@ -1,7 +1,8 @@
-"""Redis's platform links (`core.links`): layout 3 and `RedisStore`'s link methods.
+"""Redis's platform links (`core.links`): layouts 3 and 4 and `RedisStore`'s link methods.
 
 Keys (after the store's prefix): `link:<kind>`, a hash of ours → JSON {"platform", "data"}, and
-`link:<kind>:to`, a hash of platform key → ours. One Lua script writes (or drops) both directions of a link,
+`link:<kind>:to`, a hash of platform key → ours (a one-to-one kind) or a JSON array of ours in link order (a
+many-to-one kind: `link_to` answers its first). One Lua script writes (or drops) both directions of a link,
 so no other client ever sees one without the other, and a failing call writes nothing.
 """
 
@@ -12,44 +13,88 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from core.links import LEGACY_FORWARD, LEGACY_REVERSE, Link, LinkKind, from_legacy
+from core.links import (
+    LEGACY_FORWARD,
+    LEGACY_REFS,
+    LEGACY_REVERSE,
+    Link,
+    LinkKind,
+    from_legacy,
+    from_legacy_ref,
+    legacy_order,
+)
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-# A platform link, both directions in one step; the kind's link of the same ours or platform is replaced.
-# Everything that could fail is checked before the first write (a script is not rolled back on an error).
-# KEYS: link:<kind>, link:<kind>:to; ARGV: ours, platform, the forward JSON {"platform", "data"}.
+# A platform link, both directions in one step. The reverse hash holds, per platform key, ours (a one-to-one
+# kind, ARGV[4] = "1") or a JSON array of ours in link order (a many-to-one kind). Our key's old platform key
+# loses it; a one-to-one kind's platform key linked to another of ours moves (that one loses its link).
+# Everything that could fail is read and checked before the first write (a script is not rolled back on an
+# error). KEYS: link:<kind>, link:<kind>:to; ARGV: ours, platform, the forward JSON {"platform", "data"}, one.
 _LINK = """
 for _, k in ipairs(KEYS) do
   local t = redis.call('TYPE', k).ok
   if t ~= 'none' and t ~= 'hash' then return redis.error_reply('WRONGTYPE ' .. k .. ' is not a hash') end
 end
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old then
-  local was = cjson.decode(old).platform
-  if was ~= ARGV[2] and redis.call('HGET', KEYS[2], was) == ARGV[1] then redis.call('HDEL', KEYS[2], was) end
+local ours, platform, one = ARGV[1], ARGV[2], ARGV[4] == '1'
+local old = redis.call('HGET', KEYS[1], ours)
+local was = old and cjson.decode(old).platform
+if was == platform then was = nil end
+local was_rev = was and redis.call('HGET', KEYS[2], was)
+local rev = redis.call('HGET', KEYS[2], platform)
+local list
+if not one then
+  list = rev and cjson.decode(rev) or {}
+  if was_rev then was_rev = cjson.decode(was_rev) end
 end
-local other = redis.call('HGET', KEYS[2], ARGV[2])
-if other and other ~= ARGV[1] then redis.call('HDEL', KEYS[1], other) end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+if was_rev then
+  if one then
+    if was_rev == ours then redis.call('HDEL', KEYS[2], was) end
+  else
+    local kept = {}
+    for _, o in ipairs(was_rev) do if o ~= ours then kept[#kept + 1] = o end end
+    if #kept == 0 then redis.call('HDEL', KEYS[2], was) else redis.call('HSET', KEYS[2], was, cjson.encode(kept)) end
+  end
+end
+if one then
+  if rev and rev ~= ours then redis.call('HDEL', KEYS[1], rev) end
+  redis.call('HSET', KEYS[2], platform, ours)
+else
+  local known = false
+  for _, o in ipairs(list) do if o == ours then known = true end end
+  if not known then
+    list[#list + 1] = ours
+    redis.call('HSET', KEYS[2], platform, cjson.encode(list))
+  end
+end
+redis.call('HSET', KEYS[1], ours, ARGV[3])
 return 1
 """
 
-# KEYS: as _LINK; ARGV: ours.
+# KEYS: as _LINK; ARGV: ours, one.
 _UNLINK = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then return 0 end
 local was = cjson.decode(old).platform
-if redis.call('HGET', KEYS[2], was) == ARGV[1] then redis.call('HDEL', KEYS[2], was) end
+local rev = redis.call('HGET', KEYS[2], was)
+if ARGV[2] == '1' then
+  if rev == ARGV[1] then redis.call('HDEL', KEYS[2], was) end
+elseif rev then
+  local kept = {}
+  for _, o in ipairs(cjson.decode(rev)) do if o ~= ARGV[1] then kept[#kept + 1] = o end end
+  if #kept == 0 then redis.call('HDEL', KEYS[2], was) else redis.call('HSET', KEYS[2], was, cjson.encode(kept)) end
+end
 redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 """
 
-# ours and the forward JSON of a platform key, in one round trip. KEYS: as _LINK; ARGV: platform.
+# ours and the forward JSON of a platform key (a many-to-one kind's earliest linked), in one round trip.
+# KEYS: as _LINK; ARGV: platform, one.
 _LINK_TO = """
 local ours = redis.call('HGET', KEYS[2], ARGV[1])
+if not ours then return false end
+if ARGV[2] ~= '1' then ours = cjson.decode(ours)[1] end
 if not ours then return false end
 local doc = redis.call('HGET', KEYS[1], ours)
 if not doc then return false end
@@ -75,6 +120,14 @@ def _translated(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any
 
 def _doc(link: Link) -> str:
     return json.dumps({"platform": link.platform, "data": link.data})
+
+
+def _one(kind: LinkKind) -> str:
+    return "1" if kind.one_to_one else "0"
+
+
+def _link_args(link: Link) -> list[str]:
+    return [link.ours, link.platform, _doc(link), _one(link.kind)]
 
 
 class RedisLinks:
@@ -103,14 +156,29 @@ class RedisLinks:
             refs = cast(dict[str, str], await client.hgetall(self._k("ref", namespace)))
             for key, value in refs.items():
                 new = from_legacy(kind, key, json.loads(value))
-                await link(keys=self._link_keys(kind), args=[new.ours, new.platform, _doc(new)])
+                await link(keys=self._link_keys(kind), args=_link_args(new))
             await client.delete(self._k("ref", namespace), self._k("ref", LEGACY_REVERSE[kind]))
         await client.set(self._k("schema"), 3)
+
+    async def _more_links(self, client: aioredis.Redis, version: int) -> None:
+        """Upgrade 4, for a layout `version` below it: the refs of messages' platform messages, their copies and
+        instances' status cards (`core.links.LEGACY_REFS`) become platform links, in message order
+        (`core.links.legacy_order`); each old hash is deleted once its links are written, then the layout is 4
+        (an upgrade cut short runs again: linking is idempotent)."""
+        if version >= 4:
+            return
+        link = client.register_script(_LINK)
+        for kind, namespace in LEGACY_REFS.items():
+            refs = cast(dict[str, str], await client.hgetall(self._k("ref", namespace)))
+            for new in sorted((from_legacy_ref(kind, k, json.loads(v)) for k, v in refs.items()), key=legacy_order):
+                await link(keys=self._link_keys(kind), args=_link_args(new))
+            await client.delete(self._k("ref", namespace))
+        await client.set(self._k("schema"), 4)
 
     @_translated
     async def link(self, link: Link) -> None:
         script = self._r.register_script(_LINK)
-        await script(keys=self._link_keys(link.kind), args=[link.ours, link.platform, _doc(link)])
+        await script(keys=self._link_keys(link.kind), args=_link_args(link))
 
     @_translated
     async def link_of(self, kind: LinkKind, ours: str) -> Link | None:
@@ -123,7 +191,7 @@ class RedisLinks:
     @_translated
     async def link_to(self, kind: LinkKind, platform: str) -> Link | None:
         script = self._r.register_script(_LINK_TO)
-        found = await script(keys=self._link_keys(kind), args=[platform])
+        found = await script(keys=self._link_keys(kind), args=[platform, _one(kind)])
         if not found:
             return None
         ours, doc = cast(list[str], found)
@@ -132,4 +200,4 @@ class RedisLinks:
     @_translated
     async def unlink(self, kind: LinkKind, ours: str) -> None:
         script = self._r.register_script(_UNLINK)
-        await script(keys=self._link_keys(kind), args=[ours])
+        await script(keys=self._link_keys(kind), args=[ours, _one(kind)])

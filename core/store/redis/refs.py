@@ -9,6 +9,7 @@ from core.model import (
     AutostartRule,
     Item,
 )
+from core.refs import RefSpace
 from core.store.redis.connection import (
     RedisBase,
     _translated,
@@ -42,14 +43,14 @@ class RefsMixin(RedisBase):
 
     # --- refs -------------------------------------------------------------
     @_translated
-    async def set_ref(self, namespace: str, key: str, value: dict[str, Any]) -> None:
-        await self._r.hset(self._k("ref", namespace), key, json.dumps(value))
+    async def set_ref(self, space: RefSpace, key: str, value: dict[str, Any]) -> None:
+        await self._r.hset(self._k("ref", str(space)), key, json.dumps(value))
 
     @_translated
-    async def get_ref(self, namespace: str, key: str) -> dict[str, Any] | None:
-        doc = await self._r.hget(self._k("ref", namespace), key)
+    async def get_ref(self, space: RefSpace, key: str) -> dict[str, Any] | None:
+        doc = await self._r.hget(self._k("ref", str(space)), key)
         return dict(json.loads(doc)) if doc is not None else None
 
     @_translated
-    async def delete_ref(self, namespace: str, key: str) -> None:
-        await self._r.hdel(self._k("ref", namespace), key)
+    async def delete_ref(self, space: RefSpace, key: str) -> None:
+        await self._r.hdel(self._k("ref", str(space)), key)

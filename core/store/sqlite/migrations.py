@@ -8,7 +8,7 @@ from typing import TypeAlias
 
 from core.outbox_actions import from_legacy
 from core.store.sqlite.connection import InlineConnection
-from core.store.sqlite.links import platform_links
+from core.store.sqlite.links import more_links, platform_links
 
 MigrationStep: TypeAlias = "str | Callable[[InlineConnection], Awaitable[None]]"
 """An SQL statement, or a conversion in Python (run inside the migration's transaction)."""
@@ -113,4 +113,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     (6, (_typed_outbox,)),
     (7, (platform_links,)),
+    (8, (more_links,)),
 )

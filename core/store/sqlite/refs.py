@@ -9,6 +9,7 @@ from core.model import (
     AutostartRule,
     Item,
 )
+from core.refs import RefSpace
 from core.store.sqlite.connection import SqliteBase
 
 
@@ -43,17 +44,17 @@ class RefsMixin(SqliteBase):
         return [Item.model_validate_json(r[0]) for r in rows]
 
     # --- refs -------------------------------------------------------------
-    async def set_ref(self, namespace: str, key: str, value: dict[str, Any]) -> None:
+    async def set_ref(self, space: RefSpace, key: str, value: dict[str, Any]) -> None:
         async with self._tx() as db:
             await db.execute(
                 "INSERT OR REPLACE INTO refs (namespace, key, value) VALUES (?, ?, ?)",
-                (namespace, key, json.dumps(value)),
+                (str(space), key, json.dumps(value)),
             )
 
-    async def get_ref(self, namespace: str, key: str) -> dict[str, Any] | None:
-        row = await self._row("SELECT value FROM refs WHERE namespace = ? AND key = ?", (namespace, key))
+    async def get_ref(self, space: RefSpace, key: str) -> dict[str, Any] | None:
+        row = await self._row("SELECT value FROM refs WHERE namespace = ? AND key = ?", (str(space), key))
         return dict(json.loads(row[0])) if row else None
 
-    async def delete_ref(self, namespace: str, key: str) -> None:
+    async def delete_ref(self, space: RefSpace, key: str) -> None:
         async with self._tx() as db:
-            await db.execute("DELETE FROM refs WHERE namespace = ? AND key = ?", (namespace, key))
+            await db.execute("DELETE FROM refs WHERE namespace = ? AND key = ?", (str(space), key))
