@@ -135,7 +135,7 @@ def slack_desk_copy(session: int, message_id: int, channel: str, ts: str, *, mer
         LinkKind.SLACK_DESK_COPY,
         session_message(session, message_id),
         f"{channel}:{ts}",
-        {"channel": channel, "ts": ts, "merged": merged},
+        {"channel": channel, "ts": ts, **({"merged": True} if merged else {})},
     )
 
 
@@ -147,7 +147,7 @@ def telegram_desk_copy(
         LinkKind.TELEGRAM_DESK_COPY,
         session_message(session, message_id),
         f"{chat_id}:{copy_id}",
-        {"chat_id": chat_id, "message_id": copy_id, "caption": caption, "merged": merged},
+        {"chat_id": chat_id, "message_id": copy_id, "caption": caption, **({"merged": True} if merged else {})},
     )
 
 
