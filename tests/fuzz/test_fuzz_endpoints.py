@@ -609,10 +609,10 @@ async def _session_problems(desk: Any) -> list[str]:
         number = str(session.number)
         if (
             line is not None
-            and line.slack_desk_channel
+            and line.desk_channels
             and await link_data(store, LinkKind.SESSION_THREAD, number) is None
         ):
-            problems.append(f"{where}: no thread in the Slack desk {line.slack_desk_channel} (its card never posted)")
+            problems.append(f"{where}: no thread in the Slack desk {line.desk_channels} (its card never posted)")
         if (
             line is not None
             and line.telegram_desk_chat

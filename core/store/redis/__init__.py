@@ -22,6 +22,7 @@ Key layout (every key starts with `prefix`):
     rules                               hash, field = JSON [line_id, event]
     items:<app>                         zset of item JSON, score = number
     ref:<namespace>                     hash, field = key; link:<kind>, link:<kind>:to: links.py (layout 3)
+                                        ref:desk.channel: the Slack desk channel chosen per session (desks.py)
 
 Line ids contain no ":" (the config allows [a-z0-9_-]), so the composite keys are unambiguous.
 Lua scripts derive some key names from the prefix: a single Redis (not Cluster) is required.
@@ -38,6 +39,7 @@ from core.store.redis.connection import (
     WATCH_RETRIES,
     RedisBase,
 )
+from core.store.redis.desks import RedisDesks
 from core.store.redis.inbound import InboundMixin
 from core.store.redis.lifecycle import LifecycleMixin
 from core.store.redis.links import RedisLinks
@@ -57,5 +59,5 @@ __all__ = [
 ]
 
 
-class RedisStore(RedisLinks, LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin):
+class RedisStore(RedisDesks, RedisLinks, LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin):
     """The Redis store, one mixin per concern over `RedisBase`'s client (see the modules)."""
