@@ -174,14 +174,13 @@ class Linedesk:
                 config=config,
                 rules=self.slack_admin.rules,
                 health=self.health,
+                clock=self.clock,
             )
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
-            self.outbox.register(
-                SLACK_DESK,
-                SlackDeskDelivery(self.slack_client, self.store, config, self.files, health=self.health),
-                pace=self._slack_desk_pace,
-            )
+            slack_desk = SlackDeskDelivery(self.slack_client, self.store, config, self.files, health=self.health)
+            # paced by the channel the session's thread is in (a store lookup with several desk channels)
+            self.outbox.register(SLACK_DESK, slack_desk, pace=slack_desk.pace_keys)
             self.files.register("slack", SlackFiles(self.slack_client))
             self.outbox.register(
                 SLACK_CLIENT,
@@ -211,10 +210,6 @@ class Linedesk:
         if line is None or line.telegram_desk_chat is None:
             return []
         return [(TELEGRAM_GROUP, line.telegram_desk_chat), (TELEGRAM_BOT, line.id)]
-
-    def _slack_desk_pace(self, entry: OutboxEntry) -> list[tuple[str, str | int]]:
-        line = self.config.line(entry.action.line_id) if isinstance(entry.action, ToDesk) else None
-        return [(SLACK_CHANNEL, line.slack_desk_channel)] if line is not None and line.slack_desk_channel else []
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self, *, transports: bool = True) -> None:

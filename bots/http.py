@@ -22,6 +22,7 @@ from core.autostart import EVENTS, Autostart, EffectiveRule, RuleAuthor
 from core.bpmn.catalog import Catalog
 from core.clock import Clock
 from core.config import Config
+from core.desk_load import desk_load
 from core.errors import Refusal
 from core.health import Health
 from core.model import InstanceStatus, SessionStatus, listed_statuses
@@ -181,7 +182,9 @@ def _readyz(desk: Desk) -> Handler:
 
 def _metrics(desk: Desk) -> Handler:
     async def metrics(request: web.Request) -> web.Response:
-        body = desk.metrics.exposition(await desk.store.outbox_stats(desk.clock.now()))
+        now = desk.clock.now()
+        stats = await desk.store.outbox_stats(now)
+        body = desk.metrics.exposition(stats, await desk_load(desk.store, desk.config, now))
         return web.Response(
             body=body, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
         )

@@ -11,6 +11,7 @@ conversation's head is ever claimable.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,8 +34,11 @@ class Deliverer(Protocol):
         """Perform the entry; raise DeliveryError on failure (anything else counts as transient)."""
 
 
-PaceKeys = Callable[[OutboxEntry], Sequence[tuple[str, str | int]]]
-"""The pacing buckets an entry draws from, e.g. [("telegram.chat", "support:501"), ("telegram.bot", "support")]."""
+PaceKey = tuple[str, str | int]
+PaceKeys = Callable[[OutboxEntry], Sequence[PaceKey] | Awaitable[Sequence[PaceKey]]]
+"""The pacing buckets an entry draws from, e.g. [("telegram.chat", "support:501"), ("telegram.bot", "support")];
+a coroutine where the bucket is found in the store (the Slack channel a session's thread is in). A failure to
+find them is a failed delivery, retried like one."""
 
 
 DeadHandler = Callable[[OutboxEntry, DeliveryError], Awaitable[None]]
@@ -209,7 +213,10 @@ class OutboxWorker:
             return
         pace = self._pace_keys.get(entry.route)
         try:
-            async with self._pacer.pace(*(pace(entry) if pace else ())):
+            keys = pace(entry) if pace else ()
+            if inspect.isawaitable(keys):
+                keys = await keys
+            async with self._pacer.pace(*keys):
                 await deliverer.deliver(entry)
         except DeliveryError as err:
             if err.permanent:

@@ -9,8 +9,8 @@ All methods are coroutines; all times are POSIX seconds passed in by the caller
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from core.links import Link, LinkKind
@@ -28,7 +28,6 @@ from core.model import (
     SessionStatus,
 )
 from core.retry import Backoff
-
 
 DESK_CHANNEL_REF = "desk.channel"
 """ref namespace: session number → {"channel"}: the Slack desk channel chosen for the session's thread

@@ -607,11 +607,7 @@ async def _session_problems(desk: Any) -> list[str]:
             open_per_client[(session.line_id, session.client_id)] += 1
         line = desk.config.line(session.line_id)
         number = str(session.number)
-        if (
-            line is not None
-            and line.desk_channels
-            and await link_data(store, LinkKind.SESSION_THREAD, number) is None
-        ):
+        if line is not None and line.desk_channels and await link_data(store, LinkKind.SESSION_THREAD, number) is None:
             problems.append(f"{where}: no thread in the Slack desk {line.desk_channels} (its card never posted)")
         if (
             line is not None
