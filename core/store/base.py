@@ -36,7 +36,7 @@ DESK_CHANNEL_REF = "desk.channel"
 
 @dataclass(frozen=True)
 class DeskBacklog:
-    """Outbox entries of one desk that are due and not delivered yet (`Store.desk_backlog`)."""
+    """Outbox entries of one desk whose time has come and that are not delivered yet (`Store.desk_backlog`)."""
 
     route: str
     line_id: str
@@ -333,9 +333,10 @@ class Store(ABC):
 
     @abstractmethod
     async def desk_backlog(self, now: float, routes: Sequence[str], slack_route: str) -> list[DeskBacklog]:
-        """Per desk: the pending outbox entries of the desk `routes` (conversation "<route>:<session>") due
-        by `now`, grouped by route, line and — for `slack_route` — the Slack channel of the session's
-        thread; in one query (one script on Redis), for `/metrics` and the App Home."""
+        """Per desk: the pending outbox entries of the desk `routes` (conversation "<route>:<session>") whose
+        time has come — due by `now`, or tried already and waiting for a retry (not those held back on
+        purpose, an album's short wait) — grouped by route, line and, for `slack_route`, the Slack channel
+        of the session's thread; in one query (one script on Redis), for `/metrics` and the App Home."""
 
 
 P = ParamSpec("P")

@@ -97,6 +97,12 @@ async def test_desk_backlog_per_desk(store: Store) -> None:
         DeskBacklog(TELEGRAM, "support", "", 2, 5.0),
     ]
     assert await store.desk_backlog(100.0, [], SLACK) == []
+    # an entry waiting for a retry is still waiting: it counts although its new due time is to come
+    stored = await store.outbox_add([_desk(SLACK, b.number, "support", created_at=15.0)])
+    await store.outbox_reschedule(stored[0].id, 900.0, "Slack rate limit")
+    rows = await store.desk_backlog(100.0, [SLACK, TELEGRAM], SLACK)
+    assert rows[2] == DeskBacklog(SLACK, "support", "C2", 2, 15.0)
+    await store.outbox_kill(stored[0].id, "gone")
     # delivered entries leave the backlog
     for claimed in await store.outbox_claim(100.0, 30.0, 50):
         await store.outbox_complete(claimed.id)

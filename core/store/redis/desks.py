@@ -94,7 +94,7 @@ for _, conv in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
       local doc = redis.call('GET', ARGV[3] .. id)
       if doc then
         local e = cjson.decode(doc)
-        if tonumber(e.due_at) <= now then
+        if tonumber(e.due_at) <= now or (tonumber(e.attempts) or 0) > 0 then
           local key = route .. '\\n' .. tostring(e.action.line_id) .. '\\n' .. channel
           local g = groups[key]
           if not g then

@@ -40,7 +40,7 @@ FROM outbox o
 LEFT JOIN refs r ON o.conversation LIKE ?2 || ':%' AND r.namespace = '{DESK_CHANNEL_REF}' AND r.key = {session}
 LEFT JOIN links l ON o.conversation LIKE ?2 || ':%' AND l.kind = '{LinkKind.SESSION_THREAD.value}'
   AND l.ours = {session}
-WHERE o.status = 'pending' AND o.due_at <= ?1
+WHERE o.status = 'pending' AND (o.due_at <= ?1 OR json_extract(o.data, '$.attempts') > 0)
   AND substr(o.conversation, 1, instr(o.conversation, ':') - 1) IN ({", ".join(f"?{3 + i}" for i in range(routes))})
 GROUP BY route, line, channel
 ORDER BY route, line, channel
