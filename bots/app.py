@@ -132,6 +132,7 @@ class Linedesk:
         self.slack_desk: SlackDesk | None = None
         self.slack_admin: SlackAdmin | None = None
         self.slack_home: SlackHome | None = None
+        self.slack_desk_delivery: SlackDeskDelivery | None = None
         self.slack_client: AsyncWebClient | None = None
         self.slack_auth: SlackAuthorize | None = None
         self.slack_socket: SlackSocketMode | None = None
@@ -178,9 +179,11 @@ class Linedesk:
             )
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
-            slack_desk = SlackDeskDelivery(self.slack_client, self.store, config, self.files, health=self.health)
+            self.slack_desk_delivery = SlackDeskDelivery(
+                self.slack_client, self.store, config, self.files, health=self.health
+            )
             # paced by the channel the session's thread is in (a store lookup with several desk channels)
-            self.outbox.register(SLACK_DESK, slack_desk, pace=slack_desk.pace_keys)
+            self.outbox.register(SLACK_DESK, self.slack_desk_delivery, pace=self.slack_desk_delivery.pace_keys)
             self.files.register("slack", SlackFiles(self.slack_client))
             self.outbox.register(
                 SLACK_CLIENT,

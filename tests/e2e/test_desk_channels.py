@@ -14,6 +14,9 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.model import OutboxEntry
+from core.outbox_actions import Notice
+from core.pacing import SLACK_CHANNEL
 from sandboxes.rig import ANNA, DESK_CHANNEL, DESK_CHANNEL_2, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
 from tests.support.rigs import store_rig
 from tests.support.slack_desk import block
@@ -129,3 +132,26 @@ async def test_metrics_and_the_app_home_show_each_desks_backlog_and_lag(two_chan
     assert f"`telegram:{TELEGRAM_DESK}`: 0 waiting" in desks
 
     rig.slack.clear_failures()
+
+
+async def test_desk_entries_are_paced_by_the_channel_of_their_thread(two_channel_rig: Rig) -> None:
+    rig = two_channel_rig
+    for client in CLIENTS[:2]:
+        await rig.client_writes(client, "Hello")
+    assert rig.desk is not None and rig.desk.slack_desk_delivery is not None
+    desk = rig.desk.slack_desk_delivery
+
+    def entry(session: int, line: str = "support") -> OutboxEntry:
+        return OutboxEntry(
+            conversation=f"slack.desk:{session}",
+            route="slack.desk",
+            action=Notice(session=session, line_id=line, text=""),
+        )
+
+    assert await desk.pace_keys(entry(1)) == [(SLACK_CHANNEL, DESK_CHANNEL)]
+    assert await desk.pace_keys(entry(2)) == [(SLACK_CHANNEL, DESK_CHANNEL_2)]
+    assert await desk.pace_keys(entry(7, "sales")) == [(SLACK_CHANNEL, "C0SALES1")]  # one channel: no choice
+    # the third session's card was paced by the channel chosen for it (a tie: the first), and posted there
+    await rig.client_writes(CLIENTS[2], "Hello")
+    assert (await rig.thread_root(3))["channel"] == DESK_CHANNEL
+    assert await desk.pace_keys(entry(3)) == [(SLACK_CHANNEL, DESK_CHANNEL)]
