@@ -91,7 +91,7 @@ async def test_pace_keys_may_be_looked_up_asynchronously(tmp_path: Path) -> None
 
         async def channel_of(entry: OutboxEntry) -> list[tuple[str, str | int]]:
             await asyncio.sleep(0)
-            return [("channel", "C1" if entry.action.session % 2 else "C2")]
+            return [("channel", "C1" if (entry.action.session or 0) % 2 else "C2")]
 
         worker.register("r", recorder, pace=channel_of)
         await store.outbox_add(
