@@ -1,7 +1,7 @@
 """How loaded each desk is: its backlog (outbox entries whose time has come — due, or waiting for a retry —
-and that are not delivered yet) and lag (the age of the oldest of them), and for Slack desk channels the open sessions they hold — so a team sees when a line needs
-another desk channel (`slack_desk_channels`, SPEC §13). Read from the store in one query per figure, for
-`/metrics` and the App Home's admin section."""
+and that are not delivered yet) and lag (the age of the oldest of them), and for Slack desk channels the open
+sessions they hold — so a team sees when a line needs another desk channel (`slack_desk_channels`, SPEC §13).
+Read from the store in one query per figure, for `/metrics` and the App Home's admin section."""
 
 from __future__ import annotations
 
