@@ -22,7 +22,7 @@ from adapters.slack.desk import SlackDesk, acknowledge_the_rest
 from adapters.slack.events import EventInbox, SlackEvents, events_app
 from adapters.slack.files import SlackFiles
 from adapters.slack.home import SlackHome
-from adapters.slack.pacing import channel_draw, paced, workspace_draw
+from adapters.slack.pacing import channel_draw, paced
 from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
 from adapters.slack.tracking import SlackListeners
@@ -51,7 +51,7 @@ from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxSettings, OutboxWorker
 from core.outbox_actions import Edit, OpenSession, RefreshCard, ToClient, ToDesk
-from core.pacing import SLACK_UPDATE, Draw, Pacer
+from core.pacing import Draw, Pacer
 from core.processes import Processes, ProcessParts
 from core.sessions import SessionParts, Sessions
 from core.store import Store, open_store
@@ -137,6 +137,7 @@ class Linedesk:
         self.slack_desk: SlackDesk | None = None
         self.slack_admin: SlackAdmin | None = None
         self.slack_home: SlackHome | None = None
+        self.slack_desk_delivery: SlackDeskDelivery | None = None
         self.slack_client: AsyncWebClient | None = None
         self.slack_auth: SlackAuthorize | None = None
         self.slack_socket: SlackSocketMode | None = None
@@ -179,14 +180,16 @@ class Linedesk:
                 config=config,
                 rules=self.slack_admin.rules,
                 health=self.health,
+                clock=self.clock,
             )
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
+            self.slack_desk_delivery = SlackDeskDelivery(
+                self.slack_client, self.store, config, self.files, health=self.health
+            )
+            # paced by the channel the session's thread is in (a store lookup with several desk channels)
             self.outbox.register(
-                SLACK_DESK,
-                SlackDeskDelivery(self.slack_client, self.store, config, self.files, health=self.health),
-                pace=self._slack_desk_pace,
-                merge=desk_merge,
+                SLACK_DESK, self.slack_desk_delivery, pace=self.slack_desk_delivery.pace_keys, merge=desk_merge
             )
             self.files.register("slack", SlackFiles(self.slack_client))
             self.outbox.register(
@@ -226,18 +229,6 @@ class Linedesk:
                 return [bot_draw(bot.id, urgent=True)]
             case _:
                 return [chat_draw(bot.id, line.telegram_desk_chat), bot_draw(bot.id)]
-
-    def _slack_desk_pace(self, entry: OutboxEntry) -> list[Draw]:
-        line = self.config.line(entry.action.line_id) if isinstance(entry.action, ToDesk) else None
-        if line is None or not line.slack_desk_channel:
-            return []
-        match entry.action:
-            case OpenSession():
-                return [channel_draw(line.slack_desk_channel, urgent=True)]
-            case RefreshCard() | Edit():
-                return [workspace_draw(SLACK_UPDATE, urgent=True)]
-            case _:
-                return [channel_draw(line.slack_desk_channel)]
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self, *, transports: bool = True) -> None:

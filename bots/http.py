@@ -22,6 +22,7 @@ from core.autostart import EVENTS, Autostart, EffectiveRule, RuleAuthor
 from core.bpmn.catalog import Catalog
 from core.clock import Clock
 from core.config import Config
+from core.desk_load import desk_load
 from core.errors import Refusal
 from core.health import Health
 from core.model import InstanceStatus, SessionStatus, listed_statuses
@@ -181,7 +182,9 @@ def _readyz(desk: Desk) -> Handler:
 
 def _metrics(desk: Desk) -> Handler:
     async def metrics(request: web.Request) -> web.Response:
-        body = desk.metrics.exposition(await desk.store.outbox_stats(desk.clock.now()))
+        now = desk.clock.now()
+        stats = await desk.store.outbox_stats(now)
+        body = desk.metrics.exposition(stats, await desk_load(desk.store, desk.config, now))
         return web.Response(
             body=body, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
         )
@@ -244,7 +247,8 @@ class _AdminApi:
                         "name": line.name,
                         "telegram": bool(line.telegram_token),
                         "slack_dm": line.slack_dm,
-                        "slack_desk_channel": line.slack_desk_channel or None,
+                        "slack_desk_channel": line.desk_channels[0] if line.desk_channels else None,
+                        "slack_desk_channels": line.desk_channels,
                         "telegram_desk_chat": line.telegram_desk_chat,
                         "autostart": [_rule_json(r) for r in effective if r.line_id == line.id],
                         "autostart_file": [rule.model_dump() for rule in line.autostart],

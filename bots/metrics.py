@@ -1,17 +1,20 @@
 """`/metrics`: linedesk's telemetry as Prometheus metrics, in a registry of its own (no module globals).
 
 Counters and histograms are fed as things happen (`core.telemetry.Telemetry`, and the HTTP layer's
-latencies); the outbox's depth and the age of its oldest entry are read from the store at scrape time,
-so every instance reports the shared backlog the same way.
+latencies); the outbox's depth and the age of its oldest entry, and each desk's backlog and lag
+(`core.desk_load`), are read from the store at scrape time, so every instance reports the shared backlog
+the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
+
+from core.desk_load import DeskLoad
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -57,7 +60,8 @@ class Metrics:
             registry=r,
         )
         self._backlog: dict[str, float] = {}
-        r.register(_Backlog(self._backlog))
+        self._desks: list[DeskLoad] = []
+        r.register(_Backlog(self._backlog, self._desks))
 
     # --- core.telemetry.Telemetry -------------------------------------------------------------
     def client_message(self, line_id: str, channel: str) -> None:
@@ -76,16 +80,18 @@ class Metrics:
         self._failures.labels(process_id).inc()
 
     # --- scraping ------------------------------------------------------------------------------
-    def exposition(self, outbox_stats: dict[str, float]) -> bytes:
-        """The Prometheus text format, with the outbox backlog as the store reports it now."""
+    def exposition(self, outbox_stats: dict[str, float], desks: Sequence[DeskLoad] = ()) -> bytes:
+        """The Prometheus text format, with the outbox backlog and each desk's as the store reports them now."""
         self._backlog.clear()
         self._backlog.update(outbox_stats)
+        self._desks[:] = desks
         return generate_latest(self.registry)
 
 
 class _Backlog:
-    def __init__(self, stats: dict[str, float]):
+    def __init__(self, stats: dict[str, float], desks: list[DeskLoad]):
         self._stats = stats
+        self._desks = desks
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -99,3 +105,18 @@ class _Backlog:
         yield GaugeMetricFamily(
             "linedesk_outbox_dead", "Outbox entries that failed for good", value=self._stats.get("dead", 0.0)
         )
+        backlog = GaugeMetricFamily(
+            "linedesk_desk_backlog",
+            "Outbox entries due for a desk and not delivered yet (desk: slack:<channel>, telegram:<chat>)",
+            labels=["line", "desk"],
+        )
+        lag = GaugeMetricFamily(
+            "linedesk_desk_lag_seconds",
+            "Age of the oldest entry due for a desk and not delivered",
+            labels=["line", "desk"],
+        )
+        for load in self._desks:
+            backlog.add_metric([load.line_id, load.desk], float(load.backlog))
+            lag.add_metric([load.line_id, load.desk], load.lag)
+        yield backlog
+        yield lag

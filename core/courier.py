@@ -118,7 +118,7 @@ def client_route(client: Client) -> str:
 
 def desk_routes(line: LineConfig) -> list[str]:
     routes = []
-    if line.slack_desk_channel:
+    if line.desk_channels:
         routes.append(SLACK_DESK)
     if line.telegram_desk_chat is not None:
         routes.append(TELEGRAM_DESK)

@@ -11,6 +11,7 @@ conversation's head is ever claimable.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,10 +35,11 @@ class Deliverer(Protocol):
         in one go); raise DeliveryError on failure (anything else counts as transient)."""
 
 
-PaceKeys = Callable[[OutboxEntry], Sequence[Draw]]
+PaceKeys = Callable[[OutboxEntry], Sequence[Draw] | Awaitable[Sequence[Draw]]]
 """The pacing buckets an entry's first platform call draws from, most specific first, e.g.
 [Draw("telegram.chat", "<bot>:501"), Draw("telegram.bot", "<bot>")]: its turn is waited for before it is
-delivered (a 429 answer pauses the first)."""
+delivered. A coroutine where the bucket is found in the store (the Slack channel a session's thread is in);
+a failure to find them is a failed delivery, retried like one."""
 
 Merge = Callable[[OutboxEntry, OutboxEntry], bool]
 """Whether a later entry of the same conversation may be delivered together with the head (e.g. mirrored
@@ -225,7 +227,10 @@ class OutboxWorker:
             return
         pace = self._pace_keys.get(entry.route)
         try:
-            await self._pacer.reserve(pace(entry) if pace else ())  # its turn; what waited meanwhile joins it
+            draws = pace(entry) if pace else ()
+            if inspect.isawaitable(draws):
+                draws = await draws
+            await self._pacer.reserve(draws)  # its turn; what waited meanwhile joins it
             merged = await self._merged(entry)
             await deliverer.deliver(entry, merged)
         except DeliveryError as err:

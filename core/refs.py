@@ -26,3 +26,6 @@ class RefSpace(StrEnum):
     HTTP_BY_TASK = "http_by_task"
     """a process task run's key → {"result"} of its http block's call: a replay after a crash does not call
     twice."""
+    DESK_CHANNEL = "desk.channel"
+    """"<session number>" → {"channel"}: the Slack desk channel chosen for the session's thread before it is
+    posted (a line with several desk channels; `Store.choose_desk_channel`)."""

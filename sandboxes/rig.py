@@ -32,6 +32,8 @@ SALES_SECRET = "sales-webhook-secret"
 SIGNING_SECRET = "sandbox-signing-secret"
 BOT_TOKEN = "xoxb-sandbox-linedesk"
 DESK_CHANNEL = "C0DESK01"
+DESK_CHANNEL_2 = "C0DESK02"
+"""A second desk channel of the support line, for rigs built with `desk_channels=(DESK_CHANNEL, DESK_CHANNEL_2)`."""
 SALES_CHANNEL = "C0SALES1"
 TELEGRAM_DESK = -1001234567890
 
@@ -84,7 +86,7 @@ id = "support"
 name = "Support"
 telegram_token = "{support_token}"
 telegram_webhook_secret = "{webhook_secret}"
-slack_desk_channel = "{desk_channel}"
+{desk_channels}
 telegram_desk_chat = {telegram_desk}
 greeting = "Hello! An operator will answer shortly."
 {extra_line_config}
@@ -186,8 +188,12 @@ class Rig(Sandboxes):
         extra_line_config: str = "",
         pacer: Pacer | None = None,
         lease: float = 15.0,
+        desk_channels: tuple[str, ...] = (DESK_CHANNEL,),
     ):
         self.workdir = workdir
+        self.desk_channels = desk_channels
+        """The support line's Slack desk channels: one is `slack_desk_channel`, several `slack_desk_channels`
+        (each is added to the Slack sandbox)."""
         self.processes_dir = processes_dir
         self.store_url = store_url or f"sqlite:///{workdir / 'linedesk.db'}"
         self.outbox_poll = outbox_poll
@@ -227,6 +233,9 @@ class Rig(Sandboxes):
         for person in (ANNA, BORIS, CARL, STRANGER):
             self.slack.add_user(person.slack_user, person.name.lower(), display_name=person.name)
         self.slack.add_channel(SALES_CHANNEL, "sales-desk")
+        for n, channel in enumerate(self.desk_channels, start=1):
+            if channel not in self.slack.workspace.channels:
+                self.slack.add_channel(channel, f"support-desk-{n}")
 
     async def start(self) -> Linedesk:
         await self.start_sandboxes()
@@ -250,7 +259,11 @@ class Rig(Sandboxes):
             http_allow=json.dumps(list(self.http_allow)),
             support_token=SUPPORT_TOKEN,
             webhook_secret=WEBHOOK_SECRET,
-            desk_channel=DESK_CHANNEL,
+            desk_channels=(
+                f'slack_desk_channel = "{self.desk_channels[0]}"'
+                if len(self.desk_channels) == 1
+                else f"slack_desk_channels = {json.dumps(list(self.desk_channels))}"
+            ),
             telegram_desk=TELEGRAM_DESK,
             sales_token=SALES_TOKEN,
             sales_secret=SALES_SECRET,

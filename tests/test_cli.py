@@ -73,3 +73,28 @@ def test_processes_and_sessions_commands(workdir: Path, capsys: pytest.CaptureFi
     assert "handle_request" in out and "create_lead" in out
     assert main(["sessions", "--status", "queued"]) == 0
     assert "no sessions" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("channels", "fragment"),
+    [
+        ('slack_desk_channels = ["C0DESK02"]', "sets both slack_desk_channel and slack_desk_channels"),
+        ("slack_desk_channels = []", "an empty list"),
+    ],
+)
+def test_check_config_refuses_both_desk_channel_keys_and_an_empty_list(
+    workdir: Path, capsys: pytest.CaptureFixture[str], channels: str, fragment: str
+) -> None:
+    config = workdir / "linedesk.toml"
+    text = config.read_text()
+    if "[]" in channels:  # the list alone
+        text = text.replace('slack_desk_channel = "C0DESK01"', channels, 1)
+    else:
+        text = text.replace('slack_desk_channel = "C0DESK01"', f'slack_desk_channel = "C0DESK01"\n{channels}', 1)
+    config.write_text(text)
+    assert main(["check-config"]) == 1
+    err = capsys.readouterr().err
+    assert "lines[0].slack_desk_channels" in err and "'support'" in err and fragment in err
+    config.write_text(text.replace(channels, 'slack_desk_channels = ["C0DESK01", "C0DESK02"]'))
+    config.write_text(config.read_text().replace('slack_desk_channel = "C0DESK01"\n', "", 1))
+    assert main(["check-config"]) == 0, capsys.readouterr().err

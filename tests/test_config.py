@@ -37,6 +37,7 @@ bot_token = "xoxb-1"
 signing_secret = "sig"
 """
 
+SLACK = '[slack]\nbot_token = "xoxb-1"\nsigning_secret = "s"\n'
 SUPPORT_LINE = """
 [[lines]]
 id = "support"
@@ -362,6 +363,45 @@ RULE_CASES = [
         id="http-allow-url",
     ),
     pytest.param('lines = "support"\n', "lines", "valid list", id="lines-not-a-list"),
+    pytest.param(
+        SLACK + SUPPORT_LINE + 'slack_desk_channel = "C1"\nslack_desk_channels = ["C2", "C3"]\n',
+        "lines[0].slack_desk_channels",
+        "line 'support' sets both slack_desk_channel and slack_desk_channels",
+        id="desk-channel-and-channels",
+    ),
+    pytest.param(
+        SLACK + SUPPORT_LINE + "slack_desk_channels = []\n",
+        "lines[0].slack_desk_channels",
+        "line 'support': an empty list",
+        id="desk-channels-empty",
+    ),
+    pytest.param(
+        SLACK + SUPPORT_LINE + 'slack_desk_channels = ["C1", " "]\n',
+        "lines[0].slack_desk_channels[1]",
+        "an empty channel ID",
+        id="desk-channels-blank",
+    ),
+    pytest.param(
+        SLACK + SUPPORT_LINE + 'slack_desk_channels = ["C1", "C2", "C1"]\n',
+        "lines[0].slack_desk_channels[2]",
+        "channel 'C1' is already a Slack desk of this line",
+        id="desk-channels-duplicate",
+    ),
+    pytest.param(
+        SLACK
+        + SUPPORT_LINE
+        + 'slack_desk_channels = ["C1", "C2"]\n'
+        + '[[lines]]\nid = "sales"\nname = "Sales"\ntelegram_token = "222:BBB"\nslack_desk_channel = "C2"\n',
+        "lines[1].slack_desk_channel",
+        "channel 'C2' is already a Slack desk of lines[0]",
+        id="desk-channel-of-two-lines",
+    ),
+    pytest.param(
+        '[slack]\nsigning_secret = "s"\n' + SUPPORT_LINE + 'slack_desk_channels = ["C1", "C2"]\n',
+        "slack.bot_token",
+        "required because lines[0].slack_desk_channels is set",
+        id="slack-desk-channels-without-bot-token",
+    ),
 ]
 
 
@@ -888,3 +928,13 @@ def test_config_built_in_code_enforces_the_rules(tmp_path: Path) -> None:
     assert config.processes.dir == tmp_path / "processes"
     with pytest.raises(ValidationError):
         LineConfig(id="a", name="A", colour="red")  # type: ignore[call-arg]
+
+
+def test_several_desk_channels_load(tmp_path: Path) -> None:
+    config = load(tmp_path, SLACK + SUPPORT_LINE + 'slack_desk_channels = [" C1 ", "C2"]\n')
+    line = config.lines[0]
+    assert line.slack_desk_channels == ["C1", "C2"] and line.slack_desk_channel == ""
+    assert line.desk_channels == ["C1", "C2"]
+    single = load(tmp_path, SLACK + SUPPORT_LINE + 'slack_desk_channel = "C1"\n').lines[0]
+    assert single.desk_channels == ["C1"] and single.slack_desk_channels is None
+    assert load(tmp_path, SUPPORT_LINE).lines[0].desk_channels == []

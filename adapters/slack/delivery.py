@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import mrkdwn, views
+from adapters.slack.pacing import channel_draw, workspace_draw
 from core.config import Config, LineConfig
 from core.courier import mirror_line, mirror_of
 from core.desk import DeskDelivery, card_not_posted_yet
@@ -20,7 +21,18 @@ from core.files import Files, FileUnavailable
 from core.health import Health
 from core.links import LinkKind, session_message, session_thread, slack_desk_copy, slack_desk_status
 from core.model import OutboxEntry, Session
-from core.outbox_actions import Edit, Mirror, Notice, OpenSession, RefreshCard, StatusCard, TaskCard, unknown_action
+from core.outbox_actions import (
+    Edit,
+    Mirror,
+    Notice,
+    OpenSession,
+    RefreshCard,
+    StatusCard,
+    TaskCard,
+    ToDesk,
+    unknown_action,
+)
+from core.pacing import SLACK_UPDATE, Draw
 from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
@@ -28,13 +40,13 @@ log = logging.getLogger(__name__)
 
 CONFIG_ERRORS = {
     "not_in_channel": "invite the app to the desk channel (/invite @linedesk)",
-    "channel_not_found": "check slack_desk_channel in the config: the channel id is wrong or private",
+    "channel_not_found": "check slack_desk_channel(s) in the config: the channel id is wrong or private",
     "invalid_auth": "check slack.bot_token: Slack rejects it",
     "not_authed": "set slack.bot_token",
     "missing_scope": "reinstall the app from slack-manifest.yml to grant the missing scope",
     "account_inactive": "the app's token was revoked: reinstall the app",
     "token_revoked": "the app's token was revoked: reinstall the app",
-    "is_archived": "the desk channel is archived: unarchive it or change slack_desk_channel",
+    "is_archived": "the desk channel is archived: unarchive it or change slack_desk_channel(s)",
 }
 CONFIG_RETRY_AFTER = 60.0
 
@@ -61,7 +73,8 @@ def delivery_error(err: Exception) -> DeliveryError:
 
 
 class SlackDeskDelivery(DeskDelivery):
-    """Posts session cards, mirrored messages and notices into the line's desk channel."""
+    """Posts session cards, mirrored messages and notices into the session's thread, in the line's desk channel
+    (with several: the channel chosen for the session when its thread was opened)."""
 
     def __init__(
         self, client: AsyncWebClient, store: Store, config: Config, files: Files, health: Health | None = None
@@ -74,14 +87,53 @@ class SlackDeskDelivery(DeskDelivery):
     def translate(self, err: Exception) -> DeliveryError:
         return delivery_error(err)
 
+    async def pace_keys(self, entry: OutboxEntry) -> list[Draw]:
+        """The pacing bucket of a desk entry's first call: a card refresh or an edit is a `chat.update`
+        (the workspace's tier, ahead of posts), anything else a post into the channel the session's thread is
+        in (each channel has its own ~1 post/s; a new session's thread goes ahead of the mirror backlog).
+        The outbox's pace function gets only the entry, and with several desk channels the entry
+        cannot carry the channel (it is chosen when the thread is posted, after the entry was stored), so
+        this looks it up in the store: the thread's link, or for a session without a thread yet the channel
+        chosen for it (`Store.choose_desk_channel` records the choice, and `perform` then posts the thread
+        in that same channel). A line with one desk channel needs no store read."""
+        if not isinstance(entry.action, ToDesk):
+            return []
+        if isinstance(entry.action, RefreshCard | Edit):
+            return [workspace_draw(SLACK_UPDATE, urgent=True)]
+        line = self._config.line(entry.action.line_id)
+        channel = await self.channel_of(entry.action.session, line) if line is not None else None
+        return [channel_draw(channel, urgent=isinstance(entry.action, OpenSession))] if channel else []
+
+    async def channel_of(self, number: int, line: LineConfig) -> str | None:
+        """The channel of session `number`'s thread: where it is linked, or where it is to be opened."""
+        channels = line.desk_channels
+        if len(channels) == 1:
+            return channels[0]
+        link = await self._store.link_of(LinkKind.SESSION_THREAD, str(number))
+        if link is not None:
+            return str(link.data["channel"])
+        return await self._chosen(number, line)
+
+    async def _chosen(self, number: int, line: LineConfig) -> str | None:
+        """The channel for a thread not posted yet: the line's one channel, or the one chosen (once) for it."""
+        channels = line.desk_channels
+        if len(channels) <= 1:
+            return channels[0] if channels else None
+        return await self._store.choose_desk_channel(line.id, number, channels)
+
     async def perform(
         self, entry: OutboxEntry, session: Session, line: LineConfig, merged: Sequence[OutboxEntry] = ()
     ) -> None:
         """Do the entry; a refusal only a person can fix (CONFIG_ERRORS) marks linedesk degraded for
         that desk channel until a delivery there succeeds again."""
-        component = f"slack:{line.slack_desk_channel}"
+        link = await self._store.link_of(LinkKind.SESSION_THREAD, str(session.number))
+        root = link.data if link is not None else None
+        channel = str(root["channel"]) if root is not None else await self._chosen(session.number, line)
+        if channel is None:
+            raise DeliveryError(f"line {line.id!r} has no Slack desk", permanent=True)
+        component = f"slack:{channel}"
         try:
-            await self._perform(entry, line, session, merged)
+            await self._perform(entry, line, session, (channel, root), merged=merged)
         except SlackApiError as err:
             code = str(err.response.get("error", ""))
             if self._health is not None and code in CONFIG_ERRORS:
@@ -89,22 +141,26 @@ class SlackDeskDelivery(DeskDelivery):
                 scope = f" (needed: {needed})" if code == "missing_scope" and needed else ""
                 self._health.set(
                     component,
-                    f"Slack refuses the desk of line {line.id!r} in "
-                    f"{line.slack_desk_channel}: {code}{scope}. Fix: {CONFIG_ERRORS[code]}.",
+                    f"Slack refuses the desk of line {line.id!r} in {channel}: {code}{scope}. "
+                    f"Fix: {CONFIG_ERRORS[code]}.",
                 )
             raise
         if self._health is not None:
             self._health.clear(component)
 
     async def _perform(
-        self, entry: OutboxEntry, line: LineConfig, session: Session, merged: Sequence[OutboxEntry]
+        self,
+        entry: OutboxEntry,
+        line: LineConfig,
+        session: Session,
+        where: tuple[str, dict[str, Any] | None],
+        *,
+        merged: Sequence[OutboxEntry],
     ) -> None:
-        if not line.slack_desk_channel:
-            raise DeliveryError(f"line {line.id!r} has no Slack desk", permanent=True)
-        channel = line.slack_desk_channel
+        """`where`: the channel of the session's thread and its root message (None: no thread yet); `merged`:
+        the entries delivered with this one (`core.courier.desk_merge`)."""
+        channel, root = where
         number = session.number
-        link = await self._store.link_of(LinkKind.SESSION_THREAD, str(number))
-        root = link.data if link is not None else None
         if isinstance(entry.action, OpenSession | RefreshCard):
             if root is None and isinstance(entry.action, RefreshCard):
                 card_not_posted_yet(entry)  # its OpenSession, in the session's own lane, posts it

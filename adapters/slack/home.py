@@ -1,6 +1,6 @@
 """The Slack App Home: each operator's status with buttons, their active sessions (and the queued ones of
-their lines) with links to the threads, and for admins the problems Slack reports and every line's
-auto-start rules (SPEC §5).
+their lines) with links to the threads, and for admins the problems Slack reports, each desk's load (open
+sessions, backlog, lag) and every line's auto-start rules (SPEC §5).
 
 The Home is published (`views.publish`) when the operator opens it and again after each click in it.
 Every click is checked again here and in core (who, admin or not, which line, event and process);
@@ -22,7 +22,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import mrkdwn
 from adapters.slack.admin import AutostartRules, RuleIds
 from adapters.slack.tracking import OPTIONAL, REQUIRED, Answer, SlackListeners
+from core.clock import Clock
 from core.config import Config, OperatorConfig
+from core.desk_load import UNASSIGNED, desk_load
 from core.errors import Refusal
 from core.health import Health, Problem
 from core.links import LinkKind
@@ -52,7 +54,14 @@ STATUS_HINTS = {
 
 class SlackHome:
     def __init__(
-        self, listeners: SlackListeners, *, store: Store, config: Config, rules: AutostartRules, health: Health
+        self,
+        listeners: SlackListeners,
+        *,
+        store: Store,
+        config: Config,
+        rules: AutostartRules,
+        health: Health,
+        clock: Clock,
     ):
         """Registers the Home's event on `listeners.events` and its buttons on `listeners.app`."""
         self._store = store
@@ -60,6 +69,7 @@ class SlackHome:
         self._operators = rules.operators
         self._rules = rules
         self._health = health
+        self._clock = clock
         app, on = listeners.app, listeners.on
         answer = Answer(after=self._not_changed)
         on(listeners.events.event, "app_home_opened", self.on_opened, operator=OPTIONAL)
@@ -130,7 +140,7 @@ class SlackHome:
     async def view(
         self, client: AsyncWebClient, operator: OperatorConfig | None, *, page: int = 0, notice: str | None = None
     ) -> dict[str, Any]:
-        """The Home of `operator`: at most 100 blocks (status 3, sessions 2, problems ≤ 12, rules ≤ 45)."""
+        """The Home of `operator`: at most 100 blocks (status 3, sessions 2, problems ≤ 12, desks 2, rules ≤ 45)."""
         blocks: list[Block] = []
         if notice:
             blocks.append(_context(f"⚠ {notice}"))
@@ -146,6 +156,7 @@ class SlackHome:
         blocks += await self._sessions(client, operator)
         if operator.admin:
             blocks += self._problems(self._health.problems())
+            blocks += await self._desks()
             blocks.append({"type": "header", "text": _plain("Automatic start", 150)})
             _, rules = await self._rules.rule_list(page, HOME_IDS)
             blocks += rules
@@ -223,6 +234,22 @@ class SlackHome:
             return None
         await self._store.set_ref(RefSpace.SLACK_PERMALINK, str(number), {"url": url})
         return url
+
+    async def _desks(self) -> list[Block]:
+        """Each desk's load, one line per desk: open sessions (Slack channels), backlog and lag — when a
+        channel's lag keeps growing, the line needs another desk channel (`slack_desk_channels`)."""
+        loads = await desk_load(self._store, self._config, self._clock.now(), open_sessions=True)
+        if not loads:
+            return []
+        rows = []
+        for load in loads:
+            platform, _, where = load.desk.partition(":")
+            place = f"<#{where}>" if platform == "slack" and where != UNASSIGNED else f"`{mrkdwn.escape(load.desk)}`"
+            sessions = f"{load.open_sessions} open, " if load.open_sessions is not None else ""
+            rows.append(
+                f"• *{mrkdwn.escape(load.line_id)}* {place}: {sessions}{load.backlog} waiting, lag {load.lag:.0f} s"
+            )
+        return [{"type": "header", "text": _plain("Desks", 150)}, _section("\n".join(rows), block_id="desks")]
 
     @staticmethod
     def _problems(problems: Sequence[Problem]) -> list[Block]:

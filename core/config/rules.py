@@ -55,6 +55,7 @@ def _check_lines(
     ids: dict[str, int] = {}
     tokens: dict[str, int] = {}
     dm_line: dict[str, int] = {}  # the one line with slack_dm = true
+    channels: dict[str, int] = {}  # Slack desk channel → the line that has it
     slack_needed_by: list[str] = []
     for i, line in lines:
         base: KeyPath = ("lines", i)
@@ -67,11 +68,38 @@ def _check_lines(
                 message = f"only one line may set slack_dm = true (lines[{other}] already does)"
                 out.append(((*base, "slack_dm"), message))
             slack_needed_by.append(f"{format_key((*base, 'slack_dm'))} = true")
-        if line.slack_desk_channel:
-            slack_needed_by.append(f"{format_key((*base, 'slack_desk_channel'))} is set")
+        if line.desk_channels:
+            key = "slack_desk_channels" if line.slack_desk_channels is not None else "slack_desk_channel"
+            slack_needed_by.append(f"{format_key((*base, key))} is set")
+        _check_desk_channels(i, line, channels, out)
         _check_telegram(server, i, line, tokens, out)
         _check_autostart(base, line, out)
     return list(ids), slack_needed_by
+
+
+def _check_desk_channels(i: int, line: LineConfig, channels: dict[str, int], out: Problems) -> None:
+    """`slack_desk_channel` or `slack_desk_channels` (a non-empty list of channel IDs), not both; a channel is
+    the desk of one line only, listed once (each channel's posting limit and open sessions are the line's)."""
+    base: KeyPath = ("lines", i)
+    if line.slack_desk_channels is None:
+        listed: list[tuple[KeyPath, str]] = []
+        if line.slack_desk_channel:
+            listed.append(((*base, "slack_desk_channel"), line.slack_desk_channel))
+    else:
+        key: KeyPath = (*base, "slack_desk_channels")
+        if line.slack_desk_channel:
+            out.append(
+                (key, f"line {line.id!r} sets both slack_desk_channel and slack_desk_channels: keep one of them")
+            )
+        if not line.slack_desk_channels:
+            out.append((key, f"line {line.id!r}: an empty list; list one channel ID or more, or leave the key out"))
+        listed = [((*key, j), channel) for j, channel in enumerate(line.slack_desk_channels)]
+    for path, channel in listed:
+        if not channel:
+            out.append((path, "an empty channel ID"))
+        elif (other := _first_seen(channels, channel, i)) is not None:
+            where = "this line" if other == i else f"lines[{other}]"
+            out.append((path, f"channel {channel!r} is already a Slack desk of {where}; each channel serves one line"))
 
 
 def _check_telegram(

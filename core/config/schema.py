@@ -160,6 +160,10 @@ class LineConfig(BaseModel):
     telegram_webhook_secret: str = Field(default="", repr=False, exclude=True)
     slack_dm: bool = False
     slack_desk_channel: str = ""
+    """The Slack desk: one channel ID, one thread per session (or `slack_desk_channels`, not both)."""
+    slack_desk_channels: list[str] | None = None
+    """Several Slack desk channels: a new session's thread goes to the one with the fewest open sessions of
+    the line (ties: the first listed). None: not set (an empty list is a config error)."""
     telegram_desk_chat: Int | None = None
     greeting: str = "Hello! An operator will answer shortly."
     auto_close_after: Duration = 4 * 3600.0
@@ -180,6 +184,18 @@ class LineConfig(BaseModel):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("slack_desk_channels")
+    @classmethod
+    def _strip_channels(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [channel.strip() for channel in value]
+
+    @property
+    def desk_channels(self) -> list[str]:
+        """The line's Slack desk channels, from either key (empty: no Slack desk)."""
+        if self.slack_desk_channels is not None:
+            return [channel for channel in self.slack_desk_channels if channel]
+        return [self.slack_desk_channel] if self.slack_desk_channel else []
 
     @field_validator("telegram_webhook_secret")
     @classmethod

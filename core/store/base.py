@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from core.links import Link, LinkKind
@@ -29,6 +30,23 @@ from core.model import (
 from core.pacing import Windows
 from core.refs import RefSpace
 from core.retry import Backoff
+
+DESK_CHANNEL_REF = RefSpace.DESK_CHANNEL
+"""ref namespace: session number → {"channel"}: the Slack desk channel chosen for the session's thread
+(`Store.choose_desk_channel`), recorded before the thread is posted so that sessions opening at once spread."""
+
+
+@dataclass(frozen=True)
+class DeskBacklog:
+    """Outbox entries of one desk whose time has come and that are not delivered yet (`Store.desk_backlog`)."""
+
+    route: str
+    line_id: str
+    channel: str
+    """The Slack desk channel of the sessions' threads (route `slack.desk`); "" where not known yet, and for
+    other routes (a line has one Telegram desk)."""
+    waiting: int
+    oldest_created_at: float
 
 
 class StoreError(Exception):
@@ -314,6 +332,26 @@ class Store(ABC):
     @abstractmethod
     async def unlink(self, kind: LinkKind, ours: str) -> None:
         """Drop our thing's link of that kind, both directions at once. Nothing to drop is no error."""
+
+    # --- desks ------------------------------------------------------------------
+    @abstractmethod
+    async def choose_desk_channel(self, line_id: str, session: int, channels: Sequence[str]) -> str:
+        """The Slack desk channel of the session's thread: the one chosen before (`DESK_CHANNEL_REF`) or the
+        one its thread is linked in (`LinkKind.SESSION_THREAD`); otherwise the one of `channels` (not empty)
+        with the fewest open sessions of the line, ties to the first listed — chosen and recorded in one
+        atomic step, so sessions opening at once (on any instance) spread over the channels."""
+
+    @abstractmethod
+    async def desk_channel_sessions(self, line_id: str) -> dict[str, int]:
+        """How many open (queued or active) sessions of the line each Slack desk channel holds (chosen or
+        linked), counted in the store; channels holding none are left out."""
+
+    @abstractmethod
+    async def desk_backlog(self, now: float, routes: Sequence[str], slack_route: str) -> list[DeskBacklog]:
+        """Per desk: the pending outbox entries of the desk `routes` (conversation "<route>:<session>") whose
+        time has come — due by `now`, or tried already and waiting for a retry (not those held back on
+        purpose, an album's short wait) — grouped by route, line and, for `slack_route`, the Slack channel
+        of the session's thread; in one query (one script on Redis), for `/metrics` and the App Home."""
 
 
 P = ParamSpec("P")

@@ -163,3 +163,40 @@ async def test_a_paced_conversation_does_not_hold_up_the_others(tmp_path: Path) 
         assert quiet_done < 0.3 < 1.2 <= busy_done  # the quiet chats went through while "busy" was paced
     finally:
         await store.close()
+
+
+async def test_pace_keys_may_be_looked_up_asynchronously(tmp_path: Path) -> None:
+    """A route whose bucket is found in the store (the Slack channel of a session's thread) paces by it."""
+    store = SqliteStore(tmp_path / "pace.db")
+    await store.open()
+    try:
+        pacer = Pacer({"channel": Rate(1, 0.3)})
+        worker = OutboxWorker(store, SystemClock(), OutboxSettings(poll_interval=0.02), pacer=pacer)
+        recorder = Recorder()
+
+        async def channel_of(entry: OutboxEntry) -> list[Draw]:
+            await asyncio.sleep(0)
+            return [Draw("channel", "C1" if (entry.action.session or 0) % 2 else "C2")]
+
+        worker.register("r", recorder, pace=channel_of)
+        await store.outbox_add(
+            [
+                OutboxEntry(conversation=f"s{n}", route="r", action=Notice(session=n, line_id="x", text=f"{n}"))
+                for n in range(1, 7)
+            ]
+        )
+        runner = asyncio.create_task(worker.run())
+        for _ in range(200):
+            if len(recorder.sent) == 6:
+                break
+            await asyncio.sleep(0.02)
+        worker.stop()
+        await runner
+        at = dict(recorder.sent)
+        assert sorted(at) == ["1", "2", "3", "4", "5", "6"]
+        for channel in (["1", "3", "5"], ["2", "4", "6"]):  # three sends per channel: the third waits two periods
+            times = [at[n] for n in channel]
+            assert max(times) - min(times) >= 0.45
+        assert max(at.values()) < 1.0  # the two channels were paced side by side, not one after the other
+    finally:
+        await store.close()

@@ -231,6 +231,7 @@ async def test_the_home_stays_within_100_blocks_with_many_lines_and_problems(tmp
             config=config,
             rules=rules,
             health=health,
+            clock=clock,
         )
         client = AsyncWebClient(token="xoxb-test")
         seen: list[str] = []

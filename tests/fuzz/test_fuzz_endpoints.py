@@ -607,12 +607,8 @@ async def _session_problems(desk: Any) -> list[str]:
             open_per_client[(session.line_id, session.client_id)] += 1
         line = desk.config.line(session.line_id)
         number = str(session.number)
-        if (
-            line is not None
-            and line.slack_desk_channel
-            and await link_data(store, LinkKind.SESSION_THREAD, number) is None
-        ):
-            problems.append(f"{where}: no thread in the Slack desk {line.slack_desk_channel} (its card never posted)")
+        if line is not None and line.desk_channels and await link_data(store, LinkKind.SESSION_THREAD, number) is None:
+            problems.append(f"{where}: no thread in the Slack desk {line.desk_channels} (its card never posted)")
         if (
             line is not None
             and line.telegram_desk_chat

@@ -26,6 +26,7 @@ Key layout (every key starts with `prefix`):
     items:<app>                         zset of item JSON, score = number
     pace:<bucket>[:paused]              pacing windows shared by every instance (pacing.py)
     ref:<namespace>                     hash, field = key; link:<kind>, link:<kind>:to: links.py (layouts 3, 4)
+                                        ref:desk.channel: the Slack desk channel chosen per session (desks.py)
 
 Line ids contain no ":" (the config allows [a-z0-9_-]), so the composite keys are unambiguous.
 Lua scripts derive some key names from the prefix: a single Redis (not Cluster) is required.
@@ -42,6 +43,7 @@ from core.store.redis.connection import (
     WATCH_RETRIES,
     RedisBase,
 )
+from core.store.redis.desks import RedisDesks
 from core.store.redis.inbound import InboundMixin
 from core.store.redis.lifecycle import LifecycleMixin
 from core.store.redis.links import RedisLinks
@@ -62,5 +64,7 @@ __all__ = [
 ]
 
 
-class RedisStore(RedisLinks, LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin, PacingMixin):
+class RedisStore(
+    RedisDesks, RedisLinks, LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin, PacingMixin
+):
     """The Redis store, one mixin per concern over `RedisBase`'s client (see the modules)."""

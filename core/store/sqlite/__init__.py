@@ -16,6 +16,7 @@ admin CLI, a backup) never stalls the loop, SQLite's own busy wait is kept to a 
 from __future__ import annotations
 
 from core.store.sqlite.connection import BUSY_TIMEOUT_MS, WRITE_WAIT, InlineConnection, Row, SqliteBase
+from core.store.sqlite.desks import SqliteDesks
 from core.store.sqlite.inbound import DEDUPE_KEEP, InboundMixin
 from core.store.sqlite.lifecycle import LifecycleMixin
 from core.store.sqlite.links import SqliteLinks
@@ -38,5 +39,5 @@ __all__ = [
 ]
 
 
-class SqliteStore(SqliteLinks, LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin):
+class SqliteStore(SqliteDesks, SqliteLinks, LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin):
     """The SQLite store, one mixin per concern over `SqliteBase`'s connection (see the modules)."""
