@@ -13,17 +13,6 @@ from core.model import OutboxEntry, Session
 from core.outbox_actions import Mirror, ToDesk, unknown_action
 from core.store.base import Store
 
-CARD_WAITS = 10
-"""Times a card refresh waits for its session's card to be posted before it posts the card itself (its
-OpenSession was lost: a crash between storing a session and queueing its card)."""
-
-
-def card_not_posted_yet(entry: OutboxEntry) -> None:
-    """A card refresh found no card: its OpenSession, in the session's own lane, has not posted it yet.
-    Try again in a second (posting it here too would open the thread twice), unless that has gone on for long."""
-    if entry.attempts < CARD_WAITS:
-        raise DeliveryError("the session's card is not posted yet", retry_after=1.0)
-
 
 class DeskDelivery(ABC):
     def __init__(self, store: Store, config: Config):

@@ -42,8 +42,9 @@ delivered. A coroutine where the bucket is found in the store (the Slack channel
 a failure to find them is a failed delivery, retried like one."""
 
 Merge = Callable[[OutboxEntry, OutboxEntry], bool]
-"""Whether a later entry of the same conversation may be delivered together with the head (e.g. mirrored
-messages that waited behind a desk's limit go out as one post)."""
+"""Whether a later entry of the same conversation may be delivered together with the head when the head had to
+wait for its turn (e.g. mirrored messages that waited behind a desk's limit go out as one post; a desk that
+keeps up posts each message as itself)."""
 
 MERGE_LIMIT = 50
 """Entries merged into one delivery, at most."""
@@ -230,8 +231,8 @@ class OutboxWorker:
             draws = pace(entry) if pace else ()
             if inspect.isawaitable(draws):
                 draws = await draws
-            await self._pacer.reserve(draws)  # its turn; what waited meanwhile joins it
-            merged = await self._merged(entry)
+            waited = await self._pacer.reserve(draws)  # its turn
+            merged = await self._merged(entry) if waited else []  # what waited behind a limit with it joins it
             await deliverer.deliver(entry, merged)
         except DeliveryError as err:
             if err.permanent:

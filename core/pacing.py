@@ -153,33 +153,40 @@ class Pacer:
         once the store is open)."""
         self._windows = windows
 
-    async def acquire(self, draws: Iterable[Draw]) -> None:
-        """Wait until every bucket drawn from has room, then take it; waiters of one bucket go in order."""
+    async def acquire(self, draws: Iterable[Draw]) -> bool:
+        """Wait until every bucket drawn from has room, then take it; waiters of one bucket go in order.
+        True when it had to wait (the platform's limit, or others before it)."""
+        waited = False
         for draw in sorted(draws, key=lambda d: d.bucket):  # one order everywhere: no two waiters cross
             rate = self._rates.get(draw.kind)
             if rate is not None and draw.cost > 0:
-                await self._take(draw.bucket, rate, draw)
+                waited = await self._take(draw.bucket, rate, draw) or waited
+        return waited
 
-    async def _take(self, bucket: str, rate: Rate, draw: Draw) -> None:
+    async def _take(self, bucket: str, rate: Rate, draw: Draw) -> bool:
         turns = self._turns.get(bucket) or self._turns.setdefault(bucket, _Turns())
         turns.users += 1
         try:
-            await turns.enter(0 if draw.urgent else 1)
+            waited = await turns.enter(0 if draw.urgent else 1)
             try:
-                while (wait := await self._windows.take(bucket, rate, draw.cost)) > 0:  # noqa: ASYNC110
+                while (wait := await self._windows.take(bucket, rate, draw.cost)) > 0:
+                    waited = True
                     await asyncio.sleep(wait)  # the window frees at a known time: nothing to wait on instead
             finally:
                 turns.leave()
+            return waited
         finally:
             turns.users -= 1
             if not turns.users:
                 del self._turns[bucket]
 
-    async def reserve(self, draws: Iterable[Draw]) -> None:
-        """Take the sends of `draws` now, for the calls this task makes next (`spend` uses them up)."""
+    async def reserve(self, draws: Iterable[Draw]) -> bool:
+        """Take the sends of `draws` now, for the calls this task makes next (`spend` uses them up).
+        True when it had to wait for them."""
         draws = list(draws)
-        await self.acquire(draws)
+        waited = await self.acquire(draws)
         _CREDIT.set({d.bucket: d.cost for d in draws if d.kind in self._rates})
+        return waited
 
     async def spend(self, draws: Iterable[Draw]) -> None:
         """One platform call's sends: from this task's reservation where it has some, else waited for."""
@@ -211,10 +218,11 @@ class _Turns:
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._arrivals = 0
 
-    async def enter(self, priority: int) -> None:
+    async def enter(self, priority: int) -> bool:
+        """True when it waited for its turn."""
         if not self._held and not self._waiting:
             self._held = True
-            return
+            return False
         self._arrivals += 1
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (priority, self._arrivals, turn))
@@ -224,6 +232,7 @@ class _Turns:
             if turn.done() and not turn.cancelled():
                 self.leave()  # it was handed the turn as it was cancelled: pass it on
             raise
+        return True
 
     def leave(self) -> None:
         while self._waiting:

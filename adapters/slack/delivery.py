@@ -15,7 +15,7 @@ from adapters.slack import mrkdwn, views
 from adapters.slack.pacing import channel_draw, workspace_draw
 from core.config import Config, LineConfig
 from core.courier import mirror_line, mirror_of
-from core.desk import DeskDelivery, card_not_posted_yet
+from core.desk import DeskDelivery
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.health import Health
@@ -163,7 +163,7 @@ class SlackDeskDelivery(DeskDelivery):
         number = session.number
         if isinstance(entry.action, OpenSession | RefreshCard):
             if root is None and isinstance(entry.action, RefreshCard):
-                card_not_posted_yet(entry)  # its OpenSession, in the session's own lane, posts it
+                return  # no card yet: its OpenSession, in the session's own lane, draws it as the session is then
             if root is None:
                 await self._open_thread(channel, session, line.name)
             else:
@@ -203,6 +203,15 @@ class SlackDeskDelivery(DeskDelivery):
         response = await self._client.chat_postMessage(channel=channel, text=text, blocks=blocks)
         link = session_thread(session.number, channel, str(response["ts"]))
         await steadily(self._store.link, link)  # the session's thread and the thread's session, in one write
+        # a refresh that came while the card was on its way found no card and left it to this post: draw the
+        # session as it is now, if it changed meanwhile
+        now = await self._store.get_session(session.number)
+        if now is not None and now != session:
+            fresh_text, fresh_blocks = await self._card(now, line_name)
+            if (fresh_text, fresh_blocks) != (text, blocks):
+                await self._client.chat_update(
+                    channel=channel, ts=link.data["ts"], text=fresh_text, blocks=fresh_blocks
+                )
         return link.data
 
     async def _mirror(self, root: dict[str, Any], items: list[Mirror], *, merged: bool) -> None:

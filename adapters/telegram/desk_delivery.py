@@ -18,7 +18,7 @@ from adapters.telegram.line_bots import LineBots
 from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, TOPIC_NAME_LIMIT, fit, split_text
 from core.config import Config, LineConfig
 from core.courier import mirror_line, mirror_of
-from core.desk import DeskDelivery, card_not_posted_yet
+from core.desk import DeskDelivery
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.links import LinkKind, session_message, session_topic, telegram_desk_copy, telegram_desk_status
@@ -72,7 +72,7 @@ class TelegramDeskDelivery(DeskDelivery):
         link = await self._store.link_of(LinkKind.SESSION_TOPIC, str(session.number))
         topic = link.data if link is not None else None
         if isinstance(entry.action, RefreshCard) and (topic is None or not topic.get("card_id")):
-            card_not_posted_yet(entry)  # its OpenSession, in the session's own lane, posts it
+            return  # no card yet: its OpenSession, in the session's own lane, draws it as the session is then
         mirrors = await self.mirrored(entry.action, merged) if isinstance(entry.action, Mirror) else []
         job = _Job(entry, session, line, mirrors)
         if topic is None:
@@ -273,3 +273,8 @@ class TelegramDeskDelivery(DeskDelivery):
         topic["card_id"] = sent.message_id
         link = session_topic(session.number, int(topic["chat_id"]), int(topic["thread_id"]), sent.message_id)
         await steadily(self._store.link, link)
+        # a refresh that came while the card was on its way found no card and left it to this post: draw the
+        # session as it is now, if it changed meanwhile
+        now = await self._store.get_session(session.number)
+        if now is not None and now != session:
+            await self._card(bot, now, line_name, topic)

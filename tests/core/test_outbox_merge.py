@@ -12,6 +12,7 @@ from core.clock import ManualClock
 from core.model import OutboxEntry, OutboxStatus
 from core.outbox import OutboxWorker
 from core.outbox_actions import Notice
+from core.pacing import Draw, Pacer, Rate
 from tests.core.test_outbox import close_test_store, open_test_store
 
 
@@ -42,9 +43,11 @@ async def test_a_run_of_waiting_entries_goes_as_one_delivery_in_order(tmp_path: 
     store = await open_test_store(tmp_path, kind)
     try:
         clock = ManualClock(100.0)
-        worker = OutboxWorker(store, clock)
+        pacer = Pacer({"chat": Rate(1, 0.05)})
+        await pacer.acquire([Draw("chat", "x")])  # the desk is at its limit: every entry waits its turn
+        worker = OutboxWorker(store, clock, pacer=pacer)
         batches = Batches()
-        worker.register("r", batches, merge=texts_merge)
+        worker.register("r", batches, pace=lambda e: [Draw("chat", "x")], merge=texts_merge)
         added = await store.outbox_add(
             [
                 *(notice(text) for text in ("a", "b", "c", "alone", "d")),
@@ -69,15 +72,23 @@ async def test_a_run_of_waiting_entries_goes_as_one_delivery_in_order(tmp_path: 
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
-async def test_routes_that_do_not_merge_deliver_one_at_a_time(tmp_path: Path, kind: str) -> None:
+async def test_what_did_not_wait_for_a_limit_goes_one_at_a_time(tmp_path: Path, kind: str) -> None:
+    """Routes that do not merge, and a desk that keeps up (no entry waited for its turn), post each as itself."""
     store = await open_test_store(tmp_path, kind)
     try:
         worker = OutboxWorker(store, ManualClock(100.0))
         batches = Batches()
         worker.register("r", batches)
-        await store.outbox_add([notice("a"), notice("b")])
+        worker.register("m", batches, merge=texts_merge)
+        await store.outbox_add(
+            [
+                notice("a"),
+                notice("b"),
+                *(e.model_copy(update={"route": "m", "conversation": "m"}) for e in (notice("c"), notice("d"))),
+            ]
+        )
         await worker.drain()
-        assert batches.batches == [["a"], ["b"]]
+        assert sorted(batches.batches) == [["a"], ["b"], ["c"], ["d"]]
     finally:
         await close_test_store(store, kind)
 

@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapters.slack.pacing import channel_draw
 from core.model import OutboxEntry
 from core.outbox_actions import Notice
-from core.pacing import SLACK_CHANNEL
 from sandboxes.rig import ANNA, DESK_CHANNEL, DESK_CHANNEL_2, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
 from tests.support.rigs import store_rig
 from tests.support.slack_desk import block
@@ -148,10 +148,10 @@ async def test_desk_entries_are_paced_by_the_channel_of_their_thread(two_channel
             action=Notice(session=session, line_id=line, text=""),
         )
 
-    assert await desk.pace_keys(entry(1)) == [(SLACK_CHANNEL, DESK_CHANNEL)]
-    assert await desk.pace_keys(entry(2)) == [(SLACK_CHANNEL, DESK_CHANNEL_2)]
-    assert await desk.pace_keys(entry(7, "sales")) == [(SLACK_CHANNEL, "C0SALES1")]  # one channel: no choice
+    assert await desk.pace_keys(entry(1)) == [channel_draw(DESK_CHANNEL)]
+    assert await desk.pace_keys(entry(2)) == [channel_draw(DESK_CHANNEL_2)]
+    assert await desk.pace_keys(entry(7, "sales")) == [channel_draw("C0SALES1")]  # one channel: no choice
     # the third session's card was paced by the channel chosen for it (a tie: the first), and posted there
     await rig.client_writes(CLIENTS[2], "Hello")
     assert (await rig.thread_root(3))["channel"] == DESK_CHANNEL
-    assert await desk.pace_keys(entry(3)) == [(SLACK_CHANNEL, DESK_CHANNEL)]
+    assert await desk.pace_keys(entry(3)) == [channel_draw(DESK_CHANNEL)]
