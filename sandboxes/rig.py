@@ -22,6 +22,7 @@ from core.config import Config, load_config
 from core.links import LinkKind
 from core.pacing import Pacer
 from core.store.base import Store
+from sandboxes.limits import PLATFORM_LIMITS, Limits
 from sandboxes.slack import SlackResponse, SlackSandbox
 from sandboxes.telegram import TelegramSandbox
 
@@ -138,11 +139,16 @@ def free_port() -> int:
 
 class Sandboxes:
     """Both sandboxes in this process, set up for the configs written here: the support line's Telegram bot
-    and its Slack desk channel. `Rig` adds the rest of its cast; the benchmarks' stage adds its operators."""
+    and its Slack desk channel. `Rig` adds the rest of its cast; the benchmarks' stage adds its operators.
 
-    def __init__(self, *, record_calls: bool = True, webhook_timeout: float = 10.0) -> None:
-        self.telegram = TelegramSandbox(record_calls=record_calls, webhook_timeout=webhook_timeout)
-        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
+    The platforms' rate limits are on unless `limits=Limits.off()` is given (`sandboxes.limits`)."""
+
+    def __init__(
+        self, *, record_calls: bool = True, webhook_timeout: float = 10.0, limits: Limits = PLATFORM_LIMITS
+    ) -> None:
+        self.limits = limits
+        self.telegram = TelegramSandbox(record_calls=record_calls, webhook_timeout=webhook_timeout, limits=limits)
+        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN, limits=limits)
 
     async def start_sandboxes(self) -> None:
         await self.telegram.start()
@@ -186,6 +192,7 @@ class Rig(Sandboxes):
         extra_line_config: str = "",
         pacer: Pacer | None = None,
         lease: float = 15.0,
+        limits: Limits = PLATFORM_LIMITS,
     ):
         self.workdir = workdir
         self.processes_dir = processes_dir
@@ -195,12 +202,12 @@ class Rig(Sandboxes):
         self.admin_token = admin_token
         self.clock = clock
         self.pacer = pacer
-        """None: no pacing (the sandboxes have no limits, and the suite should not wait for Telegram's 20/min)."""
+        """None: no pacing (the suite runs with `limits=Limits.off()` and should not wait for Telegram's 20/min)."""
         self.extra_line_config = extra_line_config
         self.lease = lease
         """`[delivery] lease`: how long work claimed by a linedesk that died waits before it is taken over."""
         """TOML keys added to the "support" line (e.g. `auto_assign = true`)."""
-        super().__init__()
+        super().__init__(limits=limits)
         self.port = free_port()
         self.desk: Linedesk | None = None
         self._runner: web.AppRunner | None = None

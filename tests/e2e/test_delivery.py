@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from core.model import InstanceStatus
+from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
 from tests.support.flows import open_session_with_anna_online, pick
 from tests.support.rigs import PROCESSES
@@ -86,7 +87,7 @@ async def test_webhook_is_registered_with_the_secret(rig: Rig) -> None:
 
 
 async def test_long_polling_when_there_is_no_public_url(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, PROCESSES)
+    rig = Rig(tmp_path, PROCESSES, limits=Limits.off())
     original = rig.config_text
     rig.config_text = lambda: original().replace(f'public_url = "{rig.url}"', 'public_url = ""')  # type: ignore[method-assign]
     await rig.start()
