@@ -44,17 +44,24 @@ def _chat_id(state: SandboxState, p: Params) -> int | None:
     return None
 
 
+def send_charges(limits: Limits, token: str, chat_id: int | None, messages: int) -> list[Charge]:
+    """The buckets ``messages`` new messages from the bot ``token`` into ``chat_id`` are charged to (``messages``
+    0: a call that sends nothing, charged once to the bot; ``chat_id`` None: a chat not known)."""
+    charges: list[Charge] = []
+    if limits.telegram_bot is not None:
+        charges.append(Charge(TELEGRAM_BOT, token, limits.telegram_bot, max(messages, 1)))
+    if not messages or chat_id is None:
+        return charges
+    if chat_id > 0 and limits.telegram_private is not None:
+        charges.append(Charge(TELEGRAM_PRIVATE, (token, chat_id), limits.telegram_private, messages))
+    elif chat_id < 0 and limits.telegram_group is not None:
+        charges.append(Charge(TELEGRAM_GROUP, (token, chat_id), limits.telegram_group, messages))
+    return charges
+
+
 def telegram_charges(limits: Limits, state: SandboxState, token: str, method: str, p: Params) -> list[Charge]:
     """The buckets a call of ``method`` by the bot ``token`` is charged to, with their costs."""
     if method.lower() in _UNCOUNTED:
         return []
     created = messages_created(method, p)
-    charges: list[Charge] = []
-    if limits.telegram_bot is not None:
-        charges.append(Charge(TELEGRAM_BOT, token, limits.telegram_bot, max(created, 1)))
-    chat_id = _chat_id(state, p) if created else None
-    if chat_id is not None and chat_id > 0 and limits.telegram_private is not None:
-        charges.append(Charge(TELEGRAM_PRIVATE, (token, chat_id), limits.telegram_private, created))
-    elif chat_id is not None and chat_id < 0 and limits.telegram_group is not None:
-        charges.append(Charge(TELEGRAM_GROUP, (token, chat_id), limits.telegram_group, created))
-    return charges
+    return send_charges(limits, token, _chat_id(state, p) if created else None, created)

@@ -18,7 +18,7 @@ from aiohttp import (
 )
 
 from ..limits import PLATFORM_LIMITS, Clock, Limits, RateLimiter, Refusals
-from .limiting import telegram_charges
+from .limiting import send_charges, telegram_charges
 from .params import Params, coerce_params, read_params, read_parts
 from .payloads import _update_type
 from .records import (
@@ -353,6 +353,10 @@ class TelegramSandbox(UpdateBuilders):
         """The 429s the limits answered: ``.total``, ``.by_method["sendMessage"]``, ``.by_bucket[TELEGRAM_GROUP]``,
         ``.by_key[(TELEGRAM_GROUP, (token, chat_id))]`` (injected failures are not counted here)."""
         return self.limiter.refusals
+
+    def seconds_until_room(self, token: str, chat_id: int, messages: int = 1) -> float:
+        """How long until the limits let ``messages`` more messages of the bot ``token`` into ``chat_id`` (0: now)."""
+        return self.limiter.wait(send_charges(self.limits, token, chat_id, messages))
 
     def calls_of(self, method: str, token: str | None = None) -> list[SandboxCall]:
         method = method.lower()
