@@ -118,8 +118,8 @@ async def test_chat_update_takes_fifty_a_minute_per_workspace(
     assert (response.status_code, response.data) == (429, {"ok": False, "error": "ratelimited"})
     # at 25 s: the first update (at 0.5 s) leaves the window at 60.5 s, in 35.5 s, rounded up
     assert response.headers["Retry-After"] == "36"
-    card = sandbox.message(DESK, posted[0]["ts"])
-    assert card is not None and card["text"] == f"card v{SLACK_UPDATE_CALLS - 2}"  # unchanged
+    shown = sandbox.message(DESK, posted[0]["ts"])
+    assert shown is not None and shown["text"] == f"card v{SLACK_UPDATE_CALLS - 2}"  # unchanged
     await client.chat_postMessage(channel=DESK, text="posting is another budget")
     hand.advance(35.0)
     with pytest.raises(SlackApiError):
