@@ -47,6 +47,7 @@ from benchmarks.stage import (
     redis_url,
     sqlite_url,
 )
+from sandboxes.limits import Limits
 
 
 def sqlite_files(db: Path) -> int:
@@ -202,7 +203,7 @@ async def measure(sessions: int, stores: list[str]) -> list[dict[str, Any]]:
     if "redis" in stores and not await redis_answers():
         print("no Redis answers: skipping the Redis store", file=sys.stderr)
         stores = [s for s in stores if s != "redis"]
-    stage = Stage()
+    stage = Stage(limits=Limits.off())
     await stage.start()
     results = []
     try:

@@ -25,6 +25,7 @@ from benchmarks.load import Poster
 from benchmarks.relay import Plan, Relay
 from benchmarks.results import table, write_results
 from benchmarks.stage import Program, Stage, linedesk_program, redis_answers, redis_cleanup, redis_prefix, redis_url
+from sandboxes.limits import Limits
 
 
 async def run(relay: Relay, count: int, folder: Path) -> dict[str, Any]:
@@ -67,7 +68,7 @@ async def run(relay: Relay, count: int, folder: Path) -> dict[str, Any]:
 
 
 async def measure(plan: Plan) -> list[dict[str, Any]]:
-    stage = Stage()
+    stage = Stage(limits=Limits.off())
     await stage.start()
     try:
         with tempfile.TemporaryDirectory(prefix="linedesk-instances-") as folder:

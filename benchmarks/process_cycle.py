@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.slack.views import PICK, pick_value  # noqa: E402
+from sandboxes.limits import Limits  # noqa: E402
 from sandboxes.rig import ANNA, DESK_CHANNEL, SUPPORT_TOKEN, Person, Rig  # noqa: E402
 from tests.support.bpmn import block, field, user_task, write_process  # noqa: E402
 
@@ -40,7 +41,7 @@ async def measure(cycles: int, store_url: str | None) -> dict[str, float]:
             user_task("Answer", field("answer", "string", required=True)),
             block("linedesk.reply", text="{answer}"),
         )
-        rig = Rig(Path(folder), processes, store_url=store_url, outbox_poll=0.01)
+        rig = Rig(Path(folder), processes, store_url=store_url, outbox_poll=0.01, limits=Limits.off())
         await rig.start()
         try:
             await rig.slash(ANNA, "/status", "online")

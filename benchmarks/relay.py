@@ -49,6 +49,7 @@ from benchmarks.stage import (
     redis_url,
     sqlite_url,
 )
+from sandboxes.limits import Limits
 
 TARGETS = ("aiogram", "ptb", "linedesk-sqlite", "linedesk-redis")
 
@@ -311,7 +312,7 @@ async def measure(plan: Plan, targets: list[str], keep: Path | None = None) -> l
     if "linedesk-redis" in targets and not await redis_answers():
         print("no Redis answers: skipping linedesk-redis", file=sys.stderr)
         targets = [t for t in targets if t != "linedesk-redis"]
-    stage = Stage()
+    stage = Stage(limits=Limits.off())
     await stage.start()
     results = []
     try:

@@ -40,6 +40,7 @@ from benchmarks.stage import (
     redis_url,
     sqlite_url,
 )
+from sandboxes.limits import Limits
 
 OPERATORS = 50
 
@@ -172,7 +173,7 @@ async def measure(stores: list[str], ack_rounds: int, sequential: int, click_rou
     if "redis" in stores and not await redis_answers():
         print("no Redis answers: skipping the Redis store", file=sys.stderr)
         stores = [s for s in stores if s != "redis"]
-    stage = Stage()
+    stage = Stage(limits=Limits.off())
     await stage.start(operators=OPERATORS)
     try:
         with tempfile.TemporaryDirectory(prefix="linedesk-slack-") as folder:

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sandboxes.limits import PLATFORM_LIMITS, Limits  # noqa: E402
 from sandboxes.rig import DESK_CHANNEL, Sandboxes, free_port  # noqa: E402
 from sandboxes.rig import SUPPORT_TOKEN as TOKEN  # noqa: E402
 from sandboxes.rig import WEBHOOK_SECRET as SECRET  # noqa: E402
@@ -128,8 +129,8 @@ class Stage(Sandboxes):
     """Both sandboxes (the rig's, `sandboxes.rig.Sandboxes`: the support bot and its Slack desk channel),
     started in this process with the benchmark's operators, and the arrival of tagged texts noted."""
 
-    def __init__(self) -> None:
-        super().__init__(record_calls=False, webhook_timeout=30.0)
+    def __init__(self, *, limits: Limits = PLATFORM_LIMITS) -> None:
+        super().__init__(record_calls=False, webhook_timeout=30.0, limits=limits)
         self.operators = 1
         self.arrived: dict[int, float] = {}
         self.duplicates = 0

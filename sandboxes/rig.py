@@ -22,6 +22,7 @@ from core.config import Config, load_config
 from core.links import LinkKind
 from core.pacing import Pacer
 from core.store.base import Store
+from sandboxes.limits import PLATFORM_LIMITS, Limits
 from sandboxes.slack import SlackResponse, SlackSandbox
 from sandboxes.telegram import TelegramSandbox
 
@@ -140,11 +141,16 @@ def free_port() -> int:
 
 class Sandboxes:
     """Both sandboxes in this process, set up for the configs written here: the support line's Telegram bot
-    and its Slack desk channel. `Rig` adds the rest of its cast; the benchmarks' stage adds its operators."""
+    and its Slack desk channel. `Rig` adds the rest of its cast; the benchmarks' stage adds its operators.
 
-    def __init__(self, *, record_calls: bool = True, webhook_timeout: float = 10.0) -> None:
-        self.telegram = TelegramSandbox(record_calls=record_calls, webhook_timeout=webhook_timeout)
-        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN)
+    The platforms' rate limits are on unless `limits=Limits.off()` is given (`sandboxes.limits`)."""
+
+    def __init__(
+        self, *, record_calls: bool = True, webhook_timeout: float = 10.0, limits: Limits = PLATFORM_LIMITS
+    ) -> None:
+        self.limits = limits
+        self.telegram = TelegramSandbox(record_calls=record_calls, webhook_timeout=webhook_timeout, limits=limits)
+        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN, limits=limits)
 
     async def start_sandboxes(self) -> None:
         await self.telegram.start()
@@ -189,6 +195,7 @@ class Rig(Sandboxes):
         pacer: Pacer | None = None,
         lease: float = 15.0,
         desk_channels: tuple[str, ...] = (DESK_CHANNEL,),
+        limits: Limits = PLATFORM_LIMITS,
     ):
         self.workdir = workdir
         self.desk_channels = desk_channels
@@ -200,13 +207,14 @@ class Rig(Sandboxes):
         self.http_allow = http_allow
         self.admin_token = admin_token
         self.clock = clock
-        self.pacer = pacer
-        """None: no pacing (the sandboxes have no limits, and the suite should not wait for Telegram's 20/min)."""
+        self.pacer = pacer if pacer is not None else Pacer() if limits.enabled else Pacer.unlimited()
+        """The platforms' pacing where the sandboxes enforce their limits; none with `limits=Limits.off()` (the
+        suite should not wait for Telegram's 20/min)."""
         self.extra_line_config = extra_line_config
         self.lease = lease
         """`[delivery] lease`: how long work claimed by a linedesk that died waits before it is taken over."""
         """TOML keys added to the "support" line (e.g. `auto_assign = true`)."""
-        super().__init__()
+        super().__init__(limits=limits)
         self.port = free_port()
         self.desk: Linedesk | None = None
         self._runner: web.AppRunner | None = None
@@ -284,7 +292,7 @@ class Rig(Sandboxes):
     async def boot(self) -> Linedesk:
         """Start linedesk (again) on the same config, store and port."""
         self.desk = Linedesk(
-            self.load_config(), outbox_poll=self.outbox_poll, clock=self.clock, pacer=self.pacer or Pacer.unlimited()
+            self.load_config(), outbox_poll=self.outbox_poll, clock=self.clock, pacer=self.pacer
         )
         self._runner = web.AppRunner(self.desk.web_app())
         await self._runner.setup()

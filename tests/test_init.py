@@ -188,11 +188,12 @@ def test_init_runs_as_a_command(tmp_path: Path) -> None:
 
 async def test_the_starter_folder_serves_a_telegram_customer_by_long_polling(tmp_path: Path) -> None:
     from bots.app import Linedesk
+    from sandboxes.limits import Limits
     from sandboxes.telegram import TelegramSandbox
 
     assert main(["init", str(tmp_path)]) == 0
     fill(tmp_path / ".env", FILLED)
-    async with TelegramSandbox() as telegram:
+    async with TelegramSandbox(limits=Limits.off()) as telegram:
         telegram.add_bot(FILLED["SUPPORT_BOT_TOKEN"], "support_test_bot", "Support")
         telegram.user(111111, "Me")
         telegram.forum_group(-1001234567890, "Desk", members=[111111])

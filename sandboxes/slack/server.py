@@ -12,7 +12,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from ..limits import PLATFORM_LIMITS, Clock, Limits, RateLimiter, Refusals
 from .helpers import _Params
+from .limiting import slack_charges
 from .payloads import SlackPayloads
 from .records import (
     _JSON_PARAMS,
@@ -85,6 +87,10 @@ class SlackSandbox:
     State lives in :attr:`workspace`, payload builders in :attr:`payloads`; the methods
     tests use most are also reachable on the sandbox itself (``add_user``, ``thread``,
     ``slash_command``, …).
+
+    Slack's rate limits are enforced by default (:mod:`sandboxes.limits`: a call over one answers
+    HTTP 429 ``ratelimited`` with ``Retry-After`` and changes nothing); ``limits=Limits.off()`` for
+    speed, ``clock=`` to move the limits' time by hand. The 429s answered are counted in :attr:`refusals`.
     """
 
     def __init__(
@@ -104,6 +110,8 @@ class SlackSandbox:
         verification_token: str = "sandbox_verification_token",
         trigger_ttl: float = 3.0,
         app_token: str | None = None,
+        limits: Limits = PLATFORM_LIMITS,
+        clock: Clock = time.monotonic,
     ) -> None:
         if app_token is not None and not app_token.startswith("xapp-"):
             raise ValueError("app_token must be an app-level token (xapp-…)")
@@ -126,6 +134,8 @@ class SlackSandbox:
         self.payloads = SlackPayloads(self.workspace)
         self.socket = SlackSocketMode(self.workspace, self.payloads)
         self.calls: list[SlackCall] = []
+        self.limits = limits
+        self.limiter = RateLimiter(clock)
         self.views = self.workspace.views.by_id
         self.files = self.workspace.files
         self._api = _WebApi(self.workspace)
@@ -228,6 +238,12 @@ class SlackSandbox:
     def clear_calls(self) -> None:
         self.calls.clear()
 
+    @property
+    def refusals(self) -> Refusals:
+        """The 429s the limits answered: ``.total``, ``.by_method["chat.update"]``, ``.by_bucket[SLACK_CHANNEL]``,
+        ``.by_key[(SLACK_CHANNEL, channel_id)]`` (injected failures are not counted here)."""
+        return self.limiter.refusals
+
     # -- failure injection
 
     def fail(
@@ -316,10 +332,16 @@ class SlackSandbox:
         if connections_open:
             return 200, {"ok": True, "url": self.socket.issue_url()}, {}
         assert handler is not None
+        charges = slack_charges(self.limits, self.workspace, method, params)
+        if self.limiter.wait(charges) > 0:
+            seconds = self.limiter.refuse(method, charges)
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(seconds)}
         try:
-            return 200, {"ok": True, **handler(_Params(params))}, {}
+            answer = {"ok": True, **handler(_Params(params))}
         except _ApiError as exc:
             return 200, {"ok": False, "error": exc.error, **exc.extra}, {}
+        self.limiter.charge(charges)  # only a call that succeeded counts against the limits
+        return 200, answer, {}
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         file = self.workspace.files.get(request.match_info["file_id"])

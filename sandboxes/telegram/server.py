@@ -17,6 +17,8 @@ from aiohttp import (
     web,
 )
 
+from ..limits import PLATFORM_LIMITS, Clock, Limits, RateLimiter, Refusals
+from .limiting import send_charges, telegram_charges
 from .params import Params, coerce_params, read_params, read_parts
 from .payloads import _update_type
 from .records import (
@@ -78,10 +80,23 @@ class TelegramSandbox(UpdateBuilders):
         async with TelegramSandbox() as tg:
             tg.add_bot("123456:ABC", "support_bot")
             bot = Bot("123456:ABC", session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
+
+    Telegram's rate limits are enforced by default (:mod:`sandboxes.limits`: a call over one answers 429 with
+    ``retry_after`` and changes nothing); ``TelegramSandbox(limits=Limits.off())`` for speed, ``clock=`` to move
+    the limits' time by hand. The 429s answered are counted in :attr:`refusals`.
     """
 
-    def __init__(self, *, record_calls: bool = True, webhook_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        record_calls: bool = True,
+        webhook_timeout: float = 10.0,
+        limits: Limits = PLATFORM_LIMITS,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.state = SandboxState()
+        self.limits = limits
+        self.limiter = RateLimiter(clock)
         self.api = BotApi(self.state)
         self.record_calls = record_calls
         self.webhook_timeout = webhook_timeout
@@ -167,7 +182,12 @@ class TelegramSandbox(UpdateBuilders):
             await self._inject_failure(token, name, params)
             p = Params(params)
             p.require(method.required)
+            charges = telegram_charges(self.limits, self.state, token, name, p)
+            if self.limiter.wait(charges) > 0:
+                seconds = self.limiter.refuse(name, charges)
+                raise ApiError(429, f"Too Many Requests: retry after {seconds}", retry_after=seconds)
             outcome = await method.handler(bot, p)
+            self.limiter.charge(charges)  # only a call that succeeded counts against the limits
             if isinstance(outcome, Described):
                 result, description = outcome.result, outcome.description
                 body: JSON = {"ok": True, "result": result, "description": description}
@@ -327,6 +347,16 @@ class TelegramSandbox(UpdateBuilders):
         self.state.bot(bot_token).blocked.discard(user_id)
 
     # -- recording & what each party sees ----------------------------------------------------------
+
+    @property
+    def refusals(self) -> Refusals:
+        """The 429s the limits answered: ``.total``, ``.by_method["sendMessage"]``, ``.by_bucket[TELEGRAM_GROUP]``,
+        ``.by_key[(TELEGRAM_GROUP, (token, chat_id))]`` (injected failures are not counted here)."""
+        return self.limiter.refusals
+
+    def seconds_until_room(self, token: str, chat_id: int, messages: int = 1) -> float:
+        """How long until the limits let ``messages`` more messages of the bot ``token`` into ``chat_id`` (0: now)."""
+        return self.limiter.wait(send_charges(self.limits, token, chat_id, messages))
 
     def calls_of(self, method: str, token: str | None = None) -> list[SandboxCall]:
         method = method.lower()

@@ -29,6 +29,7 @@ from core.model import InstanceStatus, SessionStatus
 from core.operators import Operators
 from core.processes import Processes
 from core.store import SqliteStore
+from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, BORIS, DESK_CHANNEL, IVAN, OLGA, STRANGER, SUPPORT_TOKEN, WEBHOOK_SECRET, Person, Rig
 from tests.support.flows import leads
 from tests.support.rigs import PROCESSES
@@ -40,7 +41,7 @@ GREETING = "Hello! An operator will answer shortly."
 
 @pytest.fixture
 async def admin_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    rig = Rig(tmp_path, PROCESSES)
+    rig = Rig(tmp_path, PROCESSES, limits=Limits.off())
 
     def with_admin_token() -> Config:
         return load_config(rig.config_path(), environ={"LINEDESK_ADMIN_TOKEN": ADMIN})

@@ -8,6 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from sandboxes.limits import Limits
 from sandboxes.rig import Rig
 from tests.support.flows import open_session_with_anna_online, pick
 from tests.support.rigs import PROCESSES
@@ -18,7 +19,7 @@ ADMIN = "admin-token-for-tests"
 @pytest.fixture
 async def admin_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LINEDESK_ADMIN_TOKEN", ADMIN)
-    rig = Rig(tmp_path, PROCESSES)
+    rig = Rig(tmp_path, PROCESSES, limits=Limits.off())
     original = rig.load_config
 
     def with_admin_token():  # the rig reads no process environment; give it the admin token
@@ -115,7 +116,7 @@ async def test_slack_events_linedesk_does_not_use_are_acknowledged(rig: Rig) -> 
 async def test_the_rig_moves_to_another_port_when_its_port_was_taken_meanwhile(tmp_path: Path) -> None:
     """The free port a rig picked can be taken before it binds (by any socket's ephemeral port): it picks
     another instead of failing the test that uses it."""
-    rig = Rig(tmp_path, PROCESSES)
+    rig = Rig(tmp_path, PROCESSES, limits=Limits.off())
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()

@@ -23,6 +23,7 @@ from core.clock import ManualClock
 from core.events import SessionClosed
 from core.model import InstanceStatus, OperatorState, OperatorStatus, SessionStatus
 from core.operators import Operators
+from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, CARL, DESK_CHANNEL, IVAN, OLGA, SUPPORT_TOKEN, Person, Rig
 from tests.support.bpmn import script, write_process
 from tests.support.rigs import REDIS_URL, redis_available
@@ -125,6 +126,7 @@ async def _rigs(tmp_path: Path, store: str) -> AsyncIterator[MakeRig]:
             store_url=store_url,
             clock=ManualClock(time.time()),
             extra_line_config=extra_line_config,
+            limits=Limits.off(),
         )
         rig.workdir.mkdir()
         if store_url is None:
@@ -318,8 +320,8 @@ async def test_two_linedesk_instances_on_one_redis_one_take_wins(tmp_path: Path)
     store_url, prefix = await _redis_url()
     processes = write_processes(tmp_path / "processes")
     clock = ManualClock(time.time())
-    first = LifecycleRig(tmp_path, processes, store_url=store_url, clock=clock)
-    second = LifecycleRig(tmp_path / "second", processes, store_url=store_url, clock=clock)
+    first = LifecycleRig(tmp_path, processes, store_url=store_url, clock=clock, limits=Limits.off())
+    second = LifecycleRig(tmp_path / "second", processes, store_url=store_url, clock=clock, limits=Limits.off())
     second.workdir.mkdir()
     await first.start()
     try:

@@ -18,6 +18,7 @@ from adapters.slack import views
 from adapters.telegram.desk_cards import TransferTo
 from bots.cli import main
 from core.model import SessionStatus
+from sandboxes.limits import Limits
 from sandboxes.rig import (
     ANNA,
     BORIS,
@@ -43,7 +44,7 @@ CARD_BUTTONS = ["session.take", "session.start_process", "session.close"]
 
 @pytest.fixture
 async def admin_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    rig = Rig(tmp_path, PROCESSES, admin_token=ADMIN)
+    rig = Rig(tmp_path, PROCESSES, admin_token=ADMIN, limits=Limits.off())
     await rig.start()
     try:
         yield rig

@@ -11,6 +11,7 @@ import pytest
 
 from core.links import LinkKind, line_message
 from core.model import AuthorKind, Channel, SessionStatus
+from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, BORIS, SALES_CHANNEL, Rig
 from tests.support.bpmn import block, wait_client
 from tests.support.flows import pick
@@ -37,7 +38,7 @@ class NoDmRig(Rig):
 
 @pytest.fixture
 async def no_dm_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    stage = NoDmRig(tmp_path, PROCESSES)
+    stage = NoDmRig(tmp_path, PROCESSES, limits=Limits.off())
     await stage.start()
     try:
         yield stage

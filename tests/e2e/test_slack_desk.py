@@ -20,6 +20,7 @@ import bots.app
 from adapters.slack.desk import NOT_A_THREAD, SHORTCUT
 from core.clock import SystemClock
 from core.model import InstanceStatus, OperatorStatus
+from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, BORIS, BOT_TOKEN, DESK_CHANNEL, IVAN, OLGA, STRANGER, SUPPORT_TOKEN, Person, Rig
 from sandboxes.slack import SlackChannel
 from tests.support.bpmn import block, field, user_task, write_process
@@ -43,7 +44,7 @@ class ShiftedClock(SystemClock):
 async def shifted_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Rig, ShiftedClock]]:
     clock = ShiftedClock()
     monkeypatch.setattr(bots.app, "SystemClock", lambda: clock)
-    rig = Rig(tmp_path, PROCESSES)
+    rig = Rig(tmp_path, PROCESSES, limits=Limits.off())
     await rig.start()
     try:
         yield rig, clock
@@ -284,7 +285,7 @@ async def test_more_scopes_than_a_message_holds_are_shown_as_menus(tmp_path: Pat
             f"Step {n:02}",
             block("linedesk.reply", text=f"from section {n:02}"),
         )
-    rig = Rig(tmp_path, folder)
+    rig = Rig(tmp_path, folder, limits=Limits.off())
     await rig.start()
     try:
         await open_session_with_anna_online(rig)

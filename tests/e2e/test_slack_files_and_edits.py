@@ -11,6 +11,7 @@ import pytest
 
 from core.links import LinkKind
 from core.model import AuthorKind
+from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, SALES_CHANNEL, SALES_TOKEN, SUPPORT_TOKEN, Rig, link_data
 from tests.support.flows import open_session_with_anna_online
 from tests.support.rigs import PROCESSES
@@ -44,7 +45,7 @@ class SalesDeskRig(Rig):
 
 @pytest.fixture
 async def sales_desk_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    stage = SalesDeskRig(tmp_path, PROCESSES)
+    stage = SalesDeskRig(tmp_path, PROCESSES, limits=Limits.off())
     await stage.start()
     try:
         yield stage

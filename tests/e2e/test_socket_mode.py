@@ -14,6 +14,7 @@ from slack_bolt.response import BoltResponse
 from adapters.slack import socket_mode
 from adapters.slack.socket_mode import SocketModeRefused
 from core.model import InstanceStatus
+from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, BOT_TOKEN, DESK_CHANNEL, IVAN, SIGNING_SECRET, Person, Rig
 from sandboxes.slack import SlackSandbox, SocketAck
 from tests.support.flows import picker_buttons
@@ -28,7 +29,7 @@ class SocketRig(Rig):
     def __init__(self, workdir: Path, processes_dir: Path, *, app_token: str = APP_TOKEN, **kwargs: Any):
         super().__init__(workdir, processes_dir, **kwargs)
         self.app_token = app_token
-        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN, app_token=APP_TOKEN)
+        self.slack = SlackSandbox(SIGNING_SECRET, bot_token=BOT_TOKEN, app_token=APP_TOKEN, limits=self.limits)
 
     def config_text(self) -> str:
         secret_line = f'signing_secret = "{SIGNING_SECRET}"\n'
@@ -69,7 +70,7 @@ class SocketRig(Rig):
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[SocketRig]:
-    stage = SocketRig(tmp_path, PROCESSES)
+    stage = SocketRig(tmp_path, PROCESSES, limits=Limits.off())
     await stage.start()
     try:
         yield stage
@@ -81,7 +82,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[SocketRig]:
 async def fast_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SocketRig]:
     """slack_sdk retries a failed connection after a ping interval: 0.2 s here instead of 10 s."""
     monkeypatch.setattr(socket_mode, "PING_INTERVAL", 0.2)
-    stage = SocketRig(tmp_path, PROCESSES)
+    stage = SocketRig(tmp_path, PROCESSES, limits=Limits.off())
     await stage.start()
     try:
         yield stage
@@ -244,7 +245,7 @@ async def test_http_route_stays_mounted(rig: SocketRig) -> None:
 
 
 async def test_a_refused_app_token_stops_start_up(tmp_path: Path) -> None:
-    stage = SocketRig(tmp_path, PROCESSES, app_token="xapp-1-A0LINEDESK-1-revoked")
+    stage = SocketRig(tmp_path, PROCESSES, app_token="xapp-1-A0LINEDESK-1-revoked", limits=Limits.off())
     try:
         with pytest.raises(SocketModeRefused, match="invalid_auth"):
             await stage.start()

@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from sandboxes.limits import Limits
 from tests.support.faults import (
     Platforms,
     ServerProcess,
@@ -49,7 +50,7 @@ CONCURRENCY = 256
 
 @pytest.fixture
 async def platforms() -> AsyncIterator[Platforms]:
-    stage = Platforms()
+    stage = Platforms(limits=Limits.off())
     await stage.start()
     try:
         yield stage

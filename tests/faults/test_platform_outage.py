@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.clock import ManualClock
+from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, SUPPORT_TOKEN, Person, Rig
 from tests.support.faults import (
     CLIENT_BASE,
@@ -34,7 +35,7 @@ OUTAGE = 60.0
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    stage = Rig(tmp_path, PROCESSES, clock=ManualClock(time.time()))
+    stage = Rig(tmp_path, PROCESSES, clock=ManualClock(time.time()), limits=Limits.off())
     await stage.start()
     try:
         yield stage

@@ -22,6 +22,7 @@ import pytest
 from core.model import Channel, Client
 from core.store import RedisStore
 from core.store.base import StoreError
+from sandboxes.limits import Limits
 from sandboxes.rig import SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
 from tests.support.faults import (
     CLIENT_BASE,
@@ -49,7 +50,7 @@ async def test_redis_stops_mid_stream_and_restarts_linedesk_recovers_alone_nothi
 ) -> None:
     redis = RedisServer(tmp_path)
     await redis.start()
-    rig = Rig(tmp_path, PROCESSES, store_url=redis.url, lease=LEASE)
+    rig = Rig(tmp_path, PROCESSES, store_url=redis.url, lease=LEASE, limits=Limits.off())
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
     try:
         await rig.start()

@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from sandboxes.limits import Limits
 from sandboxes.rig import free_port
 from tests.support.faults import (
     Platforms,
@@ -31,7 +32,7 @@ PASSWORD = 'right"pass\\word'
 
 @pytest.fixture
 async def platforms() -> AsyncIterator[Platforms]:
-    stage = Platforms()
+    stage = Platforms(limits=Limits.off())
     await stage.start()
     try:
         yield stage

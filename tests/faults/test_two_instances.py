@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, DESK_CHANNEL
 from tests.support.bpmn import block, timer, write_process
 from tests.support.faults import (
@@ -59,7 +60,7 @@ AUTOSTART = """
 
 @pytest.fixture
 async def platforms() -> AsyncIterator[Platforms]:
-    stage = Platforms()
+    stage = Platforms(limits=Limits.off())
     await stage.start()
     try:
         yield stage

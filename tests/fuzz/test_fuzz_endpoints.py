@@ -58,6 +58,7 @@ from adapters.telegram.desk_cards import operator_key
 from core.links import LinkKind
 from core.model import InstanceStatus, OutboxStatus, SessionStatus, without_lone_surrogates
 from core.store.base import StoreError
+from sandboxes.limits import Limits
 from sandboxes.rig import (
     ANNA,
     BORIS,
@@ -625,7 +626,7 @@ async def _session_problems(desk: Any) -> list[str]:
 
 @pytest.fixture
 async def stage(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterator[Stage]:
-    rig = Rig(tmp_path, PROCESSES)
+    rig = Rig(tmp_path, PROCESSES, limits=Limits.off())
     await rig.start()
     fuzz = Stage(rig, caplog)
     try:

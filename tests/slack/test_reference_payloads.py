@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from core.model import SessionStatus
+from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, STRANGER, Person, Rig
 from sandboxes.slack import FORM, JSON_CONTENT, SlackResponse
 from tests import fixtures
@@ -63,7 +64,7 @@ EXPECTED: dict[str, Expect] = {
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     """The stage with session #1 (Ivan, on the Support line) and Anna online."""
-    stage = Rig(tmp_path, PROCESSES)
+    stage = Rig(tmp_path, PROCESSES, limits=Limits.off())
     await stage.start()
     try:
         await stage.client_writes(IVAN, "Hello, my washing machine is broken")

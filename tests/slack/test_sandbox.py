@@ -20,6 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from sandboxes.limits import Limits
 from sandboxes.slack import SlackResponse, SlackSandbox
 from tests import fixtures
 
@@ -82,7 +83,7 @@ MODAL: dict[str, Any] = {
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[SlackSandbox]:
-    sb = SlackSandbox(SECRET)
+    sb = SlackSandbox(SECRET, limits=Limits.off())
     sb.add_user(ANNA, "Anna Smith", display_name="anna")
     sb.add_user(IVAN, "Ivan Petrov")
     sb.add_channel(DESK, "desk", members=[ANNA, "U0LINEDESK"])
@@ -261,7 +262,7 @@ async def test_views_open_needs_a_fresh_unused_trigger(sandbox: SlackSandbox, cl
 
 
 async def test_views_open_refuses_expired_triggers() -> None:
-    async with SlackSandbox(SECRET, trigger_ttl=0.05) as sb:
+    async with SlackSandbox(SECRET, trigger_ttl=0.05, limits=Limits.off()) as sb:
         trigger = trigger_for(sb)
         await asyncio.sleep(0.1)
         with pytest.raises(SlackApiError) as refused:
@@ -460,7 +461,7 @@ _NOT_SENT = {"event.user_team", "event.source_team", "event.user_profile"}
 
 
 def test_built_payloads_have_the_reference_keys() -> None:
-    sb = SlackSandbox(SECRET, enterprise_id="E0SANDBOX", enterprise_name="Sandbox Org")
+    sb = SlackSandbox(SECRET, enterprise_id="E0SANDBOX", enterprise_name="Sandbox Org", limits=Limits.off())
     sb.add_user("W111", "Primary Owner")
     sb.add_channel("C111", "test-channel")
     root = sb.workspace.post_bot(sb.workspace.channels["C111"], "Session #1", BUTTONS)

@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from sandboxes.limits import Limits
 from sandboxes.slack import SlackSandbox
 
 SECRET = "socket-test-signing-secret"
@@ -38,7 +39,7 @@ MODAL: dict[str, Any] = {
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[SlackSandbox]:
-    sb = SlackSandbox(SECRET, app_token=APP_TOKEN)
+    sb = SlackSandbox(SECRET, app_token=APP_TOKEN, limits=Limits.off())
     sb.add_user(ANNA, "Anna Smith", display_name="anna")
     sb.add_channel(DESK, "desk")
     await sb.start()
@@ -117,7 +118,7 @@ async def test_connections_open_takes_the_app_token_only(sandbox: SlackSandbox) 
 
 
 async def test_without_an_app_token_there_is_no_socket_mode() -> None:
-    async with SlackSandbox(SECRET) as sandbox:
+    async with SlackSandbox(SECRET, limits=Limits.off()) as sandbox:
         with pytest.raises(SlackApiError) as refused:
             await AsyncWebClient(base_url=sandbox.api_url).apps_connections_open(app_token="xapp-1-any")
         assert refused.value.response["error"] == "invalid_auth"

@@ -29,6 +29,7 @@ import aiohttp
 from core.clock import ManualClock
 from core.model import OutboxEntry, OutboxStatus
 from core.store.base import Store
+from sandboxes.limits import PLATFORM_LIMITS, Limits
 from sandboxes.rig import (
     ANNA,
     BOT_TOKEN,
@@ -195,8 +196,8 @@ class Platforms(Sandboxes):
     """The Telegram and Slack sandboxes for a `linedesk serve` subprocess, set up as `Rig` sets them up:
     the support bot, the operator Anna, the Slack desk channel."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, limits: Limits = PLATFORM_LIMITS) -> None:
+        super().__init__(limits=limits)
         self._users: dict[int, JSON] = {}
 
     async def start(self) -> None:

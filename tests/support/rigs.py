@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sandboxes.limits import Limits
 from sandboxes.rig import Rig
 from tests.support.bpmn import Step, write_process
 
@@ -35,7 +36,7 @@ async def redis_available() -> str | None:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    stage = Rig(tmp_path, PROCESSES)
+    stage = Rig(tmp_path, PROCESSES, limits=Limits.off())
     await stage.start()
     try:
         yield stage
@@ -66,7 +67,7 @@ async def store_rig(store: str, tmp_path: Path, **options: Any) -> AsyncIterator
         if reason:
             pytest.skip(reason)
         store_url = f"{REDIS_URL}?prefix={prefix}"
-    stage = Rig(tmp_path, PROCESSES, store_url=store_url, **options)
+    stage = Rig(tmp_path, PROCESSES, store_url=store_url, limits=Limits.off(), **options)
     await stage.start()
     try:
         yield stage
@@ -95,7 +96,7 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[MakeRig]:
         folder = tmp_path / "processes"
         for pid, name, steps in processes:
             write_process(folder, f"{pid}.bpmn", pid, name, *steps)
-        rig = Rig(tmp_path, folder, http_allow=http_allow, admin_token=admin_token)
+        rig = Rig(tmp_path, folder, http_allow=http_allow, admin_token=admin_token, limits=Limits.off())
         await rig.start()
         rigs.append(rig)
         return rig

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from core.model import AuthorKind, Message, SessionStatus
+from sandboxes.limits import Limits
 from sandboxes.rig import SUPPORT_TOKEN, TELEGRAM_DESK, WEBHOOK_SECRET, Rig
 from sandboxes.telegram import CallbackQueryState, FileRecord, StoredMessage
 from tests import fixtures
@@ -122,7 +123,7 @@ def body_of(update: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    stage = Rig(tmp_path, PROCESSES)
+    stage = Rig(tmp_path, PROCESSES, limits=Limits.off())
     await stage.start()
     try:
         yield stage

@@ -36,6 +36,7 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from sandboxes.limits import Limits
 from sandboxes.telegram import DOWNLOAD_LIMIT, ApiError, TelegramSandbox, format_text
 from sandboxes.telegram.params import _PARAM_KINDS
 from tests import fixtures
@@ -71,7 +72,7 @@ def checker() -> SpecChecker:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[TelegramSandbox]:
-    async with TelegramSandbox() as sb:
+    async with TelegramSandbox(limits=Limits.off()) as sb:
         sb.add_bot(TOKEN, "support_bot", "Support")
         sb.user(IVAN, "Ivan", "Petrov", "ivan")
         sb.user(OLGA, "Olga")
@@ -819,7 +820,7 @@ def test_param_table_and_required_params_match_the_spec(checker: SpecChecker) ->
         simple = {"Integer": "int", "Float": "float", "Boolean": "bool", "String": "str", "Integer|String": "chat"}
         return simple.get(joined) or ("file" if "InputFile" in joined else "json")
 
-    sandbox = TelegramSandbox()
+    sandbox = TelegramSandbox(limits=Limits.off())
     for method in sandbox.api.methods.values():
         fields = checker.methods[method.name].get("fields", [])
         for f in fields:
