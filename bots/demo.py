@@ -308,6 +308,8 @@ async def _play(rig: Rig, show: Transcript) -> None:
     await _room_in_the_telegram_desk(rig, show)
     await _telegram_desk(rig, show)
     await _duplicates_and_forgeries(rig, show)
+    refused = rig.telegram.refusals.total + rig.slack.refusals.total
+    show.check(refused == 0, f"the platforms' rate limits held: {refused} × 429 from Telegram and Slack")
 
 
 async def _duplicates_and_forgeries(rig: Rig, show: Transcript) -> None:

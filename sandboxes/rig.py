@@ -291,9 +291,7 @@ class Rig(Sandboxes):
 
     async def boot(self) -> Linedesk:
         """Start linedesk (again) on the same config, store and port."""
-        self.desk = Linedesk(
-            self.load_config(), outbox_poll=self.outbox_poll, clock=self.clock, pacer=self.pacer
-        )
+        self.desk = Linedesk(self.load_config(), outbox_poll=self.outbox_poll, clock=self.clock, pacer=self.pacer)
         self._runner = web.AppRunner(self.desk.web_app())
         await self._runner.setup()
         try:
