@@ -13,6 +13,7 @@ from typing import TypedDict
 
 from core.clock import Clock
 from core.config import Config, LineConfig
+from core.links import Link
 from core.model import MAX_FILE_BYTES, AuthorKind, Client, Message, OutboxEntry, Session
 from core.outbox_actions import ClientAction, CopyFrom, DeskAction, Mirror, Notice, RefreshCard, SendText
 from core.store.base import Store
@@ -199,10 +200,11 @@ class Courier:
         return self.desk_entries(session, Notice(**to_desk(session), text=text))
 
     # --- sending -------------------------------------------------------------------------
-    async def send(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
-        if not entries:
+    async def send(self, entries: Sequence[OutboxEntry], links: Sequence[Link] = ()) -> list[OutboxEntry]:
+        """Store `entries` for delivery — and `links`, in the same step — then wake the outbox."""
+        if not entries and not links:
             return []
-        stored = await self._store.outbox_add(entries)
+        stored = await self._store.outbox_add(entries, links)
         self._wake()
         return stored
 

@@ -232,7 +232,9 @@ class OutboxWorker:
             if inspect.isawaitable(draws):
                 draws = await draws
             waited = await self._pacer.reserve(draws)  # its turn
-            merged = await self._merged(entry) if waited else []  # what waited behind a limit with it joins it
+            # what waited behind a limit joins it — but not a retaken entry's: what its earlier delivery (before a
+            # crash) took along is unknown, and a deliverer that finds that earlier post would drop the newcomers
+            merged = await self._merged(entry) if waited and not entry.retaken else []
             await deliverer.deliver(entry, merged)
         except DeliveryError as err:
             if err.permanent:

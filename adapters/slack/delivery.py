@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import mrkdwn, views
 from adapters.slack.pacing import channel_draw, workspace_draw
+from adapters.slack.posted import Poster
 from core.config import Config, LineConfig
 from core.courier import mirror_line, mirror_of
 from core.desk import DeskDelivery
@@ -161,11 +162,12 @@ class SlackDeskDelivery(DeskDelivery):
         the entries delivered with this one (`core.courier.desk_merge`)."""
         channel, root = where
         number = session.number
+        poster = Poster(self._client, entry)
         if isinstance(entry.action, OpenSession | RefreshCard):
             if root is None and isinstance(entry.action, RefreshCard):
                 return  # no card yet: its OpenSession, in the session's own lane, draws it as the session is then
             if root is None:
-                await self._open_thread(channel, session, line.name)
+                await self._open_thread(poster, channel, session, line.name)
             else:
                 text, blocks = await self._card(session, line.name)
                 await self._client.chat_update(channel=root["channel"], ts=root["ts"], text=text, blocks=blocks)
@@ -174,22 +176,20 @@ class SlackDeskDelivery(DeskDelivery):
             # the session's card was never queued (a crash between storing the session and its card, which
             # come before anything else of the session in its conversation): post it now
             log.warning("session #%s has no Slack thread: posting its card first", number)
-            root = await self._open_thread(channel, session, line.name)
+            root = await self._open_thread(poster, channel, session, line.name)
         match entry.action:
             case Mirror() as mirror:
-                await self._mirror(root, await self.mirrored(mirror, merged), merged=bool(merged))
+                await self._mirror(poster, root, await self.mirrored(mirror, merged), merged=bool(merged))
             case Edit() as edit:
-                await self._edit(root, session, edit)
+                await self._edit(poster, root, session, edit)
             case TaskCard() as card:
                 text, blocks = views.task_card(card)
-                await self._client.chat_postMessage(
-                    channel=root["channel"], thread_ts=root["ts"], text=text, blocks=blocks
-                )
+                await poster.post(channel=root["channel"], thread_ts=root["ts"], text=text, blocks=blocks)
             case StatusCard() as status:
-                await self._status_card(root, status)
+                await self._status_card(poster, root, status)
             case Notice(text=notice):
                 text = mrkdwn.escape(notice)
-                await self._client.chat_postMessage(
+                await poster.post(
                     channel=root["channel"],
                     thread_ts=root["ts"],
                     text=text,
@@ -198,10 +198,9 @@ class SlackDeskDelivery(DeskDelivery):
             case other:
                 raise unknown_action(other, "desk")
 
-    async def _open_thread(self, channel: str, session: Session, line_name: str) -> dict[str, Any]:
+    async def _open_thread(self, poster: Poster, channel: str, session: Session, line_name: str) -> dict[str, Any]:
         text, blocks = await self._card(session, line_name)
-        response = await self._client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-        link = session_thread(session.number, channel, str(response["ts"]))
+        link = session_thread(session.number, channel, await poster.post(channel=channel, text=text, blocks=blocks))
         await steadily(self._store.link, link)  # the session's thread and the thread's session, in one write
         # a refresh that came while the card was on its way found no card and left it to this post: draw the
         # session as it is now, if it changed meanwhile
@@ -214,7 +213,7 @@ class SlackDeskDelivery(DeskDelivery):
                 )
         return link.data
 
-    async def _mirror(self, root: dict[str, Any], items: list[Mirror], *, merged: bool) -> None:
+    async def _mirror(self, poster: Poster, root: dict[str, Any], items: list[Mirror], *, merged: bool) -> None:
         """Post the message(s) in the thread; files up to 20 MB are fetched from where the client sent
         them and uploaded together (an album is one post; so are messages `merged` after waiting behind the
         channel's limit, each with its time)."""
@@ -245,8 +244,8 @@ class SlackDeskDelivery(DeskDelivery):
             return
         first = ""
         for chunk in _chunks(text, SLACK_TEXT_LIMIT):  # a long message goes in several posts, nothing cut
-            response = await self._client.chat_postMessage(channel=root["channel"], thread_ts=root["ts"], text=chunk)
-            first = first or str(response["ts"])
+            ts = await poster.post(channel=root["channel"], thread_ts=root["ts"], text=chunk)
+            first = first or ts
         for item in items:
             if item.message_id:
                 # an album's messages share the post: a many-to-one link
@@ -255,12 +254,12 @@ class SlackDeskDelivery(DeskDelivery):
                     slack_desk_copy(item.session, item.message_id, root["channel"], first, merged=merged),
                 )
 
-    async def _edit(self, root: dict[str, Any], session: Session, edit: Edit) -> None:
+    async def _edit(self, poster: Poster, root: dict[str, Any], session: Session, edit: Edit) -> None:
         stored = await self._store.get_message(session.number, edit.message_id)
         copy = await self._store.link_of(LinkKind.SLACK_DESK_COPY, session_message(session.number, edit.message_id))
         mirrored = copy.data if copy is not None else None
         if stored is None or mirrored is None or mirrored.get("merged"):
-            await self._client.chat_postMessage(
+            await poster.post(
                 channel=root["channel"],
                 thread_ts=root["ts"],
                 text=f"✏ *{mrkdwn.escape(edit.author_name)}* edited a message: {mrkdwn.escape(edit.text)}",
@@ -269,7 +268,7 @@ class SlackDeskDelivery(DeskDelivery):
         text = mirror_line(mirror_of(stored, session.line_id), _bold, escape=mrkdwn.escape, edited=True)
         await self._client.chat_update(channel=mirrored["channel"], ts=mirrored["ts"], text=text)
 
-    async def _status_card(self, root: dict[str, Any], status: StatusCard) -> None:
+    async def _status_card(self, poster: Poster, root: dict[str, Any], status: StatusCard) -> None:
         """One status line per instance in the thread, edited in place (chat.update) as it moves on."""
         text, blocks = views.status_card(status)
         link = await self._store.link_of(LinkKind.SLACK_DESK_STATUS, status.instance_id)
@@ -277,10 +276,8 @@ class SlackDeskDelivery(DeskDelivery):
         if card is not None:
             await self._client.chat_update(channel=card["channel"], ts=card["ts"], text=text, blocks=blocks)
             return
-        response = await self._client.chat_postMessage(
-            channel=root["channel"], thread_ts=root["ts"], text=text, blocks=blocks
-        )
-        await steadily(self._store.link, slack_desk_status(status.instance_id, root["channel"], str(response["ts"])))
+        ts = await poster.post(channel=root["channel"], thread_ts=root["ts"], text=text, blocks=blocks)
+        await steadily(self._store.link, slack_desk_status(status.instance_id, root["channel"], ts))
 
     async def _card(self, session: Session, line_name: str) -> tuple[str, list[dict[str, Any]]]:
         client = await self._store.get_client(session.client_id)

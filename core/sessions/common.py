@@ -11,12 +11,12 @@ from core.config import Config
 from core.courier import Courier
 from core.errors import Refusal
 from core.events import EventBus
-from core.links import LinkKind, message_source
+from core.links import Link, LinkKind, message_source
 from core.log_context import note_session
 from core.model import Message, Session, SessionStatus
 from core.operators import Operators
 from core.sessions.locking import SessionLocks
-from core.store.base import Store, steadily
+from core.store.base import Store
 from core.telemetry import NO_TELEMETRY, Telemetry
 
 OPEN_STATUSES = (SessionStatus.QUEUED, SessionStatus.ACTIVE)
@@ -52,11 +52,12 @@ class SessionService:
     async def require(self, number: int) -> Session:
         return await require(self._store, number)
 
-    async def _remember(self, platform_ref: str | None, message: Message) -> None:
-        """Link the message to the platform message it came from (`LinkKind.MESSAGE_SOURCE`): edits and
-        replies find it; clients' and operators' messages alike (a client chat vs a desk thread/topic)."""
-        if platform_ref:  # its deliveries are stored: a store blip now must not make a retry send them again
-            await steadily(self._store.link, message_source(message.session, message.id, platform_ref))
+    @staticmethod
+    def _source_links(platform_ref: str | None, message: Message | None) -> list[Link]:
+        """The message's link to the platform message it came from (`LinkKind.MESSAGE_SOURCE`): edits and
+        replies find it, and a replay after a crash finds the message handled. Stored with the message's
+        deliveries, in one step (`Courier.send`): never one without the other."""
+        return [message_source(message.session, message.id, platform_ref)] if platform_ref and message else []
 
     async def _source(self, platform_ref: str) -> dict[str, Any] | None:
         """{"session", "id"} of the message a platform message became, or None."""

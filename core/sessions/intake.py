@@ -59,9 +59,8 @@ class ClientIntake(SessionService):
                 outbox.append(await self._greeting(session, client, line, now))
             if message is not None and session.status != SessionStatus.SPAM:
                 outbox += self._too_large_notes(client, session, message)
-            await self._courier.send(outbox)
+            await self._courier.send(outbox, self._source_links(incoming.platform_ref, message))
             if message is not None:
-                await self._remember(incoming.platform_ref, message)
                 self._telemetry.client_message(line.id, incoming.channel)
         if session.status == SessionStatus.SPAM:
             return session

@@ -64,8 +64,7 @@ class OperatorMessages(SessionService):
             outbox.insert(
                 0, self._courier.client_text(client, session, incoming.text, message, copy_from=incoming.copy_from)
             )
-        await self._courier.send(outbox)
-        await self._remember(incoming.platform_ref, message)
+        await self._courier.send(outbox, self._source_links(incoming.platform_ref, message))
         return message
 
     async def operator_edit(self, edit: OperatorEdit) -> Message | None:

@@ -231,8 +231,10 @@ class Store(ABC):
 
     # --- outbox -------------------------------------------------------------
     @abstractmethod
-    async def outbox_add(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
-        """Enqueue entries (status pending); returns them with ids, increasing in the given order."""
+    async def outbox_add(self, entries: Sequence[OutboxEntry], links: Sequence[Link] = ()) -> list[OutboxEntry]:
+        """Enqueue entries (status pending); returns them with ids, increasing in the given order. `links` are
+        written in the same atomic step (e.g. a handled message's platform message: a replay after a crash finds
+        it handled exactly when its deliveries are stored)."""
 
     @abstractmethod
     async def outbox_claim(self, now: float, lease: float, limit: int = 50) -> list[OutboxEntry]:

@@ -204,7 +204,7 @@ class _WebApi:
             raise _ApiError("thread_not_found")
         thread_ts = root.get("thread_ts") or ts
         head = channel.messages.get(thread_ts, root)
-        items = [channel.render(head), *channel.thread(thread_ts)]
+        items = _with_metadata([channel.render(head), *channel.thread(thread_ts)], p)
         page, cursor = _paginate(items, p, 1000)
         return {"messages": page, "has_more": bool(cursor), "response_metadata": {"next_cursor": cursor}}
 
@@ -217,7 +217,7 @@ class _WebApi:
             value = float(ts)
             return (oldest <= value <= latest) if inclusive else (oldest < value < latest)
 
-        items = [m for m in reversed(channel.roots()) if within(m["ts"])]
+        items = _with_metadata([m for m in reversed(channel.roots()) if within(m["ts"])], p)
         page, cursor = _paginate(items, p, 100)
         return {
             "messages": page,
@@ -306,3 +306,10 @@ class _WebApi:
         if file is None:
             raise _ApiError("file_not_found")
         return {"file": self.ws.file_json(file), "comments": [], "response_metadata": {"next_cursor": ""}}
+
+
+def _with_metadata(messages: list[JSON], p: _Params) -> list[JSON]:
+    """Slack returns message metadata in a history only when asked (`include_all_metadata`)."""
+    if p.flag("include_all_metadata"):
+        return messages
+    return [{k: v for k, v in m.items() if k != "metadata"} if "metadata" in m else m for m in messages]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,10 +14,8 @@ from core.errors import DeliveryError
 from core.model import OutboxEntry, OutboxStatus
 from core.outbox import OutboxSettings, OutboxWorker
 from core.outbox_actions import Notice
-from core.store.base import Store
-from core.store.redis import RedisStore
 from core.store.sqlite import SqliteStore
-from tests.support.rigs import REDIS_URL, drop_redis_prefix
+from tests.support.rigs import close_test_store, open_test_store
 
 
 class Recorder:
@@ -40,25 +37,6 @@ async def store(tmp_path: Path):
     store = SqliteStore(tmp_path / "outbox.db")
     await store.open()
     yield store
-    await store.close()
-
-
-async def open_test_store(tmp_path: Path, kind: str) -> Store:
-    store: Store = (
-        SqliteStore(tmp_path / "outbox.db")
-        if kind == "sqlite"
-        else RedisStore(REDIS_URL, prefix=f"linedesk-test:{uuid.uuid4().hex}:")
-    )
-    try:
-        await store.open()
-    except Exception as err:
-        pytest.skip(f"no store: {err}")
-    return store
-
-
-async def close_test_store(store: Store, kind: str) -> None:
-    if isinstance(store, RedisStore):
-        await drop_redis_prefix(store.prefix)
     await store.close()
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from core.clock import ManualClock
+from core.links import LinkKind, message_source
 from core.model import OutboxEntry, OutboxStatus
 from core.outbox import OutboxWorker
 from core.outbox_actions import Notice
 from core.pacing import Draw, Pacer, Rate
-from tests.core.test_outbox import close_test_store, open_test_store
+from tests.support.rigs import close_test_store, open_test_store
 
 
 class Batches:
@@ -110,5 +111,21 @@ async def test_an_entry_claimed_again_after_its_lease_ran_out_says_so(tmp_path: 
         [after] = await store.outbox_add([notice("c")])
         [claimed] = [e for e in await store.outbox_claim(now=200.0, lease=10.0) if e.id == after.id]
         assert not claimed.retaken
+    finally:
+        await close_test_store(store, kind)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_links_are_stored_with_the_entries_in_one_step(tmp_path: Path, kind: str) -> None:
+    """A handled message's source link goes with its deliveries (a replay after a crash finds it handled
+    exactly when they are stored)."""
+    store = await open_test_store(tmp_path, kind)
+    try:
+        [entry] = await store.outbox_add([notice("a")], [message_source(1, 7, "telegram:support:501:42")])
+        found = await store.link_to(LinkKind.MESSAGE_SOURCE, "telegram:support:501:42")
+        assert found is not None and found.data == {"session": 1, "id": 7}
+        assert (await store.outbox_get(entry.id)) is not None
+        assert await store.outbox_add([], [message_source(1, 8, "telegram:support:501:43")]) == []
+        assert await store.link_of(LinkKind.MESSAGE_SOURCE, "1:8") is not None
     finally:
         await close_test_store(store, kind)

@@ -4,8 +4,9 @@ delivers every accepted message to the Slack desk (each client's messages in its
 Fifty Telegram clients post 1,000 updates to the webhook as fast as it accepts them (each chat's next
 update once the previous one was answered 200; anything else is posted again, as Telegram does). The
 Slack sandbox answers `chat.postMessage` only after a delay, so many deliveries are in flight. The server
-is killed twice (see KILLS) and restarted each time. Messages in flight at a kill may reach Slack twice
-(at least once, never lost): the duplicates must stay within the worker's concurrency (256).
+is killed twice (see KILLS) and restarted each time. Messages in flight at a kill reach Slack although
+nobody reads the answer: linedesk tags each post with its outbox entry and looks a retaken entry's post up
+before posting it again, so none reaches the desk twice (§13).
 """
 
 from __future__ import annotations
@@ -44,8 +45,6 @@ KILLS = ((100, 0), (600, 10))
 """When to kill: (updates accepted, Slack posts in flight) at least. The first kill comes while sessions are
 being opened (the handlers lag behind the webhook), the second with many deliveries in flight."""
 RECOVERY_LIMIT = 30.0
-CONCURRENCY = 256
-"""OutboxWorker's default concurrency: the most deliveries one instance has in flight."""
 
 
 @pytest.fixture
@@ -181,7 +180,8 @@ async def test_kill9_mid_stream_then_restart_delivers_every_accepted_message(
 
             assert len(accepted) == len(CLIENTS) * PER_CLIENT
             assert desk.missing(accepted) == []
-            assert duplicates <= CONCURRENCY, desk.problems()
+            # a post that may have reached Slack before the kill is looked up before it is posted again
+            assert duplicates == 0, desk.problems()
             assert desk.out_of_order() == {}, desk.problems()
             assert desk.split() == {}, f"a client's messages in several threads: {desk.split()}"
             threads = {place for places in desk.places.values() for place in places}

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from core.pacing import Draw, Pacer, Rate
-from tests.store.conftest import RedisFactory
+from core.store.redis import RedisStore
+
+RedisFactory = Callable[[], Awaitable[RedisStore]]
+"""The `redis_stores` fixture (tests/store/conftest.py): opens stores sharing one fresh prefix."""
 
 
 async def test_two_instances_on_one_redis_share_one_budget(redis_stores: RedisFactory) -> None:

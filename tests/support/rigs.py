@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from core.store.base import Store
+from core.store.redis import RedisStore
+from core.store.sqlite import SqliteStore
 from sandboxes.limits import Limits
 from sandboxes.rig import Rig
 from tests.support.bpmn import Step, write_process
@@ -104,3 +107,23 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[MakeRig]:
     yield make
     for rig in rigs:
         await rig.stop()
+
+
+async def open_test_store(tmp_path: Path, kind: str) -> Store:
+    """A store of `kind` (\"sqlite\" in `tmp_path`, or \"redis\" under a fresh prefix); skips without one."""
+    store: Store = (
+        SqliteStore(tmp_path / "outbox.db")
+        if kind == "sqlite"
+        else RedisStore(REDIS_URL, prefix=f"linedesk-test:{uuid.uuid4().hex}:")
+    )
+    try:
+        await store.open()
+    except Exception as err:
+        pytest.skip(f"no store: {err}")
+    return store
+
+
+async def close_test_store(store: Store, kind: str) -> None:
+    if isinstance(store, RedisStore):
+        await drop_redis_prefix(store.prefix)
+    await store.close()

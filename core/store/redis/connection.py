@@ -16,6 +16,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, WatchError
 
 from core.config import redact_url
+from core.links import Link
 from core.outbox_actions import from_legacy
 from core.store.base import Store, StoreError
 
@@ -103,6 +104,10 @@ class RedisBase(Store):
 
     def _k(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
+
+    async def _link_in(self, pipe: Pipeline, link: Link) -> None:
+        """A platform link queued in a transaction (`RedisLinks` writes it)."""
+        raise NotImplementedError
 
     async def _transaction(
         self, watch: str, body: Callable[[Pipeline, str | None], None], *, new: bool = False

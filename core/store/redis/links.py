@@ -13,6 +13,8 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
+from redis.asyncio.client import Pipeline
+
 from core.links import (
     LEGACY_FORWARD,
     LEGACY_REFS,
@@ -179,6 +181,11 @@ class RedisLinks:
     async def link(self, link: Link) -> None:
         script = self._r.register_script(_LINK)
         await script(keys=self._link_keys(link.kind), args=_link_args(link))
+
+    async def _link_in(self, pipe: Pipeline, link: Link) -> None:
+        """`link` queued in a transaction (`pipe`): written with whatever else the transaction writes."""
+        script = self._r.register_script(_LINK)
+        await script(keys=self._link_keys(link.kind), args=_link_args(link), client=pipe)
 
     @_translated
     async def link_of(self, kind: LinkKind, ours: str) -> Link | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from redis.asyncio.client import Pipeline
 
+from core.links import Link
 from core.model import (
     InstanceRecord,
     InstanceStatus,
@@ -101,11 +102,13 @@ class OutboxMixin(RedisBase):
             pipe.zadd(self._k("outbox", "pending"), {str(e.id): e.created_at})
 
     @_translated
-    async def outbox_add(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
+    async def outbox_add(self, entries: Sequence[OutboxEntry], links: Sequence[Link] = ()) -> list[OutboxEntry]:
         numbered = await self._number_entries(entries)
-        if numbered:
+        if numbered or links:
             async with self._r.pipeline(transaction=True) as pipe:
                 self._enqueue(pipe, numbered)
+                for link in links:
+                    await self._link_in(pipe, link)
                 await pipe.execute()
         return numbered
 

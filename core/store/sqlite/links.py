@@ -35,7 +35,7 @@ def _row(link: Link) -> tuple[str, str, str, str]:
     return (link.kind.value, link.ours, link.platform, json.dumps(link.data))
 
 
-async def _write(db: InlineConnection, link: Link) -> None:
+async def write_link(db: InlineConnection, link: Link) -> None:
     kind = link.kind.value
     await db.execute(
         "DELETE FROM links WHERE kind = ? AND ours = ? AND platform != ?", (kind, link.ours, link.platform)
@@ -79,7 +79,7 @@ async def more_links(db: InlineConnection) -> None:
     for kind, namespace in LEGACY_REFS.items():
         rows = await db.execute_fetchall("SELECT key, value FROM refs WHERE namespace = ?", (namespace,))
         for link in sorted((from_legacy_ref(kind, str(k), json.loads(v)) for k, v in rows), key=legacy_order):
-            await _write(db, link)
+            await write_link(db, link)
         await db.execute("DELETE FROM refs WHERE namespace = ?", (namespace,))
 
 
@@ -88,7 +88,7 @@ class SqliteLinks(SqliteBase):
 
     async def link(self, link: Link) -> None:
         async with self._tx() as db:
-            await _write(db, link)
+            await write_link(db, link)
 
     async def link_of(self, kind: LinkKind, ours: str) -> Link | None:
         row = await self._row("SELECT platform, data FROM links WHERE kind = ? AND ours = ?", (kind.value, ours))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from core.links import Link
 from core.model import (
     InstanceRecord,
     InstanceStatus,
@@ -12,6 +13,7 @@ from core.model import (
     OutboxStatus,
 )
 from core.store.sqlite.connection import InlineConnection, SqliteBase, _in, _with_id
+from core.store.sqlite.links import write_link
 
 
 class OutboxMixin(SqliteBase):
@@ -81,8 +83,10 @@ class OutboxMixin(SqliteBase):
             added.append(e)
         return added
 
-    async def outbox_add(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
+    async def outbox_add(self, entries: Sequence[OutboxEntry], links: Sequence[Link] = ()) -> list[OutboxEntry]:
         async with self._tx() as db:
+            for link in links:
+                await write_link(db, link)
             return await self._enqueue(db, entries)
 
     async def outbox_claim(self, now: float, lease: float, limit: int = 50) -> list[OutboxEntry]:
