@@ -308,8 +308,6 @@ async def _play(rig: Rig, show: Transcript) -> None:
     await _room_in_the_telegram_desk(rig, show)
     await _telegram_desk(rig, show)
     await _duplicates_and_forgeries(rig, show)
-    refused = rig.telegram.refusals.total + rig.slack.refusals.total
-    show.check(refused == 0, f"the platforms' rate limits held: {refused} × 429 from Telegram and Slack")
 
 
 async def _duplicates_and_forgeries(rig: Rig, show: Transcript) -> None:
@@ -343,6 +341,9 @@ async def _duplicates_and_forgeries(rig: Rig, show: Transcript) -> None:
         forged.status == 401 and (await desk.operators.state("anna")).status.value == "online",
         "the forgery is refused and changes nothing",
     )
+    await rig.settle()
+    refused = rig.telegram.refusals.total + rig.slack.refusals.total
+    show.check(refused == 0, f"the platforms' rate limits held all along: {refused} × 429 from Telegram and Slack")
 
     link = await desk.store.link_of(LinkKind.SESSION_TOPIC, "1")
     topic = link.data if link else None

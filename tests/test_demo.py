@@ -37,7 +37,7 @@ async def test_demo_plays_every_step_and_exits_0() -> None:
     assert headings[-1] == "━━ Summary"
     assert text.count("checks passed · ") == 10
     summary = text[text.index("━━ Summary") :]
-    assert "✔ 26 checks passed, 0 failed in " in summary
+    assert "✔ 27 checks passed, 0 failed in " in summary
     assert "linedesk init mydesk" in summary and "README.md" in summary
 
 
@@ -46,7 +46,7 @@ def test_demo_runs_from_any_folder_and_writes_nothing_there(tmp_path: Path) -> N
         [sys.executable, "-m", "bots.cli", "demo", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().startswith("26 checks passed, 0 failed in ")
+    assert result.stdout.strip().startswith("27 checks passed, 0 failed in ")
     assert len(result.stdout.strip().splitlines()) == 1  # --quiet: the summary line only
     assert list(tmp_path.iterdir()) == []
 
