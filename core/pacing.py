@@ -39,6 +39,18 @@ class Rate:
     count: int
     per: float
     """seconds: at most `count` sends in any `per` seconds"""
+    burst: int = 0
+    """0: a sliding window (the limit a platform counts per minute). n > 0: a token bucket of n sends refilled
+    at count/per a second (the platform's "about 1/s with short bursts"), kept as its next free time (GCRA)."""
+
+    def admit(self, free_at: float, now: float, cost: int) -> tuple[float, float]:
+        """A token bucket's answer for `cost` sends at `now`, given when it is next free (`free_at`): (0, the new
+        free time) when they may go, else (seconds to wait, `free_at` unchanged)."""
+        interval = self.per / self.count
+        cost = min(cost, self.burst)
+        after = max(free_at, now) + cost * interval
+        over = after - now - self.burst * interval
+        return (0.0, after) if over <= 0 else (max(over, 0.001), free_at)
 
 
 @dataclass(frozen=True)
@@ -68,12 +80,12 @@ SLACK_WORKSPACE = "workspace"
 
 PLATFORM_RATES: Mapping[str, Rate] = {
     # a little under each platform's limit: a platform counts arrivals, we count departures
-    # "about 1/s, short bursts" (a token bucket on the platform's side): evenly, a little slower, which the
-    # platform's bucket always takes whatever the arrival jitter; a burst would only move the wait later
-    TELEGRAM_CHAT: Rate(1, 1.1),
+    # "about 1/s, short bursts" (a token bucket of 3 on the platform's side): the full 1/s, with a burst one
+    # short of the platform's, so that its bucket always has a send to spare for arrival jitter
+    TELEGRAM_CHAT: Rate(1, 1.0, burst=2),
     TELEGRAM_GROUP: Rate(19, 61.0),
     TELEGRAM_BOT: Rate(25, 1.1),
-    SLACK_CHANNEL: Rate(1, 1.1),
+    SLACK_CHANNEL: Rate(1, 1.0, burst=2),
     SLACK_UPDATE: Rate(45, 61.0),
     SLACK_EPHEMERAL: Rate(90, 61.0),
     SLACK_VIEWS: Rate(90, 61.0),
@@ -97,6 +109,7 @@ class MemoryWindows:
     def __init__(self, now: Callable[[], float] = time.monotonic, *, max_buckets: int = 50_000):
         self._now = now
         self._sends: OrderedDict[str, deque[float]] = OrderedDict()
+        self._free_at: OrderedDict[str, float] = OrderedDict()
         self._paused: dict[str, float] = {}
         self._max_buckets = max_buckets
 
@@ -106,6 +119,12 @@ class MemoryWindows:
         if paused > 0:
             return paused
         self._paused.pop(bucket, None)
+        if rate.burst:
+            wait, self._free_at[bucket] = rate.admit(self._free_at.get(bucket, now), now, cost)
+            self._free_at.move_to_end(bucket)
+            if len(self._free_at) > self._max_buckets:
+                self._free_at.popitem(last=False)
+            return wait
         sends = self._sends.get(bucket)
         if sends is None:
             sends = self._sends[bucket] = deque()

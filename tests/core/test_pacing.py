@@ -200,3 +200,18 @@ async def test_pace_keys_may_be_looked_up_asynchronously(tmp_path: Path) -> None
         assert max(at.values()) < 1.0  # the two channels were paced side by side, not one after the other
     finally:
         await store.close()
+
+
+async def test_a_token_bucket_lets_its_burst_through_then_keeps_the_rate() -> None:
+    clock = Hand()
+    windows = MemoryWindows(clock)
+    rate = Rate(1, 1.0, burst=2)
+    assert await windows.take("chat", rate, 1) == 0.0
+    assert await windows.take("chat", rate, 1) == 0.0  # the burst
+    assert await windows.take("chat", rate, 1) == 1.0  # then one a second
+    clock.now += 1.0
+    assert await windows.take("chat", rate, 1) == 0.0
+    assert await windows.take("chat", rate, 1) == 1.0
+    clock.now += 10.0  # a long pause refills the burst, no more
+    assert await windows.take("chat", rate, 2) == 0.0
+    assert await windows.take("chat", rate, 1) == 1.0

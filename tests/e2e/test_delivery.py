@@ -137,7 +137,7 @@ async def test_a_client_who_blocked_the_bot_is_marked_and_the_desk_is_told(rig: 
     assert any("blocked the bot" in text for text in await rig.desk_thread(1))
 
 
-async def test_with_platform_pacing_a_clients_chat_gets_about_one_message_per_second(tmp_path: Path) -> None:
+async def test_with_pacing_a_clients_chat_gets_a_short_burst_then_one_message_per_second(tmp_path: Path) -> None:
     from core.pacing import Pacer
 
     # the pacer's own rhythm is measured, with the sandbox's limits off: today's pacer runs at exactly the
@@ -162,7 +162,7 @@ async def test_with_platform_pacing_a_clients_chat_gets_about_one_message_per_se
         ]
         assert [c.params["text"].split("\n")[-1] for c in sends] == [f"part {n}" for n in range(5)]
         gaps = [later.time - earlier.time for earlier, later in itertools.pairwise(sends)]
-        assert sends[-1].time - sends[0].time >= 4.0  # 5 messages, evenly a little under 1/s
+        assert sends[-1].time - sends[0].time >= 2.5  # 5 messages: a burst of 2, then 1/s
         assert max(gaps) <= 1.5
     finally:
         await rig.stop()

@@ -50,3 +50,14 @@ async def test_a_draw_bigger_than_the_room_records_nothing(redis_stores: RedisFa
     assert await windows.take("chat", rate, 2) > 4.0  # must wait for the first two to leave
     assert await windows.take("chat", rate, 1) == 0.0  # the refused draw took nothing
     assert await windows.take("chat", rate, 1) > 0.0
+
+
+async def test_a_token_bucket_in_redis_is_shared_too(redis_stores: RedisFactory) -> None:
+    first, second = (await redis_stores()).pacing_windows(), (await redis_stores()).pacing_windows()
+    rate = Rate(1, 0.5, burst=2)
+    assert await first.take("channel", rate, 1) == 0.0
+    assert await second.take("channel", rate, 1) == 0.0  # the burst, across instances
+    wait = await first.take("channel", rate, 1)
+    assert 0.4 < wait <= 0.5
+    await asyncio.sleep(wait)
+    assert await second.take("channel", rate, 1) == 0.0

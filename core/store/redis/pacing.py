@@ -36,13 +36,38 @@ return math.max(1, tonumber(oldest[2]) + per - now)
 """
 
 
+# A token bucket kept as its next free time (GCRA). KEYS: the bucket's free time, its pause; ARGV: the interval
+# between sends (ms), the burst, the cost. Returns 0 when the sends were recorded, else the ms to wait.
+_ADMIT = """
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then return paused end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cost = math.min(tonumber(ARGV[3]), burst)
+local free = tonumber(redis.call('GET', KEYS[1]) or now)
+local after = math.max(free, now) + cost * interval
+local over = after - now - burst * interval
+if over > 0 then return math.max(1, math.ceil(over)) end
+redis.call('SET', KEYS[1], after, 'PX', math.ceil(after - now) + 1000)
+return 0
+"""
+
+
 class RedisWindows:
     def __init__(self, client: Redis, prefix: str):
         self._client = client
         self._prefix = prefix
         self._take = client.register_script(_TAKE)
+        self._admit = client.register_script(_ADMIT)
 
     async def take(self, bucket: str, rate: Rate, cost: int) -> float:
+        if rate.burst:
+            waited = await self._admit(
+                keys=[f"{self._prefix}pace:{bucket}:free", f"{self._prefix}pace:{bucket}:paused"],
+                args=[rate.per * 1000 / rate.count, rate.burst, cost],
+            )
+            return int(cast(int, waited)) / 1000
         waited = await self._take(
             keys=[f"{self._prefix}pace:{bucket}", f"{self._prefix}pace:{bucket}:paused"],
             args=[rate.count, max(1, int(rate.per * 1000)), cost, f"{uuid.uuid4().hex}:"],
