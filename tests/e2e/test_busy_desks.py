@@ -1,0 +1,170 @@
+"""Busy desks under the platforms' real limits (SPEC §13), through HTTP against the sandboxes with their limits
+on and linedesk pacing as `linedesk serve` does, in real time.
+
+- a burst of client messages into one desk is merged into a bounded number of desk posts, each message once,
+  in order, with its sender, and the platforms refuse nothing;
+- a Take while a desk's backlog waits reaches the card within 2 s;
+- a 429 with `retry_after` on one send into the Telegram desk group pauses every conversation of that group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.slack.views import TAKE
+from core.links import LinkKind
+from sandboxes.limits import PLATFORM_LIMITS
+from sandboxes.rig import ANNA, DESK_CHANNEL, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
+from sandboxes.telegram.records import SandboxCall
+from tests.support.rigs import PROCESSES
+from tests.support.telegram_desk import button, card
+
+pytestmark = pytest.mark.timeout(90)
+
+PER_CLIENT = 5
+
+
+class OneDeskRig(Rig):
+    """The support line with one desk only: its Slack desk channel ("slack") or its Telegram forum group
+    ("telegram"), so that a test waits only for the desk it is about."""
+
+    def __init__(self, workdir: Path, desk: str, **options: Any) -> None:
+        super().__init__(workdir, PROCESSES, limits=PLATFORM_LIMITS, **options)
+        self.only = desk
+
+    def config_text(self) -> str:
+        dropped = "telegram_desk_chat = " if self.only == "slack" else f'slack_desk_channel = "{DESK_CHANNEL}"'
+        lines = super().config_text().splitlines()
+        kept = [line for line in lines if not line.startswith(dropped)]
+        assert len(kept) == len(lines) - 1, f"no {dropped!r} in the rig's config"
+        return "\n".join(kept) + "\n"
+
+
+@pytest.fixture
+async def slack_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    stage = OneDeskRig(tmp_path, "slack")
+    await stage.start()
+    try:
+        yield stage
+    finally:
+        await stage.stop()
+
+
+@pytest.fixture
+async def telegram_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    stage = OneDeskRig(tmp_path, "telegram")
+    await stage.start()
+    try:
+        yield stage
+    finally:
+        await stage.stop()
+
+
+# --- clients writing ---------------------------------------------------------------------------------------
+def clients(count: int) -> list[Person]:
+    return [Person(f"Client{n}", telegram_user=7000 + n) for n in range(1, count + 1)]
+
+
+def text_of(person: Person, seq: int) -> str:
+    return f"{person.name} message {seq} of the burst"
+
+
+async def burst(rig: Rig, people: list[Person], per_client: int = PER_CLIENT, first: int = 0) -> None:
+    """Every client writes `per_client` messages as fast as the webhook takes them (each chat's next update
+    once the previous one was answered, as Telegram sends them), all clients at once."""
+
+    async def chat(person: Person) -> None:
+        user = rig.telegram.user(person.telegram_user, person.name)
+        for seq in range(first, first + per_client):
+            update = rig.telegram.text_update(SUPPORT_TOKEN, user, text_of(person, seq))
+            result = await rig.telegram.deliver(SUPPORT_TOKEN, update)
+            assert result.status == 200, result
+
+    await asyncio.gather(*(chat(person) for person in people))
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while not await check():
+        assert time.monotonic() - started < timeout, f"timed out after {timeout:.0f}s waiting for {what}"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+async def session_of(rig: Rig, person: Person) -> int:
+    assert rig.desk is not None
+    for session in await rig.desk.store.list_sessions():
+        client = await rig.desk.store.get_client(session.client_id)
+        if client is not None and client.chat_id == str(person.telegram_user):
+            return session.number
+    raise AssertionError(f"{person.name} has no session")
+
+
+# --- what the desks show ------------------------------------------------------------------------------------
+SLACK_LINE = r"(?:<!date\^\d+\^\{{time_secs\}}\|\d\d:\d\d:\d\d UTC> )?\*{name}\*: {text}"
+TELEGRAM_LINE = r"(?:\d\d:\d\d(?::\d\d)? )?{name}: {text}"
+
+
+async def slack_posts(rig: Rig, session: int) -> list[str]:
+    """The mirrored posts of a session's thread (its replies that quote a client)."""
+    root = await rig.thread_root(session)
+    replies = rig.slack.thread(root["channel"], root["ts"])
+    return [m.get("text", "") for m in replies if m.get("ts") != root["ts"] and "message " in m.get("text", "")]
+
+
+async def telegram_posts(rig: Rig, session: int) -> list[str]:
+    assert rig.desk is not None
+    if await rig.desk.store.link_of(LinkKind.SESSION_TOPIC, str(session)) is None:
+        return []
+    return [m.get("text", "") for m in await rig.topic(session) if "message " in m.get("text", "")]
+
+
+def check_lines(posts: list[str], person: Person, expected: list[str], pattern: str) -> None:
+    """Every expected text once, in order, each on a line that names its sender."""
+    lines = [line for post in posts for line in post.splitlines() if "message " in line]
+    found = [text for line in lines for text in expected if text in line]
+    assert found == expected, f"{person.name}: {found} != {expected}\nposts: {posts}"
+    for line in lines:
+        text = next(t for t in expected if t in line)
+        rule = pattern.format(name=re.escape(person.name), text=re.escape(text))
+        assert re.fullmatch(rule, line), f"{line!r} does not read as {person.name}'s message {text!r}"
+
+
+# --- 1. a burst into one desk merges ------------------------------------------------------------------------
+async def test_a_burst_into_the_slack_desk_is_merged_each_message_once_in_order(slack_rig: Rig) -> None:
+    rig = slack_rig
+    people = clients(7)
+    started = time.monotonic()
+    await burst(rig, people)
+    written = time.monotonic() - started
+    expected = {person.name: [text_of(person, seq) for seq in range(PER_CLIENT)] for person in people}
+
+    async def all_there() -> bool:
+        assert rig.desk is not None
+        if len(await rig.desk.store.list_sessions()) < len(people):
+            return False
+        for person in people:
+            posts = await slack_posts(rig, await session_of(rig, person))
+            if sum(text in post for post in posts for text in expected[person.name]) < PER_CLIENT:
+                return False
+        return True
+
+    waited = await wait_for(all_there, 40, "every message in the Slack desk")
+    await asyncio.sleep(1.5)  # anything posted twice would come now
+    posts = 0
+    for person in people:
+        session_posts = await slack_posts(rig, await session_of(rig, person))
+        check_lines(session_posts, person, expected[person.name], SLACK_LINE)
+        posts += len(session_posts)
+    messages = len(people) * PER_CLIENT
+    print(f"BUSY slack burst: {messages} messages in {posts} posts, written in {written:.2f}s, all in {waited:.2f}s")
+    assert posts <= messages // 2, f"{messages} messages took {posts} desk posts"
+    assert rig.slack.refusals.total == 0, rig.slack.refusals
+    assert rig.telegram.refusals.total == 0, rig.telegram.refusals
