@@ -109,7 +109,7 @@ async def session_of(rig: Rig, person: Person) -> int:
 
 # --- what the desks show ------------------------------------------------------------------------------------
 SLACK_LINE = r"(?:<!date\^\d+\^\{{time_secs\}}\|\d\d:\d\d:\d\d UTC> )?\*{name}\*: {text}"
-TELEGRAM_LINE = r"(?:\d\d:\d\d(?::\d\d)? )?{name}: {text}"
+TELEGRAM_LINE = r"(?:\[\d\d:\d\d:\d\d\] )?{name}: {text}"
 
 
 async def slack_posts(rig: Rig, session: int) -> list[str]:
@@ -165,6 +165,42 @@ async def test_a_burst_into_the_slack_desk_is_merged_each_message_once_in_order(
         posts += len(session_posts)
     messages = len(people) * PER_CLIENT
     print(f"BUSY slack burst: {messages} messages in {posts} posts, written in {written:.2f}s, all in {waited:.2f}s")
+    assert posts <= messages // 2, f"{messages} messages took {posts} desk posts"
+    assert rig.slack.refusals.total == 0, rig.slack.refusals
+    assert rig.telegram.refusals.total == 0, rig.telegram.refusals
+
+
+async def test_a_burst_into_the_telegram_desk_is_merged_each_message_once_in_order(telegram_rig: Rig) -> None:
+    rig = telegram_rig
+    people = clients(6)
+    started = time.monotonic()
+    await burst(rig, people)
+    written = time.monotonic() - started
+    expected = {person.name: [text_of(person, seq) for seq in range(PER_CLIENT)] for person in people}
+
+    async def all_there() -> bool:
+        assert rig.desk is not None
+        if len(await rig.desk.store.list_sessions()) < len(people):
+            return False
+        for person in people:
+            posts = await telegram_posts(rig, await session_of(rig, person))
+            if sum(text in post for post in posts for text in expected[person.name]) < PER_CLIENT:
+                return False
+        return True
+
+    waited = await wait_for(all_there, 75, "every message in the Telegram desk")
+    await asyncio.sleep(1.5)
+    posts = 0
+    for person in people:
+        session_posts = await telegram_posts(rig, await session_of(rig, person))
+        check_lines(session_posts, person, expected[person.name], TELEGRAM_LINE)
+        posts += len(session_posts)
+    messages = len(people) * PER_CLIENT
+    sends = [c for c in rig.telegram.calls if c.ok and str(c.params.get("chat_id")) == str(TELEGRAM_DESK)]
+    print(
+        f"BUSY telegram burst: {messages} messages in {posts} posts ({len(sends)} calls into the group), "
+        f"written in {written:.2f}s, all in {waited:.2f}s"
+    )
     assert posts <= messages // 2, f"{messages} messages took {posts} desk posts"
     assert rig.slack.refusals.total == 0, rig.slack.refusals
     assert rig.telegram.refusals.total == 0, rig.telegram.refusals
