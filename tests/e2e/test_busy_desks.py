@@ -114,6 +114,9 @@ TELEGRAM_LINE = r"(?:\[\d\d:\d\d:\d\d\] )?{name}: {text}"
 
 async def slack_posts(rig: Rig, session: int) -> list[str]:
     """The mirrored posts of a session's thread (its replies that quote a client)."""
+    assert rig.desk is not None
+    if await rig.desk.store.link_of(LinkKind.SESSION_THREAD, str(session)) is None:
+        return []
     root = await rig.thread_root(session)
     replies = rig.slack.thread(root["channel"], root["ts"])
     return [m.get("text", "") for m in replies if m.get("ts") != root["ts"] and "message " in m.get("text", "")]
@@ -203,4 +206,130 @@ async def test_a_burst_into_the_telegram_desk_is_merged_each_message_once_in_ord
     )
     assert posts <= messages // 2, f"{messages} messages took {posts} desk posts"
     assert rig.slack.refusals.total == 0, rig.slack.refusals
+    assert rig.telegram.refusals.total == 0, rig.telegram.refusals
+
+
+# --- 2. a Take during a backlog reaches the card within 2 s ----------------------------------------------
+CARD_WITHIN = 2.0
+
+
+async def test_a_take_during_a_slack_backlog_reaches_the_card_within_2s(slack_rig: Rig) -> None:
+    rig = slack_rig
+    await rig.slash(ANNA, "/status", "online")
+    people = clients(6)
+    await burst(rig, people, per_client=3)
+
+    async def mirroring() -> bool:  # the cards went first; now the mirrored messages take their turns
+        for n in await threaded(rig):
+            if await slack_posts(rig, n):
+                return True
+        return False
+
+    await wait_for(mirroring, 15, "the first mirrored post")
+    waiting = await not_mirrored(rig, people, 3, slack_posts)
+    behind = [p for p in people if any(t.startswith(f"{p.name} ") for t in waiting)]
+    assert behind, "nothing waits: no backlog"
+    number = await session_of(rig, behind[-1])  # a session whose own messages wait behind the channel's limit
+    root = await rig.thread_root(number)
+    clicked = time.time()
+    response = await rig.slack.click(
+        rig.slack_url, ANNA.slack_user, TAKE, str(number), channel_id=root["channel"], message_ts=root["ts"]
+    )
+    assert response.status == 200, response
+
+    def card_updates() -> list[float]:
+        return [
+            call.time
+            for call in rig.slack.calls_of("chat.update")
+            if call.params.get("ts") == root["ts"] and call.status == 200 and "· Anna" in str(call.params.get("blocks"))
+        ]
+
+    async def updated() -> bool:
+        return bool(card_updates())
+
+    await wait_for(updated, 10, "the card showing Anna")
+    took = card_updates()[0] - clicked
+    waiting = await not_mirrored(rig, people, 3, slack_posts)  # still waiting once the card showed Anna
+    print(f"BUSY slack take: card updated {took:.2f}s after the click, {len(waiting)} messages still waiting")
+    assert took <= CARD_WITHIN, f"the card showed the assignee {took:.2f}s after the click"
+    assert waiting, "no backlog waited while the card was updated: the test proves nothing"
+    assert "· Anna" in str((rig.slack.workspace.message(root["channel"], root["ts"]) or {}).get("blocks"))
+    assert rig.slack.refusals.total == 0, rig.slack.refusals
+
+
+async def threaded(rig: Rig) -> list[int]:
+    """The sessions whose card (their thread's root) is in the Slack desk."""
+    assert rig.desk is not None
+    return [
+        s.number
+        for s in await rig.desk.store.list_sessions()
+        if await rig.desk.store.link_of(LinkKind.SESSION_THREAD, str(s.number)) is not None
+    ]
+
+
+async def not_mirrored(
+    rig: Rig, people: list[Person], per_client: int, posts: Callable[[Rig, int], Awaitable[list[str]]]
+) -> list[str]:
+    """The clients' messages that are not on the desk yet."""
+    missing = []
+    for person in people:
+        shown = await posts(rig, await session_of(rig, person))
+        missing += [
+            text_of(person, seq) for seq in range(per_client) if not any(text_of(person, seq) in t for t in shown)
+        ]
+    return missing
+
+
+def group_sends(rig: Rig) -> list[SandboxCall]:
+    """The calls the Telegram sandbox accepted that posted into the desk group."""
+    return [
+        c
+        for c in rig.telegram.calls
+        if c.ok
+        and str(c.params.get("chat_id")) == str(TELEGRAM_DESK)
+        and (c.method.startswith("send") or c.method in ("createForumTopic", "copyMessage", "copyMessages"))
+    ]
+
+
+async def test_a_take_during_a_telegram_backlog_reaches_the_card_within_2s(telegram_rig: Rig) -> None:
+    rig = telegram_rig
+    await rig.topic_says(ANNA, None, "/status online")
+    people = clients(4)
+    # waves of messages until the group's minute is spent (20 messages per minute for the whole group)
+    wave = 0
+    while len(group_sends(rig)) < 19:
+        assert wave < 20, f"the group's minute is not spent after {wave} waves: {len(group_sends(rig))} sends"
+        await burst(rig, people, per_client=1, first=wave)
+        wave += 1
+        await asyncio.sleep(0.3)
+    await burst(rig, people, per_client=3, first=wave)  # these wait for the next minute: the backlog
+    await asyncio.sleep(0.5)
+    number = await session_of(rig, people[0])
+    shown = await card(rig, number)
+    assert "Anna" not in shown["text"]
+    user = rig.telegram.user(ANNA.telegram_user, ANNA.name)
+    update = rig.telegram.callback_update(
+        SUPPORT_TOKEN, user, button(shown, "Take"), shown["message_id"], chat_id=TELEGRAM_DESK
+    )
+    clicked = time.time()
+    result = await rig.telegram.deliver(SUPPORT_TOKEN, update)
+    assert result.status == 200, result
+
+    def card_edits() -> list[float]:
+        return [
+            c.time
+            for c in rig.telegram.calls_of("editMessageText")
+            if c.ok and c.params.get("message_id") == shown["message_id"] and "Anna" in str(c.params.get("text"))
+        ]
+
+    async def edited() -> bool:
+        return bool(card_edits())
+
+    await wait_for(edited, 10, "the card showing Anna")
+    took = card_edits()[0] - clicked
+    missing = await not_mirrored(rig, people, wave + 3, telegram_posts)  # still waiting once the card showed Anna
+    print(f"BUSY telegram take: card edited {took:.2f}s after the press, {len(missing)} messages still waiting")
+    assert took <= CARD_WITHIN, f"the card showed the assignee {took:.2f}s after the press"
+    assert "Anna" in (await card(rig, number))["text"]
+    assert missing, "no backlog waited while the card was edited: the test proves nothing"
     assert rig.telegram.refusals.total == 0, rig.telegram.refusals
