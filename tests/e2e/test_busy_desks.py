@@ -20,6 +20,7 @@ import pytest
 
 from adapters.slack.views import TAKE
 from core.links import LinkKind
+from core.pacing import TELEGRAM_GROUP, Draw
 from sandboxes.limits import PLATFORM_LIMITS
 from sandboxes.rig import ANNA, DESK_CHANNEL, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
 from sandboxes.telegram.records import SandboxCall
@@ -333,3 +334,91 @@ async def test_a_take_during_a_telegram_backlog_reaches_the_card_within_2s(teleg
     assert "Anna" in (await card(rig, number))["text"]
     assert missing, "no backlog waited while the card was edited: the test proves nothing"
     assert rig.telegram.refusals.total == 0, rig.telegram.refusals
+
+
+# --- 3. a 429 pauses every conversation on its bucket ----------------------------------------------------
+RETRY_AFTER = 4
+
+
+def record_arrivals(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> dict[int, float]:
+    """When each Bot API call reached the Telegram sandbox (its `SandboxCall.time` is when it was answered):
+    id(call) → time.time() at its arrival."""
+    arrivals: dict[int, float] = {}
+    execute = rig.telegram._execute
+
+    async def timed(token: str, method: str, load_params: Callable[[], Awaitable[Any]]) -> tuple[SandboxCall, Any]:
+        arrived = time.time()
+        call, body = await execute(token, method, load_params)
+        arrivals[id(call)] = arrived
+        return call, body
+
+    monkeypatch.setattr(rig.telegram, "_execute", timed)
+    return arrivals
+
+
+async def test_a_429_in_the_telegram_desk_pauses_every_session_of_the_group(
+    telegram_rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = telegram_rig
+    arrivals = record_arrivals(rig, monkeypatch)
+    paused: list[tuple[float, Draw, float]] = []
+    """When linedesk learned of a flood answer: (time.time(), the bucket it paused, for how long)."""
+    pause = rig.pacer.pause
+
+    async def recorded_pause(draw: Draw, seconds: float) -> None:
+        paused.append((time.time(), draw, seconds))
+        await pause(draw, seconds)
+
+    monkeypatch.setattr(rig.pacer, "pause", recorded_pause)
+    people = clients(3)
+    await burst(rig, people, per_client=1)  # the sessions' topics and cards, and a first message each
+
+    async def first_ones() -> bool:
+        return not await not_mirrored(rig, people, 1, telegram_posts)
+
+    await wait_for(first_ones, 10, "the first messages in the desk")
+    rig.telegram.fail("sendMessage", status=429, retry_after=RETRY_AFTER, chat_id=TELEGRAM_DESK)
+    await burst(rig, people, per_client=3, first=1)  # every session has messages waiting for the group
+
+    def refused() -> list[SandboxCall]:
+        return [c for c in rig.telegram.calls if c.status == 429]
+
+    async def flood_answered() -> bool:
+        return bool(refused())
+
+    await wait_for(flood_answered, 10, "the flood answer")
+    [flood] = refused()
+
+    async def all_there() -> bool:
+        return not await not_mirrored(rig, people, 4, telegram_posts)
+
+    await wait_for(all_there, 30, "every message in the desk after the pause")
+    await asyncio.sleep(1.0)
+    [(learned, bucket, seconds)] = paused
+    assert (bucket.kind, bucket.key, seconds) == (
+        TELEGRAM_GROUP,
+        f"{rig.telegram.bot_user(SUPPORT_TOKEN)['id']}:{TELEGRAM_DESK}",
+        RETRY_AFTER,
+    )
+    # sends already on their way when linedesk learned of the flood answer cannot be held back; any that set
+    # out after it must wait out retry_after, whichever session they are of
+    in_flight = [
+        c for c in group_sends(rig) if arrivals[id(c)] <= learned < c.time or flood.time < arrivals[id(c)] <= learned
+    ]
+    after = [c for c in group_sends(rig) if arrivals[id(c)] > learned]
+    during = [c for c in after if arrivals[id(c)] < flood.time + RETRY_AFTER]
+    print(
+        f"BUSY telegram 429: linedesk paused the group {learned - flood.time:.3f}s after the flood answer; "
+        f"{len(in_flight)} group sends were on their way, {len(after)} came after, the first "
+        f"{(arrivals[id(after[0])] - flood.time) if after else -1:.2f}s after the flood answer; {len(during)} "
+        "during the pause"
+    )
+    assert not during, [
+        (round(arrivals[id(c)] - flood.time, 3), c.method, str(c.params.get("text"))[:60]) for c in during
+    ]
+    topics = {c.params.get("message_thread_id") for c in after}
+    assert len(topics) >= 2, f"only the refused session's topic waited ({topics}): the test proves nothing"
+    for person in people:
+        posts = await telegram_posts(rig, await session_of(rig, person))
+        check_lines(posts, person, [text_of(person, seq) for seq in range(4)], TELEGRAM_LINE)
+    assert rig.telegram.refusals.total == 0, rig.telegram.refusals  # the injected one is not the limits'
