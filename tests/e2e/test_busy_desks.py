@@ -109,8 +109,11 @@ async def session_of(rig: Rig, person: Person) -> int:
 
 
 # --- what the desks show ------------------------------------------------------------------------------------
-SLACK_LINE = r"(?:<!date\^\d+\^\{{time_secs\}}\|\d\d:\d\d:\d\d UTC> )?\*{name}\*: {text}"
-TELEGRAM_LINE = r"(?:\[\d\d:\d\d:\d\d\] )?{name}: {text}"
+SLACK_TIME = r"<!date\^\d+\^\{time_secs\}\|\d\d:\d\d:\d\d UTC> "
+"""A merged line's time on the Slack desk (Slack's date token, in the reader's time zone)."""
+SLACK_LINE = r"\*{name}\*: {text}"
+TELEGRAM_TIME = r"\[\d\d:\d\d:\d\d\] "
+TELEGRAM_LINE = r"{name}: {text}"
 
 
 async def slack_posts(rig: Rig, session: int) -> list[str]:
@@ -130,15 +133,51 @@ async def telegram_posts(rig: Rig, session: int) -> list[str]:
     return [m.get("text", "") for m in await rig.topic(session) if "message " in m.get("text", "")]
 
 
-def check_lines(posts: list[str], person: Person, expected: list[str], pattern: str) -> None:
-    """Every expected text once, in order, each on a line that names its sender."""
-    lines = [line for post in posts for line in post.splitlines() if "message " in line]
-    found = [text for line in lines for text in expected if text in line]
+def check_lines(posts: list[str], person: Person, expected: list[str], line: str, at: str) -> None:
+    """Every expected text once, in order, each on a line that names its sender; in a post that merged several
+    messages each line also has its time (`at`)."""
+    found = [text for post in posts for row in post.splitlines() for text in expected if text in row]
     assert found == expected, f"{person.name}: {found} != {expected}\nposts: {posts}"
-    for line in lines:
-        text = next(t for t in expected if t in line)
-        rule = pattern.format(name=re.escape(person.name), text=re.escape(text))
-        assert re.fullmatch(rule, line), f"{line!r} does not read as {person.name}'s message {text!r}"
+    for post in posts:
+        rows = [row for row in post.splitlines() if "message " in row]
+        for row in rows:
+            text = next(t for t in expected if t in row)
+            rule = ("" if len(rows) == 1 else at) + line.format(name=re.escape(person.name), text=re.escape(text))
+            assert re.fullmatch(rule, row), f"{row!r} does not read as {person.name}'s message {text!r}: {post!r}"
+
+
+async def threaded(rig: Rig) -> list[int]:
+    """The sessions whose card (their thread's root) is in the Slack desk."""
+    assert rig.desk is not None
+    return [
+        s.number
+        for s in await rig.desk.store.list_sessions()
+        if await rig.desk.store.link_of(LinkKind.SESSION_THREAD, str(s.number)) is not None
+    ]
+
+
+async def not_mirrored(
+    rig: Rig, people: list[Person], per_client: int, posts: Callable[[Rig, int], Awaitable[list[str]]]
+) -> list[str]:
+    """The clients' messages that are not on the desk yet."""
+    missing = []
+    for person in people:
+        shown = await posts(rig, await session_of(rig, person))
+        missing += [
+            text_of(person, seq) for seq in range(per_client) if not any(text_of(person, seq) in t for t in shown)
+        ]
+    return missing
+
+
+def group_sends(rig: Rig) -> list[SandboxCall]:
+    """The calls the Telegram sandbox accepted that posted into the desk group."""
+    return [
+        c
+        for c in rig.telegram.calls
+        if c.ok
+        and str(c.params.get("chat_id")) == str(TELEGRAM_DESK)
+        and (c.method.startswith("send") or c.method in ("createForumTopic", "copyMessage", "copyMessages"))
+    ]
 
 
 # --- 1. a burst into one desk merges ------------------------------------------------------------------------
@@ -165,7 +204,7 @@ async def test_a_burst_into_the_slack_desk_is_merged_each_message_once_in_order(
     posts = 0
     for person in people:
         session_posts = await slack_posts(rig, await session_of(rig, person))
-        check_lines(session_posts, person, expected[person.name], SLACK_LINE)
+        check_lines(session_posts, person, expected[person.name], SLACK_LINE, SLACK_TIME)
         posts += len(session_posts)
     messages = len(people) * PER_CLIENT
     print(f"BUSY slack burst: {messages} messages in {posts} posts, written in {written:.2f}s, all in {waited:.2f}s")
@@ -197,7 +236,7 @@ async def test_a_burst_into_the_telegram_desk_is_merged_each_message_once_in_ord
     posts = 0
     for person in people:
         session_posts = await telegram_posts(rig, await session_of(rig, person))
-        check_lines(session_posts, person, expected[person.name], TELEGRAM_LINE)
+        check_lines(session_posts, person, expected[person.name], TELEGRAM_LINE, TELEGRAM_TIME)
         posts += len(session_posts)
     messages = len(people) * PER_CLIENT
     sends = [c for c in rig.telegram.calls if c.ok and str(c.params.get("chat_id")) == str(TELEGRAM_DESK)]
@@ -256,40 +295,6 @@ async def test_a_take_during_a_slack_backlog_reaches_the_card_within_2s(slack_ri
     assert waiting, "no backlog waited while the card was updated: the test proves nothing"
     assert "· Anna" in str((rig.slack.workspace.message(root["channel"], root["ts"]) or {}).get("blocks"))
     assert rig.slack.refusals.total == 0, rig.slack.refusals
-
-
-async def threaded(rig: Rig) -> list[int]:
-    """The sessions whose card (their thread's root) is in the Slack desk."""
-    assert rig.desk is not None
-    return [
-        s.number
-        for s in await rig.desk.store.list_sessions()
-        if await rig.desk.store.link_of(LinkKind.SESSION_THREAD, str(s.number)) is not None
-    ]
-
-
-async def not_mirrored(
-    rig: Rig, people: list[Person], per_client: int, posts: Callable[[Rig, int], Awaitable[list[str]]]
-) -> list[str]:
-    """The clients' messages that are not on the desk yet."""
-    missing = []
-    for person in people:
-        shown = await posts(rig, await session_of(rig, person))
-        missing += [
-            text_of(person, seq) for seq in range(per_client) if not any(text_of(person, seq) in t for t in shown)
-        ]
-    return missing
-
-
-def group_sends(rig: Rig) -> list[SandboxCall]:
-    """The calls the Telegram sandbox accepted that posted into the desk group."""
-    return [
-        c
-        for c in rig.telegram.calls
-        if c.ok
-        and str(c.params.get("chat_id")) == str(TELEGRAM_DESK)
-        and (c.method.startswith("send") or c.method in ("createForumTopic", "copyMessage", "copyMessages"))
-    ]
 
 
 async def test_a_take_during_a_telegram_backlog_reaches_the_card_within_2s(telegram_rig: Rig) -> None:
@@ -420,5 +425,5 @@ async def test_a_429_in_the_telegram_desk_pauses_every_session_of_the_group(
     assert len(topics) >= 2, f"only the refused session's topic waited ({topics}): the test proves nothing"
     for person in people:
         posts = await telegram_posts(rig, await session_of(rig, person))
-        check_lines(posts, person, [text_of(person, seq) for seq in range(4)], TELEGRAM_LINE)
+        check_lines(posts, person, [text_of(person, seq) for seq in range(4)], TELEGRAM_LINE, TELEGRAM_TIME)
     assert rig.telegram.refusals.total == 0, rig.telegram.refusals  # the injected one is not the limits'
