@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.bpmn import juel
 from core.clock import Clock
 from core.config import Config
 from core.courier import Courier, to_client, to_desk
@@ -74,13 +75,19 @@ class BlockError(Exception):
 
 
 def render(template: str, data: dict[str, Any]) -> Any:
-    """A block parameter: "=expr" is a Python expression over the instance data, any other text
-    has its {name} placeholders replaced by variables."""
+    """A block parameter: "=expr" is a Python expression over the instance data; a text with `${…}` /
+    `#{…}` is JUEL (Camunda's: one expression gives its value, a text with several gives a string);
+    any other text has its {name} placeholders replaced by variables."""
     if template.startswith("="):
         try:
             return eval(template[1:], {"__builtins__": _SAFE_BUILTINS, "datetime": dt, "json": json}, dict(data))
         except Exception as err:
             raise BlockError(f"expression {template!r} failed: {type(err).__name__}: {err}") from err
+    if juel.is_juel(template):
+        try:
+            return juel.evaluate(template, data)
+        except juel.JuelError as err:
+            raise BlockError(str(err)) from err
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)

@@ -15,6 +15,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 
+from core.bpmn import juel
 from core.bpmn.specs import LinedeskParser
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -261,7 +262,56 @@ def check_file(file: Path, blocks: frozenset[str]) -> list[CatalogProblem]:
                 )
             elif local == "serviceTask":
                 problems.extend(_check_service_task(file, element, blocks))
+        problems.extend(check_expressions(file, process))
     return problems
+
+
+JUEL_TEXTS = {
+    "conditionExpression": "condition",
+    "condition": "condition",
+    "completionCondition": "completion condition",
+    "loopCardinality": "loop cardinality",
+    "timeDuration": "timer",
+    "timeDate": "timer",
+    "timeCycle": "timer",
+    "inputParameter": "input parameter",
+    "outputParameter": "output parameter",
+}
+JUEL_ATTRIBUTES = ("assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "expression")
+
+
+def check_expressions(file: Path, process: Any) -> list[CatalogProblem]:
+    """Every JUEL text of a process parsed: a syntax error is named with the element that holds it."""
+    problems: list[CatalogProblem] = []
+    for element in process.iter():
+        if not isinstance(element.tag, str):
+            continue
+        local = etree.QName(element).localname
+        found: list[tuple[str, str]] = []
+        if local in JUEL_TEXTS and element.text and not element.text.lstrip().startswith("="):
+            label = JUEL_TEXTS[local]
+            found.append((f"{label} {element.get('name')!r}" if element.get("name") else label, element.text))
+        found.extend(
+            (f"camunda:{name}", element.get(f"{{{CAMUNDA_NS}}}{name}") or "")
+            for name in JUEL_ATTRIBUTES
+            if element.get(f"{{{CAMUNDA_NS}}}{name}")
+        )
+        for what, text in found:
+            error = juel.check(text) if juel.is_juel(text) else None
+            if error:
+                owner = _owner(element)
+                name = owner.get("name")
+                where = f"{what} of “{name}”" if name else what
+                problems.append(CatalogProblem(str(file), element.sourceline, owner.get("id"), f"{where}: {error}"))
+    return problems
+
+
+def _owner(element: Any) -> Any:
+    """The nearest element with an id: the flow, task or event an expression belongs to."""
+    node = element
+    while node is not None and node.get("id") is None:
+        node = node.getparent()
+    return element if node is None else node
 
 
 def _check_service_task(file: Path, element: Any, blocks: frozenset[str]) -> list[CatalogProblem]:

@@ -9,11 +9,13 @@ attached anew after every load (SpiffWorkflow does not serialise it).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -23,6 +25,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from core.bpmn import juel
 from core.bpmn.catalog import ProcessEntry
 from core.bpmn.specs import BlockTask, make_serializer
 
@@ -55,6 +58,10 @@ class UserTaskView:
     fields: tuple[FormField, ...]
     assignee: str | None
     data: dict[str, Any]
+    candidate_users: tuple[str, ...] = ()
+    candidate_groups: tuple[str, ...] = ()
+    due_date: Any = None
+    """`camunda:dueDate`, evaluated (JUEL) or as written."""
 
 
 @dataclass(frozen=True)
@@ -81,15 +88,34 @@ class WaitState:
     wake_at: float | None = None
 
 
+class JuelEnvironment(TaskDataEnvironment):
+    """Expressions with `${…}` / `#{…}` are JUEL (Camunda's), evaluated without Python; the rest is Python."""
+
+    def evaluate(self, expression: str, context: dict[str, Any], external_context: dict[str, Any] | None = None) -> Any:
+        if juel.is_juel(expression):
+            return juel.evaluate(expression, ChainMap(context, external_context or {}))
+        return super().evaluate(expression, context, external_context)
+
+
 class LinedeskScriptEngine(PythonScriptEngine):
     """Scripts may call the blocks as functions; each call goes through the bridge with a key
-    that is stable across replays (the script task's id and the call's position)."""
+    that is stable across replays (the script task's id and the call's position). Conditions,
+    timers and other expressions written as JUEL are evaluated as JUEL."""
 
     def __init__(self, bridge: BlockBridge | None):
         self._bridge = bridge
         self._task_id = ""
         self._calls = 0
-        super().__init__(environment=TaskDataEnvironment({"datetime": dt, **self._functions()}))
+        super().__init__(environment=JuelEnvironment({"datetime": dt, **self._functions()}))
+
+    def evaluate(self, task: Task, expression: str, external_context: Any = None) -> Any:
+        try:
+            return super().evaluate(task, expression, external_context)
+        except WorkflowTaskException as err:
+            cause = err.__cause__ or err.__context__
+            if isinstance(cause, juel.JuelError):  # its message names the expression and the variable
+                raise WorkflowTaskException(str(cause), task=task, exception=cause) from cause
+            raise
 
     def execute(self, task: Task, script: str, external_context: Any = None) -> Any:
         self._task_id, self._calls = str(task.id), 0
@@ -237,8 +263,8 @@ class WorkflowRun:
                         bpmn_id=task.task_spec.bpmn_id,
                         name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
                         fields=tuple(_form_fields(task.task_spec)),
-                        assignee=_attrs(task).get("assignee") or None,
                         data=task.data,
+                        **_people(task),
                     )
                 )
         return views
@@ -260,6 +286,39 @@ class WorkflowRun:
             if str(task.id) == task_id:
                 return task
         raise KeyError(task_id)
+
+
+def resolve(text: str | None, data: Mapping[str, Any], task: str | None = None) -> Any:
+    """A Camunda attribute's value (`camunda:assignee`, `dueDate`, …): a JUEL text evaluated over the
+    instance data, any other text as written. An error fails the instance (EngineError)."""
+    if text is None or not juel.is_juel(text):
+        return text
+    try:
+        return juel.evaluate(text, data)
+    except juel.JuelError as err:
+        raise EngineError(str(err), task) from err
+
+
+def resolve_names(text: str | None, data: Mapping[str, Any], task: str | None = None) -> tuple[str, ...]:
+    """`camunda:candidateUsers` / `candidateGroups`: a comma-separated list, or an expression giving a
+    list or such a text."""
+    value = resolve(text, data, task)
+    if value is None:
+        return ()
+    items = value if isinstance(value, (list, tuple, set, frozenset)) else juel.to_text(value).split(",")
+    return tuple(name for name in (juel.to_text(item).strip() for item in items) if name)
+
+
+def _people(task: Task) -> dict[str, Any]:
+    """Who does a user task and by when, resolved over the task's data."""
+    attrs, bpmn_id = _attrs(task), task.task_spec.bpmn_id
+    assignee = resolve(attrs.get("assignee"), task.data, bpmn_id)
+    return {
+        "assignee": juel.to_text(assignee) or None,
+        "candidate_users": resolve_names(attrs.get("candidateUsers"), task.data, bpmn_id),
+        "candidate_groups": resolve_names(attrs.get("candidateGroups"), task.data, bpmn_id),
+        "due_date": resolve(attrs.get("dueDate"), task.data, bpmn_id),
+    }
 
 
 def _attrs(task: Task) -> dict[str, Any]:

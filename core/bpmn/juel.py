@@ -147,7 +147,7 @@ def evaluate(text: str, variables: Variables) -> Any:
 
 def _syntax_message(err: UnexpectedInput, text: str) -> str:
     column = getattr(err, "column", None)
-    if isinstance(err, UnexpectedToken) and err.token.type == "$END" or isinstance(err, UnexpectedEOF):
+    if (isinstance(err, UnexpectedToken) and err.token.type == "$END") or isinstance(err, UnexpectedEOF):
         what = "unexpected end of text (a '}' or an operand missing?)"
     elif isinstance(err, UnexpectedToken):
         token = str(err.token)[0] if err.token.type == "TEXT" else str(err.token)  # lexed as text by the fallback
@@ -170,7 +170,8 @@ class _Compiler:
     def fail(self, message: str) -> JuelEvaluationError:
         return JuelEvaluationError(f"JUEL: {message} in {self.text}")
 
-    def part(self, tree: Tree[Token]) -> str | Node:
+    def part(self, tree: Tree[Token] | Token) -> str | Node:
+        assert isinstance(tree, Tree)
         if tree.data == "text":
             return _TEXT_ESCAPE.sub(r"\1", str(tree.children[0]))
         return self.node(tree.children[0])

@@ -23,6 +23,8 @@ from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTask
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
+from core.bpmn.juel import is_juel
+
 _CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 
 
@@ -32,7 +34,7 @@ class BlockTask(ManualTask):
 
 def _linedesk_attrs(node: Any) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
-    for name in ("assignee", "topic", "type", "resultVariable"):
+    for name in ("assignee", "candidateUsers", "candidateGroups", "dueDate", "topic", "type", "resultVariable"):
         value = node.get(_CAMUNDA + name)
         if value is not None:
             attrs[name] = value
@@ -86,12 +88,12 @@ class LinedeskParser(CamundaParser):
 
 
 def camunda_timer_expression(text: str) -> str:
-    """Camunda writes timers as ISO-8601 literals ("PT5M", "2026-01-01T09:00:00Z") or as
-    `${expression}`; SpiffWorkflow evaluates them as Python. Translate the first into a
-    string literal and unwrap the second."""
+    """Camunda writes timers as ISO-8601 literals ("PT5M", "2026-01-01T09:00:00Z") or with JUEL
+    (`${delay}`, "PT${minutes}M"); SpiffWorkflow hands them to the script engine. Translate the first
+    into a Python string literal; keep the second, which linedesk's script engine evaluates as JUEL."""
     text = text.strip()
-    if text.startswith("${") and text.endswith("}"):
-        return text[2:-1].strip()
+    if is_juel(text):
+        return text
     if text.startswith(("'", '"')):
         return text
     return repr(text)
