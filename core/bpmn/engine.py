@@ -357,7 +357,8 @@ def _failed_task(err: SpiffWorkflowException) -> str | None:
 
 
 def _describe(err: SpiffWorkflowException) -> str:
-    lines = [str(err).splitlines()[0] if str(err) else type(err).__name__]
+    message = str(err.args[0]) if err.args and err.args[0] else type(err).__name__  # str() adds the notes
+    lines = [message.splitlines()[0]]
     for note in getattr(err, "notes", None) or getattr(err, "__notes__", None) or []:
         lines.append(str(note))
     return " — ".join(lines)
