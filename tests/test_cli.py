@@ -98,3 +98,53 @@ def test_check_config_refuses_both_desk_channel_keys_and_an_empty_list(
     config.write_text(text.replace(channels, 'slack_desk_channels = ["C0DESK01", "C0DESK02"]'))
     config.write_text(config.read_text().replace('slack_desk_channel = "C0DESK01"\n', "", 1))
     assert main(["check-config"]) == 0, capsys.readouterr().err
+
+
+JUEL_MODEL = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="defs" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="juel_check" name="JUEL check" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="review" name="Review" camunda:assignee="${reviewer.}">
+      <bpmn:incoming>f0</bpmn:incoming><bpmn:outgoing>f1</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="review" />
+    <bpmn:sequenceFlow id="f1" sourceRef="review" targetRef="route" />
+    <bpmn:exclusiveGateway id="route" default="small"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>big</bpmn:outgoing><bpmn:outgoing>small</bpmn:outgoing></bpmn:exclusiveGateway>
+    <bpmn:sequenceFlow id="big" name="Big amount" sourceRef="route" targetRef="tell">
+      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">${amount &gt; )}</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="small" sourceRef="route" targetRef="tell" />
+    <bpmn:serviceTask id="tell" name="Tell" camunda:type="external" camunda:topic="linedesk.reply">
+      <bpmn:extensionElements><camunda:inputOutput>
+        <camunda:inputParameter name="text">Total: ${order.total()}</camunda:inputParameter>
+      </camunda:inputOutput></bpmn:extensionElements>
+      <bpmn:incoming>big</bpmn:incoming><bpmn:incoming>small</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="tell" targetRef="end" />
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_check_config_names_juel_syntax_errors_with_file_line_and_element(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = workdir / "processes" / "juel_check.bpmn"
+    model.write_text(JUEL_MODEL)
+    assert main(["check-config"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "juel_check.bpmn:15: [big] condition of “Big amount”: JUEL: unexpected ')' at column 12 in ${amount > )}"
+    ) in err
+    assert "juel_check.bpmn:7: [review] camunda:assignee of “Review”: JUEL: unexpected '}' at column 12" in err
+    assert (
+        "juel_check.bpmn:20: [tell] input parameter 'text' of “Tell”: JUEL: method calls and functions are not"
+        " supported (order.total(…)) in Total: ${order.total()}"
+    ) in err
+    fixed = JUEL_MODEL.replace("${reviewer.}", "${reviewer}").replace("${amount &gt; )}", "#{amount gt 1000}")
+    model.write_text(fixed.replace("${order.total()}", "${order.total}"))
+    assert main(["check-config"]) == 0, capsys.readouterr().err

@@ -41,7 +41,8 @@ MODEL = """<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="toOk" sourceRef="route" targetRef="ok" />
     <bpmn:serviceTask id="big" name="Big" camunda:type="external" camunda:topic="linedesk.reply">
       <bpmn:extensionElements><camunda:inputOutput>
-        <camunda:inputParameter name="text">${client_name}, ${amount} needs a manager (${amount * 2 div 4})</camunda:inputParameter>
+        <camunda:inputParameter name="text"
+          >${client_name}, ${amount} needs a manager (${amount * 2 div 4})</camunda:inputParameter>
       </camunda:inputOutput></bpmn:extensionElements>
       <bpmn:incoming>toBig</bpmn:incoming><bpmn:outgoing>e1</bpmn:outgoing>
     </bpmn:serviceTask>
