@@ -75,3 +75,20 @@ def test_block_inputs_are_juel_python_or_templates_by_their_syntax() -> None:
     assert render("=amount * 2", data) == 6
     with pytest.raises(BlockError, match=r"JUEL: unknown variable 'nme' in Hi \$\{nme\}"):
         render("Hi ${nme}", data)
+
+
+@pytest.mark.parametrize(("amount", "approved", "block"), [(1500, True, "big"), (5, False, "no"), (5, True, "ok")])
+def test_a_gateway_mixes_juel_and_python_conditions(tmp_path: Path, amount: int, approved: bool, block: str) -> None:
+    from tests.e2e.test_juel import MODEL
+
+    folder = tmp_path / "processes"
+    folder.mkdir()
+    (folder / "refund.bpmn").write_text(MODEL.replace("#{not approved}", "not approved"))  # Python, as before
+    entry = load_catalog(folder, BLOCKS).get("refund")
+    assert entry is not None
+    run = WorkflowRun.new(entry, {"client_name": "Ivan"})
+    run.advance()
+    [task] = run.ready_user_tasks()
+    run.complete(task.task_id, {"amount": amount, "approved": approved})
+    run.advance()
+    assert [call.bpmn_id for call in run.ready_blocks()] == [block]
