@@ -277,7 +277,8 @@ JUEL_TEXTS = {
     "inputParameter": "input parameter",
     "outputParameter": "output parameter",
 }
-JUEL_ATTRIBUTES = ("assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "expression")
+JUEL_ATTRIBUTES = ("assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate")
+"""camunda: attributes that may hold JUEL (`camunda:expression` too, on a sequence flow: a condition)."""
 
 
 def check_expressions(file: Path, process: Any) -> list[CatalogProblem]:
@@ -293,7 +294,7 @@ def check_expressions(file: Path, process: Any) -> list[CatalogProblem]:
             found.append((f"{label} {element.get('name')!r}" if element.get("name") else label, element.text))
         found.extend(
             (f"camunda:{name}", element.get(f"{{{CAMUNDA_NS}}}{name}") or "")
-            for name in JUEL_ATTRIBUTES
+            for name in ((*JUEL_ATTRIBUTES, "expression") if local == "sequenceFlow" else JUEL_ATTRIBUTES)
             if element.get(f"{{{CAMUNDA_NS}}}{name}")
         )
         for what, text in found:
