@@ -15,6 +15,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 
+from core.bpmn.camunda_forms import FormIndex, check_forms
 from core.bpmn.specs import LinedeskParser
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -167,6 +168,7 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
     if not root.is_dir():
         return Catalog(root, [], [CatalogProblem(str(root), None, None, "process folder does not exist")])
     seen: dict[str, Path] = {}
+    forms = FormIndex.scan(root)
     for file in sorted(root.rglob("*.bpmn")):
         scope = scope_of(root, file)
         if scope is None:
@@ -174,11 +176,11 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
                 CatalogProblem(str(file), None, None, "too deep: use processes/<section>/<app>/*.bpmn at most")
             )
             continue
-        file_problems = check_file(file, blocks)
+        file_problems = check_file(file, blocks) + _form_problems(file, forms)
         problems.extend(file_problems)
         if file_problems:
             continue
-        for entry in _parse_file(file, scope, problems):
+        for entry in _parse_file(file, scope, problems, forms):
             if entry.id in seen:
                 problems.append(
                     CatalogProblem(
@@ -194,8 +196,15 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
     return Catalog(root, entries, problems)
 
 
-def _parse_file(file: Path, scope: Scope, problems: list[CatalogProblem]) -> list[ProcessEntry]:
-    parser = LinedeskParser()
+def _form_problems(file: Path, forms: FormIndex) -> list[CatalogProblem]:
+    """Forms linedesk cannot show: a missing `.form`, an unknown form id, embedded/app formKeys."""
+    return [CatalogProblem(str(file), line, element, message) for line, element, message in check_forms(file, forms)]
+
+
+def _parse_file(
+    file: Path, scope: Scope, problems: list[CatalogProblem], forms: FormIndex | None = None
+) -> list[ProcessEntry]:
+    parser = LinedeskParser(forms)
     try:
         parser.add_bpmn_file(str(file))
         result = []
