@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
+from core import regex_guard
 from core.bpmn.form_fields import FormField
 
 TRUE_WORDS = frozenset({"true", "yes", "on", "1", "y"})
@@ -120,8 +120,13 @@ def _date(field: FormField, raw: Any) -> str:
 
 
 def _time(field: FormField, raw: Any) -> str:
+    text = str(raw).strip()
     try:
-        return dt.time.fromisoformat(str(raw).strip()).strftime("%H:%M")
+        return dt.datetime.strptime(text, "%H:%M").strftime("%H:%M")
+    except ValueError:
+        pass
+    try:
+        return dt.time.fromisoformat(text).strftime("%H:%M")
     except ValueError:
         raise ValueError("Enter a time as HH:MM.") from None
 
@@ -177,7 +182,10 @@ def _check_pattern(field: FormField, value: str) -> None:
         return
     if len(value) > PATTERN_INPUT_LIMIT:
         raise _failed(field, "pattern", field.pattern, f"at most {PATTERN_INPUT_LIMIT} characters")
-    if re.search(field.pattern, value) is None:
+    matched = regex_guard.search(field.pattern, value)
+    if matched is None:
+        raise _failed(field, "pattern", field.pattern, "the pattern took too long on this value")
+    if not matched:
         raise _failed(field, "pattern", field.pattern, f"must match {field.pattern}")
 
 

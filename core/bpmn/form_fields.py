@@ -18,8 +18,11 @@ _C = "{" + CAMUNDA_NS + "}"
 
 PATTERN_LIMIT = 200
 """Characters of a Camunda Forms `pattern` linedesk accepts (longer: a check-config error)."""
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}]\)\s*[+*{]")
-"""`(a+)+`, `(x*)*`, `(\\w{1,3})+`: shapes whose backtracking can take for ever on a short input."""
+_NESTED_QUANTIFIER = re.compile(
+    r"\((?:\?:)?(?:\[(?:[^\]\\]|\\.)*\]|\\.|[^()\[\]\\|])(?:[+*]|\{\d*,?\d*\})\??\)\s*(?:[+*]|\{\d*,?\d*\})"
+)
+"""A repeated group of one repeated atom — `(a+)+`, `(x*)*`, `(\\w{1,3})+`: it backtracks for ever on a short
+input. check-config names these; any other pattern is tried in a child process with a time limit."""
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,7 @@ class TopicForms:
                 return
             field = task.fields[state["queue"][0]]
             try:
-                value = coerce(field, text)
+                value = await asyncio.to_thread(coerce, field, text)  # a form's pattern runs off the loop
             except ValueError as err:
                 await self._ask(state, task, reason=str(err))
                 await self._store.set_ref(FORM_REF, key, state)
