@@ -11,9 +11,17 @@ import pytest
 
 from bots.cli import main
 from tests.support.bpmn import process, start, user_task
-from tests.test_cli import ENV, ROOT
 
-FORMS = Path(__file__).resolve().parent / "fixtures" / "forms"
+ROOT = Path(__file__).resolve().parents[1]
+FORMS = ROOT / "tests" / "fixtures" / "forms"
+ENV = {
+    "SUPPORT_BOT_TOKEN": "1:x",
+    "SUPPORT_BOT_SECRET": "s3cret",
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_SIGNING_SECRET": "sig",
+    "SALES_BOT_TOKEN": "2:y",
+    "SALES_BOT_SECRET": "s4cret",
+}
 
 
 @pytest.fixture
