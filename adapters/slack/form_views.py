@@ -104,9 +104,17 @@ def _number_element(field: FormField) -> dict[str, Any]:
     for bound, key in ((field.min, "min_value"), (field.max, "max_value")):
         if bound is not None and _is_number(bound, decimal=field.type == "number"):
             element[key] = bound.strip()
-    if field.default:
-        element["initial_value"] = field.default
+    if field.default and _within(field.default, element.get("min_value"), element.get("max_value")):
+        element["initial_value"] = field.default  # Slack refuses a view whose initial value is out of bounds
     return element
+
+
+def _within(value: str, low: str | None, high: str | None) -> bool:
+    try:
+        number = float(value)
+        return (low is None or number >= float(low)) and (high is None or number <= float(high))
+    except ValueError:
+        return False
 
 
 def _is_number(text: str, *, decimal: bool) -> bool:
@@ -125,7 +133,7 @@ def _text_element(field: FormField) -> dict[str, Any]:
         element["min_length"] = field.min_length
     if field.max_length is not None and 1 <= field.max_length <= SLACK_TEXT_LIMIT:
         element["max_length"] = field.max_length
-    if field.default:
+    if field.default and len(field.default) <= element.get("max_length", SLACK_TEXT_LIMIT):
         element["initial_value"] = field.default
     return element
 
