@@ -84,7 +84,9 @@ class FormStartEventParser(_FormMixin, CamundaStartEventParser):
 
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         extensions = super().parse_extensions(node)
-        if extensions["linedesk"].get("form") and isinstance(self.task.event_definition, NoneEventDefinition):
+        on_process = self.node.getparent() is not None and self.node.getparent().tag == full_tag("process")
+        none_event = isinstance(self.task.event_definition, NoneEventDefinition)
+        if extensions["linedesk"].get("form") and none_event and on_process:  # not a sub-process's start
             self.task.manual = True
         return extensions
 
