@@ -8,8 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.slack import mrkdwn
+from adapters.slack.form_views import FIELD_ACTION as FIELD_ACTION
+from adapters.slack.form_views import TASK_FORM as TASK_FORM
+from adapters.slack.form_views import form_values as form_values
+from adapters.slack.form_views import task_modal as task_modal
 from core.bpmn.catalog import ScopeGroup
-from core.bpmn.engine import FormField, UserTaskView
 from core.model import Client, Session, SessionStatus, parse_number
 from core.outbox_actions import StatusCard, TaskCard
 
@@ -26,10 +29,8 @@ UNSPAM = "session.unspam"
 MENU_TRANSFER, MENU_QUEUE, MENU_SPAM = "transfer", "queue", "spam"
 PICK = "process.pick"
 PICK_SELECT = "process.pick_select"
-TASK_FORM = "task_form"
 TASK_OPEN = "task.open"
 TASK_TAKE = "task.take"
-FIELD_ACTION = "value"
 
 MAX_BUTTONS = 25
 MESSAGE_BLOCKS = 50
@@ -282,28 +283,6 @@ def session_list(sessions: Sequence[tuple[Session, Client]]) -> tuple[str, list[
     ]
 
 
-def task_modal(process_name: str, task: UserTaskView, metadata: dict[str, Any]) -> dict[str, Any]:
-    """A user task's form as a modal; `metadata` travels in private_metadata and is re-checked on submit."""
-    blocks: list[Block] = [
-        {
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"*{_shown(process_name, 200)}* · {_shown(task.name, 200)}"}],
-        }
-    ]
-    blocks += [_input(field) for field in task.fields]
-    if not task.fields:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "Nothing to fill in: submit to go on."}})
-    return {
-        "type": "modal",
-        "callback_id": TASK_FORM,
-        "title": _plain(process_name, MODAL_TITLE),
-        "submit": _plain("Submit"),
-        "close": _plain("Later"),
-        "private_metadata": json.dumps(metadata, separators=(",", ":")),
-        "blocks": blocks[:100],
-    }
-
-
 def note_modal(title: str, text: str) -> dict[str, Any]:
     """A modal that only tells something (no submit): "Starting…" while a form is being prepared, then what
     became of it when there is no form to show (nothing to fill in, a failure, a refusal)."""
@@ -313,59 +292,6 @@ def note_modal(title: str, text: str) -> dict[str, Any]:
         "close": _plain("Close"),
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": _shown(text, 3000)}}],
     }
-
-
-def _input(field: FormField) -> Block:
-    element: dict[str, Any]
-    if field.type == "enum":
-        options = [{"text": _plain(name, 75), "value": option_id} for option_id, name in field.options]
-        element = {"type": "static_select", "options": options[:100]}
-        initial = next((o for o in options if o["value"] == field.default), None)
-        if initial:
-            element["initial_option"] = initial
-    elif field.type == "boolean":
-        options = [{"text": _plain("Yes"), "value": "true"}, {"text": _plain("No"), "value": "false"}]
-        element = {"type": "radio_buttons", "options": options}
-        if field.default is not None:
-            element["initial_option"] = options[0] if field.default.lower() == "true" else options[1]
-    elif field.type == "long":
-        element = {"type": "number_input", "is_decimal_allowed": False}
-        if field.default:
-            element["initial_value"] = field.default
-    elif field.type == "date":
-        element = {"type": "datepicker"}
-        if field.default:
-            element["initial_date"] = field.default
-    else:
-        element = {"type": "plain_text_input"}
-        if field.default:
-            element["initial_value"] = field.default
-    element["action_id"] = FIELD_ACTION
-    return {
-        "type": "input",
-        "block_id": field.id,
-        "label": _plain(field.label, 2000),
-        "optional": not field.required,
-        "element": element,
-    }
-
-
-def form_values(state_values: dict[str, Any]) -> dict[str, Any]:
-    """What the operator entered, by field id, as text (None when left empty)."""
-    values: dict[str, Any] = {}
-    for block_id, actions in state_values.items():
-        action = actions.get(FIELD_ACTION) if isinstance(actions, dict) else None
-        if not isinstance(action, dict):
-            continue
-        kind = action.get("type")
-        if kind in ("static_select", "radio_buttons"):
-            selected = action.get("selected_option")
-            values[block_id] = selected.get("value") if isinstance(selected, dict) else None
-        elif kind == "datepicker":
-            values[block_id] = action.get("selected_date")
-        else:
-            values[block_id] = action.get("value")
-    return values
 
 
 def task_card(card: TaskCard) -> tuple[str, list[Block]]:

@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 
 from core.bpmn import juel
+from core.bpmn.camunda_forms import FormIndex, check_forms
 from core.bpmn.specs import LinedeskParser
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -168,6 +169,7 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
     if not root.is_dir():
         return Catalog(root, [], [CatalogProblem(str(root), None, None, "process folder does not exist")])
     seen: dict[str, Path] = {}
+    forms = FormIndex.scan(root)
     for file in sorted(root.rglob("*.bpmn")):
         scope = scope_of(root, file)
         if scope is None:
@@ -175,11 +177,11 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
                 CatalogProblem(str(file), None, None, "too deep: use processes/<section>/<app>/*.bpmn at most")
             )
             continue
-        file_problems = check_file(file, blocks)
+        file_problems = check_file(file, blocks) + _form_problems(file, forms)
         problems.extend(file_problems)
         if file_problems:
             continue
-        for entry in _parse_file(file, scope, problems):
+        for entry in _parse_file(file, scope, problems, forms):
             if entry.id in seen:
                 problems.append(
                     CatalogProblem(
@@ -195,8 +197,15 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
     return Catalog(root, entries, problems)
 
 
-def _parse_file(file: Path, scope: Scope, problems: list[CatalogProblem]) -> list[ProcessEntry]:
-    parser = LinedeskParser()
+def _form_problems(file: Path, forms: FormIndex) -> list[CatalogProblem]:
+    """Forms linedesk cannot show: a missing `.form`, an unknown form id, embedded/app formKeys."""
+    return [CatalogProblem(str(file), line, element, message) for line, element, message in check_forms(file, forms)]
+
+
+def _parse_file(
+    file: Path, scope: Scope, problems: list[CatalogProblem], forms: FormIndex | None = None
+) -> list[ProcessEntry]:
+    parser = LinedeskParser(forms)
     try:
         parser.add_bpmn_file(str(file))
         result = []

@@ -27,7 +27,10 @@ from SpiffWorkflow.util.task import TaskState
 
 from core.bpmn import juel
 from core.bpmn.catalog import ProcessEntry
-from core.bpmn.specs import BlockTask, make_serializer
+from core.bpmn.form_fields import FormField, field_from_dict
+from core.bpmn.specs import BlockTask, is_start_form, make_serializer
+
+__all__ = ["BlockCall", "EngineError", "FormField", "UserTaskView", "WaitState", "WorkflowRun"]
 
 
 class EngineError(Exception):
@@ -36,18 +39,6 @@ class EngineError(Exception):
     def __init__(self, message: str, task: str | None = None):
         super().__init__(message)
         self.task = task
-
-
-@dataclass(frozen=True)
-class FormField:
-    id: str
-    label: str
-    type: str
-    """"string", "long", "boolean", "enum" or "date"."""
-    default: str | None = None
-    required: bool = False
-    options: tuple[tuple[str, str], ...] = ()
-    """(id, name) of an enum's values."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +158,7 @@ class WorkflowRun:
     @classmethod
     def new(cls, entry: ProcessEntry, data: dict[str, Any], bridge: BlockBridge | None = None) -> WorkflowRun:
         workflow = BpmnWorkflow(entry.spec, entry.subprocess_specs, script_engine=LinedeskScriptEngine(bridge))
+        data = {**data, **_initiators(entry, data)}
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(data)
         return cls(workflow, make_serializer())
@@ -256,12 +248,12 @@ class WorkflowRun:
     def ready_user_tasks(self) -> list[UserTaskView]:
         views = []
         for task in self._ready_manual():
-            if isinstance(task.task_spec, UserTask):
+            if isinstance(task.task_spec, UserTask) or is_start_form(task.task_spec):
                 views.append(
                     UserTaskView(
                         task_id=str(task.id),
                         bpmn_id=task.task_spec.bpmn_id,
-                        name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                        name=task.task_spec.bpmn_name or _start_name(task),
                         fields=tuple(_form_fields(task.task_spec)),
                         data=task.data,
                         **_people(task),
@@ -271,7 +263,11 @@ class WorkflowRun:
 
     def other_manual_tasks(self) -> list[str]:
         """Manual tasks linedesk has no UI for (bpmn:manualTask, bpmn:task): completed as they come."""
-        return [str(t.id) for t in self._ready_manual() if not isinstance(t.task_spec, (BlockTask, UserTask))]
+        return [
+            str(t.id)
+            for t in self._ready_manual()
+            if not isinstance(t.task_spec, (BlockTask, UserTask)) and not is_start_form(t.task_spec)
+        ]
 
     def complete(self, task_id: str, data: dict[str, Any]) -> None:
         task = self._task(task_id)
@@ -327,7 +323,31 @@ def _attrs(task: Task) -> dict[str, Any]:
     return attrs if isinstance(attrs, dict) else {}
 
 
-def _form_fields(spec: UserTask) -> list[FormField]:
+def _start_name(task: Task) -> str:
+    if is_start_form(task.task_spec):
+        return "Start form"
+    return str(task.task_spec.bpmn_id)
+
+
+def _initiators(entry: ProcessEntry, data: dict[str, Any]) -> dict[str, Any]:
+    """`camunda:initiator="x"` on a start event: `x` is the starting operator's id (`automation` for auto-starts)."""
+    found: dict[str, Any] = {}
+    for spec in entry.spec.task_specs.values():
+        extensions = getattr(spec, "extensions", None) or {}
+        name = (extensions.get("linedesk") or {}).get("initiator")
+        if name:
+            found[str(name)] = data.get("started_by")
+    return found
+
+
+def _form_fields(spec: Any) -> list[FormField]:
+    """The form's fields as parsed by linedesk; instances stored before that read Spiff's formData."""
+    extensions = getattr(spec, "extensions", None) or {}
+    stored = (extensions.get("linedesk") or {}).get("form")
+    if isinstance(stored, list):
+        return [field_from_dict(item) for item in stored if isinstance(item, dict)]
+    if not isinstance(spec, UserTask):
+        return []
     fields = []
     for field_ in spec.form.fields:
         options = tuple((o.id, o.name or o.id) for o in getattr(field_, "options", []) or [])

@@ -6,8 +6,11 @@
   Camunda "external task" pattern.
 - User task forms are read from `camunda:formData` whether or not a `camunda:formKey`
   is present (Camunda Modeler omits it for generated forms; Spiff's parser would drop the form).
-- linedesk's own attributes (assignee, topic, inputs, resultVariable) are kept in the
-  task spec's `extensions["linedesk"]`, which Spiff serialises with the instance.
+- linedesk's own attributes (assignee, topic, inputs, resultVariable, initiator) and the fields of a
+  task's or start event's form (formData or a Camunda Form, see form_fields.py) are kept in the task
+  spec's `extensions["linedesk"]`, which Spiff serialises with the instance.
+- A none start event with a form is a manual task: the engine stops there until its start form is
+  submitted, so the form's values are variables before any other step runs.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from typing import Any, ClassVar
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.config import ManualTask as _SpiffManualTask
-from SpiffWorkflow.bpmn.specs.defaults import ManualTask
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask, StartEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import CamundaStartEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
+from core.bpmn.camunda_forms import FormIndex, form_of
+from core.bpmn.form_fields import field_to_dict
 from core.bpmn.juel import is_juel
 
 _CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
@@ -34,7 +41,16 @@ class BlockTask(ManualTask):
 
 def _linedesk_attrs(node: Any) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
-    for name in ("assignee", "candidateUsers", "candidateGroups", "dueDate", "topic", "type", "resultVariable"):
+    for name in (
+        "assignee",
+        "candidateUsers",
+        "candidateGroups",
+        "dueDate",
+        "topic",
+        "type",
+        "resultVariable",
+        "initiator",
+    ):
         value = node.get(_CAMUNDA + name)
         if value is not None:
             attrs[name] = value
@@ -55,11 +71,41 @@ class _ExtensionsMixin:
         return extensions
 
 
+class _FormMixin(_ExtensionsMixin):
+    process_parser: Any
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        forms = getattr(self.process_parser.parser, "forms", None)
+        fields = form_of(self.node if node is None else node, forms)
+        if fields is not None:
+            extensions["linedesk"]["form"] = [field_to_dict(f) for f in fields]
+        return extensions
+
+
 class BlockTaskParser(_ExtensionsMixin, CamundaTaskParser):
     pass
 
 
-class FormUserTaskParser(_ExtensionsMixin, UserTaskParser):
+class FormStartEventParser(_FormMixin, CamundaStartEventParser):
+    """A none start event with a form (formData or a Camunda Form) waits for it as a manual task."""
+
+    task: Any
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        on_process = self.node.getparent() is not None and self.node.getparent().tag == full_tag("process")
+        none_event = isinstance(self.task.event_definition, NoneEventDefinition)
+        if extensions["linedesk"].get("form") and none_event and on_process:  # not a sub-process's start
+            self.task.manual = True
+        return extensions
+
+
+def is_start_form(spec: Any) -> bool:
+    return isinstance(spec, StartEvent) and bool(spec.manual)
+
+
+class FormUserTaskParser(_FormMixin, UserTaskParser):
     def get_form(self) -> Form:
         form: Form = super().get_form()
         if form.fields:
@@ -78,7 +124,12 @@ class LinedeskParser(CamundaParser):
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (BlockTaskParser, BlockTask),
         full_tag("userTask"): (FormUserTaskParser, UserTask),
+        full_tag("startEvent"): (FormStartEventParser, StartEvent),
     }
+
+    def __init__(self, forms: FormIndex | None = None) -> None:
+        super().__init__()
+        self.forms = forms
 
     def add_bpmn_xml(self, bpmn: Any, filename: str | None = None) -> None:
         for tag in ("timeDuration", "timeDate", "timeCycle"):

@@ -140,7 +140,7 @@ class FormsMixin:
         if task is None:
             raise Refusal("This form was already submitted.", "stale_task")
         await self._check_assignee(record, operator_id)
-        values, errors = validate(task.fields, raw)
+        values, errors = await asyncio.to_thread(validate, task.fields, raw)  # a form's pattern runs off the loop
         if errors:
             return Submission(instance=record, errors=errors)
         try:

@@ -47,23 +47,64 @@ def field(
     required: bool = False,
     default: str | None = None,
     options: dict[str, str] | None = None,
+    constraints: dict[str, str | None] | None = None,
 ) -> str:
+    """A `camunda:formField`; `constraints` are more `camunda:constraint`s by name (config None: none)."""
     default_attr = f" defaultValue={quoteattr(default)}" if default is not None else ""
     inner = "".join(f'<camunda:value id="{k}" name="{v}" />' for k, v in (options or {}).items())
-    if required:
-        inner += '<camunda:validation><camunda:constraint name="required" /></camunda:validation>'
+    checks = {**({"required": None} if required else {}), **(constraints or {})}
+    if checks:
+        inner += (
+            "<camunda:validation>"
+            + "".join(
+                f"<camunda:constraint name={quoteattr(name)}"
+                + (f" config={quoteattr(config)}" if config is not None else "")
+                + " />"
+                for name, config in checks.items()
+            )
+            + "</camunda:validation>"
+        )
     return (
         f'<camunda:formField id="{fid}" label={quoteattr(label or fid)} type="{ftype}"{default_attr}>'
         f"{inner}</camunda:formField>"
     )
 
 
-def user_task(name: str, *fields: str, assignee: str | None = None) -> Step:
+def _form_attrs(form_ref: str | None, form_key: str | None) -> str:
+    attrs = f' camunda:formRef={quoteattr(form_ref)} camunda:formRefBinding="latest"' if form_ref else ""
+    return attrs + (f" camunda:formKey={quoteattr(form_key)}" if form_key else "")
+
+
+def _form_data(fields: tuple[str, ...]) -> str:
+    return f"<bpmn:extensionElements><camunda:formData>{''.join(fields)}</camunda:formData></bpmn:extensionElements>"
+
+
+def user_task(
+    name: str, *fields: str, assignee: str | None = None, form_ref: str | None = None, form_key: str | None = None
+) -> Step:
     assignee_attr = f' camunda:assignee="{assignee}"' if assignee else ""
+    form = _form_data(fields) if fields or not (form_ref or form_key) else ""
     return Step(
-        f'<bpmn:userTask id="{{id}}" name={quoteattr(name)}{assignee_attr}><bpmn:extensionElements>'
-        f"<camunda:formData>{''.join(fields)}</camunda:formData></bpmn:extensionElements>"
-        "{incoming}{outgoing}</bpmn:userTask>"
+        f'<bpmn:userTask id="{{id}}" name={quoteattr(name)}{assignee_attr}{_form_attrs(form_ref, form_key)}>'
+        f"{form}{{incoming}}{{outgoing}}</bpmn:userTask>"
+    )
+
+
+def start(
+    *fields: str,
+    name: str | None = None,
+    initiator: str | None = None,
+    form_ref: str | None = None,
+    form_key: str | None = None,
+) -> str:
+    """The process's (none) start event: with a start form (formData fields or a Camunda Form), an initiator."""
+    attrs = (f" name={quoteattr(name)}" if name else "") + (
+        f" camunda:initiator={quoteattr(initiator)}" if initiator else ""
+    )
+    form = _form_data(fields) if fields else ""
+    return (
+        f'<bpmn:startEvent id="start"{attrs}{_form_attrs(form_ref, form_key)}>{form}'
+        "<bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>"
     )
 
 
@@ -86,10 +127,10 @@ def timer(duration: str | None = None, date: str | None = None) -> Step:
     )
 
 
-def process(pid: str, name: str, *steps: Step) -> str:
+def process(pid: str, name: str, *steps: Step, start_event: str | None = None) -> str:
     parts = [
         f'  <bpmn:process id="{pid}" name={quoteattr(name)} isExecutable="true">',
-        '    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>',
+        "    " + (start_event or start()),
     ]
     for index, step in enumerate(steps):
         xml = (
@@ -108,8 +149,10 @@ def process(pid: str, name: str, *steps: Step) -> str:
     return HEAD + "\n".join(parts) + "\n</bpmn:definitions>\n"
 
 
-def write_process(folder: Path, relative: str, pid: str, name: str, *steps: Step) -> Path:
+def write_process(
+    folder: Path, relative: str, pid: str, name: str, *steps: Step, start_event: str | None = None
+) -> Path:
     path = folder / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(process(pid, name, *steps))
+    path.write_text(process(pid, name, *steps, start_event=start_event))
     return path

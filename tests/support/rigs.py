@@ -94,11 +94,18 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[MakeRig]:
     rigs: list[Rig] = []
 
     async def make(
-        *processes: tuple[str, str, list[Step]], http_allow: tuple[str, ...] = (), admin_token: str = ""
+        *processes: tuple[str, str, list[Step]],
+        http_allow: tuple[str, ...] = (),
+        admin_token: str = "",
+        files: dict[str, str] | None = None,
     ) -> Rig:
+        """A rig on `processes` (id, name, steps) and other `files` of the process folder (path → text)."""
         folder = tmp_path / "processes"
         for pid, name, steps in processes:
             write_process(folder, f"{pid}.bpmn", pid, name, *steps)
+        for relative, text in (files or {}).items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_text(text, encoding="utf-8")
         rig = Rig(tmp_path, folder, http_allow=http_allow, admin_token=admin_token, limits=Limits.off())
         await rig.start()
         rigs.append(rig)

@@ -39,7 +39,43 @@ HINTS = {
     "date": "Reply with a date as YYYY-MM-DD.",
     "enum": "Choose below (or type the option's name).",
     "boolean": "Choose below.",
+    "number": "Reply with a number.",
+    "checklist": "Reply with the options you choose, separated by commas.",
+    "time": "Reply with a time as HH:MM.",
+    "datetime": "Reply with a date and time as YYYY-MM-DD HH:MM (UTC).",
 }
+
+
+def asked(task: UserTaskView) -> list[int]:
+    """The fields the operator answers, in order (texts and readonly fields are only shown)."""
+    return [index for index, field in enumerate(task.fields) if field.asked]
+
+
+def shown_fields(task: UserTaskView) -> list[str]:
+    """What the form shows without asking: its texts, and readonly fields with their value."""
+    lines = []
+    for field in task.fields:
+        if field.type == "display" and field.label:
+            lines.append(f"ℹ {field.label}")
+        elif field.readonly:
+            lines.append(f"🔒 {field.label}: {shown(field, field.default)}")
+    return lines
+
+
+def limits(field: FormField) -> str:
+    """The field's constraints, for the prompt."""
+    parts = []
+    if field.min_length is not None:
+        parts.append(f"at least {field.min_length} characters")
+    if field.max_length is not None:
+        parts.append(f"at most {field.max_length} characters")
+    if field.min is not None:
+        parts.append(f"min {field.min}")
+    if field.max is not None:
+        parts.append(f"max {field.max}")
+    if field.pattern:
+        parts.append(f"pattern {field.pattern}")
+    return "Limits: " + ", ".join(parts) if parts else ""
 
 
 class FormButton(CallbackData, prefix="fm"):
@@ -76,6 +112,9 @@ def shown(field: FormField, value: Any) -> str:
         return "Yes" if value is True or str(value).lower() in ("true", "yes") else "No"
     if field.type == "enum":
         return dict(field.options).get(str(value), str(value))
+    if field.type == "checklist" and isinstance(value, list):
+        names = dict(field.options)
+        return ", ".join(names.get(str(v), str(v)) for v in value) or "—"
     return str(value)
 
 
@@ -108,7 +147,7 @@ class TopicForms:
                 "operator": operator_id,
                 "session": record.session,
                 "process": record.process_name,
-                "queue": list(range(len(task.fields))),
+                "queue": asked(task),
                 "values": {},
                 "errors": {},
                 "prompt": None,
@@ -143,7 +182,7 @@ class TopicForms:
                 return
             field = task.fields[state["queue"][0]]
             try:
-                value = coerce(field, text)
+                value = await asyncio.to_thread(coerce, field, text)  # a form's pattern runs off the loop
             except ValueError as err:
                 await self._ask(state, task, reason=str(err))
                 await self._store.set_ref(FORM_REF, key, state)
@@ -238,7 +277,7 @@ class TopicForms:
                 instance=record.id,
                 task=result.next_task.task_id,
                 process=record.process_name,
-                queue=list(range(len(result.next_task.fields))),
+                queue=asked(result.next_task),
                 values={},
                 errors={},
                 prompt=None,
@@ -253,10 +292,18 @@ class TopicForms:
         field = task.fields[index]
         reason = reason or state["errors"].get(field.id)
         lines = [f"⚠ {reason}"] if reason else []
-        lines.append(f"📝 {state['process']} · {task.name} · {index + 1}/{len(task.fields)}")
+        order = asked(task)
+        position = order.index(index) + 1 if index in order else index + 1
+        lines.append(f"📝 {state['process']} · {task.name} · {position}/{len(order)}")
+        if position == 1 and not reason:
+            lines += shown_fields(task)
         lines.append(field.label + (" (required)" if field.required else ""))
         if field.default:
             lines.append(f"Default: {shown(field, field.default)}")
+        if field.type == "checklist":
+            lines.append("Options: " + ", ".join(name for _, name in field.options))
+        if limits(field):
+            lines.append(limits(field))
         lines.append(HINTS.get(field.type, HINTS["string"]) + " /cancel stops; the task stays open.")
         await self._settle_prompt(int(state["chat"]), state, None)
         sent = await self._bot.send_message(
