@@ -79,7 +79,7 @@ def test_block_inputs_are_juel_python_or_templates_by_their_syntax() -> None:
 
 @pytest.mark.parametrize(("amount", "approved", "block"), [(1500, True, "big"), (5, False, "no"), (5, True, "ok")])
 def test_a_gateway_mixes_juel_and_python_conditions(tmp_path: Path, amount: int, approved: bool, block: str) -> None:
-    from tests.e2e.test_juel import MODEL
+    from tests.support.juel import MODEL
 
     folder = tmp_path / "processes"
     folder.mkdir()
