@@ -23,6 +23,8 @@ from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTask
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
+from core.bpmn.normalize import normalize
+
 _CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 
 
@@ -79,6 +81,7 @@ class LinedeskParser(CamundaParser):
     }
 
     def add_bpmn_xml(self, bpmn: Any, filename: str | None = None) -> None:
+        normalize(bpmn)
         for tag in ("timeDuration", "timeDate", "timeCycle"):
             for node in bpmn.iter(full_tag(tag)):
                 node.text = camunda_timer_expression(node.text or "")
