@@ -307,6 +307,12 @@ def _check_start_event(file: Path, element: Any, messages: dict[str | None, str]
 
 def _check_camunda_extension(file: Path, element: Any, report: FileReport) -> None:
     local = etree.QName(element).localname
+    if local == "script" and etree.QName(element.getparent()).localname in ("inputParameter", "outputParameter"):
+        script_format = (element.get("scriptFormat") or "").strip()
+        if script_format.lower() != "python":
+            owner = _owner_of_extension(element)
+            report.problems.append(_problem(file, owner, f"parameter script in {script_format}: {SCRIPT_HINT}"))
+        return
     if local not in ("executionListener", "taskListener"):
         return
     owner = _owner_of_extension(element)

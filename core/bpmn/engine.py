@@ -24,6 +24,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from core.bpmn.catalog import ProcessEntry
+from core.bpmn.checks import BLOCK_PREFIX
 from core.bpmn.specs import BlockTask, make_serializer
 
 
@@ -212,7 +213,7 @@ class WorkflowRun:
     def ready_blocks(self) -> list[BlockCall]:
         calls = []
         for task in self._ready_manual():
-            if isinstance(task.task_spec, BlockTask):
+            if isinstance(task.task_spec, BlockTask) and str(_attrs(task).get("topic", "")).startswith(BLOCK_PREFIX):
                 attrs = _attrs(task)
                 calls.append(
                     BlockCall(
@@ -226,6 +227,14 @@ class WorkflowRun:
                     )
                 )
         return calls
+
+    def worker_topics(self) -> list[tuple[str, str]]:
+        """(task id, topic) of ready external tasks that no linedesk block serves: they wait for a worker (§12)."""
+        return [
+            (task.task_spec.bpmn_id, str(_attrs(task).get("topic", "")))
+            for task in self._ready_manual()
+            if isinstance(task.task_spec, BlockTask) and not str(_attrs(task).get("topic", "")).startswith(BLOCK_PREFIX)
+        ]
 
     def ready_user_tasks(self) -> list[UserTaskView]:
         views = []

@@ -2,6 +2,7 @@
 
 - Tolerated elements that Spiff would try to run (annotations, associations, groups, data
   objects and stores with their associations, extension properties) are removed.
+- A task or event with no outgoing flow ends its path there (an end event is added behind it).
 - A task or intermediate event with several outgoing flows gets an explicit gateway behind it,
   as Camunda runs it: without conditions a parallel split; with conditions an inclusive split in
   which every flow whose condition is true is taken, unconditional flows always, and the task's
@@ -20,6 +21,21 @@ _B = "{" + BPMN_NS + "}"
 _SPLITS_ON_THEIR_OWN = frozenset(
     {"exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway", "startEvent"}
 )
+_ENDS_WITHOUT_FLOW = frozenset(
+    {
+        "startEvent",
+        "intermediateCatchEvent",
+        "intermediateThrowEvent",
+        "boundaryEvent",
+        "task",
+        "userTask",
+        "serviceTask",
+        "scriptTask",
+        "manualTask",
+        "subProcess",
+    }
+)
+"""Flow nodes that end their path when nothing leaves them (Camunda's implicit end)."""
 ALWAYS = "True"
 """The condition given to an unconditional flow of a conditional split (Python: the engine's language)."""
 
@@ -56,6 +72,20 @@ def _add_implicit_splits(container: Any) -> None:
         outgoing = flows.get(node.get("id") or "", [])
         if len(outgoing) > 1 and local not in _SPLITS_ON_THEIR_OWN and local != "sequenceFlow":
             _split_after(container, node, outgoing)
+        elif not outgoing and local in _ENDS_WITHOUT_FLOW:
+            _end_after(container, node)
+
+
+def _end_after(container: Any, node: Any) -> None:
+    node_id = node.get("id")
+    end = etree.SubElement(container, _B + "endEvent")
+    end.set("id", f"{node_id}__end")
+    link = etree.SubElement(container, _B + "sequenceFlow")
+    link.set("id", f"{node_id}__to_end")
+    link.set("sourceRef", node_id)
+    link.set("targetRef", end.get("id"))
+    etree.SubElement(end, _B + "incoming").text = link.get("id")
+    etree.SubElement(node, _B + "outgoing").text = link.get("id")
 
 
 def _split_after(container: Any, node: Any, outgoing: list[Any]) -> None:
