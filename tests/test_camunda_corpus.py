@@ -42,7 +42,11 @@ NOT_EXECUTABLE = 'no executable process: tick "Executable" on the pool'
 LISTENER = "listeners do not run here; draw a Python script task"
 
 REFUSED: dict[str, list[tuple[int, str, str]]] = {
-    "ex_embedded_bpmn_events": [(4, "StartEvent_1", FORM), (8, "Task_16y91ka", FORM), (38, "BoundaryEvent_1uy9o9h", ESCALATION)],
+    "ex_embedded_bpmn_events": [
+        (4, "StartEvent_1", FORM),
+        (8, "Task_16y91ka", FORM),
+        (38, "BoundaryEvent_1uy9o9h", ESCALATION),
+    ],
     "ex_embedded_react": [(4, "StartEvent_1", FORM), (8, "Task_1a9adlo", FORM)],
     "ex_embedded_spring_rest_loan": [(11, "ServiceTask_1", JAVA)],
     "ex_job_announcement": [(24, "mail", JAVA), (31, "publication", CALL)],
@@ -102,13 +106,20 @@ ACCEPTED: dict[str, Run] = {
     "ex_shared_sub": Run("Sub-Process", forms=[{}]),
     "ex_tenant1_schema": Run("tenant1-process", forms=[{}]),
     "ex_wildfly_waiting_state": Run("waitingProcess", forms=[{}]),
-    "modeler_c7_user_task_form": Run("Process_1", forms=[{"invoiceNumber": "INV-7"}], variables={"invoiceNumber": "INV-7"}),
+    "modeler_c7_user_task_form": Run(
+        "Process_1", forms=[{"invoiceNumber": "INV-7"}], variables={"invoiceNumber": "INV-7"}
+    ),
     "modeler_collaboration_executable": Run("Process_09h5p6u"),
     "platform_collaboration_plane": Run("Default Initiating Process"),
     "ex_migrate_on_deployment": Run(
-        "Example Process", forms=[{}], variables={"initiator": "anna"}, needs="§11 camunda:initiator and assignee ${initiator}"
+        "Example Process",
+        forms=[{}],
+        variables={"initiator": "anna"},
+        needs="§11 camunda:initiator and assignee ${initiator}",
     ),
-    "ex_webapp_ee_sample": Run("Sample", forms=[{}], needs="§11 assignees naming unknown users (fallback, never stuck)"),
+    "ex_webapp_ee_sample": Run(
+        "Sample", forms=[{}], needs="§11 assignees naming unknown users (fallback, never stuck)"
+    ),
     "ex_camunda_forms_invoice": Run(
         "Camunda Forms Quickstart",
         forms=[
@@ -133,7 +144,9 @@ def test_the_corpus_is_whole_and_every_model_has_an_outcome() -> None:
     assert sorted([*REFUSED, *ACCEPTED]) == models
     origins = (CORPUS / "ORIGINS.md").read_text()
     for model in models:
-        assert re.search(rf"^\| `{model}.bpmn` \| [\w./-]+ \| [0-9a-f]{{40}} \| \S+ \| (Apache-2.0|MIT) \|", origins, re.M)
+        assert re.search(
+            rf"^\| `{model}.bpmn` \| [\w./-]+ \| [0-9a-f]{{40}} \| \S+ \| (Apache-2.0|MIT) \|", origins, re.M
+        )
 
 
 @pytest.fixture
@@ -208,7 +221,9 @@ def _params() -> list[object]:
 
 
 @pytest.mark.parametrize("corpus_rig", _params(), indirect=True)
-async def test_an_accepted_model_runs_end_to_end_from_a_session(corpus_rig: Rig, request: pytest.FixtureRequest) -> None:
+async def test_an_accepted_model_runs_end_to_end_from_a_session(
+    corpus_rig: Rig, request: pytest.FixtureRequest
+) -> None:
     model = request.node.callspec.id
     run = ACCEPTED[model]
     rig = corpus_rig

@@ -40,6 +40,7 @@ __all__ = [
     "load_catalog",
 ]
 
+
 @dataclass(frozen=True)
 class Scope:
     kind: str

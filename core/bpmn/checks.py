@@ -110,7 +110,7 @@ LATER = "not supported yet (SPEC §11, in progress)"
 _UNSUPPORTED_HINTS = {
     "callActivity": f"call activities are {LATER}: draw the called steps in this process or in a sub-process",
     "businessRuleTask": f"business rule tasks (DMN) are {LATER}: decide in a Python script task or a gateway",
-    "sendTask": "use a service task with camunda:topic=\"linedesk.reply\" or an external topic (§12)",
+    "sendTask": 'use a service task with camunda:topic="linedesk.reply" or an external topic (§12)',
     "receiveTask": "use an intermediate message catch event (message client_message) to wait for the client",
     "complexGateway": "use exclusive, inclusive or parallel gateways",
     "transaction": "draw it as an ordinary sub-process",
@@ -182,7 +182,9 @@ def inspect_file(file: Path, blocks: frozenset[str]) -> FileReport:
         tree = etree.parse(str(file))
     except etree.XMLSyntaxError as err:
         report.problems.append(
-            CatalogProblem(str(file), err.lineno, None, f"not valid XML: {err.msg}; save the file again from the Modeler")
+            CatalogProblem(
+                str(file), err.lineno, None, f"not valid XML: {err.msg}; save the file again from the Modeler"
+            )
         )
         return report
     processes = executable_processes(tree)
@@ -203,7 +205,9 @@ def inspect_file(file: Path, blocks: frozenset[str]) -> FileReport:
     return report
 
 
-def _walk(file: Path, element: Any, blocks: frozenset[str], messages: dict[str | None, str], report: FileReport) -> None:
+def _walk(
+    file: Path, element: Any, blocks: frozenset[str], messages: dict[str | None, str], report: FileReport
+) -> None:
     """Check an element, then its children unless the element itself was refused."""
     before = len(report.problems)
     _check_element(file, element, blocks, messages, report)
@@ -243,7 +247,7 @@ def _owner(element: Any) -> Any:
     return element
 
 
-JAVA_HINT = "Java has no place here: use an external topic (camunda:type=\"external\", §12) or a linedesk.* block"
+JAVA_HINT = 'Java has no place here: use an external topic (camunda:type="external", §12) or a linedesk.* block'
 SCRIPT_HINT = "rewrite it in Python or as an external task (§12)"
 FORM_HINT = "linedesk cannot show it: use generated fields (formData) or a Camunda Form (.form)"
 
