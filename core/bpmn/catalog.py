@@ -168,14 +168,16 @@ def _parse_file(file: Path, scope: Scope, problems: list[CatalogProblem]) -> lis
     parser = LinedeskParser()
     try:
         parser.add_bpmn_file(str(file))
-        pools = participant_names(etree.parse(str(file)))
+        tree = etree.parse(str(file))
+        pools = participant_names(tree)
+        drawn = {p.get("id"): " ".join((p.get("name") or "").split()) for p in tree.iter(f"{{{BPMN_NS}}}process")}
         result = []
         for process_id in parser.get_process_ids():
             spec = parser.get_spec(process_id)
             result.append(
                 ProcessEntry(
                     id=process_id,
-                    name=(spec.description or "").strip() or pools.get(process_id) or process_id,
+                    name=drawn.get(process_id) or pools.get(process_id) or process_id,
                     scope=scope,
                     file=file,
                     spec=spec,

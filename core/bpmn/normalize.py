@@ -41,6 +41,10 @@ ALWAYS = "True"
 
 
 def normalize(root: Any) -> None:
+    for store in list(root.iter(_B + "dataStore")):
+        parent = store.getparent()
+        if parent is not None:
+            parent.remove(store)
     for process in list(root.iter(_B + "process")):
         _strip_tolerated(process)
         for container in [process, *process.iter(_B + "subProcess")]:
