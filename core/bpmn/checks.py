@@ -202,7 +202,31 @@ def inspect_file(file: Path, blocks: frozenset[str]) -> FileReport:
     for process in processes:
         for child in process:
             _walk(file, child, blocks, messages, report)
+        _check_flows(file, process, report)
     return report
+
+
+_GATEWAYS = frozenset({"exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway"})
+
+
+def _check_flows(file: Path, process: Any, report: FileReport) -> None:
+    """Flows that lead nowhere and gateways that lead nowhere: Spiff would fail on them at run time or
+    with a misleading message."""
+    ids = {e.get("id") for e in process.iter() if isinstance(e.tag, str) and e.get("id")}
+    sources: set[str | None] = set()
+    for flow in process.iter(_B + "sequenceFlow"):
+        sources.add(flow.get("sourceRef"))
+        missing = [r for r in ("sourceRef", "targetRef") if flow.get(r) not in ids]
+        if missing:
+            what = ", ".join(f"{r}={flow.get(r)!r}" for r in missing)
+            report.problems.append(
+                _problem(file, flow, f"sequence flow to no element of this process ({what}): connect it again")
+            )
+    for element in process.iter():
+        if _local(element) in _GATEWAYS and element.get("id") not in sources:
+            report.problems.append(
+                _problem(file, element, "gateway without an outgoing flow: connect it to the next step or an end event")
+            )
 
 
 def _walk(

@@ -183,3 +183,26 @@ def test_external_topics_are_listed_as_served_by_workers(tmp_path: Path) -> None
     run = WorkflowRun.new(entry, {})
     run.advance()
     assert not run.completed and run.ready_blocks() == [] and run.worker_topics() == [("w", "shipping")]
+
+
+def test_flows_and_gateways_that_lead_nowhere_are_named(tmp_path: Path) -> None:
+    body = (
+        '<bpmn:startEvent id="s" /><bpmn:exclusiveGateway id="g" name="Which?" />'
+        '<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="g" />'
+        '<bpmn:sequenceFlow id="f2" sourceRef="s" targetRef="gone" />'
+    )
+    (tmp_path / "a.bpmn").write_text(process(body))
+    catalog = load_catalog(tmp_path, BLOCKS)
+    assert [(p.element, p.name, p.message) for p in catalog.problems] == [
+        ("f2", None, "sequence flow to no element of this process (targetRef='gone'): connect it again"),
+        ("g", "Which?", "gateway without an outgoing flow: connect it to the next step or an end event"),
+    ]
+
+
+def test_what_spiffworkflow_refuses_is_reported_whole_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "a.bpmn").write_text(process('<bpmn:task id="t" name="Lonely" />'))
+    [problem] = load_catalog(tmp_path, BLOCKS).problems
+    assert (problem.line, problem.element) == (3, "p")
+    assert problem.message == (
+        "No start event found; linedesk cannot run this model as drawn: change the element in the Modeler"
+    )
