@@ -40,6 +40,7 @@ ESCALATION = "escalation events are not supported yet"
 CONDITIONAL = "conditional events do not exist in linedesk"
 NOT_EXECUTABLE = 'no executable process: tick "Executable" on the pool'
 LISTENER = "listeners do not run here; draw a Python script task"
+MAPPING = "is not applied here: set the variables in a Python script task"
 
 REFUSED: dict[str, list[tuple[int, str, str]]] = {
     "ex_embedded_bpmn_events": [
@@ -70,7 +71,12 @@ REFUSED: dict[str, list[tuple[int, str, str]]] = {
         (59, "start_event_new_tweet", FORM),
         (68, "user_task_review_tweet", FORM),
     ],
-    "ex_xslt_script": [(4, "StartEvent_1", LISTENER), (12, "ScriptTask_1", SCRIPT), (22, "EndEvent_1", LISTENER)],
+    "ex_xslt_script": [
+        (4, "StartEvent_1", LISTENER),
+        (12, "ScriptTask_1", SCRIPT),
+        (12, "ScriptTask_1", MAPPING),
+        (22, "EndEvent_1", LISTENER),
+    ],
     "modeler_c7_service_task": [(7, "ServiceTask_1", JAVA)],
     "modeler_collaboration_not_executable": [(7, "Process_1tp2lk4", NOT_EXECUTABLE)],
     "modeler_complex": [(99, "sid-67C91933-43BF-4B55-A9FA-BB741C03A8C4", NOT_EXECUTABLE)],
@@ -85,6 +91,7 @@ REFUSED: dict[str, list[tuple[int, str, str]]] = {
         (79, "ServiceTask_1", JAVA),
         (83, "reviewInvoice", CALL),
     ],
+    "platform_timer_boundary_output": [(11, "wait", MAPPING)],
     "platform_review_invoice": [(13, "assignReviewer", FORM), (17, "reviewInvoice", FORM)],
 }
 
@@ -102,6 +109,34 @@ class Run:
 
 
 ACCEPTED: dict[str, Run] = {
+    "platform_parallel_before_and_in_subprocess": Run("Process1", forms=[{}, {}, {}]),
+    "platform_terminate_end": Run("Default Process", forms=[{}, {}]),
+    "platform_two_end_events": Run("process"),
+    "platform_error_boundary_subprocess": Run(
+        "Process_1",
+        forms=[{}],
+        variables={"errorVariable": "error1"},
+        needs="§11 error events (camunda:errorCodeVariable)",
+    ),
+    "platform_exclusive_catch_concurrent": Run(
+        "exclusive",
+        needs="§12 message correlation (POST /engine-rest/message)",
+        notes=(
+            "[intermediateCatchEvent1] \"intermediateThrowEvent1\" message catch 'testMessage1': waits for POST",
+            "[intermediateCatchEvent2] \"intermediateThrowEvent2\" message catch 'testMessage1': waits for POST",
+        ),
+    ),
+    "platform_cam_9934": Run(
+        "Process_1",
+        forms=[{}],
+        needs="§11 event sub-processes and §12 message correlation",
+        notes=("[IntermediateThrowEvent_1p7mcx8] message catch 'Message': waits for POST /engine-rest/message (§12)",),
+    ),
+    "platform_assert_external_task": Run(
+        "Test Process",
+        needs="§12 external task workers (fetchAndLock / complete)",
+        notes=tuple(f"[ExternalTask_{n}] served by external workers: topic External_{n}" for n in range(1, 5)),
+    ),
     "ex_junit5_test_process": Run("testProcess", forms=[{}]),
     "ex_shared_sub": Run("Sub-Process", forms=[{}]),
     "ex_tenant1_schema": Run("tenant1-process", forms=[{}]),

@@ -24,6 +24,8 @@ AUTOSTART_EVENTS = frozenset({"session.created", "message.received", "session.cl
 """Message names a message start event may carry to act as an automatic start rule (§5, §11)."""
 
 BLOCK_PREFIX = "linedesk."
+CLIENT_MESSAGE = "client_message"
+"""The message an intermediate catch event waits on for the client's next message (§6)."""
 
 SUPPORTED_ELEMENTS = frozenset(
     {
@@ -258,6 +260,8 @@ def _check_element(
         _check_service_task(file, element, blocks, report)
     elif local == "scriptTask":
         _check_script_task(file, element, report)
+    elif local in ("intermediateCatchEvent", "boundaryEvent"):
+        _check_message_catch(file, element, messages, report)
     elif local in ("userTask", "startEvent"):
         _check_form_key(file, element, report)
         if local == "startEvent":
@@ -325,16 +329,40 @@ def _check_start_event(file: Path, element: Any, messages: dict[str | None, str]
         )
         return
     definition = element.find(_B + "messageEventDefinition")
-    if definition is None:
-        return
+    if definition is None or _local(element.getparent()) == "subProcess":
+        return  # an event sub-process's start is not a way to start the process
     name = messages.get(definition.get("messageRef"), "")
     if name not in AUTOSTART_EVENTS:
         shown = name or definition.get("messageRef") or "(no message)"
         report.notes.append(_problem(file, element, f"message start {shown!r}: started through REST (§12)"))
 
 
+def _check_message_catch(file: Path, element: Any, messages: dict[str | None, str], report: FileReport) -> None:
+    definition = element.find(_B + "messageEventDefinition")
+    if definition is None:
+        return
+    name = messages.get(definition.get("messageRef"), "")
+    if name != CLIENT_MESSAGE:
+        shown = name or definition.get("messageRef") or "(no message)"
+        report.notes.append(
+            _problem(file, element, f"message catch {shown!r}: waits for POST /engine-rest/message (§12)")
+        )
+
+
 def _check_camunda_extension(file: Path, element: Any, report: FileReport) -> None:
     local = etree.QName(element).localname
+    if local == "inputOutput":
+        owner = _owner_of_extension(element)
+        if _local(owner) != "serviceTask":
+            report.problems.append(
+                _problem(
+                    file,
+                    owner,
+                    f"camunda:inputOutput on a {_local(owner)} is not applied here: "
+                    "set the variables in a Python script task",
+                )
+            )
+        return
     if local == "script" and etree.QName(element.getparent()).localname in ("inputParameter", "outputParameter"):
         script_format = (element.get("scriptFormat") or "").strip()
         if script_format.lower() != "python":

@@ -1,5 +1,6 @@
 """A Modeler file made ready for SpiffWorkflow, before it is parsed (SPEC §11).
 
+- Sequence flows without an id (BPMN allows it) get one.
 - Tolerated elements that Spiff would try to run (annotations, associations, groups, data
   objects and stores with their associations, extension properties) are removed.
 - A task or event with no outgoing flow ends its path there (an end event is added behind it).
@@ -47,6 +48,7 @@ def normalize(root: Any) -> None:
             parent.remove(store)
     for process in list(root.iter(_B + "process")):
         _strip_tolerated(process)
+        _name_flows(process)
         for container in [process, *process.iter(_B + "subProcess")]:
             _add_implicit_splits(container)
 
@@ -63,6 +65,13 @@ def _strip_tolerated(process: Any) -> None:
         parent = element.getparent()
         if parent is not None:
             parent.remove(element)
+
+
+def _name_flows(process: Any) -> None:
+    """Camunda accepts sequence flows without an id (BPMN makes it optional); SpiffWorkflow needs one."""
+    for index, flow in enumerate(process.iter(_B + "sequenceFlow")):
+        if not flow.get("id"):
+            flow.set("id", f"flow__{flow.get('sourceRef')}__{flow.get('targetRef')}__{index}")
 
 
 def _add_implicit_splits(container: Any) -> None:
