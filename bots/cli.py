@@ -133,6 +133,8 @@ def _check_config(args: argparse.Namespace) -> int:
     problems = _catalog_problems(config, catalog)
     for problem in problems:
         print(problem, file=sys.stderr)
+    for note in catalog.notes:
+        print(f"note: {note}")
     if problems:
         return 1
     print(f"OK: {len(config.lines)} line(s), {len(config.operators)} operator(s), {len(catalog)} process(es).")

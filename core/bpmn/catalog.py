@@ -15,72 +15,31 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 
-from core.bpmn import juel
 from core.bpmn.camunda_forms import FormIndex, check_forms
+from core.bpmn.checks import (
+    BPMN_NS,
+    CAMUNDA_NS,
+    SUPPORTED_ELEMENTS,
+    TOLERATED_ELEMENTS,
+    CatalogProblem,
+    check_file,
+    inspect_file,
+    participant_names,
+)
 from core.bpmn.specs import LinedeskParser
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-
-SUPPORTED_ELEMENTS = frozenset(
-    {
-        "startEvent",
-        "endEvent",
-        "userTask",
-        "serviceTask",
-        "scriptTask",
-        "task",
-        "manualTask",
-        "exclusiveGateway",
-        "parallelGateway",
-        "inclusiveGateway",
-        "eventBasedGateway",
-        "intermediateCatchEvent",
-        "intermediateThrowEvent",
-        "boundaryEvent",
-        "subProcess",
-        "sequenceFlow",
-        "messageFlow",
-        "association",
-        "textAnnotation",
-        "documentation",
-        "extensionElements",
-        "incoming",
-        "outgoing",
-        "conditionExpression",
-        "script",
-        "timerEventDefinition",
-        "messageEventDefinition",
-        "errorEventDefinition",
-        "terminateEventDefinition",
-        "signalEventDefinition",
-        "timeDuration",
-        "timeDate",
-        "timeCycle",
-        "laneSet",
-        "lane",
-        "flowNodeRef",
-        "dataObject",
-        "dataObjectReference",
-        "property",
-        "multiInstanceLoopCharacteristics",
-        "loopCardinality",
-        "completionCondition",
-    }
-)
-
-
-@dataclass(frozen=True)
-class CatalogProblem:
-    file: str
-    line: int | None
-    element: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        element = f" [{self.element}]" if self.element else ""
-        return f"{where}:{element} {self.message}"
+__all__ = [
+    "BPMN_NS",
+    "CAMUNDA_NS",
+    "SUPPORTED_ELEMENTS",
+    "TOLERATED_ELEMENTS",
+    "Catalog",
+    "CatalogProblem",
+    "ProcessEntry",
+    "Scope",
+    "check_file",
+    "load_catalog",
+]
 
 
 @dataclass(frozen=True)
@@ -121,10 +80,18 @@ class ScopeGroup:
 
 
 class Catalog:
-    def __init__(self, root: Path, entries: Iterable[ProcessEntry], problems: Iterable[CatalogProblem]):
+    def __init__(
+        self,
+        root: Path,
+        entries: Iterable[ProcessEntry],
+        problems: Iterable[CatalogProblem],
+        notes: Iterable[CatalogProblem] = (),
+    ):
         self.root = root
         self._entries = {entry.id: entry for entry in entries}
         self.problems = list(problems)
+        self.notes = list(notes)
+        """Not problems: how accepted processes are started or served (message starts, worker topics)."""
 
     def __contains__(self, process_id: object) -> bool:
         return process_id in self._entries
@@ -166,6 +133,7 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
     blocks = frozenset(known_blocks)
     entries: list[ProcessEntry] = []
     problems: list[CatalogProblem] = []
+    notes: list[CatalogProblem] = []
     if not root.is_dir():
         return Catalog(root, [], [CatalogProblem(str(root), None, None, "process folder does not exist")])
     seen: dict[str, Path] = {}
@@ -177,10 +145,12 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
                 CatalogProblem(str(file), None, None, "too deep: use processes/<section>/<app>/*.bpmn at most")
             )
             continue
-        file_problems = check_file(file, blocks) + _form_problems(file, forms)
+        report = inspect_file(file, blocks)
+        file_problems = report.problems + _form_problems(file, forms)
         problems.extend(file_problems)
         if file_problems:
             continue
+        notes.extend(report.notes)
         for entry in _parse_file(file, scope, problems, forms):
             if entry.id in seen:
                 problems.append(
@@ -194,7 +164,7 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
                 continue
             seen[entry.id] = file
             entries.append(entry)
-    return Catalog(root, entries, problems)
+    return Catalog(root, entries, problems, notes)
 
 
 def _form_problems(file: Path, forms: FormIndex) -> list[CatalogProblem]:
@@ -208,13 +178,16 @@ def _parse_file(
     parser = LinedeskParser(forms)
     try:
         parser.add_bpmn_file(str(file))
+        tree = etree.parse(str(file))
+        pools = participant_names(tree)
+        drawn = {p.get("id"): " ".join((p.get("name") or "").split()) for p in tree.iter(f"{{{BPMN_NS}}}process")}
         result = []
         for process_id in parser.get_process_ids():
             spec = parser.get_spec(process_id)
             result.append(
                 ProcessEntry(
                     id=process_id,
-                    name=spec.description or process_id,
+                    name=drawn.get(process_id) or pools.get(process_id) or process_id,
                     scope=scope,
                     file=file,
                     spec=spec,
@@ -223,116 +196,24 @@ def _parse_file(
             )
         return result
     except ValidationException as err:
-        problems.append(
-            CatalogProblem(
-                str(file),
-                getattr(err, "line_number", None) or None,
-                getattr(err, "id", None) or None,
-                str(err).splitlines()[0],
-            )
-        )
+        problems.append(_validation_problem(file, err))
     except Exception as err:  # Spiff raises assorted errors on broken models
         problems.append(CatalogProblem(str(file), None, None, f"{type(err).__name__}: {err}"))
     return []
 
 
-def check_file(file: Path, blocks: frozenset[str]) -> list[CatalogProblem]:
-    """What Spiff would accept but linedesk cannot run: unsupported elements, service tasks
-    that are not linedesk blocks."""
-    try:
-        tree = etree.parse(str(file))
-    except etree.XMLSyntaxError as err:
-        return [CatalogProblem(str(file), err.lineno, None, f"not valid XML: {err.msg}")]
-    problems: list[CatalogProblem] = []
-    processes = tree.findall(f"{{{BPMN_NS}}}process")
-    if not processes:
-        problems.append(CatalogProblem(str(file), None, None, "no bpmn:process in the file"))
-    for process in processes:
-        if process.get("isExecutable") != "true":
-            problems.append(
-                CatalogProblem(
-                    str(file),
-                    process.sourceline,
-                    process.get("id"),
-                    'process is not executable (set isExecutable="true")',
-                )
-            )
-        for element in process.iter():
-            if not isinstance(element.tag, str) or not element.tag.startswith(f"{{{BPMN_NS}}}"):
-                continue
-            local = etree.QName(element).localname
-            if element is process:
-                continue
-            if local not in SUPPORTED_ELEMENTS:
-                problems.append(
-                    CatalogProblem(
-                        str(file), element.sourceline, element.get("id"), f"unsupported element bpmn:{local}"
-                    )
-                )
-            elif local == "serviceTask":
-                problems.extend(_check_service_task(file, element, blocks))
-        problems.extend(check_expressions(file, process))
-    return problems
-
-
-JUEL_TEXTS = {
-    "conditionExpression": "condition",
-    "condition": "condition",
-    "completionCondition": "completion condition",
-    "loopCardinality": "loop cardinality",
-    "timeDuration": "timer",
-    "timeDate": "timer",
-    "timeCycle": "timer",
-    "inputParameter": "input parameter",
-    "outputParameter": "output parameter",
-}
-JUEL_ATTRIBUTES = ("assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate")
-"""camunda: attributes that may hold JUEL (`camunda:expression` too, on a sequence flow: a condition)."""
-
-
-def check_expressions(file: Path, process: Any) -> list[CatalogProblem]:
-    """Every JUEL text of a process parsed: a syntax error is named with the element that holds it."""
-    problems: list[CatalogProblem] = []
-    for element in process.iter():
-        if not isinstance(element.tag, str):
-            continue
-        local = etree.QName(element).localname
-        found: list[tuple[str, str]] = []
-        if local in JUEL_TEXTS and element.text and not element.text.lstrip().startswith("="):
-            label = JUEL_TEXTS[local]
-            found.append((f"{label} {element.get('name')!r}" if element.get("name") else label, element.text))
-        found.extend(
-            (f"camunda:{name}", element.get(f"{{{CAMUNDA_NS}}}{name}") or "")
-            for name in ((*JUEL_ATTRIBUTES, "expression") if local == "sequenceFlow" else JUEL_ATTRIBUTES)
-            if element.get(f"{{{CAMUNDA_NS}}}{name}")
-        )
-        for what, text in found:
-            error = juel.check(text) if juel.is_juel(text) else None
-            if error:
-                owner = _owner(element)
-                name = owner.get("name")
-                where = f"{what} of “{name}”" if name else what
-                problems.append(CatalogProblem(str(file), element.sourceline, owner.get("id"), f"{where}: {error}"))
-    return problems
-
-
-def _owner(element: Any) -> Any:
-    """The nearest element with an id: the flow, task or event an expression belongs to."""
-    node = element
-    while node is not None and node.get("id") is None:
-        node = node.getparent()
-    return element if node is None else node
-
-
-def _check_service_task(file: Path, element: Any, blocks: frozenset[str]) -> list[CatalogProblem]:
-    kind = element.get(f"{{{CAMUNDA_NS}}}type")
-    topic = element.get(f"{{{CAMUNDA_NS}}}topic")
-    where = (str(file), element.sourceline, element.get("id"))
-    if kind != "external" or not topic:
-        return [CatalogProblem(*where, 'service task must be camunda:type="external" with a camunda:topic')]
-    if topic not in blocks:
-        return [CatalogProblem(*where, f"unknown block {topic!r} (known: {', '.join(sorted(blocks))})")]
-    return []
+def _validation_problem(file: Path, err: ValidationException) -> CatalogProblem:
+    """SpiffWorkflow's refusal, whole, at the element it names (its line looked up when Spiff has none)."""
+    element = getattr(err, "id", None) or None
+    line = getattr(err, "line_number", None) or (_line_of(file, element) if element else None)
+    text = " ".join(str(getattr(err, "error_msg", "") or err).split()).rstrip(". ")
+    return CatalogProblem(
+        str(file),
+        line,
+        element,
+        f"{text}; linedesk cannot run this model as drawn: change the element in the Modeler",
+        getattr(err, "name", None) or None,
+    )
 
 
 def _line_of(file: Path, element_id: str) -> int | None:

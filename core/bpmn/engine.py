@@ -27,6 +27,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from core.bpmn import juel
 from core.bpmn.catalog import ProcessEntry
+from core.bpmn.checks import BLOCK_PREFIX
 from core.bpmn.form_fields import FormField, field_from_dict
 from core.bpmn.specs import BlockTask, is_start_form, make_serializer
 
@@ -230,7 +231,7 @@ class WorkflowRun:
     def ready_blocks(self) -> list[BlockCall]:
         calls = []
         for task in self._ready_manual():
-            if isinstance(task.task_spec, BlockTask):
+            if isinstance(task.task_spec, BlockTask) and str(_attrs(task).get("topic", "")).startswith(BLOCK_PREFIX):
                 attrs = _attrs(task)
                 calls.append(
                     BlockCall(
@@ -244,6 +245,14 @@ class WorkflowRun:
                     )
                 )
         return calls
+
+    def worker_topics(self) -> list[tuple[str, str]]:
+        """(task id, topic) of ready external tasks that no linedesk block serves: they wait for a worker (§12)."""
+        return [
+            (task.task_spec.bpmn_id, str(_attrs(task).get("topic", "")))
+            for task in self._ready_manual()
+            if isinstance(task.task_spec, BlockTask) and not str(_attrs(task).get("topic", "")).startswith(BLOCK_PREFIX)
+        ]
 
     def ready_user_tasks(self) -> list[UserTaskView]:
         views = []

@@ -31,6 +31,7 @@ from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 from core.bpmn.camunda_forms import FormIndex, form_of
 from core.bpmn.form_fields import field_to_dict
 from core.bpmn.juel import is_juel
+from core.bpmn.normalize import normalize
 
 _CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 
@@ -132,6 +133,7 @@ class LinedeskParser(CamundaParser):
         self.forms = forms
 
     def add_bpmn_xml(self, bpmn: Any, filename: str | None = None) -> None:
+        normalize(bpmn)
         for tag in ("timeDuration", "timeDate", "timeCycle"):
             for node in bpmn.iter(full_tag(tag)):
                 node.text = camunda_timer_expression(node.text or "")

@@ -383,6 +383,11 @@ class Processes(FormsMixin):
             record.status = InstanceStatus.COMPLETED
             record.waiting_for = record.current_task = record.task_id = record.assignee = None
             record.wake_at = None
+        elif run.worker_topics():
+            bpmn_id, topic = run.worker_topics()[0]
+            record.status = InstanceStatus.WAITING
+            record.waiting_for = f"worker:{topic}"
+            record.current_task, record.task_id, record.assignee = bpmn_id, None, None
         else:
             record.status = InstanceStatus.WAITING
             record.waiting_for = "client_message" if wait.client_message else "timer" if wait.wake_at else "event"

@@ -60,7 +60,7 @@ def test_broken_files_are_reported_and_the_rest_still_loads(tmp_path: Path) -> N
     write(tmp_path, "broken.bpmn", HEAD + "<bpmn:process id='p'>\n  <oops>\n</bpmn:definitions>")
     write(tmp_path, "dup.bpmn", process("good", "Again"))
     write(tmp_path, "send.bpmn", process("send", "Send", '<bpmn:sendTask id="st" />'))
-    mail = '<bpmn:serviceTask id="mail" camunda:type="external" camunda:topic="mail.send"/>'
+    mail = '<bpmn:serviceTask id="mail" camunda:type="external" camunda:topic="linedesk.mail"/>'
     write(tmp_path, "svc.bpmn", process("svc", "Svc", mail))
     write(tmp_path, "java.bpmn", process("java", "Java", '<bpmn:serviceTask id="jv" camunda:class="x.Y"/>'))
     write(tmp_path, "a/b/c/deep.bpmn", process("deep", "Deep"))
@@ -69,7 +69,7 @@ def test_broken_files_are_reported_and_the_rest_still_loads(tmp_path: Path) -> N
     text = "\n".join(str(p) for p in catalog.problems)
     assert "broken.bpmn:5: not valid XML: Opening and ending tag mismatch: oops line 4" in text
     assert "duplicate process id 'good'" in text
-    assert "send.bpmn:5: [st] unsupported element bpmn:sendTask" in text
-    assert "[mail] unknown block 'mail.send'" in text
-    assert '[jv] service task must be camunda:type="external"' in text
+    assert "send.bpmn:5: [st] unsupported element bpmn:sendTask: use a service task" in text
+    assert "[mail] unknown block 'linedesk.mail': use one of linedesk.close_session" in text
+    assert "[jv] service task with camunda:class: Java has no place here: use an external topic" in text
     assert "too deep" in text

@@ -347,3 +347,15 @@ async def test_http_block_reads_at_most_1_mb_and_calls_only_the_allowed_port(mak
         assert hits == [f"127.0.0.1:{allowed}"]
     finally:
         await runner.cleanup()
+
+
+async def test_an_external_topic_that_is_no_block_waits_for_a_worker(make_rig: MakeRig) -> None:
+    rig = await make_rig(("ship", "Ship", [block("linedesk.reply", text="Packing"), block("shipping.label")]))
+    record = await run_for_ivan(rig, "Ship")
+    assert (record.status, record.waiting_for, record.current_task) == (
+        InstanceStatus.WAITING,
+        "worker:shipping.label",
+        "step2",
+    )
+    assert record.error is None
+    assert rig.client_chat(IVAN)[-1] == "Packing"
