@@ -64,13 +64,17 @@ def test_check_config_names_each_form_it_cannot_show(workdir: Path, capsys: pyte
     )
     assert main(["check-config"]) == 1
     err = capsys.readouterr().err
-    assert "forms.bpmn:5: [start] camunda:formKey 'embedded:app:forms/start.html' is a form linedesk cannot show" in err
     assert (
-        "forms.bpmn:6: [step1] “Missing id”: camunda:formRef 'Form_nowhere': no .form file with this id in the "
+        "forms.bpmn:5: [start] camunda:formKey 'embedded:app:forms/start.html' is an embedded, app or external "
+        "form: linedesk cannot show it" in err
+    )
+    assert (
+        "forms.bpmn:6: [step1] \"Missing id\" camunda:formRef 'Form_nowhere': no .form file with this id in the "
         "process folder" in err
     )
     assert (
-        "[step2] “Missing file”: camunda:formKey 'camunda-forms:deployment:nowhere.form': no file 'nowhere.form'" in err
+        "[step2] \"Missing file\" camunda:formKey 'camunda-forms:deployment:nowhere.form': no file 'nowhere.form'"
+        in err
     )
-    assert "[step3] “Odd”: odd.form: component List_1 of type 'dynamiclist' is not supported" in err
-    assert "[step4] “Slow”: slow.form: component x: pattern '^(a+)+$' nests quantifiers" in err
+    assert "[step3] \"Odd\" odd.form: component List_1 of type 'dynamiclist' is not supported" in err
+    assert "[step4] \"Slow\" slow.form: component x: pattern '^(a+)+$' nests quantifiers" in err

@@ -17,6 +17,7 @@ from typing import Any
 
 from lxml import etree
 
+from core.bpmn.checks import FORM_HINT
 from core.bpmn.form_fields import CAMUNDA_NS, FormField, camunda_form_fields, form_data_fields
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,7 @@ def form_of(node: Any, index: FormIndex | None) -> list[FormField] | None:
         return index.fields_of(path) if index else None
     if key:
         if not key.startswith(CAMUNDA_FORMS_PREFIX):
-            raise FormProblem(
-                f"camunda:formKey {key!r} is a form linedesk cannot show (embedded, app or external forms): "
-                "use a Camunda Form (camunda:formRef) or camunda:formData fields instead"
-            )
+            raise FormProblem(f"camunda:formKey {key!r} is an embedded, app or external form: {FORM_HINT}")
         name = Path(key.rsplit(":", 1)[-1]).name
         path = index.by_name.get(name) if index else None
         if path is None:
@@ -98,18 +96,17 @@ def _form_nodes(tree: Any) -> Iterator[Any]:
         yield from tree.iter(f"{{{BPMN_NS}}}{local}")
 
 
-def check_forms(file: Path, index: FormIndex) -> list[tuple[int | None, str | None, str]]:
-    """(line, element id, message) of every user task or start event whose form cannot be shown."""
+def check_forms(file: Path, index: FormIndex) -> list[tuple[int | None, str | None, str | None, str]]:
+    """(line, element id, element name, message) of every user task or start event whose form cannot be shown."""
     try:
         tree = etree.parse(str(file))
     except etree.XMLSyntaxError:
         return []  # the catalog's own checks report it
-    problems: list[tuple[int | None, str | None, str]] = []
+    problems: list[tuple[int | None, str | None, str | None, str]] = []
     for node in _form_nodes(tree):
         try:
             form_of(node, index)
         except FormProblem as err:
-            name = node.get("name")
-            what = f"“{name}”: " if name else ""
-            problems.append((node.sourceline, node.get("id"), f"{what}{err}"))
+            name = " ".join((node.get("name") or "").split()) or None
+            problems.append((node.sourceline, node.get("id"), name, str(err)))
     return problems

@@ -169,7 +169,10 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
 
 def _form_problems(file: Path, forms: FormIndex) -> list[CatalogProblem]:
     """Forms linedesk cannot show: a missing `.form`, an unknown form id, embedded/app formKeys."""
-    return [CatalogProblem(str(file), line, element, message) for line, element, message in check_forms(file, forms)]
+    return [
+        CatalogProblem(str(file), line, element, message, name)
+        for line, element, name, message in check_forms(file, forms)
+    ]
 
 
 def _parse_file(

@@ -265,10 +265,8 @@ def _check_element(
         _check_script_task(file, element, report)
     elif local in ("intermediateCatchEvent", "boundaryEvent"):
         _check_message_catch(file, element, messages, report)
-    elif local in ("userTask", "startEvent"):
-        _check_form_key(file, element, report)
-        if local == "startEvent":
-            _check_start_event(file, element, messages, report)
+    elif local == "startEvent":  # forms (formKey, formRef) are checked with the form index: camunda_forms.py
+        _check_start_event(file, element, messages, report)
 
 
 def _owner(element: Any) -> Any:
@@ -317,12 +315,6 @@ def _check_script_task(file: Path, element: Any, report: FileReport) -> None:
         report.problems.append(
             _problem(file, element, "script task without a script: write the Python script inside the task")
         )
-
-
-def _check_form_key(file: Path, element: Any, report: FileReport) -> None:
-    form_key = element.get(_C + "formKey")
-    if form_key and not form_key.startswith("camunda-forms:"):
-        report.problems.append(_problem(file, element, f"camunda:formKey {form_key!r}: {FORM_HINT}"))
 
 
 def _check_start_event(file: Path, element: Any, messages: dict[str | None, str], report: FileReport) -> None:
@@ -429,7 +421,7 @@ def check_expressions(file: Path, process: Any) -> list[CatalogProblem]:
             error = juel.check(text) if juel.is_juel(text) else None
             if error:
                 owner = _owner_of_extension(element)
-                name = owner.get("name")
+                name = " ".join((owner.get("name") or "").split())
                 where = f"{what} of “{name}”" if name else what
                 problems.append(CatalogProblem(str(file), element.sourceline, owner.get("id"), f"{where}: {error}"))
     return problems

@@ -36,28 +36,28 @@ eval: ("${" | "#{") expr "}"
 ?ternary: or_expr
         | or_expr "?" ternary ":" ternary -> cond
 ?or_expr: and_expr
-        | or_expr ("||" | "or") and_expr -> or_
+        | or_expr ("||" | _OR) and_expr -> or_
 ?and_expr: eq_expr
-         | and_expr ("&&" | "and") eq_expr -> and_
+         | and_expr ("&&" | _AND) eq_expr -> and_
 ?eq_expr: rel_expr
-        | eq_expr ("==" | "eq") rel_expr -> op_eq
-        | eq_expr ("!=" | "ne") rel_expr -> op_ne
+        | eq_expr ("==" | _EQ) rel_expr -> op_eq
+        | eq_expr ("!=" | _NE) rel_expr -> op_ne
 ?rel_expr: add_expr
-         | rel_expr ("<" | "lt") add_expr -> op_lt
-         | rel_expr (">" | "gt") add_expr -> op_gt
-         | rel_expr ("<=" | "le") add_expr -> op_le
-         | rel_expr (">=" | "ge") add_expr -> op_ge
+         | rel_expr ("<" | _LT) add_expr -> op_lt
+         | rel_expr (">" | _GT) add_expr -> op_gt
+         | rel_expr ("<=" | _LE) add_expr -> op_le
+         | rel_expr (">=" | _GE) add_expr -> op_ge
 ?add_expr: mul_expr
          | add_expr "+" mul_expr -> op_add
          | add_expr "-" mul_expr -> op_sub
 ?mul_expr: unary
          | mul_expr "*" unary -> op_mul
-         | mul_expr ("/" | "div") unary -> op_div
-         | mul_expr ("%" | "mod") unary -> op_mod
+         | mul_expr ("/" | _DIV) unary -> op_div
+         | mul_expr ("%" | _MOD) unary -> op_mod
 ?unary: postfix
       | "-" unary -> neg
-      | ("!" | "not") unary -> not_
-      | "empty" unary -> empty
+      | ("!" | _NOT) unary -> not_
+      | _EMPTY unary -> empty
 ?postfix: primary
         | postfix "." NAME -> prop
         | postfix "[" expr "]" -> index
@@ -66,11 +66,27 @@ eval: ("${" | "#{") expr "}"
         | STRING -> string
         | INT -> integer
         | DECIMAL -> decimal
-        | "true" -> true
-        | "false" -> false
-        | "null" -> null
+        | _TRUE -> true
+        | _FALSE -> false
+        | _NULL -> null
         | "(" expr ")"
 
+// word operators end at a word boundary: `${a order}` is an error, not `a or der`
+_OR.2: /or\b/
+_AND.2: /and\b/
+_EQ.2: /eq\b/
+_NE.2: /ne\b/
+_LT.2: /lt\b/
+_GT.2: /gt\b/
+_LE.2: /le\b/
+_GE.2: /ge\b/
+_DIV.2: /div\b/
+_MOD.2: /mod\b/
+_NOT.2: /not\b/
+_EMPTY.2: /empty\b/
+_TRUE.2: /true\b/
+_FALSE.2: /false\b/
+_NULL.2: /null\b/
 TEXT.2: /(?:\\[$#]\{|[^$#]|[$#](?!\{))+/s
 NAME: /[A-Za-z_][A-Za-z0-9_]*/
 STRING: /'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/s

@@ -162,8 +162,13 @@ def test_section_11_refusals_name_the_element_and_the_way_out(tmp_path: Path) ->
         (
             "u",
             "Check",
-            "camunda:formKey 'embedded:app:forms/check.html': linedesk cannot show it: "
-            "use generated fields (formData) or a Camunda Form (.form)",
+            "camunda:formKey 'embedded:app:forms/check.html' is an embedded, app or external form: linedesk cannot "
+            "show it: use generated fields (formData) or a Camunda Form (.form)",
+        ),
+        (
+            "cf",
+            "Camunda Form",
+            "camunda:formKey 'camunda-forms:app:check.form': no file 'check.form' in the process folder",
         ),
     ]
     assert all(p.line == 3 for p in catalog.problems)
