@@ -15,7 +15,9 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 
+from core.bpmn.flow_checks import FLOW_ELEMENTS, FlowContext, flow_problems, start_note
 from core.bpmn.specs import LinedeskParser
+from core.bpmn.starts import ProcessStart, start_of
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -65,6 +67,7 @@ SUPPORTED_ELEMENTS = frozenset(
         "loopCardinality",
         "completionCondition",
     }
+    | FLOW_ELEMENTS
 )
 
 
@@ -110,6 +113,7 @@ class ProcessEntry:
     file: Path
     spec: BpmnProcessSpec
     subprocess_specs: dict[str, Any] = field(default_factory=dict)
+    start: ProcessStart = field(default_factory=ProcessStart)
 
 
 @dataclass
@@ -119,10 +123,18 @@ class ScopeGroup:
 
 
 class Catalog:
-    def __init__(self, root: Path, entries: Iterable[ProcessEntry], problems: Iterable[CatalogProblem]):
+    def __init__(
+        self,
+        root: Path,
+        entries: Iterable[ProcessEntry],
+        problems: Iterable[CatalogProblem],
+        notes: Iterable[str] = (),
+    ):
         self.root = root
         self._entries = {entry.id: entry for entry in entries}
         self.problems = list(problems)
+        self.notes = list(notes)
+        """Not errors: what check-config tells about processes not started by operators."""
 
     def __contains__(self, process_id: object) -> bool:
         return process_id in self._entries
@@ -136,10 +148,13 @@ class Catalog:
     def get(self, process_id: str) -> ProcessEntry | None:
         return self._entries.get(process_id)
 
-    def grouped(self) -> list[ScopeGroup]:
-        """Company first, then each section, then each app; processes by name within a scope."""
+    def grouped(self, *, everything: bool = False) -> list[ScopeGroup]:
+        """Company first, then each section, then each app; processes by name within a scope. Only those an
+        operator starts (a none start event) unless `everything`."""
         groups: dict[Scope, list[ProcessEntry]] = {}
         for entry in self._entries.values():
+            if not everything and not entry.start.manual:
+                continue
             groups.setdefault(entry.scope, []).append(entry)
         return [
             ScopeGroup(scope, sorted(entries, key=lambda e: e.name.casefold()))
@@ -167,18 +182,22 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
     if not root.is_dir():
         return Catalog(root, [], [CatalogProblem(str(root), None, None, "process folder does not exist")])
     seen: dict[str, Path] = {}
-    for file in sorted(root.rglob("*.bpmn")):
+    files = sorted(root.rglob("*.bpmn"))
+    context = FlowContext.scan(root, files)
+    problems.extend(CatalogProblem(*found) for found in context.decisions.problems)
+    notes: list[str] = []
+    for file in files:
         scope = scope_of(root, file)
         if scope is None:
             problems.append(
                 CatalogProblem(str(file), None, None, "too deep: use processes/<section>/<app>/*.bpmn at most")
             )
             continue
-        file_problems = check_file(file, blocks)
+        file_problems = check_file(file, blocks, context)
         problems.extend(file_problems)
         if file_problems:
             continue
-        for entry in _parse_file(file, scope, problems):
+        for entry in _parse_file(file, scope, problems, context):
             if entry.id in seen:
                 problems.append(
                     CatalogProblem(
@@ -191,15 +210,24 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
                 continue
             seen[entry.id] = file
             entries.append(entry)
-    return Catalog(root, entries, problems)
+            note = start_note(entry.id, entry.start)
+            if note:
+                notes.append(f"{file}: {note}")
+    return Catalog(root, entries, problems, notes)
 
 
-def _parse_file(file: Path, scope: Scope, problems: list[CatalogProblem]) -> list[ProcessEntry]:
+def _parse_file(file: Path, scope: Scope, problems: list[CatalogProblem], context: FlowContext) -> list[ProcessEntry]:
     parser = LinedeskParser()
     try:
+        context.decisions.add_to(parser)
+        for other in context.processes.dependencies(file):
+            parser.add_bpmn_file(str(other))
         parser.add_bpmn_file(str(file))
+        starts = {p.get("id"): start_of(p) for p in etree.parse(str(file)).getroot().iter(f"{{{BPMN_NS}}}process")}
         result = []
         for process_id in parser.get_process_ids():
+            if process_id not in starts:
+                continue  # a process of a called file: its own file makes its entry
             spec = parser.get_spec(process_id)
             result.append(
                 ProcessEntry(
@@ -209,6 +237,7 @@ def _parse_file(file: Path, scope: Scope, problems: list[CatalogProblem]) -> lis
                     file=file,
                     spec=spec,
                     subprocess_specs=parser.get_subprocess_specs(process_id),
+                    start=starts[process_id],
                 )
             )
         return result
@@ -226,7 +255,7 @@ def _parse_file(file: Path, scope: Scope, problems: list[CatalogProblem]) -> lis
     return []
 
 
-def check_file(file: Path, blocks: frozenset[str]) -> list[CatalogProblem]:
+def check_file(file: Path, blocks: frozenset[str], context: FlowContext | None = None) -> list[CatalogProblem]:
     """What Spiff would accept but linedesk cannot run: unsupported elements, service tasks
     that are not linedesk blocks."""
     try:
@@ -261,6 +290,8 @@ def check_file(file: Path, blocks: frozenset[str]) -> list[CatalogProblem]:
                 )
             elif local == "serviceTask":
                 problems.extend(_check_service_task(file, element, blocks))
+        if context is not None:
+            problems.extend(CatalogProblem(str(file), *found) for found in flow_problems(process, context))
     return problems
 
 

@@ -25,6 +25,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from core.bpmn.catalog import ProcessEntry
 from core.bpmn.specs import BlockTask, make_serializer
+from core.bpmn.thrown import uncaught_error
 
 
 class EngineError(Exception):
@@ -175,6 +176,9 @@ class WorkflowRun:
             raise EngineError(_describe(err), _failed_task(err)) from err
         except Exception as err:
             raise EngineError(f"{type(err).__name__}: {err}") from err
+        error = uncaught_error(self.workflow)
+        if error:
+            raise EngineError(error)
 
     def waiting(self) -> WaitState:
         """What the run waits on besides manual tasks: the client's next message, a timer."""

@@ -17,11 +17,16 @@ from typing import Any, ClassVar
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.config import ManualTask as _SpiffManualTask
-from SpiffWorkflow.bpmn.specs.defaults import ManualTask
+from SpiffWorkflow.bpmn.specs.defaults import CallActivity, ManualTask
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
+
+from core.bpmn.calls import LinedeskCallActivity, LinedeskCallActivityParser
+from core.bpmn.decisions import DecisionTask, DecisionTaskParser
+from core.bpmn.starts import plain_start_events
 
 _CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 
@@ -76,12 +81,15 @@ class LinedeskParser(CamundaParser):
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (BlockTaskParser, BlockTask),
         full_tag("userTask"): (FormUserTaskParser, UserTask),
+        full_tag("callActivity"): (LinedeskCallActivityParser, LinedeskCallActivity),
+        full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
     }
 
     def add_bpmn_xml(self, bpmn: Any, filename: str | None = None) -> None:
         for tag in ("timeDuration", "timeDate", "timeCycle"):
             for node in bpmn.iter(full_tag(tag)):
                 node.text = camunda_timer_expression(node.text or "")
+        plain_start_events(bpmn)
         super().add_bpmn_xml(bpmn, filename)
 
 
@@ -100,4 +108,6 @@ def camunda_timer_expression(text: str) -> str:
 def make_serializer() -> BpmnWorkflowSerializer:
     config = dict(CAMUNDA_CONFIG)
     config[BlockTask] = config[_SpiffManualTask]
+    config[LinedeskCallActivity] = config[CallActivity]
+    config[DecisionTask] = config[BusinessRuleTask]
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
