@@ -135,6 +135,8 @@ def _check_config(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     if problems:
         return 1
+    for note in catalog.notes:
+        print(f"note: {note}")
     print(f"OK: {len(config.lines)} line(s), {len(config.operators)} operator(s), {len(catalog)} process(es).")
     return 0
 
@@ -144,7 +146,7 @@ def _processes(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     catalog = load_catalog(config.processes.dir, BLOCKS)
-    for group in catalog.grouped():
+    for group in catalog.grouped(everything=True):
         print(group.scope.title)
         for entry in group.processes:
             print(f"  {entry.id:<28} {entry.name}  ({entry.file.relative_to(catalog.root)})")

@@ -24,6 +24,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from core.bpmn.catalog import ProcessEntry
+from core.bpmn.event_subs import settle_event_subprocesses
 from core.bpmn.specs import BlockTask, make_serializer
 from core.bpmn.thrown import uncaught_error
 
@@ -166,12 +167,14 @@ class WorkflowRun:
     def advance(self) -> None:
         """Run every engine task (gateways, scripts, events) until only manual tasks wait."""
         try:
-            self.workflow.do_engine_steps()
+            settle = _settle_flow(self.workflow)
+            self.workflow.do_engine_steps(did_complete_task=settle)
             # do_engine_steps refreshes due timers only at its end: run what they released
             for _ in range(1000):
+                settle(None)
                 if not self.workflow.get_tasks(state=TaskState.READY, manual=False):
                     break
-                self.workflow.do_engine_steps()
+                self.workflow.do_engine_steps(did_complete_task=settle)
         except SpiffWorkflowException as err:
             raise EngineError(_describe(err), _failed_task(err)) from err
         except Exception as err:
@@ -264,6 +267,15 @@ class WorkflowRun:
             if str(task.id) == task_id:
                 return task
         raise KeyError(task_id)
+
+
+def _settle_flow(workflow: BpmnWorkflow) -> Callable[[Task | None], None]:
+    """Event sub-processes' interruptions (core/bpmn/event_subs.py), after every task."""
+
+    def settle(task: Task | None) -> None:
+        settle_event_subprocesses(workflow)
+
+    return settle
 
 
 def _attrs(task: Task) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.config import ManualTask as _SpiffManualTask
-from SpiffWorkflow.bpmn.specs.defaults import CallActivity, ManualTask
+from SpiffWorkflow.bpmn.specs.defaults import CallActivity, EventSubprocess, ManualTask, StartEvent
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
@@ -26,6 +26,7 @@ from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
 from core.bpmn.calls import LinedeskCallActivity, LinedeskCallActivityParser
 from core.bpmn.decisions import DecisionTask, DecisionTaskParser
+from core.bpmn.event_subs import EventStartParser, EventSubprocessAwareParser, LinedeskEventSubprocess
 from core.bpmn.starts import plain_start_events
 
 _CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
@@ -82,6 +83,8 @@ class LinedeskParser(CamundaParser):
         full_tag("serviceTask"): (BlockTaskParser, BlockTask),
         full_tag("userTask"): (FormUserTaskParser, UserTask),
         full_tag("callActivity"): (LinedeskCallActivityParser, LinedeskCallActivity),
+        full_tag("subProcess"): (EventSubprocessAwareParser, CallActivity),
+        full_tag("startEvent"): (EventStartParser, StartEvent),
         full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
     }
 
@@ -110,4 +113,5 @@ def make_serializer() -> BpmnWorkflowSerializer:
     config[BlockTask] = config[_SpiffManualTask]
     config[LinedeskCallActivity] = config[CallActivity]
     config[DecisionTask] = config[BusinessRuleTask]
+    config[LinedeskEventSubprocess] = config[EventSubprocess]
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
