@@ -27,10 +27,6 @@ from tests.support.flows import pick, run_for_ivan
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "flow"
 
 
-def reply(text: str) -> object:
-    return block("linedesk.reply", text=text)
-
-
 async def test_an_error_end_in_a_subprocess_is_caught_by_its_boundary_and_an_escalation_alongside(
     tmp_path: Path,
 ) -> None:
@@ -144,7 +140,6 @@ async def test_a_business_rule_task_decides_with_a_dmn_table(tmp_path: Path) -> 
         decide("discount", "rows", None, name="All rows"),
         block("linedesk.reply", text="=f\"{discount['percent']}% ({discount['note']}) via {', '.join(channels)}\""),
         script("customer = {'level': 'silver'}\namount = 5"),
-        decide("discount", "plain", "singleEntry", name="Only percent") if False else script("pass"),
         decide("discount", "other", "singleResult", name="Discount again"),
         block("linedesk.reply", text="=f\"{other['percent']}% for {customer['level']}, rows {len(rows)}\""),
     )
