@@ -10,7 +10,16 @@ import pytest
 
 from bots.cli import main
 from tests.support.bpmn import block, script
-from tests.support.flow_bpmn import call, decide, message_start, model, timer_cycle
+from tests.support.flow_bpmn import (
+    call,
+    decide,
+    error_ref,
+    event_sub_process,
+    message_start,
+    model,
+    sub_process,
+    timer_cycle,
+)
 from tests.test_cli import ENV, ROOT
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "flow"
@@ -102,3 +111,21 @@ def test_signal_starts_and_bad_timers_are_refused_other_message_starts_are_noted
     assert "process late: timer start event (timeCycle R/P1D): starts on schedule, no session" in out
     assert "process api: message start 'order.placed': started only through the REST API" in out
     assert "process bye: message start 'session.closed': auto-started on session.closed on every line" in out
+
+
+def test_event_sub_processes_linedesk_cannot_trigger_are_named(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nested = event_sub_process(error_ref(), script("x = 1"), tag="deep")
+    inner = model("inner", "Inner", sub_process("Outer", script("y = 1")), extras="")
+    inner = inner.replace("</bpmn:subProcess>", nested + "</bpmn:subProcess>", 1)
+    by_message = model(
+        "by_message",
+        "By message",
+        script("x = 1"),
+        extras=event_sub_process('<bpmn:messageEventDefinition messageRef="Message_client" />', script("z = 1")),
+    )
+    code, _, err = _check(folder, capsys, {"inner.bpmn": inner, "by_message.bpmn": by_message})
+    assert code == 1
+    assert "inner.bpmn:" in err and "[deep_sub] event sub-processes run at a process's top level only" in err
+    assert "by_message.bpmn:" in err and "an event sub-process with a message start is not supported" in err

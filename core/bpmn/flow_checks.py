@@ -55,9 +55,27 @@ def flow_problems(process: Any, context: FlowContext) -> list[Finding]:
         problem = decision_problem(element, context.decisions)
         if problem:
             findings.append((element.sourceline, _named(element), problem))
+    for element in process.iter(_B + "subProcess"):
+        problem = _event_subprocess_problem(element)
+        if problem:
+            findings.append((element.sourceline, _named(element), problem))
     for element, problem in start_problems(process, timer_problem):
         findings.append((element.sourceline, _named(element), problem))
     return findings
+
+
+def _event_subprocess_problem(element: Any) -> str | None:
+    if element.get("triggeredByEvent") != "true":
+        return None
+    if element.getparent().tag != _B + "process":
+        return "event sub-processes run at a process's top level only: move it out of the enclosing sub-process"
+    for start in element.findall(_B + "startEvent"):
+        if start.find(_B + "messageEventDefinition") is not None:
+            return (
+                "an event sub-process with a message start is not supported (client messages go to a waiting "
+                "catch event): use a message boundary event or an event-based gateway"
+            )
+    return None
 
 
 def start_note(pid: str, start: ProcessStart) -> str | None:

@@ -3,11 +3,13 @@ business rule tasks on DMN tables — each process started by Anna from Ivan's s
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from core.model import InstanceStatus
-from sandboxes.rig import IVAN
+from sandboxes.rig import IVAN, Rig
 from tests.support.bpmn import block, script, wait_client
 from tests.support.flow_bpmn import (
     boundary,
@@ -22,7 +24,7 @@ from tests.support.flow_bpmn import (
     model,
     sub_process,
 )
-from tests.support.flows import pick, run_for_ivan
+from tests.support.flows import open_session_with_anna_online, pick, run_for_ivan
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "flow"
 
@@ -172,3 +174,69 @@ async def test_a_decision_that_breaks_its_hit_policy_fails_the_instance_naming_t
         assert "singleEntry needs at most one matching rule, 2 matched" in (record.error or "")
         assert "One channel" in (record.error or "")
         await pick(rig, "Strict")  # the catalog still offers it: a run-time outcome, not a model error
+
+
+async def _until(rig: Rig, condition: Callable[[], bool], seconds: float = 4.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        await rig.settle()
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition did not hold in time")
+
+
+async def test_timer_event_sub_processes_remind_or_interrupt_a_waiting_process(tmp_path: Path) -> None:
+    one_second = "<bpmn:timerEventDefinition><bpmn:timeDuration>PT1S</bpmn:timeDuration></bpmn:timerEventDefinition>"
+    remind = model(
+        "remind",
+        "Remind",
+        wait_client(),
+        block("linedesk.reply", text="Thanks for answering"),
+        extras=event_sub_process(one_second, block("linedesk.reply", text="Still there?"), interrupting=False),
+    )
+    give_up = model(
+        "give_up",
+        "Give up",
+        wait_client(),
+        block("linedesk.reply", text="Never sent"),
+        extras=event_sub_process(one_second, block("linedesk.reply", text="We stop waiting, write any time")),
+    )
+    async with flow_rig(tmp_path, {"remind.bpmn": remind, "give_up.bpmn": give_up}) as rig:
+        record = await run_for_ivan(rig, "Remind")
+        assert rig.desk is not None
+        assert record.waiting_for == "client_message" and record.wake_at is not None
+        await _until(rig, lambda: "Still there?" in rig.client_chat(IVAN))
+        await rig.client_writes(IVAN, "yes, here")
+        await _until(rig, lambda: rig.client_chat(IVAN)[-1] == "Thanks for answering")
+        done = await rig.desk.store.get_instance(record.id)
+        assert done is not None and done.status == InstanceStatus.COMPLETED, done and done.error
+
+        await pick(rig, "Give up")
+        await _until(rig, lambda: rig.client_chat(IVAN)[-1] == "We stop waiting, write any time")
+        [stopped] = [r for r in await rig.desk.store.list_instances(session=1) if r.process_id == "give_up"]
+        assert stopped.status == InstanceStatus.COMPLETED, stopped.error
+        await rig.client_writes(IVAN, "late answer")
+        await rig.settle()
+        assert "Never sent" not in rig.client_chat(IVAN)
+
+
+async def test_an_error_ending_the_called_process_is_caught_on_the_call_activity(tmp_path: Path) -> None:
+    parent = model(
+        "buy",
+        "Buy",
+        call("reserve", [{"variables": "all"}], [{"variables": "all"}], name="Reserve"),
+        block("linedesk.reply", text="Reserved"),
+        extras=boundary("main_2", error_ref("Error_stock"), block("linedesk.reply", text="Sold out: {why}")),
+    )
+    child = model("reserve", "Reserve", script("why = 'last one went ' + item"), error_end("Error_stock"))
+    async with flow_rig(tmp_path, {"buy.bpmn": parent, "reserve.bpmn": child}) as rig:
+        await open_session_with_anna_online(rig)
+        assert rig.desk is not None
+        record = await rig.desk.processes.start(
+            "buy", await rig.desk.store.get_session(1), started_by="anna", trigger="manual", extra={"item": "at noon"}
+        )
+        await rig.settle()
+        done = await rig.desk.store.get_instance(record.id)
+        assert done is not None and done.status == InstanceStatus.COMPLETED, done and done.error
+        assert rig.client_chat(IVAN)[-1] == "Sold out: last one went at noon"
+        assert "Reserved" not in rig.client_chat(IVAN)
