@@ -52,10 +52,13 @@ class DecisionIndex:
         for ns in DMN_NAMESPACES:
             for decision in tree.getroot().iter(f"{{{ns}}}decision"):
                 problem = _decision_problem(decision, ns)
+                decision_id = decision.get("id") or ""
+                if not problem and decision_id in self.decisions:
+                    problem = f"duplicate decision id {decision_id!r} (also in {self.decisions[decision_id][0]})"
                 if problem:
-                    self.problems.append((str(file), decision.sourceline, decision.get("id"), problem))
+                    self.problems.append((str(file), decision.sourceline, decision_id, problem))
                     continue
-                self.decisions[decision.get("id") or ""] = (file, decision)
+                self.decisions[decision_id] = (file, decision)
 
     def add_to(self, parser: Any) -> None:
         """One DMN document per decision (Spiff reads one decision per document)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from core.autostart import RuleAuthor
 from core.clock import ManualClock
 from core.model import InstanceRecord, InstanceStatus
@@ -36,7 +38,10 @@ async def _tick(rig: Rig, clock: ManualClock, seconds: float) -> int:
     return started
 
 
-async def test_a_timer_start_runs_on_schedule_once_per_due_time_and_survives_a_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+async def test_a_timer_start_runs_on_schedule_once_per_due_time_and_survives_a_restart(
+    tmp_path: Path, store: str
+) -> None:
     clock = ManualClock(time.time())
     files = {
         "nudge.bpmn": timer_model(
@@ -47,7 +52,7 @@ async def test_a_timer_start_runs_on_schedule_once_per_due_time_and_survives_a_r
         ),
         "speak.bpmn": timer_model("speak", "Speaks to nobody", "R/PT1H", block("linedesk.reply", text="Hi?")),
     }
-    async with flow_rig(tmp_path, files, clock=clock) as rig:
+    async with flow_rig(tmp_path, files, clock=clock, store=store) as rig:
         await rig.client_writes(IVAN, "Hello")  # the client must have written once for an initiative message
         assert rig.desk is not None
         assert await rig.desk.processes.schedule.start_due() == 0  # first sight: due in an hour

@@ -4,15 +4,19 @@ Built on tests/support/bpmn.py's steps; `model` writes a whole file."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+import pytest
+
 from core.clock import Clock
 from sandboxes.limits import Limits
 from sandboxes.rig import Rig
 from tests.support.bpmn import HEAD, Step
+from tests.support.rigs import REDIS_URL, drop_redis_prefix, redis_available
 
 DEFINITIONS = (
     '  <bpmn:error id="Error_late" name="Too late" errorCode="E_LATE" />\n'
@@ -143,9 +147,14 @@ Files = dict[str, str]
 
 @asynccontextmanager
 async def flow_rig(
-    tmp_path: Path, files: Files, *, clock: Clock | None = None, prepare: Callable[[Path], object] | None = None
+    tmp_path: Path,
+    files: Files,
+    *,
+    clock: Clock | None = None,
+    prepare: Callable[[Path], object] | None = None,
+    store: str = "sqlite",
 ) -> AsyncIterator[Rig]:
-    """A started rig whose catalog is `files` (relative path → text)."""
+    """A started rig whose catalog is `files` (relative path → text), on SQLite or a fresh Redis prefix."""
     folder = tmp_path / "processes"
     for relative, text in files.items():
         path = folder / relative
@@ -153,9 +162,18 @@ async def flow_rig(
         path.write_text(text)
     if prepare is not None:
         prepare(folder)
-    rig = Rig(tmp_path, folder, limits=Limits.off(), clock=clock)
+    prefix = f"linedesk-test-{uuid.uuid4().hex[:8]}:"
+    store_url = None
+    if store == "redis":
+        reason = await redis_available()
+        if reason:
+            pytest.skip(reason)
+        store_url = f"{REDIS_URL}?prefix={prefix}"
+    rig = Rig(tmp_path, folder, limits=Limits.off(), clock=clock, store_url=store_url)
     await rig.start()
     try:
         yield rig
     finally:
         await rig.stop()
+        if store == "redis":
+            await drop_redis_prefix(prefix)
