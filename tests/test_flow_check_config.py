@@ -92,9 +92,13 @@ def test_signal_starts_and_bad_timers_are_refused_other_message_starts_are_noted
         start_definition='<bpmn:signalEventDefinition signalRef="Signal_1" />',
     )
     bad_timer = model("late", "Late", block("linedesk.status", text="x"), start_definition=timer_cycle("every day"))
-    code, _, err = _check(folder, capsys, {"signalled.bpmn": signal, "late.bpmn": bad_timer})
+    by_error = model("by_error", "By error", script("x = 1"), start_definition=error_ref())
+    files = {"signalled.bpmn": signal, "late.bpmn": bad_timer, "by_error.bpmn": by_error}
+    code, _, err = _check(folder, capsys, files)
     assert code == 1
     assert "signalled.bpmn:" in err and "signal start events are not supported" in err
+    assert "by_error.bpmn:" in err and "error start events belong in event sub-processes" in err
+    (folder / "processes" / "by_error.bpmn").unlink()
     assert "late.bpmn:" in err and "'every day' is neither R/… (ISO-8601) nor a cron expression" in err
 
     (folder / "processes" / "signalled.bpmn").unlink()

@@ -82,7 +82,8 @@ def _quartz(fields: list[str]) -> str:
             raise CycleError("a year field other than * is not supported")
         fields = fields[:6]
     fields = ["*" if f == "?" else f for f in fields]
-    fields[5] = re.sub(r"\d", lambda m: str((int(m.group()) - 1) % 7), fields[5])
+    # Quartz counts days of the week 1-7 from Sunday, cron 0-6: shift the day numbers, not `#n` or `/step`
+    fields[5] = re.sub(r"(?<![#/\d])\d+", lambda m: str((int(m.group()) - 1) % 7), fields[5])
     return " ".join(fields)
 
 

@@ -92,6 +92,11 @@ def start_problems(process: Any, valid_timer: Any) -> list[tuple[Any, str]]:
         ids = ", ".join(str(e.get("id")) for e in events)
         problems.append((events[1], f"one start event per process is supported (found {ids})"))
         return problems
+    for tag in ("errorEventDefinition", "escalationEventDefinition", "conditionalEventDefinition"):
+        if events and events[0].find(_B + tag) is not None:
+            kind = tag.removesuffix("EventDefinition")
+            advice = "start the process with a none, timer or message start event"
+            problems.append((events[0], f"{kind} start events belong in event sub-processes: {advice}"))
     start = start_of(process)
     if start.kind == "timer":
         if start.timer_kind not in ("timeCycle", "timeDate") or not start.timer:

@@ -95,6 +95,8 @@ def test_cron_in_unix_and_quartz_forms_and_dates() -> None:
     assert parse_cycle("timeCycle", "30 9 * * 1-5").due_after(monday, 0, 0) == _at("2026-01-05T09:30:00")
     # Quartz: seconds first, ? for "no value", day-of-week 1 = Sunday
     assert parse_cycle("timeCycle", "0 0 9 ? * 1").due_after(monday, 0, 0) == _at("2026-01-11T09:00:00")
+    assert parse_cycle("timeCycle", "0 0 9 ? * 2#1").cron == "0 0 9 * * 1#1"  # the first Monday
+    assert parse_cycle("timeCycle", "0 0 9 ? * 2-6/2").cron == "0 0 9 * * 1-5/2"
     once = parse_cycle("timeDate", "2026-02-01T10:00:00")
     assert once.due_after(0, 0, 0) == _at("2026-02-01T10:00:00") and once.due_after(0, 0, 1) is None
     for bad in ("every day", "R/2026-01-01T00:00:00Z", "61 * * * *"):
