@@ -24,7 +24,7 @@ from tests.support.flow_bpmn import (
     model,
     sub_process,
 )
-from tests.support.flows import open_session_with_anna_online, pick, run_for_ivan
+from tests.support.flows import pick, run_for_ivan
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "flow"
 
@@ -90,6 +90,8 @@ async def test_an_uncaught_error_fails_the_instance_with_its_code_on_the_desk(tm
         assert "BPMN error E_STOCK “Out of stock” was not caught" in (failed.error or "")
         thread = await rig.desk_thread(1)
         assert any(t.startswith("✖ Loose end failed") and "E_STOCK" in t for t in thread), thread
+        topic = [m.get("text", "") for m in await rig.topic(1)]
+        assert any("Loose end failed" in t and "E_STOCK" in t for t in topic), topic
         assert "Never said" not in rig.client_chat(IVAN)
 
 
@@ -224,18 +226,15 @@ async def test_an_error_ending_the_called_process_is_caught_on_the_call_activity
     parent = model(
         "buy",
         "Buy",
+        script("item = 'at noon'"),
         call("reserve", [{"variables": "all"}], [{"variables": "all"}], name="Reserve"),
         block("linedesk.reply", text="Reserved"),
-        extras=boundary("main_2", error_ref("Error_stock"), block("linedesk.reply", text="Sold out: {why}")),
+        extras=boundary("main_3", error_ref("Error_stock"), block("linedesk.reply", text="Sold out: {why}")),
     )
     child = model("reserve", "Reserve", script("why = 'last one went ' + item"), error_end("Error_stock"))
     async with flow_rig(tmp_path, {"buy.bpmn": parent, "reserve.bpmn": child}) as rig:
-        await open_session_with_anna_online(rig)
+        record = await run_for_ivan(rig, "Buy")
         assert rig.desk is not None
-        record = await rig.desk.processes.start(
-            "buy", await rig.desk.store.get_session(1), started_by="anna", trigger="manual", extra={"item": "at noon"}
-        )
-        await rig.settle()
         done = await rig.desk.store.get_instance(record.id)
         assert done is not None and done.status == InstanceStatus.COMPLETED, done and done.error
         assert rig.client_chat(IVAN)[-1] == "Sold out: last one went at noon"
