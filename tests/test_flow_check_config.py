@@ -133,3 +133,13 @@ def test_event_sub_processes_linedesk_cannot_trigger_are_named(
     assert code == 1
     assert "inner.bpmn:" in err and "[deep_sub] event sub-processes run at a process's top level only" in err
     assert "by_message.bpmn:" in err and "an event sub-process with a message start is not supported" in err
+
+
+def test_call_activities_that_call_back_are_named(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = {
+        "ping.bpmn": model("ping", "Ping", call("pong", [], [], name="To pong")),
+        "pong.bpmn": model("pong", "Pong", script("x = 1"), call("ping", [], [], name="To ping")),
+    }
+    code, _, err = _check(folder, capsys, files)
+    assert code == 1
+    assert "ping.bpmn:" in err and "[main_2 “To pong”] calls process 'pong', which calls back into this one" in err

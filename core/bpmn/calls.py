@@ -135,6 +135,14 @@ class ProcessIndex:
         return seen
 
 
+    def calls_back(self, called: str, file: Path) -> bool:
+        """Does the process `called` lead, through its call activities, back into `file`?"""
+        start = self.files.get(called)
+        if start is None:
+            return False
+        return start == file or file in self.dependencies(start)
+
+
 def call_problem(element: Any, index: ProcessIndex) -> str | None:
     """What is wrong with a call activity, for check-config."""
     called = element.get("calledElement")
@@ -144,6 +152,9 @@ def call_problem(element: Any, index: ProcessIndex) -> str | None:
         return "calledElement must be a process id, not an expression"
     if called not in index.files:
         return f"calls process {called!r}, which is not in the catalog (no executable process with that id)"
+    file = Path(str(element.getroottree().docinfo.URL or ""))
+    if index.calls_back(called, file):
+        return f"calls process {called!r}, which calls back into this one: recursive calls are not supported"
     for tag in ("in", "out"):
         for mapping in _mappings(element, tag):
             expression = mapping.get("sourceExpression")
