@@ -20,9 +20,17 @@ from tests.support.flow_bpmn import (
     sub_process,
     timer_cycle,
 )
-from tests.test_cli import ENV, ROOT
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "flow"
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "flow"
+ENV = {
+    "SUPPORT_BOT_TOKEN": "1:x",
+    "SUPPORT_BOT_SECRET": "s3cret",
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_SIGNING_SECRET": "sig",
+    "SALES_BOT_TOKEN": "2:y",
+    "SALES_BOT_SECRET": "s4cret",
+}
 
 
 @pytest.fixture

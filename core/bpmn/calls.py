@@ -134,7 +134,6 @@ class ProcessIndex:
                     todo.append(other)
         return seen
 
-
     def calls_back(self, called: str, file: Path) -> bool:
         """Does the process `called` lead, through its call activities, back into `file`?"""
         start = self.files.get(called)
