@@ -24,7 +24,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from core.bpmn.catalog import ProcessEntry
-from core.bpmn.event_subs import settle_event_subprocesses
+from core.bpmn.event_subs import has_event_subprocesses, settle_event_subprocesses
 from core.bpmn.specs import BlockTask, make_serializer
 from core.bpmn.thrown import uncaught_error
 
@@ -270,7 +270,10 @@ class WorkflowRun:
 
 
 def _settle_flow(workflow: BpmnWorkflow) -> Callable[[Task | None], None]:
-    """Event sub-processes' interruptions (core/bpmn/event_subs.py), after every task."""
+    """Event sub-processes' interruptions (core/bpmn/event_subs.py), after every task — a no-op for the
+    (most) processes that have none."""
+    if not has_event_subprocesses(workflow):
+        return lambda task: None
 
     def settle(task: Task | None) -> None:
         settle_event_subprocesses(workflow)

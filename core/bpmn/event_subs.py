@@ -111,10 +111,6 @@ def settle_event_subprocesses(workflow: Any) -> None:
         workflow._mark_complete(done[-1])
 
 
-def _ancestors(task: Task) -> list[Task]:
-    found = []
-    parent = task.parent
-    while parent is not None:
-        found.append(parent)
-        parent = parent.parent
-    return found
+def has_event_subprocesses(workflow: Any) -> bool:
+    specs = [workflow.spec, *workflow.subprocess_specs.values()]
+    return any(isinstance(ts, LinedeskEventSubprocess) for spec in specs for ts in spec.task_specs.values())
