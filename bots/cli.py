@@ -146,7 +146,7 @@ def _processes(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     catalog = load_catalog(config.processes.dir, BLOCKS)
-    for group in catalog.grouped():
+    for group in catalog.grouped(everything=True):
         print(group.scope.title)
         for entry in group.processes:
             print(f"  {entry.id:<28} {entry.name}  ({entry.file.relative_to(catalog.root)})")

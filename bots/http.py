@@ -294,9 +294,12 @@ class _AdminApi:
                     {
                         "scope": group.scope.title,
                         "kind": group.scope.kind,
-                        "processes": [{"id": e.id, "name": e.name, "file": str(e.file)} for e in group.processes],
+                        "processes": [
+                            {"id": e.id, "name": e.name, "file": str(e.file), "start": e.start.kind}
+                            for e in group.processes
+                        ],
                     }
-                    for group in self._desk.catalog.grouped()
+                    for group in self._desk.catalog.grouped(everything=True)
                 ]
             }
         )

@@ -1,7 +1,9 @@
 """Automatic start: (line, event) → process, on or off (SPEC §5 "Automatic start").
 
-The config's rules are the defaults. A rule changed at run time (Slack, Telegram, CLI,
-API) is stored with the file's rule as it was then, and wins until the file's rule
+The config's rules are the defaults. A catalog process whose message start event is named like an event
+(`session.created`, …) is an always-on rule of its own on every line, next to (not instead of) the line's
+rule for that event; when the line's rule names that same process it starts once. A rule changed at run
+time (Slack, Telegram, CLI, API) is stored with the file's rule as it was then, and wins until the file's rule
 itself changes. Every (rule, session, event occurrence) starts at most one instance —
 claimed in the store, so a duplicate delivery or a second linedesk instance starts nothing.
 """
@@ -185,20 +187,28 @@ class Autostart:
         else:
             occurrence = str(session.number)
         rule = await self.rule(session.line_id, event.name)
-        if rule is None or not rule.enabled:
+        base = f"autostart:{session.line_id}:{event.name}:{occurrence}"
+        modelled = self.modelled(event.name)
+        if rule is not None and rule.enabled and rule.process_id not in modelled:
+            await self._fire(session, event.name, rule.process_id, base)
+        for process_id in modelled:  # a message start named like the event: on for every line
+            await self._fire(session, event.name, process_id, f"{base}:{process_id}")
+
+    def modelled(self, event_name: str) -> list[str]:
+        """Processes whose message start event is named like the auto-start event: they act as an always-on
+        rule on every line, whatever the rules say (SPEC §11)."""
+        return [entry.id for entry in self._processes.catalog if entry.start.autostart_event == event_name]
+
+    async def _fire(self, session: Session, event_name: str, process_id: str, key: str) -> None:
+        if process_id not in self._processes.catalog:
+            log.error("auto-start %s %s names %r, which is not in the catalog", session.line_id, event_name, process_id)
             return
-        if rule.process_id not in self._processes.catalog:
-            log.error(
-                "auto-start %s %s names %r, which is not in the catalog", session.line_id, event.name, rule.process_id
-            )
-            return
-        key = f"autostart:{session.line_id}:{event.name}:{occurrence}"
         if not await self._store.claim(key, CLAIM_TTL, self._clock.now()):
             log.info("auto-start %s already claimed: not starting twice", key)
             return
         fresh = await self._store.get_session(session.number) or session
         try:
-            await self._processes.start(rule.process_id, fresh, started_by=AUTOMATION, trigger=event.name)
+            await self._processes.start(process_id, fresh, started_by=AUTOMATION, trigger=event_name)
         except Refusal as refusal:
             log.info("auto-start %s refused: %s", key, refusal.reason)
         except Exception:

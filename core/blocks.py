@@ -141,7 +141,10 @@ class Blocks:
 
     async def _session_and_client(self, instance: InstanceRecord) -> tuple[Session, Client]:
         if instance.session is None:
-            raise BlockError("this instance has no session")
+            raise BlockError(
+                "this instance has no session (started by a timer or the REST API): "
+                "use linedesk.initiative with a client and a line"
+            )
         session = await self._store.get_session(instance.session)
         if session is None:
             raise BlockError(f"session #{instance.session} does not exist")

@@ -29,3 +29,7 @@ class RefSpace(StrEnum):
     DESK_CHANNEL = "desk.channel"
     """"<session number>" → {"channel"}: the Slack desk channel chosen for the session's thread before it is
     posted (a line with several desk channels; `Store.choose_desk_channel`)."""
+    TIMER_START = "process.timer_start"
+    """process id → {"definition", "anchor", "last", "runs"}: a timer start event's schedule — the definition
+    it was computed from, when linedesk first saw it, when it last started the process and how often
+    (`core.processes.schedule`)."""

@@ -26,7 +26,9 @@ from core.bpmn.checks import (
     inspect_file,
     participant_names,
 )
+from core.bpmn.flow_checks import FlowContext, flow_problems, start_note
 from core.bpmn.specs import LinedeskParser
+from core.bpmn.starts import ProcessStart, start_of
 
 __all__ = [
     "BPMN_NS",
@@ -71,6 +73,7 @@ class ProcessEntry:
     file: Path
     spec: BpmnProcessSpec
     subprocess_specs: dict[str, Any] = field(default_factory=dict)
+    start: ProcessStart = field(default_factory=ProcessStart)
 
 
 @dataclass
@@ -105,10 +108,13 @@ class Catalog:
     def get(self, process_id: str) -> ProcessEntry | None:
         return self._entries.get(process_id)
 
-    def grouped(self) -> list[ScopeGroup]:
-        """Company first, then each section, then each app; processes by name within a scope."""
+    def grouped(self, *, everything: bool = False) -> list[ScopeGroup]:
+        """Company first, then each section, then each app; processes by name within a scope. Only those an
+        operator starts (a none start event) unless `everything`."""
         groups: dict[Scope, list[ProcessEntry]] = {}
         for entry in self._entries.values():
+            if not everything and not entry.start.manual:
+                continue
             groups.setdefault(entry.scope, []).append(entry)
         return [
             ScopeGroup(scope, sorted(entries, key=lambda e: e.name.casefold()))
@@ -138,7 +144,10 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
         return Catalog(root, [], [CatalogProblem(str(root), None, None, "process folder does not exist")])
     seen: dict[str, Path] = {}
     forms = FormIndex.scan(root)
-    for file in sorted(root.rglob("*.bpmn")):
+    files = sorted(root.rglob("*.bpmn"))
+    context = FlowContext.scan(root, files)  # DMN decisions and called processes, across the folder
+    problems.extend(CatalogProblem(*found) for found in context.decisions.problems)
+    for file in files:
         scope = scope_of(root, file)
         if scope is None:
             problems.append(
@@ -146,12 +155,12 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
             )
             continue
         report = inspect_file(file, blocks)
-        file_problems = report.problems + _form_problems(file, forms)
+        file_problems = report.problems + _form_problems(file, forms) + _flow_problems(file, context)
         problems.extend(file_problems)
         if file_problems:
             continue
         notes.extend(report.notes)
-        for entry in _parse_file(file, scope, problems, forms):
+        for entry in _parse_file(file, scope, problems, (forms, context)):
             if entry.id in seen:
                 problems.append(
                     CatalogProblem(
@@ -164,7 +173,28 @@ def load_catalog(root: Path, known_blocks: Iterable[str]) -> Catalog:
                 continue
             seen[entry.id] = file
             entries.append(entry)
+            note = (
+                start_note(entry.id, entry.start)
+                if entry.start.kind == "timer" or entry.start.autostart_event
+                else None
+            )
+            if note:  # a message start that is no auto-start event is noted by inspect_file already
+                notes.append(CatalogProblem(str(file), _line_of(file, entry.id), entry.id, note))
     return Catalog(root, entries, problems, notes)
+
+
+def _flow_problems(file: Path, context: FlowContext) -> list[CatalogProblem]:
+    """Call activities, decisions and start events linedesk cannot run (`core.bpmn.flow_checks`)."""
+    try:
+        tree = etree.parse(str(file))
+    except etree.XMLSyntaxError:
+        return []  # inspect_file reports it
+    return [
+        CatalogProblem(str(file), *found)
+        for process in tree.getroot().iter(f"{{{BPMN_NS}}}process")
+        if process.get("isExecutable") == "true"
+        for found in flow_problems(process, context)
+    ]
 
 
 def _form_problems(file: Path, forms: FormIndex) -> list[CatalogProblem]:
@@ -176,16 +206,25 @@ def _form_problems(file: Path, forms: FormIndex) -> list[CatalogProblem]:
 
 
 def _parse_file(
-    file: Path, scope: Scope, problems: list[CatalogProblem], forms: FormIndex | None = None
+    file: Path, scope: Scope, problems: list[CatalogProblem], parts: tuple[FormIndex, FlowContext]
 ) -> list[ProcessEntry]:
+    """The file's processes, parsed with the forms, decisions and called processes they use (`parts`)."""
+    forms, context = parts
     parser = LinedeskParser(forms)
     try:
+        context.decisions.add_to(parser)
+        for other in context.processes.dependencies(file):
+            parser.add_bpmn_file(str(other))
         parser.add_bpmn_file(str(file))
         tree = etree.parse(str(file))
         pools = participant_names(tree)
-        drawn = {p.get("id"): " ".join((p.get("name") or "").split()) for p in tree.iter(f"{{{BPMN_NS}}}process")}
+        processes = list(tree.iter(f"{{{BPMN_NS}}}process"))
+        drawn = {p.get("id"): " ".join((p.get("name") or "").split()) for p in processes}
+        starts = {p.get("id"): start_of(p) for p in processes}
         result = []
         for process_id in parser.get_process_ids():
+            if process_id not in drawn:
+                continue  # a process of a called file: its own file makes its entry
             spec = parser.get_spec(process_id)
             result.append(
                 ProcessEntry(
@@ -195,6 +234,7 @@ def _parse_file(
                     file=file,
                     spec=spec,
                     subprocess_specs=parser.get_subprocess_specs(process_id),
+                    start=starts[process_id],
                 )
             )
         return result

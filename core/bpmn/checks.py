@@ -63,9 +63,13 @@ SUPPORTED_ELEMENTS = frozenset(
         "loopCardinality",
         "completionCondition",
         "extensionElements",
+        "callActivity",
+        "businessRuleTask",
+        "escalationEventDefinition",
     }
 )
-"""BPMN elements linedesk runs."""
+"""BPMN elements linedesk runs (call activities, decisions and escalations: `core/bpmn/flow_checks.py` checks them
+further)."""
 
 TOLERATED_ELEMENTS = frozenset(
     {
@@ -110,16 +114,12 @@ IGNORED_WHEN_PARSING = frozenset(
 )
 """Tolerated elements removed before SpiffWorkflow reads the file (it would try to run them)."""
 
-LATER = "not supported yet (SPEC §11, in progress)"
 _UNSUPPORTED_HINTS = {
-    "callActivity": f"call activities are {LATER}: draw the called steps in this process or in a sub-process",
-    "businessRuleTask": f"business rule tasks (DMN) are {LATER}: decide in a Python script task or a gateway",
     "sendTask": 'use a service task with camunda:topic="linedesk.reply" or an external topic (§12)',
     "receiveTask": "use an intermediate message catch event (message client_message) to wait for the client",
     "complexGateway": "use exclusive, inclusive or parallel gateways",
     "transaction": "draw it as an ordinary sub-process",
     "adHocSubProcess": "draw it as an ordinary sub-process",
-    "escalationEventDefinition": f"escalation events are {LATER}: use an error event or a gateway",
     "conditionalEventDefinition": "conditional events do not exist in linedesk: use a gateway after a wait",
     "compensateEventDefinition": "compensation does not exist in linedesk: draw the undo steps explicitly",
     "cancelEventDefinition": "cancel events need transactions: use an error end event",

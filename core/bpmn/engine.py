@@ -28,8 +28,10 @@ from SpiffWorkflow.util.task import TaskState
 from core.bpmn import juel
 from core.bpmn.catalog import ProcessEntry
 from core.bpmn.checks import BLOCK_PREFIX
+from core.bpmn.event_subs import has_event_subprocesses, settle_event_subprocesses
 from core.bpmn.form_fields import FormField, field_from_dict
 from core.bpmn.specs import BlockTask, is_start_form, make_serializer
+from core.bpmn.thrown import uncaught_error
 
 __all__ = ["BlockCall", "EngineError", "FormField", "UserTaskView", "WaitState", "WorkflowRun"]
 
@@ -184,16 +186,21 @@ class WorkflowRun:
     def advance(self) -> None:
         """Run every engine task (gateways, scripts, events) until only manual tasks wait."""
         try:
-            self.workflow.do_engine_steps()
+            settle = _settle_flow(self.workflow)
+            self.workflow.do_engine_steps(did_complete_task=settle)
             # do_engine_steps refreshes due timers only at its end: run what they released
             for _ in range(1000):
+                settle(None)
                 if not self.workflow.get_tasks(state=TaskState.READY, manual=False):
                     break
-                self.workflow.do_engine_steps()
+                self.workflow.do_engine_steps(did_complete_task=settle)
         except SpiffWorkflowException as err:
             raise EngineError(_describe(err), _failed_task(err)) from err
         except Exception as err:
             raise EngineError(f"{type(err).__name__}: {err}") from err
+        error = uncaught_error(self.workflow)
+        if error:
+            raise EngineError(error)
 
     def waiting(self) -> WaitState:
         """What the run waits on besides manual tasks: the client's next message, a timer."""
@@ -324,6 +331,18 @@ def _people(task: Task) -> dict[str, Any]:
         "candidate_groups": resolve_names(attrs.get("candidateGroups"), task.data, bpmn_id),
         "due_date": resolve(attrs.get("dueDate"), task.data, bpmn_id),
     }
+
+
+def _settle_flow(workflow: BpmnWorkflow) -> Callable[[Task | None], None]:
+    """Event sub-processes' interruptions (core/bpmn/event_subs.py), after every task — a no-op for the
+    (most) processes that have none."""
+    if not has_event_subprocesses(workflow):
+        return lambda task: None
+
+    def settle(task: Task | None) -> None:
+        settle_event_subprocesses(workflow)
+
+    return settle
 
 
 def _attrs(task: Task) -> dict[str, Any]:

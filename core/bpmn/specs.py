@@ -20,18 +20,22 @@ from typing import Any, ClassVar
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.config import ManualTask as _SpiffManualTask
-from SpiffWorkflow.bpmn.specs.defaults import ManualTask, StartEvent
+from SpiffWorkflow.bpmn.specs.defaults import CallActivity, EventSubprocess, ManualTask, StartEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.camunda.parser import CamundaParser
-from SpiffWorkflow.camunda.parser.event_parsers import CamundaStartEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
+from core.bpmn.calls import LinedeskCallActivity, LinedeskCallActivityParser
 from core.bpmn.camunda_forms import FormIndex, form_of
+from core.bpmn.decisions import DecisionTask, DecisionTaskParser
+from core.bpmn.event_subs import EventStartParser, EventSubprocessAwareParser, LinedeskEventSubprocess
 from core.bpmn.form_fields import field_to_dict
 from core.bpmn.juel import is_juel
 from core.bpmn.normalize import normalize
+from core.bpmn.starts import plain_start_events
 
 _CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 
@@ -88,7 +92,7 @@ class BlockTaskParser(_ExtensionsMixin, CamundaTaskParser):
     pass
 
 
-class FormStartEventParser(_FormMixin, CamundaStartEventParser):
+class FormStartEventParser(_FormMixin, EventStartParser):
     """A none start event with a form (formData or a Camunda Form) waits for it as a manual task."""
 
     task: Any
@@ -125,7 +129,10 @@ class LinedeskParser(CamundaParser):
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (BlockTaskParser, BlockTask),
         full_tag("userTask"): (FormUserTaskParser, UserTask),
+        full_tag("callActivity"): (LinedeskCallActivityParser, LinedeskCallActivity),
+        full_tag("subProcess"): (EventSubprocessAwareParser, CallActivity),
         full_tag("startEvent"): (FormStartEventParser, StartEvent),
+        full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
     }
 
     def __init__(self, forms: FormIndex | None = None) -> None:
@@ -137,6 +144,7 @@ class LinedeskParser(CamundaParser):
         for tag in ("timeDuration", "timeDate", "timeCycle"):
             for node in bpmn.iter(full_tag(tag)):
                 node.text = camunda_timer_expression(node.text or "")
+        plain_start_events(bpmn)
         super().add_bpmn_xml(bpmn, filename)
 
 
@@ -155,4 +163,7 @@ def camunda_timer_expression(text: str) -> str:
 def make_serializer() -> BpmnWorkflowSerializer:
     config = dict(CAMUNDA_CONFIG)
     config[BlockTask] = config[_SpiffManualTask]
+    config[LinedeskCallActivity] = config[CallActivity]
+    config[DecisionTask] = config[BusinessRuleTask]
+    config[LinedeskEventSubprocess] = config[EventSubprocess]
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))

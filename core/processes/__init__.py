@@ -37,6 +37,7 @@ from core.model import (
 from core.operators import Operators
 from core.outbox_actions import TaskCard
 from core.processes.forms import FormsMixin, InstanceBusy, Submission
+from core.processes.schedule import Schedule
 from core.store.base import Store
 from core.telemetry import NO_TELEMETRY, Telemetry
 
@@ -79,6 +80,8 @@ class Processes(FormsMixin):
         self._operators = parts.operators
         self._locks = KeyedLocks()
         self._timers_running = False
+        self.schedule = Schedule(self._store, self._clock, catalog, self, AUTOMATION)
+        """Timer start events: processes started on schedule (`core.processes.schedule`)."""
 
     # --- starting -------------------------------------------------------------------------
     async def start_manual(
@@ -105,6 +108,10 @@ class Processes(FormsMixin):
         entry = self.catalog.get(process_id)
         if entry is None:
             raise Refusal(f"There is no process {process_id!r} in the catalog.", "no_process")
+        if not entry.start.manual:
+            raise Refusal(
+                f"“{entry.name}” is not started by hand (it has a {entry.start.kind} start event).", "no_process"
+            )
         if guard_double_click and not await self._store.claim(
             f"start:{operator.id}:{session_number}:{process_id}", DOUBLE_CLICK_WINDOW, self._clock.now()
         ):
@@ -225,6 +232,7 @@ class Processes(FormsMixin):
         while self._timers_running:
             try:
                 await self.wake_due()
+                await self.schedule.start_due()
                 if loop.time() >= next_resume:  # an instance whose driver died (another linedesk, kill -9)
                     next_resume = loop.time() + RESUME_EVERY
                     await self.resume()

@@ -130,13 +130,16 @@ def test_start_events_signal_refused_message_starts_noted(tmp_path: Path) -> Non
     (tmp_path / "a.bpmn").write_text(process(signal))
     auto = '<bpmn:startEvent id="auto"><bpmn:messageEventDefinition messageRef="m1" /></bpmn:startEvent>'
     rest = '<bpmn:startEvent id="rest" name="Paid"><bpmn:messageEventDefinition messageRef="m2" /></bpmn:startEvent>'
-    (tmp_path / "b.bpmn").write_text(process(auto + rest, messages).replace('id="p"', 'id="q"'))
+    # one start event per process (core/bpmn/starts.py): the two message starts in processes of their own
+    (tmp_path / "b.bpmn").write_text(process(auto, messages).replace('id="p"', 'id="q"'))
+    (tmp_path / "c.bpmn").write_text(process(rest, messages).replace('id="p"', 'id="r"'))
     catalog = load_catalog(tmp_path, BLOCKS)
     [problem] = catalog.problems
     assert (problem.element, problem.name, problem.line) == ("sig", "Alarm", 3)
     assert "signal start event: use a none start, a timer start or a message start (§12)" in str(problem)
     assert [str(n).split(" ", 1)[1] for n in catalog.notes] == [
-        "[rest] \"Paid\" message start 'order.paid': started through REST (§12)"
+        "[q] process q: message start 'session.created': auto-started on session.created on every line",
+        "[rest] \"Paid\" message start 'order.paid': started through REST (§12)",
     ]
 
 
