@@ -95,11 +95,11 @@ def mirror_of(message: Message, line_id: str) -> Mirror:
 
 def desk_merge(head: OutboxEntry, later: OutboxEntry) -> bool:
     """What a desk delivers together with the head of a session's conversation: the session's mirrored
-    messages that waited behind the desk's limit (one post, in order), and card refreshes (the card is drawn
-    from the session as it is now, so one refresh stands for all)."""
+    messages and notices that waited behind the desk's limit (one post, in order), and card refreshes (the card
+    is drawn from the session as it is now, so one refresh stands for all)."""
     a, b = head.action, later.action
-    if isinstance(a, Mirror) and isinstance(b, Mirror):
-        return a.session == b.session
+    if isinstance(a, Mirror | Notice) and isinstance(b, Mirror | Notice):
+        return a.session == b.session  # a notice ("✋ Anna took the session") is a line of the post too
     return isinstance(a, RefreshCard) and isinstance(b, RefreshCard) and a.session == b.session
 
 

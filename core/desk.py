@@ -10,7 +10,7 @@ from core.config import Config, LineConfig
 from core.courier import mirror_of
 from core.errors import DeliveryError
 from core.model import OutboxEntry, Session
-from core.outbox_actions import Mirror, ToDesk, unknown_action
+from core.outbox_actions import Mirror, Notice, ToDesk, unknown_action
 from core.store.base import Store
 
 
@@ -36,12 +36,15 @@ class DeskDelivery(ABC):
         except Exception as err:
             raise self.translate(err) from err
 
-    async def mirrored(self, mirror: Mirror, merged: Sequence[OutboxEntry] = ()) -> list[Mirror]:
-        """The messages a `Mirror` shows, in order: itself, or every message of its album (Telegram media
-        group: the album's first message posts them all together), then those of the mirrors merged into it
+    async def mirrored(self, head: Mirror | Notice, merged: Sequence[OutboxEntry] = ()) -> list[Mirror | Notice]:
+        """What a post shows, in order: a `Mirror` itself, or every message of its album (Telegram media
+        group: the album's first message posts them all together), then the mirrors and notices merged into it
         (`desk_merge`), each once."""
-        shown: dict[int, Mirror] = {}
-        for item in [mirror, *(e.action for e in merged if isinstance(e.action, Mirror))]:
+        shown: dict[int, Mirror | Notice] = {}
+        for item in [head, *(e.action for e in merged if isinstance(e.action, Mirror | Notice))]:
+            if isinstance(item, Notice):
+                shown[-len(shown) - 1] = item
+                continue
             for message in await self._album(item):
                 shown.setdefault(message.message_id or -len(shown) - 1, message)
         return list(shown.values())

@@ -83,7 +83,7 @@ PLATFORM_RATES: Mapping[str, Rate] = {
     # "about 1/s, short bursts" (a token bucket of 3 on the platform's side): the full 1/s, with a burst one
     # short of the platform's, so that its bucket always has a send to spare for arrival jitter
     TELEGRAM_CHAT: Rate(1, 1.0, burst=2),
-    TELEGRAM_GROUP: Rate(19, 61.0),
+    TELEGRAM_GROUP: Rate(20, 60.5),
     TELEGRAM_BOT: Rate(25, 1.1),
     SLACK_CHANNEL: Rate(1, 1.0, burst=2),
     SLACK_UPDATE: Rate(45, 61.0),

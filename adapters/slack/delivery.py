@@ -187,6 +187,8 @@ class SlackDeskDelivery(DeskDelivery):
                 await poster.post(channel=root["channel"], thread_ts=root["ts"], text=text, blocks=blocks)
             case StatusCard() as status:
                 await self._status_card(poster, root, status)
+            case Notice() as notice if merged:
+                await self._mirror(poster, root, await self.mirrored(notice, merged), merged=True)
             case Notice(text=notice):
                 text = mrkdwn.escape(notice)
                 await poster.post(
@@ -213,14 +215,16 @@ class SlackDeskDelivery(DeskDelivery):
                 )
         return link.data
 
-    async def _mirror(self, poster: Poster, root: dict[str, Any], items: list[Mirror], *, merged: bool) -> None:
+    async def _mirror(
+        self, poster: Poster, root: dict[str, Any], items: list[Mirror | Notice], *, merged: bool
+    ) -> None:
         """Post the message(s) in the thread; files up to 20 MB are fetched from where the client sent
-        them and uploaded together (an album is one post; so are messages `merged` after waiting behind the
-        channel's limit, each with its time)."""
+        them and uploaded together (an album is one post; so are messages and notices `merged` after waiting
+        behind the channel's limit, each message with its time)."""
         uploads: list[dict[str, Any]] = []
         notes: list[str] = []
         for item in items:
-            for attachment in item.attachments:
+            for attachment in item.attachments if isinstance(item, Mirror) else ():
                 if attachment.ref is None or attachment.too_large:
                     continue
                 try:
@@ -230,12 +234,7 @@ class SlackDeskDelivery(DeskDelivery):
                     continue
                 name = attachment.name or attachment.kind
                 uploads.append({"content": content, "filename": name, "title": name})
-        lines = [mirror_line(item, _bold, files_shown=bool(uploads), escape=mrkdwn.escape) for item in items]
-        if merged:  # each message with its time, in the reader's own time zone
-            lines = [
-                f"{_time(item.sent_at)} {line}" if item.sent_at else line
-                for item, line in zip(items, lines, strict=True)
-            ]
+        lines = [_line_of(item, files_shown=bool(uploads), merged=merged) for item in items]
         text = "\n".join([*lines, *notes])
         if uploads:
             await self._client.files_upload_v2(
@@ -247,7 +246,7 @@ class SlackDeskDelivery(DeskDelivery):
             ts = await poster.post(channel=root["channel"], thread_ts=root["ts"], text=chunk)
             first = first or ts
         for item in items:
-            if item.message_id:
+            if isinstance(item, Mirror) and item.message_id:
                 # an album's messages share the post: a many-to-one link
                 await steadily(
                     self._store.link,
@@ -289,6 +288,15 @@ class SlackDeskDelivery(DeskDelivery):
 
 def _bold(name: str) -> str:
     return f"*{name}*"
+
+
+def _line_of(item: Mirror | Notice, *, files_shown: bool, merged: bool) -> str:
+    """A post's line: a message with its author (and its time, in the reader's own time zone, when the post
+    merges several), or a notice as it is."""
+    if isinstance(item, Notice):
+        return f"_{mrkdwn.escape(item.text)}_"
+    line = mirror_line(item, _bold, files_shown=files_shown, escape=mrkdwn.escape)
+    return f"{_time(item.sent_at)} {line}" if merged and item.sent_at else line
 
 
 def _time(at: float) -> str:

@@ -35,7 +35,14 @@ class _Job:
     entry: OutboxEntry
     session: Session
     line: LineConfig
-    mirrors: list[Mirror]
+    mirrors: list[Mirror | Notice]
+
+
+def _line(item: Mirror | Notice, *, merged: bool) -> str:
+    """A post's line: a notice as it is, a message with its author (and its time, UTC, in a merged post)."""
+    if isinstance(item, Notice):
+        return item.text
+    return f"[{_time(item.sent_at)}] {mirror_line(item)}" if merged and item.sent_at else mirror_line(item)
 
 
 def _time(at: float) -> str:
@@ -73,7 +80,10 @@ class TelegramDeskDelivery(DeskDelivery):
         topic = link.data if link is not None else None
         if isinstance(entry.action, RefreshCard) and (topic is None or not topic.get("card_id")):
             return  # no card yet: its OpenSession, in the session's own lane, draws it as the session is then
-        mirrors = await self.mirrored(entry.action, merged) if isinstance(entry.action, Mirror) else []
+        action = entry.action
+        # a mirror's messages; a notice's only when others waited behind it (a notice alone is plain text)
+        post = isinstance(action, Mirror) or (isinstance(action, Notice) and bool(merged))
+        mirrors = await self.mirrored(action, merged) if post and isinstance(action, Mirror | Notice) else []
         job = _Job(entry, session, line, mirrors)
         if topic is None:
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
@@ -104,6 +114,8 @@ class TelegramDeskDelivery(DeskDelivery):
                 )
             case Mirror():
                 await self._mirror_all(bot, job, topic)
+            case Notice() if job.mirrors:  # with what waited behind it
+                await self._mirror_all(bot, job, topic)
             case Edit() as edit:
                 await self._edit(bot, topic, session, edit)
             case Notice(text=text):
@@ -124,18 +136,20 @@ class TelegramDeskDelivery(DeskDelivery):
         """Messages with files go as themselves; runs of text-only messages that waited together go as one
         post, each line with its time (UTC)."""
         line, session = job.line, job.session
-        texts: list[Mirror] = []
+        texts: list[Mirror | Notice] = []
         for item in [*job.mirrors, None]:
-            if item is not None and not [a for a in item.attachments if a.ref and not a.too_large]:
+            if isinstance(item, Notice) or (
+                item is not None and not [a for a in item.attachments if a.ref and not a.too_large]
+            ):
                 texts.append(item)
                 continue
-            if len(texts) == 1:
+            if len(texts) == 1 and isinstance(texts[0], Mirror):
                 await self._mirror(bot, line, session, topic, texts[0])
             elif texts:
-                lines = [f"[{_time(t.sent_at)}] {mirror_line(t)}" if t.sent_at else mirror_line(t) for t in texts]
-                posted = await self._send_text(bot, topic, "\n".join(lines))
+                posted = await self._send_text(bot, topic, "\n".join(_line(t, merged=len(texts) > 1) for t in texts))
                 for text in texts:
-                    await self._remember(text, topic, posted, caption=False, merged=True)
+                    if isinstance(text, Mirror):
+                        await self._remember(text, topic, posted, caption=False, merged=len(texts) > 1)
             texts = []
             if item is not None:
                 await self._mirror(bot, line, session, topic, item)
