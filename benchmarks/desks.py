@@ -566,6 +566,16 @@ class Run:
             "reordered": tally.reordered,
             "misplaced": tally.misplaced,
             "desk_posts": dict(stage.desk_posts),
+            "tags_per_mirror_post": round(len(tally.arrived) / max(1, stage.desk_posts["mirrors"]), 2),
+            "timeline": [
+                [
+                    round(stage.sent[s].at - start, 2),
+                    stage.sent[s].client,
+                    round(tally.arrived[s] - stage.sent[s].at, 2),
+                ]
+                for s in seqs
+                if s in tally.arrived
+            ],
             "webhook_errors": dict(poster.errors),
             "generator_worst_late_ms": round(worst_late * 1000, 1),
         }
