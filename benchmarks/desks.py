@@ -24,8 +24,8 @@ a session's card (Slack: Take, or "Back to the queue" when it is taken; Telegram
 remain) and the card update is timed from the click to the `chat.update` / `editMessageText` reaching the
 sandbox with the card's new state.
 
-    python benchmarks/desks.py --quick                 # every scenario for 1 minute (~10 minutes)
-    python benchmarks/desks.py                         # 5 minutes each (~35 minutes)
+    python benchmarks/desks.py --quick                 # every scenario for 1 minute (~13 minutes)
+    python benchmarks/desks.py                         # 5 minutes each (~36 minutes)
     python benchmarks/desks.py --scenarios slack-30,telegram-15 --minutes 3 --store redis
     python benchmarks/desks.py --parallel              # the scenarios at once (each its own sandboxes and serve)
 """
@@ -398,7 +398,10 @@ class Run:
         await asyncio.gather(*tasks)
         posted = time.perf_counter()
         await cards
-        self.log(f"posted; cards: {self.card_results}")
+        seen = [c["latency_s"] for c in self.card_results if "latency_s" in c]
+        self.log(
+            f"posted; card updates seen {len(seen)}/{len(self.card_results)}, slowest {max(seen, default=0):.3f} s"
+        )
         missing = await self._wait_for(seqs, max(120.0, 3 * scenario.lag_p99_s))
         drained = time.perf_counter()
         await asyncio.sleep(2.0)  # a duplicate would come now
