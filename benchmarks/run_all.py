@@ -3,6 +3,7 @@
     python -m benchmarks --quick          # ~5 minutes: smaller loads, for a first look
     python -m benchmarks                  # the full set (~20 minutes), what benchmarks/README.md reports
     python -m benchmarks --profile        # also a py-spy profile of linedesk under the relay load
+    python -m benchmarks --desks          # also the busy desks of SPEC §13 (desks.py: +35 minutes, +10 quick)
 
 Each benchmark writes its own JSON to benchmarks/results/ (`*-quick.json` in quick mode); this one adds
 `summary.json` (or `summary-quick.json`) with the targets. Needs the `bench` extra
@@ -24,11 +25,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import footprint, instances, process_cycle, relay, slack_ack
+from benchmarks import desks, footprint, instances, process_cycle, relay, slack_ack
 from benchmarks.results import RESULTS, ROOT, machine, table, write_results
 from benchmarks.stage import redis_answers, redis_cleanup, redis_prefix, redis_url
 
-STEPS = ("relay", "relay-profile", "slack_ack", "footprint", "instances")
+STEPS = ("relay", "relay-profile", "slack_ack", "footprint", "instances", "desks")
 
 
 def cycle(quick: bool) -> list[dict[str, Any]]:
@@ -102,10 +103,31 @@ def targets(relay_data: dict[str, Any], ack_data: dict[str, Any], two: dict[str,
     return rows
 
 
+def desk_targets(data: dict[str, Any]) -> list[list[str]]:
+    """SPEC §13's targets, one row per scenario of `desks.py`."""
+    rows: list[list[str]] = []
+    for r in data.get("results", []):
+        v = r.get("verdicts") or desks.verdicts(r)
+        lag, cards = r["lag"], r["cards"]
+        wanted = f"p99 lag < {r['targets']['lag_p99_s']:.0f} s"
+        if r["targets"]["card_p99_s"] is not None:
+            wanted += f", cards p99 < {r['targets']['card_p99_s']:.0f} s"
+        rows.append(
+            [
+                f"desks {r['scenario']}: {wanted}, 0 × 429, intact, lag not growing",
+                f"p99 {lag['p99_s']:.1f} s, cards p99 {cards['p99_s']:.2f} s, {r['refusals_429_total']} × 429, "
+                f"lost/dup/reordered {r['lost']}/{r['duplicates']}/{r['reordered']}",
+                verdict(all(ok is not False for ok in v.values())),
+            ]
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller loads (~5 minutes)")
     parser.add_argument("--profile", action="store_true", help="also profile linedesk under the relay load (py-spy)")
+    parser.add_argument("--desks", action="store_true", help="also the busy desks of SPEC §13 (desks.py)")
     parser.add_argument(
         "--reuse",
         default="",
@@ -153,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = targets(relay_data, ack_data, two)
     print("\n== SPEC §10 targets")
     print(table(rows, ["target", "measured", ""]))
+    if args.desks:
+        desk_data = step("desks", "busy desks (SPEC §13)", lambda: desks.main(quick))
+        desk_rows = desk_targets(desk_data)
+        print("\n== SPEC §13 targets")
+        print(table(desk_rows, ["target", "measured", ""]))
+        rows += desk_rows
     minutes = (time.monotonic() - began) / 60
     load = [round(x, 2) for x in os.getloadavg()]
     print(f"\n{minutes:.1f} minutes; load average at the end: {load}")

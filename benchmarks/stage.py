@@ -51,7 +51,7 @@ CONFIG = """
 dir = "{processes}"
 
 [delivery]
-pace = false
+pace = {pace}
 lease = {lease}
 
 [[lines]]
@@ -59,7 +59,7 @@ id = "support"
 name = "Support"
 telegram_token = "{token}"
 telegram_webhook_secret = "{secret}"
-slack_desk_channel = "{desk_channel}"
+{desks}
 greeting = "Hello! An operator will answer shortly."
 {autostart}
 {operators}
@@ -70,12 +70,30 @@ OPERATOR = """
 id = "op{n:02d}"
 name = "Operator {n}"
 slack_user = "U0OP{n:04d}"
-lines = ["support"]
+{telegram}lines = ["support"]
 """
 
 
 def operator_slack(n: int) -> str:
     return f"U0OP{n:04d}"
+
+
+def operator_telegram(n: int) -> int:
+    """Operator number `n`'s Telegram user id (operators have one where the config gives them a Telegram desk)."""
+    return 900_000 + n
+
+
+def desks_config(desk_channels: Sequence[str], telegram_desk: int | None) -> str:
+    """The support line's desks: one Slack channel (`slack_desk_channel`), several (`slack_desk_channels`) or
+    none, and a Telegram forum group (`telegram_desk_chat`) or none."""
+    lines = []
+    if len(desk_channels) == 1:
+        lines.append(f'slack_desk_channel = "{desk_channels[0]}"')
+    elif desk_channels:
+        lines.append(f"slack_desk_channels = {json.dumps(list(desk_channels))}")
+    if telegram_desk is not None:
+        lines.append(f"telegram_desk_chat = {telegram_desk}")
+    return "\n".join(lines)
 
 
 def write_processes(folder: Path) -> Path:
@@ -351,8 +369,13 @@ def linedesk_config(
     operators: int = 1,
     autostart: str | None = None,
     lease: float = 15.0,
+    pace: bool = False,
+    desk_channels: Sequence[str] = (DESK_CHANNEL,),
+    telegram_desk: int | None = None,
 ) -> Path:
-    """Write a config for one `linedesk serve` on `port` and return its path."""
+    """Write a config for one `linedesk serve` on `port` and return its path. `pace`: `[delivery] pace` (on
+    where the sandboxes enforce their limits); `desk_channels`, `telegram_desk`: the support line's desks
+    (operators get Telegram users, `operator_telegram`, where it has a Telegram desk)."""
     processes = workdir / "processes"
     if not processes.is_dir():
         write_processes(workdir)
@@ -364,11 +387,17 @@ def linedesk_config(
     text = stage.platforms_config(port, store_url) + CONFIG.format(
         processes=processes,
         lease=lease,
+        pace="true" if pace else "false",
         token=TOKEN,
         secret=SECRET,
-        desk_channel=DESK_CHANNEL,
+        desks=desks_config(desk_channels, telegram_desk),
         autostart=rule,
-        operators="".join(OPERATOR.format(n=n) for n in range(1, operators + 1)),
+        operators="".join(
+            OPERATOR.format(
+                n=n, telegram=f"telegram_user = {operator_telegram(n)}\n" if telegram_desk is not None else ""
+            )
+            for n in range(1, operators + 1)
+        ),
     )
     path = workdir / f"linedesk-{port}.toml"
     path.write_text(text)
@@ -385,11 +414,26 @@ def linedesk_program(
     name: str = "linedesk",
     lease: float = 15.0,
     count_store: bool = False,
+    pace: bool = False,
+    desk_channels: Sequence[str] = (DESK_CHANNEL,),
+    telegram_desk: int | None = None,
 ) -> tuple[Program, str]:
-    """`linedesk serve` on a free port; returns the program and its Telegram webhook URL.
-    `count_store`: through `storecount.py`, which counts store calls (see `Program.store_counts`)."""
+    """`linedesk serve` on a free port; returns the program and its Telegram webhook URL (its Slack events URL is
+    `slack_events_url` of it). `count_store`: through `storecount.py`, which counts store calls (see
+    `Program.store_counts`); `pace`, `desk_channels`, `telegram_desk`: see `linedesk_config`."""
     port = free_port()
-    config = linedesk_config(stage, workdir, port, store_url, operators=operators, autostart=autostart, lease=lease)
+    config = linedesk_config(
+        stage,
+        workdir,
+        port,
+        store_url,
+        operators=operators,
+        autostart=autostart,
+        lease=lease,
+        pace=pace,
+        desk_channels=desk_channels,
+        telegram_desk=telegram_desk,
+    )
     counts = workdir / f"store-calls-{port}.json"
     launcher = [str(ROOT / "benchmarks" / "storecount.py"), str(counts)] if count_store else ["-m", "bots.cli"]
     program = Program(
@@ -400,6 +444,11 @@ def linedesk_program(
     )
     program.counts_path = counts if count_store else None
     return program, f"http://127.0.0.1:{port}/telegram/support"
+
+
+def slack_events_url(telegram_webhook: str) -> str:
+    """linedesk's Slack events URL, from the Telegram webhook URL `linedesk_program` returned."""
+    return telegram_webhook.rsplit("/telegram/", 1)[0] + "/slack/events"
 
 
 def echo_program(kind: str, stage: Stage, workdir: Path) -> tuple[Program, str]:
