@@ -148,3 +148,22 @@ def test_check_config_names_juel_syntax_errors_with_file_line_and_element(
     fixed = JUEL_MODEL.replace("${reviewer.}", "${reviewer}").replace("${amount &gt; )}", "#{amount gt 1000}")
     model.write_text(fixed.replace("${order.total()}", "${order.total}"))
     assert main(["check-config"]) == 0, capsys.readouterr().err
+
+
+def test_check_config_notes_an_older_template_that_is_juel_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "Request #{request_no}" was a '#' and a {name} template; it is JUEL now (Camunda's deferred syntax):
+    check-config says so, with the way to keep the '#'."""
+    processes = tmp_path / "processes"
+    shutil.copytree(ROOT / "processes", processes)  # the config's auto-start rules name the shipped processes
+    (processes / "handle_request.bpmn").write_text(
+        (ROOT / "processes" / "handle_request.bpmn").read_text().replace("#${request_no}", "#{request_no}")
+    )
+    shutil.copy(ROOT / "linedesk.example.toml", tmp_path / "linedesk.toml")
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    assert main(["check-config"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "#{request_no} is a JUEL expression" in line]
+    assert len(notes) == 3 and all("write #${request_no}" in note for note in notes)

@@ -9,6 +9,7 @@ how an accepted process will be started or served (message starts, external work
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,7 @@ def inspect_file(file: Path, blocks: frozenset[str]) -> FileReport:
             _walk(file, child, blocks, messages, report)
         _check_flows(file, process, report)
         report.problems.extend(check_expressions(file, process))
+        report.notes.extend(template_notes(file, process))
     return report
 
 
@@ -425,3 +427,29 @@ def check_expressions(file: Path, process: Any) -> list[CatalogProblem]:
                 where = f"{what} of “{name}”" if name else what
                 problems.append(CatalogProblem(str(file), element.sourceline, owner.get("id"), f"{where}: {error}"))
     return problems
+
+
+_OLD_TEMPLATE = re.compile(r"#\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def template_notes(file: Path, process: Any) -> list[CatalogProblem]:
+    """An input parameter that reads like the older `{name}` templates after a '#' ("Request #{request_no}"):
+    `#{…}` is JUEL, as in Camunda, so the '#' is not shown. Noted, since it runs, with the way to keep it."""
+    notes: list[CatalogProblem] = []
+    for element in process.iter(f"{{{CAMUNDA_NS}}}inputParameter"):
+        text = element.text or ""
+        old = _OLD_TEMPLATE.search(text)
+        if old is None or text.strip() == old.group(0) or text.lstrip().startswith("="):
+            continue
+        owner = _owner_of_extension(element)
+        notes.append(
+            CatalogProblem(
+                str(file),
+                element.sourceline,
+                owner.get("id"),
+                f"input {element.get('name')!r}: {old.group(0)} is a JUEL expression (the value alone, no '#'); "
+                f"to show '#' before the value write #${{{old.group(1)}}}",
+                " ".join((owner.get("name") or "").split()) or None,
+            )
+        )
+    return notes
