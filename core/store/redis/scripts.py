@@ -59,27 +59,38 @@ return 1
 # An open session is also in its line's quiet index, scored by `Session.quiet_since` (a closed or spam one
 # leaves it). KEYS: the session, the line's quiet index; ARGV: key prefix, member (the number), the new JSON,
 # its quiet_since ("" when not open), then the new version's indexes.
-_PUT_SESSION = """
-local member = ARGV[2]
-if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], member) else redis.call('ZREM', KEYS[2], member) end
-local new = {}
-for i = 5, #ARGV do new[ARGV[i]] = true end
-local old = redis.call('GET', KEYS[1])
-if old then
-  local s = cjson.decode(old)
-  local p = ARGV[1]
-  local stale = {p .. 'sessions:status:' .. s.status, p .. 'sessions:line:' .. s.line_id .. ':status:' .. s.status}
-  if type(s.assignee) == 'string' then
-    stale[#stale + 1] = p .. 'sessions:assignee:' .. s.assignee .. ':status:' .. s.status
+PUT_SESSION_FUNCTION = """
+local function put_session(key, quiet_key, p, member, doc, quiet, indexes)
+  if quiet ~= '' then redis.call('ZADD', quiet_key, quiet, member) else redis.call('ZREM', quiet_key, member) end
+  local new = {}
+  for _, k in ipairs(indexes) do new[k] = true end
+  local old = redis.call('GET', key)
+  if old then
+    local s = cjson.decode(old)
+    local stale = {p .. 'sessions:status:' .. s.status, p .. 'sessions:line:' .. s.line_id .. ':status:' .. s.status}
+    if type(s.assignee) == 'string' then
+      stale[#stale + 1] = p .. 'sessions:assignee:' .. s.assignee .. ':status:' .. s.status
+    end
+    for _, k in ipairs(stale) do
+      if not new[k] then redis.call('ZREM', k, member) end
+    end
   end
-  for _, k in ipairs(stale) do
-    if not new[k] then redis.call('ZREM', k, member) end
-  end
+  redis.call('SET', key, doc)
+  for _, k in ipairs(indexes) do redis.call('ZADD', k, member, member) end
 end
-redis.call('SET', KEYS[1], ARGV[3])
-for i = 5, #ARGV do redis.call('ZADD', ARGV[i], member, member) end
+"""
+"""`_PUT_SESSION` as a Lua function, for scripts that store a session with other things
+(`core.store.redis.intake`)."""
+
+_PUT_SESSION = (
+    PUT_SESSION_FUNCTION
+    + """
+local indexes = {}
+for i = 5, #ARGV do indexes[#indexes + 1] = ARGV[i] end
+put_session(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], indexes)
 return 1
 """
+)
 
 # Sessions stored before the quiet index existed, put in it (once, at open; idempotent, so several instances
 # opening at once do no harm). KEYS: the open-status indexes; ARGV: key prefix.
