@@ -5,6 +5,7 @@ the links a delivery made."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -188,3 +189,25 @@ async def test_redis_a_client_message_whose_link_fails_writes_nothing(redis_stor
         await store.client_message(session, a_message(session), mirrors(session), source_of("telegram:support:1:7"))
     assert await store.list_messages(session.number) == []
     assert await store.outbox_claim(20.0, 30.0) == []
+
+
+async def test_redis_outbox_complete_of_an_entry_stored_in_another_json_spelling(redis_stores: RedisFactory) -> None:
+    """`outbox_complete` turns the entry done in one script where its JSON is pydantic's; one written otherwise
+    (an older linedesk's `json.dumps`, spaces after the colons) is completed the compare-and-set way."""
+    store = await redis_stores()
+    action = mirror_of(a_message(a_session(number=1)), "support")
+    first, second = await store.outbox_add(
+        [OutboxEntry(conversation="slack.desk:1", route="slack.desk", action=action) for _ in range(2)]
+    )
+    key = store._k("outbox", "entry", first.id)
+    await store._r.set(key, json.dumps(json.loads(await store._r.get(key))))
+    [claimed] = await store.outbox_claim(0.0, 30.0)
+    assert claimed.id == first.id
+    await store.outbox_complete(first.id, [slack_desk_copy(1, 5, "C1", "1.5")])
+    done = await store.outbox_get(first.id)
+    assert done is not None and done.status == OutboxStatus.DONE
+    assert await store.link_of(LinkKind.SLACK_DESK_COPY, "1:5") is not None
+    assert [e.id for e in await store.outbox_claim(0.0, 30.0)] == [second.id]
+    await store.outbox_complete(second.id)
+    assert await store.outbox_claim(0.0, 30.0) == []
+    assert (await store.outbox_stats(0.0))["pending"] == 0

@@ -87,6 +87,7 @@ class RedisBase(Store):
     _outbox_extend_script: AsyncScript
     _outbox_claim: AsyncScript
     _outbox_finish: AsyncScript
+    _outbox_complete_script: AsyncScript
     _client_context_script: AsyncScript
     _client_message_script: AsyncScript
 

@@ -180,37 +180,69 @@ end
 return {out, retaken}
 """
 
-# Compare-and-set of one entry, then the conversation's queue and ready time follow; a head's result ends its
-# lease (the leased hash: conversation → the head a claim took, kept until that head has a result, so that a
-# claim after a lease ran out knows it is taking it again).
+# A result for one entry, then the conversation's queue and ready time follow; a head's result ends its lease
+# (the leased hash: conversation → the head a claim took, kept until that head has a result, so that a claim
+# after a lease ran out knows it is taking it again). As a Lua function, called by _OUTBOX_FINISH (a
+# compare-and-set of the entry) and _OUTBOX_COMPLETE (done, in one round trip).
+# keys: entry, conv, ready, pending, dead, leased; the new JSON, id, conversation, dequeue, dead, px ('0': keep),
+# entry key prefix, created_at
+FINISH_FUNCTION = """
+local function finish(k, new, id, conv, dequeue, dead, px, entry_prefix, created_at)
+  if px ~= '0' then
+    redis.call('SET', k[1], new, 'PX', px)
+  else
+    redis.call('SET', k[1], new)
+  end
+  local head = redis.call('ZRANGE', k[2], 0, 0)
+  local was_head = head[1] == id
+  if dequeue then
+    redis.call('ZREM', k[2], id)
+    redis.call('ZREM', k[4], id)
+  end
+  if dead then redis.call('ZADD', k[5], created_at, id) end
+  if was_head then
+    redis.call('HDEL', k[6], conv)
+    local nh = redis.call('ZRANGE', k[2], 0, 0)
+    if #nh == 0 then
+      redis.call('ZREM', k[3], conv)
+    else
+      local doc = redis.call('GET', entry_prefix .. nh[1])
+      local due = 0
+      if doc then due = cjson.decode(doc)['due_at'] end
+      redis.call('ZADD', k[3], string.format('%.17g', due), conv)
+    end
+  end
+end
+"""
+
 # KEYS: entry, conv, ready, pending, dead, leased
 # ARGV: old JSON, new JSON, id, conversation, dequeue '1'|'0', dead '1'|'0', px ('0': keep),
 #       entry key prefix, created_at
-_OUTBOX_FINISH = """
+_OUTBOX_FINISH = (
+    FINISH_FUNCTION
+    + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[7] ~= '0' then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[7])
-else
-  redis.call('SET', KEYS[1], ARGV[2])
-end
-local head = redis.call('ZRANGE', KEYS[2], 0, 0)
-local was_head = head[1] == ARGV[3]
-if ARGV[5] == '1' then
-  redis.call('ZREM', KEYS[2], ARGV[3])
-  redis.call('ZREM', KEYS[4], ARGV[3])
-end
-if ARGV[6] == '1' then redis.call('ZADD', KEYS[5], ARGV[9], ARGV[3]) end
-if was_head then
-  redis.call('HDEL', KEYS[6], ARGV[4])
-  local nh = redis.call('ZRANGE', KEYS[2], 0, 0)
-  if #nh == 0 then
-    redis.call('ZREM', KEYS[3], ARGV[4])
-  else
-    local doc = redis.call('GET', ARGV[8] .. nh[1])
-    local due = 0
-    if doc then due = cjson.decode(doc)['due_at'] end
-    redis.call('ZADD', KEYS[3], string.format('%.17g', due), ARGV[4])
-  end
-end
+finish(KEYS, ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6] == '1', ARGV[7], ARGV[8], ARGV[9])
 return 1
 """
+)
+
+# An entry delivered, in one round trip: its JSON read here, its status turned to done where the JSON has it
+# (`"status":"pending"`, found exactly once: a quote inside a string is escaped, and no action has a status),
+# then as _OUTBOX_FINISH. 1: done (or no longer pending: left alone); 0: the JSON was not as expected, the caller
+# takes the compare-and-set way. KEYS: entry, ready, pending, dead, leased; ARGV: id, key prefix, px.
+_OUTBOX_COMPLETE = (
+    FINISH_FUNCTION
+    + """
+local old = redis.call('GET', KEYS[1])
+if not old then return 1 end
+local e = cjson.decode(old)
+if e.status ~= 'pending' then return 1 end
+local new, n = string.gsub(old, '"status":"pending"', '"status":"done"')
+if n ~= 1 or type(e.conversation) ~= 'string' then return 0 end
+local conv = ARGV[2] .. 'outbox:conv:' .. e.conversation
+finish({KEYS[1], conv, KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, new, ARGV[1], e.conversation, true, false, ARGV[3],
+  ARGV[2] .. 'outbox:entry:', '0')
+return 1
+"""
+)
