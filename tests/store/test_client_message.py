@@ -200,7 +200,9 @@ async def test_redis_outbox_complete_of_an_entry_stored_in_another_json_spelling
         [OutboxEntry(conversation="slack.desk:1", route="slack.desk", action=action) for _ in range(2)]
     )
     key = store._k("outbox", "entry", first.id)
-    await store._r.set(key, json.dumps(json.loads(await store._r.get(key))))
+    stored = await store._r.get(key)
+    assert stored is not None
+    await store._r.set(key, json.dumps(json.loads(stored)))
     [claimed] = await store.outbox_claim(0.0, 30.0)
     assert claimed.id == first.id
     await store.outbox_complete(first.id, [slack_desk_copy(1, 5, "C1", "1.5")])
