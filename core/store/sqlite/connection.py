@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -37,15 +36,6 @@ WRITE_WAIT = 5.0
 """Seconds a write waits for another process's write lock on the file before it fails (StoreError)."""
 BUSY_TIMEOUT_MS = 20
 """SQLite's own (blocking) busy wait per statement: short, since it would stall the event loop."""
-CHECKPOINT_EVERY = 250
-"""Write transactions between two WAL checkpoints (about SQLite's automatic 1,000 pages: a client's message
-writes a few). SQLite's automatic checkpoint is off: it runs inside the commit that crosses its threshold, on the
-event loop's thread, and writes and fsyncs the database file there — the relay's intermittent stall of 40–75 ms
-(benchmarks/README.md, finding 11). `SqliteBase._checkpoint` runs it on a worker thread instead, over a
-connection of its own, holding the store's write lock so that it catches up with the end of the WAL (the next
-write starts the WAL over): writes wait for it, the loop does not."""
-
-log = logging.getLogger(__name__)
 
 
 def _locked(err: BaseException) -> bool:
@@ -81,11 +71,6 @@ class SqliteBase(Store):
         self.write_wait = write_wait
         self._db: InlineConnection | None = None
         self._lock = asyncio.Lock()
-        self._commits = 0
-        """Write transactions since the last checkpoint."""
-        self._checkpointing: asyncio.Task[None] | None = None
-        self._checkpointer: sqlite3.Connection | None = None
-        """The checkpoint's connection (opened and used on a worker thread)."""
 
     # --- plumbing -------------------------------------------------------------
     def _conn(self) -> InlineConnection:
@@ -101,7 +86,6 @@ class SqliteBase(Store):
             try:
                 yield db
                 await db.execute("COMMIT")
-                self._committed()
             except BaseException as e:
                 # also after a BEGIN whose caller was cancelled
                 with contextlib.suppress(sqlite3.Error):
@@ -109,38 +93,6 @@ class SqliteBase(Store):
                 if isinstance(e, sqlite3.Error):
                     raise StoreError(f"{self.url}: {e}") from e
                 raise
-
-    def _committed(self) -> None:
-        self._commits += 1
-        if self._commits >= CHECKPOINT_EVERY and self._checkpointing is None:
-            self._commits = 0
-            self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint())
-
-    async def _checkpoint(self) -> None:
-        """A WAL checkpoint on a worker thread, under the write lock (see CHECKPOINT_EVERY). A failure is logged:
-        the WAL grows meanwhile and the next one catches up."""
-        try:
-            async with self._lock:
-                if self._db is not None:
-                    await asyncio.to_thread(self._checkpoint_now)
-        except Exception:
-            log.warning("%s: WAL checkpoint failed; trying again later", self.url, exc_info=True)
-        finally:
-            self._checkpointing = None
-
-    def _checkpoint_now(self) -> None:
-        if self._checkpointer is None:
-            self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._checkpointer.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-    async def _stop_checkpoints(self) -> None:
-        """At close: the checkpoint under way finishes, then its connection closes."""
-        if self._checkpointing is not None:
-            await asyncio.gather(self._checkpointing, return_exceptions=True)
-        if self._checkpointer is not None:
-            checkpointer, self._checkpointer = self._checkpointer, None
-            checkpointer.close()
 
     async def _begin(self, db: InlineConnection) -> None:
         """BEGIN IMMEDIATE, waiting (without blocking the loop) while another process holds the write lock:

@@ -27,7 +27,6 @@ class LifecycleMixin(SqliteBase):
             await db.execute(f"PRAGMA busy_timeout = {int(self.write_wait * 1000)}")  # once, at start: may block
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
-            await db.execute("PRAGMA wal_autocheckpoint = 0")  # on a worker thread instead (CHECKPOINT_EVERY)
             await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._db = db
             await self._migrate()
@@ -58,7 +57,6 @@ class LifecycleMixin(SqliteBase):
 
     async def close(self) -> None:
         if self._db is not None:
-            await self._stop_checkpoints()
             db, self._db = self._db, None
             await db.close()
 
