@@ -65,11 +65,24 @@ def file_rule_text(process_id: str | None, enabled: bool | None) -> str:
 
 
 class Autostart:
+    """Rules are looked up on every event that may fire one (every client message), so a line's runtime rules
+    are cached for firing, keyed by the rules' version in the store: `Store.save_rule` counts every change, and
+    the client's message reads the count in the same store call that reads the client and their session
+    (`Store.client_context`), which its events carry (`MessageReceived.rules_version`). A cache of an older
+    version is read again, so a change takes effect from the next client message wherever it was made — here,
+    on another instance sharing the Redis, or by the CLI (another process) — at no store call of its own; a
+    change made here also drops the cache at once. A short TTL was the other choice: it would cost nothing either,
+    but a change made elsewhere would miss the messages of the next second (the CLI's change must hold for the
+    very next message). Events that carry no version (a session closed, a process's initiative) read the rules
+    from the store, as do the admin surfaces (`rule`, `rules`)."""
+
     def __init__(self, store: Store, config: Config, clock: Clock, processes: ProcessStarter):
         self._store = store
         self._config = config
         self._clock = clock
         self._processes = processes
+        self._cached: dict[str, tuple[int, dict[str, AutostartRule]]] = {}
+        """line id → (the rules' version, the line's runtime rules by event)"""
 
     def subscribe(self, bus: EventBus) -> None:
         bus.subscribe(SessionCreated, self._on_event)
@@ -99,6 +112,17 @@ class Autostart:
         runtime = {r.event: r for r in await self._store.list_rules(line_id)}
         return self._effective(line_id, event, runtime.get(event))
 
+    async def firing_rule(self, line_id: str, event: str, version: int | None = None) -> EffectiveRule | None:
+        """`rule`, from the cache when the rules are still at `version` (see the class); None: from the store."""
+        if version is None:
+            return await self.rule(line_id, event)
+        cached = self._cached.get(line_id)
+        if cached is None or cached[0] < version:
+            # read after the version was: never older than it (a change since makes the next message read again)
+            cached = (version, {r.event: r for r in await self._store.list_rules(line_id)})
+            self._cached[line_id] = cached
+        return self._effective(line_id, event, cached[1].get(event))
+
     def _effective(self, line_id: str, event: str, runtime: AutostartRule | None) -> EffectiveRule | None:
         process_id, enabled = self._file_rule(line_id, event)
         current = file_rule_text(process_id, enabled)
@@ -117,6 +141,7 @@ class Autostart:
             current = file_rule_text(process_id, enabled)
             if (runtime.file_rule or "") == current:
                 continue
+            self._cached.clear()
             await self._store.save_rule(
                 AutostartRule(
                     line_id=runtime.line_id,
@@ -167,7 +192,9 @@ class Autostart:
             file_rule=file_rule_text(process, file_enabled),
             updated_at=self._clock.now(),
         )
+        self._cached.clear()
         await self._store.save_rule(rule)
+        self._cached.clear()  # also what was read while it was being stored
         log.info(
             "auto-start %s %s → %s turned %s by %s", line_id, event, process_id, "on" if enabled else "off", by.name
         )
@@ -186,7 +213,7 @@ class Autostart:
             occurrence = f"{session.number}:{session.closed_at}"
         else:
             occurrence = str(session.number)
-        rule = await self.rule(session.line_id, event.name)
+        rule = await self.firing_rule(session.line_id, event.name, getattr(event, "rules_version", None))
         base = f"autostart:{session.line_id}:{event.name}:{occurrence}"
         modelled = self.modelled(event.name)
         if rule is not None and rule.enabled and rule.process_id not in modelled:

@@ -1,5 +1,6 @@
 """The frame every desk deliverer shares: find the entry's session and line, let the platform
-act, translate the platform's failures into the outbox's terms."""
+act, translate the platform's failures into the outbox's terms. A deliverer that can do an entry without the
+session (`without_session`: a message mirrored into a thread it knows) is spared reading it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from core.config import Config, LineConfig
 from core.courier import mirror_of
 from core.errors import DeliveryError
+from core.links import Link
 from core.model import OutboxEntry, Session
 from core.outbox_actions import Mirror, Notice, ToDesk, unknown_action
 from core.store.base import Store
@@ -19,22 +21,31 @@ class DeskDelivery(ABC):
         self._store = store
         self._config = config
 
-    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> None:
+    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> Sequence[Link] | None:
+        """Do the entry; returns the links the delivery made (the outbox writes them with its completion)."""
         if not isinstance(entry.action, ToDesk):
             raise unknown_action(entry.action, "desk")
-        number = entry.action.session
-        session = await self._store.get_session(number)
-        if session is None:
-            raise DeliveryError(f"session #{number} is gone", permanent=True)
-        line = self._config.line(session.line_id)
-        if line is None:
-            raise DeliveryError(f"line {session.line_id!r} is not configured any more", permanent=True)
         try:
-            await self.perform(entry, session, line, merged)
+            done = await self.without_session(entry, merged)
+            if done is not None:
+                return done
+            number = entry.action.session
+            session = await self._store.get_session(number)
+            if session is None:
+                raise DeliveryError(f"session #{number} is gone", permanent=True)
+            line = self._config.line(session.line_id)
+            if line is None:
+                raise DeliveryError(f"line {session.line_id!r} is not configured any more", permanent=True)
+            return await self.perform(entry, session, line, merged)
         except DeliveryError:
             raise
         except Exception as err:
             raise self.translate(err) from err
+
+    async def without_session(self, entry: OutboxEntry, merged: Sequence[OutboxEntry]) -> Sequence[Link] | None:
+        """Do the entry without reading its session, where the deliverer can (what it needs it knows already):
+        the links it made, as `perform`. None: it cannot, `perform` does the entry."""
+        return None
 
     async def mirrored(self, head: Mirror | Notice, merged: Sequence[OutboxEntry] = ()) -> list[Mirror | Notice]:
         """What a post shows, in order: a `Mirror` itself, or every message of its album (Telegram media
@@ -59,9 +70,10 @@ class DeskDelivery(ABC):
     @abstractmethod
     async def perform(
         self, entry: OutboxEntry, session: Session, line: LineConfig, merged: Sequence[OutboxEntry] = ()
-    ) -> None:
+    ) -> Sequence[Link] | None:
         """Do the entry's action (a `DeskAction`: `OpenSession`, `Mirror`, `Notice` …) on the platform, with
-        the entries merged into it."""
+        the entries merged into it; returns the links it made for the outbox to write with its completion (or
+        None, having written them itself)."""
 
     @abstractmethod
     def translate(self, err: Exception) -> DeliveryError: ...

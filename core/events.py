@@ -25,6 +25,9 @@ class DomainEvent:
 class SessionCreated(DomainEvent):
     session: Session
     client: Client
+    rules_version: int | None = None
+    """The auto-start rules' version when the client's message was read in (`Store.client_context`): rules
+    cached at that version are current; None: not known (read them)."""
     name = "session.created"
 
 
@@ -33,6 +36,11 @@ class MessageReceived(DomainEvent):
     session: Session
     client: Client
     message: Message
+    rules_version: int | None = None
+    """As `SessionCreated.rules_version`."""
+    instances_waiting: bool | None = None
+    """Whether an instance of the session was waiting when the message was stored (`StoredMessage`); None: not
+    known (look)."""
     name = "message.received"
 
 

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from core.clock import Clock
 from core.errors import DeliveryError
+from core.links import Link
 from core.log_context import about
 from core.model import OutboxEntry
 from core.pacing import Draw, Pacer
@@ -30,9 +31,11 @@ log = logging.getLogger(__name__)
 
 
 class Deliverer(Protocol):
-    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> None:
+    async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> Sequence[Link] | None:
         """Perform the entry (and `merged`, the entries queued behind it that its route's `Merge` let join it,
-        in one go); raise DeliveryError on failure (anything else counts as transient)."""
+        in one go); raise DeliveryError on failure (anything else counts as transient). Returns the links the
+        delivery made on the platform (a message's desk copy), if any: they are written in the same store call
+        that completes the delivery (`Store.outbox_complete`)."""
 
 
 PaceKeys = Callable[[OutboxEntry], Sequence[Draw] | Awaitable[Sequence[Draw]]]
@@ -235,7 +238,7 @@ class OutboxWorker:
             # what waited behind a limit joins it — but not a retaken entry's: what its earlier delivery (before a
             # crash) took along is unknown, and a deliverer that finds that earlier post would drop the newcomers
             merged = await self._merged(entry) if waited and not entry.retaken else []
-            await deliverer.deliver(entry, merged)
+            links = list(await deliverer.deliver(entry, merged) or ())
         except DeliveryError as err:
             if err.permanent:
                 await self._kill(entry, err)
@@ -246,9 +249,9 @@ class OutboxWorker:
             log.exception("deliverer %s raised on entry %s", entry.route, entry.id)
             await self._retry(entry, DeliveryError(f"{type(err).__name__}: {err}"), None)
             return
-        for follower in merged:  # before the head, whose completion releases the conversation
-            await steadily(self._store.outbox_complete, follower.id)
-        await steadily(self._store.outbox_complete, entry.id)
+        # the followers before the head, whose completion releases the conversation; the links with the first
+        for n, done in enumerate([*merged, entry]):
+            await steadily(self._store.outbox_complete, done.id, links if n == 0 else ())
         self.delivered += 1 + len(merged)
         self.merged += len(merged)
         for _ in range(1 + len(merged)):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import aiohttp
@@ -20,7 +21,7 @@ from core.desk import DeskDelivery
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.health import Health
-from core.links import LinkKind, session_message, session_thread, slack_desk_copy, slack_desk_status
+from core.links import Link, LinkKind, session_message, session_thread, slack_desk_copy, slack_desk_status
 from core.model import OutboxEntry, Session
 from core.outbox_actions import (
     Edit,
@@ -50,6 +51,9 @@ CONFIG_ERRORS = {
     "is_archived": "the desk channel is archived: unarchive it or change slack_desk_channel(s)",
 }
 CONFIG_RETRY_AFTER = 60.0
+KNOWN_THREADS = 100_000
+"""Sessions whose Slack thread a deliverer remembers (`SlackDeskDelivery._roots`), the least recently used
+forgotten first."""
 
 
 def delivery_error(err: Exception) -> DeliveryError:
@@ -75,7 +79,13 @@ def delivery_error(err: Exception) -> DeliveryError:
 
 class SlackDeskDelivery(DeskDelivery):
     """Posts session cards, mirrored messages and notices into the session's thread, in the line's desk channel
-    (with several: the channel chosen for the session when its thread was opened)."""
+    (with several: the channel chosen for the session when its thread was opened).
+
+    A session's thread (its root post, `LinkKind.SESSION_THREAD`) is posted once and never moves, so the
+    deliverer remembers the roots it has posted or read (`_roots`): a message mirrored into a known thread needs
+    neither the session nor its link from the store (`without_session`). The session's card and everything else
+    read the session as it is now. The copy link of a mirrored message is returned to the outbox, which writes
+    it with the entry's completion (one store call)."""
 
     def __init__(
         self, client: AsyncWebClient, store: Store, config: Config, files: Files, health: Health | None = None
@@ -84,6 +94,26 @@ class SlackDeskDelivery(DeskDelivery):
         self._client = client
         self._files = files
         self._health = health
+        self._roots: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        """session number → its thread's root {"channel", "ts"}, as posted (never changes once posted)"""
+
+    def _remember(self, number: int, root: dict[str, Any]) -> None:
+        self._roots[number] = root
+        self._roots.move_to_end(number)
+        if len(self._roots) > KNOWN_THREADS:
+            self._roots.popitem(last=False)
+
+    async def _root(self, number: int) -> dict[str, Any] | None:
+        """The root of session `number`'s thread (None: not posted yet)."""
+        root = self._roots.get(number)
+        if root is not None:
+            self._roots.move_to_end(number)
+            return root
+        link = await self._store.link_of(LinkKind.SESSION_THREAD, str(number))
+        if link is None:
+            return None
+        self._remember(number, link.data)
+        return link.data
 
     def translate(self, err: Exception) -> DeliveryError:
         return delivery_error(err)
@@ -110,9 +140,9 @@ class SlackDeskDelivery(DeskDelivery):
         channels = line.desk_channels
         if len(channels) == 1:
             return channels[0]
-        link = await self._store.link_of(LinkKind.SESSION_THREAD, str(number))
-        if link is not None:
-            return str(link.data["channel"])
+        root = await self._root(number)
+        if root is not None:
+            return str(root["channel"])
         return await self._chosen(number, line)
 
     async def _chosen(self, number: int, line: LineConfig) -> str | None:
@@ -122,19 +152,39 @@ class SlackDeskDelivery(DeskDelivery):
             return channels[0] if channels else None
         return await self._store.choose_desk_channel(line.id, number, channels)
 
+    async def without_session(self, entry: OutboxEntry, merged: Sequence[OutboxEntry]) -> Sequence[Link] | None:
+        """A message mirrored into a thread this deliverer knows: posted without reading the session."""
+        action = entry.action
+        if not isinstance(action, Mirror):
+            return None
+        root = self._roots.get(action.session)
+        line = self._config.line(action.line_id) if root is not None else None
+        if root is None or line is None:
+            return None
+        self._roots.move_to_end(action.session)
+        items = await self.mirrored(action, merged)
+        return await self._watched(
+            str(root["channel"]), line, self._mirror(Poster(self._client, entry), root, items, merged=bool(merged))
+        )
+
     async def perform(
         self, entry: OutboxEntry, session: Session, line: LineConfig, merged: Sequence[OutboxEntry] = ()
-    ) -> None:
-        """Do the entry; a refusal only a person can fix (CONFIG_ERRORS) marks linedesk degraded for
-        that desk channel until a delivery there succeeds again."""
-        link = await self._store.link_of(LinkKind.SESSION_THREAD, str(session.number))
-        root = link.data if link is not None else None
+    ) -> Sequence[Link] | None:
+        """Do the entry."""
+        root = await self._root(session.number)
         channel = str(root["channel"]) if root is not None else await self._chosen(session.number, line)
         if channel is None:
             raise DeliveryError(f"line {line.id!r} has no Slack desk", permanent=True)
+        return await self._watched(channel, line, self._perform(entry, line, session, (channel, root), merged=merged))
+
+    async def _watched(
+        self, channel: str, line: LineConfig, delivery: Awaitable[Sequence[Link] | None]
+    ) -> Sequence[Link] | None:
+        """A refusal only a person can fix (CONFIG_ERRORS) marks linedesk degraded for that desk channel until a
+        delivery there succeeds again."""
         component = f"slack:{channel}"
         try:
-            await self._perform(entry, line, session, (channel, root), merged=merged)
+            links = await delivery
         except SlackApiError as err:
             code = str(err.response.get("error", ""))
             if self._health is not None and code in CONFIG_ERRORS:
@@ -148,6 +198,7 @@ class SlackDeskDelivery(DeskDelivery):
             raise
         if self._health is not None:
             self._health.clear(component)
+        return links
 
     async def _perform(
         self,
@@ -157,21 +208,22 @@ class SlackDeskDelivery(DeskDelivery):
         where: tuple[str, dict[str, Any] | None],
         *,
         merged: Sequence[OutboxEntry],
-    ) -> None:
+    ) -> Sequence[Link] | None:
         """`where`: the channel of the session's thread and its root message (None: no thread yet); `merged`:
-        the entries delivered with this one (`core.courier.desk_merge`)."""
+        the entries delivered with this one (`core.courier.desk_merge`). Returns the links to write with the
+        entry's completion."""
         channel, root = where
         number = session.number
         poster = Poster(self._client, entry)
         if isinstance(entry.action, OpenSession | RefreshCard):
             if root is None and isinstance(entry.action, RefreshCard):
-                return  # no card yet: its OpenSession, in the session's own lane, draws it as the session is then
+                return None  # no card yet: its OpenSession, in the session's own lane, draws it as the session is then
             if root is None:
                 await self._open_thread(poster, channel, session, line.name)
             else:
                 text, blocks = await self._card(session, line.name)
                 await self._client.chat_update(channel=root["channel"], ts=root["ts"], text=text, blocks=blocks)
-            return
+            return None
         if root is None:
             # the session's card was never queued (a crash between storing the session and its card, which
             # come before anything else of the session in its conversation): post it now
@@ -179,7 +231,7 @@ class SlackDeskDelivery(DeskDelivery):
             root = await self._open_thread(poster, channel, session, line.name)
         match entry.action:
             case Mirror() as mirror:
-                await self._mirror(poster, root, await self.mirrored(mirror, merged), merged=bool(merged))
+                return await self._mirror(poster, root, await self.mirrored(mirror, merged), merged=bool(merged))
             case Edit() as edit:
                 await self._edit(poster, root, session, edit)
             case TaskCard() as card:
@@ -188,7 +240,7 @@ class SlackDeskDelivery(DeskDelivery):
             case StatusCard() as status:
                 await self._status_card(poster, root, status)
             case Notice() as notice if merged:
-                await self._mirror(poster, root, await self.mirrored(notice, merged), merged=True)
+                return await self._mirror(poster, root, await self.mirrored(notice, merged), merged=True)
             case Notice(text=notice):
                 text = mrkdwn.escape(notice)
                 await poster.post(
@@ -199,11 +251,13 @@ class SlackDeskDelivery(DeskDelivery):
                 )
             case other:
                 raise unknown_action(other, "desk")
+        return None
 
     async def _open_thread(self, poster: Poster, channel: str, session: Session, line_name: str) -> dict[str, Any]:
         text, blocks = await self._card(session, line_name)
         link = session_thread(session.number, channel, await poster.post(channel=channel, text=text, blocks=blocks))
         await steadily(self._store.link, link)  # the session's thread and the thread's session, in one write
+        self._remember(session.number, link.data)
         # a refresh that came while the card was on its way found no card and left it to this post: draw the
         # session as it is now, if it changed meanwhile
         now = await self._store.get_session(session.number)
@@ -217,10 +271,11 @@ class SlackDeskDelivery(DeskDelivery):
 
     async def _mirror(
         self, poster: Poster, root: dict[str, Any], items: list[Mirror | Notice], *, merged: bool
-    ) -> None:
+    ) -> list[Link]:
         """Post the message(s) in the thread; files up to 20 MB are fetched from where the client sent
         them and uploaded together (an album is one post; so are messages and notices `merged` after waiting
-        behind the channel's limit, each message with its time)."""
+        behind the channel's limit, each message with its time). Returns the messages' copy links (many-to-one:
+        an album's messages share the post), for the outbox to write with the entry's completion."""
         uploads: list[dict[str, Any]] = []
         notes: list[str] = []
         for item in items:
@@ -240,18 +295,16 @@ class SlackDeskDelivery(DeskDelivery):
             await self._client.files_upload_v2(
                 channel=root["channel"], thread_ts=root["ts"], file_uploads=uploads, initial_comment=text
             )
-            return
+            return []
         first = ""
         for chunk in _chunks(text, SLACK_TEXT_LIMIT):  # a long message goes in several posts, nothing cut
             ts = await poster.post(channel=root["channel"], thread_ts=root["ts"], text=chunk)
             first = first or ts
-        for item in items:
-            if isinstance(item, Mirror) and item.message_id:
-                # an album's messages share the post: a many-to-one link
-                await steadily(
-                    self._store.link,
-                    slack_desk_copy(item.session, item.message_id, root["channel"], first, merged=merged),
-                )
+        return [
+            slack_desk_copy(item.session, item.message_id, root["channel"], first, merged=merged)
+            for item in items
+            if isinstance(item, Mirror) and item.message_id
+        ]
 
     async def _edit(self, poster: Poster, root: dict[str, Any], session: Session, edit: Edit) -> None:
         stored = await self._store.get_message(session.number, edit.message_id)

@@ -209,7 +209,11 @@ class Processes(FormsMixin):
 
     # --- waking up: client messages and timers -------------------------------------------
     async def on_client_message(self, event: MessageReceived) -> None:
-        """Deliver the session's new client message to every instance waiting for one."""
+        """Deliver the session's new client message to every instance waiting for one. When the message was stored
+        no instance of the session was waiting (`MessageReceived.instances_waiting`, told by the store call that
+        stored it), none is looked for: one that starts waiting later waits for a later message."""
+        if event.instances_waiting is False:
+            return
         text = event.message.text
         waiting = await self._store.list_instances(status=[InstanceStatus.WAITING], session=event.session.number)
         for candidate in waiting:

@@ -5,6 +5,8 @@ a client's edit reaches the desks' copies."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from core.config import LineConfig
 from core.courier import to_desk
@@ -24,6 +26,17 @@ ALBUM_WAIT = 1.0
 ALBUM_CLAIM_TTL = 24 * 3600.0
 
 
+@dataclass(frozen=True)
+class _Arrival:
+    """A client's message on its way into its session."""
+
+    incoming: ClientText
+    line: LineConfig
+    client: Client
+    session: Session
+    now: float
+
+
 class ClientIntake(SessionService):
     def __init__(self, parts: SessionParts, locks: SessionLocks, assignment: Assignment):
         super().__init__(parts, locks)
@@ -37,29 +50,17 @@ class ClientIntake(SessionService):
         now = self._clock.now()
         client_id = Client.make_id(incoming.channel, incoming.user_id)
         async with self._locks.client(incoming.line_id, client_id):
-            replayed = await self._already_stored(incoming.platform_ref)
+            context = await self._store.client_context(line.id, client_id, incoming.platform_ref)
+            replayed = await self._replayed(incoming.platform_ref, context.source.data) if context.source else None
             if replayed is not None:
                 return replayed
-            client = await self._upsert_client(client_id, incoming, now)
-            session, created, reopened = await self._open_session(line, client, now)
+            client = await self._upsert_client(client_id, incoming, now, context.client)
+            session, created, reopened = await self._open_session(line, client, now, context.latest)
             note_session(session.number)
             greet = bool(line.greeting) and (created or await self._first_try_failed(session))
             session.last_client_message_at = now
             session.updated_at = now
-            await self._store.save_session(session)
-            if created:  # the card goes now: if storing the message fails, the retry finds the session open
-                await self._courier.send(self._courier.desk_entries(session, OpenSession(**to_desk(session))))
-            outbox: list[OutboxEntry] = []
-            message = None
-            if incoming.attachments or not (incoming.is_start and incoming.text.strip() in ("", "/start")):
-                message = await self._store_client_message(session, client, incoming, now)
-                if session.status != SessionStatus.SPAM:
-                    outbox += await self._mirror_client_message(session, message)
-            if greet:
-                outbox.append(await self._greeting(session, client, line, now))
-            if message is not None and session.status != SessionStatus.SPAM:
-                outbox += self._too_large_notes(client, session, message)
-            await self._courier.send(outbox, self._source_links(incoming.platform_ref, message))
+            message, waiting = await self._store_message(_Arrival(incoming, line, client, session, now), created, greet)
             if message is not None:
                 self._telemetry.client_message(line.id, incoming.channel)
         if session.status == SessionStatus.SPAM:
@@ -71,11 +72,67 @@ class ClientIntake(SessionService):
             and (created or reopened)
         ):
             session = await self._assignment.auto_assign(session)
+        version = context.rules_version
         if created:
-            await self._bus.publish(SessionCreated(session=session, client=client))
+            await self._bus.publish(SessionCreated(session=session, client=client, rules_version=version))
         if message is not None:
-            await self._bus.publish(MessageReceived(session=session, client=client, message=message))
+            await self._bus.publish(
+                MessageReceived(
+                    session=session,
+                    client=client,
+                    message=message,
+                    rules_version=version,
+                    instances_waiting=waiting,
+                )
+            )
         return session
+
+    async def _store_message(self, arrival: _Arrival, created: bool, greet: bool) -> tuple[Message | None, bool | None]:
+        """Store the session and the message with what goes out for it; the message stored (None: a bare
+        /start) and whether an instance of the session was waiting then (None: not known). A message in a session
+        that was open already goes in one store call (`Store.client_message`); a new session's card, a greeting or
+        an album take the longer way, one record at a time."""
+        incoming, session = arrival.incoming, arrival.session
+        stores_message = bool(incoming.attachments) or not (
+            incoming.is_start and incoming.text.strip() in ("", "/start")
+        )
+        if stores_message and not created and not greet and incoming.media_group is None:
+            draft = await self._client_message(session, arrival.client, incoming, arrival.now)
+
+            def deliveries(message: Message) -> list[OutboxEntry]:
+                if session.status == SessionStatus.SPAM:
+                    return []
+                return [
+                    *self._courier.mirror(session, message),
+                    *self._too_large_notes(arrival.client, session, message),
+                ]
+
+            stored = await self._store.client_message(
+                session, draft, deliveries, lambda message: self._source_links(incoming.platform_ref, message)
+            )
+            self._courier.woke()
+            return stored.message, stored.instances_waiting
+        return await self._store_stepwise(arrival, created, greet, stores_message), None
+
+    async def _store_stepwise(
+        self, arrival: _Arrival, created: bool, greet: bool, stores_message: bool
+    ) -> Message | None:
+        incoming, session, client = arrival.incoming, arrival.session, arrival.client
+        await self._store.save_session(session)
+        if created:  # the card goes now: if storing the message fails, the retry finds the session open
+            await self._courier.send(self._courier.desk_entries(session, OpenSession(**to_desk(session))))
+        outbox: list[OutboxEntry] = []
+        message = None
+        if stores_message:
+            message = await self._store.add_message(await self._client_message(session, client, incoming, arrival.now))
+            if session.status != SessionStatus.SPAM:
+                outbox += await self._mirror_client_message(session, message)
+        if greet:
+            outbox.append(await self._greeting(session, client, arrival.line, arrival.now))
+        if message is not None and session.status != SessionStatus.SPAM:
+            outbox += self._too_large_notes(client, session, message)
+        await self._courier.send(outbox, self._source_links(incoming.platform_ref, message))
+        return message
 
     async def _greeting(self, session: Session, client: Client, line: LineConfig, now: float) -> OutboxEntry:
         greeting = await self._store.add_message(
@@ -96,34 +153,27 @@ class ClientIntake(SessionService):
             session.number, limit=1
         )
 
-    async def _store_client_message(
-        self, session: Session, client: Client, incoming: ClientText, now: float
-    ) -> Message:
+    async def _client_message(self, session: Session, client: Client, incoming: ClientText, now: float) -> Message:
+        """The client's message as it is to be stored (numbered by the store)."""
         reply_to = await self._source(incoming.reply_to_ref) if incoming.reply_to_ref else None
-        message = await self._store.add_message(
-            Message(
-                session=session.number,
-                author_kind=AuthorKind.CLIENT,
-                author_id=client.id,
-                author_name=client.name,
-                text=incoming.text,
-                created_at=now,
-                source_ref=incoming.platform_ref,
-                attachments=list(incoming.attachments),
-                media_group=incoming.media_group,
-                reply_to=int(reply_to["id"]) if reply_to and reply_to.get("session") == session.number else None,
-            )
+        return Message(
+            session=session.number,
+            author_kind=AuthorKind.CLIENT,
+            author_id=client.id,
+            author_name=client.name,
+            text=incoming.text,
+            created_at=now,
+            source_ref=incoming.platform_ref,
+            attachments=list(incoming.attachments),
+            media_group=incoming.media_group,
+            reply_to=int(reply_to["id"]) if reply_to and reply_to.get("session") == session.number else None,
         )
-        return message
 
-    async def _already_stored(self, platform_ref: str | None) -> Session | None:
-        """The session of a platform message handled before — an event handled again after a crash
-        (its ref is written once its outbox entries are stored): not stored or sent twice."""
-        ref = await self._source(platform_ref) if platform_ref else None
-        if ref is None:
-            return None
+    async def _replayed(self, platform_ref: str | None, source: dict[str, Any]) -> Session | None:
+        """The session of a platform message handled before — an event handled again after a crash (its link
+        is written with its outbox entries): not stored or sent twice."""
         log.info("message %s was handled before: not stored or sent again", platform_ref)
-        return await self._store.get_session(int(ref["session"]))
+        return await self._store.get_session(int(source["session"]))
 
     async def _mirror_client_message(self, session: Session, message: Message) -> list[OutboxEntry]:
         """One desk post per message — per album for a Telegram media group: the album's first message
@@ -176,8 +226,8 @@ class ClientIntake(SessionService):
             )
         return message
 
-    async def _upsert_client(self, client_id: str, incoming: ClientText, now: float) -> Client:
-        client = await self._store.get_client(client_id)
+    async def _upsert_client(self, client_id: str, incoming: ClientText, now: float, client: Client | None) -> Client:
+        """The client as stored (`client`, read with the message's context), brought up to date."""
         if client is None:
             client = Client(
                 id=client_id,
@@ -207,9 +257,11 @@ class ClientIntake(SessionService):
         await self._store.save_client(client)
         return client
 
-    async def _open_session(self, line: LineConfig, client: Client, now: float) -> tuple[Session, bool, bool]:
-        """The client's session to store a message in, and whether it was (created, reopened) for it."""
-        latest = await self._store.latest_session(line.id, client.id)
+    async def _open_session(
+        self, line: LineConfig, client: Client, now: float, latest: Session | None
+    ) -> tuple[Session, bool, bool]:
+        """The client's session to store a message in (`latest`: their latest session on the line), and whether
+        it was (created, reopened) for it."""
         if latest is not None:
             if latest.is_open or latest.status == SessionStatus.SPAM:
                 return latest, False, False

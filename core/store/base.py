@@ -49,6 +49,37 @@ class DeskBacklog:
     oldest_created_at: float
 
 
+@dataclass(frozen=True)
+class ClientContext:
+    """What storing a client's message starts from, read in one step (`Store.client_context`)."""
+
+    source: Link | None
+    """The platform message's `LinkKind.MESSAGE_SOURCE` link: it was handled before (a replay), or None."""
+    client: Client | None
+    latest: Session | None
+    """The client's most recent session on the line, whatever its status (`Store.latest_session`)."""
+    rules_version: int
+    """Changes of the auto-start rules so far (`Store.save_rule` counts them): a cache of the rules read at an
+    older version is stale."""
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A client's message stored in its open session (`Store.client_message`)."""
+
+    message: Message
+    outbox: list[OutboxEntry]
+    instances_waiting: bool
+    """Whether an instance of the session was waiting (for anything) when the message was stored: when none
+    was, no instance can take it."""
+
+
+Deliveries = Callable[[Message], Sequence[OutboxEntry]]
+"""The outbox entries of a message, built from it with its id (no I/O: a store may call it more than once)."""
+MessageLinks = Callable[[Message], Sequence[Link]]
+"""The links of a message, built from it with its id (no I/O, as `Deliveries`)."""
+
+
 class StoreError(Exception):
     """The store could not do what was asked (connection lost, corrupt data …)."""
 
@@ -141,6 +172,22 @@ class Store(ABC):
     @abstractmethod
     async def save_client(self, client: Client) -> None:
         """Insert or replace."""
+
+    # --- a client's message in one step ----------------------------------------------
+    @abstractmethod
+    async def client_context(self, line_id: str, client_id: str, platform_ref: str | None) -> ClientContext:
+        """What storing a client's message needs to know, in one step (one round trip where the store can): the
+        platform message's `MESSAGE_SOURCE` link (`link_to`; None without a `platform_ref`), the client
+        (`get_client`), their latest session on the line (`latest_session`) and the rules' version."""
+
+    @abstractmethod
+    async def client_message(
+        self, session: Session, message: Message, deliveries: Deliveries, links: MessageLinks
+    ) -> StoredMessage:
+        """Store the session (replacing it, as `save_session`), the message (numbered, as `add_message`), the
+        message's outbox entries (`deliveries(message)`, as `outbox_add`) and its links (`links(message)`) in
+        one atomic step, and say whether an instance of the session was waiting then: a client's message in
+        its open session, in one round trip where the store can."""
 
     # --- sessions -------------------------------------------------------------
     @abstractmethod
@@ -260,8 +307,10 @@ class Store(ABC):
         may hold the conversation now) and entries no longer at a head are left alone."""
 
     @abstractmethod
-    async def outbox_complete(self, entry_id: int) -> None:
-        """Delivered: status done, the conversation's lease is released."""
+    async def outbox_complete(self, entry_id: int, links: Sequence[Link] = ()) -> None:
+        """Delivered: status done, the conversation's lease is released. `links` (what the delivery made on the
+        platform, e.g. a message's desk copy) are written in the same step — also when the entry is no longer
+        pending, since the platform has them."""
 
     @abstractmethod
     async def outbox_reschedule(self, entry_id: int, due_at: float, error: str) -> None:
@@ -288,7 +337,7 @@ class Store(ABC):
     # --- auto-start rules set at run time ----------------------------------------
     @abstractmethod
     async def save_rule(self, rule: AutostartRule) -> None:
-        """Insert or replace the rule of (line_id, event)."""
+        """Insert or replace the rule of (line_id, event), and count the change (`ClientContext.rules_version`)."""
 
     @abstractmethod
     async def list_rules(self, line_id: str | None = None) -> list[AutostartRule]: ...

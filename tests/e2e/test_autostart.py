@@ -25,7 +25,7 @@ from core.bpmn.catalog import load_catalog
 from core.clock import SystemClock
 from core.config import Config, load_config, load_config_text
 from core.events import SessionCreated
-from core.model import InstanceStatus, SessionStatus
+from core.model import AutostartRule, InstanceStatus, SessionStatus
 from core.operators import Operators
 from core.processes import Processes
 from core.store import SqliteStore
@@ -656,3 +656,51 @@ def test_cli_lists_items(cli_config: str, capsys: pytest.CaptureFixture[str]) ->
     ]
     assert main(["items", "quotes", "--config", cli_config]) == 0
     assert capsys.readouterr().out == "no items in quotes\n"
+
+
+async def test_firing_reads_the_rules_again_only_when_their_version_changed(tmp_path: Path) -> None:
+    """The rules a client message fires are cached per line, keyed by the rules' version its store call read
+    (`Store.client_context`): no store read per message, and a change made anywhere (here, another instance, the
+    CLI) counts in the store, so the next message reads the rules again."""
+    config = rule_config(tmp_path, '[[lines.autostart]]\nevent = "message.received"\nprocess = "create_lead"\n')
+    catalog = SimpleNamespace(catalog=load_catalog(config.processes.dir, BLOCKS))
+    store = SqliteStore(tmp_path / "linedesk.db")
+    await store.open()
+    reads = 0
+    list_rules = store.list_rules
+
+    async def counted(line_id: str | None = None) -> list[AutostartRule]:
+        nonlocal reads
+        reads += 1
+        return await list_rules(line_id)
+
+    store.list_rules = counted  # type: ignore[method-assign]
+
+    async def version() -> int:
+        return (await store.client_context("support", "telegram:1", None)).rules_version
+
+    try:
+        here = Autostart(store, config, SystemClock(), cast(Processes, catalog))
+        elsewhere = Autostart(store, config, SystemClock(), cast(Processes, catalog))
+        on = EffectiveRule("support", "message.received", "create_lead", True, "file")
+        for _ in range(5):
+            assert await here.firing_rule("support", "message.received", await version()) == on
+        assert reads == 1
+        off = EffectiveRule("support", "message.received", "create_lead", False, "api")
+        by = RuleAuthor("api", require_admin=False)
+        await here.set_rule("support", "message.received", "create_lead", False, by=by)
+        assert await here.firing_rule("support", "message.received", await version()) == off
+        seen = await version()
+        by = RuleAuthor("cli", require_admin=False)
+        await elsewhere.set_rule("support", "message.received", "create_lead", True, by=by)
+        assert await here.firing_rule("support", "message.received", seen) == off, "read before the change"
+        assert await here.firing_rule("support", "message.received", await version()) == EffectiveRule(
+            "support", "message.received", "create_lead", True, "cli"
+        ), "a change elsewhere: the next message"
+        assert reads == 3
+        assert await here.firing_rule("support", "message.received") == await elsewhere.rule(
+            "support", "message.received"
+        ), "no version: read"
+        assert reads == 5
+    finally:
+        await store.close()

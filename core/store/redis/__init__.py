@@ -23,6 +23,7 @@ Key layout (every key starts with `prefix`):
     outbox:leased                       hash: conversation → the head its last claim took, until that head
                                         has a result (a claim that finds it again: `OutboxEntry.retaken`)
     rules                               hash, field = JSON [line_id, event]
+    rules:version                       how many times a rule was saved (`ClientContext.rules_version`)
     items:<app>                         zset of item JSON, score = number
     pace:<bucket>[:paused]              pacing windows shared by every instance (pacing.py)
     ref:<namespace>                     hash, field = key; link:<kind>, link:<kind>:to: links.py (layouts 3, 4)
@@ -45,6 +46,7 @@ from core.store.redis.connection import (
 )
 from core.store.redis.desks import RedisDesks
 from core.store.redis.inbound import InboundMixin
+from core.store.redis.intake import ClientMessagesMixin
 from core.store.redis.lifecycle import LifecycleMixin
 from core.store.redis.links import RedisLinks
 from core.store.redis.outbox import OutboxMixin
@@ -65,6 +67,14 @@ __all__ = [
 
 
 class RedisStore(
-    RedisDesks, RedisLinks, LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin, PacingMixin
+    RedisDesks,
+    RedisLinks,
+    LifecycleMixin,
+    InboundMixin,
+    ClientMessagesMixin,
+    SessionsMixin,
+    OutboxMixin,
+    RefsMixin,
+    PacingMixin,
 ):
     """The Redis store, one mixin per concern over `RedisBase`'s client (see the modules)."""

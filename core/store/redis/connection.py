@@ -87,6 +87,9 @@ class RedisBase(Store):
     _outbox_extend_script: AsyncScript
     _outbox_claim: AsyncScript
     _outbox_finish: AsyncScript
+    _outbox_complete_script: AsyncScript
+    _client_context_script: AsyncScript
+    _client_message_script: AsyncScript
 
     def __init__(self, url: str, *, prefix: str = "linedesk:", call_timeout: float = CALL_TIMEOUT) -> None:
         self._redis_url = url

@@ -19,6 +19,7 @@ from core.store.redis.connection import (
     _translated,
     _typed_entry,
 )
+from core.store.redis.intake import CLIENT_CONTEXT, CLIENT_MESSAGE
 from core.store.redis.scripts import (
     _CLAIM,
     _INBOUND_ADD,
@@ -26,6 +27,7 @@ from core.store.redis.scripts import (
     _INBOUND_TAKE,
     _LATEST_SESSION,
     _OUTBOX_CLAIM,
+    _OUTBOX_COMPLETE,
     _OUTBOX_EXTEND,
     _OUTBOX_FINISH,
     _PUT_SESSION,
@@ -79,6 +81,9 @@ class LifecycleMixin(RedisBase):
         self._outbox_extend_script = client.register_script(_OUTBOX_EXTEND)
         self._outbox_claim = client.register_script(_OUTBOX_CLAIM)
         self._outbox_finish = client.register_script(_OUTBOX_FINISH)
+        self._outbox_complete_script = client.register_script(_OUTBOX_COMPLETE)
+        self._client_context_script = client.register_script(CLIENT_CONTEXT)
+        self._client_message_script = client.register_script(CLIENT_MESSAGE)
         await self._upgrade(client)
 
     async def _upgrade(self, client: aioredis.Redis) -> None:

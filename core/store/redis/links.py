@@ -34,45 +34,60 @@ if TYPE_CHECKING:
 # loses it; a one-to-one kind's platform key linked to another of ours moves (that one loses its link).
 # Everything that could fail is read and checked before the first write (a script is not rolled back on an
 # error). KEYS: link:<kind>, link:<kind>:to; ARGV: ours, platform, the forward JSON {"platform", "data"}, one.
-_LINK = """
-for _, k in ipairs(KEYS) do
-  local t = redis.call('TYPE', k).ok
-  if t ~= 'none' and t ~= 'hash' then return redis.error_reply('WRONGTYPE ' .. k .. ' is not a hash') end
+LINK_FUNCTIONS = """
+local function not_hashes(keys)
+  for _, k in ipairs(keys) do
+    local t = redis.call('TYPE', k).ok
+    if t ~= 'none' and t ~= 'hash' then return redis.error_reply('WRONGTYPE ' .. k .. ' is not a hash') end
+  end
+  return false
 end
-local ours, platform, one = ARGV[1], ARGV[2], ARGV[4] == '1'
-local old = redis.call('HGET', KEYS[1], ours)
-local was = old and cjson.decode(old).platform
-if was == platform then was = nil end
-local was_rev = was and redis.call('HGET', KEYS[2], was)
-local rev = redis.call('HGET', KEYS[2], platform)
-local list
-if not one then
-  list = rev and cjson.decode(rev) or {}
-  if was_rev then was_rev = cjson.decode(was_rev) end
-end
-if was_rev then
+local function link(fwd, back, ours, platform, doc, one)
+  local old = redis.call('HGET', fwd, ours)
+  local was = old and cjson.decode(old).platform
+  if was == platform then was = nil end
+  local was_rev = was and redis.call('HGET', back, was)
+  local rev = redis.call('HGET', back, platform)
+  local list
+  if not one then
+    list = rev and cjson.decode(rev) or {}
+    if was_rev then was_rev = cjson.decode(was_rev) end
+  end
+  if was_rev then
+    if one then
+      if was_rev == ours then redis.call('HDEL', back, was) end
+    else
+      local kept = {}
+      for _, o in ipairs(was_rev) do if o ~= ours then kept[#kept + 1] = o end end
+      if #kept == 0 then redis.call('HDEL', back, was) else redis.call('HSET', back, was, cjson.encode(kept)) end
+    end
+  end
   if one then
-    if was_rev == ours then redis.call('HDEL', KEYS[2], was) end
+    if rev and rev ~= ours then redis.call('HDEL', fwd, rev) end
+    redis.call('HSET', back, platform, ours)
   else
-    local kept = {}
-    for _, o in ipairs(was_rev) do if o ~= ours then kept[#kept + 1] = o end end
-    if #kept == 0 then redis.call('HDEL', KEYS[2], was) else redis.call('HSET', KEYS[2], was, cjson.encode(kept)) end
+    local known = false
+    for _, o in ipairs(list) do if o == ours then known = true end end
+    if not known then
+      list[#list + 1] = ours
+      redis.call('HSET', back, platform, cjson.encode(list))
+    end
   end
+  redis.call('HSET', fwd, ours, doc)
 end
-if one then
-  if rev and rev ~= ours then redis.call('HDEL', KEYS[1], rev) end
-  redis.call('HSET', KEYS[2], platform, ours)
-else
-  local known = false
-  for _, o in ipairs(list) do if o == ours then known = true end end
-  if not known then
-    list[#list + 1] = ours
-    redis.call('HSET', KEYS[2], platform, cjson.encode(list))
-  end
-end
-redis.call('HSET', KEYS[1], ours, ARGV[3])
+"""
+"""`_LINK`'s two steps as Lua functions, for scripts that write links with other things
+(`core.store.redis.intake`): `not_hashes(keys)` (an error reply, or false) before any write, then `link`."""
+
+_LINK = (
+    LINK_FUNCTIONS
+    + """
+local wrong = not_hashes(KEYS)
+if wrong then return wrong end
+link(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1')
 return 1
 """
+)
 
 # KEYS: as _LINK; ARGV: ours, one.
 _UNLINK = """

@@ -140,15 +140,18 @@ class OutboxMixin(RedisBase):
         found = await self._load(OutboxEntry, [self._k("outbox", "entry", i) for i in ids])
         return [e for e in found if e is not None and e.status == OutboxStatus.PENDING]
 
-    async def _finish(self, entry_id: int, change: Callable[[OutboxEntry], dict[str, Any]]) -> None:
-        """Change a pending entry (compare-and-set); entries no longer pending are left alone."""
+    async def _finish(
+        self, entry_id: int, change: Callable[[OutboxEntry], dict[str, Any]], links: Sequence[Link] = ()
+    ) -> None:
+        """Change a pending entry (compare-and-set); entries no longer pending are left alone. `links` are
+        written in the same transaction as the first try (and alone when there is nothing to change)."""
         key = self._k("outbox", "entry", entry_id)
         for _ in range(WATCH_RETRIES):
             old = await self._r.get(key)
-            if old is None:
-                return
-            entry = OutboxEntry.model_validate_json(old)
-            if entry.status != OutboxStatus.PENDING:
+            entry = OutboxEntry.model_validate_json(old) if old is not None else None
+            if old is None or entry is None or entry.status != OutboxStatus.PENDING:
+                if links:
+                    await self._links_alone(links)
                 return
             new = entry.model_copy(update=change(entry))
             finished = new.status != OutboxStatus.PENDING
@@ -172,7 +175,17 @@ class OutboxMixin(RedisBase):
                 self._k("outbox", "entry", ""),
                 _num(entry.created_at),
             ]
-            if await self._outbox_finish(keys=keys, args=args):
+            if not links:
+                if await self._outbox_finish(keys=keys, args=args):
+                    return
+                continue
+            async with self._r.pipeline(transaction=True) as pipe:
+                await self._outbox_finish(keys=keys, args=args, client=pipe)
+                for link in links:
+                    await self._link_in(pipe, link)
+                finished, *_ = await pipe.execute()
+            links = ()  # written
+            if finished:
                 return
         raise StoreError(f"outbox entry {entry_id} kept changing; gave up")
 
@@ -192,9 +205,34 @@ class OutboxMixin(RedisBase):
                 keys=[self._k("outbox", "ready")], args=[_num(until), _num(now), self._k("outbox", "conv", ""), *pairs]
             )
 
+    async def _links_alone(self, links: Sequence[Link]) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            for link in links:
+                await self._link_in(pipe, link)
+            await pipe.execute()
+
     @_translated
-    async def outbox_complete(self, entry_id: int) -> None:
-        await self._finish(entry_id, lambda e: {"status": OutboxStatus.DONE})
+    async def outbox_complete(self, entry_id: int, links: Sequence[Link] = ()) -> None:
+        """One round trip, links included (one script turns the entry done, in a transaction with the links'
+        scripts); an entry whose JSON the script does not recognise takes the compare-and-set way."""
+        keys = [
+            self._k("outbox", "entry", entry_id),
+            self._k("outbox", "ready"),
+            self._k("outbox", "pending"),
+            self._k("outbox", "dead"),
+            self._k("outbox", "leased"),
+        ]
+        args: list[str | int] = [str(entry_id), self.prefix, DONE_KEEP_MS]
+        if links:
+            async with self._r.pipeline(transaction=True) as pipe:
+                await self._outbox_complete_script(keys=keys, args=args, client=pipe)
+                for link in links:
+                    await self._link_in(pipe, link)
+                done, *_ = await pipe.execute()
+        else:
+            done = await self._outbox_complete_script(keys=keys, args=args)
+        if not done:
+            await self._finish(entry_id, lambda e: {"status": OutboxStatus.DONE})
 
     @_translated
     async def outbox_reschedule(self, entry_id: int, due_at: float, error: str) -> None:

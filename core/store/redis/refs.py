@@ -20,7 +20,10 @@ class RefsMixin(RedisBase):
     # --- auto-start rules -------------------------------------------------------
     @_translated
     async def save_rule(self, rule: AutostartRule) -> None:
-        await self._r.hset(self._k("rules"), json.dumps([rule.line_id, rule.event]), rule.model_dump_json())
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(self._k("rules"), json.dumps([rule.line_id, rule.event]), rule.model_dump_json())
+            pipe.incr(self._k("rules", "version"))  # ClientContext.rules_version
+            await pipe.execute()
 
     @_translated
     async def list_rules(self, line_id: str | None = None) -> list[AutostartRule]:

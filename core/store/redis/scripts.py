@@ -59,27 +59,38 @@ return 1
 # An open session is also in its line's quiet index, scored by `Session.quiet_since` (a closed or spam one
 # leaves it). KEYS: the session, the line's quiet index; ARGV: key prefix, member (the number), the new JSON,
 # its quiet_since ("" when not open), then the new version's indexes.
-_PUT_SESSION = """
-local member = ARGV[2]
-if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], member) else redis.call('ZREM', KEYS[2], member) end
-local new = {}
-for i = 5, #ARGV do new[ARGV[i]] = true end
-local old = redis.call('GET', KEYS[1])
-if old then
-  local s = cjson.decode(old)
-  local p = ARGV[1]
-  local stale = {p .. 'sessions:status:' .. s.status, p .. 'sessions:line:' .. s.line_id .. ':status:' .. s.status}
-  if type(s.assignee) == 'string' then
-    stale[#stale + 1] = p .. 'sessions:assignee:' .. s.assignee .. ':status:' .. s.status
+PUT_SESSION_FUNCTION = """
+local function put_session(key, quiet_key, p, member, doc, quiet, indexes)
+  if quiet ~= '' then redis.call('ZADD', quiet_key, quiet, member) else redis.call('ZREM', quiet_key, member) end
+  local new = {}
+  for _, k in ipairs(indexes) do new[k] = true end
+  local old = redis.call('GET', key)
+  if old then
+    local s = cjson.decode(old)
+    local stale = {p .. 'sessions:status:' .. s.status, p .. 'sessions:line:' .. s.line_id .. ':status:' .. s.status}
+    if type(s.assignee) == 'string' then
+      stale[#stale + 1] = p .. 'sessions:assignee:' .. s.assignee .. ':status:' .. s.status
+    end
+    for _, k in ipairs(stale) do
+      if not new[k] then redis.call('ZREM', k, member) end
+    end
   end
-  for _, k in ipairs(stale) do
-    if not new[k] then redis.call('ZREM', k, member) end
-  end
+  redis.call('SET', key, doc)
+  for _, k in ipairs(indexes) do redis.call('ZADD', k, member, member) end
 end
-redis.call('SET', KEYS[1], ARGV[3])
-for i = 5, #ARGV do redis.call('ZADD', ARGV[i], member, member) end
+"""
+"""`_PUT_SESSION` as a Lua function, for scripts that store a session with other things
+(`core.store.redis.intake`)."""
+
+_PUT_SESSION = (
+    PUT_SESSION_FUNCTION
+    + """
+local indexes = {}
+for i = 5, #ARGV do indexes[#indexes + 1] = ARGV[i] end
+put_session(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], indexes)
 return 1
 """
+)
 
 # Sessions stored before the quiet index existed, put in it (once, at open; idempotent, so several instances
 # opening at once do no harm). KEYS: the open-status indexes; ARGV: key prefix.
@@ -169,37 +180,69 @@ end
 return {out, retaken}
 """
 
-# Compare-and-set of one entry, then the conversation's queue and ready time follow; a head's result ends its
-# lease (the leased hash: conversation → the head a claim took, kept until that head has a result, so that a
-# claim after a lease ran out knows it is taking it again).
+# A result for one entry, then the conversation's queue and ready time follow; a head's result ends its lease
+# (the leased hash: conversation → the head a claim took, kept until that head has a result, so that a claim
+# after a lease ran out knows it is taking it again). As a Lua function, called by _OUTBOX_FINISH (a
+# compare-and-set of the entry) and _OUTBOX_COMPLETE (done, in one round trip).
+# keys: entry, conv, ready, pending, dead, leased; the new JSON, id, conversation, dequeue, dead, px ('0': keep),
+# entry key prefix, created_at
+FINISH_FUNCTION = """
+local function finish(k, new, id, conv, dequeue, dead, px, entry_prefix, created_at)
+  if px ~= '0' then
+    redis.call('SET', k[1], new, 'PX', px)
+  else
+    redis.call('SET', k[1], new)
+  end
+  local head = redis.call('ZRANGE', k[2], 0, 0)
+  local was_head = head[1] == id
+  if dequeue then
+    redis.call('ZREM', k[2], id)
+    redis.call('ZREM', k[4], id)
+  end
+  if dead then redis.call('ZADD', k[5], created_at, id) end
+  if was_head then
+    redis.call('HDEL', k[6], conv)
+    local nh = redis.call('ZRANGE', k[2], 0, 0)
+    if #nh == 0 then
+      redis.call('ZREM', k[3], conv)
+    else
+      local doc = redis.call('GET', entry_prefix .. nh[1])
+      local due = 0
+      if doc then due = cjson.decode(doc)['due_at'] end
+      redis.call('ZADD', k[3], string.format('%.17g', due), conv)
+    end
+  end
+end
+"""
+
 # KEYS: entry, conv, ready, pending, dead, leased
 # ARGV: old JSON, new JSON, id, conversation, dequeue '1'|'0', dead '1'|'0', px ('0': keep),
 #       entry key prefix, created_at
-_OUTBOX_FINISH = """
+_OUTBOX_FINISH = (
+    FINISH_FUNCTION
+    + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[7] ~= '0' then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[7])
-else
-  redis.call('SET', KEYS[1], ARGV[2])
-end
-local head = redis.call('ZRANGE', KEYS[2], 0, 0)
-local was_head = head[1] == ARGV[3]
-if ARGV[5] == '1' then
-  redis.call('ZREM', KEYS[2], ARGV[3])
-  redis.call('ZREM', KEYS[4], ARGV[3])
-end
-if ARGV[6] == '1' then redis.call('ZADD', KEYS[5], ARGV[9], ARGV[3]) end
-if was_head then
-  redis.call('HDEL', KEYS[6], ARGV[4])
-  local nh = redis.call('ZRANGE', KEYS[2], 0, 0)
-  if #nh == 0 then
-    redis.call('ZREM', KEYS[3], ARGV[4])
-  else
-    local doc = redis.call('GET', ARGV[8] .. nh[1])
-    local due = 0
-    if doc then due = cjson.decode(doc)['due_at'] end
-    redis.call('ZADD', KEYS[3], string.format('%.17g', due), ARGV[4])
-  end
-end
+finish(KEYS, ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6] == '1', ARGV[7], ARGV[8], ARGV[9])
 return 1
 """
+)
+
+# An entry delivered, in one round trip: its JSON read here, its status turned to done where the JSON has it
+# (`"status":"pending"`, found exactly once: a quote inside a string is escaped, and no action has a status),
+# then as _OUTBOX_FINISH. 1: done (or no longer pending: left alone); 0: the JSON was not as expected, the caller
+# takes the compare-and-set way. KEYS: entry, ready, pending, dead, leased; ARGV: id, key prefix, px.
+_OUTBOX_COMPLETE = (
+    FINISH_FUNCTION
+    + """
+local old = redis.call('GET', KEYS[1])
+if not old then return 1 end
+local e = cjson.decode(old)
+if e.status ~= 'pending' then return 1 end
+local new, n = string.gsub(old, '"status":"pending"', '"status":"done"')
+if n ~= 1 or type(e.conversation) ~= 'string' then return 0 end
+local conv = ARGV[2] .. 'outbox:conv:' .. e.conversation
+finish({KEYS[1], conv, KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, new, ARGV[1], e.conversation, true, false, ARGV[3],
+  ARGV[2] .. 'outbox:entry:', '0')
+return 1
+"""
+)

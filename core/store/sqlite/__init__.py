@@ -18,12 +18,11 @@ from __future__ import annotations
 from core.store.sqlite.connection import BUSY_TIMEOUT_MS, WRITE_WAIT, InlineConnection, Row, SqliteBase
 from core.store.sqlite.desks import SqliteDesks
 from core.store.sqlite.inbound import DEDUPE_KEEP, InboundMixin
+from core.store.sqlite.intake import ClientMessagesMixin
 from core.store.sqlite.lifecycle import LifecycleMixin
 from core.store.sqlite.links import SqliteLinks
 from core.store.sqlite.migrations import MIGRATIONS, Migration, MigrationStep
-from core.store.sqlite.outbox import OutboxMixin
 from core.store.sqlite.refs import RefsMixin
-from core.store.sqlite.sessions import SessionsMixin
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -39,5 +38,5 @@ __all__ = [
 ]
 
 
-class SqliteStore(SqliteDesks, SqliteLinks, LifecycleMixin, InboundMixin, SessionsMixin, OutboxMixin, RefsMixin):
+class SqliteStore(SqliteDesks, SqliteLinks, LifecycleMixin, InboundMixin, ClientMessagesMixin, RefsMixin):
     """The SQLite store, one mixin per concern over `SqliteBase`'s connection (see the modules)."""

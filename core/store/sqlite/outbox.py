@@ -120,9 +120,14 @@ class OutboxMixin(SqliteBase):
         )
         return [_with_id(OutboxEntry, r[0], r[1]) for r in rows]
 
-    async def _finish(self, entry_id: int, change: Callable[[OutboxEntry], dict[str, Any]]) -> None:
-        """Change a pending entry and release its lease; entries no longer pending are left alone."""
+    async def _finish(
+        self, entry_id: int, change: Callable[[OutboxEntry], dict[str, Any]], links: Sequence[Link] = ()
+    ) -> None:
+        """Change a pending entry and release its lease; entries no longer pending are left alone. `links` are
+        written in the same transaction either way."""
         async with self._tx() as db:
+            for link in links:
+                await write_link(db, link)
             rows = list(await db.execute_fetchall("SELECT data FROM outbox WHERE id = ?", (entry_id,)))
             if not rows:
                 return
@@ -147,8 +152,8 @@ class OutboxMixin(SqliteBase):
                 [(until, entry_id, now) for entry_id in entry_ids],
             )
 
-    async def outbox_complete(self, entry_id: int) -> None:
-        await self._finish(entry_id, lambda e: {"status": OutboxStatus.DONE})
+    async def outbox_complete(self, entry_id: int, links: Sequence[Link] = ()) -> None:
+        await self._finish(entry_id, lambda e: {"status": OutboxStatus.DONE}, links)
 
     async def outbox_reschedule(self, entry_id: int, due_at: float, error: str) -> None:
         await self._finish(entry_id, lambda e: {"due_at": due_at, "last_error": error, "attempts": e.attempts + 1})

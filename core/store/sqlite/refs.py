@@ -11,6 +11,7 @@ from core.model import (
 )
 from core.refs import RefSpace
 from core.store.sqlite.connection import SqliteBase
+from core.store.sqlite.intake import RULES_COUNTER
 
 
 class RefsMixin(SqliteBase):
@@ -21,6 +22,7 @@ class RefsMixin(SqliteBase):
                 "INSERT OR REPLACE INTO rules (line_id, event, data) VALUES (?, ?, ?)",
                 (rule.line_id, rule.event, rule.model_dump_json()),
             )
+            await self._incr(db, RULES_COUNTER)  # ClientContext.rules_version
 
     async def list_rules(self, line_id: str | None = None) -> list[AutostartRule]:
         if line_id is None:
