@@ -130,8 +130,9 @@ class TaskAction(CallbackData, prefix="task"):
 
 
 def task_text(card: TaskCard) -> str:
-    who = card.assignee_name or "any online operator of the line"
-    return f"📝 {card.task} · {card.process} — for {who}"
+    who = card.assignee_name or ", ".join(card.candidates[:10]) or "any online operator of the line"
+    note = f"\nℹ {card.note}" if card.note else ""
+    return f"📝 {card.task} · {card.process} — for {who}{note}"
 
 
 def task_keyboard(card: TaskCard) -> InlineKeyboardMarkup:

@@ -317,12 +317,14 @@ def resolve_names(text: str | None, data: Mapping[str, Any], task: str | None = 
 def _people(task: Task) -> dict[str, Any]:
     """Who does a user task and by when, resolved over the task's data."""
     attrs, bpmn_id = _attrs(task), task.task_spec.bpmn_id
-    assignee = resolve(attrs.get("assignee"), task.data, bpmn_id)
+    starter = task.data.get("started_by")  # `${initiator}` / `${starter}` work without camunda:initiator
+    data = ChainMap(task.data, {"initiator": starter, "starter": starter})
+    assignee = resolve(attrs.get("assignee"), data, bpmn_id)
     return {
         "assignee": juel.to_text(assignee) or None,
-        "candidate_users": resolve_names(attrs.get("candidateUsers"), task.data, bpmn_id),
-        "candidate_groups": resolve_names(attrs.get("candidateGroups"), task.data, bpmn_id),
-        "due_date": resolve(attrs.get("dueDate"), task.data, bpmn_id),
+        "candidate_users": resolve_names(attrs.get("candidateUsers"), data, bpmn_id),
+        "candidate_groups": resolve_names(attrs.get("candidateGroups"), data, bpmn_id),
+        "due_date": resolve(attrs.get("dueDate"), data, bpmn_id),
     }
 
 
