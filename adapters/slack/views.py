@@ -31,6 +31,8 @@ PICK = "process.pick"
 PICK_SELECT = "process.pick_select"
 TASK_OPEN = "task.open"
 TASK_TAKE = "task.take"
+PROCESSES = "session.processes"
+"""The card's **Processes** button (`adapters.slack.control`)."""
 
 MAX_BUTTONS = 25
 MESSAGE_BLOCKS = 50
@@ -77,6 +79,7 @@ def session_card(
                 "elements": [
                     {"type": "button", "action_id": TAKE, "text": _plain("Take"), "value": value, "style": "primary"},
                     {"type": "button", "action_id": START, "text": _plain("Start process"), "value": value},
+                    {"type": "button", "action_id": PROCESSES, "text": _plain("Processes"), "value": value},
                     {"type": "button", "action_id": CLOSE, "text": _plain("Close"), "value": value, "style": "danger"},
                 ],
             }

@@ -37,6 +37,7 @@ from core.model import (
 from core.operators import Operators
 from core.outbox_actions import TaskCard
 from core.processes.assignment import AUTOMATION, decide, names
+from core.processes.control import ControlMixin, InstanceSummary
 from core.processes.forms import FormsMixin, InstanceBusy, Submission
 from core.store.base import Store
 from core.telemetry import NO_TELEMETRY, Telemetry
@@ -52,7 +53,15 @@ RESUME_EVERY = 5.0
 BLOCK_TIMEOUT = 60.0
 
 
-__all__ = ["AUTOMATION", "DOUBLE_CLICK_WINDOW", "InstanceBusy", "ProcessParts", "Processes", "Submission"]
+__all__ = [
+    "AUTOMATION",
+    "DOUBLE_CLICK_WINDOW",
+    "InstanceBusy",
+    "InstanceSummary",
+    "ProcessParts",
+    "Processes",
+    "Submission",
+]
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,7 @@ class ProcessParts:
     telemetry: Telemetry = NO_TELEMETRY
 
 
-class Processes(FormsMixin):
+class Processes(FormsMixin, ControlMixin):
     def __init__(self, parts: ProcessParts, catalog: Catalog, blocks: Blocks):
         self._store = parts.store
         self._config = parts.config
