@@ -8,8 +8,10 @@ from typing import Any
 
 import aiohttp
 
+from adapters.telegram.desk.control import InstanceAction
 from core.model import InstanceStatus
 from sandboxes.rig import ANNA, BORIS, CARL, DESK_CHANNEL, IVAN, Person, Rig
+from tests.support import telegram_desk as tg
 from tests.support.bpmn import block, field, script, user_task, write_process
 from tests.support.flows import run_for_ivan
 from tests.support.rigs import MakeRig
@@ -148,3 +150,56 @@ async def test_retry_of_a_failed_script_runs_the_fixed_script_and_the_api_lists_
         t.startswith("↻ Anna retries Fragile from “Script” (the step as the catalog file has it now)")
         for t in await rig.desk_thread(1)
     )
+
+
+# --- the Telegram desk -------------------------------------------------------------------------------
+async def telegram_approve(rig: Rig) -> Any:
+    await tg.session_with_anna_online(rig)
+    await tg.writes(rig, ANNA, "/startprocess")
+    await tg.click(rig, ANNA, await tg.picker(rig), "Approve")
+    return await instance(rig)
+
+
+async def test_telegram_reassign_and_cancel_from_the_topic(make_rig: MakeRig) -> None:
+    rig = await make_rig(APPROVE)
+    record = await telegram_approve(rig)
+    assert record.assignee == "anna"
+    await tg.click(rig, ANNA, await tg.card(rig), "Processes")
+    listed = await tg.last(rig, "⚙ Processes of session #1")
+    assert "1. Approve · waiting for a task (Anna) · step “Approve”" in listed["text"]
+    assert list(tg.buttons(listed)) == ["Cancel 1", "Reassign 1"]
+    await tg.click(rig, ANNA, listed, "Reassign 1")
+    menu = await tg.last(rig, "↪ Give the task of Approve to:")
+    assert list(tg.buttons(menu)) == ["Carl"]
+    answered = await tg.click(rig, ANNA, menu, "Carl")
+    assert answered["text"] == "The task is now Carl's."
+    assert (await instance(rig)).assignee == "carl"
+    texts = await tg.topic_texts(rig)
+    assert "↪ Anna gave the task “Approve” of Approve to Carl" in texts
+    assert any(t.startswith("📝 Approve · Approve — for Carl") for t in texts)
+
+    await tg.writes(rig, ANNA, "/processes")
+    again = await tg.last(rig, "⚙ Processes of session #1")
+    assert "waiting for a task (Carl)" in again["text"]
+    await tg.click(rig, ANNA, again, "Cancel 1")
+    assert (await instance(rig)).status == InstanceStatus.CANCELLED
+    assert "■ Approve cancelled by Anna; its task “Approve” is closed" in await tg.topic_texts(rig)
+    await tg.writes(rig, ANNA, "/processes")
+    assert "1. Approve · cancelled" in (await tg.last(rig, "⚙ Processes of session #1"))["text"]
+
+
+async def test_telegram_tampered_instance_buttons_are_refused(make_rig: MakeRig) -> None:
+    rig = await make_rig(APPROVE)
+    record = await telegram_approve(rig)
+    card = await tg.card(rig)
+    for data in [
+        InstanceAction(action="c", session=1, instance="0" * 32).pack(),
+        InstanceAction(action="c", session=2, instance=record.id).pack(),
+        InstanceAction(action="a", session=1, instance=record.id, to="nobody").pack(),
+        InstanceAction(action="z", session=1, instance=record.id).pack(),
+    ]:
+        answered = await tg.press(rig, ANNA, card, data)
+        assert answered["text"] == "Not done: This button is not valid (stale or tampered with).", data
+    answered = await tg.press(rig, CARL, card, InstanceAction(action="c", session=1, instance=record.id).pack())
+    assert "offline" in answered["text"]
+    assert (await instance(rig)).status == InstanceStatus.WAITING
