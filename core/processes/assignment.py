@@ -110,8 +110,9 @@ def _file_notes(file: Path, config: Config, groups: set[str]) -> list[CatalogPro
             ]
             if unknown:
                 what = "group" if attribute == "candidateGroups" else "operator"
+                is_none = f"is no {what}" if len(unknown) == 1 else f"are no {what}s"
                 message = (
-                    f"camunda:{attribute}: {', '.join(map(repr, unknown))} is no {what} in the config: at run time "
+                    f"camunda:{attribute}: {', '.join(map(repr, unknown))} {is_none} in the config: at run time "
                     "the task goes to the session's assignee, else to any operator of the line"
                 )
                 name = " ".join((element.get("name") or "").split()) or None
