@@ -39,7 +39,7 @@ from tests.support.telegram_desk import buttons, card, click, general, last, pre
 ADMIN = "lifecycle-admin-token"
 MALLORY = Person("Mallory", telegram_user=999999)
 OFFLINE = "You are offline: you cannot {} Type /status online first."
-CARD_BUTTONS = ["session.take", "session.start_process", "session.close"]
+CARD_BUTTONS = ["session.take", "session.start_process", "session.processes", "session.close"]
 
 
 @pytest.fixture
