@@ -78,6 +78,8 @@ TIMER_EVENTS = frozenset({"TimeDateEventDefinition", "DurationTimerEventDefiniti
 class WaitState:
     client_message: bool = False
     wake_at: float | None = None
+    step: str | None = None
+    """bpmn id of the event (or task) the run waits at."""
 
 
 class JuelEnvironment(TaskDataEnvironment):
@@ -208,7 +210,9 @@ class WorkflowRun:
                 except ValueError:
                     continue
                 wake_at = due if wake_at is None else min(wake_at, due)
-        return WaitState(client_message=client_message, wake_at=wake_at)
+        waiting = [t for t in self.workflow.get_tasks(state=TaskState.WAITING) if getattr(t.task_spec, "bpmn_id", None)]
+        step = str(waiting[-1].task_spec.bpmn_id) if waiting else None
+        return WaitState(client_message=client_message, wake_at=wake_at, step=step)
 
     def deliver_client_message(self, text: str) -> None:
         """The session's next client message, into variable `client_message`."""

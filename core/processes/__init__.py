@@ -399,7 +399,7 @@ class Processes(FormsMixin, ControlMixin):
         else:
             record.status = InstanceStatus.WAITING
             record.waiting_for = "client_message" if wait.client_message else "timer" if wait.wake_at else "event"
-            record.current_task = record.task_id = record.assignee = None
+            record.current_task, record.task_id, record.assignee = wait.step, None, None
             record.candidates, record.task_note = [], None
         await self._commit(record, list(outbox), run)
         outbox.clear()

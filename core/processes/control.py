@@ -122,8 +122,8 @@ class ControlMixin:
         )
 
     def _step_name(self, record: InstanceRecord) -> str | None:
-        if record.current_task is None or record.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
-            return record.current_task if record.status != InstanceStatus.COMPLETED else None
+        if record.current_task is None or record.status == InstanceStatus.COMPLETED:
+            return None
         entry = self.catalog.get(record.process_id)
         spec = entry.spec.task_specs.get(record.current_task) if entry else None
         return str(getattr(spec, "bpmn_name", None) or record.current_task)

@@ -3,6 +3,7 @@ Reassign, Retry — over HTTP against the sandboxes."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from adapters.telegram.desk.control import InstanceAction
 from core.model import InstanceStatus
 from sandboxes.rig import ANNA, BORIS, CARL, DESK_CHANNEL, IVAN, Person, Rig
 from tests.support import telegram_desk as tg
-from tests.support.bpmn import block, field, script, user_task, write_process
+from tests.support.bpmn import block, field, script, timer, user_task, write_process
 from tests.support.flows import run_for_ivan
 from tests.support.rigs import MakeRig
 
@@ -203,3 +204,28 @@ async def test_telegram_tampered_instance_buttons_are_refused(make_rig: MakeRig)
     answered = await tg.press(rig, CARL, card, InstanceAction(action="c", session=1, instance=record.id).pack())
     assert "offline" in answered["text"]
     assert (await instance(rig)).status == InstanceStatus.WAITING
+
+
+async def test_slash_processes_lists_and_cancel_drops_a_waiting_timer(make_rig: MakeRig) -> None:
+    rig = await make_rig(("later", "Later", [timer(duration="PT1S"), block("linedesk.reply", text="Later!")]))
+    record = await run_for_ivan(rig, "Later")
+    assert record.waiting_for == "timer" and record.wake_at is not None
+    response = await rig.slash(ANNA, "/processes", "1")
+    assert "*Later* · waiting for a timer · step “Timer”" in shown(response.json)
+    await rig.click(
+        ANNA,
+        "instance.cancel",
+        buttons(response.json)["Cancel"]["value"],
+        channel_id=DESK_CHANNEL,
+        container_ephemeral=True,
+    )
+    done = await instance(rig)
+    assert done.status == InstanceStatus.CANCELLED and done.wake_at is None
+    assert rig.desk is not None
+    assert await rig.desk.store.due_instances(done.created_at + 3600) == []
+    await asyncio.sleep(1.5)
+    assert "Later!" not in rig.client_chat(IVAN)
+    assert (await instance(rig)).status == InstanceStatus.CANCELLED
+    assert "■ Later cancelled by Anna" in await rig.desk_thread(1)
+    empty = await rig.slash(ANNA, "/processes", "x")
+    assert empty.text == "Use `/processes N` for the processes of session #N."
