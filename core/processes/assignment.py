@@ -47,9 +47,11 @@ def decide(task: UserTaskView, record: InstanceRecord, session: Session | None, 
     """The task's assignee or candidates as the model names them, resolved against the config."""
     if task.assignee and task.assignee != AUTOMATION:
         operator = config.operator(task.assignee)
-        if operator is not None:
-            return Decision(operator.id)
-        return _fallback(f"{task.assignee!r} is not an operator here", session, config)
+        if operator is None:
+            return _fallback(f"{task.assignee!r} is not an operator here", session, config)
+        if record.line_id is not None and not operator.serves(record.line_id):
+            return _fallback(f"{operator.name} does not work line {record.line_id!r}", session, config)
+        return Decision(operator.id)
     if task.candidate_users or task.candidate_groups:
         found = _candidates(task.candidate_users, task.candidate_groups, record.line_id, config)
         if found:

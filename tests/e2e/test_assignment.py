@@ -90,3 +90,22 @@ async def test_an_unknown_assignee_falls_back_to_the_sessions_assignee_with_a_no
     assert "assigned to Anna: 'demo' is not an operator here" in await card_blocks(rig, "Review")
     await rig.submit(ANNA, {"ok": {"value": "false"}})
     assert rig.client_chat(IVAN)[-1] == "Reviewed: False"
+
+
+async def test_an_assignee_of_another_line_and_no_session_assignee_leave_the_task_to_the_line(
+    make_rig: MakeRig,
+) -> None:
+    rig = await make_rig(
+        (
+            "for_boris",
+            "For Boris",
+            [user_task("Quote", field("ok", "boolean", required=True), assignee="boris")],
+        )
+    )
+    record = await run_for_ivan(rig, "For Boris")  # nobody took the session
+    assert record.assignee is None and record.candidates == []
+    assert record.task_note == "for any operator of the line: Boris does not work line 'support'"
+    card = await card_blocks(rig, "Quote")
+    assert "for any online operator of the line" in card and "Boris does not work line 'support'" in card
+    await rig.click(ANNA, "task.take", record.id, channel_id=DESK_CHANNEL)
+    assert rig.slack.modal(ANNA.slack_user) is not None

@@ -178,6 +178,9 @@ async def test_telegram_reassign_and_cancel_from_the_topic(make_rig: MakeRig) ->
     texts = await tg.topic_texts(rig)
     assert "↪ Anna gave the task “Approve” of Approve to Carl" in texts
     assert any(t.startswith("📝 Approve · Approve — for Carl") for t in texts)
+    await tg.writes(rig, ANNA, "yes")  # Anna's form in the topic was hers: it closes now
+    assert (await tg.topic_texts(rig))[-1].startswith("This form was already submitted, or its task is closed")
+    assert (await instance(rig)).status == InstanceStatus.WAITING
 
     await tg.writes(rig, ANNA, "/processes")
     again = await tg.last(rig, "⚙ Processes of session #1")
