@@ -17,6 +17,7 @@ from core.clock import SystemClock
 from core.config import Config, ConfigError, load_config, resolve_config_path
 from core.errors import Refusal
 from core.model import InstanceRecord, Session, SessionStatus, listed_statuses
+from core.processes.assignment import people_notes
 from core.store import Store, StoreError, open_store
 
 
@@ -133,7 +134,7 @@ def _check_config(args: argparse.Namespace) -> int:
     problems = _catalog_problems(config, catalog)
     for problem in problems:
         print(problem, file=sys.stderr)
-    for note in catalog.notes:
+    for note in [*catalog.notes, *people_notes(catalog, config)]:
         print(f"note: {note}")
     if problems:
         return 1

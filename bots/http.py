@@ -84,6 +84,7 @@ def build_web_app(desk: Desk) -> web.Application:
     app.router.add_get("/api/catalog", api.catalog)
     app.router.add_get("/api/sessions", api.sessions)
     app.router.add_get("/api/sessions/{number}", api.session)
+    app.router.add_get("/api/sessions/{number}/instances", api.session_instances)
     app.router.add_get("/api/instances/{instance_id}", api.instance)
     app.router.add_get("/api/items/{app}", api.items)
     return app
@@ -338,6 +339,17 @@ class _AdminApi:
         return web.json_response(
             {**session.model_dump(mode="json"), "messages": [m.model_dump(mode="json") for m in messages]}
         )
+
+    async def session_instances(self, request: web.Request) -> web.Response:
+        """Every instance of the session with its state in words and its current step (SPEC §11)."""
+        self._authorize(request)
+        given = request.match_info["number"]
+        number = whole_number(given, "the session number")
+        session = await self._desk.store.get_session(number) if number <= MAX_NUMBER else None
+        if session is None:
+            raise web.HTTPNotFound(reason=f"no session #{given}")
+        found = await self._desk.processes.session_instances(session.number)
+        return web.json_response({"session": session.number, "instances": [i.as_json() for i in found]})
 
     async def instance(self, request: web.Request) -> web.Response:
         self._authorize(request)

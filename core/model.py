@@ -46,6 +46,7 @@ class InstanceStatus(StrEnum):
     WAITING = "waiting"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class OutboxStatus(StrEnum):
@@ -150,6 +151,10 @@ class InstanceRecord(Record):
     """When its earliest timer is due (POSIX seconds), while it waits on one."""
     assignee: str | None = None
     """Operator id the current user task belongs to (None: any online operator of the line)."""
+    candidates: list[str] = Field(default_factory=list)
+    """Operator ids that may take the current unassigned user task (empty: any operator of the line)."""
+    task_note: str | None = None
+    """Why the current user task went to whom it went (an assignee or candidates nobody here knows)."""
     error: str | None = None
     seen_message: int = 0
     """Id of the session's latest client message when the instance started: a wait for the client takes only

@@ -91,7 +91,11 @@ class TaskCard(ToDesk):
     task: str
     process: str
     assignee_name: str | None = None
-    """None: any online operator of the line may take it."""
+    """None: any online operator of the line may take it (or one of `candidates`)."""
+    candidates: list[str] = Field(default_factory=list)
+    """Names of the operators who may take it (empty: anyone of the line)."""
+    note: str | None = None
+    """Why it went to whom it went (an assignee nobody here knows, …)."""
 
 
 class StatusCard(ToDesk):

@@ -114,6 +114,7 @@ name = "Carl"
 slack_user = "{carl_slack}"
 telegram_user = {carl_telegram}
 lines = ["support"]
+groups = ["approvers"]
 
 [[operators]]
 id = "boris"

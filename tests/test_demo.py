@@ -22,7 +22,7 @@ async def test_demo_plays_every_step_and_exits_0() -> None:
     for line in (
         "Ivan sees",
         "← Hello! An operator will answer shortly.",
-        "[Take] [Start process] [Close]",
+        "[Take] [Start process] [Processes] [Close]",
         "You are offline",
         "▶ Handle request started by Anna",
         "← Your request #1 is registered",

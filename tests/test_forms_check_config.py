@@ -78,3 +78,31 @@ def test_check_config_names_each_form_it_cannot_show(workdir: Path, capsys: pyte
     )
     assert "[step3] \"Odd\" odd.form: component List_1 of type 'dynamiclist' is not supported" in err
     assert "[step4] \"Slow\" slow.form: component x: pattern '^(a+)+$' nests quantifiers" in err
+
+
+def test_check_config_notes_assignees_and_candidates_nobody_here_is(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Literal names linedesk does not know are notes, not errors: at run time the task falls back (§11)."""
+    path = workdir / "processes" / "people.bpmn"
+    path.write_text(
+        process(
+            "people",
+            "People",
+            user_task("Known", assignee="anna"),
+            user_task("Expression", assignee="${initiator}"),
+            user_task("Demo", assignee="demo"),
+            user_task("Users", candidate_users="boris, ghost"),
+            user_task("Groups", candidate_groups="approvers,sales,ghosts"),
+        )
+    )
+    assert main(["check-config"]) == 0, capsys.readouterr().err
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"note: {path}")]
+    assert [note.split("] ", 1)[1] for note in notes] == [
+        "\"Demo\" camunda:assignee: 'demo' is no operator in the config: at run time the task goes to the "
+        "session's assignee, else to any operator of the line",
+        "\"Users\" camunda:candidateUsers: 'ghost' is no operator in the config: at run time the task goes to "
+        "the session's assignee, else to any operator of the line",
+        "\"Groups\" camunda:candidateGroups: 'ghosts' is no group in the config: at run time the task goes to "
+        "the session's assignee, else to any operator of the line",
+    ]

@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import views
+from adapters.slack.control import SlackControl
 from adapters.slack.form_opener import FormOpener, Prepared
 from adapters.slack.messages import SlackMessages
 from adapters.slack.tracking import (
@@ -96,6 +97,7 @@ class SlackDesk:
         self._forms = FormOpener()
         self._register(listeners)
         SlackMessages(listeners, store=store, sessions=sessions, operators=operators)
+        SlackControl(listeners, store=store, sessions=sessions, processes=processes, operators=operators)
 
     def _register(self, listeners: SlackListeners) -> None:
         app, on = listeners.app, listeners.on

@@ -31,6 +31,8 @@ PICK = "process.pick"
 PICK_SELECT = "process.pick_select"
 TASK_OPEN = "task.open"
 TASK_TAKE = "task.take"
+PROCESSES = "session.processes"
+"""The card's **Processes** button (`adapters.slack.control`)."""
 
 MAX_BUTTONS = 25
 MESSAGE_BLOCKS = 50
@@ -77,6 +79,7 @@ def session_card(
                 "elements": [
                     {"type": "button", "action_id": TAKE, "text": _plain("Take"), "value": value, "style": "primary"},
                     {"type": "button", "action_id": START, "text": _plain("Start process"), "value": value},
+                    {"type": "button", "action_id": PROCESSES, "text": _plain("Processes"), "value": value},
                     {"type": "button", "action_id": CLOSE, "text": _plain("Close"), "value": value, "style": "danger"},
                 ],
             }
@@ -298,7 +301,9 @@ def task_card(card: TaskCard) -> tuple[str, list[Block]]:
     """A user task waiting in a session's thread: for whom, and the button that opens its form."""
     who = card.assignee_name
     head = f"📝 *{_shown(card.task, 200)}* · {_shown(card.process, 200)}"
-    line = f"for {who}" if who else "for any online operator of the line"
+    line = f"for {who}" if who else task_for(card.candidates)
+    if card.note:
+        line += f"\nℹ {_shown(card.note, 500)}"
     button = {
         "type": "button",
         "action_id": TASK_OPEN if who else TASK_TAKE,
@@ -311,6 +316,12 @@ def task_card(card: TaskCard) -> tuple[str, list[Block]]:
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{head}\n{line}"}},
         {"type": "actions", "block_id": f"task:{card.instance_id}"[:255], "elements": [button]},
     ]
+
+
+def task_for(candidates: Sequence[str]) -> str:
+    if candidates:
+        return f"for {', '.join(_shown(c, 80) for c in candidates[:10])} (whoever takes it)"
+    return "for any online operator of the line"
 
 
 def status_card(status: StatusCard) -> tuple[str, list[Block]]:

@@ -36,7 +36,7 @@ def card_text(session: Session, client_name: str, channel: str, line_name: str, 
 
 
 def card_keyboard(session: Session) -> InlineKeyboardMarkup | None:
-    """Open: Take / Start process / Close, then Transfer / Spam. Spam: only Unmark spam. Closed: none."""
+    """Open: Take / Start process / Close, then Transfer / Spam / Processes. Spam: only Unmark spam. Closed: none."""
     number = session.number
 
     def button(text: str, action: str) -> InlineKeyboardButton:
@@ -49,7 +49,7 @@ def card_keyboard(session: Session) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [button("Take", "take"), button("Start process", "start"), button("Close", "close")],
-            [button("Transfer", "transfer"), button("Spam", "spam")],
+            [button("Transfer", "transfer"), button("Spam", "spam"), button("Processes", "processes")],
         ]
     )
 
@@ -130,8 +130,9 @@ class TaskAction(CallbackData, prefix="task"):
 
 
 def task_text(card: TaskCard) -> str:
-    who = card.assignee_name or "any online operator of the line"
-    return f"📝 {card.task} · {card.process} — for {who}"
+    who = card.assignee_name or ", ".join(card.candidates[:10]) or "any online operator of the line"
+    note = f"\nℹ {card.note}" if card.note else ""
+    return f"📝 {card.task} · {card.process} — for {who}{note}"
 
 
 def task_keyboard(card: TaskCard) -> InlineKeyboardMarkup:

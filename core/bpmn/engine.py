@@ -80,6 +80,8 @@ TIMER_EVENTS = frozenset({"TimeDateEventDefinition", "DurationTimerEventDefiniti
 class WaitState:
     client_message: bool = False
     wake_at: float | None = None
+    step: str | None = None
+    """bpmn id of the event (or task) the run waits at."""
 
 
 class JuelEnvironment(TaskDataEnvironment):
@@ -215,7 +217,9 @@ class WorkflowRun:
                 except ValueError:
                     continue
                 wake_at = due if wake_at is None else min(wake_at, due)
-        return WaitState(client_message=client_message, wake_at=wake_at)
+        waiting = [t for t in self.workflow.get_tasks(state=TaskState.WAITING) if getattr(t.task_spec, "bpmn_id", None)]
+        step = str(waiting[-1].task_spec.bpmn_id) if waiting else None
+        return WaitState(client_message=client_message, wake_at=wake_at, step=step)
 
     def deliver_client_message(self, text: str) -> None:
         """The session's next client message, into variable `client_message`."""
@@ -324,12 +328,14 @@ def resolve_names(text: str | None, data: Mapping[str, Any], task: str | None = 
 def _people(task: Task) -> dict[str, Any]:
     """Who does a user task and by when, resolved over the task's data."""
     attrs, bpmn_id = _attrs(task), task.task_spec.bpmn_id
-    assignee = resolve(attrs.get("assignee"), task.data, bpmn_id)
+    starter = task.data.get("started_by")  # `${initiator}` / `${starter}` work without camunda:initiator
+    data = ChainMap(task.data, {"initiator": starter, "starter": starter})
+    assignee = resolve(attrs.get("assignee"), data, bpmn_id)
     return {
         "assignee": juel.to_text(assignee) or None,
-        "candidate_users": resolve_names(attrs.get("candidateUsers"), task.data, bpmn_id),
-        "candidate_groups": resolve_names(attrs.get("candidateGroups"), task.data, bpmn_id),
-        "due_date": resolve(attrs.get("dueDate"), task.data, bpmn_id),
+        "candidate_users": resolve_names(attrs.get("candidateUsers"), data, bpmn_id),
+        "candidate_groups": resolve_names(attrs.get("candidateGroups"), data, bpmn_id),
+        "due_date": resolve(attrs.get("dueDate"), data, bpmn_id),
     }
 
 

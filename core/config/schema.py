@@ -221,6 +221,8 @@ class OperatorConfig(BaseModel):
     lines: list[str] = Field(default_factory=lambda: ["*"])
     """Line ids this operator works, or ["*"] for all."""
     admin: bool = False
+    groups: list[str] = Field(default_factory=list)
+    """Candidate groups (`camunda:candidateGroups`) this operator belongs to; every line id it works is one too."""
 
     @field_validator("id")
     @classmethod

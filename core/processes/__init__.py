@@ -36,6 +36,8 @@ from core.model import (
 )
 from core.operators import Operators
 from core.outbox_actions import TaskCard
+from core.processes.assignment import AUTOMATION, decide, names
+from core.processes.control import ControlMixin, InstanceSummary
 from core.processes.forms import FormsMixin, InstanceBusy, Submission
 from core.processes.schedule import Schedule
 from core.store.base import Store
@@ -44,7 +46,6 @@ from core.telemetry import NO_TELEMETRY, Telemetry
 log = logging.getLogger(__name__)
 
 DOUBLE_CLICK_WINDOW = 5.0
-AUTOMATION = "automation"
 MAX_STEPS = 10_000
 INSTANCE_LOCK_TTL = 15.0
 INSTANCE_LOCK_WAIT = 10.0
@@ -53,7 +54,15 @@ RESUME_EVERY = 5.0
 BLOCK_TIMEOUT = 60.0
 
 
-__all__ = ["AUTOMATION", "DOUBLE_CLICK_WINDOW", "InstanceBusy", "ProcessParts", "Processes", "Submission"]
+__all__ = [
+    "AUTOMATION",
+    "DOUBLE_CLICK_WINDOW",
+    "InstanceBusy",
+    "InstanceSummary",
+    "ProcessParts",
+    "Processes",
+    "Submission",
+]
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ class ProcessParts:
     telemetry: Telemetry = NO_TELEMETRY
 
 
-class Processes(FormsMixin):
+class Processes(FormsMixin, ControlMixin):
     def __init__(self, parts: ProcessParts, catalog: Catalog, blocks: Blocks):
         self._store = parts.store
         self._config = parts.config
@@ -383,32 +392,32 @@ class Processes(FormsMixin):
             record.current_task = task.bpmn_id
             record.task_id = task.task_id
             session = await self._store.get_session(record.session) if record.session else None
-            if task.assignee:
-                record.assignee = task.assignee
-            elif record.started_by != AUTOMATION:
-                record.assignee = record.started_by
-            else:
-                record.assignee = session.assignee if session else None
+            if fresh_task:
+                decision = decide(task, record, session, self._config)
+                record.assignee, record.candidates = decision.assignee, list(decision.candidates)
+                record.task_note = decision.note
             if fresh_task and session is not None:
                 outbox = [*outbox, *self._task_card(record, task, session)]
         elif run.completed:
             record.status = InstanceStatus.COMPLETED
             record.waiting_for = record.current_task = record.task_id = record.assignee = None
-            record.wake_at = None
+            record.wake_at, record.candidates, record.task_note = None, [], None
         elif run.worker_topics():
             bpmn_id, topic = run.worker_topics()[0]
             record.status = InstanceStatus.WAITING
             record.waiting_for = f"worker:{topic}"
             record.current_task, record.task_id, record.assignee = bpmn_id, None, None
+            record.candidates, record.task_note = [], None
         else:
             record.status = InstanceStatus.WAITING
             record.waiting_for = "client_message" if wait.client_message else "timer" if wait.wake_at else "event"
-            record.current_task = record.task_id = record.assignee = None
+            record.current_task, record.task_id, record.assignee = wait.step, None, None
+            record.candidates, record.task_note = [], None
         await self._commit(record, list(outbox), run)
         outbox.clear()
         return record
 
-    def _task_card(self, record: InstanceRecord, task: UserTaskView, session: Session) -> list[OutboxEntry]:
+    def _task_card(self, record: InstanceRecord, task: UserTaskView | str, session: Session) -> list[OutboxEntry]:
         """A card in the session's thread/topic for the task: who it is for, and a button to open it."""
         operator = self._operators.get(record.assignee) if record.assignee else None
         return self._courier.desk_entries(
@@ -416,9 +425,11 @@ class Processes(FormsMixin):
             TaskCard(
                 **to_desk(session),
                 instance_id=record.id,
-                task=task.name,
+                task=task if isinstance(task, str) else task.name,
                 process=record.process_name,
                 assignee_name=operator.name if operator else None,
+                candidates=names(record.candidates, self._operators.get),
+                note=record.task_note,
             ),
         )
 

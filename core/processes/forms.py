@@ -19,6 +19,7 @@ from core.model import (
     OutboxEntry,
 )
 from core.operators import Operators
+from core.processes.assignment import names
 from core.store.base import Store
 
 
@@ -89,6 +90,9 @@ class FormsMixin:
                     raise Refusal(f"“{record.process_name}” has no open task now.", "no_task")
                 await self._check_operator(record, operator)
                 assert operator is not None
+                if record.assignee is None and record.candidates and operator.id not in record.candidates:
+                    who = ", ".join(names(record.candidates, self._operators.get))
+                    raise Refusal(f"This task is for {who}: only they may take it.", "not_candidate")
                 if record.assignee is None:
                     record.assignee = operator.id
                     session = await self._store.get_session(record.session) if record.session else None

@@ -24,7 +24,7 @@ async def test_client_message_opens_a_session_with_greeting_thread_and_topic(rig
     card = rig.slack.message(root["channel"], root["ts"])
     assert card is not None and "#1 · Ivan" in card["blocks"][0]["text"]["text"]
     actions = [e["action_id"] for e in card["blocks"][1]["elements"]]
-    assert actions == ["session.take", "session.start_process", "session.close"]
+    assert actions == ["session.take", "session.start_process", "session.processes", "session.close"]
     assert await rig.desk_thread(1) == ["*Ivan*: Hello, my washing machine is broken"]
 
     topics = rig.telegram.calls_of("createForumTopic")

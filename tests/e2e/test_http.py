@@ -89,7 +89,7 @@ async def test_admin_api_shows_sessions_messages_instances_items(admin_rig: Rig)
     [instance] = await rig.desk.store.list_instances()
     status, body = await get(f"{rig.url}/api/instances/{instance.id}", ADMIN)
     assert isinstance(body, dict) and body["status"] == "waiting" and body["waiting_for"] == "client_message"
-    assert body["current_task"] is None and body["variables"]["request_no"] == 1
+    assert body["current_task"] == "wait_answer" and body["variables"]["request_no"] == 1  # the event it waits at
     assert "state" not in body
     status, body = await get(f"{rig.url}/api/items/requests", ADMIN)
     assert isinstance(body, dict) and body["items"][0]["fields"]["phone"] == "42"

@@ -39,7 +39,7 @@ from tests.support.telegram_desk import buttons, card, click, general, last, pre
 ADMIN = "lifecycle-admin-token"
 MALLORY = Person("Mallory", telegram_user=999999)
 OFFLINE = "You are offline: you cannot {} Type /status online first."
-CARD_BUTTONS = ["session.take", "session.start_process", "session.close"]
+CARD_BUTTONS = ["session.take", "session.start_process", "session.processes", "session.close"]
 
 
 @pytest.fixture
@@ -349,7 +349,7 @@ async def test_telegram_take_updates_the_slack_card_and_a_second_take_is_refused
     await rig.client_writes(IVAN, "Hello, my washing machine is broken")
     await writes(rig, ANNA, "/status online", session=None)
     await slack_online(rig, CARL)
-    assert card_rows(await card(rig)) == [["Take", "Start process", "Close"], ["Transfer", "Spam"]]
+    assert card_rows(await card(rig)) == [["Take", "Start process", "Close"], ["Transfer", "Spam", "Processes"]]
     assert all(len(data.encode()) <= 64 for data in buttons(await card(rig)).values())
 
     answer = await click(rig, ANNA, await card(rig), "Take")

@@ -673,7 +673,18 @@ async def test_command_menus_are_registered_at_start(rig: Rig) -> None:
     assert [c["command"] for c in rig.telegram.commands(SUPPORT_TOKEN, private)] == ["start"]
     assert [c["command"] for c in rig.telegram.commands(SALES_TOKEN, private)] == ["start"]
     desk = [c["command"] for c in rig.telegram.commands(SUPPORT_TOKEN, {"type": "chat", "chat_id": TELEGRAM_DESK})]
-    assert desk == ["startprocess", "close", "status", "autostart", "cancel", "sessions", "transfer", "spam", "unspam"]
+    assert desk == [
+        "startprocess",
+        "close",
+        "status",
+        "autostart",
+        "cancel",
+        "sessions",
+        "transfer",
+        "processes",
+        "spam",
+        "unspam",
+    ]
     scopes = [c.params.get("scope") for c in rig.telegram.calls_of("setMyCommands")]
     assert {"type": "chat", "chat_id": TELEGRAM_DESK} in scopes
     assert all(c.ok for c in rig.telegram.calls_of("setMyCommands"))

@@ -829,7 +829,7 @@ async def test_operators_of_another_line_can_not_act_on_its_sessions(any_store_r
             )
         # Boris is in the Telegram desk group too: the card's buttons and the topic's commands
         topic_card = await card(rig, 1)
-        for text in ("Take", "Start process", "Close", "Transfer", "Spam"):
+        for text in ("Take", "Start process", "Close", "Transfer", "Spam", "Processes"):
             answer = await press(rig, BORIS, topic_card, buttons(topic_card)[text])
             assert answer["show_alert"] and boris in answer["text"], (text, answer)
         for command in ("/startprocess", "/close", "/spam", "/transfer carl", "Hello Ivan, Boris here"):
@@ -856,7 +856,7 @@ async def test_an_offline_operator_can_not_take_start_or_answer(any_store_rig: R
         await rig.thread_reply(ANNA, 1, "Hello Ivan")
         assert "offline" in last_ephemeral(rig, ANNA)
         topic_card = await card(rig, 1)
-        for text in ("Take", "Start process", "Transfer", "Spam"):
+        for text in ("Take", "Start process", "Transfer", "Spam", "Processes"):
             answer = await press(rig, ANNA, topic_card, buttons(topic_card)[text])
             assert answer["show_alert"] and "offline" in answer["text"], (text, answer)
         for command in ("/startprocess", "/spam", "Hello Ivan"):

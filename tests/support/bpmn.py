@@ -80,9 +80,19 @@ def _form_data(fields: tuple[str, ...]) -> str:
 
 
 def user_task(
-    name: str, *fields: str, assignee: str | None = None, form_ref: str | None = None, form_key: str | None = None
+    name: str,
+    *fields: str,
+    assignee: str | None = None,
+    form_ref: str | None = None,
+    form_key: str | None = None,
+    candidate_users: str | None = None,
+    candidate_groups: str | None = None,
 ) -> Step:
-    assignee_attr = f' camunda:assignee="{assignee}"' if assignee else ""
+    assignee_attr = f" camunda:assignee={quoteattr(assignee)}" if assignee else ""
+    if candidate_users:
+        assignee_attr += f" camunda:candidateUsers={quoteattr(candidate_users)}"
+    if candidate_groups:
+        assignee_attr += f" camunda:candidateGroups={quoteattr(candidate_groups)}"
     form = _form_data(fields) if fields or not (form_ref or form_key) else ""
     return Step(
         f'<bpmn:userTask id="{{id}}" name={quoteattr(name)}{assignee_attr}{_form_attrs(form_ref, form_key)}>'

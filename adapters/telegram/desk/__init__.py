@@ -3,7 +3,7 @@ private chat with a line's bot).
 
 In a session's topic an operator's message goes to the client (`//` notes stay internal) unless a
 form of theirs is open there, in which case it answers the form. Commands: /status, /startprocess,
-/close, /transfer NAME|queue, /spam, /unspam, /sessions (also in a private chat with the bot), /cancel,
+/close, /transfer NAME|queue, /processes, /spam, /unspam, /sessions (also in a private chat with the bot), /cancel,
 /autostart (admins). Every button payload is re-checked here and in core: the button's topic must be
 the session it names, the process must resolve in the catalog, the clicker must be allowed to do it.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from adapters.telegram.desk import admin, cards, commands, errors, forms, picker, topics, transfer
+from adapters.telegram.desk import admin, cards, commands, control, errors, forms, picker, topics, transfer
 from adapters.telegram.desk.commands import register_commands
 from adapters.telegram.desk.errors import MarkRefusals
 from adapters.telegram.desk.middleware import Desk, DeskContext
@@ -38,6 +38,7 @@ def desk_router(config: Config) -> Router:
     router.include_routers(
         commands.build(),
         transfer.build(),
+        control.build(),
         picker.build(),
         admin.build(),
         forms.build(),

@@ -7,6 +7,7 @@ from typing import Any
 from aiogram import Router
 from aiogram.types import CallbackQuery
 
+from adapters.telegram.desk.control import show_instances
 from adapters.telegram.desk.errors import tampered
 from adapters.telegram.desk.middleware import Services, Topic, pressed_in, required
 from adapters.telegram.desk.picker import show_picker
@@ -42,6 +43,9 @@ async def on_session_button(
     if action == "transfer":
         await show_transfer_menu(services, topic, number, operator)
         return await answer(query, "Choose below who takes it over.")
+    if action == "processes":
+        await show_instances(services, topic, number, operator)
+        return await answer(query, "The session's processes are below.")
     if action == "spam":
         await sessions.mark_spam(number, operator.id)
         return await answer(query, f"Session #{number} marked as spam.")

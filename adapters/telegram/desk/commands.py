@@ -46,6 +46,7 @@ DESK_COMMANDS = [
     BotCommand(command="cancel", description="Stop filling in a form (the task stays open)"),
     BotCommand(command="sessions", description="Your active sessions and the queue, with links to their topics"),
     BotCommand(command="transfer", description="Hand this topic's session over: /transfer NAME or /transfer queue"),
+    BotCommand(command="processes", description="This topic's processes: cancel, reassign or retry them"),
     BotCommand(command="spam", description="Mark this topic's session as spam"),
     BotCommand(command="unspam", description="Unmark spam: the session gets its previous state back"),
 ]

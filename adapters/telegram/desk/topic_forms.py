@@ -231,10 +231,14 @@ class TopicForms:
         """The task the conversation is about, if it is still open; else the conversation ends."""
         task = await self._processes.open_task(str(state["instance"]))
         if task is not None and task.task_id == state["task"]:
-            return task
+            record = await self._processes.get(str(state["instance"]))
+            if record is not None and record.assignee in (None, state["operator"]):
+                return task  # not reassigned to someone else meanwhile
         await self._store.delete_ref(FORM_REF, key)
         await self._settle_prompt(int(state["chat"]), state, "Form closed.")
-        await self._say(state, "This form was already submitted or its task is closed: nothing more to fill in.")
+        await self._say(
+            state, "This form was already submitted, or its task is closed or someone else's: nothing more to fill in."
+        )
         return None
 
     async def _accept(self, key: str, state: dict[str, Any], task: UserTaskView, field: FormField, value: Any) -> None:
