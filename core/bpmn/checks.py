@@ -269,6 +269,24 @@ def _check_element(
         _check_message_catch(file, element, messages, report)
     elif local == "startEvent":  # forms (formKey, formRef) are checked with the form index: camunda_forms.py
         _check_start_event(file, element, messages, report)
+    elif local == "errorEventDefinition":
+        _check_error_variables(file, element, report)
+
+
+def _check_error_variables(file: Path, element: Any, report: FileReport) -> None:
+    """`camunda:errorCodeVariable` / `errorMessageVariable` on a catching error event: not set by linedesk, so a
+    model reading them would fail later — refused here, with the way out."""
+    named = [name for name in ("errorCodeVariable", "errorMessageVariable") if element.get(_C + name)]
+    if named:
+        report.problems.append(
+            _problem(
+                file,
+                element.getparent(),  # the event, which has the name
+                f"camunda:{' and camunda:'.join(named)} on an error event: linedesk does not set them; catch each "
+                "error code with a boundary event of its own (errorRef) and set the variable in a Python script "
+                "task on its path",
+            )
+        )
 
 
 def _owner(element: Any) -> Any:
