@@ -34,27 +34,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import dataclasses
 import json
-import re
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.desk_stage import (
+    CARD_EVERY,
+    CARD_TIMEOUT,
+    SCENARIOS,
+    CardWait,
+    DeskStage,
+    Scenario,
+)
+from benchmarks.desks_report import lag_stats, print_report, verdicts
 from benchmarks.load import Poster
-from benchmarks.results import RESULTS, machine, table, write_results
+from benchmarks.results import RESULTS, machine, write_results
 from benchmarks.stage import (
-    TAG,
     Program,
-    Stage,
     linedesk_program,
     operator_telegram,
     percentile,
@@ -65,250 +67,8 @@ from benchmarks.stage import (
     slack_events_url,
     sqlite_url,
 )
-from sandboxes.limits import PLATFORM_LIMITS
 from sandboxes.rig import DESK_CHANNEL, TELEGRAM_DESK
 from sandboxes.rig import SUPPORT_TOKEN as TOKEN
-from sandboxes.telegram import BotState, Params
-
-CARD_EVERY = 20.0
-"""Seconds between two card actions."""
-CARD_TIMEOUT = 30.0
-"""A card update not seen this long after its click counts as missing."""
-SESSION_CARD = re.compile(r"Session #(\d+) · Client (\d+)")
-TOPIC_NAME = re.compile(r"#(\d+) Client (\d+)")
-TAKE_DATA = re.compile(r"^ses:take:(\d+)$")
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    desk: str
-    """"slack" or "telegram"."""
-    sessions: int
-    every: float
-    """Seconds between two messages of one client."""
-    lag_p99_s: float
-    """The target: desk lag p99 below this."""
-    channels: int = 1
-    """Slack desk channels."""
-    card_p99_s: float | None = None
-    """The target for card updates' p99, where SPEC §13 names one for this load."""
-
-    @property
-    def desk_channels(self) -> list[str]:
-        if self.desk != "slack":
-            return []
-        return [DESK_CHANNEL, *(f"C0DESK{n:02d}" for n in range(2, self.channels + 1))]
-
-
-SCENARIOS = {
-    s.name: s
-    for s in (
-        Scenario("slack-10", "slack", 10, 10.0, 5.0),
-        Scenario("slack-30", "slack", 30, 10.0, 45.0, card_p99_s=2.0),
-        Scenario("slack-30x3", "slack", 30, 10.0, 15.0, channels=3),
-        Scenario("telegram-5", "telegram", 5, 15.0, 5.0),
-        Scenario("telegram-15", "telegram", 15, 15.0, 60.0),
-    )
-}
-
-
-@dataclass
-class Sent:
-    client: int
-    at: float
-    """Scheduled post time (perf_counter): the lag runs from here."""
-    warmup: bool = False
-
-
-@dataclass
-class CardWait:
-    session: int
-    kind: str
-    """"take" or "queue"."""
-    expect: Callable[[str], bool]
-    future: asyncio.Future[float]
-
-
-@dataclass
-class Tally:
-    """What reached the desk: arrivals per tag, and what went wrong."""
-
-    arrived: dict[int, float] = field(default_factory=dict)
-    duplicates: int = 0
-    reordered: int = 0
-    misplaced: int = 0
-    """Tags posted in another session's thread/topic (or in none known)."""
-    last_seq: dict[int, int] = field(default_factory=dict)
-    """client → the highest tag of theirs seen so far."""
-
-
-class DeskStage(Stage):
-    """The stage with the platforms' limits on, the scenario's desks (Slack channels or a Telegram forum group,
-    whose members are the operators), and what reaches the desks noted: tags per session thread/topic, the
-    cards and their updates."""
-
-    def __init__(self, scenario: Scenario) -> None:
-        super().__init__(limits=PLATFORM_LIMITS)
-        self.scenario = scenario
-        self.sent: dict[int, Sent] = {}
-        self.tally = Tally()
-        self.session_client: dict[int, int] = {}
-        """session number → client index (from its card or topic name)"""
-        self.slack_roots: dict[tuple[str, str], int] = {}
-        """(channel, root ts) → session"""
-        self.slack_cards: dict[int, tuple[str, str]] = {}
-        """session → (channel, ts) of its card"""
-        self.card_session_by_ts: dict[str, int] = {}
-        self.topics: dict[int, int] = {}
-        """Telegram topic (message_thread_id) → session"""
-        self.telegram_cards: dict[int, int] = {}
-        """session → the card's message id in the desk group"""
-        self.card_session_by_id: dict[int, int] = {}
-        self.card_waits: dict[int, CardWait] = {}
-        self.desk_posts: Counter[str] = Counter()
-        """Posts in session threads/topics: with tags (mirrors) and without (notices, cards' replies)."""
-
-    def cast(self) -> None:
-        super().cast()
-        for channel in self.scenario.desk_channels[1:]:
-            self.slack.add_channel(channel, f"support-desk-{channel[-2:]}")
-        if self.scenario.desk == "telegram":
-            members = [self.telegram.user(operator_telegram(n), f"Operator {n}") for n in range(1, self.operators + 1)]
-            self.telegram.forum_group(TELEGRAM_DESK, "Support desk", members=members)
-
-    # --- what reaches the desks ---------------------------------------------------------------------
-    def _arrive(self, text: str, session: int | None = None) -> None:
-        now = time.perf_counter()
-        tally = self.tally
-        tags = [int(m.group(1)) for m in TAG.finditer(text)]
-        self.desk_posts["mirrors" if tags else "other"] += 1
-        for seq in tags:
-            sent = self.sent.get(seq)
-            if seq in tally.arrived:
-                tally.duplicates += 1
-                continue
-            tally.arrived[seq] = now
-            if sent is None:
-                continue
-            if session is None or self.session_client.get(session) != sent.client:
-                tally.misplaced += 1
-            last = tally.last_seq.get(sent.client, 0)
-            if seq < last:
-                tally.reordered += 1
-            else:
-                tally.last_seq[sent.client] = seq
-
-    def _card_changed(self, session: int, state: str) -> None:
-        wait = self.card_waits.get(session)
-        if wait is not None and not wait.future.done() and wait.expect(state):
-            wait.future.set_result(time.perf_counter())
-            del self.card_waits[session]
-
-    def _hook_slack(self) -> None:
-        workspace = self.slack.workspace
-        post_bot = workspace.post_bot
-
-        def noted_post(channel: Any, text: str, blocks: Any = None, thread_ts: str | None = None, **fields: Any) -> Any:
-            message = post_bot(channel, text, blocks, thread_ts, **fields)
-            if thread_ts:
-                self._arrive(text, self.slack_roots.get((channel.id, thread_ts)))
-            elif (card := SESSION_CARD.search(text or "")) is not None:
-                session, client = int(card.group(1)), int(card.group(2))
-                self.session_client[session] = client
-                self.slack_roots[(channel.id, message["ts"])] = session
-                self.slack_cards[session] = (channel.id, message["ts"])
-                self.card_session_by_ts[message["ts"]] = session
-            return message
-
-        setattr(workspace, "post_bot", noted_post)  # noqa: B010 — an instance attribute, on purpose
-        edit = workspace.edit
-
-        def noted_edit(message: Any, text: str, blocks: Any, editor: str) -> None:
-            edit(message, text, blocks, editor)
-            session = self.card_session_by_ts.get(str(message.get("ts")))
-            if session is not None and blocks:
-                facts = str((blocks[0].get("text") or {}).get("text", ""))
-                self._card_changed(session, facts)
-
-        setattr(workspace, "edit", noted_edit)  # noqa: B010
-
-    def _hook_telegram(self) -> None:
-        methods = self.telegram.api.methods
-
-        def wrap(name: str, after: Callable[[Params, Any], None]) -> None:
-            original = methods[name]
-
-            async def noted(bot: BotState, params: Params) -> Any:
-                outcome = await original.handler(bot, params)
-                after(params, getattr(outcome, "result", outcome))
-                return outcome
-
-            methods[name] = dataclasses.replace(original, handler=noted)
-
-        def in_desk(params: Params) -> bool:
-            chat = params.values.get("chat_id")
-            return str(chat) == str(TELEGRAM_DESK)
-
-        def sent(params: Params, result: Any) -> None:
-            if not in_desk(params):
-                return  # the greeting, in the client's chat
-            markup = params.values.get("reply_markup")
-            if isinstance(markup, str):
-                with contextlib.suppress(ValueError):
-                    markup = json.loads(markup)
-            take = None
-            if isinstance(markup, dict):
-                for row in markup.get("inline_keyboard") or []:
-                    for button in row:
-                        take = take or TAKE_DATA.match(str(button.get("callback_data", "")))
-            thread = params.values.get("message_thread_id")
-            session = self.topics.get(int(thread)) if thread is not None else None
-            if take is not None and isinstance(result, dict):
-                number = int(take.group(1))
-                self.telegram_cards[number] = int(result["message_id"])
-                self.card_session_by_id[int(result["message_id"])] = number
-                return
-            self._arrive(str(params.values.get("text", "")), session)
-
-        def topic(params: Params, result: Any) -> None:
-            name = TOPIC_NAME.search(str(params.values.get("name", "")))
-            if name is not None and isinstance(result, dict):
-                session = int(name.group(1))
-                self.topics[int(result["message_thread_id"])] = session
-                self.session_client[session] = int(name.group(2))
-
-        def edited(params: Params, result: Any) -> None:
-            if not in_desk(params):
-                return
-            with contextlib.suppress(TypeError, ValueError):
-                session = self.card_session_by_id.get(int(params.values.get("message_id")))  # type: ignore[arg-type]
-                if session is not None:
-                    self._card_changed(session, str(params.values.get("text", "")))
-
-        wrap("sendmessage", sent)
-        wrap("createforumtopic", topic)
-        wrap("editmessagetext", edited)
-
-    def client_seq_update(self, client: int, seq: int, at: float, warmup: bool = False) -> bytes:
-        self.sent[seq] = Sent(client, at, warmup)
-        return self.update(client, f"m{seq}x from client {client}")
-
-
-# --- statistics -----------------------------------------------------------------------------------------
-
-
-def lag_stats(lags: Sequence[float]) -> dict[str, float | int]:
-    return {
-        "count": len(lags),
-        "p50_s": round(percentile(lags, 0.50), 2),
-        "p95_s": round(percentile(lags, 0.95), 2),
-        "p99_s": round(percentile(lags, 0.99), 2),
-        "max_s": round(max(lags), 2) if lags else 0.0,
-    }
-
-
-# --- one scenario ---------------------------------------------------------------------------------------
 
 
 class Run:
@@ -582,64 +342,6 @@ class Run:
             "webhook_errors": dict(poster.errors),
             "generator_worst_late_ms": round(worst_late * 1000, 1),
         }
-
-
-def verdicts(r: dict[str, Any]) -> dict[str, bool | None]:
-    """Each of the scenario's targets: met (True), not met (False), not measurable here (None)."""
-    per_minute = r["per_minute"]
-    growth: bool | None = None
-    if len(per_minute) >= 3:
-        growth = per_minute[-1]["p99_s"] <= per_minute[1]["p99_s"]
-    card_target = r["targets"]["card_p99_s"]
-    cards = r["cards"]
-    cards_ok = cards["updated"] == cards["actions"] and cards["p99_s"] < (card_target or 0.0)
-    return {
-        "lag_p99": r["lag"]["p99_s"] < r["targets"]["lag_p99_s"] and r["lost"] == 0,
-        "card_p99": None if card_target is None else cards_ok,
-        "no_429": r["refusals_429_total"] == 0 and sum(r["refusals_429_whole_run"].values()) == 0,
-        "intact": r["lost"] == 0 and r["duplicates"] == 0 and r["reordered"] == 0 and r["misplaced"] == 0,
-        "lag_not_growing": growth,
-    }
-
-
-def print_report(results: list[dict[str, Any]]) -> None:
-    rows = []
-    for r in results:
-        lag, cards = r["lag"], r["cards"]
-        v = verdicts(r)
-        missed = [k for k, ok in v.items() if ok is False]
-        rows.append(
-            [
-                r["scenario"],
-                f"{r['offered_per_min']:.0f}/{r['delivered_per_min']:.0f}",
-                f"{lag['p50_s']:.1f}/{lag['p95_s']:.1f}/{lag['p99_s']:.1f}/{lag['max_s']:.1f}",
-                " ".join(f"{m['p99_s']:.1f}" for m in r["per_minute"]),
-                f"{cards['p50_s']:.2f}/{cards['p99_s']:.2f} ({cards['updated']}/{cards['actions']})",
-                str(r["refusals_429_total"]),
-                f"{r['lost']}/{r['duplicates']}/{r['reordered']}/{r['misplaced']}",
-                f"< {r['targets']['lag_p99_s']:.0f} s",
-                "met" if not missed else "NOT met: " + ", ".join(missed),
-            ]
-        )
-    print(
-        table(
-            rows,
-            [
-                "scenario",
-                "offered/delivered per min",
-                "lag p50/p95/p99/max s",
-                "p99 per minute s",
-                "card p50/p99 s (n)",
-                "429s",
-                "lost/dup/reord/misplaced",
-                "target p99",
-                "verdict",
-            ],
-        )
-    )
-    for r in results:
-        if r["refusals_429_whole_run"]:
-            print(f"  {r['scenario']}: 429s {r['refusals_429_whole_run']} (warm-up included)")
 
 
 async def run_one(scenario: Scenario, minutes: float, store: str, keep: Path | None) -> dict[str, Any]:
