@@ -18,18 +18,12 @@ from bots.cli import main
 from core.model import InstanceStatus
 from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, DESK_CHANNEL, Rig
+from tests.support.cli import EXAMPLE_ENV, example_folder
 from tests.support.flows import run_for_ivan
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fixtures" / "camunda"
-ENV = {
-    "SUPPORT_BOT_TOKEN": "1:x",
-    "SUPPORT_BOT_SECRET": "s3cret",
-    "SLACK_BOT_TOKEN": "xoxb-1",
-    "SLACK_SIGNING_SECRET": "sig",
-    "SALES_BOT_TOKEN": "2:y",
-    "SALES_BOT_SECRET": "s4cret",
-}
+ENV = EXAMPLE_ENV
 
 JAVA = "Java has no place here: use an external topic"
 SCRIPT = "rewrite it in Python or as an external task (§12)"
@@ -189,12 +183,7 @@ def test_the_corpus_is_whole_and_every_model_has_an_outcome() -> None:
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copy(ROOT / "linedesk.example.toml", tmp_path / "linedesk.toml")
-    shutil.copytree(ROOT / "processes", tmp_path / "processes")
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return example_folder(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("model", sorted(REFUSED))

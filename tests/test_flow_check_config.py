@@ -10,6 +10,7 @@ import pytest
 
 from bots.cli import main
 from tests.support.bpmn import block, script
+from tests.support.cli import EXAMPLE_ENV, example_folder
 from tests.support.flow_bpmn import (
     call,
     decide,
@@ -23,25 +24,13 @@ from tests.support.flow_bpmn import (
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "flow"
-ENV = {
-    "SUPPORT_BOT_TOKEN": "1:x",
-    "SUPPORT_BOT_SECRET": "s3cret",
-    "SLACK_BOT_TOKEN": "xoxb-1",
-    "SLACK_SIGNING_SECRET": "sig",
-    "SALES_BOT_TOKEN": "2:y",
-    "SALES_BOT_SECRET": "s4cret",
-}
+ENV = EXAMPLE_ENV
 
 
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The example's config and processes, copied (as tests/test_cli.py's `workdir`)."""
-    shutil.copy(ROOT / "linedesk.example.toml", tmp_path / "linedesk.toml")
-    shutil.copytree(ROOT / "processes", tmp_path / "processes")
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return example_folder(tmp_path, monkeypatch)
 
 
 def _check(folder: Path, capsys: pytest.CaptureFixture[str], files: dict[str, str]) -> tuple[int, str, str]:

@@ -11,27 +11,16 @@ import pytest
 
 from bots.cli import main
 from tests.support.bpmn import process, start, user_task
+from tests.support.cli import EXAMPLE_ENV, example_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMS = ROOT / "tests" / "fixtures" / "forms"
-ENV = {
-    "SUPPORT_BOT_TOKEN": "1:x",
-    "SUPPORT_BOT_SECRET": "s3cret",
-    "SLACK_BOT_TOKEN": "xoxb-1",
-    "SLACK_SIGNING_SECRET": "sig",
-    "SALES_BOT_TOKEN": "2:y",
-    "SALES_BOT_SECRET": "s4cret",
-}
+ENV = EXAMPLE_ENV
 
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copy(ROOT / "linedesk.example.toml", tmp_path / "linedesk.toml")
-    shutil.copytree(ROOT / "processes", tmp_path / "processes")
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return example_folder(tmp_path, monkeypatch)
 
 
 def form(form_id: str, *components: dict[str, object]) -> str:
