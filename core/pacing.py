@@ -155,8 +155,6 @@ class Pacer:
         self._windows: Windows = windows if windows is not None else MemoryWindows()
         self._turns: dict[str, _Turns] = {}
         """bucket → the queue its waiters take turns in"""
-        self.paused = 0
-        """How many times a platform's flood answer paused a bucket."""
 
     @classmethod
     def unlimited(cls) -> Pacer:
@@ -224,7 +222,6 @@ class Pacer:
     async def pause(self, draw: Draw, seconds: float) -> None:
         """The platform answered 429 with `retry_after`: the whole bucket waits."""
         if draw.kind in self._rates and seconds > 0:
-            self.paused += 1
             await self._windows.pause(draw.bucket, seconds)
 
 

@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
 
 from core.blocks import BLOCKS
 from core.bpmn.catalog import Catalog, load_catalog
-from core.bpmn.engine import BlockBridge, WorkflowRun
+from core.bpmn.engine import WorkflowRun
 from core.config import OperatorConfig
-from core.courier import Courier
 from core.errors import Refusal
 from core.model import InstanceRecord, InstanceStatus, OperatorStatus, OutboxEntry, Session
-from core.operators import Operators
 from core.processes.forms import InstanceBusy
-from core.store.base import Store
+from core.processes.halves import DrivingHalf
 
 ACTIVE = (InstanceStatus.RUNNING, InstanceStatus.WAITING)
 LIST_LIMIT = 50
@@ -77,29 +75,10 @@ def state_words(record: InstanceRecord, assignee_name: str | None) -> str:
     return record.status.value
 
 
-class ControlMixin:
+class ControlMixin(DrivingHalf):
     """`Processes`' control half: what an operator does to an instance from the desk."""
 
-    _store: Store
-    _operators: Operators
-    _courier: Courier
     catalog: Catalog
-
-    if TYPE_CHECKING:  # the driving half, in `Processes`
-
-        def _exclusive(self, instance_id: str, *, wait: bool = True) -> AbstractAsyncContextManager[None]: ...
-
-        def _bridge(self, record: InstanceRecord, pending: list[OutboxEntry]) -> BlockBridge: ...
-
-        async def _drive(
-            self, record: InstanceRecord, run: WorkflowRun, pending: list[OutboxEntry]
-        ) -> InstanceRecord: ...
-
-        async def _commit(
-            self, record: InstanceRecord, outbox: list[OutboxEntry], run: WorkflowRun | None = None
-        ) -> None: ...
-
-        def _task_card(self, record: InstanceRecord, task: Any, session: Session) -> list[OutboxEntry]: ...
 
     # --- looking ----------------------------------------------------------------------------
     async def session_instances(self, number: int) -> list[InstanceSummary]:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from core.bpmn.engine import BlockBridge, EngineError, UserTaskView, WorkflowRun
+from core.bpmn.engine import EngineError, UserTaskView, WorkflowRun
 from core.config import OperatorConfig
-from core.courier import Courier
 from core.errors import Refusal
 from core.forms import validate
 from core.model import (
@@ -18,9 +16,8 @@ from core.model import (
     OperatorStatus,
     OutboxEntry,
 )
-from core.operators import Operators
 from core.processes.assignment import names
-from core.store.base import Store
+from core.processes.halves import DrivingHalf
 
 
 class InstanceBusy(Exception):
@@ -36,35 +33,8 @@ class Submission:
     next_task: UserTaskView | None = None
 
 
-class FormsMixin:
+class FormsMixin(DrivingHalf):
     """`Processes`' form half: it reads instances and hands completed tasks to the driving half."""
-
-    _store: Store
-    _operators: Operators
-    _courier: Courier
-
-    if TYPE_CHECKING:  # the driving half, in `Processes`
-
-        def _exclusive(self, instance_id: str, *, wait: bool = True) -> AbstractAsyncContextManager[None]: ...
-
-        def _bridge(self, record: InstanceRecord, pending: list[OutboxEntry]) -> BlockBridge: ...
-
-        async def _drive(
-            self, record: InstanceRecord, run: WorkflowRun, pending: list[OutboxEntry]
-        ) -> InstanceRecord: ...
-
-        async def _fail(
-            self,
-            record: InstanceRecord,
-            run: WorkflowRun | None,
-            error: str,
-            task: str | None,
-            pending: list[OutboxEntry] | None = None,
-        ) -> InstanceRecord: ...
-
-        async def _commit(
-            self, record: InstanceRecord, outbox: list[OutboxEntry], run: WorkflowRun | None = None
-        ) -> None: ...
 
     # --- forms ----------------------------------------------------------------------------
     async def get(self, instance_id: str) -> InstanceRecord | None:
