@@ -86,6 +86,13 @@ class Session(Record):
     closed_at: float | None = None
     previous_session: int | None = None
     outbound: bool = False
+    first_response_at: float | None = None
+    """When an operator first wrote to the client (SPEC §14: stops the first-response clock; §15 reports)."""
+    rating: int | None = None
+    """The client's 1–5 rating after close (SPEC §14), stored once."""
+    rated_at: float | None = None
+    overdue: list[str] = Field(default_factory=list)
+    """Service-level targets passed (SPEC §14): "first_response", "resolution" — each marked once."""
 
     @property
     def is_open(self) -> bool:
