@@ -91,7 +91,7 @@ async def test_sqlite_session_refs_become_links(tmp_path: Path) -> None:
     store = SqliteStore(path)
     await store.open()
     try:
-        assert await store.schema_version() == MIGRATIONS[-1][0] == 8
+        assert await store.schema_version() == MIGRATIONS[-1][0] == 10
         await check_upgraded(store)
     finally:
         await store.close()
@@ -109,7 +109,7 @@ async def test_redis_session_refs_become_links(redis_stores: RedisFactory) -> No
     await write_legacy(first)
     assert await first._r.exists(first._k("ref", "slack.session"), first._k("ref", "telegram.topic_session")) == 2
     upgraded = await redis_stores()  # the next linedesk to open the store upgrades it
-    assert await upgraded._r.get(upgraded._k("schema")) == "4"
+    assert await upgraded._r.get(upgraded._k("schema")) == "6"  # the latest layout
     await check_upgraded(upgraded)
     for namespace in [*LEGACY_FORWARD.values(), *LEGACY_REVERSE.values()]:
         assert not await upgraded._r.exists(upgraded._k("ref", namespace))
@@ -124,5 +124,5 @@ async def test_redis_an_upgrade_cut_short_runs_again(redis_stores: RedisFactory)
     await write_legacy(first)
     await first.link(EXPECTED[0])  # written before the stop
     upgraded = await redis_stores()
-    assert await upgraded._r.get(upgraded._k("schema")) == "4"
+    assert await upgraded._r.get(upgraded._k("schema")) == "6"  # the latest layout
     await check_upgraded(upgraded)

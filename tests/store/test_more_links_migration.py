@@ -128,7 +128,7 @@ async def test_sqlite_message_copy_and_status_refs_become_links(tmp_path: Path) 
     store = SqliteStore(path)
     await store.open()
     try:
-        assert await store.schema_version() == MIGRATIONS[-1][0] == 8
+        assert await store.schema_version() == MIGRATIONS[-1][0] == 10
         await check_upgraded(store)
     finally:
         await store.close()
@@ -149,7 +149,7 @@ async def test_redis_message_copy_and_status_refs_become_links(redis_stores: Red
     await write_legacy(first)
     assert await first._r.exists(first._k("ref", "message"), first._k("ref", "slack.mirrored")) == 2
     upgraded = await redis_stores()  # the next linedesk to open the store upgrades it
-    assert await upgraded._r.get(upgraded._k("schema")) == "4"
+    assert await upgraded._r.get(upgraded._k("schema")) == "6"  # the latest layout
     await check_upgraded(upgraded)
     for namespace in LEGACY_REFS.values():
         assert not await upgraded._r.exists(upgraded._k("ref", namespace))
@@ -166,5 +166,5 @@ async def test_redis_an_upgrade_cut_short_runs_again(redis_stores: RedisFactory)
     for copy in ALBUM[:2]:
         await first.link(copy)
     upgraded = await redis_stores()
-    assert await upgraded._r.get(upgraded._k("schema")) == "4"
+    assert await upgraded._r.get(upgraded._k("schema")) == "6"  # the latest layout
     await check_upgraded(upgraded)

@@ -344,7 +344,7 @@ async def test_sqlite_entries_of_the_untyped_outbox_are_typed_and_delivered(tmp_
     store = SqliteStore(path)
     await store.open()
     try:
-        assert await store.schema_version() == MIGRATIONS[-1][0] == 8
+        assert await store.schema_version() == MIGRATIONS[-1][0] == 10
         with sqlite3.connect(path) as db:
             for (data,) in db.execute("SELECT data FROM outbox"):
                 doc = json.loads(data)
@@ -381,7 +381,7 @@ async def test_redis_entries_of_the_untyped_outbox_are_typed_and_delivered(redis
             await r.zadd(k("outbox", "dead"), {str(number): created})
     await r.set(k("seq", "outbox"), len(LEGACY) + 2)  # the last two numbers' entries expired
     upgraded: RedisStore = await redis_stores()  # the next linedesk to open the store upgrades it
-    assert await upgraded._r.get(k("schema")) == "4"
+    assert await upgraded._r.get(k("schema")) == "6"
     for number in range(1, len(LEGACY) + 1):
         stored = await upgraded._r.get(k("outbox", "entry", number))
         assert stored is not None

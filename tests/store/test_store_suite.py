@@ -1027,10 +1027,12 @@ async def test_redis_a_session_is_in_exactly_the_indexes_of_its_current_version(
             if await client.zscore(key, str(s.number)) is not None
         }
 
-    assert await holding() == {*store._session_indexes(current), store._k("sessions", "line", "support", "quiet")}
+    opened = {store._k("sessions", "created"), store._k("sessions", "line", "support", "created")}  # reports'
+    quiet = store._k("sessions", "line", "support", "quiet")
+    assert await holding() == {*store._session_indexes(current), quiet, *opened}
     await store.save_session(current.model_copy(update={"status": C}))
     closed = await store.get_session(s.number)
-    assert closed is not None and await holding() == set(store._session_indexes(closed))  # out of the quiet index
+    assert closed is not None and await holding() == {*store._session_indexes(closed), *opened}  # out of quiet
 
 
 async def test_sqlite_another_process_holding_the_write_lock_is_waited_out_without_stalling_the_loop(
@@ -1155,7 +1157,7 @@ async def test_redis_sessions_stored_before_the_quiet_index_are_in_it_after_the_
         (b.number, 120.0),
         (a.number, 150.0),
     ]
-    assert await upgraded._r.get(upgraded._k("schema")) == "4"  # the current layout (4: more platform links)
+    assert await upgraded._r.get(upgraded._k("schema")) == "6"  # the current layout (6: the reports' created indexes)
 
 
 async def test_redis_a_link_that_fails_leaves_neither_direction(redis_stores: RedisFactory) -> None:

@@ -52,6 +52,7 @@ from core.store.redis.links import RedisLinks
 from core.store.redis.outbox import OutboxMixin
 from core.store.redis.pacing import PacingMixin
 from core.store.redis.refs import RefsMixin
+from core.store.redis.reports import ReportsMixin
 from core.store.redis.sessions import SessionsMixin
 
 __all__ = [
@@ -75,6 +76,7 @@ class RedisStore(
     SessionsMixin,
     OutboxMixin,
     RefsMixin,
+    ReportsMixin,
     PacingMixin,
 ):
     """The Redis store, one mixin per concern over `RedisBase`'s client (see the modules)."""

@@ -45,6 +45,8 @@ class LifecycleMixin(RedisBase):
 
         async def _more_links(self, client: aioredis.Redis, version: int) -> None: ...
 
+        async def _reports_index(self, client: aioredis.Redis, version: int) -> None: ...
+
     # --- lifecycle -------------------------------------------------------------
     @_translated
     async def open(self) -> None:
@@ -101,6 +103,7 @@ class LifecycleMixin(RedisBase):
             await client.set(self._k("schema"), 2)
         await self._platform_links(client, version)  # 3: platform links (links.py)
         await self._more_links(client, version)  # 4: messages, their copies and status cards as links
+        await self._reports_index(client, version)  # 6: sessions by when they opened (reports.py)
 
     async def _typed_outbox(self, client: aioredis.Redis, batch: int = 500) -> None:
         """Upgrade 2: an outbox entry's `action` name and `payload` dict become one typed action (its JSON,

@@ -75,6 +75,11 @@ local function put_session(key, quiet_key, p, member, doc, quiet, indexes)
       if not new[k] then redis.call('ZREM', k, member) end
     end
   end
+  if not old then  -- a new session: in the reports' indexes by when it opened (it never changes)
+    local s = cjson.decode(doc)
+    redis.call('ZADD', p .. 'sessions:created', s.created_at, member)
+    redis.call('ZADD', p .. 'sessions:line:' .. s.line_id .. ':created', s.created_at, member)
+  end
   redis.call('SET', key, doc)
   for _, k in ipairs(indexes) do redis.call('ZADD', k, member, member) end
 end

@@ -23,6 +23,7 @@ from core.store.sqlite.lifecycle import LifecycleMixin
 from core.store.sqlite.links import SqliteLinks
 from core.store.sqlite.migrations import MIGRATIONS, Migration, MigrationStep
 from core.store.sqlite.refs import RefsMixin
+from core.store.sqlite.reports import ReportsMixin
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -38,5 +39,5 @@ __all__ = [
 ]
 
 
-class SqliteStore(SqliteDesks, SqliteLinks, LifecycleMixin, InboundMixin, ClientMessagesMixin, RefsMixin):
+class SqliteStore(SqliteDesks, SqliteLinks, LifecycleMixin, InboundMixin, ClientMessagesMixin, RefsMixin, ReportsMixin):
     """The SQLite store, one mixin per concern over `SqliteBase`'s connection (see the modules)."""

@@ -114,4 +114,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     (6, (_typed_outbox,)),
     (7, (platform_links,)),
     (8, (more_links,)),
+    (
+        10,  # reports (SPEC §15): a period's sessions of a line, or of every line, and its instances
+        (
+            "CREATE INDEX IF NOT EXISTS sessions_line_created ON sessions (line_id, created_at)",
+            "CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at)",
+        ),
+    ),
 )

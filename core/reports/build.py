@@ -1,0 +1,219 @@
+"""Figures from what the store holds (SPEC §15): the sessions opened in a period and the instances started
+in it, read through the store's report indexes, counted here in one pass."""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from core.config import Config
+from core.config.durations import parse_duration
+from core.model import InstanceStatus, SessionStatus
+from core.reports.figures import DayFigures, OperatorFigures, ProcessFigures, Ratings, Report, Times
+from core.reports.period import Period, day_of
+from core.store.base import InstanceFacts, SessionFacts, Store
+
+Elapsed = Callable[[str, float, float], float]
+"""(line id, start, end) → seconds that count between them: wall-clock by default, business time where the
+line has hours (the composition root passes that in)."""
+
+
+def wall_clock(line_id: str, start: float, end: float) -> float:
+    return max(0.0, end - start)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """A line's service levels in seconds (SPEC §14), None where not set."""
+
+    first_response: float | None = None
+    resolution: float | None = None
+
+
+def no_targets(line_id: str) -> Targets:
+    return Targets()
+
+
+def line_targets(config: Config) -> Callable[[str], Targets]:
+    """Each line's `first_response_within` / `resolve_within` from the config, unset where the config has no
+    such keys."""
+
+    def targets(line_id: str) -> Targets:
+        line = config.line(line_id)
+        return Targets(
+            _seconds(getattr(line, "first_response_within", None)), _seconds(getattr(line, "resolve_within", None))
+        )
+
+    return targets
+
+
+def _seconds(value: object) -> float | None:
+    if value is None or value == "" or value == 0:
+        return None
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Measure:
+    """How a line's times count: `elapsed` (business time where the line has hours) against its `targets`."""
+
+    elapsed: Elapsed = wall_clock
+    targets: Callable[[str], Targets] = no_targets
+
+
+async def build_report(
+    store: Store, line_id: str | None, period: Period, now: float, measure: Measure | None = None
+) -> Report:
+    """The report of `line_id` (None: every line) over `period`, as the store holds it at `now`."""
+    sessions = await store.report_sessions(line_id, period.since, period.until)
+    instances = await store.report_instances(line_id, period.since, period.until)
+    return compute(line_id, period, sessions, instances, now=now, measure=measure or Measure())
+
+
+@dataclass
+class _Clocks:
+    """Durations of one group of sessions, with hits and misses of the targets."""
+
+    values: list[float] = field(default_factory=list)
+    hits: int = 0
+    misses: int = 0
+
+    def add(self, seconds: float, target: float | None) -> None:
+        self.values.append(seconds)
+        if target is not None:
+            self.hits += seconds <= target
+            self.misses += seconds > target
+
+    def times(self) -> Times:
+        ordered = sorted(self.values)
+        judged = self.hits + self.misses
+        return Times(
+            count=len(ordered),
+            p50=percentile(ordered, 0.5),
+            p90=percentile(ordered, 0.9),
+            within_target=self.hits / judged if judged else None,
+            values=ordered,
+        )
+
+
+def percentile(ordered: Sequence[float], share: float) -> float | None:
+    """Nearest rank: the smallest value that at least `share` of the values do not exceed."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+@dataclass
+class _Group:
+    sessions: int = 0
+    closed: int = 0
+    first: _Clocks = field(default_factory=_Clocks)
+    resolve: _Clocks = field(default_factory=_Clocks)
+    ratings: list[int] = field(default_factory=list)
+
+
+def compute(
+    line_id: str | None,
+    period: Period,
+    sessions: Iterable[SessionFacts],
+    instances: Iterable[InstanceFacts],
+    *,
+    now: float,
+    measure: Measure | None = None,
+) -> Report:
+    measure = measure or Measure()
+    everyone = _Group()
+    people: dict[str, _Group] = defaultdict(_Group)
+    days = {day: DayFigures(day=day) for day in period.days}
+    spam = open_now = 0
+    known: dict[str, Targets] = {}
+    for s in sessions:
+        if s.status == SessionStatus.SPAM:
+            spam += 1
+            continue
+        target = known.get(s.line_id) or known.setdefault(s.line_id, measure.targets(s.line_id))
+        open_now += s.status in (SessionStatus.QUEUED, SessionStatus.ACTIVE)
+        for group in (everyone, people[s.assignee or ""]):
+            _count(group, s, target, now, measure.elapsed)
+        if (day := days.get(day_of(s.created_at))) is not None:
+            day.opened += 1
+        if s.closed_at is not None and s.status == SessionStatus.CLOSED:
+            if (day := days.get(day_of(s.closed_at))) is not None:
+                day.closed += 1
+    return Report(
+        line=line_id,
+        since=datetime.datetime.fromtimestamp(period.since, datetime.UTC),
+        until=datetime.datetime.fromtimestamp(period.until, datetime.UTC),
+        opened=everyone.sessions,
+        closed=everyone.closed,
+        open_now=open_now,
+        spam=spam,
+        first_response=everyone.first.times(),
+        resolution=everyone.resolve.times(),
+        ratings=_ratings(everyone.ratings),
+        operators=[_operator(name, group) for name, group in sorted(people.items(), key=_busiest)],
+        days=list(days.values()),
+        processes=_processes(instances),
+    )
+
+
+def _count(group: _Group, s: SessionFacts, target: Targets, now: float, elapsed: Elapsed) -> None:
+    group.sessions += 1
+    if s.first_response_at is not None:
+        group.first.add(elapsed(s.line_id, s.created_at, s.first_response_at), target.first_response)
+    elif target.first_response is not None:
+        # no answer: a miss once the target has passed (by closing or by now), not judged before
+        group.first.misses += elapsed(s.line_id, s.created_at, s.closed_at or now) > target.first_response
+    if s.status == SessionStatus.CLOSED and s.closed_at is not None:
+        group.closed += 1
+        group.resolve.add(elapsed(s.line_id, s.created_at, s.closed_at), target.resolution)
+    elif target.resolution is not None:
+        group.resolve.misses += elapsed(s.line_id, s.created_at, now) > target.resolution
+    if s.rating is not None:
+        group.ratings.append(s.rating)
+
+
+def _busiest(item: tuple[str, _Group]) -> tuple[int, int, str]:
+    name, group = item
+    return (name == "", -group.sessions, name)
+
+
+def _operator(name: str, group: _Group) -> OperatorFigures:
+    return OperatorFigures(
+        operator=name,
+        sessions=group.sessions,
+        closed=group.closed,
+        first_response=group.first.times(),
+        resolution=group.resolve.times(),
+        rating_average=_ratings(group.ratings).average,
+    )
+
+
+def _ratings(ratings: list[int]) -> Ratings:
+    distribution = dict.fromkeys(range(1, 6), 0)
+    for rating in ratings:
+        if rating in distribution:
+            distribution[rating] += 1
+    counted = sum(distribution.values())
+    average = sum(r * n for r, n in distribution.items()) / counted if counted else None
+    return Ratings(count=counted, average=average, distribution=distribution)
+
+
+def _processes(instances: Iterable[InstanceFacts]) -> ProcessFigures:
+    figures = ProcessFigures()
+    for instance in instances:
+        figures.started += 1
+        if instance.trigger == "manual":
+            figures.manual += 1
+        else:
+            figures.automatic += 1
+        figures.failed += instance.status == InstanceStatus.FAILED
+    return figures
