@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from bots.report_cli import add_report_arguments, run_report
 from core.autostart import EVENTS, Autostart, EffectiveRule, RuleAuthor
 from core.blocks import BLOCKS
 from core.bpmn.catalog import Catalog, load_catalog
@@ -96,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     autostart.add_argument("--list", action="store_true", help="print every line's effective rules")
     autostart.add_argument("--config", help="config file (default: $LINEDESK_CONFIG or linedesk.toml)")
     autostart.set_defaults(run=_autostart, parser=autostart)
+
+    report = commands.add_parser("report", help="sessions, response times, ratings and processes of a period")
+    add_report_arguments(report)
+    report.add_argument("--config", help="config file (default: $LINEDESK_CONFIG or linedesk.toml)")
+    report.set_defaults(run=_report)
 
     items = commands.add_parser("items", help="list the items of an app (e.g. leads)")
     items.add_argument("app")
@@ -269,6 +275,13 @@ def _items(args: argparse.Namespace) -> int:
         return 0
 
     return _with_store(config, run)
+
+
+def _report(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return 1
+    return _with_store(config, lambda store: run_report(args, config, store, SystemClock()))
 
 
 def _serve(args: argparse.Namespace) -> int:

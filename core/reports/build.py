@@ -13,7 +13,7 @@ from core.config import Config
 from core.config.durations import parse_duration
 from core.model import InstanceStatus, SessionStatus
 from core.reports.figures import DayFigures, OperatorFigures, ProcessFigures, Ratings, Report, Times
-from core.reports.period import Period, day_of
+from core.reports.period import Period, ReportError, day_of
 from core.store.base import InstanceFacts, SessionFacts, Store
 
 Elapsed = Callable[[str, float, float], float]
@@ -217,3 +217,17 @@ def _processes(instances: Iterable[InstanceFacts]) -> ProcessFigures:
             figures.automatic += 1
         figures.failed += instance.status == InstanceStatus.FAILED
     return figures
+
+
+def measure_for(config: Config) -> Measure:
+    """How the configured lines' times count: their targets from the config, in wall-clock time (where
+    business hours are set, `core.hours` gives the business-time `elapsed` — wired here, once)."""
+    return Measure(targets=line_targets(config))
+
+
+def check_line(config: Config, line_id: str | None) -> str | None:
+    """`line_id` when the config has that line (None: every line), else a ReportError naming the lines."""
+    if line_id is None or line_id == "" or config.line(line_id) is not None:
+        return line_id or None
+    known = ", ".join(line.id for line in config.lines) or "none configured"
+    raise ReportError(f"line: no line {line_id!r} (lines: {known})")

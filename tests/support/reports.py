@@ -5,10 +5,17 @@ surfaces check against these)."""
 from __future__ import annotations
 
 import datetime
+import shutil
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops
 
 from core.model import InstanceRecord, InstanceStatus, Session, SessionStatus
-from core.store import Store
+from core.store import RedisStore, SqliteStore, Store
+from tests.support.rigs import REDIS_URL, drop_redis_prefix, open_test_store
 
 T0 = datetime.datetime(2026, 11, 2, tzinfo=datetime.UTC).timestamp()
 """Monday 2026-11-02 00:00 UTC: the fixture's period is 2026-11-02 … 2026-11-04 (three days)."""
@@ -83,3 +90,63 @@ async def write_fixture(store: Store) -> None:
                 created_at=T0 + at,
             )
         )
+
+
+async def fixture_store_url(tmp_path: Path, kind: str) -> str:
+    """The hand-computed fixture written into a fresh store of `kind`, and that store's URL (for the CLI and
+    the server); the Redis prefix is dropped by `drop_fixture_store`."""
+    store = await open_test_store(tmp_path, kind)
+    try:
+        await write_fixture(store)
+    finally:
+        await store.close()
+    if isinstance(store, RedisStore):
+        return f"{REDIS_URL}?prefix={store.prefix}"
+    assert isinstance(store, SqliteStore)
+    return f"sqlite:///{store.path}"
+
+
+async def drop_fixture_store(url: str) -> None:
+    if url.startswith("redis"):
+        await drop_redis_prefix(url.rsplit("prefix=", 1)[1])
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def screenshot(page: Path, out: Path, size: tuple[int, int] = (1400, 1300)) -> Image.Image:
+    """`page` as headless Chromium draws it (Debian's `chromium`), saved to `out` and opened with Pillow."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium: apt-get install -y chromium")
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            f"--user-data-dir={out.parent / 'chromium-profile'}",
+            f"--window-size={size[0]},{size[1]}",
+            f"--screenshot={out}",
+            page.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return Image.open(out).convert("RGB")
+
+
+def colour_box(
+    image: Image.Image, hex_colour: str, tolerance: int = 12
+) -> tuple[int, tuple[int, int, int, int] | None]:
+    """How many pixels are (nearly) `hex_colour`, and their bounding box."""
+    target = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    bands = [
+        band.point(lambda v, t=t: 255 if abs(v - t) <= tolerance else 0)
+        for band, t in zip(image.split(), target, strict=True)
+    ]
+    mask = ImageChops.multiply(ImageChops.multiply(bands[0], bands[1]), bands[2])
+    count = mask.histogram()[255]
+    return count, mask.getbbox()
