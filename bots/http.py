@@ -27,6 +27,7 @@ from core.errors import Refusal
 from core.health import Health
 from core.model import InstanceStatus, SessionStatus, listed_statuses
 from core.processes import Processes
+from core.reports import ReportError, build_report, measure_for, parse_period
 from core.store import Store
 from core.store.base import StoreError
 
@@ -87,6 +88,7 @@ def build_web_app(desk: Desk) -> web.Application:
     app.router.add_get("/api/sessions/{number}/instances", api.session_instances)
     app.router.add_get("/api/instances/{instance_id}", api.instance)
     app.router.add_get("/api/items/{app}", api.items)
+    app.router.add_get("/api/report", api.report)
     return app
 
 
@@ -327,6 +329,20 @@ class _AdminApi:
             limit=limit,
         )
         return web.json_response({"sessions": [s.model_dump(mode="json") for s in sessions]})
+
+    async def report(self, request: web.Request) -> web.Response:
+        """`GET /api/report?line=&since=&until=` (SPEC §15): the figures of `linedesk report --format json`."""
+        self._authorize(request)
+        query, now = request.query, self._desk.clock.now()
+        if query.get("line") and self._desk.config.line(query["line"]) is None:
+            raise web.HTTPNotFound(reason=f"no line {query['line']!r}")
+        try:
+            period = parse_period(query.get("since"), query.get("until"), now)
+        except ReportError as err:
+            raise web.HTTPBadRequest(reason=str(err)) from err
+        measure = measure_for(self._desk.config)
+        report = await build_report(self._desk.store, query.get("line") or None, period, now, measure)
+        return web.Response(text=report.model_dump_json(), content_type="application/json")
 
     async def session(self, request: web.Request) -> web.Response:
         self._authorize(request)
