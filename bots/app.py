@@ -23,6 +23,7 @@ from adapters.slack.events import EventInbox, SlackEvents, events_app
 from adapters.slack.files import SlackFiles
 from adapters.slack.home import SlackHome
 from adapters.slack.pacing import channel_draw, paced
+from adapters.slack.reports import SlackReports
 from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
 from adapters.slack.tracking import SlackListeners
@@ -137,6 +138,7 @@ class Linedesk:
         self.slack_desk: SlackDesk | None = None
         self.slack_admin: SlackAdmin | None = None
         self.slack_home: SlackHome | None = None
+        self.slack_reports: SlackReports | None = None
         self.slack_desk_delivery: SlackDeskDelivery | None = None
         self.slack_client: AsyncWebClient | None = None
         self.slack_auth: SlackAuthorize | None = None
@@ -174,6 +176,7 @@ class Linedesk:
                 catalog=self.catalog,
                 config=config,
             )
+            self.slack_reports = SlackReports(self.slack_listeners, store=self.store, config=config, clock=self.clock)
             self.slack_home = SlackHome(
                 self.slack_listeners,
                 store=self.store,

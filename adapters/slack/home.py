@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import mrkdwn
 from adapters.slack.admin import AutostartRules, RuleIds
+from adapters.slack.reports import summary_blocks
 from adapters.slack.tracking import OPTIONAL, REQUIRED, Answer, SlackListeners
 from core.clock import Clock
 from core.config import Config, OperatorConfig
@@ -30,6 +31,7 @@ from core.health import Health, Problem
 from core.links import LinkKind
 from core.model import OperatorStatus, Session, SessionStatus
 from core.refs import RefSpace
+from core.reports import build_report, measure_for, parse_period
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -140,7 +142,8 @@ class SlackHome:
     async def view(
         self, client: AsyncWebClient, operator: OperatorConfig | None, *, page: int = 0, notice: str | None = None
     ) -> dict[str, Any]:
-        """The Home of `operator`: at most 100 blocks (status 3, sessions 2, problems ≤ 12, desks 2, rules ≤ 45)."""
+        """The Home of `operator`: at most 100 blocks (status 3, sessions 3, problems ≤ 12, desks 2, the last 7 days 2,
+        rules ≤ 45)."""
         blocks: list[Block] = []
         if notice:
             blocks.append(_context(f"⚠ {notice}"))
@@ -157,6 +160,7 @@ class SlackHome:
         if operator.admin:
             blocks += self._problems(self._health.problems())
             blocks += await self._desks()
+            blocks += await self._last_week()
             blocks.append({"type": "header", "text": _plain("Automatic start", 150)})
             _, rules = await self._rules.rule_list(page, HOME_IDS)
             blocks += rules
@@ -250,6 +254,12 @@ class SlackHome:
                 f"• *{mrkdwn.escape(load.line_id)}* {place}: {sessions}{load.backlog} waiting, lag {load.lag:.0f} s"
             )
         return [{"type": "header", "text": _plain("Desks", 150)}, _section("\n".join(rows), block_id="desks")]
+
+    async def _last_week(self) -> list[Block]:
+        """Every line's report of the last 7 days, as `/report 7d` shows it (SPEC §15)."""
+        now = self._clock.now()
+        period = parse_period("7d", None, now)
+        return summary_blocks(await build_report(self._store, None, period, now, measure_for(self._config)))
 
     @staticmethod
     def _problems(problems: Sequence[Problem]) -> list[Block]:
