@@ -71,8 +71,3 @@ def _instant(text: str, name: str, *, end_of_day: bool) -> float:
 
 def _day(moment: float) -> datetime.date:
     return datetime.datetime.fromtimestamp(moment, datetime.UTC).date()
-
-
-def day_of(moment: float) -> datetime.date:
-    """The UTC day of a moment (a report's days are UTC days)."""
-    return _day(moment)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from core.links import Link, LinkKind
 from core.model import (
@@ -49,9 +49,9 @@ class DeskBacklog:
     oldest_created_at: float
 
 
-@dataclass(frozen=True)
-class SessionFacts:
-    """What a report reads of one session (`Store.report_sessions`): no messages, no JSON to validate."""
+class SessionFacts(NamedTuple):
+    """What a report reads of one session (`Store.report_sessions`): no messages, no JSON to validate (a
+    named tuple: a report builds 100,000 of them)."""
 
     number: int
     line_id: str
@@ -63,8 +63,7 @@ class SessionFacts:
     rating: int | None
 
 
-@dataclass(frozen=True)
-class InstanceFacts:
+class InstanceFacts(NamedTuple):
     """What a report reads of one process instance (`Store.report_instances`)."""
 
     line_id: str | None

@@ -4,6 +4,7 @@ hand (tests/support/reports.py)."""
 from __future__ import annotations
 
 import datetime
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import redis.asyncio as aioredis
 
 from core.reports import Measure, Targets, build_report, compute, parse_period
 from core.store import RedisStore, SqliteStore, Store
-from tests.support.reports import NOW, SINCE, UNTIL, write_fixture
+from core.store.sqlite import MIGRATIONS
+from tests.support.reports import NOW, SINCE, UNTIL, fixture_sessions, write_fixture
 from tests.support.rigs import REDIS_URL
 
 RedisFactory = Callable[[], Awaitable[RedisStore]]  # the `redis_stores` fixture of conftest.py
@@ -94,15 +96,42 @@ async def test_redis_layout_6_indexes_sessions_stored_before_it(redis_stores: Re
     assert (report.opened, report.closed) == (5, 3)
 
 
-async def test_sqlite_migration_10_indexes_the_sessions_by_opening(tmp_path: Path) -> None:
+async def test_sqlite_migration_10_covers_the_report_with_one_index(tmp_path: Path) -> None:
     sqlite = SqliteStore(tmp_path / "store.db")
     await sqlite.open()
     try:
         assert await sqlite.schema_version() == 10
         plan = await sqlite._rows(
-            "EXPLAIN QUERY PLAN SELECT number FROM sessions WHERE line_id = ? AND created_at >= ? AND created_at < ?",
-            ("support", 0, 1),
+            "EXPLAIN QUERY PLAN SELECT number, status, closed_at, rating FROM sessions INDEXED BY sessions_report"
+            " WHERE created_at >= ? AND created_at < ? AND line_id = ?",
+            (0, 1, "support"),
         )
-        assert any("sessions_line_created" in str(row) for row in plan)
+        assert any("COVERING INDEX sessions_report" in str(row) for row in plan), plan
     finally:
         await sqlite.close()
+
+
+async def test_sqlite_migration_10_fills_the_columns_of_sessions_stored_before_it(tmp_path: Path) -> None:
+    class Before(SqliteStore):
+        migrations = tuple(m for m in MIGRATIONS if m[0] < 10)
+
+    path = tmp_path / "old.db"
+    old = Before(path)
+    await old.open()
+    await old.close()
+    with sqlite3.connect(path) as db:  # as linedesk before migration 10 wrote them
+        db.executemany(
+            "INSERT INTO sessions (number, line_id, client_id, status, assignee, created_at, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (s.number, s.line_id, s.client_id, s.status.value, s.assignee, s.created_at, s.model_dump_json())
+                for s in fixture_sessions()
+            ],
+        )
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        report = await build_report(store, "support", parse_period(SINCE, UNTIL, NOW), NOW)
+    finally:
+        await store.close()
+    assert (report.opened, report.closed, report.first_response.p90, report.ratings.count) == (5, 3, 300, 3)

@@ -58,25 +58,38 @@ INSTANCES: tuple[tuple[str, str, InstanceStatus, float], ...] = (
 )
 
 
-async def write_fixture(store: Store) -> None:
+def fixture_sessions() -> list[Session]:
+    """`SESSIONS` as the store keeps them, numbered from 1."""
+    made = []
     for n, f in enumerate(SESSIONS):
         opened = T0 + f.at
-        status = f.status or (SessionStatus.CLOSED if f.closed is not None else SessionStatus.ACTIVE)
-        made = await store.create_session(
-            Session(number=0, line_id=f.line, client_id=f"telegram:{700 + n}", status=status, created_at=opened)
-        )
-        await store.save_session(
-            made.model_copy(
-                update={
-                    "assignee": f.assignee,
-                    "first_response_at": opened + f.first if f.first is not None else None,
-                    "closed_at": opened + f.closed if f.closed is not None else None,
-                    "rating": f.rating,
-                    "rated_at": opened + (f.closed or 0) + 30 if f.rating is not None else None,
-                    "updated_at": opened,
-                }
+        made.append(
+            Session(
+                number=n + 1,
+                line_id=f.line,
+                client_id=f"telegram:{700 + n}",
+                status=f.status or (SessionStatus.CLOSED if f.closed is not None else SessionStatus.ACTIVE),
+                created_at=opened,
+                updated_at=opened,
+                assignee=f.assignee,
+                first_response_at=opened + f.first if f.first is not None else None,
+                closed_at=opened + f.closed if f.closed is not None else None,
+                rating=f.rating,
+                rated_at=opened + (f.closed or 0) + 30 if f.rating is not None else None,
             )
         )
+    return made
+
+
+async def write_fixture(store: Store) -> None:
+    """The fixture's sessions (opened as linedesk opens them, then answered, closed and rated) and instances."""
+    for session in fixture_sessions():
+        opened = await store.create_session(
+            session.model_copy(
+                update={"number": 0, "assignee": None, "first_response_at": None, "closed_at": None, "rating": None}
+            )
+        )
+        await store.save_session(session.model_copy(update={"number": opened.number}))
     for n, (line, trigger, state, at) in enumerate(INSTANCES):
         await store.commit_instance(
             InstanceRecord(

@@ -115,10 +115,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     (7, (platform_links,)),
     (8, (more_links,)),
     (
-        10,  # reports (SPEC §15): a period's sessions of a line, or of every line, and its instances
+        10,  # reports (SPEC §15): a period's sessions read from one covering index, no JSON parsed
         (
-            "CREATE INDEX IF NOT EXISTS sessions_line_created ON sessions (line_id, created_at)",
-            "CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at)",
+            "ALTER TABLE sessions ADD COLUMN closed_at REAL",
+            "ALTER TABLE sessions ADD COLUMN first_response_at REAL",
+            "ALTER TABLE sessions ADD COLUMN rating INTEGER",
+            "UPDATE sessions SET closed_at = json_extract(data, '$.closed_at'),"
+            " first_response_at = json_extract(data, '$.first_response_at'), rating = json_extract(data, '$.rating')",
+            "CREATE INDEX sessions_report ON sessions"
+            " (created_at, line_id, status, assignee, closed_at, first_response_at, rating)",
         ),
     ),
 )

@@ -38,7 +38,7 @@ class SessionsMixin(SqliteBase):
     async def _put_session(db: InlineConnection, s: Session) -> None:
         await db.execute(
             "INSERT OR REPLACE INTO sessions (number, line_id, client_id, status, assignee, created_at, quiet_since,"
-            " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " closed_at, first_response_at, rating, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 s.number,
                 s.line_id,
@@ -47,6 +47,9 @@ class SessionsMixin(SqliteBase):
                 s.assignee,
                 s.created_at,
                 s.quiet_since,
+                s.closed_at,
+                s.first_response_at,
+                s.rating,
                 s.model_dump_json(),
             ),
         )
