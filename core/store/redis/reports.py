@@ -1,10 +1,11 @@
-"""What reports read (SPEC §15), in pages of a few thousand records per script call so that Redis is never
-held for long: sessions through `sessions:created` / `sessions:line:<line>:created` (scored by when they
+"""What reports read (SPEC §15), in pages of a few thousand records per call so that Redis is never held
+for long: sessions through `sessions:created` / `sessions:line:<line>:created` (scored by when they
 opened; kept by the session script, built for older data by layout upgrade 6), instances through
 `instances` (scored by when they started)."""
 
 from __future__ import annotations
 
+import json
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -14,31 +15,7 @@ from core.store.base import InstanceFacts, SessionFacts
 from core.store.redis.connection import RedisBase, _num, _translated
 
 PAGE = 5000
-
-# A page of a period's sessions, their report fields flattened (8 strings each; "" = none).
-# KEYS: the created index; ARGV: since, "(" until, offset, count, key prefix.
-_REPORT_SESSIONS = """
-local out = {}
-local numbers = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', ARGV[3], ARGV[4])
-local function f(v) if type(v) == 'number' then return tostring(v) end return '' end
-for _, n in ipairs(numbers) do
-  local doc = redis.call('GET', ARGV[5] .. 'session:' .. n)
-  if doc then
-    local s = cjson.decode(doc)
-    local assignee = s.assignee
-    if type(assignee) ~= 'string' then assignee = '' end
-    out[#out + 1] = n
-    out[#out + 1] = s.line_id
-    out[#out + 1] = s.status
-    out[#out + 1] = assignee
-    out[#out + 1] = f(s.created_at)
-    out[#out + 1] = f(s.closed_at)
-    out[#out + 1] = f(s.first_response_at)
-    out[#out + 1] = f(s.rating)
-  end
-end
-return {#numbers, out}
-"""
+STATUSES = {status.value: status for status in SessionStatus}
 
 # A page of a period's instances (4 strings each). An instance's JSON holds its whole workflow: the few
 # top-level fields are matched, not decoded (a quote inside a string value is escaped, so `"trigger":"`
@@ -83,34 +60,32 @@ REPORTS_LAYOUT = 6
 class ReportsMixin(RedisBase):
     @_translated
     async def report_sessions(self, line_id: str | None, since: float, until: float) -> list[SessionFacts]:
-        index = (
-            self._k("sessions", "line", line_id, "created") if line_id is not None else self._k("sessions", "created")
-        )
-        script = self._r.register_script(_REPORT_SESSIONS)
+        """The period's numbers from the created index, then their documents in pages of `PAGE` (MGET), read
+        with `json.loads` (a Lua script decoding them took Redis four times as long as sending them)."""
+        index = self._k("sessions", "created") if line_id is None else self._k("sessions", "line", line_id, "created")
+        numbers = cast(list[str], await self._r.zrangebyscore(index, _num(since), f"({_num(until)}"))
         found: list[SessionFacts] = []
-        offset = 0
-        while True:
-            seen, flat = cast(
-                tuple[int, list[str]],
-                await script(keys=[index], args=[_num(since), f"({_num(until)}", offset, PAGE, self.prefix]),
+        for first in range(0, len(numbers), PAGE):
+            docs = cast(
+                list[str | None], await self._r.mget([self._k("session", n) for n in numbers[first : first + PAGE]])
             )
-            for at in range(0, len(flat), 8):
-                number, line, status, assignee, created, closed, first, rating = flat[at : at + 8]
+            for doc in docs:
+                if doc is None:
+                    continue
+                s = json.loads(doc)
                 found.append(
                     SessionFacts(
-                        number=int(number),
-                        line_id=line,
-                        status=SessionStatus(status),
-                        assignee=assignee or None,
-                        created_at=float(created),
-                        closed_at=float(closed) if closed else None,
-                        first_response_at=float(first) if first else None,
-                        rating=int(float(rating)) if rating else None,
+                        s["number"],
+                        s["line_id"],
+                        STATUSES[s["status"]],
+                        s.get("assignee"),
+                        s["created_at"],
+                        s.get("closed_at"),
+                        s.get("first_response_at"),
+                        s.get("rating"),
                     )
                 )
-            offset += int(seen)
-            if int(seen) < PAGE:
-                return found
+        return found
 
     @_translated
     async def report_instances(self, line_id: str | None, since: float, until: float) -> list[InstanceFacts]:
