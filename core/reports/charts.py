@@ -11,7 +11,7 @@ from core.reports.figures import Report
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 OPENED = "#2b6cb0"
 CLOSED = "#38a169"
@@ -21,6 +21,9 @@ RATING = "#805ad5"
 SLACK_SIZE = (1200, 500)
 """The Slack chart's size in pixels (width, height)."""
 DPI = 100
+SHORTEST = 0.1
+"""Minutes: shorter times are drawn at 6 s (a log scale has no zero)."""
+BINS = 24
 
 
 def _figure(width: float, height: float, panels: int = 1) -> tuple[Figure, list[Axes]]:
@@ -50,21 +53,30 @@ def _per_day(axes: Axes, report: Report) -> None:
 
 
 def _response_times(axes: Axes, report: Report) -> None:
-    minutes = [v / 60 for v in report.first_response.values]
-    closed = [v / 60 for v in report.resolution.values]
+    """Both distributions on one log-scaled axis: first responses take minutes, resolutions hours."""
+    minutes = [max(v / 60, SHORTEST) for v in report.first_response.values]
+    closed = [max(v / 60, SHORTEST) for v in report.resolution.values]
     if minutes or closed:
-        top = max([*minutes, *closed, 1.0])
-        bins = [top * n / 20 for n in range(21)]
+        low, high = min([*minutes, *closed]), max([*minutes, *closed, SHORTEST * 10])
+        bins = [low * (high / low) ** (n / BINS) for n in range(BINS + 1)]
         if closed:
             axes.hist(closed, bins=bins, color=RESOLUTION, alpha=0.6, label="resolution")
         if minutes:
             axes.hist(minutes, bins=bins, color=RESPONSE, label="first response")
+        axes.set_xscale("log")
+        axes.xaxis.set_major_formatter(_minutes_formatter())
         axes.legend(loc="upper right")
     else:
         axes.text(0.5, 0.5, "no answered sessions", ha="center", va="center", transform=axes.transAxes)
-    axes.set_title("Response times (minutes)")
-    axes.set_xlabel("minutes")
+    axes.set_title("Response times")
+    axes.set_xlabel("minutes (log scale)")
     axes.set_ylabel("sessions")
+
+
+def _minutes_formatter() -> FuncFormatter:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _position: f"{value:g}")
 
 
 def _ratings(axes: Axes, report: Report) -> None:

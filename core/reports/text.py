@@ -23,10 +23,8 @@ def share(value: float | None) -> str:
 
 
 def times_line(times: Times) -> str:
-    return (
-        f"p50 {duration(times.p50)}, p90 {duration(times.p90)} ({times.count} sessions), "
-        f"within target {share(times.within_target)}"
-    )
+    line = f"p50 {duration(times.p50)}, p90 {duration(times.p90)} ({times.count} sessions)"
+    return line if times.within_target is None else f"{line}, {share(times.within_target)} within target"
 
 
 def period_line(report: Report) -> str:
