@@ -10,8 +10,10 @@ Key layout (every key starts with `prefix`):
     sessions, sessions:status:<s>, sessions:line:<l>:status:<s>, sessions:line:<l>:client:<c>,
     sessions:client:<c>, sessions:assignee:<a>:status:<s>
     sessions:line:<l>:quiet             zset of the line's open sessions, score = Session.quiet_since
+    sessions:created, sessions:line:<l>:created
+                                        zsets of every session (of the line), score = created_at (reports.py)
     schema                              the layout's version (`RedisStore._upgrade`): 2 = typed outbox, 3 = links,
-                                        4 = message, copy and status card links
+                                        4 = message, copy and status card links, 6 = the created indexes
     messages:<session>                  zset of message JSON, score = id
     instance:<id>                       JSON; indexes (zsets, score = created_at, member = id):
     instances, instances:status:<s>, instances:session:<n>
