@@ -10,6 +10,8 @@ from core.config.durations import parse_duration
 DAY = 86400.0
 DEFAULT_SINCE = "7d"
 MAX_DAYS = 3660
+EARLIEST = 0.0
+LATEST = datetime.datetime(9999, 12, 30, tzinfo=datetime.UTC).timestamp()
 
 
 class ReportError(ValueError):
@@ -41,6 +43,8 @@ def parse_period(since: str | None, until: str | None, now: float) -> Period:
         raise ReportError(f"since ({since}) must be before until ({until or 'now'})")
     if end - start > MAX_DAYS * DAY:
         raise ReportError(f"the period is too long: at most {MAX_DAYS} days")
+    if not EARLIEST <= start < end <= LATEST:
+        raise ReportError("the period must lie between the years 1970 and 9999")
     return Period(start, end)
 
 
@@ -59,7 +63,7 @@ def _instant(text: str, name: str, *, end_of_day: bool) -> float:
             moment = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC)
             return (moment + datetime.timedelta(days=1 if end_of_day else 0)).timestamp()
         parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # 9999-12-31 has no next day
         raise ReportError(
             f"{name}: {text!r} is not a date: write 2026-11-01 or 2026-11-01T09:00"
             + (" (or a length back like 7d, 30d)" if name == "since" else "")

@@ -57,6 +57,8 @@ async def test_every_line_over_the_last_7_days_by_default(rig: Rig) -> None:
         ("until=2026-02-30", 400, "until: '2026-02-30' is not a date"),
         ("since=2026-11-04&until=2026-11-01", 400, "must be before until"),
         ("since=99999d", 400, "too long"),
+        ("since=1d&until=9999-12-31", 400, "until: '9999-12-31' is not a date"),
+        ("since=1969-12-01&until=1969-12-30", 400, "between the years 1970 and 9999"),
         ("line=nope", 404, "no line 'nope'"),
     ],
 )

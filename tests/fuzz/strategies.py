@@ -12,7 +12,7 @@ nested garbage, bodies that are no JSON object at all, wrong secrets and unknown
 Slack: built from the reference payloads (``tests/fixtures/reference/slack``) and the Events API spec's
 event names: ``event_callback`` envelopes (``message`` with subtypes, thread replies into real
 session threads, edits and deletions, ``app_home_opened``, events linedesk does not use,
-``url_verification``), slash commands (``/startprocess``, ``/status``, ``/autostart`` and unknown
+``url_verification``), slash commands (``/startprocess``, ``/status``, ``/autostart``, ``/report`` and unknown
 ones, form-encoded), ``block_actions`` with linedesk's real action ids and random or near-valid
 values, ``view_submission`` of the task form with random state, ``block_suggestion`` (options) and
 message shortcuts; and malformed ones: wrong content types, ``payload=`` that is not JSON, missing
@@ -1077,6 +1077,10 @@ COMMAND_TEXTS: dict[str, SearchStrategy[Any]] = {
     "/status": st.one_of(st.sampled_from(STATUS_WORDS), texts),
     "/startprocess": st.one_of(numbers, st.sampled_from(["", "1 2", "#", "# 1"]), texts),
     COMMAND: autostart_texts,
+    "/report": st.one_of(
+        st.sampled_from(["", "support", "support 7d", "sales 30d", "7d", "2026-11-01", "support sales", "9999-12-31"]),
+        texts,
+    ),
 }
 
 
