@@ -3,6 +3,7 @@ in it, read through the store's report indexes, counted here in one pass."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import math
 from collections import defaultdict
@@ -75,7 +76,8 @@ async def build_report(
     """The report of `line_id` (None: every line) over `period`, as the store holds it at `now`."""
     sessions = await store.report_sessions(line_id, period.since, period.until)
     instances = await store.report_instances(line_id, period.since, period.until)
-    return compute(line_id, period, sessions, instances, now=now, measure=measure or Measure())
+    # counted on a worker thread: the event loop (the chat relay) goes on between the GIL's switches
+    return await asyncio.to_thread(compute, line_id, period, sessions, instances, now=now, measure=measure or Measure())
 
 
 @dataclass

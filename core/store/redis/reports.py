@@ -5,6 +5,7 @@ opened; kept by the session script, built for older data by layout upgrade 6), i
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import cast
 
@@ -57,6 +58,27 @@ return #numbers
 REPORTS_LAYOUT = 6
 
 
+def _session_facts(docs: list[str | None]) -> list[SessionFacts]:
+    found = []
+    for doc in docs:
+        if doc is None:
+            continue
+        s = json.loads(doc)
+        found.append(
+            SessionFacts(
+                s["number"],
+                s["line_id"],
+                STATUSES[s["status"]],
+                s.get("assignee"),
+                s["created_at"],
+                s.get("closed_at"),
+                s.get("first_response_at"),
+                s.get("rating"),
+            )
+        )
+    return found
+
+
 class ReportsMixin(RedisBase):
     @_translated
     async def report_sessions(self, line_id: str | None, since: float, until: float) -> list[SessionFacts]:
@@ -69,22 +91,7 @@ class ReportsMixin(RedisBase):
             docs = cast(
                 list[str | None], await self._r.mget([self._k("session", n) for n in numbers[first : first + PAGE]])
             )
-            for doc in docs:
-                if doc is None:
-                    continue
-                s = json.loads(doc)
-                found.append(
-                    SessionFacts(
-                        s["number"],
-                        s["line_id"],
-                        STATUSES[s["status"]],
-                        s.get("assignee"),
-                        s["created_at"],
-                        s.get("closed_at"),
-                        s.get("first_response_at"),
-                        s.get("rating"),
-                    )
-                )
+            found += await asyncio.to_thread(_session_facts, docs)  # parsed off the event loop
         return found
 
     @_translated
