@@ -4,15 +4,18 @@ hand (tests/support/reports.py)."""
 from __future__ import annotations
 
 import datetime
+import json
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
 
 from core.reports import Measure, Targets, build_report, compute, parse_period
 from core.store import RedisStore, SqliteStore, Store
+from core.store.redis.reports import _FIELDS
 from core.store.sqlite import MIGRATIONS
 from tests.support.reports import NOW, SINCE, UNTIL, fixture_sessions, write_fixture
 from tests.support.rigs import REDIS_URL
@@ -135,3 +138,24 @@ async def test_sqlite_migration_10_fills_the_columns_of_sessions_stored_before_i
     finally:
         await store.close()
     assert (report.opened, report.closed, report.first_response.p90, report.ratings.count) == (5, 3, 300, 3)
+
+
+async def test_redis_reads_sessions_whatever_their_json_looks_like(redis_stores: RedisFactory) -> None:
+    """Sessions are read by a pattern over pydantic's JSON (fast), and with `json.loads` where it does not
+    match (a document written otherwise): the same figures either way."""
+    store = await redis_stores()
+    await write_fixture(store)
+    sessions = fixture_sessions()
+    assert all(_FIELDS.match(s.model_dump_json()) for s in sessions)  # the fast path is taken
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        for s in sessions[:4]:  # keys sorted and spaced: the pattern does not match these
+            found = await client.zrangebyscore(f"{store.prefix}sessions:created", s.created_at, s.created_at)
+            number = int(cast(bytes, found[0]))
+            doc = s.model_dump(mode="json") | {"number": number}
+            await client.set(f"{store.prefix}session:{number}", json.dumps(doc, sort_keys=True, indent=1))
+    finally:
+        await client.aclose()
+    report = await build_report(store, "support", parse_period(SINCE, UNTIL, NOW), NOW)
+    assert (report.opened, report.closed, report.first_response.p90, report.ratings.count) == (5, 3, 300, 3)
+    assert [r.operator for r in report.operators] == ["anna", "bob", ""]
