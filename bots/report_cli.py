@@ -26,12 +26,13 @@ def add_report_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--out", help="write to this file instead of the terminal")
 
 
-def render(report: Report, form: str) -> str:
+def render(report: Report, form: str, config: Config) -> str:
     if form == "json":
         return report.model_dump_json(indent=2) + "\n"
+    names = {operator.id: operator.name for operator in config.operators}
     if form == "html":
-        return render_html(report)
-    return render_text(report)
+        return render_html(report, names)
+    return render_text(report, names)
 
 
 async def run_report(args: argparse.Namespace, config: Config, store: Store, clock: Clock) -> int:
@@ -42,7 +43,8 @@ async def run_report(args: argparse.Namespace, config: Config, store: Store, clo
     except ReportError as err:
         print(f"linedesk report: {err}", file=sys.stderr)
         return 2
-    return write(render(await build_report(store, line_id, period, now, measure_for(config)), args.format), args.out)
+    report = await build_report(store, line_id, period, now, measure_for(config))
+    return write(render(report, args.format, config), args.out)
 
 
 def write(text: str, out: str | None) -> int:

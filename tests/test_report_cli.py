@@ -40,6 +40,8 @@ def test_text_report_of_a_line(workdir: Path, capsys: pytest.CaptureFixture[str]
     assert "Rating: 3.67 from 3 ratings" in out
     assert "Processes: 3 started (2 manual, 1 automatic), 1 failed" in out
     assert "2026-11-03       2       1" in out
+    # operators by their names in the config (bob is not in it: his id), then the sessions nobody took
+    assert out.index("\nAnna ") < out.index("\nbob ") < out.index("\n(not taken) ")
 
 
 def test_json_report_has_the_same_figures(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,11 +3,12 @@ no scripts, no style sheets or images from elsewhere, readable offline."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 
 from core.reports.charts import html_charts
 from core.reports.figures import Report
-from core.reports.text import duration, period_line, share, summary
+from core.reports.text import duration, period_line, share, summary, who
 
 STYLE = """
 body { font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; margin: 24px; color: #1a202c;
@@ -23,14 +24,15 @@ th:first-child, td:first-child { text-align: left; }
 """
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, names: Mapping[str, str] | None = None) -> str:
+    """The page; `names`: the operators' names by id (ids are shown where none is given)."""
     charts = html_charts(report)
     rows = "".join(
         "<tr>"
         + "".join(
             f"<td>{escape(cell)}</td>"
             for cell in (
-                row.operator or "(not taken)",
+                who(row.operator, names or {}),
                 str(row.sessions),
                 str(row.closed),
                 duration(row.first_response.p50),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from core.reports.figures import Report, Times
 
 
@@ -50,7 +52,12 @@ def summary(report: Report) -> list[str]:
     ]
 
 
-def render_text(report: Report) -> str:
+def who(operator: str, names: Mapping[str, str]) -> str:
+    """An operator as the report shows them: their name from the config, else their id."""
+    return names.get(operator, operator) if operator else "(not taken)"
+
+
+def render_text(report: Report, names: Mapping[str, str] | None = None) -> str:
     lines = [f"Report: {period_line(report)}", "", *summary(report), ""]
     lines.append("Ratings: " + "  ".join(f"{r}★ {n}" for r, n in report.ratings.distribution.items()))
     lines += [
@@ -60,7 +67,7 @@ def render_text(report: Report) -> str:
     for row in report.operators:
         rating = f"{row.rating_average:.2f}" if row.rating_average is not None else "—"
         lines.append(
-            f"{row.operator or '(not taken)':<20} {row.sessions:>8} {row.closed:>7} "
+            f"{who(row.operator, names or {}):<20} {row.sessions:>8} {row.closed:>7} "
             f"{duration(row.first_response.p50):>13} {duration(row.resolution.p50):>12} {rating:>6}"
         )
     lines += ["", f"{'Day':<10} {'opened':>7} {'closed':>7}"]
