@@ -26,6 +26,7 @@ from adapters.slack.pacing import channel_draw, paced
 from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
 from adapters.slack.tracking import SlackListeners
+from adapters.slack.transcripts import SlackTranscripts
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
 from adapters.telegram.desk import desk_router, register_commands
@@ -55,6 +56,8 @@ from core.pacing import Draw, Pacer
 from core.processes import Processes, ProcessParts
 from core.sessions import SessionParts, Sessions
 from core.store import Store, open_store
+from core.transcripts import PREFIX as TRANSCRIPT_FILES
+from core.transcripts import Transcripts
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,7 @@ class Linedesk:
         self.autostart.subscribe(self.bus)
         self.outbox.on_dead(self._undeliverable)
         self.health = Health(self.clock.now)
+        self.transcripts = Transcripts(self.store, config, self.clock, self.courier, self.operators)
 
         self.telegram_bots = LineBots(config, pacer=self.pacer)
         self.dispatcher = Dispatcher(
@@ -113,12 +117,14 @@ class Linedesk:
             store=self.store,
             autostart=self.autostart,
             catalog=self.catalog,
+            transcripts=self.transcripts,
         )
         self.dispatcher.include_routers(desk_router(config), client_router())
         self.intake = Intake(self.store, self.clock, lease=config.delivery.lease, telemetry=self.metrics)
         self.telegram = TelegramInbound(self.intake, config, self.telegram_bots, self.dispatcher)
         self.files = Files()
         self.files.register("telegram", TelegramFiles(self.telegram_bots))
+        self.files.register(TRANSCRIPT_FILES, self.transcripts.files)
         self.outbox.register(
             "telegram.client",
             TelegramClientDelivery(self.telegram_bots, self.store, self.files),
@@ -182,6 +188,7 @@ class Linedesk:
                 health=self.health,
                 clock=self.clock,
             )
+            SlackTranscripts(self.slack_listeners, transcripts=self.transcripts, operators=self.operators)
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
             self.slack_desk_delivery = SlackDeskDelivery(
