@@ -172,13 +172,19 @@ def _message_entry(message: Message, zone: LineZone, view: View, line_name: str)
 
 
 def _file(attachment: Attachment) -> FileShown:
-    return FileShown(
-        kind=attachment.kind,
-        name=attachment.name,
-        mime=attachment.mime,
-        size=attachment.size,
-        text=attachment.describe(),
-    )
+    text = attachment.describe()
+    if attachment.kind not in ("sticker", "location", "contact"):
+        size = f" ({_size(attachment.size)})" if attachment.size else ""
+        text = f"📎 {attachment.kind}{': ' + attachment.name if attachment.name else ''}{size}"
+    return FileShown(kind=attachment.kind, name=attachment.name, mime=attachment.mime, size=attachment.size, text=text)
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
 
 
 def _instance_entries(

@@ -4,8 +4,9 @@ private chat with a line's bot).
 In a session's topic an operator's message goes to the client (`//` notes stay internal) unless a
 form of theirs is open there, in which case it answers the form. Commands: /status, /startprocess,
 /close, /transfer NAME|queue, /processes, /transcript [client], /history, /spam, /unspam, /sessions (also
-in a private chat with the bot), /cancel, /autostart (admins). Every button payload is re-checked here and in core: the button's topic must be
-the session it names, the process must resolve in the catalog, the clicker must be allowed to do it.
+in a private chat with the bot), /cancel, /autostart (admins). Every button payload is re-checked here and in
+core: the button's topic must be the session it names, the process must resolve in the catalog, the clicker
+must be allowed to do it.
 
 One router per concern, composed by `desk_router`; `middleware.DeskContext` resolves the operator and
 the topic's session once per update; a refused action reaches the operator through the one error
