@@ -111,9 +111,13 @@ async def test_transcript_goes_into_the_topic_and_the_thread_with_notes_marked(
     ]
 
 
-async def test_transcript_client_reaches_the_telegram_client_without_the_notes(stage: tuple[Rig, ManualClock]) -> None:
+async def test_transcript_client_reaches_the_telegram_client_without_the_notes_after_closing(
+    stage: tuple[Rig, ManualClock],
+) -> None:
     rig, clock = stage
     await conversation(rig, clock)
+    await rig.topic_says(ANNA, 1, "/close")  # a closed session's client gets it too
+    clock.advance(60)
     await rig.topic_says(ANNA, 1, "/transcript client")
     assert "📄 The transcript of session #1 is on its way to the client." in desk_group_texts(rig)
 
@@ -123,6 +127,7 @@ async def test_transcript_client_reaches_the_telegram_client_without_the_notes(s
     text = telegram_file(rig, document)
     assert text.startswith("Session #1 · Support — your copy of the conversation\nClient:     Ivan (Telegram)\n")
     assert "22:14  Anna: We will send a technician tomorrow" in text
+    assert "Closed:     2023-11-14 22:15\n" in text
     assert "warranty" not in text and "note" not in text and "Status:" not in text
     # the desks show that the client got it
     told = "*Anna* → client: 📄 The transcript of our conversation (session #1)"
