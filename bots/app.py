@@ -50,7 +50,7 @@ from core.intake import Intake
 from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxSettings, OutboxWorker
-from core.outbox_actions import Edit, OpenSession, RefreshCard, ToClient, ToDesk
+from core.outbox_actions import Edit, Notice, OpenSession, RefreshCard, ToClient, ToDesk
 from core.pacing import Draw, Pacer
 from core.processes import Processes, ProcessParts
 from core.sessions import SessionParts, Sessions
@@ -227,6 +227,8 @@ class Linedesk:
                 return [chat_draw(bot.id, line.telegram_desk_chat, 2, urgent=True), bot_draw(bot.id, 2, urgent=True)]
             case RefreshCard() | Edit():
                 return [bot_draw(bot.id, urgent=True)]
+            case Notice(aside=True):  # may wait for a free send (`Draw.patient`)
+                return [chat_draw(bot.id, line.telegram_desk_chat, patient=True), bot_draw(bot.id)]
             case _:
                 return [chat_draw(bot.id, line.telegram_desk_chat), bot_draw(bot.id)]
 

@@ -81,6 +81,9 @@ class Notice(ToDesk):
 
     kind: Literal["notice"] = "notice"
     text: str
+    aside: bool = False
+    """The record of a card action (take, transfer, close): the card shows it at once, so the notice may wait
+    for a free send of the desk's bucket or go with the session's next post (`Draw.patient`)."""
 
 
 class TaskCard(ToDesk):

@@ -62,6 +62,11 @@ class Draw:
     cost: int = 1
     urgent: bool = False
     """Goes ahead of the waiters that are not (a new session's topic and card before the mirror backlog)."""
+    patient: bool = False
+    """Goes behind every waiter that is not, for up to `PATIENCE` seconds: a send that may wait for a free
+    moment of the bucket (the notice of a card action, which the card already shows: it takes a send nobody
+    else wanted, or — its session's next messages queued behind it meanwhile — goes out merged with them,
+    so that at a load at the platform's limit it adds no post of its own)."""
 
     @property
     def bucket(self) -> str:
@@ -77,6 +82,9 @@ SLACK_EPHEMERAL = "slack.ephemeral"
 SLACK_VIEWS = "slack.views"
 SLACK_WORKSPACE = "workspace"
 """The key of Slack's per-workspace buckets: linedesk serves one workspace."""
+
+PATIENCE = 30.0
+"""Seconds a patient waiter lets others go first before it queues like anyone else (a bucket never free)."""
 
 PLATFORM_RATES: Mapping[str, Rate] = {
     # a little under each platform's limit: a platform counts arrivals, we count departures
@@ -150,8 +158,11 @@ _CREDIT: ContextVar[dict[str, int] | None] = ContextVar("linedesk_pacing_credit"
 
 
 class Pacer:
-    def __init__(self, rates: Mapping[str, Rate] = PLATFORM_RATES, windows: Windows | None = None):
+    def __init__(
+        self, rates: Mapping[str, Rate] = PLATFORM_RATES, windows: Windows | None = None, *, patience: float = PATIENCE
+    ):
         self._rates = dict(rates)
+        self._patience = patience
         self._windows: Windows = windows if windows is not None else MemoryWindows()
         self._turns: dict[str, _Turns] = {}
         """bucket → the queue its waiters take turns in"""
@@ -181,10 +192,10 @@ class Pacer:
         return waited
 
     async def _take(self, bucket: str, rate: Rate, draw: Draw) -> bool:
-        turns = self._turns.get(bucket) or self._turns.setdefault(bucket, _Turns())
+        turns = self._turns.get(bucket) or self._turns.setdefault(bucket, _Turns(self._patience))
         turns.users += 1
         try:
-            waited = await turns.enter(0 if draw.urgent else 1)
+            waited = await turns.enter(_URGENT if draw.urgent else _PATIENT if draw.patient else _NORMAL)
             try:
                 while (wait := await self._windows.take(bucket, rate, draw.cost)) > 0:
                     waited = True
@@ -214,7 +225,7 @@ class Pacer:
             if reserved and credit is not None:
                 credit[draw.bucket] = max(0, reserved - draw.cost)
                 if draw.cost > reserved:
-                    missing.append(Draw(draw.kind, draw.key, draw.cost - reserved, draw.urgent))
+                    missing.append(Draw(draw.kind, draw.key, draw.cost - reserved, draw.urgent, draw.patient))
             else:
                 missing.append(draw)
         await self.acquire(missing)
@@ -225,10 +236,16 @@ class Pacer:
             await self._windows.pause(draw.bucket, seconds)
 
 
-class _Turns:
-    """One bucket's waiters, served one at a time: urgent ones first, then in arrival order."""
+_URGENT, _NORMAL, _PATIENT = 0, 1, 2
+"""A waiter's place in its bucket's queue (`_Turns`): lower goes first, then arrival order."""
 
-    def __init__(self) -> None:
+
+class _Turns:
+    """One bucket's waiters, served one at a time: urgent ones first, then in arrival order, patient ones last
+    (for `patience` seconds at most)."""
+
+    def __init__(self, patience: float = PATIENCE) -> None:
+        self.patience = patience
         self.users = 0
         self._held = False
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -241,8 +258,14 @@ class _Turns:
             return False
         self._arrivals += 1
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (priority, self._arrivals, turn))
+        arrival = self._arrivals
+        heapq.heappush(self._waiting, (priority, arrival, turn))
         try:
+            if priority == _PATIENT:
+                try:
+                    await asyncio.wait_for(asyncio.shield(turn), self.patience)
+                except TimeoutError:  # patient long enough: it queues as it arrived (`leave` skips the old place)
+                    heapq.heappush(self._waiting, (_NORMAL, arrival, turn))
             await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
