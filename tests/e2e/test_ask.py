@@ -3,6 +3,7 @@ on Telegram and in a Slack DM, on both stores, across a restart; stale, repeated
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -52,12 +53,13 @@ WHEN = (
         block("linedesk.reply", text="Noted: {client_message}"),
     ],
 )
+BROKEN = ("broken", "Broken", [block("linedesk.ask", result="x", text="Pick", choices="=['Fine', '']")])
 LISTENER = ("listener", "Listener", [wait_client(), block("linedesk.reply", text="Heard: {client_message}")])
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 async def ask_rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
-    folder = processes_folder(tmp_path, SIZE, TWO, WHEN, LISTENER)
+    folder = processes_folder(tmp_path, SIZE, TWO, WHEN, LISTENER, BROKEN)
     async with store_rig(request.param, tmp_path, processes=folder) as stage:
         yield stage
 
@@ -182,6 +184,30 @@ async def test_slack_dm_client_clicks_a_choice(ask_rig: Rig) -> None:
     told = [e.get("text") for e in rig.ephemeral(PETRA)]
     assert told[-2:] == [REPLIES[Outcome.CLOSED], REPLIES[Outcome.INVALID]]
     assert [t for t in rig.slack_customer_sees(PETRA) if t.startswith("You chose")] == ["You chose S"]
+
+
+async def test_two_clicks_at_once_count_once(ask_rig: Rig) -> None:
+    rig = ask_rig
+    await rig.slack_customer_writes(PETRA, "Hello")
+    await rig.slash(ANNA, "/status", "online")
+    await pick(rig, "Pick a size")
+    question = slack_question(rig, PETRA, "Which size")
+    found = slack_buttons(question)
+    await asyncio.gather(
+        *(slack_client_clicks(rig, PETRA, question, b["action_id"], b["value"]) for b in (found[0], found[2]))
+    )
+    await rig.settle()
+    chose = [t for t in rig.slack_customer_sees(PETRA) if t.startswith("You chose")]
+    assert len(chose) == 1
+    assert [e.get("text") for e in rig.ephemeral(PETRA)] == [REPLIES[Outcome.CLOSED]]
+    assert len([line for line in await rig.desk_thread(1) if "answered:" in line]) == 1
+
+
+async def test_a_question_that_cannot_be_put_fails_the_instance_with_its_reason(ask_rig: Rig) -> None:
+    record = await run_for_ivan(ask_rig, "Broken")
+    assert record.status == InstanceStatus.FAILED
+    assert "choice 2 of 'choices' has an empty label" in (record.error or "")
+    assert any("✖ Broken failed" in line and "empty label" in line for line in await ask_rig.desk_thread(1))
 
 
 def test_telegram_callback_data_fits_64_bytes() -> None:
