@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from adapters.telegram.asks import AskButton
+from bots.app import Linedesk
 from core.asks import MAX_CHOICES, REPLIES, Outcome, new_id
 from core.model import InstanceStatus
-from sandboxes.rig import ANNA, IVAN, PETRA, Rig
+from sandboxes.rig import ANNA, IVAN, PETRA, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig, free_port
 from tests.support.asks import (
     buttons,
     client_presses,
@@ -212,3 +214,46 @@ async def test_a_question_that_cannot_be_put_fails_the_instance_with_its_reason(
 
 def test_telegram_callback_data_fits_64_bytes() -> None:
     assert len(AskButton(ask=new_id(), choice=MAX_CHOICES - 1).pack().encode()) <= 64
+
+
+async def test_two_linedesks_on_one_redis_take_one_answer(tmp_path: Path) -> None:
+    """Two presses of one question at once, each to another linedesk on the same Redis: one answer counts."""
+    folder = processes_folder(tmp_path, SIZE)
+    async with store_rig("redis", tmp_path, processes=folder) as rig:
+        record = await run_for_ivan(rig, "Pick a size")
+        second = Linedesk(rig.load_config(), outbox_poll=0.05, pacer=rig.pacer)
+        runner = web.AppRunner(second.web_app())
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await second.start(transports=False)
+        try:
+            question = telegram_question(rig, IVAN, "Which size")
+            user = rig.telegram.user(IVAN.telegram_user, IVAN.name)
+            presses = [
+                rig.telegram.callback_update(SUPPORT_TOKEN, user, data, question["message_id"])
+                for _, data in buttons(question)[:2]
+            ]
+            urls = [rig.webhook_url(), f"http://127.0.0.1:{port}/telegram/support"]
+            results = await asyncio.gather(
+                *(
+                    rig.telegram.post_update(url, press, WEBHOOK_SECRET)
+                    for url, press in zip(urls, presses, strict=True)
+                )
+            )
+            assert [status for status, _ in results] == [200, 200]
+            for _ in range(3):
+                await rig.settle()
+                await second.settle()
+            told = sorted(
+                (rig.telegram.callback_answer(SUPPORT_TOKEN, p["callback_query"]["id"]) or {}).get("text", "")
+                for p in presses
+            )
+            assert told == sorted([REPLIES[Outcome.TAKEN], REPLIES[Outcome.CLOSED]])
+            assert len([t for t in rig.client_chat(IVAN) if t.startswith("You chose")]) == 1
+            assert rig.desk is not None
+            done = await rig.desk.store.get_instance(record.id)
+            assert done is not None and done.status == InstanceStatus.COMPLETED
+        finally:
+            await second.stop()
+            await runner.cleanup()
