@@ -157,6 +157,8 @@ def static_problems(inputs: dict[str, str]) -> list[str]:
         return []
     text = inputs.get("text")
     problems = [] if text and text.strip() else ["ask: the block needs a non-empty 'text' input"]
+    if text and len(text) > MAX_QUESTION and not _computed(text):
+        problems.append(f"ask: 'text' is {len(text)} characters, at most {MAX_QUESTION}")
     try:
         choices = parse_choices(inputs.get("choices"))
         allow_text = parse_flag(inputs.get("allow_text"))

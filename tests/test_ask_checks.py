@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bots.cli import main
-from core.asks import MAX_CHOICES, MAX_LABEL
+from core.asks import MAX_CHOICES, MAX_LABEL, MAX_QUESTION
 from tests.support.bpmn import block, write_process
 from tests.support.cli import example_folder
 
@@ -28,6 +28,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ({"text": "Sure?", "choices": "Yes,Yes"}, "two choices have the same label"),
         ({"text": "Sure?", "choices": "Yes", "allow_text": "maybe"}, "'allow_text' must be true or false"),
         ({"choices": "Yes"}, "needs a non-empty 'text'"),
+        ({"text": "?" * (MAX_QUESTION + 1), "choices": "Yes"}, f"at most {MAX_QUESTION}"),
     ],
 )
 def test_check_config_names_a_question_that_cannot_be_put(

@@ -14,7 +14,7 @@ from adapters.telegram.asks import AskButton
 from bots.app import Linedesk
 from core.asks import MAX_CHOICES, REPLIES, Outcome, new_id
 from core.model import InstanceStatus
-from sandboxes.rig import ANNA, IVAN, PETRA, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig, free_port
+from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, PETRA, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig, free_port
 from tests.support.asks import (
     buttons,
     client_presses,
@@ -121,10 +121,14 @@ async def test_a_second_click_an_old_question_and_forged_buttons_change_nothing(
 
 async def test_a_cancelled_instance_refuses_the_click(ask_rig: Rig) -> None:
     rig = ask_rig
-    record = await run_for_ivan(rig, "Pick a size")
-    assert rig.desk is not None
-    await rig.desk.processes.cancel(record.id, "anna")
-    await rig.settle()
+    await run_for_ivan(rig, "Pick a size")
+    listing = (await rig.slash(ANNA, "/processes", "1")).json
+    assert "*Pick a size* · waiting for the client's answer" in " ".join(
+        b["text"]["text"] for b in listing["blocks"] if b["type"] == "section"
+    )
+    cancel = next(e for b in listing["blocks"] if b["type"] == "actions" for e in b["elements"] if "Cancel" in str(e))
+    await rig.click(ANNA, cancel["action_id"], cancel["value"], channel_id=DESK_CHANNEL, container_ephemeral=True)
+    assert "■ Pick a size cancelled by Anna" in await rig.desk_thread(1)
     question = telegram_question(rig, IVAN, "Which size")
     refused = await client_presses(rig, IVAN, question, buttons(question)[0][1])
     assert refused is not None and refused["text"] == REPLIES[Outcome.CLOSED]
