@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.http_caller import AiohttpCaller
 from adapters.slack.admin import SlackAdmin
+from adapters.slack.asks import SlackAsks
 from adapters.slack.authorize import SlackAuthorize
 from adapters.slack.customers import SLACK_CLIENT, SlackClientDelivery
 from adapters.slack.delivery import SlackDeskDelivery
@@ -26,6 +27,7 @@ from adapters.slack.pacing import channel_draw, paced
 from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
 from adapters.slack.tracking import SlackListeners
+from adapters.telegram.asks import ask_router
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
 from adapters.telegram.desk import desk_router, register_commands
@@ -114,7 +116,7 @@ class Linedesk:
             autostart=self.autostart,
             catalog=self.catalog,
         )
-        self.dispatcher.include_routers(desk_router(config), client_router())
+        self.dispatcher.include_routers(ask_router(), desk_router(config), client_router())
         self.intake = Intake(self.store, self.clock, lease=config.delivery.lease, telemetry=self.metrics)
         self.telegram = TelegramInbound(self.intake, config, self.telegram_bots, self.dispatcher)
         self.files = Files()
@@ -182,6 +184,7 @@ class Linedesk:
                 health=self.health,
                 clock=self.clock,
             )
+            SlackAsks(self.slack_listeners, self.processes)  # clients' answers to processes' questions
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
             self.slack_desk_delivery = SlackDeskDelivery(
