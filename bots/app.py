@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.http_caller import AiohttpCaller
 from adapters.slack.admin import SlackAdmin
+from adapters.slack.asks import SlackAsks
 from adapters.slack.authorize import SlackAuthorize
 from adapters.slack.customers import SLACK_CLIENT, SlackClientDelivery
 from adapters.slack.delivery import SlackDeskDelivery
@@ -27,6 +28,7 @@ from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
 from adapters.slack.tracking import SlackListeners
 from adapters.slack.transcripts import SlackTranscripts
+from adapters.telegram.asks import ask_router
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
 from adapters.telegram.desk import desk_router, register_commands
@@ -51,7 +53,7 @@ from core.intake import Intake
 from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxSettings, OutboxWorker
-from core.outbox_actions import Edit, OpenSession, RefreshCard, ToClient, ToDesk
+from core.outbox_actions import Edit, Notice, OpenSession, RefreshCard, ToClient, ToDesk
 from core.pacing import Draw, Pacer
 from core.processes import Processes, ProcessParts
 from core.sessions import SessionParts, Sessions
@@ -119,7 +121,7 @@ class Linedesk:
             catalog=self.catalog,
             transcripts=self.transcripts,
         )
-        self.dispatcher.include_routers(desk_router(config), client_router())
+        self.dispatcher.include_routers(ask_router(), desk_router(config), client_router())
         self.intake = Intake(self.store, self.clock, lease=config.delivery.lease, telemetry=self.metrics)
         self.telegram = TelegramInbound(self.intake, config, self.telegram_bots, self.dispatcher)
         self.files = Files()
@@ -189,6 +191,7 @@ class Linedesk:
                 clock=self.clock,
             )
             SlackTranscripts(self.slack_listeners, transcripts=self.transcripts, operators=self.operators)
+            SlackAsks(self.slack_listeners, self.processes)  # clients' answers to processes' questions
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
             self.slack_desk_delivery = SlackDeskDelivery(
@@ -234,6 +237,8 @@ class Linedesk:
                 return [chat_draw(bot.id, line.telegram_desk_chat, 2, urgent=True), bot_draw(bot.id, 2, urgent=True)]
             case RefreshCard() | Edit():
                 return [bot_draw(bot.id, urgent=True)]
+            case Notice(aside=True):  # may wait for a free send (`Draw.patient`)
+                return [chat_draw(bot.id, line.telegram_desk_chat, patient=True), bot_draw(bot.id)]
             case _:
                 return [chat_draw(bot.id, line.telegram_desk_chat), bot_draw(bot.id)]
 

@@ -82,7 +82,7 @@ class Assignment(SessionService):
             return await self.unassign(session, f"↩ {operator.name} went offline: the session is back in the queue.")
         await self._operators.remember_session(operator.id, session.number)
         outbox = self._courier.desk_entries(session, RefreshCard(**to_desk(session))) + self._courier.notice(
-            session, notice
+            session, notice, aside=True
         )
         line = self._config.line(session.line_id)
         client = await self._store.get_client(session.client_id)
@@ -108,7 +108,8 @@ class Assignment(SessionService):
         session.updated_at = self._clock.now()
         await self._store.save_session(session)
         await self._courier.send(
-            self._courier.desk_entries(session, RefreshCard(**to_desk(session))) + self._courier.notice(session, notice)
+            self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
+            + self._courier.notice(session, notice, aside=True)
         )
         return session
 
