@@ -194,10 +194,12 @@ class Pacer:
         return waited
 
     async def _take(self, bucket: str, rate: Rate, draw: Draw, hurry: asyncio.Event | None = None) -> bool:
-        turns = self._turns.get(bucket) or self._turns.setdefault(bucket, _Turns(self._patience))
+        turns = self._turns.get(bucket) or self._turns.setdefault(bucket, _Turns())
         turns.users += 1
         try:
-            waited = await turns.enter(_URGENT if draw.urgent else _PATIENT if draw.patient else _NORMAL, hurry)
+            if draw.patient and not draw.urgent:
+                return await self._take_patiently(turns, bucket, rate, draw, hurry)
+            waited = await turns.enter(_URGENT if draw.urgent else _NORMAL)
             try:
                 while (wait := await self._windows.take(bucket, rate, draw.cost)) > 0:
                     waited = True
@@ -209,6 +211,34 @@ class Pacer:
             turns.users -= 1
             if not turns.users:
                 del self._turns[bucket]
+
+    async def _take_patiently(
+        self, turns: _Turns, bucket: str, rate: Rate, draw: Draw, hurry: asyncio.Event | None
+    ) -> bool:
+        """Behind every other waiter, and only a send the window has room for at once — a patient draw never
+        holds the turn while the window is full (that send would be one more than the load asked for) — until
+        its patience ends or it is hurried; from then on like anyone else."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._patience
+
+        def patient() -> bool:
+            return not (hurry is not None and hurry.is_set()) and loop.time() < deadline
+
+        waited = False
+        while True:
+            priority = _PATIENT if patient() else _NORMAL
+            waited = await turns.enter(priority, hurry, max(0.0, deadline - loop.time())) or waited
+            try:
+                while (wait := await self._windows.take(bucket, rate, draw.cost)) > 0:
+                    waited = True
+                    if patient():
+                        break  # let the others by; look again when the window has room
+                    await asyncio.sleep(wait)
+                else:
+                    return waited
+            finally:
+                turns.leave()
+            await _first(None, hurry, min(wait, max(0.0, deadline - loop.time())))
 
     async def reserve(self, draws: Iterable[Draw], hurry: asyncio.Event | None = None) -> bool:
         """Take the sends of `draws` now, for the calls this task makes next (`spend` uses them up).
@@ -246,14 +276,13 @@ class _Turns:
     """One bucket's waiters, served one at a time: urgent ones first, then in arrival order, patient ones last
     (for `patience` seconds at most)."""
 
-    def __init__(self, patience: float = PATIENCE) -> None:
-        self.patience = patience
+    def __init__(self) -> None:
         self.users = 0
         self._held = False
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._arrivals = 0
 
-    async def enter(self, priority: int, hurry: asyncio.Event | None = None) -> bool:
+    async def enter(self, priority: int, hurry: asyncio.Event | None = None, patience: float = 0.0) -> bool:
         """True when it waited for its turn."""
         if not self._held and not self._waiting:
             self._held = True
@@ -264,7 +293,7 @@ class _Turns:
         heapq.heappush(self._waiting, (priority, arrival, turn))
         try:
             if priority == _PATIENT:
-                if not await _first(turn, hurry, self.patience):
+                if not await _first(turn, hurry, patience):
                     # patient long enough, or hurried: it queues as it arrived (`leave` skips its old place)
                     heapq.heappush(self._waiting, (_NORMAL, arrival, turn))
             await turn
@@ -283,13 +312,17 @@ class _Turns:
         self._held = False
 
 
-async def _first(turn: asyncio.Future[None], hurry: asyncio.Event | None, patience: float) -> bool:
-    """Wait for `turn`, at most `patience` seconds and only until `hurry` is set: True when the turn came."""
+async def _first(turn: asyncio.Future[None] | None, hurry: asyncio.Event | None, patience: float) -> bool:
+    """Wait for `turn` (None: nothing), at most `patience` seconds and only until `hurry` is set: True when
+    the turn came."""
     hurried = asyncio.ensure_future(hurry.wait()) if hurry is not None else None
-    waits: list[asyncio.Future[Any]] = [turn] if hurried is None else [turn, hurried]
+    waits: list[asyncio.Future[Any]] = [w for w in (turn, hurried) if w is not None]
     try:
-        await asyncio.wait(waits, timeout=patience, return_when=FIRST_COMPLETED)
+        if waits:
+            await asyncio.wait(waits, timeout=patience, return_when=FIRST_COMPLETED)
+        else:
+            await asyncio.sleep(patience)
     finally:
         if hurried is not None:
             hurried.cancel()
-    return turn.done()
+    return turn is not None and turn.done()
