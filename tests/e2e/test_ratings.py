@@ -15,7 +15,15 @@ import pytest
 from adapters.telegram.rating import RateSession
 from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, SALES_CHANNEL, SUPPORT_TOKEN, Rig
 from tests.support import telegram_desk as tg
-from tests.support.replies_ratings import ADMIN_TOKEN, client_press, items, replies_rig, slack_buttons
+from tests.support.replies_ratings import (
+    ADMIN_TOKEN,
+    client_press,
+    items,
+    post_update,
+    replies_rig,
+    second_linedesk,
+    slack_buttons,
+)
 from tests.support.slack_customers import PETRA, add_customer, app_says, dm_writes
 from tests.support.telegram_desk import MALLORY
 
@@ -91,6 +99,32 @@ async def test_two_clicks_racing_store_one_rating(store: str, tmp_path: Path) ->
         session = await rig.desk.store.get_session(1)
         assert session is not None and f"({session.rating}/5)" in thanked[0]["text"]
         assert len(await items(rig, "ratings")) == 1
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+async def test_two_linedesk_instances_keep_one_rating_of_two_racing_clicks(store: str, tmp_path: Path) -> None:
+    async with replies_rig(store, tmp_path) as rig:
+        await tg.session_with_anna_online(rig)
+        await tg.writes(rig, ANNA, "/close")
+        asked = question(rig)
+        user = rig.telegram.user(IVAN.telegram_user, IVAN.name)
+        one, other = (
+            rig.telegram.callback_update(SUPPORT_TOKEN, user, tg.button(asked, label), asked["message_id"])
+            for label in ("1 ⭐", "5 ⭐")
+        )
+        async with second_linedesk(rig) as (second, webhook):
+            delivered = await asyncio.gather(rig.telegram.deliver(SUPPORT_TOKEN, one), post_update(webhook, other))
+            assert delivered[0].status == 200 and delivered[1] == 200
+            await asyncio.gather(rig.settle(), second.settle())
+            await rig.settle()
+        answers = [rig.telegram.callback_answer(SUPPORT_TOKEN, u["callback_query"]["id"]) for u in (one, other)]
+        texts = [a["text"] for a in answers if a is not None]
+        assert len(texts) == 2 and sum(text.startswith("Thank you!") for text in texts) == 1, texts
+        assert rig.desk is not None
+        session = await rig.desk.store.get_session(1)
+        assert session is not None and session.rating in (1, 5)
+        assert all(f"({session.rating}/5)" in text for text in texts), "the other click is told the kept score"
+        assert [str(item["rating"]) for item in await items(rig, "ratings")] == [str(session.rating)]
 
 
 @pytest.mark.parametrize("store", ["sqlite", "redis"])

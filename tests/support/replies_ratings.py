@@ -10,10 +10,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
+from bots.app import Linedesk
 from sandboxes.limits import Limits
-from sandboxes.rig import DESK_CHANNEL, SUPPORT_TOKEN, Person, Rig
+from sandboxes.rig import DESK_CHANNEL, SUPPORT_TOKEN, WEBHOOK_SECRET, Person, Rig, free_port
 from tests.support.bpmn import block, write_process
 from tests.support.rigs import REDIS_URL, drop_redis_prefix, redis_available
 
@@ -119,3 +122,27 @@ async def client_press(rig: Rig, person: Person, message: dict[str, Any], data: 
     answer = rig.telegram.callback_answer(SUPPORT_TOKEN, update["callback_query"]["id"])
     assert answer is not None, "the press was never answered"
     return str(answer.get("text", ""))
+
+
+@asynccontextmanager
+async def second_linedesk(rig: Rig) -> AsyncIterator[tuple[Linedesk, str]]:
+    """Another linedesk on the rig's config and store (two instances sharing work), on a port of its own;
+    yields it and the URL of its Telegram webhook for the support line."""
+    desk = Linedesk(rig.load_config(), outbox_poll=0.05)
+    runner = web.AppRunner(desk.web_app())
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await desk.start(transports=False)
+    try:
+        yield desk, f"http://127.0.0.1:{port}/telegram/support"
+    finally:
+        await desk.stop()
+        await runner.cleanup()
+
+
+async def post_update(url: str, update: dict[str, Any]) -> int:
+    """What Telegram does with an update for a webhook: POST it with the line's secret token."""
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    async with aiohttp.ClientSession() as http, http.post(url, json=update, headers=headers) as response:
+        return response.status
