@@ -6,6 +6,7 @@ both events."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import aiohttp
 import pytest
 
 from adapters.telegram.rating import RateSession
-from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, SALES_CHANNEL, SUPPORT_TOKEN, Rig
+from core.clock import ManualClock
+from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, OLGA, SALES_CHANNEL, SUPPORT_TOKEN, Rig
 from tests.support import telegram_desk as tg
 from tests.support.replies_ratings import (
     ADMIN_TOKEN,
@@ -169,3 +171,20 @@ async def test_the_new_events_are_taken_by_slack_autostart_and_the_api(tmp_path:
         assert (rules["session.rated"]["process_id"], rules["session.rated"]["enabled"]) == ("note_assignee", True)
         await tg.session_with_anna_online(rig)
         assert await items(rig, "assigned") == [], "the rule on session.assigned is off now"
+
+
+async def test_a_session_closed_by_a_process_or_by_silence_asks_too(tmp_path: Path) -> None:
+    clock = ManualClock(time.time())
+    async with replies_rig("sqlite", tmp_path, clock=clock) as rig:
+        await tg.session_with_anna_online(rig)
+        await tg.writes(rig, ANNA, "/startprocess")
+        await tg.click(rig, ANNA, await tg.picker(rig), "Goodbye")
+        assert any(text.startswith("■ Session closed by") for text in await tg.topic_texts(rig))
+        assert question(rig)["text"] == QUESTION
+
+        await rig.client_writes(OLGA, "Hello?")  # session #2, then silence
+        assert rig.desk is not None
+        clock.advance(4 * 3600)
+        assert await rig.desk.sessions.close_idle() == 1
+        await rig.settle()
+        assert [m["text"] for m in rig.bot_messages(OLGA)][-1] == QUESTION

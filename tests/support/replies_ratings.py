@@ -1,6 +1,7 @@
 """The stage of the saved-replies and rating tests (SPEC §14): a rig whose support line and sales line (the
 Slack DM line) rate sessions, with saved replies and auto-start rules on `session.rated` and `session.assigned`
-whose processes write what they were given into an app's items."""
+whose processes write what they were given into an app's items, and a process "Goodbye" that closes the
+session."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from bots.app import Linedesk
+from core.clock import Clock
 from sandboxes.limits import Limits
 from sandboxes.rig import DESK_CHANNEL, SUPPORT_TOKEN, WEBHOOK_SECRET, Person, Rig, free_port
 from tests.support.bpmn import block, write_process
@@ -54,7 +56,7 @@ class RatingRig(Rig):
 
 
 @asynccontextmanager
-async def replies_rig(store: str, tmp_path: Path) -> AsyncIterator[Rig]:
+async def replies_rig(store: str, tmp_path: Path, clock: Clock | None = None) -> AsyncIterator[Rig]:
     """A started `RatingRig` on SQLite or on a fresh Redis key prefix (removed afterwards); skips without Redis."""
     folder = tmp_path / "processes"
     write_process(
@@ -71,6 +73,7 @@ async def replies_rig(store: str, tmp_path: Path) -> AsyncIterator[Rig]:
         "Note assignee",
         block("linedesk.create_item", app="assigned", assignee="{assignee}"),
     )
+    write_process(folder, "bye.bpmn", "bye", "Goodbye", block("linedesk.close_session"))
     store_url = None
     prefix = f"linedesk-test-{uuid.uuid4().hex[:8]}:"
     if store == "redis":
@@ -85,6 +88,7 @@ async def replies_rig(store: str, tmp_path: Path) -> AsyncIterator[Rig]:
         limits=Limits.off(),
         extra_line_config=SUPPORT_EXTRA,
         admin_token=ADMIN_TOKEN,
+        clock=clock,
     )
     await stage.start()
     try:
