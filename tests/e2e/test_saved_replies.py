@@ -83,6 +83,11 @@ async def test_the_saved_reply_shortcut_lists_the_replies_in_the_thread(tmp_path
         assert listed["thread_ts"] == root["ts"]
         await slack_press(rig, ANNA, slack_buttons(listed["blocks"])["Greeting"])
         assert got(rig, HELLO) == 1
+        rig.slack.add_channel("C0RANDOM", "random")
+        await rig.slack.shortcut(rig.slack_url, ANNA.slack_user, "saved_reply", "C0RANDOM", "1700000000.000100")
+        await rig.settle()
+        refused = rig.ephemeral(ANNA)[-1]["text"]
+        assert refused == "Saved reply works on the messages of a session's thread: this message is not in one."
 
 
 async def test_telegram_reply_in_the_topic_lists_and_sends(tmp_path: Path) -> None:
