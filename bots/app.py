@@ -59,7 +59,7 @@ from core.outbox import OutboxSettings, OutboxWorker
 from core.outbox_actions import Edit, Notice, OpenSession, RefreshCard, ToClient, ToDesk
 from core.pacing import Draw, Pacer
 from core.processes import Processes, ProcessParts
-from core.replies import SavedReplies
+from core.replies import ReplyParts, SavedReplies
 from core.sessions import SessionParts, Sessions
 from core.store import Store, open_store
 from core.transcripts import PREFIX as TRANSCRIPT_FILES
@@ -112,7 +112,7 @@ class Linedesk:
         self.autostart = Autostart(self.store, config, self.clock, self.processes)
         self.autostart.subscribe(self.bus)
         self.bus.subscribe(SessionClosed, self.sessions.rating.on_closed)
-        self.replies = SavedReplies(config, self.sessions, self.operators)
+        self.replies = SavedReplies(ReplyParts(config, self.sessions, self.operators, self.store, self.clock))
         self.outbox.on_dead(self._undeliverable)
         self.health = Health(self.clock.now)
         self.transcripts = Transcripts(self.store, config, self.clock, self.courier, self.operators)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.clock import Clock
 from core.config import Config, OperatorConfig
 from core.config.replies import ReplyConfig
 from core.errors import Refusal
@@ -13,6 +14,7 @@ from core.inbound import OperatorText
 from core.model import Message, Session
 from core.operators import Operators
 from core.sessions import Sessions
+from core.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -23,11 +25,26 @@ class Offer:
     replies: list[ReplyConfig]
 
 
+DOUBLE_CLICK_WINDOW = 5.0
+"""Seconds in which the same operator sending the same saved reply on the same session is a double click."""
+
+
+@dataclass(frozen=True)
+class ReplyParts:
+    config: Config
+    sessions: Sessions
+    operators: Operators
+    store: Store
+    clock: Clock
+
+
 class SavedReplies:
-    def __init__(self, config: Config, sessions: Sessions, operators: Operators):
-        self._config = config
-        self._sessions = sessions
-        self._operators = operators
+    def __init__(self, parts: ReplyParts):
+        self._config = parts.config
+        self._sessions = parts.sessions
+        self._operators = parts.operators
+        self._store = parts.store
+        self._clock = parts.clock
 
     def on_line(self, line_id: str) -> list[ReplyConfig]:
         return [reply for reply in self._config.replies if reply.offered_on(line_id)]
@@ -52,6 +69,10 @@ class SavedReplies:
         if not reply.offered_on(session.line_id):
             raise Refusal(f"The saved reply {reply_id!r} is not for line {session.line_id!r}.", "wrong_line")
         operator = self._operators.get(operator_id)
+        await self._operators.require_active(operator, session, "reply to the client")
+        key = f"saved-reply:{operator_id}:{number}:{reply.id}"
+        if not await self._store.claim(key, DOUBLE_CLICK_WINDOW, self._clock.now()):
+            raise Refusal(f"“{reply.title}” was just sent to session #{number}: not sending it twice.", "double_click")
         client = await self._sessions.client_of(session)
         line = self._config.line(session.line_id)
         text = reply.render(
@@ -62,5 +83,8 @@ class SavedReplies:
                 "line_name": line.name if line else session.line_id,
             }
         )
-        # no desk: the text was typed on none, every desk gets its copy
-        return await self._sessions.operator_text(OperatorText(session=number, operator_id=operator_id, text=text))
+        try:  # no desk: the text was typed on none, every desk gets its copy
+            return await self._sessions.operator_text(OperatorText(session=number, operator_id=operator_id, text=text))
+        except Refusal:
+            await self._store.release(key)  # not sent: trying again at once is no double click
+            raise

@@ -4,12 +4,15 @@ the refusals (offline, another line's reply, an unknown id, a tampered button)."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from adapters.telegram.desk.saved_replies import SavedReplyPick, reply_key
+from core.clock import ManualClock
 from core.model import AuthorKind
+from core.replies import DOUBLE_CLICK_WINDOW
 from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN, Rig
 from tests.support import telegram_desk as tg
 from tests.support.replies_ratings import replies_rig, slack_buttons, slack_press
@@ -33,7 +36,8 @@ def got(rig: Rig, text: str) -> int:
 
 @pytest.mark.parametrize("store", ["sqlite", "redis"])
 async def test_slack_reply_lists_the_lines_replies_and_a_click_or_an_id_sends_one(store: str, tmp_path: Path) -> None:
-    async with replies_rig(store, tmp_path) as rig:
+    clock = ManualClock(time.time())
+    async with replies_rig(store, tmp_path, clock=clock) as rig:
         await taken_by_anna_on_slack(rig)
         listed = await rig.slash(ANNA, "/reply")
         offered = slack_buttons(listed.json["blocks"])
@@ -47,9 +51,13 @@ async def test_slack_reply_lists_the_lines_replies_and_a_click_or_an_id_sends_on
         stored = [m for m in await rig.desk.store.list_messages(1) if m.text == HELLO]
         assert [(m.author_kind, m.author_id) for m in stored] == [(AuthorKind.OPERATOR, "anna")]
 
+        twice = await rig.slash(ANNA, "/reply", "hello")
+        assert twice.text == "Not sent: “Greeting” was just sent to session #1: not sending it twice."
+        clock.advance(DOUBLE_CLICK_WINDOW)
         sent = await rig.slash(ANNA, "/reply", "hello")
         assert sent.text == "✉ Saved reply 'hello' sent to the client of session #1."
         assert got(rig, HELLO) == 2
+        clock.advance(DOUBLE_CLICK_WINDOW)
         by_number = await rig.slash(ANNA, "/reply", "#1 HELLO")
         assert by_number.text.startswith("✉ Saved reply 'hello' sent") and got(rig, HELLO) == 3
 
@@ -91,7 +99,8 @@ async def test_the_saved_reply_shortcut_lists_the_replies_in_the_thread(tmp_path
 
 
 async def test_telegram_reply_in_the_topic_lists_and_sends(tmp_path: Path) -> None:
-    async with replies_rig("sqlite", tmp_path) as rig:
+    clock = ManualClock(time.time())
+    async with replies_rig("sqlite", tmp_path, clock=clock) as rig:
         await tg.session_with_anna_online(rig)
         await tg.writes(rig, ANNA, "/reply")
         listed = await tg.last(rig, "Saved replies for session #1")
@@ -102,6 +111,9 @@ async def test_telegram_reply_in_the_topic_lists_and_sends(tmp_path: Path) -> No
         assert got(rig, HELLO) == 1
         assert any(HELLO in line for line in await rig.desk_thread(1)), "the Slack thread gets it too"
 
+        await tg.writes(rig, ANNA, "/reply hello")
+        assert "Not sent: “Greeting” was just sent to session #1: not sending it twice." in await tg.topic_texts(rig)
+        clock.advance(DOUBLE_CLICK_WINDOW)
         await tg.writes(rig, ANNA, "/reply hello")
         assert got(rig, HELLO) == 2
         tampered = SavedReplyPick(session=1, reply="0" * 12).pack()
