@@ -215,7 +215,7 @@ class Pacer:
     async def _take_patiently(
         self, turns: _Turns, bucket: str, rate: Rate, draw: Draw, hurry: asyncio.Event | None
     ) -> bool:
-        """Behind every other waiter, and only a send the window has room for at once — a patient draw never
+        """Behind every other waiter, and only a send the bucket can spare at once — a patient draw never
         holds the turn while the window is full (that send would be one more than the load asked for) — until
         its patience ends or it is hurried; from then on like anyone else."""
         loop = asyncio.get_running_loop()
@@ -224,12 +224,15 @@ class Pacer:
         def patient() -> bool:
             return not (hurry is not None and hurry.is_set()) and loop.time() < deadline
 
+        # a window counted per minute that has room now may still need every place later in the minute: a
+        # patient send takes a place only while the window is at most three quarters full
+        spare = rate if rate.burst else Rate(max(1, rate.count * 3 // 4), rate.per)
         waited = False
         while True:
             priority = _PATIENT if patient() else _NORMAL
             waited = await turns.enter(priority, hurry, max(0.0, deadline - loop.time())) or waited
             try:
-                while (wait := await self._windows.take(bucket, rate, draw.cost)) > 0:
+                while (wait := await self._windows.take(bucket, spare if patient() else rate, draw.cost)) > 0:
                     waited = True
                     if patient():
                         break  # let the others by; look again when the window has room

@@ -168,6 +168,20 @@ async def test_a_patient_waiter_never_holds_the_turn_while_the_window_is_full() 
     assert order == ["one", "two", "mirror", "notice"]
 
 
+async def test_a_patient_waiter_leaves_a_per_minute_window_its_last_quarter() -> None:
+    """A group's window with room now may need every place later in its minute (a load at the limit): the
+    notice takes a place only while the window is at most three quarters full, else it waits (hurried: it goes)."""
+    pacer = Pacer({"group": Rate(4, 60.0)}, patience=0.3)
+    for _ in range(3):
+        await pacer.acquire([Draw("group", "g")])  # 3 of 4: room for one more, but not a spare one
+    hurry = asyncio.Event()
+    notice = asyncio.create_task(pacer.acquire([Draw("group", "g", patient=True)], hurry))
+    await asyncio.sleep(0.1)
+    assert not notice.done()
+    hurry.set()  # its session's next post queued behind it: it takes the last place
+    assert await asyncio.wait_for(notice, 5) is True
+
+
 async def test_the_outbox_reservation_is_spent_by_the_next_call_and_only_once() -> None:
     pacer = Pacer({"chat": Rate(2, 60.0)})
     draw = Draw("chat", "1")
