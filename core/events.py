@@ -53,6 +53,21 @@ class SessionClosed(DomainEvent):
 
 
 @dataclass(frozen=True)
+class SessionOverdue(DomainEvent):
+    """A service-level target of the session passed (SPEC §14): fired once per session and target."""
+
+    session: Session
+    client: Client
+    overdue: str
+    """"first_response" or "resolution" (`core.service_levels.Target`)."""
+    name = "session.overdue"
+
+    def instance_data(self) -> dict[str, Any]:
+        """What an instance it starts gets in its variables."""
+        return {"overdue": self.overdue}
+
+
+@dataclass(frozen=True)
 class OperatorStatusChanged(DomainEvent):
     operator_id: str
     old: OperatorStatus

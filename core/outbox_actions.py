@@ -76,11 +76,22 @@ class Edit(ToDesk):
     author_name: str = ""
 
 
+class Mention(Action):
+    """An operator a notice calls on: each desk mentions them its own way (Slack `<@U…>`, a Telegram
+    text mention)."""
+
+    name: str
+    slack_user: str = ""
+    telegram_user: int | None = None
+
+
 class Notice(ToDesk):
     """A line of the system's in the session's thread/topic."""
 
     kind: Literal["notice"] = "notice"
     text: str
+    mentions: list[Mention] = Field(default_factory=list)
+    """Operators called on after the text (a notice with mentions is posted alone, never merged)."""
 
 
 class TaskCard(ToDesk):

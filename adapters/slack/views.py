@@ -54,7 +54,11 @@ def _shown(text: str, limit: int) -> str:
 
 
 def session_card(
-    session: Session, client: Client, line_name: str, assignee_name: str | None
+    session: Session,
+    client: Client,
+    line_name: str,
+    assignee_name: str | None,
+    service_levels: Sequence[str] = (),
 ) -> tuple[str, list[Block]]:
     """The root message of a session's thread: who, where, status and assignee, its buttons (Take,
     Start process, Close) and a menu (transfer, back to the queue, spam). A spam card has only
@@ -67,6 +71,7 @@ def session_card(
     )
     if session.previous_session:
         facts += f"\nPrevious session: #{session.previous_session}"
+    facts += "".join(f"\n{mrkdwn.escape(line)}" for line in service_levels)  # `core.service_levels.card_lines`
     head: Block = {"type": "section", "text": {"type": "mrkdwn", "text": facts}}
     blocks: list[Block] = [head]
     value = str(session.number)

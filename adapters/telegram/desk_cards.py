@@ -24,7 +24,15 @@ class SessionAction(CallbackData, prefix="ses"):
     session: int
 
 
-def card_text(session: Session, client_name: str, channel: str, line_name: str, assignee: str | None) -> str:
+def card_text(
+    session: Session,
+    client_name: str,
+    channel: str,
+    line_name: str,
+    assignee: str | None,
+    service_levels: Sequence[str] = (),
+) -> str:
+    """`service_levels`: the card's service-level lines (`core.service_levels.card_lines`)."""
     lines = [
         f"#{session.number} · {client_name}",
         f"{channel.capitalize()} · line {line_name}",
@@ -32,6 +40,7 @@ def card_text(session: Session, client_name: str, channel: str, line_name: str, 
     ]
     if session.previous_session:
         lines.append(f"Previous session: #{session.previous_session}")
+    lines += service_levels
     return "\n".join(lines)
 
 

@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from core.config.durations import Duration
 from core.config.errors import format_key
+from core.config.hours import HoursConfig
 from core.config.rules import check_rules
 from core.config.values import Int, check_http_url, check_id, redact_url
 
-AutostartEvent = Literal["session.created", "message.received", "session.closed"]
+AutostartEvent = Literal["session.created", "message.received", "session.closed", "session.overdue"]
 
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _STORE_SCHEMES = ("sqlite:///", "redis://", "rediss://")
@@ -174,6 +175,16 @@ class LineConfig(BaseModel):
     queued_note: str = ""
     """Told to the client when `auto_assign` finds nobody online ("": nothing)."""
     autostart: list[AutostartRuleConfig] = Field(default_factory=list)
+    hours: HoursConfig | None = None
+    """Business hours (SPEC §14); None: always open."""
+    out_of_hours_message: str = ""
+    """Sent instead of the greeting to a client who opens a session outside `hours` ("": the greeting)."""
+    first_response_within: Duration | None = None
+    """Service level: an operator's first message to the client within this much business time."""
+    resolve_within: Duration | None = None
+    """Service level: the session closed within this much business time."""
+    tell_queue_position: bool = False
+    """The greeting of a queued client says their place in the line's queue."""
 
     @field_validator("id")
     @classmethod

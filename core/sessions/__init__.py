@@ -8,7 +8,8 @@ One service per job, sharing the session locks (`locking.SessionLocks`) and the 
 - `undeliverable.Undeliverable` — a delivery the outbox gave up on, a client who blocked the bot;
 - `operator_messages.OperatorMessages` — operators' replies and notes, their edits and deletions;
 - `assignment.Assignment` — take, transfer, automatic assignment, an operator going offline;
-- `closing.Closing` — close, the idle check, spam.
+- `closing.Closing` — close, the idle check, spam;
+- `service_levels.ServiceLevels` — overdue marks, sessions waiting for business hours.
 
 `Sessions` puts them together behind one object: what the adapters, blocks and the app call.
 """
@@ -31,6 +32,7 @@ from core.sessions.intake import ALBUM_CLAIM_TTL, ALBUM_WAIT, ClientIntake
 from core.sessions.locking import SessionLocks
 from core.sessions.operator_messages import NOTE_PREFIX, OperatorMessages
 from core.sessions.outbound import OutboundSessions
+from core.sessions.service_levels import ServiceLevels
 from core.sessions.undeliverable import Undeliverable
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "Closing",
     "OperatorMessages",
     "OutboundSessions",
+    "ServiceLevels",
     "SessionLocks",
     "SessionParts",
     "Sessions",
@@ -64,6 +67,7 @@ class Sessions:
         self.failed_deliveries = Undeliverable(parts, self.locks)
         self.operator_messages = OperatorMessages(parts, self.locks)
         self.closing = Closing(parts, self.locks, self.assignment)
+        self.service_levels = ServiceLevels(parts, self.locks, self.assignment)
 
     async def get(self, number: int) -> Session | None:
         return await self._parts.store.get_session(number)
