@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -54,9 +55,8 @@ async def hours_rig(
         reason = await redis_available()
         if reason:
             pytest.skip(reason)
-        prefix = prefix or f"linedesk-test-sla-{id(tmp_path):x}:"
+        prefix = prefix or f"linedesk-test-sla-{uuid.uuid4().hex[:8]}:"
         store_url = f"{REDIS_URL}?prefix={prefix}"
-    tmp_path.mkdir(exist_ok=True)
     stage = Rig(
         tmp_path,
         processes,
@@ -226,7 +226,7 @@ async def test_the_first_operator_message_and_closing_stop_the_clocks(tmp_path: 
 
 
 async def test_two_instances_on_one_redis_mark_a_session_overdue_once(tmp_path: Path) -> None:
-    prefix = f"linedesk-test-sla2-{id(tmp_path):x}:"
+    prefix = f"linedesk-test-sla2-{uuid.uuid4().hex[:8]}:"
     clock = ManualClock(moscow(7, 10))
     try:
         async with hours_rig(tmp_path, "redis", SERVICE_LEVELS, 0, prefix=prefix, clock=clock) as first:
