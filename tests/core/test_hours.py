@@ -116,3 +116,16 @@ def test_check_config_reports_the_schedule_and_an_out_of_hours_message_without_h
     config.write_text(text.replace('name = "Support"', 'name = "Support"\nout_of_hours_message = "Closed"', 1))
     assert main(["check-config"]) == 1
     assert "lines[0].out_of_hours_message: needs the line's hours" in capsys.readouterr().err
+
+
+def test_the_admin_cli_accepts_session_overdue_as_an_auto_start_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example_folder(tmp_path, monkeypatch)
+    assert main(["autostart", "support", "session.overdue", "create_lead", "on"]) == 0
+    assert "session.overdue" in capsys.readouterr().out
+    assert main(["autostart", "--list"]) == 0
+    assert any(
+        "session.overdue" in row and "create_lead" in row and " on " in row
+        for row in capsys.readouterr().out.splitlines()
+    )
