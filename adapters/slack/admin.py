@@ -44,7 +44,9 @@ USAGE = (
 )
 
 LINES_PER_PAGE = 10
-"""Per line: one section and one actions block per event (4 blocks); 10 lines stay far below 50 blocks."""
+"""At most; per line: one section and one actions block per event, so fewer lines fit with more events."""
+MAX_BLOCKS = 50
+"""Slack's limit on the blocks of one message; a page also has its header and its ◀ ▶ row."""
 MAX_OPTIONS = 100
 """Slack's limit on the options of one select menu."""
 OPTIONS_PER_PAGE = 300
@@ -236,7 +238,8 @@ class AutostartRules:
     @staticmethod
     def _page_size(options: list[tuple[str, list[Block]]]) -> int:
         count = sum(len(group) for _, group in options)
-        return max(1, min(LINES_PER_PAGE, OPTIONS_PER_PAGE // max(1, count * len(EVENTS))))
+        fit = (MAX_BLOCKS - 2) // (1 + len(EVENTS))
+        return max(1, min(LINES_PER_PAGE, fit, OPTIONS_PER_PAGE // max(1, count * len(EVENTS))))
 
     def _options(self) -> list[tuple[str, list[Block]]]:
         """The catalog as option groups by scope, at most 100 options in all (Slack's limit)."""

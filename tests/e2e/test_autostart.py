@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.admin import LINES_PER_PAGE, PAGE, PROCESS, TOGGLE, SlackAdmin
 from adapters.slack.tracking import SlackListeners
 from bots.cli import main
-from core.autostart import Autostart, EffectiveRule, RuleAuthor
+from core.autostart import EVENTS, Autostart, EffectiveRule, RuleAuthor
 from core.blocks import BLOCKS
 from core.bpmn.catalog import load_catalog
 from core.clock import SystemClock
@@ -323,7 +323,7 @@ async def test_api_sets_and_lists_rules_behind_the_token(admin_rig: Rig) -> None
     }
     status, listed = await api("GET", f"{rig.url}/api/lines/support/autostart")
     assert status == 200 and listed["rules"] == [answer]
-    assert listed["events"] == ["session.created", "message.received", "session.closed"]
+    assert listed["events"] == list(EVENTS)
     status, lines = await api("GET", f"{rig.url}/api/lines")
     assert status == 200
     assert {line["id"]: line["autostart"] for line in lines["lines"]} == {"support": [answer], "sales": []}
@@ -583,11 +583,8 @@ def test_cli_lists_every_lines_rules(cli_config: str, capsys: pytest.CaptureFixt
     assert main(["autostart", "--list", "--config", cli_config]) == 0
     assert rows(capsys.readouterr().out) == [
         ["support", "session.created", "create_lead", "on", "file"],
-        ["support", "message.received", "-", "off", "(no", "rule)"],
-        ["support", "session.closed", "-", "off", "(no", "rule)"],
-        ["sales", "session.created", "-", "off", "(no", "rule)"],
-        ["sales", "message.received", "-", "off", "(no", "rule)"],
-        ["sales", "session.closed", "-", "off", "(no", "rule)"],
+        *[["support", event, "-", "off", "(no", "rule)"] for event in EVENTS[1:]],
+        *[["sales", event, "-", "off", "(no", "rule)"] for event in EVENTS],
     ]
 
 
@@ -599,7 +596,13 @@ def test_cli_sets_a_rule_and_prints_what_is_in_force(cli_config: str, capsys: py
     assert main(["autostart", "--list", "--config", cli_config]) == 0
     listed = rows(capsys.readouterr().out)
     assert listed[0] == ["support", "session.created", "create_lead", "off", "cli"]
-    assert listed[5] == ["sales", "session.closed", "send_quote", "on", "cli"]
+    assert listed[len(EVENTS) + EVENTS.index("session.closed")] == [
+        "sales",
+        "session.closed",
+        "send_quote",
+        "on",
+        "cli",
+    ]
 
 
 @pytest.mark.parametrize(
