@@ -153,6 +153,24 @@ async def test_outside_hours_the_client_gets_the_out_of_hours_message_once_and_w
 
 
 @pytest.mark.parametrize("store", ["sqlite", "redis"])
+async def test_the_reply_follows_daylight_saving_and_holidays_in_the_lines_time_zone(
+    tmp_path: Path, store: str
+) -> None:
+    berlin = (
+        'hours = { tz = "Europe/Berlin", mon = "08:00-17:00", thu = "08:00-17:00", holidays = ["2026-12-31"] }\n'
+        f'out_of_hours_message = "{CLOSED}"\n'
+    )
+    utc = dt.UTC
+    async with hours_rig(tmp_path, store, berlin, dt.datetime(2026, 3, 23, 6, 30, tzinfo=utc).timestamp()) as rig:
+        await rig.client_writes(IVAN, "Hello")  # Monday 07:30 in Berlin (winter time): closed
+        move_to(rig, dt.datetime(2026, 3, 30, 6, 30, tzinfo=utc).timestamp())
+        await rig.client_writes(OLGA, "Hello")  # the same UTC time a week later is 08:30 summer time: open
+        move_to(rig, dt.datetime(2026, 12, 31, 11, 0, tzinfo=utc).timestamp())
+        await rig.client_writes(ZOE, "Hello")  # a Thursday noon, but a holiday
+        assert [from_bot(rig, person) for person in (IVAN, OLGA, ZOE)] == [[CLOSED], [GREETING], [CLOSED]]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
 async def test_the_queue_position_counts_the_lines_queued_sessions_opened_before(tmp_path: Path, store: str) -> None:
     async with hours_rig(tmp_path, store, "tell_queue_position = true\n", moscow(7, 12)) as rig:
         for person in (IVAN, OLGA, ZOE):
