@@ -77,26 +77,30 @@ class ServiceLevels(SessionService):
             await self._assignment.auto_assign(session)
 
     async def _mark(self, number: int, target: Target, line: LineConfig) -> bool:
-        """Mark the session overdue for `target`, once: the store's claim decides which check (of which
-        linedesk) does it."""
+        """Mark the session overdue for `target`, once: in the session's turn, the store's claim decides which
+        check (of which linedesk) does it — taken only once the mark is due, and given back if marking fails,
+        so a failed or locked check leaves it to the next one."""
         key = f"overdue:{number}:{target.value}"
-        if not await self._store.claim(key, CLAIM_TTL, self._clock.now()):
-            return False
         try:
             async with self._locks.session(number):
                 session = await self.require(number)
                 if target not in passed(session, line, self._clock.now()):
-                    await self._store.release(key)  # answered or closed meanwhile
-                    return False
-                session.overdue = [*session.overdue, target.value]
-                session.updated_at = self._clock.now()
-                await self._store.save_session(session)
+                    return False  # answered, closed or marked meanwhile
+                if not await self._store.claim(key, CLAIM_TTL, self._clock.now()):
+                    return False  # another linedesk marked it
+                try:
+                    session.overdue = [*session.overdue, target.value]
+                    session.updated_at = self._clock.now()
+                    await self._store.save_session(session)
+                except Exception:
+                    await self._store.release(key)
+                    raise
                 await self._courier.send(
                     self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
                     + self._courier.desk_entries(session, await self._notice(session, target, line))
                 )
         except Busy:
-            await self._store.release(key)
+            log.warning("session #%s is locked: its %s overdue mark waits for the next check", number, target.value)
             return False
         log.info("session #%s: %s overdue", number, target.value)
         client = await self._store.get_client(session.client_id)
