@@ -235,12 +235,20 @@ async def test_the_first_operator_message_and_closing_stop_the_clocks(tmp_path: 
         await check(rig)
         assert (await session(rig, 1)).overdue == [] and events == []
 
+        await rig.client_writes(OLGA, "Me too")
+        await rig.thread_reply(ANNA, 2, "// a note is not an answer")
+        assert (await session(rig, 2)).first_response_at is None
+        await rig.thread_reply(ANNA, 2, "On it")  # the Slack desk answers
+        assert (await session(rig, 2)).first_response_at == moscow(7, 10, 30)
+
         root = await rig.thread_root(1)
         await rig.click(ANNA, "session.close", "1", channel_id=root["channel"], message_ts=root["ts"])
         move_to(rig, moscow(7, 17))
         await check(rig)
-        assert (await session(rig, 1)).overdue == [] and events == []
+        assert (await session(rig, 1)).overdue == []
         assert "✓ Resolution in time" in await slack_card(rig, 1)
+        # session 2 was answered in time but is still open
+        assert [(e.session.number, e.overdue) for e in events] == [(2, "resolution")]
 
 
 async def test_two_instances_on_one_redis_mark_a_session_overdue_once(tmp_path: Path) -> None:
