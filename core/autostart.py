@@ -18,14 +18,30 @@ from core.bpmn.catalog import Catalog
 from core.clock import Clock
 from core.config import Config, OperatorConfig
 from core.errors import Refusal
-from core.events import DomainEvent, EventBus, MessageReceived, SessionClosed, SessionCreated, SessionOverdue
+from core.events import (
+    DomainEvent,
+    EventBus,
+    MessageReceived,
+    SessionAssigned,
+    SessionClosed,
+    SessionCreated,
+    SessionOverdue,
+    SessionRated,
+)
 from core.model import AutostartRule, InstanceRecord, Session, SessionStatus
 from core.processes import AUTOMATION
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("session.created", "message.received", "session.closed", "session.overdue")
+EVENTS = (
+    "session.created",
+    "message.received",
+    "session.closed",
+    "session.rated",
+    "session.assigned",
+    "session.overdue",
+)
 CLAIM_TTL = 30 * 24 * 3600.0
 
 
@@ -94,6 +110,8 @@ class Autostart:
         bus.subscribe(SessionCreated, self._on_event)
         bus.subscribe(MessageReceived, self._on_event)
         bus.subscribe(SessionClosed, self._on_event)
+        bus.subscribe(SessionRated, self._on_event)
+        bus.subscribe(SessionAssigned, self._on_event)
         bus.subscribe(SessionOverdue, self._on_event)
 
     # --- reading rules ---------------------------------------------------------------------
@@ -218,14 +236,16 @@ class Autostart:
             occurrence = f"{session.number}:{event.message.id}"
         elif isinstance(event, SessionClosed):
             occurrence = f"{session.number}:{session.closed_at}"
+        elif isinstance(event, SessionAssigned):
+            occurrence = f"{session.number}:{event.assignee}:{session.updated_at}"
         elif isinstance(event, SessionOverdue):
             occurrence = f"{session.number}:{event.overdue}"
-        else:
+        else:  # created, rated: once per session
             occurrence = str(session.number)
+        extra = _instance_data(event)
         rule = await self.firing_rule(session.line_id, event.name, getattr(event, "rules_version", None))
         base = f"autostart:{session.line_id}:{event.name}:{occurrence}"
         modelled = self.modelled(event.name)
-        extra = event.instance_data() if isinstance(event, SessionOverdue) else None
         if rule is not None and rule.enabled and rule.process_id not in modelled:
             await self._fire(session, event.name, rule.process_id, base, extra)
         for process_id in modelled:  # a message start named like the event: on for every line
@@ -253,3 +273,15 @@ class Autostart:
         except Exception:
             await self._store.release(key)  # not started: a redelivery of the event may try again
             raise
+
+
+def _instance_data(event: DomainEvent) -> dict[str, Any] | None:
+    """What an event adds to the started instance's variables (SPEC §14): the rating, the new assignee, the
+    service-level target passed."""
+    if isinstance(event, SessionRated):
+        return {"rating": event.rating}
+    if isinstance(event, SessionAssigned):
+        return {"assignee": event.assignee}
+    if isinstance(event, SessionOverdue):
+        return {"overdue": event.overdue}
+    return None

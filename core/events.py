@@ -53,6 +53,16 @@ class SessionClosed(DomainEvent):
 
 
 @dataclass(frozen=True)
+class SessionRated(DomainEvent):
+    """The client rated the session (SPEC §14): once per session."""
+
+    session: Session
+    client: Client
+    rating: int
+    name = "session.rated"
+
+
+@dataclass(frozen=True)
 class SessionOverdue(DomainEvent):
     """A service-level target of the session passed (SPEC §14): fired once per session and target."""
 
@@ -62,9 +72,15 @@ class SessionOverdue(DomainEvent):
     """"first_response" or "resolution" (`core.service_levels.Target`)."""
     name = "session.overdue"
 
-    def instance_data(self) -> dict[str, Any]:
-        """What an instance it starts gets in its variables."""
-        return {"overdue": self.overdue}
+
+@dataclass(frozen=True)
+class SessionAssigned(DomainEvent):
+    """The session got an assignee: taken, transferred, or assigned automatically."""
+
+    session: Session
+    client: Client
+    assignee: str
+    name = "session.assigned"
 
 
 @dataclass(frozen=True)

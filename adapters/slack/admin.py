@@ -43,10 +43,9 @@ USAGE = (
     f"Use `/autostart` for the list of rules, or `/autostart LINE EVENT PROCESS on|off` (events: {', '.join(EVENTS)})."
 )
 
-LINES_PER_PAGE = 10
-"""At most; per line: one section and one actions block per event, so fewer lines fit with more events."""
-MAX_BLOCKS = 50
-"""Slack's limit on the blocks of one message; a page also has its header and its ◀ ▶ row."""
+LINES_PER_PAGE = min(10, (50 - 3) // (1 + len(EVENTS)))
+"""Per line: one section and one actions block per event; with the list's head, a note and the page buttons,
+a page stays within Slack's 50 blocks however many events there are."""
 MAX_OPTIONS = 100
 """Slack's limit on the options of one select menu."""
 OPTIONS_PER_PAGE = 300
@@ -238,8 +237,7 @@ class AutostartRules:
     @staticmethod
     def _page_size(options: list[tuple[str, list[Block]]]) -> int:
         count = sum(len(group) for _, group in options)
-        fit = (MAX_BLOCKS - 2) // (1 + len(EVENTS))
-        return max(1, min(LINES_PER_PAGE, fit, OPTIONS_PER_PAGE // max(1, count * len(EVENTS))))
+        return max(1, min(LINES_PER_PAGE, OPTIONS_PER_PAGE // max(1, count * len(EVENTS))))
 
     def _options(self) -> list[tuple[str, list[Block]]]:
         """The catalog as option groups by scope, at most 100 options in all (Slack's limit)."""

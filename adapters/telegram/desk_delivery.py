@@ -300,7 +300,10 @@ class TelegramDeskDelivery(DeskDelivery):
             client.channel.value if client else "?",
             line_name,
             assignee.name if assignee else None,
-            card_lines(session, line) if (line := self._config.line(session.line_id)) else (),
+            [
+                *filter(None, [await self._transcripts.card_line(session)]),
+                *(card_lines(session, line) if (line := self._config.line(session.line_id)) else ()),
+            ],
         )
         keyboard = card_keyboard(session)
         if topic.get("card_id"):

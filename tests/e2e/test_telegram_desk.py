@@ -610,8 +610,9 @@ async def test_autostart_in_the_desk_group_is_for_admins(rig: Rig) -> None:
     menu = general(rig)[-1]
     assert menu["text"].splitlines()[: 1 + len(EVENTS)] == [
         "⚙ Automatic start · Support",
-        *[f"• {event} → none" for event in EVENTS],
+        *(f"• {event} → none" for event in EVENTS),
     ]
+    assert "• session.rated → none" in menu["text"] and "• session.assigned → none" in menu["text"]
     assert [[b["text"] for b in row] for row in rows(menu)] == [[f"Choose process · {event}"] for event in EVENTS]
     refused = await click(rig, CARL, menu, "Choose process · session.created")
     assert refused == {**refused, "text": "Not changed: Only admins can change automatic start.", "show_alert": True}
@@ -676,6 +677,9 @@ async def test_command_menus_are_registered_at_start(rig: Rig) -> None:
         "sessions",
         "transfer",
         "processes",
+        "transcript",
+        "history",
+        "reply",
         "spam",
         "unspam",
     ]
