@@ -278,6 +278,7 @@ class Linedesk:
         self._spawn(self.intake.run_sweeps(interval=max(1.0, self.config.delivery.lease / 3)), "inbound sweeps")
         self._spawn(self.processes.run_timers(), "timers")
         self._spawn(self._close_idle_sessions(), "idle sessions")
+        self._spawn(self._check_service_levels(), "service levels")
         if transports:
             await self._start_telegram()
             if self.slack_socket is not None:
@@ -307,6 +308,17 @@ class Linedesk:
             except Exception:
                 log.exception("closing idle sessions failed")
             await asyncio.sleep(interval)
+
+    async def _check_service_levels(self, interval: float = 30.0) -> None:
+        """SPEC §14: overdue marks and sessions waiting for business hours, checked when the next falls due on
+        the clock (at most `interval` apart: sessions opened meanwhile); what fell due while stopped, at start."""
+        while True:
+            due = None
+            try:
+                due = await self.sessions.service_levels.check()
+            except Exception:
+                log.exception("checking service levels failed")
+            await asyncio.sleep(interval if due is None else min(interval, max(1.0, due - self.clock.now())))
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -25,6 +25,7 @@ from core.events import (
     SessionAssigned,
     SessionClosed,
     SessionCreated,
+    SessionOverdue,
     SessionRated,
 )
 from core.model import AutostartRule, InstanceRecord, Session, SessionStatus
@@ -33,7 +34,14 @@ from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("session.created", "message.received", "session.closed", "session.rated", "session.assigned")
+EVENTS = (
+    "session.created",
+    "message.received",
+    "session.closed",
+    "session.rated",
+    "session.assigned",
+    "session.overdue",
+)
 CLAIM_TTL = 30 * 24 * 3600.0
 
 
@@ -104,6 +112,7 @@ class Autostart:
         bus.subscribe(SessionClosed, self._on_event)
         bus.subscribe(SessionRated, self._on_event)
         bus.subscribe(SessionAssigned, self._on_event)
+        bus.subscribe(SessionOverdue, self._on_event)
 
     # --- reading rules ---------------------------------------------------------------------
     def _file_rule(self, line_id: str, event: str) -> tuple[str | None, bool | None]:
@@ -229,6 +238,8 @@ class Autostart:
             occurrence = f"{session.number}:{session.closed_at}"
         elif isinstance(event, SessionAssigned):
             occurrence = f"{session.number}:{event.assignee}:{session.updated_at}"
+        elif isinstance(event, SessionOverdue):
+            occurrence = f"{session.number}:{event.overdue}"
         else:  # created, rated: once per session
             occurrence = str(session.number)
         extra = _instance_data(event)
@@ -265,9 +276,12 @@ class Autostart:
 
 
 def _instance_data(event: DomainEvent) -> dict[str, Any] | None:
-    """What an event adds to the started instance's variables (SPEC §14): the rating, the new assignee."""
+    """What an event adds to the started instance's variables (SPEC §14): the rating, the new assignee, the
+    service-level target passed."""
     if isinstance(event, SessionRated):
         return {"rating": event.rating}
     if isinstance(event, SessionAssigned):
         return {"assignee": event.assignee}
+    if isinstance(event, SessionOverdue):
+        return {"overdue": event.overdue}
     return None

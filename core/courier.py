@@ -98,6 +98,8 @@ def desk_merge(head: OutboxEntry, later: OutboxEntry) -> bool:
     messages and notices that waited behind the desk's limit (one post, in order), and card refreshes (the card
     is drawn from the session as it is now, so one refresh stands for all)."""
     a, b = head.action, later.action
+    if any(isinstance(action, Notice) and action.mentions for action in (a, b)):
+        return False  # posted alone, so that its mentions notify
     if isinstance(a, Mirror | Notice) and isinstance(b, Mirror | Notice):
         return a.session == b.session  # a notice ("✋ Anna took the session") is a line of the post too
     return isinstance(a, RefreshCard) and isinstance(b, RefreshCard) and a.session == b.session

@@ -63,6 +63,17 @@ class SessionRated(DomainEvent):
 
 
 @dataclass(frozen=True)
+class SessionOverdue(DomainEvent):
+    """A service-level target of the session passed (SPEC §14): fired once per session and target."""
+
+    session: Session
+    client: Client
+    overdue: str
+    """"first_response" or "resolution" (`core.service_levels.Target`)."""
+    name = "session.overdue"
+
+
+@dataclass(frozen=True)
 class SessionAssigned(DomainEvent):
     """The session got an assignee: taken, transferred, or assigned automatically."""
 

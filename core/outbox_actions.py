@@ -76,6 +76,15 @@ class Edit(ToDesk):
     author_name: str = ""
 
 
+class Mention(Action):
+    """An operator a notice calls on: each desk mentions them its own way (Slack `<@U…>`, a Telegram
+    text mention)."""
+
+    name: str
+    slack_user: str = ""
+    telegram_user: int | None = None
+
+
 class Notice(ToDesk):
     """A line of the system's in the session's thread/topic."""
 
@@ -84,6 +93,8 @@ class Notice(ToDesk):
     aside: bool = False
     """The record of a card action (take, transfer, close): the card shows it at once, so the notice may wait
     for a free send of the desk's bucket or go with the session's next post (`Draw.patient`)."""
+    mentions: list[Mention] = Field(default_factory=list)
+    """Operators called on after the text (a notice with mentions is posted alone, never merged)."""
 
 
 class TaskCard(ToDesk):

@@ -36,3 +36,6 @@ class RefSpace(StrEnum):
     ASK = "process.ask"
     """an ask's id → the question a `linedesk.ask` block put to a client (`core.asks.AskRecord`): its buttons
     carry the id."""
+    HOURS_WAIT = "session.hours_wait"
+    """"<session number>" → {"line", "since"}: a session of an `auto_assign` line opened outside its business
+    hours, waiting for them to be assigned (`core.sessions.service_levels`)."""

@@ -26,8 +26,15 @@ class SessionAction(CallbackData, prefix="ses"):
 
 
 def card_text(
-    session: Session, client_name: str, channel: str, line_name: str, assignee: str | None, earlier: str | None = None
+    session: Session,
+    client_name: str,
+    channel: str,
+    line_name: str,
+    assignee: str | None,
+    notes: Sequence[str] = (),
 ) -> str:
+    """`notes`: the card's further lines — the client's earlier sessions on the line (SPEC §14), the service
+    levels (`core.service_levels.card_lines`)."""
     lines = [
         f"#{session.number} · {client_name}",
         f"{channel.capitalize()} · line {line_name}",
@@ -35,8 +42,7 @@ def card_text(
     ]
     if session.previous_session:
         lines.append(f"Previous session: #{session.previous_session}")
-    if earlier:  # the client's earlier sessions on the line (SPEC §14)
-        lines.append(earlier)
+    lines += notes
     if session.rating is not None:
         lines.append(f"Rated by the client: {rating_stars(session.rating)} ({session.rating}/5)")
     return "\n".join(lines)

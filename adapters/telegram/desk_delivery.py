@@ -10,7 +10,8 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import BufferedInputFile
+from aiogram.types import BufferedInputFile, User
+from aiogram.utils.formatting import Text, TextMention
 
 from adapters.telegram.delivery import delivery_error
 from adapters.telegram.desk_cards import card_keyboard, card_text, task_keyboard, task_text
@@ -23,7 +24,18 @@ from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.links import LinkKind, session_message, session_topic, telegram_desk_copy, telegram_desk_status
 from core.model import Attachment, OutboxEntry, Session
-from core.outbox_actions import Edit, Mirror, Notice, OpenSession, RefreshCard, StatusCard, TaskCard, unknown_action
+from core.outbox_actions import (
+    Edit,
+    Mention,
+    Mirror,
+    Notice,
+    OpenSession,
+    RefreshCard,
+    StatusCard,
+    TaskCard,
+    unknown_action,
+)
+from core.service_levels import card_lines
 from core.store.base import Store, steadily
 
 
@@ -43,6 +55,20 @@ def _line(item: Mirror | Notice, *, merged: bool) -> str:
     if isinstance(item, Notice):
         return item.text
     return f"[{_time(item.sent_at)}] {mirror_line(item)}" if merged and item.sent_at else mirror_line(item)
+
+
+def mentioning(text: str, mentions: Sequence[Mention]) -> dict[str, Any]:
+    """A notice's text and the operators it calls on, as sendMessage's text and entities: a text mention
+    notifies each operator with a Telegram account (the others are named)."""
+    parts: list[str | TextMention] = [text]
+    for mention in mentions:
+        parts.append(" ")
+        if mention.telegram_user is None:
+            parts.append(mention.name)
+        else:
+            user = User(id=mention.telegram_user, is_bot=False, first_name=mention.name)
+            parts.append(TextMention(mention.name, user=user))
+    return Text(*parts).as_kwargs()
 
 
 def _time(at: float) -> str:
@@ -118,6 +144,10 @@ class TelegramDeskDelivery(DeskDelivery):
                 await self._mirror_all(bot, job, topic)
             case Edit() as edit:
                 await self._edit(bot, topic, session, edit)
+            case Notice(text=text, mentions=mentions) if mentions:
+                await bot.send_message(
+                    chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], **mentioning(text, mentions)
+                )
             case Notice(text=text):
                 await self._send_text(bot, topic, text)
             case StatusCard() as card:
@@ -270,7 +300,10 @@ class TelegramDeskDelivery(DeskDelivery):
             client.channel.value if client else "?",
             line_name,
             assignee.name if assignee else None,
-            await self._transcripts.card_line(session),
+            [
+                *filter(None, [await self._transcripts.card_line(session)]),
+                *(card_lines(session, line) if (line := self._config.line(session.line_id)) else ()),
+            ],
         )
         keyboard = card_keyboard(session)
         if topic.get("card_id"):

@@ -25,7 +25,7 @@ _B = "{" + BPMN_NS + "}"
 _C = "{" + CAMUNDA_NS + "}"
 
 AUTOSTART_EVENTS = frozenset(
-    {"session.created", "message.received", "session.closed", "session.rated", "session.assigned"}
+    {"session.created", "message.received", "session.closed", "session.rated", "session.assigned", "session.overdue"}
 )
 """Message names a message start event may carry to act as an automatic start rule (§5, §11)."""
 

@@ -23,6 +23,7 @@ AUTOSTART_EVENTS = (
     "session.closed",
     "session.rated",
     "session.assigned",
+    "session.overdue",
 )
 _B = "{" + BPMN_NS + "}"
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from core.config.durations import Duration
 from core.config.errors import format_key
+from core.config.hours import HoursConfig
 from core.config.replies import ReplyConfig, check_replies
 from core.config.rules import check_rules
 from core.config.values import Int, check_http_url, check_id, redact_url
@@ -26,6 +27,7 @@ AutostartEvent = Literal[
     "session.closed",
     "session.rated",
     "session.assigned",
+    "session.overdue",
 ]
 
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -183,6 +185,16 @@ class LineConfig(BaseModel):
     autostart: list[AutostartRuleConfig] = Field(default_factory=list)
     rating: bool = False
     """Ask the client "How did we do?" (1–5 buttons) when a session is closed (SPEC §14)."""
+    hours: HoursConfig | None = None
+    """Business hours (SPEC §14); None: always open."""
+    out_of_hours_message: str = ""
+    """Sent instead of the greeting to a client who opens a session outside `hours` ("": the greeting)."""
+    first_response_within: Duration | None = None
+    """Service level: an operator's first message to the client within this much business time."""
+    resolve_within: Duration | None = None
+    """Service level: the session closed within this much business time."""
+    tell_queue_position: bool = False
+    """The greeting of a queued client says their place in the line's queue."""
 
     @field_validator("id")
     @classmethod

@@ -9,7 +9,8 @@ One service per job, sharing the session locks (`locking.SessionLocks`) and the 
 - `operator_messages.OperatorMessages` — operators' replies and notes, their edits and deletions;
 - `assignment.Assignment` — take, transfer, automatic assignment, an operator going offline;
 - `closing.Closing` — close, the idle check, spam;
-- `rating.Rating` — the client's rating after close.
+- `rating.Rating` — the client's rating after close;
+- `service_levels.ServiceLevels` — overdue marks, sessions waiting for business hours.
 
 `Sessions` puts them together behind one object: what the adapters, blocks and the app call.
 """
@@ -33,6 +34,7 @@ from core.sessions.locking import SessionLocks
 from core.sessions.operator_messages import NOTE_PREFIX, OperatorMessages
 from core.sessions.outbound import OutboundSessions
 from core.sessions.rating import Rated, Rating
+from core.sessions.service_levels import ServiceLevels
 from core.sessions.undeliverable import Undeliverable
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "OutboundSessions",
     "Rated",
     "Rating",
+    "ServiceLevels",
     "SessionLocks",
     "SessionParts",
     "Sessions",
@@ -69,6 +72,7 @@ class Sessions:
         self.operator_messages = OperatorMessages(parts, self.locks)
         self.closing = Closing(parts, self.locks, self.assignment)
         self.rating = Rating(parts, self.locks)
+        self.service_levels = ServiceLevels(parts, self.locks, self.assignment)
 
     async def get(self, number: int) -> Session | None:
         return await self._parts.store.get_session(number)

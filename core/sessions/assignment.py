@@ -13,6 +13,7 @@ from core.model import AuthorKind, Message, OperatorStatus, Session, SessionStat
 from core.outbox_actions import RefreshCard
 from core.refs import RefSpace
 from core.sessions.common import SessionService
+from core.sessions.greeting import out_of_hours
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,20 @@ class Assignment(SessionService):
             await self._publish_assigned(fresh)
         return fresh
 
+    async def auto_assign_in_hours(self, session: Session) -> Session:
+        """`auto_assign`, but outside the line's business hours the session waits for them (SPEC §14): it is
+        noted in the store, and the service-level check assigns it when the hours begin."""
+        line = self._config.line(session.line_id)
+        if line is not None and out_of_hours(line, self._clock.now()):
+            await self._store.set_ref(
+                RefSpace.HOURS_WAIT, str(session.number), {"line": line.id, "since": self._clock.now()}
+            )
+            log.info(
+                "session #%s opened outside the hours of line %s: assigned when they begin", session.number, line.id
+            )
+            return session
+        return await self.auto_assign(session)
+
     async def _queued_note(self, session: Session) -> None:
         """Nobody took it: the client is told the line's `queued_note`, if it has one."""
         line = self._config.line(session.line_id)
@@ -199,4 +214,4 @@ class Assignment(SessionService):
                 await self.unassign(fresh, f"↩ {name} went offline: the session is back in the queue.")
             line = self._config.line(session.line_id)
             if line is not None and line.auto_assign:
-                await self.auto_assign(fresh)
+                await self.auto_assign_in_hours(fresh)

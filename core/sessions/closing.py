@@ -137,7 +137,7 @@ class Closing(SessionService):
             )
         line = self._config.line(session.line_id)
         if requeued and line is not None and line.auto_assign:
-            session = await self._assignment.auto_assign(session)
+            session = await self._assignment.auto_assign_in_hours(session)
         return session
 
 
