@@ -40,14 +40,14 @@ _PARAM_KINDS: Final[Mapping[str, ParamKind]] = MappingProxyType(
                 "allow_paid_broadcast disable_content_type_detection disable_notification "
                 "drop_pending_updates has_spoiler protect_content show_alert "
                 "show_caption_above_media supports_streaming allow_sending_without_reply "
-                "disable_web_page_preview"
+                "disable_web_page_preview remove_caption"
             ).split(),
             "bool",
         ),
         **dict.fromkeys(("chat_id", "from_chat_id"), "chat"),
         **dict.fromkeys(
             (
-                "allowed_updates caption_entities commands entities link_preview_options "
+                "allowed_updates caption_entities commands entities link_preview_options media message_ids "
                 "reply_markup reply_parameters scope suggested_post_parameters rich_message"
             ).split(),
             "json",
@@ -93,7 +93,8 @@ def _coerce(name: str, value: Any, uploads: Mapping[str, Upload]) -> Any:
             text = str(value).strip()
             return int(text) if re.fullmatch(r"-?\d+", text) else text
         if kind == "json":
-            return json.loads(value) if isinstance(value, str | bytes) else value
+            decoded = json.loads(value) if isinstance(value, str | bytes) else value
+            return _attached(decoded, uploads) if name == "media" else decoded
         if kind == "file":
             if isinstance(value, str) and value.startswith("attach://"):
                 upload = uploads.get(value.removeprefix("attach://"))
@@ -108,6 +109,24 @@ def _coerce(name: str, value: Any, uploads: Mapping[str, Upload]) -> Any:
         if kind == "json":
             raise _bad(f"can't parse {name} JSON object") from None
         raise _bad(f"invalid {name} specified") from None
+
+
+def _attached(media: Any, uploads: Mapping[str, Upload]) -> Any:
+    """An album's items with their "attach://<name>" files replaced by the uploaded parts (a part that is not
+    there stays a string, which the method refuses as a file it cannot find)."""
+    if not isinstance(media, list):
+        return media
+    items = []
+    for item in media:
+        if isinstance(item, dict):
+            item = {
+                key: uploads.get(value.removeprefix("attach://"), value)
+                if key in ("media", "thumbnail") and isinstance(value, str) and value.startswith("attach://")
+                else value
+                for key, value in item.items()
+            }
+        items.append(item)
+    return items
 
 
 def coerce_params(raw: Mapping[str, Any], uploads: Mapping[str, Upload] | None = None) -> JSON:
