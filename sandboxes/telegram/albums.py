@@ -12,7 +12,7 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
-from .params import Params
+from .params import Attached, Params
 from .records import _CONTENT_KEYS, JSON, FileRecord, _bad
 from .state import BotState
 from .targets import Targets
@@ -94,7 +94,9 @@ class Albums(Targets):
         if kind not in _ALBUM_KINDS:
             raise _bad(f'can\'t parse InputMedia: type "{kind}" is unsupported')
         media = item.get("media")
-        if media is None or (isinstance(media, str) and media.startswith("attach://")):
+        if isinstance(media, Attached):
+            media = media.upload
+        elif media is None or (isinstance(media, str) and media.startswith("attach://")):
             raise _bad("can't parse InputMedia: media not found")
         fields = Params(item)
         return str(kind), self.file_record(media, str(kind), fields), self.caption_content(fields)

@@ -111,22 +111,37 @@ def _coerce(name: str, value: Any, uploads: Mapping[str, Upload]) -> Any:
         raise _bad(f"invalid {name} specified") from None
 
 
+class Attached(str):
+    """An album item's "attach://<name>" as it was sent (what the call records), with the uploaded part it names."""
+
+    upload: Upload
+
+    def __new__(cls, text: str, upload: Upload) -> Attached:
+        attached = super().__new__(cls, text)
+        attached.upload = upload
+        return attached
+
+
 def _attached(media: Any, uploads: Mapping[str, Upload]) -> Any:
-    """An album's items with their "attach://<name>" files replaced by the uploaded parts (a part that is not
-    there stays a string, which the method refuses as a file it cannot find)."""
+    """An album's items, each "attach://<name>" that names an uploaded part carrying it (`Attached`); one that
+    names none stays a plain string, which the method refuses as media it cannot find."""
     if not isinstance(media, list):
         return media
     items = []
     for item in media:
         if isinstance(item, dict):
             item = {
-                key: uploads.get(value.removeprefix("attach://"), value)
-                if key in ("media", "thumbnail") and isinstance(value, str) and value.startswith("attach://")
-                else value
-                for key, value in item.items()
+                key: _attach(value, uploads) if key in ("media", "thumbnail") else value for key, value in item.items()
             }
         items.append(item)
     return items
+
+
+def _attach(value: Any, uploads: Mapping[str, Upload]) -> Any:
+    if isinstance(value, str) and value.startswith("attach://"):
+        upload = uploads.get(value.removeprefix("attach://"))
+        return Attached(value, upload) if upload is not None else value
+    return value
 
 
 def coerce_params(raw: Mapping[str, Any], uploads: Mapping[str, Upload] | None = None) -> JSON:
