@@ -15,8 +15,8 @@ import pytest
 
 from core.links import LinkKind, session_message
 from sandboxes.limits import PLATFORM_LIMITS
-from sandboxes.rig import ANNA, SUPPORT_TOKEN, Person, Rig
-from tests.support.busy_desks import clients, group_calls, spend_group_minute, wait_for
+from sandboxes.rig import ANNA, SUPPORT_TOKEN, Rig
+from tests.support.busy_desks import clients, group_calls, session_of, spend_group_minute, thread_reply_now, wait_for
 from tests.support.rigs import store_rig
 
 pytestmark = pytest.mark.timeout(180)
@@ -35,24 +35,6 @@ async def busy_rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 async def sqlite_busy_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     async with store_rig("sqlite", tmp_path, limits=PLATFORM_LIMITS) as stage:
         yield stage
-
-
-async def thread_reply_now(rig: Rig, person: Person, session: int, text: str, **kwargs: Any) -> None:
-    """An operator writes in the session's thread (not waiting for the desks: they are busy)."""
-    root = await rig.thread_root(session)
-    response = await rig.slack.post_message(
-        rig.slack_url, person.slack_user, root["channel"], text, thread_ts=root["ts"], **kwargs
-    )
-    assert response.status == 200, response
-
-
-async def session_of(rig: Rig, person: Person) -> int:
-    assert rig.desk is not None
-    for session in await rig.desk.store.list_sessions():
-        client = await rig.desk.store.get_client(session.client_id)
-        if client is not None and client.chat_id == str(person.telegram_user):
-            return session.number
-    raise AssertionError(f"{person.name} has no session")
 
 
 async def linked_copy(rig: Rig, session: int, message_id: int) -> dict[str, Any]:

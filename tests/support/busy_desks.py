@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sandboxes.rig import SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
 from sandboxes.telegram.limiting import messages_created
@@ -58,3 +59,24 @@ async def spend_group_minute(rig: Rig, people: list[Person], token: str = SUPPOR
         wave += 1
         await asyncio.sleep(0.3)
     return wave
+
+
+async def thread_reply_now(rig: Rig, person: Person, session: int, text: str, **kwargs: Any) -> str:
+    """An operator writes in the session's thread, not waiting for the outbox (the desk or the client's chat is
+    busy); returns the message's ts."""
+    root = await rig.thread_root(session)
+    ts = rig.slack.workspace.clock.next_ts()
+    response = await rig.slack.post_message(
+        rig.slack_url, person.slack_user, root["channel"], text, thread_ts=root["ts"], ts=ts, **kwargs
+    )
+    assert response.status == 200, response
+    return ts
+
+
+async def session_of(rig: Rig, person: Person) -> int:
+    assert rig.desk is not None
+    for session in await rig.desk.store.list_sessions():
+        client = await rig.desk.store.get_client(session.client_id)
+        if client is not None and client.chat_id == str(person.telegram_user):
+            return session.number
+    raise AssertionError(f"{person.name} has no session")
