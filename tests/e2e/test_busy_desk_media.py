@@ -1,7 +1,8 @@
 """Several media into a busy Telegram desk (SPEC §13), through HTTP against the sandboxes with their limits on:
 the client's own photos that waited behind the group's limit go as one `copyMessages` after one line each
 (sender, time), and files from Slack as one `sendMediaGroup` — every file once, in order, each desk copy linked
-so that edits find it. Real time: the group's minute is spent first, so each test waits about a minute."""
+so that edits find it. Real time: the group's minute is spent first, so each busy test waits about a minute.
+A desk that keeps up copies each photo as itself; a client's album is copied as an album after its lines."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from core.links import LinkKind, session_message
 from sandboxes.limits import PLATFORM_LIMITS
-from sandboxes.rig import ANNA, SUPPORT_TOKEN, Rig
+from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, Rig
 from tests.support.busy_desks import clients, group_calls, session_of, spend_group_minute, thread_reply_now, wait_for
 from tests.support.rigs import store_rig
 
@@ -122,3 +123,40 @@ async def test_slack_files_into_a_busy_telegram_desk_go_as_one_media_group(sqlit
     for n, text in {0: "Three angles", 2: "One more", 3: "And the manual"}.items():
         assert re.fullmatch(rf"\[\d\d:\d\d:\d\d\] Anna → client: {text}", captions[n] or ""), captions[n]
     assert rig.telegram.refusals.total == 0, rig.telegram.refusals
+
+
+async def test_photos_into_a_desk_that_keeps_up_are_each_copied_as_themselves(sqlite_busy_rig: Rig) -> None:
+    rig = sqlite_busy_rig
+    await rig.client_writes(IVAN, "Hello")
+    user = rig.telegram.user(IVAN.telegram_user, IVAN.name)
+    for n in range(3):  # each mirrored before the next is sent: nothing waits behind the group's limit
+        record = rig.telegram.register_file(f"jpeg {n}".encode(), kind="photo")
+        await rig.telegram.deliver(
+            SUPPORT_TOKEN, rig.telegram.media_update(SUPPORT_TOKEN, user, record, caption=f"angle {n}")
+        )
+        await rig.settle()
+    shown = [m for m in await rig.topic(1) if "photo" in m]
+    assert [m["caption"] for m in shown] == [f"Ivan: angle {n}" for n in range(3)]
+    assert [c.method for c in group_calls(rig) if c.method.startswith("copy")] == ["copyMessage"] * 3
+
+
+async def test_a_client_album_is_copied_as_an_album_after_its_lines(rig: Rig) -> None:
+    await rig.client_writes(IVAN, "Hello")
+    user = rig.telegram.user(IVAN.telegram_user, IVAN.name)
+    ids = []
+    for n in range(3):
+        photo = rig.telegram.register_file(f"photo {n}".encode(), kind="photo")
+        content = {"photo": photo.content("photo")["photo"], "media_group_id": "album-1"}
+        if n == 0:
+            content["caption"] = "Three angles"
+        update = rig.telegram.message_update(SUPPORT_TOKEN, user, content)
+        ids.append(update["message"]["message_id"])
+        await rig.telegram.deliver(SUPPORT_TOKEN, update)
+    await rig.settle()
+    [copy_call] = [c for c in group_calls(rig) if c.method == "copyMessages"]
+    assert copy_call.params["message_ids"] == ids
+    shown = await rig.topic(1)
+    photos = [m for m in shown if "photo" in m]
+    assert len(photos) == 3 and len({m["media_group_id"] for m in photos}) == 1  # still an album
+    [lines] = [m for m in shown if "Three angles" in m.get("text", "")]
+    assert lines["message_id"] < photos[0]["message_id"] and lines["text"].count("Ivan: ") == 3
