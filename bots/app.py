@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.http_caller import AiohttpCaller
 from adapters.slack.admin import SlackAdmin
+from adapters.slack.asks import SlackAsks
 from adapters.slack.authorize import SlackAuthorize
 from adapters.slack.customers import SLACK_CLIENT, SlackClientDelivery
 from adapters.slack.delivery import SlackDeskDelivery
@@ -26,6 +27,8 @@ from adapters.slack.pacing import channel_draw, paced
 from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
 from adapters.slack.tracking import SlackListeners
+from adapters.slack.transcripts import SlackTranscripts
+from adapters.telegram.asks import ask_router
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
 from adapters.telegram.desk import desk_router, register_commands
@@ -56,6 +59,8 @@ from core.pacing import Draw, Pacer
 from core.processes import Processes, ProcessParts
 from core.sessions import SessionParts, Sessions
 from core.store import Store, open_store
+from core.transcripts import PREFIX as TRANSCRIPT_FILES
+from core.transcripts import Transcripts
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,7 @@ class Linedesk:
         self.autostart.subscribe(self.bus)
         self.outbox.on_dead(self._undeliverable)
         self.health = Health(self.clock.now)
+        self.transcripts = Transcripts(self.store, config, self.clock, self.courier, self.operators)
 
         self.telegram_bots = LineBots(config, pacer=self.pacer)
         self.dispatcher = Dispatcher(
@@ -114,12 +120,14 @@ class Linedesk:
             store=self.store,
             autostart=self.autostart,
             catalog=self.catalog,
+            transcripts=self.transcripts,
         )
-        self.dispatcher.include_routers(desk_router(config), client_router())
+        self.dispatcher.include_routers(ask_router(), desk_router(config), client_router())
         self.intake = Intake(self.store, self.clock, lease=config.delivery.lease, telemetry=self.metrics)
         self.telegram = TelegramInbound(self.intake, config, self.telegram_bots, self.dispatcher)
         self.files = Files()
         self.files.register("telegram", TelegramFiles(self.telegram_bots))
+        self.files.register(TRANSCRIPT_FILES, self.transcripts.files)
         self.outbox.register(
             "telegram.client",
             TelegramClientDelivery(self.telegram_bots, self.store, self.files),
@@ -184,6 +192,8 @@ class Linedesk:
                 health=self.health,
                 clock=self.clock,
             )
+            SlackTranscripts(self.slack_listeners, transcripts=self.transcripts, operators=self.operators)
+            SlackAsks(self.slack_listeners, self.processes)  # clients' answers to processes' questions
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
             self.slack_desk_delivery = SlackDeskDelivery(

@@ -165,6 +165,25 @@ class ClientStatusCard(ToClient):
     text: str
 
 
+class AskQuestion(ToClient):
+    """A process's question (`linedesk.ask`): the text with a button per choice; a button carries the ask's id
+    and the choice's index."""
+
+    kind: Literal["ask_question"] = "ask_question"
+    message_id: int
+    ask_id: str
+    text: str
+    choices: list[str] = Field(default_factory=list)
+
+
+class AskAnswered(ToClient):
+    """The client answered a question: it is edited to show the answer, its buttons removed."""
+
+    kind: Literal["ask_answered"] = "ask_answered"
+    message_id: int
+    text: str
+
+
 class UnknownAction(Action):
     """An entry of the untyped outbox that the migration could not read as any action (never written by this
     code): kept for the record; its deliverer kills it."""
@@ -177,7 +196,7 @@ class UnknownAction(Action):
 
 
 DeskAction = OpenSession | RefreshCard | Mirror | Edit | Notice | TaskCard | StatusCard
-ClientAction = SendText | EditText | DeleteText | ClientStatusCard
+ClientAction = SendText | EditText | DeleteText | ClientStatusCard | AskQuestion | AskAnswered
 OutboxAction = Annotated[DeskAction | ClientAction | UnknownAction, Field(discriminator="kind")]
 
 

@@ -338,7 +338,8 @@ class SlackDeskDelivery(DeskDelivery):
         if client is None:
             raise DeliveryError(f"client of session #{session.number} is gone", permanent=True)
         assignee = self._config.operator(session.assignee) if session.assignee else None
-        return views.session_card(session, client, line_name, assignee.name if assignee else None)
+        earlier = await self._transcripts.card_line(session)
+        return views.session_card(session, client, line_name, assignee.name if assignee else None, earlier)
 
 
 def _bold(name: str) -> str:

@@ -54,7 +54,7 @@ def _shown(text: str, limit: int) -> str:
 
 
 def session_card(
-    session: Session, client: Client, line_name: str, assignee_name: str | None
+    session: Session, client: Client, line_name: str, assignee_name: str | None, earlier: str | None = None
 ) -> tuple[str, list[Block]]:
     """The root message of a session's thread: who, where, status and assignee, its buttons (Take,
     Start process, Close) and a menu (transfer, back to the queue, spam). A spam card has only
@@ -67,6 +67,8 @@ def session_card(
     )
     if session.previous_session:
         facts += f"\nPrevious session: #{session.previous_session}"
+    if earlier:  # the client's earlier sessions on the line (SPEC §14)
+        facts += f"\n{mrkdwn.escape(earlier)}"
     head: Block = {"type": "section", "text": {"type": "mrkdwn", "text": facts}}
     blocks: list[Block] = [head]
     value = str(session.number)

@@ -24,7 +24,9 @@ class SessionAction(CallbackData, prefix="ses"):
     session: int
 
 
-def card_text(session: Session, client_name: str, channel: str, line_name: str, assignee: str | None) -> str:
+def card_text(
+    session: Session, client_name: str, channel: str, line_name: str, assignee: str | None, earlier: str | None = None
+) -> str:
     lines = [
         f"#{session.number} · {client_name}",
         f"{channel.capitalize()} · line {line_name}",
@@ -32,6 +34,8 @@ def card_text(session: Session, client_name: str, channel: str, line_name: str, 
     ]
     if session.previous_session:
         lines.append(f"Previous session: #{session.previous_session}")
+    if earlier:  # the client's earlier sessions on the line (SPEC §14)
+        lines.append(earlier)
     return "\n".join(lines)
 
 

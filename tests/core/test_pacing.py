@@ -125,6 +125,49 @@ async def test_a_patient_waiter_lets_later_ones_go_first_until_its_patience_ends
     assert slow_order.index("notice") > 0
 
 
+async def test_a_hurried_patient_waiter_queues_as_it_arrived() -> None:
+    """Its session's next post waits behind the notice: the notice stops being patient at once."""
+    pacer = Pacer({"group": Rate(1, 0.2)})  # patience: the default 30 s
+    order: list[str] = []
+    hurry = asyncio.Event()
+
+    async def send(name: str, *, patient: bool = False) -> None:
+        await pacer.acquire([Draw("group", "g", patient=patient)], hurry if patient else None)
+        order.append(name)
+
+    head = asyncio.create_task(send("head"))
+    await asyncio.sleep(0)
+    holder = asyncio.create_task(send("holder"))  # holds the turn, waiting for the window
+    await asyncio.sleep(0)
+    tasks = [head, holder, asyncio.create_task(send("notice", patient=True))]
+    for n in range(6):
+        tasks.append(asyncio.create_task(send(f"mirror {n}")))
+        if n == 1:
+            hurry.set()
+        await asyncio.sleep(0.1)
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert order.index("notice") <= order.index("mirror 2")
+
+
+async def test_a_patient_waiter_never_holds_the_turn_while_the_window_is_full() -> None:
+    """Nobody waits, but the group's window is full: the notice lets the mirror that comes meanwhile have the
+    send that frees first (else, at a load at the limit, it would be a send more than the load)."""
+    pacer = Pacer({"group": Rate(2, 0.4)})
+    order: list[str] = []
+
+    async def send(name: str, *, patient: bool = False) -> None:
+        await pacer.acquire([Draw("group", "g", patient=patient)])
+        order.append(name)
+
+    await send("one")
+    await send("two")  # the window is full for 0.4 s
+    notice = asyncio.create_task(send("notice", patient=True))
+    await asyncio.sleep(0.1)
+    mirror = asyncio.create_task(send("mirror"))
+    await asyncio.wait_for(asyncio.gather(notice, mirror), 10)
+    assert order == ["one", "two", "mirror", "notice"]
+
+
 async def test_the_outbox_reservation_is_spent_by_the_next_call_and_only_once() -> None:
     pacer = Pacer({"chat": Rate(2, 60.0)})
     draw = Draw("chat", "1")

@@ -682,6 +682,8 @@ async def test_command_menus_are_registered_at_start(rig: Rig) -> None:
         "sessions",
         "transfer",
         "processes",
+        "transcript",
+        "history",
         "spam",
         "unspam",
     ]
