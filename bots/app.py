@@ -24,6 +24,8 @@ from adapters.slack.events import EventInbox, SlackEvents, events_app
 from adapters.slack.files import SlackFiles
 from adapters.slack.home import SlackHome
 from adapters.slack.pacing import channel_draw, paced
+from adapters.slack.rating import SlackRating
+from adapters.slack.saved_replies import SlackSavedReplies
 from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
 from adapters.slack.tracking import SlackListeners
@@ -37,6 +39,7 @@ from adapters.telegram.files import TelegramFiles
 from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
 from adapters.telegram.line_bots import LineBots
 from adapters.telegram.pacing import bot_draw, chat_draw
+from adapters.telegram.rating import rating_router
 from bots.http import build_web_app
 from bots.metrics import Metrics
 from core.autostart import Autostart
@@ -47,7 +50,7 @@ from core.clock import Clock, SystemClock
 from core.config import Config
 from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier, desk_merge
 from core.errors import DeliveryError
-from core.events import EventBus, MessageReceived, OperatorStatusChanged
+from core.events import EventBus, MessageReceived, OperatorStatusChanged, SessionClosed
 from core.files import Files
 from core.health import Health
 from core.intake import Intake
@@ -57,6 +60,7 @@ from core.outbox import OutboxSettings, OutboxWorker
 from core.outbox_actions import Edit, Notice, OpenSession, RefreshCard, ToClient, ToDesk
 from core.pacing import Draw, Pacer
 from core.processes import Processes, ProcessParts
+from core.replies import ReplyParts, SavedReplies
 from core.sessions import SessionParts, Sessions
 from core.store import Store, open_store
 from core.transcripts import PREFIX as TRANSCRIPT_FILES
@@ -108,6 +112,8 @@ class Linedesk:
         self.bus.subscribe(MessageReceived, self.processes.on_client_message)
         self.autostart = Autostart(self.store, config, self.clock, self.processes)
         self.autostart.subscribe(self.bus)
+        self.bus.subscribe(SessionClosed, self.sessions.rating.on_closed)
+        self.replies = SavedReplies(ReplyParts(config, self.sessions, self.operators, self.store, self.clock))
         self.outbox.on_dead(self._undeliverable)
         self.health = Health(self.clock.now)
         self.transcripts = Transcripts(self.store, config, self.clock, self.courier, self.operators)
@@ -121,8 +127,11 @@ class Linedesk:
             autostart=self.autostart,
             catalog=self.catalog,
             transcripts=self.transcripts,
+            replies=self.replies,
         )
-        self.dispatcher.include_routers(ask_router(), desk_router(config), client_router())
+        # the client's buttons (a process's question, the rating) first: the desk's last router answers every
+        # button it does not know
+        self.dispatcher.include_routers(ask_router(), rating_router(), desk_router(config), client_router())
         self.intake = Intake(self.store, self.clock, lease=config.delivery.lease, telemetry=self.metrics)
         self.telegram = TelegramInbound(self.intake, config, self.telegram_bots, self.dispatcher)
         self.files = Files()
@@ -194,6 +203,8 @@ class Linedesk:
             )
             SlackTranscripts(self.slack_listeners, transcripts=self.transcripts, operators=self.operators)
             SlackAsks(self.slack_listeners, self.processes)  # clients' answers to processes' questions
+            SlackSavedReplies(self.slack_listeners, replies=self.replies, store=self.store, operators=self.operators)
+            SlackRating(self.slack_listeners, sessions=self.sessions)
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
             self.slack_desk_delivery = SlackDeskDelivery(

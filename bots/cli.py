@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from core.autostart import EVENTS, Autostart, EffectiveRule, RuleAuthor
 from core.blocks import BLOCKS
@@ -211,7 +212,15 @@ class _CatalogOnly:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
 
-    async def start(self, process_id: str, session: Session | None, *, started_by: str, trigger: str) -> InstanceRecord:
+    async def start(
+        self,
+        process_id: str,
+        session: Session | None,
+        *,
+        started_by: str,
+        trigger: str,
+        extra: dict[str, Any] | None = None,
+    ) -> InstanceRecord:
         raise RuntimeError("the CLI does not start processes")
 
 

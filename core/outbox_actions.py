@@ -184,6 +184,13 @@ class AskAnswered(ToClient):
     text: str
 
 
+class AskRating(ToClient):
+    """After close (SPEC §14): "How did we do?" with one button per score, 1–5, for the session."""
+
+    kind: Literal["ask_rating"] = "ask_rating"
+    text: str
+
+
 class UnknownAction(Action):
     """An entry of the untyped outbox that the migration could not read as any action (never written by this
     code): kept for the record; its deliverer kills it."""
@@ -196,7 +203,7 @@ class UnknownAction(Action):
 
 
 DeskAction = OpenSession | RefreshCard | Mirror | Edit | Notice | TaskCard | StatusCard
-ClientAction = SendText | EditText | DeleteText | ClientStatusCard | AskQuestion | AskAnswered
+ClientAction = SendText | EditText | DeleteText | ClientStatusCard | AskQuestion | AskAnswered | AskRating
 OutboxAction = Annotated[DeskAction | ClientAction | UnknownAction, Field(discriminator="kind")]
 
 

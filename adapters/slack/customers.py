@@ -21,6 +21,7 @@ from adapters.slack import mrkdwn
 from adapters.slack.asks import answered_blocks, question_blocks
 from adapters.slack.delivery import delivery_error
 from adapters.slack.files import attachments_of as slack_attachments
+from adapters.slack.rating import rating_blocks
 from core.client_parts import ClientPart, compose, edited, fitting, part_of, parts_data, parts_from, sends_of, without
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
@@ -30,6 +31,7 @@ from core.model import AuthorKind, Channel, Client, OutboxEntry
 from core.outbox_actions import (
     AskAnswered,
     AskQuestion,
+    AskRating,
     ClientStatusCard,
     DeleteText,
     EditText,
@@ -199,6 +201,8 @@ class SlackClientDelivery:
                     await steadily(self._store.link, copy)
                 case AskAnswered() as answered:
                     await self._answered(line_message(line_id, answered.message_id), answered.text)
+                case AskRating(session=session, text=text):
+                    await self._client.chat_postMessage(channel=channel, text=text, blocks=rating_blocks(session, text))
                 case other:
                     raise unknown_action(other, "client")
         except DeliveryError:

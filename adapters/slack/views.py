@@ -15,6 +15,7 @@ from adapters.slack.form_views import task_modal as task_modal
 from core.bpmn.catalog import ScopeGroup
 from core.model import Client, Session, SessionStatus, parse_number
 from core.outbox_actions import StatusCard, TaskCard
+from core.sessions.rating import stars as rating_stars
 
 Block = dict[str, Any]
 
@@ -69,6 +70,8 @@ def session_card(
         facts += f"\nPrevious session: #{session.previous_session}"
     if earlier:  # the client's earlier sessions on the line (SPEC §14)
         facts += f"\n{mrkdwn.escape(earlier)}"
+    if session.rating is not None:
+        facts += f"\nRated by the client: {rating_stars(session.rating)} ({session.rating}/5)"
     head: Block = {"type": "section", "text": {"type": "mrkdwn", "text": facts}}
     blocks: list[Block] = [head]
     value = str(session.number)

@@ -21,6 +21,7 @@ from aiogram.types import BufferedInputFile, MessageEntity
 
 from adapters.telegram.asks import keyboard
 from adapters.telegram.line_bots import LineBots
+from adapters.telegram.rating import rating_keyboard
 from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, fit, split_text, utf16_len
 from core.client_parts import ClientPart, compose, edited, fitting, part_of, parts_data, parts_from, sends_of, without
 from core.errors import DeliveryError
@@ -30,6 +31,7 @@ from core.model import Attachment, AuthorKind, OutboxEntry
 from core.outbox_actions import (
     AskAnswered,
     AskQuestion,
+    AskRating,
     ClientStatusCard,
     DeleteText,
     EditText,
@@ -132,6 +134,8 @@ class TelegramClientDelivery:
                     await self._ask(bot, line_id, chat_id, ask)
                 case AskAnswered() as answered:
                     await self._answered(bot, line_id, answered)
+                case AskRating(session=session, text=text):
+                    await bot.send_message(chat_id=chat_id, text=text, reply_markup=rating_keyboard(session))
                 case other:
                     raise unknown_action(other, "client")
         except DeliveryError:

@@ -24,7 +24,9 @@ CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 _B = "{" + BPMN_NS + "}"
 _C = "{" + CAMUNDA_NS + "}"
 
-AUTOSTART_EVENTS = frozenset({"session.created", "message.received", "session.closed"})
+AUTOSTART_EVENTS = frozenset(
+    {"session.created", "message.received", "session.closed", "session.rated", "session.assigned"}
+)
 """Message names a message start event may carry to act as an automatic start rule (§5, §11)."""
 
 BLOCK_PREFIX = "linedesk."

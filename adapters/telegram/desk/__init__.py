@@ -3,10 +3,10 @@ private chat with a line's bot).
 
 In a session's topic an operator's message goes to the client (`//` notes stay internal) unless a
 form of theirs is open there, in which case it answers the form. Commands: /status, /startprocess,
-/close, /transfer NAME|queue, /processes, /transcript [client], /history, /spam, /unspam, /sessions (also
-in a private chat with the bot), /cancel, /autostart (admins). Every button payload is re-checked here and in
-core: the button's topic must be the session it names, the process must resolve in the catalog, the clicker
-must be allowed to do it.
+/close, /transfer NAME|queue, /processes, /reply [ID], /transcript [client], /history, /spam, /unspam,
+/sessions (also in a private chat with the bot), /cancel, /autostart (admins). Every button payload is
+re-checked here and in core: the button's topic must be the session it names, the process must resolve
+in the catalog, the clicker must be allowed to do it.
 
 One router per concern, composed by `desk_router`; `middleware.DeskContext` resolves the operator and
 the topic's session once per update; a refused action reaches the operator through the one error
@@ -25,6 +25,7 @@ from adapters.telegram.desk import (
     errors,
     forms,
     picker,
+    saved_replies,
     topics,
     transcripts,
     transfer,
@@ -54,6 +55,7 @@ def desk_router(config: Config) -> Router:
         transcripts.build(),
         picker.build(),
         admin.build(),
+        saved_replies.build(),
         forms.build(),
         topics.build(),
         cards.build(),
