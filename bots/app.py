@@ -45,6 +45,7 @@ from bots.metrics import Metrics
 from core.autostart import Autostart
 from core.blocks import BLOCKS, Blocks
 from core.bpmn.catalog import Catalog, load_catalog
+from core.client_parts import client_merge
 from core.clock import Clock, SystemClock
 from core.config import Config
 from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier, desk_merge
@@ -140,6 +141,7 @@ class Linedesk:
             "telegram.client",
             TelegramClientDelivery(self.telegram_bots, self.store, self.files),
             pace=self._telegram_client_pace,
+            merge=client_merge,  # replies that waited behind the chat's limit go as one message (§13)
         )
         self.outbox.register(
             TELEGRAM_DESK,
@@ -217,6 +219,7 @@ class Linedesk:
                 SLACK_CLIENT,
                 SlackClientDelivery(self.slack_client, self.store, self.files),
                 pace=self._slack_client_pace,
+                merge=client_merge,
             )
             if config.slack.app_token:  # Socket Mode: envelopes over a websocket; /slack/events stays mounted
                 self.slack_socket = SlackSocketMode(

@@ -23,6 +23,7 @@ from adapters.telegram.asks import keyboard
 from adapters.telegram.line_bots import LineBots
 from adapters.telegram.rating import rating_keyboard
 from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, fit, split_text, utf16_len
+from core.client_parts import ClientPart, compose, edited, fitting, part_of, parts_data, parts_from, sends_of, without
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.links import LinkKind, TelegramSent, line_message, telegram_client_copy, telegram_client_status
@@ -89,6 +90,18 @@ def signed(name: str | None, text: str) -> tuple[str, list[MessageEntity] | None
     return (f"{name}\n{text}" if text else name), [MessageEntity(type="bold", offset=0, length=utf16_len(name))]
 
 
+def merged_text(parts: Sequence[ClientPart]) -> tuple[str, list[MessageEntity]]:
+    """A merged message as the client reads it: each operator's name in bold where the author changes."""
+    text = ""
+    entities: list[MessageEntity] = []
+    for separator, segment in compose(parts):
+        text += separator
+        if segment.name:
+            entities.append(MessageEntity(type="bold", offset=utf16_len(text), length=utf16_len(segment.text)))
+        text += segment.text
+    return text, entities
+
+
 class TelegramClientDelivery:
     def __init__(self, bots: LineBots, store: Store, files: Files):
         self._bots = bots
@@ -105,6 +118,8 @@ class TelegramClientDelivery:
         chat_id = int(entry.action.chat_id)
         try:
             match entry.action:
+                case SendText() if merged:
+                    await self._send_merged(bot, line_id, chat_id, sends_of(entry, merged))
                 case SendText() as send:
                     sent = await self._send(bot, line_id, chat_id, send)
                     if send.message_id and sent is not None:
@@ -184,6 +199,47 @@ class TelegramClientDelivery:
                 ids.append(sent_message.message_id)
         return {"message_id": ids[0], "caption": caption_fits, "text_id": text_id, "ids": ids}
 
+    async def _send_merged(self, bot: Bot, line_id: str, chat_id: int, sends: list[SendText]) -> None:
+        """Replies that waited behind the chat's limit, as one message (`core.client_parts`); one too long to
+        share a message goes as itself."""
+        parts = [part_of(send) for send in sends]
+        for run in fitting(parts, lambda ps: utf16_len(merged_text(ps)[0]), TEXT_LIMIT):
+            if len(run) == 1:
+                send = sends[run.start]
+                sent = await self._send(bot, line_id, chat_id, send)
+                if send.message_id and sent is not None:
+                    await steadily(self._store.link, telegram_client_copy(line_id, send.message_id, chat_id, sent))
+                continue
+            group = parts[run.start : run.stop]
+            text, entities = merged_text(group)
+            message = await bot.send_message(chat_id=chat_id, text=text, entities=entities or None)
+            await self._link_parts(line_id, chat_id, message.message_id, group)
+
+    async def _link_parts(self, line_id: str, chat_id: int, sent_id: int, parts: list[ClientPart]) -> None:
+        """Each reply of a merged message linked to it, with the parts it holds."""
+        sent: TelegramSent = {
+            "message_id": sent_id,
+            "caption": False,
+            "text_id": sent_id,
+            "ids": [sent_id],
+            "parts": parts_data(parts),
+        }
+        for part in parts:
+            if part.message_id is not None:
+                await steadily(self._store.link, telegram_client_copy(line_id, part.message_id, chat_id, sent))
+
+    async def _rewrite(self, bot: Bot, line_id: str, sent: dict[str, Any], parts: list[ClientPart]) -> None:
+        """A merged message drawn again from its parts (one of them edited or deleted)."""
+        text, entities = merged_text(parts)
+        try:
+            await bot.edit_message_text(
+                chat_id=sent["chat_id"], message_id=sent["message_id"], text=fit(text, TEXT_LIMIT), entities=entities
+            )
+        except TelegramBadRequest as err:
+            if "not modified" not in err.message.lower():
+                raise
+        await self._link_parts(line_id, int(sent["chat_id"]), int(sent["message_id"]), parts)
+
     async def _send_file(
         self,
         bot: Bot,
@@ -214,6 +270,9 @@ class TelegramClientDelivery:
             raise DeliveryError(
                 "the edit cannot reach the client: they never got the message", permanent=True, reason="not_sent"
             )
+        if parts := parts_from(sent.get("parts")):  # a reply merged with others: its part is rewritten
+            await self._rewrite(bot, line_id, sent, edited(parts, edit.message_id, edit.text))
+            return
         full, entities = signed(signature(edit), edit.text)
         try:
             if sent.get("caption"):
@@ -242,6 +301,11 @@ class TelegramClientDelivery:
         sent = await self._client_copy(line_id, message_id)
         if sent is None:
             return  # the client never got it: nothing to take back
+        rest = without(parts_from(sent.get("parts")), message_id)
+        if rest:  # a reply merged with others: only its part goes
+            await self._rewrite(bot, line_id, sent, rest)
+            await steadily(self._store.unlink, LinkKind.TELEGRAM_CLIENT_COPY, line_message(line_id, message_id))
+            return
         for sent_id in sent.get("ids") or [sent["message_id"]]:
             try:
                 await bot.delete_message(chat_id=sent["chat_id"], message_id=sent_id)
