@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.http_caller import AiohttpCaller
 from adapters.slack.admin import SlackAdmin
+from adapters.slack.asks import SlackAsks
 from adapters.slack.authorize import SlackAuthorize
 from adapters.slack.customers import SLACK_CLIENT, SlackClientDelivery
 from adapters.slack.delivery import SlackDeskDelivery
@@ -23,10 +24,14 @@ from adapters.slack.events import EventInbox, SlackEvents, events_app
 from adapters.slack.files import SlackFiles
 from adapters.slack.home import SlackHome
 from adapters.slack.pacing import channel_draw, paced
+from adapters.slack.rating import SlackRating
 from adapters.slack.reports import SlackReports
+from adapters.slack.saved_replies import SlackSavedReplies
 from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
 from adapters.slack.tracking import SlackListeners
+from adapters.slack.transcripts import SlackTranscripts
+from adapters.telegram.asks import ask_router
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
 from adapters.telegram.desk import desk_router, register_commands
@@ -35,27 +40,32 @@ from adapters.telegram.files import TelegramFiles
 from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
 from adapters.telegram.line_bots import LineBots
 from adapters.telegram.pacing import bot_draw, chat_draw
+from adapters.telegram.rating import rating_router
 from bots.http import build_web_app
 from bots.metrics import Metrics
 from core.autostart import Autostart
 from core.blocks import BLOCKS, Blocks
 from core.bpmn.catalog import Catalog, load_catalog
+from core.client_parts import client_merge
 from core.clock import Clock, SystemClock
 from core.config import Config
 from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier, desk_merge
 from core.errors import DeliveryError
-from core.events import EventBus, MessageReceived, OperatorStatusChanged
+from core.events import EventBus, MessageReceived, OperatorStatusChanged, SessionClosed
 from core.files import Files
 from core.health import Health
 from core.intake import Intake
 from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxSettings, OutboxWorker
-from core.outbox_actions import Edit, OpenSession, RefreshCard, ToClient, ToDesk
+from core.outbox_actions import Edit, Notice, OpenSession, RefreshCard, ToClient, ToDesk
 from core.pacing import Draw, Pacer
 from core.processes import Processes, ProcessParts
+from core.replies import ReplyParts, SavedReplies
 from core.sessions import SessionParts, Sessions
 from core.store import Store, open_store
+from core.transcripts import PREFIX as TRANSCRIPT_FILES
+from core.transcripts import Transcripts
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +113,11 @@ class Linedesk:
         self.bus.subscribe(MessageReceived, self.processes.on_client_message)
         self.autostart = Autostart(self.store, config, self.clock, self.processes)
         self.autostart.subscribe(self.bus)
+        self.bus.subscribe(SessionClosed, self.sessions.rating.on_closed)
+        self.replies = SavedReplies(ReplyParts(config, self.sessions, self.operators, self.store, self.clock))
         self.outbox.on_dead(self._undeliverable)
         self.health = Health(self.clock.now)
+        self.transcripts = Transcripts(self.store, config, self.clock, self.courier, self.operators)
 
         self.telegram_bots = LineBots(config, pacer=self.pacer)
         self.dispatcher = Dispatcher(
@@ -114,16 +127,22 @@ class Linedesk:
             store=self.store,
             autostart=self.autostart,
             catalog=self.catalog,
+            transcripts=self.transcripts,
+            replies=self.replies,
         )
-        self.dispatcher.include_routers(desk_router(config), client_router())
+        # the client's buttons (a process's question, the rating) first: the desk's last router answers every
+        # button it does not know
+        self.dispatcher.include_routers(ask_router(), rating_router(), desk_router(config), client_router())
         self.intake = Intake(self.store, self.clock, lease=config.delivery.lease, telemetry=self.metrics)
         self.telegram = TelegramInbound(self.intake, config, self.telegram_bots, self.dispatcher)
         self.files = Files()
         self.files.register("telegram", TelegramFiles(self.telegram_bots))
+        self.files.register(TRANSCRIPT_FILES, self.transcripts.files)
         self.outbox.register(
             "telegram.client",
             TelegramClientDelivery(self.telegram_bots, self.store, self.files),
             pace=self._telegram_client_pace,
+            merge=client_merge,  # replies that waited behind the chat's limit go as one message (§13)
         )
         self.outbox.register(
             TELEGRAM_DESK,
@@ -185,6 +204,10 @@ class Linedesk:
                 health=self.health,
                 clock=self.clock,
             )
+            SlackTranscripts(self.slack_listeners, transcripts=self.transcripts, operators=self.operators)
+            SlackAsks(self.slack_listeners, self.processes)  # clients' answers to processes' questions
+            SlackSavedReplies(self.slack_listeners, replies=self.replies, store=self.store, operators=self.operators)
+            SlackRating(self.slack_listeners, sessions=self.sessions)
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
             self.slack_desk_delivery = SlackDeskDelivery(
@@ -199,6 +222,7 @@ class Linedesk:
                 SLACK_CLIENT,
                 SlackClientDelivery(self.slack_client, self.store, self.files),
                 pace=self._slack_client_pace,
+                merge=client_merge,
             )
             if config.slack.app_token:  # Socket Mode: envelopes over a websocket; /slack/events stays mounted
                 self.slack_socket = SlackSocketMode(
@@ -230,6 +254,8 @@ class Linedesk:
                 return [chat_draw(bot.id, line.telegram_desk_chat, 2, urgent=True), bot_draw(bot.id, 2, urgent=True)]
             case RefreshCard() | Edit():
                 return [bot_draw(bot.id, urgent=True)]
+            case Notice(aside=True):  # may wait for a free send (`Draw.patient`)
+                return [chat_draw(bot.id, line.telegram_desk_chat, patient=True), bot_draw(bot.id)]
             case _:
                 return [chat_draw(bot.id, line.telegram_desk_chat), bot_draw(bot.id)]
 
@@ -258,6 +284,7 @@ class Linedesk:
         self._spawn(self.intake.run_sweeps(interval=max(1.0, self.config.delivery.lease / 3)), "inbound sweeps")
         self._spawn(self.processes.run_timers(), "timers")
         self._spawn(self._close_idle_sessions(), "idle sessions")
+        self._spawn(self._check_service_levels(), "service levels")
         if transports:
             await self._start_telegram()
             if self.slack_socket is not None:
@@ -287,6 +314,17 @@ class Linedesk:
             except Exception:
                 log.exception("closing idle sessions failed")
             await asyncio.sleep(interval)
+
+    async def _check_service_levels(self, interval: float = 30.0) -> None:
+        """SPEC §14: overdue marks and sessions waiting for business hours, checked when the next falls due on
+        the clock (at most `interval` apart: sessions opened meanwhile); what fell due while stopped, at start."""
+        while True:
+            due = None
+            try:
+                due = await self.sessions.service_levels.check()
+            except Exception:
+                log.exception("checking service levels failed")
+            await asyncio.sleep(interval if due is None else min(interval, max(1.0, due - self.clock.now())))
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from bots.report_cli import add_report_arguments, run_report
 from core.autostart import EVENTS, Autostart, EffectiveRule, RuleAuthor
@@ -20,6 +21,7 @@ from core.errors import Refusal
 from core.model import InstanceRecord, Session, SessionStatus, listed_statuses
 from core.processes.assignment import people_notes
 from core.store import Store, StoreError, open_store
+from core.transcripts import TranscriptReader, transcript_json, transcript_text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     add_report_arguments(report)
     report.add_argument("--config", help="config file (default: $LINEDESK_CONFIG or linedesk.toml)")
     report.set_defaults(run=_report)
+
+    transcript = commands.add_parser("transcript", help="print a session's transcript (SPEC §14)")
+    transcript.add_argument("number", type=int, metavar="N", help="the session number")
+    transcript.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
+    transcript.add_argument("--config", help="config file (default: $LINEDESK_CONFIG or linedesk.toml)")
+    transcript.set_defaults(run=_transcript)
 
     items = commands.add_parser("items", help="list the items of an app (e.g. leads)")
     items.add_argument("app")
@@ -210,7 +218,15 @@ class _CatalogOnly:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
 
-    async def start(self, process_id: str, session: Session | None, *, started_by: str, trigger: str) -> InstanceRecord:
+    async def start(
+        self,
+        process_id: str,
+        session: Session | None,
+        *,
+        started_by: str,
+        trigger: str,
+        extra: dict[str, Any] | None = None,
+    ) -> InstanceRecord:
         raise RuntimeError("the CLI does not start processes")
 
 
@@ -282,6 +298,24 @@ def _report(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     return _with_store(config, lambda store: run_report(args, config, store, SystemClock()))
+
+
+def _transcript(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return 1
+
+    async def run(store: Store) -> int:
+        transcript = await TranscriptReader(store, config).read(args.number)
+        if transcript is None:
+            print(f"linedesk transcript: no session #{args.number}", file=sys.stderr)
+            return 1
+        print(transcript_json(transcript) if args.format == "json" else transcript_text(transcript), end="")
+        if args.format == "json":
+            print()
+        return 0
+
+    return _with_store(config, run)
 
 
 def _serve(args: argparse.Namespace) -> int:

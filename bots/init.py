@@ -72,7 +72,7 @@ reopen_within = "10m"        # a client message this soon after closing reopens 
 auto_assign = false          # true: new sessions go to the online operator with the fewest active ones
 
   [[lines.autostart]]        # start a process by itself on an event; admins turn it on with /autostart
-  event = "session.created"  # session.created | message.received | session.closed
+  event = "session.created"  # session.created | message.received | session.closed | session.overdue
   process = "create_lead"    # a process id from the catalog (processes/Sales/Leads/create_lead.bpmn)
   enabled = false
 

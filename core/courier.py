@@ -98,6 +98,8 @@ def desk_merge(head: OutboxEntry, later: OutboxEntry) -> bool:
     messages and notices that waited behind the desk's limit (one post, in order), and card refreshes (the card
     is drawn from the session as it is now, so one refresh stands for all)."""
     a, b = head.action, later.action
+    if any(isinstance(action, Notice) and action.mentions for action in (a, b)):
+        return False  # posted alone, so that its mentions notify
     if isinstance(a, Mirror | Notice) and isinstance(b, Mirror | Notice):
         return a.session == b.session  # a notice ("✋ Anna took the session") is a line of the post too
     return isinstance(a, RefreshCard) and isinstance(b, RefreshCard) and a.session == b.session
@@ -195,9 +197,10 @@ class Courier:
         """Show a session message on the line's desks (but `skip`, where it was typed)."""
         return self.desk_entries(session, mirror_of(message, session.line_id), skip=skip, delay=delay)
 
-    def notice(self, session: Session, text: str) -> list[OutboxEntry]:
-        """A line of the system's in the session's thread/topic (process started, failures …)."""
-        return self.desk_entries(session, Notice(**to_desk(session), text=text))
+    def notice(self, session: Session, text: str, *, aside: bool = False) -> list[OutboxEntry]:
+        """A line of the system's in the session's thread/topic (process started, failures …); `aside`: the
+        record of a card action, which may wait for a free send (`Notice.aside`)."""
+        return self.desk_entries(session, Notice(**to_desk(session), text=text, aside=aside))
 
     # --- sending -------------------------------------------------------------------------
     async def send(self, entries: Sequence[OutboxEntry], links: Sequence[Link] = ()) -> list[OutboxEntry]:

@@ -53,6 +53,37 @@ class SessionClosed(DomainEvent):
 
 
 @dataclass(frozen=True)
+class SessionRated(DomainEvent):
+    """The client rated the session (SPEC §14): once per session."""
+
+    session: Session
+    client: Client
+    rating: int
+    name = "session.rated"
+
+
+@dataclass(frozen=True)
+class SessionOverdue(DomainEvent):
+    """A service-level target of the session passed (SPEC §14): fired once per session and target."""
+
+    session: Session
+    client: Client
+    overdue: str
+    """"first_response" or "resolution" (`core.service_levels.Target`)."""
+    name = "session.overdue"
+
+
+@dataclass(frozen=True)
+class SessionAssigned(DomainEvent):
+    """The session got an assignee: taken, transferred, or assigned automatically."""
+
+    session: Session
+    client: Client
+    assignee: str
+    name = "session.assigned"
+
+
+@dataclass(frozen=True)
 class OperatorStatusChanged(DomainEvent):
     operator_id: str
     old: OperatorStatus

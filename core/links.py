@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 
 class LinkKind(StrEnum):
@@ -43,7 +43,8 @@ class LinkKind(StrEnum):
     copy's caption, not its text). Many-to-one, as every copy kind."""
     SLACK_CLIENT_COPY = "slack_client_copy"
     """A message to a client ↔ its message in the client's Slack DM (edited or deleted with it). ours:
-    "<line>:<message id>"; platform: "<channel>:<ts>"; data: {"channel", "ts"}. Many-to-one."""
+    "<line>:<message id>"; platform: "<channel>:<ts>"; data: {"channel", "ts"} (and "parts" of a merged message,
+    as `TelegramSent`'s). Many-to-one."""
     TELEGRAM_CLIENT_COPY = "telegram_client_copy"
     """A message to a client ↔ what the client got on Telegram. ours: "<line>:<message id>"; platform:
     "<chat id>:<first message id>"; data: {"chat_id", "message_id", "caption", "text_id", "ids"}
@@ -94,6 +95,8 @@ class TelegramSent(TypedDict):
     caption: bool
     text_id: int | None
     ids: list[int]
+    parts: NotRequired[list[dict[str, Any]]]
+    """A merged message's replies, in order (`core.client_parts`): an edit or deletion of one rewrites it."""
 
 
 def session_message(session: int, message_id: int) -> str:
@@ -151,10 +154,12 @@ def telegram_desk_copy(
     )
 
 
-def slack_client_copy(line_id: str, message_id: int, channel: str, ts: str) -> Link:
-    return Link(
-        LinkKind.SLACK_CLIENT_COPY, line_message(line_id, message_id), f"{channel}:{ts}", {"channel": channel, "ts": ts}
-    )
+def slack_client_copy(
+    line_id: str, message_id: int, channel: str, ts: str, parts: list[dict[str, Any]] | None = None
+) -> Link:
+    """`parts`: a merged message's replies, as `TelegramSent`'s."""
+    data: dict[str, Any] = {"channel": channel, "ts": ts, **({"parts": parts} if parts else {})}
+    return Link(LinkKind.SLACK_CLIENT_COPY, line_message(line_id, message_id), f"{channel}:{ts}", data)
 
 
 def telegram_client_copy(line_id: str, message_id: int, chat_id: int, sent: TelegramSent) -> Link:

@@ -33,3 +33,9 @@ class RefSpace(StrEnum):
     """process id → {"definition", "anchor", "last", "runs"}: a timer start event's schedule — the definition
     it was computed from, when linedesk first saw it, when it last started the process and how often
     (`core.processes.schedule`)."""
+    ASK = "process.ask"
+    """an ask's id → the question a `linedesk.ask` block put to a client (`core.asks.AskRecord`): its buttons
+    carry the id."""
+    HOURS_WAIT = "session.hours_wait"
+    """"<session number>" → {"line", "since"}: a session of an `auto_assign` line opened outside its business
+    hours, waiting for them to be assigned (`core.sessions.service_levels`)."""

@@ -18,14 +18,27 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import mrkdwn
+from adapters.slack.asks import answered_blocks, question_blocks
 from adapters.slack.delivery import delivery_error
 from adapters.slack.files import attachments_of as slack_attachments
+from adapters.slack.rating import rating_blocks
+from core.client_parts import ClientPart, compose, edited, fitting, part_of, parts_data, parts_from, sends_of, without
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.inbound import ClientEdit, ClientText
 from core.links import LinkKind, line_message, slack_client_copy, slack_client_status
 from core.model import AuthorKind, Channel, Client, OutboxEntry
-from core.outbox_actions import ClientStatusCard, DeleteText, EditText, SendText, ToClient, unknown_action
+from core.outbox_actions import (
+    AskAnswered,
+    AskQuestion,
+    AskRating,
+    ClientStatusCard,
+    DeleteText,
+    EditText,
+    SendText,
+    ToClient,
+    unknown_action,
+)
 from core.sessions import Sessions
 from core.store.base import Store, steadily
 
@@ -54,6 +67,14 @@ def signed(action: SendText | EditText, text: str) -> str:
         return text
     head = f"*{mrkdwn.escape(name)}*"
     return f"{head}\n{text}" if text else head
+
+
+def merged_text(parts: Sequence[ClientPart]) -> str:
+    """A merged message as the client reads it: each operator's name in bold where the author changes."""
+    return "".join(
+        separator + (f"*{mrkdwn.escape(segment.text)}*" if segment.name else segment.text)
+        for separator, segment in compose(parts)
+    )
 
 
 def fit(text: str) -> str:
@@ -160,6 +181,8 @@ class SlackClientDelivery:
         line_id = entry.action.line_id
         try:
             match entry.action:
+                case SendText() if merged:
+                    await self._send_merged(line_id, channel, sends_of(entry, merged))
                 case SendText() as send:
                     ts = await self._send(channel, send)
                     if send.message_id and ts is not None:
@@ -168,9 +191,18 @@ class SlackClientDelivery:
                 case ClientStatusCard(instance_id=instance_id, text=text):
                     await self._status_card(channel, instance_id, text)
                 case EditText() as edit:
-                    await self._edit(line_message(line_id, edit.message_id), edit)
+                    await self._edit(line_id, edit)
                 case DeleteText(message_id=message_id):
-                    await self._delete(line_message(line_id, message_id))
+                    await self._delete(line_id, message_id)
+                case AskQuestion() as ask:
+                    blocks = question_blocks(ask.ask_id, ask.text, ask.choices)
+                    response = await self._client.chat_postMessage(channel=channel, text=fit(ask.text), blocks=blocks)
+                    copy = slack_client_copy(line_id, ask.message_id, channel, str(response["ts"]))
+                    await steadily(self._store.link, copy)
+                case AskAnswered() as answered:
+                    await self._answered(line_message(line_id, answered.message_id), answered.text)
+                case AskRating(session=session, text=text):
+                    await self._client.chat_postMessage(channel=channel, text=text, blocks=rating_blocks(session, text))
                 case other:
                     raise unknown_action(other, "client")
         except DeliveryError:
@@ -207,24 +239,68 @@ class SlackClientDelivery:
         )
         return _share_ts(response.get("files") or [], channel)
 
+    async def _send_merged(self, line_id: str, channel: str, sends: list[SendText]) -> None:
+        """Replies that waited behind the DM's limit, as one message (`core.client_parts`)."""
+        parts = [part_of(send) for send in sends]
+        for run in fitting(parts, lambda ps: len(merged_text(ps)), TEXT_LIMIT):
+            if len(run) == 1:
+                send = sends[run.start]
+                ts = await self._send(channel, send)
+                if send.message_id and ts is not None:
+                    await steadily(self._store.link, slack_client_copy(line_id, send.message_id, channel, ts))
+                continue
+            group = parts[run.start : run.stop]
+            response = await self._client.chat_postMessage(channel=channel, text=merged_text(group))
+            await self._link_parts(line_id, channel, str(response["ts"]), group)
+
+    async def _link_parts(self, line_id: str, channel: str, ts: str, parts: list[ClientPart]) -> None:
+        """Each reply of a merged message linked to it, with the parts it holds."""
+        for part in parts:
+            if part.message_id is not None:
+                copy = slack_client_copy(line_id, part.message_id, channel, ts, parts_data(parts))
+                await steadily(self._store.link, copy)
+
+    async def _rewrite(self, line_id: str, sent: dict[str, Any], parts: list[ClientPart]) -> None:
+        """A merged message drawn again from its parts (one of them edited or deleted)."""
+        await self._client.chat_update(channel=sent["channel"], ts=sent["ts"], text=fit(merged_text(parts)))
+        await self._link_parts(line_id, sent["channel"], sent["ts"], parts)
+
     async def _client_copy(self, key: str) -> dict[str, Any] | None:
         link = await self._store.link_of(LinkKind.SLACK_CLIENT_COPY, key)
         return link.data if link is not None else None
 
-    async def _edit(self, key: str, edit: EditText) -> None:
-        sent = await self._client_copy(key)
+    async def _edit(self, line_id: str, edit: EditText) -> None:
+        sent = await self._client_copy(line_message(line_id, edit.message_id))
         if sent is None or not sent.get("ts"):
             raise DeliveryError(
                 "the edit cannot reach the client: Slack never said where their copy is",
                 permanent=True,
                 reason="not_sent",
             )
+        if parts := parts_from(sent.get("parts")):  # a reply merged with others: its part is rewritten
+            await self._rewrite(line_id, sent, edited(parts, edit.message_id, edit.text))
+            return
         await self._client.chat_update(channel=sent["channel"], ts=sent["ts"], text=fit(signed(edit, edit.text)))
 
-    async def _delete(self, key: str) -> None:
+    async def _answered(self, key: str, text: str) -> None:
+        """The question shows the answer, its buttons gone."""
+        sent = await self._client_copy(key)
+        if sent is None or not sent.get("ts"):
+            return  # the question never reached the client: nothing to edit
+        await self._client.chat_update(
+            channel=sent["channel"], ts=sent["ts"], text=fit(text), blocks=answered_blocks(text)
+        )
+
+    async def _delete(self, line_id: str, message_id: int) -> None:
+        key = line_message(line_id, message_id)
         sent = await self._client_copy(key)
         if sent is None:
             return  # the client never got it: nothing to take back
+        rest = without(parts_from(sent.get("parts")), message_id)
+        if rest:  # a reply merged with others: only its part goes
+            await self._rewrite(line_id, sent, rest)
+            await steadily(self._store.unlink, LinkKind.SLACK_CLIENT_COPY, key)
+            return
         try:
             await self._client.chat_delete(channel=sent["channel"], ts=sent["ts"])
         except SlackApiError as err:

@@ -25,6 +25,7 @@ from core.links import Link, LinkKind, session_message, session_thread, slack_de
 from core.model import OutboxEntry, Session
 from core.outbox_actions import (
     Edit,
+    Mention,
     Mirror,
     Notice,
     OpenSession,
@@ -35,6 +36,7 @@ from core.outbox_actions import (
     unknown_action,
 )
 from core.pacing import SLACK_UPDATE, Draw
+from core.service_levels import card_lines
 from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
@@ -133,7 +135,9 @@ class SlackDeskDelivery(DeskDelivery):
             return [workspace_draw(SLACK_UPDATE, urgent=True)]
         line = self._config.line(entry.action.line_id)
         channel = await self.channel_of(entry.action.session, line) if line is not None else None
-        return [channel_draw(channel, urgent=isinstance(entry.action, OpenSession))] if channel else []
+        action = entry.action
+        patient = isinstance(action, Notice) and action.aside
+        return [channel_draw(channel, urgent=isinstance(action, OpenSession), patient=patient)] if channel else []
 
     async def channel_of(self, number: int, line: LineConfig) -> str | None:
         """The channel of session `number`'s thread: where it is linked, or where it is to be opened."""
@@ -241,8 +245,8 @@ class SlackDeskDelivery(DeskDelivery):
                 await self._status_card(poster, root, status)
             case Notice() as notice if merged:
                 return await self._mirror(poster, root, await self.mirrored(notice, merged), merged=True)
-            case Notice(text=notice):
-                text = mrkdwn.escape(notice)
+            case Notice(text=notice, mentions=mentions):
+                text = " ".join([mrkdwn.escape(notice), *(_mention(m) for m in mentions)])
                 await poster.post(
                     channel=root["channel"],
                     thread_ts=root["ts"],
@@ -336,7 +340,15 @@ class SlackDeskDelivery(DeskDelivery):
         if client is None:
             raise DeliveryError(f"client of session #{session.number} is gone", permanent=True)
         assignee = self._config.operator(session.assignee) if session.assignee else None
-        return views.session_card(session, client, line_name, assignee.name if assignee else None)
+        earlier = await self._transcripts.card_line(session)
+        line = self._config.line(session.line_id)
+        levels = card_lines(session, line) if line is not None else []
+        return views.session_card(session, client, line_name, assignee.name if assignee else None, earlier, levels)
+
+
+def _mention(mention: Mention) -> str:
+    """An operator called on in a notice: a Slack mention that notifies them, else their name."""
+    return f"<@{mention.slack_user}>" if mention.slack_user else mrkdwn.escape(mention.name)
 
 
 def _bold(name: str) -> str:

@@ -19,13 +19,26 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, MessageEntity
 
+from adapters.telegram.asks import keyboard
 from adapters.telegram.line_bots import LineBots
+from adapters.telegram.rating import rating_keyboard
 from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, fit, split_text, utf16_len
+from core.client_parts import ClientPart, compose, edited, fitting, part_of, parts_data, parts_from, sends_of, without
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.links import LinkKind, TelegramSent, line_message, telegram_client_copy, telegram_client_status
 from core.model import Attachment, AuthorKind, OutboxEntry
-from core.outbox_actions import ClientStatusCard, DeleteText, EditText, SendText, ToClient, unknown_action
+from core.outbox_actions import (
+    AskAnswered,
+    AskQuestion,
+    AskRating,
+    ClientStatusCard,
+    DeleteText,
+    EditText,
+    SendText,
+    ToClient,
+    unknown_action,
+)
 from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
@@ -77,6 +90,18 @@ def signed(name: str | None, text: str) -> tuple[str, list[MessageEntity] | None
     return (f"{name}\n{text}" if text else name), [MessageEntity(type="bold", offset=0, length=utf16_len(name))]
 
 
+def merged_text(parts: Sequence[ClientPart]) -> tuple[str, list[MessageEntity]]:
+    """A merged message as the client reads it: each operator's name in bold where the author changes."""
+    text = ""
+    entities: list[MessageEntity] = []
+    for separator, segment in compose(parts):
+        text += separator
+        if segment.name:
+            entities.append(MessageEntity(type="bold", offset=utf16_len(text), length=utf16_len(segment.text)))
+        text += segment.text
+    return text, entities
+
+
 class TelegramClientDelivery:
     def __init__(self, bots: LineBots, store: Store, files: Files):
         self._bots = bots
@@ -93,6 +118,8 @@ class TelegramClientDelivery:
         chat_id = int(entry.action.chat_id)
         try:
             match entry.action:
+                case SendText() if merged:
+                    await self._send_merged(bot, line_id, chat_id, sends_of(entry, merged))
                 case SendText() as send:
                     sent = await self._send(bot, line_id, chat_id, send)
                     if send.message_id and sent is not None:
@@ -103,6 +130,12 @@ class TelegramClientDelivery:
                     await self._edit(bot, line_id, edit)
                 case DeleteText(message_id=message_id):
                     await self._delete(bot, line_id, message_id)
+                case AskQuestion() as ask:
+                    await self._ask(bot, line_id, chat_id, ask)
+                case AskAnswered() as answered:
+                    await self._answered(bot, line_id, answered)
+                case AskRating(session=session, text=text):
+                    await bot.send_message(chat_id=chat_id, text=text, reply_markup=rating_keyboard(session))
                 case other:
                     raise unknown_action(other, "client")
         except DeliveryError:
@@ -166,6 +199,47 @@ class TelegramClientDelivery:
                 ids.append(sent_message.message_id)
         return {"message_id": ids[0], "caption": caption_fits, "text_id": text_id, "ids": ids}
 
+    async def _send_merged(self, bot: Bot, line_id: str, chat_id: int, sends: list[SendText]) -> None:
+        """Replies that waited behind the chat's limit, as one message (`core.client_parts`); one too long to
+        share a message goes as itself."""
+        parts = [part_of(send) for send in sends]
+        for run in fitting(parts, lambda ps: utf16_len(merged_text(ps)[0]), TEXT_LIMIT):
+            if len(run) == 1:
+                send = sends[run.start]
+                sent = await self._send(bot, line_id, chat_id, send)
+                if send.message_id and sent is not None:
+                    await steadily(self._store.link, telegram_client_copy(line_id, send.message_id, chat_id, sent))
+                continue
+            group = parts[run.start : run.stop]
+            text, entities = merged_text(group)
+            message = await bot.send_message(chat_id=chat_id, text=text, entities=entities or None)
+            await self._link_parts(line_id, chat_id, message.message_id, group)
+
+    async def _link_parts(self, line_id: str, chat_id: int, sent_id: int, parts: list[ClientPart]) -> None:
+        """Each reply of a merged message linked to it, with the parts it holds."""
+        sent: TelegramSent = {
+            "message_id": sent_id,
+            "caption": False,
+            "text_id": sent_id,
+            "ids": [sent_id],
+            "parts": parts_data(parts),
+        }
+        for part in parts:
+            if part.message_id is not None:
+                await steadily(self._store.link, telegram_client_copy(line_id, part.message_id, chat_id, sent))
+
+    async def _rewrite(self, bot: Bot, line_id: str, sent: dict[str, Any], parts: list[ClientPart]) -> None:
+        """A merged message drawn again from its parts (one of them edited or deleted)."""
+        text, entities = merged_text(parts)
+        try:
+            await bot.edit_message_text(
+                chat_id=sent["chat_id"], message_id=sent["message_id"], text=fit(text, TEXT_LIMIT), entities=entities
+            )
+        except TelegramBadRequest as err:
+            if "not modified" not in err.message.lower():
+                raise
+        await self._link_parts(line_id, int(sent["chat_id"]), int(sent["message_id"]), parts)
+
     async def _send_file(
         self,
         bot: Bot,
@@ -196,6 +270,9 @@ class TelegramClientDelivery:
             raise DeliveryError(
                 "the edit cannot reach the client: they never got the message", permanent=True, reason="not_sent"
             )
+        if parts := parts_from(sent.get("parts")):  # a reply merged with others: its part is rewritten
+            await self._rewrite(bot, line_id, sent, edited(parts, edit.message_id, edit.text))
+            return
         full, entities = signed(signature(edit), edit.text)
         try:
             if sent.get("caption"):
@@ -224,6 +301,11 @@ class TelegramClientDelivery:
         sent = await self._client_copy(line_id, message_id)
         if sent is None:
             return  # the client never got it: nothing to take back
+        rest = without(parts_from(sent.get("parts")), message_id)
+        if rest:  # a reply merged with others: only its part goes
+            await self._rewrite(bot, line_id, sent, rest)
+            await steadily(self._store.unlink, LinkKind.TELEGRAM_CLIENT_COPY, line_message(line_id, message_id))
+            return
         for sent_id in sent.get("ids") or [sent["message_id"]]:
             try:
                 await bot.delete_message(chat_id=sent["chat_id"], message_id=sent_id)
@@ -236,6 +318,28 @@ class TelegramClientDelivery:
         """`TelegramSent` and "chat_id" of what the client got for a message, or None."""
         link = await self._store.link_of(LinkKind.TELEGRAM_CLIENT_COPY, line_message(line_id, message_id))
         return link.data if link is not None else None
+
+    async def _ask(self, bot: Bot, line_id: str, chat_id: int, ask: AskQuestion) -> None:
+        """A process's question with its buttons; linked as the question's client copy (for the answer's edit)."""
+        sent = await bot.send_message(
+            chat_id=chat_id, text=fit(ask.text, TEXT_LIMIT), reply_markup=keyboard(ask.ask_id, ask.choices)
+        )
+        ids = [sent.message_id]
+        copy: TelegramSent = {"message_id": sent.message_id, "caption": False, "text_id": sent.message_id, "ids": ids}
+        await steadily(self._store.link, telegram_client_copy(line_id, ask.message_id, chat_id, copy))
+
+    async def _answered(self, bot: Bot, line_id: str, answered: AskAnswered) -> None:
+        """The question shows the answer; the edit drops its buttons (no reply_markup)."""
+        sent = await self._client_copy(line_id, answered.message_id)
+        if sent is None:
+            return  # the question never reached the client: nothing to edit
+        try:
+            await bot.edit_message_text(
+                chat_id=sent["chat_id"], message_id=sent["message_id"], text=fit(answered.text, TEXT_LIMIT)
+            )
+        except TelegramBadRequest as err:
+            if "not modified" not in err.message.lower() and "not found" not in err.message.lower():
+                raise
 
     async def _status_card(self, line_id: str, chat_id: int, instance_id: str, text: str) -> None:
         """One message per instance, edited in place as the process moves on."""

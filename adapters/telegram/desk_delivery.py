@@ -10,10 +10,12 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import BufferedInputFile
+from aiogram.types import BufferedInputFile, User
+from aiogram.utils.formatting import Text, TextMention
 
 from adapters.telegram.delivery import delivery_error
 from adapters.telegram.desk_cards import card_keyboard, card_text, task_keyboard, task_text
+from adapters.telegram.desk_runs import Piece, Run, Uploader, albums, copyable_together, merged_line, plan
 from adapters.telegram.line_bots import LineBots
 from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, TOPIC_NAME_LIMIT, fit, split_text
 from core.config import Config, LineConfig
@@ -23,7 +25,18 @@ from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.links import LinkKind, session_message, session_topic, telegram_desk_copy, telegram_desk_status
 from core.model import Attachment, OutboxEntry, Session
-from core.outbox_actions import Edit, Mirror, Notice, OpenSession, RefreshCard, StatusCard, TaskCard, unknown_action
+from core.outbox_actions import (
+    Edit,
+    Mention,
+    Mirror,
+    Notice,
+    OpenSession,
+    RefreshCard,
+    StatusCard,
+    TaskCard,
+    unknown_action,
+)
+from core.service_levels import card_lines
 from core.store.base import Store, steadily
 
 
@@ -43,6 +56,20 @@ def _line(item: Mirror | Notice, *, merged: bool) -> str:
     if isinstance(item, Notice):
         return item.text
     return f"[{_time(item.sent_at)}] {mirror_line(item)}" if merged and item.sent_at else mirror_line(item)
+
+
+def mentioning(text: str, mentions: Sequence[Mention]) -> dict[str, Any]:
+    """A notice's text and the operators it calls on, as sendMessage's text and entities: a text mention
+    notifies each operator with a Telegram account (the others are named)."""
+    parts: list[str | TextMention] = [text]
+    for mention in mentions:
+        parts.append(" ")
+        if mention.telegram_user is None:
+            parts.append(mention.name)
+        else:
+            user = User(id=mention.telegram_user, is_bot=False, first_name=mention.name)
+            parts.append(TextMention(mention.name, user=user))
+    return Text(*parts).as_kwargs()
 
 
 def _time(at: float) -> str:
@@ -118,6 +145,10 @@ class TelegramDeskDelivery(DeskDelivery):
                 await self._mirror_all(bot, job, topic)
             case Edit() as edit:
                 await self._edit(bot, topic, session, edit)
+            case Notice(text=text, mentions=mentions) if mentions:
+                await bot.send_message(
+                    chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], **mentioning(text, mentions)
+                )
             case Notice(text=text):
                 await self._send_text(bot, topic, text)
             case StatusCard() as card:
@@ -133,26 +164,77 @@ class TelegramDeskDelivery(DeskDelivery):
         return first
 
     async def _mirror_all(self, bot: Bot, job: _Job, topic: dict[str, Any]) -> None:
-        """Messages with files go as themselves; runs of text-only messages that waited together go as one
-        post, each line with its time (UTC)."""
+        """A message alone goes as itself; several (a run that waited behind the group's limit, an album) go in
+        as few sends as the Bot API allows, in order (`desk_runs`): text lines as one post, each with its time
+        (UTC), the client's own media copied after the post that names them, other platforms' files as albums."""
         line, session = job.line, job.session
-        texts: list[Mirror | Notice] = []
-        for item in [*job.mirrors, None]:
-            if isinstance(item, Notice) or (
-                item is not None and not [a for a in item.attachments if a.ref and not a.too_large]
-            ):
-                texts.append(item)
+        if len(job.mirrors) == 1 and isinstance(job.mirrors[0], Mirror):
+            await self._mirror(bot, line, session, topic, job.mirrors[0])
+            return
+        for run in plan(job.mirrors, lambda m: _own_message(m.source_ref, line.id), self._files is not None):
+            if run.uploads:
+                await self._upload_run(bot, topic, run.uploads)
+            elif len(run.lines) == 1 and run.copies:  # one copy alone: its line is its caption
+                await self._mirror(bot, line, session, topic, run.copies[0])
+            else:
+                await self._post_run(bot, topic, run, line.id)
+
+    async def _post_run(self, bot: Bot, topic: dict[str, Any], run: Run, line_id: str) -> None:
+        """One text post of the run's lines, then the client's own media it names, copied at once."""
+        merged = len(run.lines) > 1
+        posted = await self._send_text(bot, topic, "\n".join(_line(t, merged=merged) for t in run.lines))
+        copied = await self._copy_all(bot, topic, run.copies, line_id)
+        copies = {id(item): copy for item, copy in zip(run.copies, copied, strict=True)}
+        for item in run.lines:
+            if not isinstance(item, Mirror):
                 continue
-            if len(texts) == 1 and isinstance(texts[0], Mirror):
-                await self._mirror(bot, line, session, topic, texts[0])
-            elif texts:
-                posted = await self._send_text(bot, topic, "\n".join(_line(t, merged=len(texts) > 1) for t in texts))
-                for text in texts:
-                    if isinstance(text, Mirror):
-                        await self._remember(text, topic, posted, caption=False, merged=len(texts) > 1)
-            texts = []
-            if item is not None:
-                await self._mirror(bot, line, session, topic, item)
+            copy = copies.get(id(item))
+            if copy is not None:
+                await self._remember(item, topic, copy, caption=True)
+            else:
+                await self._remember(item, topic, posted, caption=False, merged=merged)
+
+    async def _copy_all(self, bot: Bot, topic: dict[str, Any], items: list[Mirror], line_id: str) -> list[int | None]:
+        """Copy the client's own messages into the topic, with one `copyMessages` when they allow it; each copy's
+        id (None for all when Telegram skipped some: which ones it does not say)."""
+        sources = [source for item in items if (source := _own_message(item.source_ref, line_id)) is not None]
+        if not sources:
+            return []
+        chat, thread = topic["chat_id"], topic["thread_id"]
+        if not copyable_together(sources):
+            return [
+                (await bot.copy_message(chat, from_chat_id=c, message_id=m, message_thread_id=thread)).message_id
+                for c, m in sources
+            ]
+        done = await bot.copy_messages(
+            chat, from_chat_id=sources[0][0], message_ids=[m for _, m in sources], message_thread_id=thread
+        )
+        if len(done) != len(sources):
+            return [None] * len(sources)
+        return [d.message_id for d in done]
+
+    async def _upload_run(self, bot: Bot, topic: dict[str, Any], items: list[Mirror]) -> None:
+        """Another platform's messages with files, uploaded as albums; a message none of whose files could be
+        fetched is posted as its line, where it stands."""
+        assert self._files is not None
+        uploader = Uploader(bot, self._files, topic, lambda m: merged_line(m, _time))
+        pieces = []
+        for item in items:
+            got = await uploader.pieces(item)
+            if got:
+                pieces.extend(got)
+                continue
+            await self._send_albums(uploader, topic, pieces)
+            pieces = []
+            posted = await self._send_text(bot, topic, _line(item, merged=True))
+            await self._remember(item, topic, posted, caption=False)
+        await self._send_albums(uploader, topic, pieces)
+
+    async def _send_albums(self, uploader: Uploader, topic: dict[str, Any], pieces: list[Piece]) -> None:
+        for group in albums(pieces):
+            for piece, sent in zip(group, await uploader.send(group), strict=True):
+                if piece.caption is not None:  # a message's first file: its copy (edits edit its caption)
+                    await self._remember(piece.item, topic, sent, caption=True)
 
     async def _mirror(self, bot: Bot, line: LineConfig, session: Session, topic: dict[str, Any], item: Mirror) -> None:
         """A client's Telegram message with a file is copied into the topic as it is (same bot, no
@@ -270,6 +352,10 @@ class TelegramDeskDelivery(DeskDelivery):
             client.channel.value if client else "?",
             line_name,
             assignee.name if assignee else None,
+            [
+                *filter(None, [await self._transcripts.card_line(session)]),
+                *(card_lines(session, line) if (line := self._config.line(session.line_id)) else ()),
+            ],
         )
         keyboard = card_keyboard(session)
         if topic.get("card_id"):

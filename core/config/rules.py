@@ -31,6 +31,7 @@ def check_rules(
     """
     out: Problems = []
     line_ids, slack_needed_by = _check_lines(server, lines, out)
+    _check_hours(lines, out)
     if slack is not None and slack_needed_by:
         for attr in ("bot_token", "signing_secret"):
             if not getattr(slack, attr):
@@ -38,6 +39,15 @@ def check_rules(
     known = set(line_ids) if known_line_ids is None else set(known_line_ids)
     _check_operators(operators, known if check_operator_lines else None, out)
     return out
+
+
+def _check_hours(lines: Iterable[tuple[int, LineConfig]], out: Problems) -> None:
+    """Business hours (SPEC §14): a schedule open at least once a week; an out-of-hours message needs hours."""
+    for i, line in lines:
+        if line.hours is not None and not any(line.hours.week()):
+            out.append((("lines", i, "hours"), "no day has open hours: give at least one, e.g. mon = '09:00-18:00'"))
+        if line.out_of_hours_message and line.hours is None:
+            out.append((("lines", i, "out_of_hours_message"), "needs the line's hours (hours = { tz = …, mon = … })"))
 
 
 def _first_seen(seen: dict[_K, int], key: _K, index: int) -> int | None:

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from core.config import Config
-from core.config.durations import parse_duration
 from core.model import InstanceStatus, SessionStatus
 from core.reports.figures import DayFigures, OperatorFigures, ProcessFigures, Ratings, Report, Times
 from core.reports.period import DAY, Period, ReportError
+from core.service_levels import hours_of
 from core.store.base import InstanceFacts, SessionFacts, Store
 
 Elapsed = Callable[[str, float, float], float]
@@ -39,27 +39,15 @@ def no_targets(line_id: str) -> Targets:
 
 
 def line_targets(config: Config) -> Callable[[str], Targets]:
-    """Each line's `first_response_within` / `resolve_within` from the config, unset where the config has no
-    such keys."""
+    """Each line's `first_response_within` / `resolve_within` from the config (None where not set)."""
 
     def targets(line_id: str) -> Targets:
         line = config.line(line_id)
-        return Targets(
-            _seconds(getattr(line, "first_response_within", None)), _seconds(getattr(line, "resolve_within", None))
-        )
+        if line is None:  # a line removed from the config since: its sessions still count, without targets
+            return Targets()
+        return Targets(line.first_response_within, line.resolve_within)
 
     return targets
-
-
-def _seconds(value: object) -> float | None:
-    if value is None or value == "" or value == 0:
-        return None
-    if isinstance(value, datetime.timedelta):
-        return value.total_seconds()
-    try:
-        return parse_duration(value)
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -221,9 +209,15 @@ def _processes(instances: Iterable[InstanceFacts]) -> ProcessFigures:
 
 
 def measure_for(config: Config) -> Measure:
-    """How the configured lines' times count: their targets from the config, in wall-clock time (where
-    business hours are set, `core.hours` gives the business-time `elapsed` — wired here, once)."""
-    return Measure(targets=line_targets(config))
+    """How the configured lines' times count: against their targets, in business time where a line has
+    hours (SPEC §15), else wall-clock."""
+    hours = {line.id: found for line in config.lines if (found := hours_of(line)) is not None}
+
+    def elapsed(line_id: str, start: float, end: float) -> float:
+        line_hours = hours.get(line_id)
+        return line_hours.business_seconds(start, end) if line_hours is not None else max(0.0, end - start)
+
+    return Measure(elapsed=elapsed, targets=line_targets(config))
 
 
 def check_line(config: Config, line_id: str | None) -> str | None:

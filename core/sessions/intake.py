@@ -17,6 +17,7 @@ from core.model import MAX_FILE_BYTES, AuthorKind, Client, Message, OutboxEntry,
 from core.outbox_actions import Edit, OpenSession, RefreshCard
 from core.sessions.assignment import Assignment
 from core.sessions.common import SessionParts, SessionService
+from core.sessions.greeting import greeting_text
 from core.sessions.locking import SessionLocks
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ class ClientIntake(SessionService):
             client = await self._upsert_client(client_id, incoming, now, context.client)
             session, created, reopened = await self._open_session(line, client, now, context.latest)
             note_session(session.number)
-            greet = bool(line.greeting) and (created or await self._first_try_failed(session))
+            greet = bool(line.greeting or line.out_of_hours_message or line.tell_queue_position) and (
+                created or await self._first_try_failed(session)
+            )
             session.last_client_message_at = now
             session.updated_at = now
             message, waiting = await self._store_message(_Arrival(incoming, line, client, session, now), created, greet)
@@ -71,7 +74,7 @@ class ClientIntake(SessionService):
             and session.assignee is None
             and (created or reopened)
         ):
-            session = await self._assignment.auto_assign(session)
+            session = await self._assignment.auto_assign_in_hours(session)
         version = context.rules_version
         if created:
             await self._bus.publish(SessionCreated(session=session, client=client, rules_version=version))
@@ -127,24 +130,28 @@ class ClientIntake(SessionService):
             message = await self._store.add_message(await self._client_message(session, client, incoming, arrival.now))
             if session.status != SessionStatus.SPAM:
                 outbox += await self._mirror_client_message(session, message)
-        if greet:
-            outbox.append(await self._greeting(session, client, arrival.line, arrival.now))
+        greeting = await self._greeting(session, client, arrival.line, arrival.now) if greet else None
+        if greeting is not None:
+            outbox.append(greeting)
         if message is not None and session.status != SessionStatus.SPAM:
             outbox += self._too_large_notes(client, session, message)
         await self._courier.send(outbox, self._source_links(incoming.platform_ref, message))
         return message
 
-    async def _greeting(self, session: Session, client: Client, line: LineConfig, now: float) -> OutboxEntry:
+    async def _greeting(self, session: Session, client: Client, line: LineConfig, now: float) -> OutboxEntry | None:
+        text = await greeting_text(self._store, line, session, now)
+        if not text:
+            return None
         greeting = await self._store.add_message(
             Message(
                 session=session.number,
                 author_kind=AuthorKind.SYSTEM,
                 author_name=line.name,
-                text=line.greeting,
+                text=text,
                 created_at=now,
             )
         )
-        return self._courier.client_text(client, session, line.greeting, greeting, AuthorKind.SYSTEM)
+        return self._courier.client_text(client, session, text, greeting, AuthorKind.SYSTEM)
 
     async def _first_try_failed(self, session: Session) -> bool:
         """The session was opened by a message whose handling failed before anything was stored in it (the

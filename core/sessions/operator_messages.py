@@ -10,7 +10,7 @@ from core.errors import Refusal
 from core.inbound import OperatorDelete, OperatorEdit, OperatorText
 from core.links import LinkKind, session_message
 from core.model import AuthorKind, Message, Session, SessionStatus
-from core.outbox_actions import DeleteText, Edit, EditText, Notice
+from core.outbox_actions import DeleteText, Edit, EditText, Notice, RefreshCard
 from core.sessions.common import SessionService
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,22 @@ class OperatorMessages(SessionService):
                 0, self._courier.client_text(client, session, incoming.text, message, copy_from=incoming.copy_from)
             )
         await self._courier.send(outbox, self._source_links(incoming.platform_ref, message))
+        if not internal and session.first_response_at is None:
+            await self._first_response(session.number, message.created_at)
         return message
+
+    async def _first_response(self, number: int, at: float) -> None:
+        """The first operator message to the client (whatever desk or saved reply it came from) stops the
+        session's first-response clock (SPEC §14); the cards show it met."""
+        async with self._locks.session(number):
+            session = await self.require(number)
+            if session.first_response_at is not None:
+                return
+            session.first_response_at = at
+            await self._store.save_session(session)
+            line = self._config.line(session.line_id)
+            if line is not None and line.first_response_within is not None:
+                await self._courier.send(self._courier.desk_entries(session, RefreshCard(**to_desk(session))))
 
     async def operator_edit(self, edit: OperatorEdit) -> Message | None:
         """An operator edited their message in a thread/topic: the stored text changes, the client's copy is

@@ -40,14 +40,14 @@ _PARAM_KINDS: Final[Mapping[str, ParamKind]] = MappingProxyType(
                 "allow_paid_broadcast disable_content_type_detection disable_notification "
                 "drop_pending_updates has_spoiler protect_content show_alert "
                 "show_caption_above_media supports_streaming allow_sending_without_reply "
-                "disable_web_page_preview"
+                "disable_web_page_preview remove_caption"
             ).split(),
             "bool",
         ),
         **dict.fromkeys(("chat_id", "from_chat_id"), "chat"),
         **dict.fromkeys(
             (
-                "allowed_updates caption_entities commands entities link_preview_options "
+                "allowed_updates caption_entities commands entities link_preview_options media message_ids "
                 "reply_markup reply_parameters scope suggested_post_parameters rich_message"
             ).split(),
             "json",
@@ -93,7 +93,8 @@ def _coerce(name: str, value: Any, uploads: Mapping[str, Upload]) -> Any:
             text = str(value).strip()
             return int(text) if re.fullmatch(r"-?\d+", text) else text
         if kind == "json":
-            return json.loads(value) if isinstance(value, str | bytes) else value
+            decoded = json.loads(value) if isinstance(value, str | bytes) else value
+            return _attached(decoded, uploads) if name == "media" else decoded
         if kind == "file":
             if isinstance(value, str) and value.startswith("attach://"):
                 upload = uploads.get(value.removeprefix("attach://"))
@@ -108,6 +109,39 @@ def _coerce(name: str, value: Any, uploads: Mapping[str, Upload]) -> Any:
         if kind == "json":
             raise _bad(f"can't parse {name} JSON object") from None
         raise _bad(f"invalid {name} specified") from None
+
+
+class Attached(str):
+    """An album item's "attach://<name>" as it was sent (what the call records), with the uploaded part it names."""
+
+    upload: Upload
+
+    def __new__(cls, text: str, upload: Upload) -> Attached:
+        attached = super().__new__(cls, text)
+        attached.upload = upload
+        return attached
+
+
+def _attached(media: Any, uploads: Mapping[str, Upload]) -> Any:
+    """An album's items, each "attach://<name>" that names an uploaded part carrying it (`Attached`); one that
+    names none stays a plain string, which the method refuses as media it cannot find."""
+    if not isinstance(media, list):
+        return media
+    items = []
+    for item in media:
+        if isinstance(item, dict):
+            item = {
+                key: _attach(value, uploads) if key in ("media", "thumbnail") else value for key, value in item.items()
+            }
+        items.append(item)
+    return items
+
+
+def _attach(value: Any, uploads: Mapping[str, Upload]) -> Any:
+    if isinstance(value, str) and value.startswith("attach://"):
+        upload = uploads.get(value.removeprefix("attach://"))
+        return Attached(value, upload) if upload is not None else value
+    return value
 
 
 def coerce_params(raw: Mapping[str, Any], uploads: Mapping[str, Upload] | None = None) -> JSON:

@@ -47,6 +47,8 @@ _CONTENT_KEYS: Final = tuple(
     " caption caption_entities".split()
 )
 _MEDIA_KINDS: Final = ("photo", "document", "voice", "video", "sticker")
+_FILE_KINDS: Final = (*_MEDIA_KINDS, "audio")
+"""Kinds of files the sandbox keeps (an audio file arrives in an album only: there is no ``sendAudio`` here)."""
 _BOT_COMMAND: Final = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 _TOKEN: Final = re.compile(r"(\d+):[A-Za-z0-9_-]+")
 _SECRET: Final = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -197,6 +199,14 @@ class FileRecord:
             extra = {"file_name": self.file_name, "mime_type": self.mime_type or "video/mp4"}
             video.update({k: v for k, v in extra.items() if v is not None})
             return {"video": {**video, "file_size": self.size}}
+        if kind == "audio":
+            audio = {**base, "duration": self.duration, "file_name": self.file_name, "file_size": self.size}
+            return {
+                "audio": {
+                    **{k: v for k, v in audio.items() if v is not None},
+                    "mime_type": self.mime_type or "audio/mpeg",
+                }
+            }
         if kind == "sticker":
             sticker: JSON = {
                 **base,

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .albums import Albums
 from .params import Params
 from .payloads import _chat_member, _inline_markup, compose_message
 from .records import (
@@ -23,7 +24,6 @@ from .records import (
     _bad,
 )
 from .state import BotState, ChatState, ForumTopicState, SandboxState, StoredMessage, WebhookState, private_chat_object
-from .targets import Targets
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class ApiMethod:
     handler: Handler
 
 
-class BotApi(Targets):
+class BotApi(Albums):
     """The Bot API methods, implemented on :class:`SandboxState`."""
 
     def __init__(self, state: SandboxState) -> None:
@@ -72,6 +72,8 @@ class BotApi(Targets):
             m("deleteMessage", ("chat_id", "message_id"), self.delete_message),
             m("copyMessage", ("chat_id", "from_chat_id", "message_id"), self.copy_message),
             m("forwardMessage", ("chat_id", "from_chat_id", "message_id"), self.forward_message),
+            m("copyMessages", ("chat_id", "from_chat_id", "message_ids"), self.copy_messages),
+            m("sendMediaGroup", ("chat_id", "media"), self.send_media_group),
             *(m(f"send{kind.title()}", (*send, kind), self._media_sender(kind)) for kind in _MEDIA_KINDS),
             m("sendLocation", (*send, "latitude", "longitude"), self.send_location),
             m("sendContact", (*send, "phone_number", "first_name"), self.send_contact),

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .records import _CONTENT_KEYS, _MEDIA_KINDS, _OPT_IN_UPDATES, JSON, ApiError, FileRecord, UserRef
+from .records import _CONTENT_KEYS, _FILE_KINDS, _OPT_IN_UPDATES, JSON, ApiError, FileRecord, UserRef
 
 
 @dataclass
@@ -180,6 +180,11 @@ class SandboxState:
         self.files_by_path: dict[str, FileRecord] = {}
         self._file_seq = itertools.count(1)
         self._callback_seq = itertools.count(1)
+        self._album_seq = itertools.count(1)
+
+    def new_media_group_id(self) -> str:
+        """A new album's ``media_group_id`` (a positive 64-bit number's decimal text, as Telegram's)."""
+        return str(13_000_000_000_000_000 + next(self._album_seq))
 
     def bot(self, token: str) -> BotState:
         try:
@@ -217,8 +222,8 @@ class SandboxState:
         mime_type: str | None = None,
         **attributes: Any,
     ) -> FileRecord:
-        if kind not in _MEDIA_KINDS:
-            raise ValueError(f"kind must be one of {_MEDIA_KINDS}")
+        if kind not in _FILE_KINDS:
+            raise ValueError(f"kind must be one of {_FILE_KINDS}")
         n = next(self._file_seq)
         folder, ext = {
             "photo": ("photos", ".jpg"),
@@ -226,6 +231,7 @@ class SandboxState:
             "voice": ("voice", ".oga"),
             "video": ("videos", ".mp4"),
             "sticker": ("stickers", ".webp"),
+            "audio": ("music", ".mp3"),
         }[kind]
         if file_name and "." in file_name:
             ext = "." + file_name.rsplit(".", 1)[1]

@@ -109,7 +109,11 @@ class Targets:
         return {"caption": text, "caption_entities": entities} if entities else {"caption": text}
 
     def input_file(self, p: Params, name: str) -> FileRecord:
-        value = p.values.get(name)
+        return self.file_record(p.values.get(name), name, p)
+
+    def file_record(self, value: object, name: str, p: Params) -> FileRecord:
+        """The file a parameter (or an album item's "media", ``p`` then the item) names: an upload becomes a new
+        file of kind ``name``, a string is a file_id (or an URL, not fetched)."""
         if isinstance(value, Upload):
             return self.state.add_file(
                 name,

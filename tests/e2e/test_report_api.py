@@ -70,3 +70,33 @@ async def test_bad_parameters_are_refused_with_the_reason(rig: Rig, query: str, 
 async def test_the_admin_token_is_required(rig: Rig) -> None:
     assert (await get(rig, "", token=None))[0] == 401
     assert (await get(rig, "", token="wrong"))[0] == 401
+
+
+ALL_DAY = "00:00-23:59"
+WEEK = {"mon": ALL_DAY, "tue": "01:00-01:30,01:45-23:59", **dict.fromkeys(("wed", "thu", "fri", "sat", "sun"), ALL_DAY)}
+HOURS = (
+    'first_response_within = "100s"\nresolve_within = "1000s"\n'
+    + 'hours = { tz = "UTC", '
+    + ", ".join(f'{day} = "{hours}"' for day, hours in WEEK.items())
+    + " }\n"
+)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def timed_rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Rig]:
+    options: dict[str, Any] = {"admin_token": ADMIN, "clock": ManualClock(NOW), "extra_line_config": HOURS}
+    async with store_rig(request.param, tmp_path, **options) as stage:
+        assert stage.desk is not None
+        await write_fixture(stage.desk.store)
+        yield stage
+
+
+async def test_times_count_business_hours_against_the_lines_targets(timed_rig: Rig) -> None:
+    """Support's Tuesday has a break 01:30–01:45: bob's session of Tuesday 01:00–02:00 took 2,700 s of
+    business time, not 3,600. Targets 100 s / 1,000 s: first responses 60 ✔ 120 ✘ 300 ✘ 30 ✔ and the queued
+    session waited past it ✘; resolutions 600 ✔ 1,200 ✘ 2,700 ✘ and both open sessions are past it ✘."""
+    status, body = await get(timed_rig, f"line=support&since={SINCE}&until={UNTIL}")
+    assert status == 200, body
+    assert body["resolution"]["p90"] == 2700.0 and body["resolution"]["p50"] == 1200.0
+    assert body["first_response"]["within_target"] == pytest.approx(0.4)
+    assert body["resolution"]["within_target"] == pytest.approx(0.2)

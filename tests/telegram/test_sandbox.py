@@ -29,6 +29,7 @@ from aiogram.types import (
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaPhoto,
     Message,
     ReplyParameters,
     Update,
@@ -695,6 +696,15 @@ async def test_every_result_conforms_to_the_spec(sandbox: TelegramSandbox, bot: 
     await bot.send_message(DESK, "in topic", message_thread_id=topic.message_thread_id)
     await bot.copy_message(DESK, IVAN, msg.message_id, message_thread_id=topic.message_thread_id)
     await bot.forward_message(DESK, IVAN, msg.message_id, message_thread_id=topic.message_thread_id)
+    await bot.copy_messages(DESK, IVAN, [msg.message_id, doc.message_id], message_thread_id=topic.message_thread_id)
+    await bot.send_media_group(
+        DESK,
+        [
+            InputMediaPhoto(media=BufferedInputFile(b"a", "a.jpg")),
+            InputMediaPhoto(media=BufferedInputFile(b"b", "b.jpg")),
+        ],
+        message_thread_id=topic.message_thread_id,
+    )
     await bot.edit_forum_topic(DESK, topic.message_thread_id, name="#1 renamed")
     await bot.close_forum_topic(DESK, topic.message_thread_id)
     await bot.reopen_forum_topic(DESK, topic.message_thread_id)
