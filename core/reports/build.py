@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from core.config import Config
 from core.model import InstanceStatus, SessionStatus
+from core.reports.business import BusinessTime
 from core.reports.figures import DayFigures, OperatorFigures, ProcessFigures, Ratings, Report, Times
 from core.reports.period import DAY, Period, ReportError
 from core.service_levels import hours_of
@@ -211,11 +212,11 @@ def _processes(instances: Iterable[InstanceFacts]) -> ProcessFigures:
 def measure_for(config: Config) -> Measure:
     """How the configured lines' times count: against their targets, in business time where a line has
     hours (SPEC §15), else wall-clock."""
-    hours = {line.id: found for line in config.lines if (found := hours_of(line)) is not None}
+    hours = {line.id: BusinessTime(found) for line in config.lines if (found := hours_of(line)) is not None}
 
     def elapsed(line_id: str, start: float, end: float) -> float:
         line_hours = hours.get(line_id)
-        return line_hours.business_seconds(start, end) if line_hours is not None else max(0.0, end - start)
+        return line_hours.seconds(start, end) if line_hours is not None else max(0.0, end - start)
 
     return Measure(elapsed=elapsed, targets=line_targets(config))
 
