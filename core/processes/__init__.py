@@ -38,10 +38,13 @@ from core.operators import Operators
 from core.outbox_actions import TaskCard
 from core.processes.assignment import AUTOMATION, decide, names
 from core.processes.control import ControlMixin, InstanceSummary
+from core.processes.external import ExternalMixin
 from core.processes.forms import FormsMixin, InstanceBusy, Submission
+from core.processes.messages import MessagesMixin
 from core.processes.schedule import Schedule
 from core.store.base import Store
 from core.telemetry import NO_TELEMETRY, Telemetry
+from core.workers.bell import Bell
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ class ProcessParts:
     telemetry: Telemetry = NO_TELEMETRY
 
 
-class Processes(FormsMixin, ControlMixin):
+class Processes(FormsMixin, ControlMixin, ExternalMixin, MessagesMixin):
     def __init__(self, parts: ProcessParts, catalog: Catalog, blocks: Blocks):
         self._store = parts.store
         self._config = parts.config
@@ -91,6 +94,8 @@ class Processes(FormsMixin, ControlMixin):
         self._timers_running = False
         self.schedule = Schedule(self._store, self._clock, catalog, self, AUTOMATION)
         """Timer start events: processes started on schedule (`core.processes.schedule`)."""
+        self.worker_bell = Bell()
+        """Rung when an instance starts waiting for workers: idle long polls wake (`core.workers`)."""
 
     # --- starting -------------------------------------------------------------------------
     async def start_manual(
@@ -138,9 +143,12 @@ class Processes(FormsMixin, ControlMixin):
         started_by: str,
         trigger: str,
         extra: dict[str, Any] | None = None,
+        business_key: str | None = None,
     ) -> InstanceRecord:
         try:
-            return await self._start(process_id, session, started_by=started_by, trigger=trigger, extra=extra)
+            return await self._start(
+                process_id, session, started_by=started_by, trigger=trigger, extra=extra, business_key=business_key
+            )
         except Refusal:
             self._telemetry.process_start(trigger, "refused")
             raise
@@ -153,6 +161,7 @@ class Processes(FormsMixin, ControlMixin):
         started_by: str,
         trigger: str,
         extra: dict[str, Any] | None = None,
+        business_key: str | None = None,
     ) -> InstanceRecord:
         entry = self.catalog.get(process_id)
         if entry is None:
@@ -168,8 +177,9 @@ class Processes(FormsMixin, ControlMixin):
             process_id=entry.id,
             process_name=entry.name,
             session=session.number if session else None,
-            line_id=session.line_id if session else None,
-            client_id=session.client_id if session else None,
+            line_id=session.line_id if session else (extra or {}).get("line"),
+            client_id=session.client_id if session else (extra or {}).get("client"),
+            business_key=str(session.number) if session else business_key,
             started_by=started_by,
             trigger=trigger,
             status=InstanceStatus.RUNNING,
@@ -383,7 +393,7 @@ class Processes(FormsMixin, ControlMixin):
     async def _settle(self, record: InstanceRecord, run: WorkflowRun, outbox: list[OutboxEntry]) -> InstanceRecord:
         tasks = run.ready_user_tasks()
         wait = run.waiting()
-        record.wake_at = wait.wake_at
+        record.wake_at, record.worker_tasks = wait.wake_at, []
         if tasks:
             task = tasks[0]
             fresh_task = record.task_id != task.task_id
@@ -403,11 +413,7 @@ class Processes(FormsMixin, ControlMixin):
             record.waiting_for = record.current_task = record.task_id = record.assignee = None
             record.wake_at, record.candidates, record.task_note = None, [], None
         elif run.worker_topics():
-            bpmn_id, topic = run.worker_topics()[0]
-            record.status = InstanceStatus.WAITING
-            record.waiting_for = f"worker:{topic}"
-            record.current_task, record.task_id, record.assignee = bpmn_id, None, None
-            record.candidates, record.task_note = [], None
+            await self._wait_for_workers(record, run)
         else:
             record.status = InstanceStatus.WAITING
             record.waiting_for = "client_message" if wait.client_message else "timer" if wait.wake_at else "event"
@@ -415,6 +421,8 @@ class Processes(FormsMixin, ControlMixin):
             record.candidates, record.task_note = [], None
         await self._commit(record, list(outbox), run)
         outbox.clear()
+        if record.worker_tasks:
+            self.worker_bell.ring()
         return record
 
     def _task_card(self, record: InstanceRecord, task: UserTaskView | str, session: Session) -> list[OutboxEntry]:

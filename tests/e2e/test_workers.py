@@ -1,0 +1,138 @@
+"""SPEC §12 through HTTP with the real `camunda-external-task-client-python3`: fetch-and-lock, complete with typed
+variables, failures and retries, BPMN errors, lock expiry and extension, refusals — on both stores."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.model import InstanceStatus
+from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN
+from tests.support.flows import run_for_ivan
+from tests.support.workers import WorkerRig, in_thread, worker_rig
+
+CHARGE = "payments.charge"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def wrig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[WorkerRig]:
+    async with worker_rig(request.param, tmp_path) as stage:
+        yield stage
+
+
+async def _charge_for_ivan(rig: WorkerRig) -> str:
+    record = await run_for_ivan(rig, "Charge card")
+    assert record.status == InstanceStatus.WAITING and record.waiting_for == f"worker:{CHARGE}"
+    return record.id
+
+
+async def test_fetch_lock_and_complete_with_typed_variables(wrig: WorkerRig) -> None:
+    instance_id = await _charge_for_ivan(wrig)
+    worker = wrig.worker("worker-1")
+    [task] = await in_thread(worker.fetch_and_lock, CHARGE)
+    assert task["topicName"] == CHARGE and task["workerId"] == "worker-1"
+    assert task["processInstanceId"] == instance_id and task["businessKey"] == "1"
+    assert task["activityId"] == "charge" and task["processDefinitionKey"] == "charge_card"
+    assert task["variables"]["session_id"] == {"value": 1, "type": "Integer", "valueInfo": {}}
+    assert task["variables"]["client_name"]["type"] == "String"
+    assert await in_thread(worker.fetch_and_lock, CHARGE) == []  # locked: nobody gets it twice
+    summary = (await wrig.desk.processes.session_instances(1))[0]  # type: ignore[union-attr]
+    assert "locked by worker worker-1 until" in summary.state
+    typed = {
+        "amount": {"value": "30 EUR", "type": "String"},
+        "receipt": {"value": 7, "type": "Integer"},
+        "big": {"value": 2**40, "type": "Long"},
+        "ratio": {"value": 0.5, "type": "Double"},
+        "ok": {"value": True, "type": "Boolean"},
+        "when": {"value": "2026-12-03T13:00:00.000+0000", "type": "Date"},
+        "doc": {"value": '{"a": [1, 2]}', "type": "Json"},
+        "nothing": {"value": None, "type": "Null"},
+    }
+    assert await in_thread(worker.complete, task["id"], typed) is True
+    await wrig.settle()
+    record = await wrig.instance(instance_id)
+    assert record.status == InstanceStatus.COMPLETED, (record.status, record.error)
+    assert "Charged 30 EUR, receipt 7" in wrig.client_chat(IVAN)
+    status, variables = await wrig.get(f"/process-instance/{instance_id}/variables")
+    assert status == 200
+    assert variables["big"]["type"] == "Long" and variables["ratio"] == {
+        "value": 0.5,
+        "type": "Double",
+        "valueInfo": {},
+    }
+    assert variables["when"]["value"] == "2026-12-03T13:00:00.000+0000" and variables["when"]["type"] == "Date"
+    assert variables["doc"]["type"] == "Json" and variables["nothing"]["type"] == "Null"
+    assert variables["ok"]["value"] is True
+    status, body = await wrig.get(f"/process-instance/{instance_id}")
+    assert status == 200 and body["ended"] is True and body["businessKey"] == "1"
+
+
+async def test_variables_filters(wrig: WorkerRig) -> None:
+    await _charge_for_ivan(wrig)
+    worker = wrig.worker("filtering")
+    assert await in_thread(worker.fetch_and_lock, CHARGE, {"client_name": "Nobody"}) == []
+    [task] = await in_thread(worker.fetch_and_lock, CHARGE, {"client_name": "Ivan"}, ["session_id"])
+    assert set(task["variables"]) == {"session_id"}
+
+
+async def test_failure_with_retries_then_success(wrig: WorkerRig) -> None:
+    instance_id = await _charge_for_ivan(wrig)
+    worker = wrig.worker("flaky")
+    [task] = await in_thread(worker.fetch_and_lock, CHARGE)
+    assert await in_thread(worker.failure, task["id"], "bank timeout", "trace…", 2, 300) is True
+    summary = (await wrig.desk.processes.session_instances(1))[0]  # type: ignore[union-attr]
+    assert "worker flaky failed: bank timeout" in summary.state and "2 retries left" in summary.state
+    assert await in_thread(worker.fetch_and_lock, CHARGE) == []  # not before retryTimeout
+    await asyncio.sleep(0.4)
+    [again] = await in_thread(worker.fetch_and_lock, CHARGE)
+    assert again["id"] == task["id"] and again["retries"] == 2 and again["errorMessage"] == "bank timeout"
+    await in_thread(worker.complete, again["id"], {"amount": "5", "receipt": 1})
+    await wrig.settle()
+    assert (await wrig.instance(instance_id)).status == InstanceStatus.COMPLETED
+
+
+async def test_retries_exhausted_fail_the_instance_and_retry_brings_the_task_back(wrig: WorkerRig) -> None:
+    instance_id = await _charge_for_ivan(wrig)
+    worker = wrig.worker("broken")
+    [task] = await in_thread(worker.fetch_and_lock, CHARGE)
+    await in_thread(worker.failure, task["id"], "card service down", None, 0, 0)
+    await wrig.settle()
+    record = await wrig.instance(instance_id)
+    assert record.status == InstanceStatus.FAILED and "card service down" in (record.error or "")
+    assert any("failed" in t and "card service down" in t for t in await wrig.desk_thread(1))
+    assert await in_thread(worker.fetch_and_lock, CHARGE) == []
+    await wrig.click(ANNA, "instance.retry", f"1:{instance_id}", channel_id=DESK_CHANNEL)
+    record = await wrig.instance(instance_id)
+    assert record.status == InstanceStatus.WAITING, (record.status, record.error)
+    [fresh] = await in_thread(worker.fetch_and_lock, CHARGE)
+    assert fresh["retries"] is None and fresh["errorMessage"] is None
+    await in_thread(worker.complete, fresh["id"], {"amount": "1", "receipt": 2})
+    await wrig.settle()
+    assert (await wrig.instance(instance_id)).status == InstanceStatus.COMPLETED
+
+
+async def test_bpmn_error_is_caught_by_the_boundary_event(wrig: WorkerRig) -> None:
+    instance_id = await _charge_for_ivan(wrig)
+    worker = wrig.worker("strict")
+    [task] = await in_thread(worker.fetch_and_lock, CHARGE)
+    assert await in_thread(worker.bpmn_failure, task["id"], "card_declined", "declined", {"reason": "expired"})
+    await wrig.settle()
+    record = await wrig.instance(instance_id)
+    assert record.status == InstanceStatus.COMPLETED, (record.status, record.error)
+    assert "Your card was declined: expired" in wrig.client_chat(IVAN)
+    status, body = await wrig.post(f"/external-task/{task['id']}/complete", {"workerId": "strict"})
+    assert status == 404 and body["type"] == "InvalidRequestException"
+
+
+async def test_uncaught_bpmn_error_fails_the_instance_with_its_code(wrig: WorkerRig) -> None:
+    instance_id = await _charge_for_ivan(wrig)
+    worker = wrig.worker("strict")
+    [task] = await in_thread(worker.fetch_and_lock, CHARGE)
+    await in_thread(worker.bpmn_failure, task["id"], "fraud_suspected", "no")
+    await wrig.settle()
+    record = await wrig.instance(instance_id)
+    assert record.status == InstanceStatus.FAILED and "fraud_suspected" in (record.error or "")
+    assert any("fraud_suspected" in t for t in await wrig.desk_thread(1))
