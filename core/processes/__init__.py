@@ -44,7 +44,7 @@ from core.processes.messages import MessagesMixin
 from core.processes.schedule import Schedule
 from core.store.base import Store
 from core.telemetry import NO_TELEMETRY, Telemetry
-from core.workers.bell import Bell
+from core.workers.bell import SIGNAL, Bell
 
 log = logging.getLogger(__name__)
 
@@ -423,6 +423,7 @@ class Processes(FormsMixin, ControlMixin, ExternalMixin, MessagesMixin):
         outbox.clear()
         if record.worker_tasks:
             self.worker_bell.ring()
+            await self._store.signal(SIGNAL, self.worker_bell.origin)
         return record
 
     def _task_card(self, record: InstanceRecord, task: UserTaskView | str, session: Session) -> list[OutboxEntry]:

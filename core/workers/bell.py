@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
+
+SIGNAL = "external-tasks"
+"""The store signal (`Store.signal`) that tells the other linedesk processes on one Redis to ring theirs."""
 
 
 class Bell:
@@ -12,6 +16,8 @@ class Bell:
         self._rung = asyncio.Event()
         self.rings = 0
         """How often it was rung: a poll that reads it before looking misses no ring after that."""
+        self.origin = uuid.uuid4().hex
+        """This process's name in the signals it sends (its own signals come back to it: not rung twice)."""
 
     def ring(self) -> None:
         self.rings += 1

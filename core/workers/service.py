@@ -5,6 +5,8 @@ status code and changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +16,7 @@ from core.clock import Clock
 from core.model import InstanceRecord, InstanceStatus
 from core.processes import Processes
 from core.store.base import Store
+from core.workers.bell import SIGNAL
 from core.workers.book import TaskBook
 from core.workers.records import (
     MAX_POLL_MS,
@@ -29,11 +32,12 @@ from core.workers.records import (
 )
 from core.workers.variables import VariableError, from_camunda
 
-RESCAN = 5.0
-"""Seconds an idle long poll waits before it looks at the store again by itself: tasks made free by another
-linedesk on the same Redis, locks run out and retry timeouts are noticed at the latest this late (in this
-process a task wakes it at once)."""
+RESCAN = 15.0
+"""Seconds an idle long poll waits at most before it looks at the store again by itself (a signal lost while
+Redis reconnected). New tasks ring the bell (in this process, and through the store's signal in the others);
+locks running out and retry timeouts are waited for to the moment."""
 SCAN_LIMIT = 10_000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,30 @@ class Workers:
         self._clock = clock
         self._processes = processes
         self._book = TaskBook(store)
+        self._listener: asyncio.Task[None] | None = None
+
+    def _listen(self) -> None:
+        """Relay the other processes' signals to this process's bell (started by the first long poll)."""
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._relay())
+
+    async def _relay(self) -> None:
+        bell = self._processes.worker_bell
+        while True:
+            try:
+                async for origin in self._store.signals(SIGNAL):
+                    if origin != bell.origin:
+                        bell.ring()
+            except Exception:
+                log.warning("worker signals: the store's subscription broke; again in a second", exc_info=True)
+                await asyncio.sleep(1.0)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
 
     # --- fetch and lock -----------------------------------------------------------------------------
     async def fetch_and_lock(self, request: FetchRequest) -> list[LockedTask]:
@@ -74,6 +102,8 @@ class Workers:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(request.asyncResponseTimeout or 0, MAX_POLL_MS) / 1000
         bell = self._processes.worker_bell
+        if request.asyncResponseTimeout:
+            self._listen()
         while True:
             seen = bell.rings
             locked, next_free = await self._lock_some(request)
@@ -171,6 +201,7 @@ class Workers:
         )
         await self._book.put(task)
         await self._book.unlock(task.id, request.workerId)
+        await self._store.signal(SIGNAL, self._processes.worker_bell.origin)
         if request.retries == 0:
             message = f"worker {request.workerId} failed at topic {task.topic}: {request.errorMessage or 'no message'}"
             await self._processes.worker_incident(task, message)

@@ -184,3 +184,18 @@ async def test_refusals_change_nothing(wrig: WorkerRig) -> None:
     [shown] = (await wrig.get("/external-task", processInstanceId=record.id))[1]
     assert shown["workerId"] == "rightful" and shown["retries"] is None
     assert await in_thread(worker.complete, task["id"], {"amount": "3", "receipt": 3}) is True
+
+
+async def test_a_long_poll_on_one_linedesk_wakes_for_a_task_made_on_the_other(tmp_path: Path) -> None:
+    prefix = f"linedesk-test-{uuid.uuid4().hex[:8]}:"
+    async with (
+        worker_rig("redis", tmp_path / "a", prefix=prefix) as first,
+        worker_rig("redis", tmp_path / "b", prefix=prefix) as second,
+    ):
+        waiting = first.worker("patient", asyncResponseTimeout=30_000)
+        poll = asyncio.create_task(in_thread(waiting.fetch_and_lock, LEAD))
+        await asyncio.sleep(0.5)
+        started = time.perf_counter()
+        [instance_id] = await _leads(second, 1)
+        [task] = await asyncio.wait_for(poll, 10)
+        assert task["processInstanceId"] == instance_id and time.perf_counter() - started < 3
