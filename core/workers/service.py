@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,25 +116,25 @@ class Workers:
                 nap = min(nap, max(0.01, next_free - self._clock.now()))
             await bell.wait(seen, nap)
 
-    async def pending(self) -> list[tuple[InstanceRecord, ExternalTask]]:
-        """Every external task of a waiting instance, oldest instance first."""
+    async def tasks(self) -> AsyncIterator[tuple[InstanceRecord, ExternalTask]]:
+        """Every external task of a waiting instance, oldest instance first (read as iterated)."""
         records = await self._store.list_instances(status=[InstanceStatus.WAITING], limit=SCAN_LIMIT)
-        found = []
         for record in sorted((r for r in records if r.worker_tasks), key=lambda r: (r.created_at, r.id)):
             for task_id in record.worker_tasks:
                 task = await self._book.get(task_id)
                 if task is not None:
-                    found.append((record, task))
-        return found
+                    yield record, task
 
     async def _lock_some(self, request: FetchRequest) -> tuple[list[LockedTask], float | None]:
         topics = {t.topicName: t for t in request.topics}
         now = self._clock.now()
         locked: list[LockedTask] = []
         next_free: float | None = None
-        for record, task in await self.pending():
+        async for record, task in self.tasks():
+            if len(locked) >= request.maxTasks:
+                break
             topic = topics.get(task.topic)
-            if topic is None or len(locked) >= request.maxTasks:
+            if topic is None:
                 continue
             if not task.available(now):
                 free = task.lock_expires if task.locked(now) else task.retry_at if task.retries != 0 else None
@@ -221,7 +222,7 @@ class Workers:
         now = self._clock.now()
         return [
             (record, task)
-            for record, task in await self.pending()
+            async for record, task in self.tasks()
             if (topic is None or task.topic == topic)
             and (locked is None or task.locked(now) == locked)
             and (instance_id is None or record.id == instance_id)

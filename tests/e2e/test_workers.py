@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from camunda.external_task.external_task_worker import ExternalTaskWorker
 
 from core.model import InstanceStatus
 from sandboxes.rig import ANNA, DESK_CHANNEL, IVAN
 from tests.support.flows import run_for_ivan
-from tests.support.workers import WorkerRig, in_thread, worker_rig
+from tests.support.workers import WORKER_TOKEN, WorkerRig, in_thread, worker_rig
 
 CHARGE = "payments.charge"
 
@@ -82,11 +84,11 @@ async def test_failure_with_retries_then_success(wrig: WorkerRig) -> None:
     instance_id = await _charge_for_ivan(wrig)
     worker = wrig.worker("flaky")
     [task] = await in_thread(worker.fetch_and_lock, CHARGE)
-    assert await in_thread(worker.failure, task["id"], "bank timeout", "trace…", 2, 300) is True
+    assert await in_thread(worker.failure, task["id"], "bank timeout", "trace…", 2, 1500) is True
     summary = (await wrig.desk.processes.session_instances(1))[0]  # type: ignore[union-attr]
     assert "worker flaky failed: bank timeout" in summary.state and "2 retries left" in summary.state
     assert await in_thread(worker.fetch_and_lock, CHARGE) == []  # not before retryTimeout
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(1.7)
     [again] = await in_thread(worker.fetch_and_lock, CHARGE)
     assert again["id"] == task["id"] and again["retries"] == 2 and again["errorMessage"] == "bank timeout"
     await in_thread(worker.complete, again["id"], {"amount": "5", "receipt": 1})
@@ -136,3 +138,22 @@ async def test_uncaught_bpmn_error_fails_the_instance_with_its_code(wrig: Worker
     record = await wrig.instance(instance_id)
     assert record.status == InstanceStatus.FAILED and "fraud_suspected" in (record.error or "")
     assert any("fraud_suspected" in t for t in await wrig.desk_thread(1))
+
+
+async def test_the_readme_worker_serves_a_topic(wrig: WorkerRig) -> None:
+    """The ten-line worker of docs/drafts/workers.md, with the library's ExternalTaskWorker."""
+    instance_id = await _charge_for_ivan(wrig)
+
+    def charge(task: Any) -> Any:
+        receipt = f"R-{task.get_task_id()[:8]}"  # … call the payment provider here …
+        return task.complete({"receipt": receipt, "charged": True, "amount": "12 EUR"})
+
+    config = {"auth_bearer": {"access_token": WORKER_TOKEN}, "lockDuration": 30_000, "asyncResponseTimeout": 0}
+    worker = ExternalTaskWorker("payments-1", wrig.engine, config)
+    await in_thread(worker.fetch_and_execute, CHARGE, charge)
+    await wrig.settle()
+    record = await wrig.instance(instance_id)
+    assert record.status == InstanceStatus.COMPLETED, (record.status, record.error)
+    assert any(text.startswith("Charged 12 EUR, receipt R-") for text in wrig.client_chat(IVAN))
+    status, instances = await wrig.get("/external-task")
+    assert status == 200 and instances == []

@@ -37,10 +37,10 @@ async def _leads(rig: WorkerRig, count: int) -> list[str]:
 
 async def test_an_expired_lock_hands_the_task_to_the_next_worker(wrig: WorkerRig) -> None:
     record = await run_for_ivan(wrig, "Charge card")
-    slow, fast = wrig.worker("slow", lockDuration=300), wrig.worker("fast")
+    slow, fast = wrig.worker("slow", lockDuration=1500), wrig.worker("fast")
     [task] = await in_thread(slow.fetch_and_lock, CHARGE)
     assert await in_thread(fast.fetch_and_lock, CHARGE) == []
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(1.7)
     [again] = await in_thread(fast.fetch_and_lock, CHARGE)
     assert again["id"] == task["id"] and again["workerId"] == "fast"
     status, body = await wrig.post(f"/external-task/{task['id']}/complete", {"workerId": "slow"})
@@ -53,13 +53,13 @@ async def test_an_expired_lock_hands_the_task_to_the_next_worker(wrig: WorkerRig
 
 async def test_extend_lock_keeps_the_task(wrig: WorkerRig) -> None:
     await run_for_ivan(wrig, "Charge card")
-    holder, other = wrig.worker("holder", lockDuration=300), wrig.worker("other")
+    holder, other = wrig.worker("holder", lockDuration=1500), wrig.worker("other")
     [task] = await in_thread(holder.fetch_and_lock, CHARGE)
     status, _ = await wrig.post(f"/external-task/{task['id']}/extendLock", {"workerId": "holder", "newDuration": 5000})
     assert status == 204
     status, body = await wrig.post(f"/external-task/{task['id']}/extendLock", {"workerId": "other", "newDuration": 9})
     assert status == 400 and body["type"] == "BadUserRequestException"
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(1.7)
     assert await in_thread(other.fetch_and_lock, CHARGE) == []
     status, [shown] = await wrig.get("/external-task", topicName=CHARGE, locked="true")
     assert status == 200 and shown["workerId"] == "holder"
