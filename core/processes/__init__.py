@@ -408,6 +408,7 @@ class Processes(FormsMixin, ControlMixin, ExternalMixin, MessagesMixin):
                 record.task_note = decision.note
             if fresh_task and session is not None:
                 outbox = [*outbox, *self._task_card(record, task, session)]
+            await self._offer_worker_tasks(record, run)  # a parallel branch may wait for a worker meanwhile
         elif run.completed:
             record.status = InstanceStatus.COMPLETED
             record.waiting_for = record.current_task = record.task_id = record.assignee = None

@@ -37,6 +37,12 @@ class ExternalMixin(DrivingHalf):
         record.waiting_for = "worker:" + ", ".join(dict.fromkeys(t.topic for t in tasks))
         record.current_task, record.task_id, record.assignee = tasks[0].activity_id, None, None
         record.candidates, record.task_note = [], None
+        await self._offer_worker_tasks(record, run)
+
+    async def _offer_worker_tasks(self, record: InstanceRecord, run: WorkflowRun) -> None:
+        """The run's external tasks go to workers, also while it waits for something else beside them (a user
+        task on a parallel branch)."""
+        tasks = worker_tasks(run.workflow)
         record.worker_tasks = [t.task_id for t in tasks]
         book, now = self.task_book, self._clock.now()
         for task in tasks:

@@ -20,8 +20,6 @@ from core.workers.records import WorkerFault
 
 REST = "rest"
 """The trigger of instances started over REST."""
-WAITS = ("event", "timer", "client_message")
-"""`waiting_for` of instances that may wait at a message catch event (with or without a timer beside it)."""
 
 
 @dataclass(frozen=True)
@@ -111,8 +109,7 @@ class MessagesMixin(DrivingHalf):
         return [
             r
             for r in found
-            if r.status == InstanceStatus.WAITING
-            and r.waiting_for in WAITS
+            if r.status == InstanceStatus.WAITING  # at a message, or at something else on a parallel branch
             and (business_key is None or r.business_key == business_key)
         ]
 
