@@ -41,6 +41,7 @@ class EngineRest:
         self.workers = Workers(store, clock, processes)
 
     def add_routes(self, app: web.Application) -> None:
+        app.on_shutdown.append(self._stop_polls)  # before the server waits for requests in flight
         app.on_cleanup.append(self._close)
         router = app.router
         router.add_post(f"{PREFIX}/external-task/fetchAndLock", self._guard(self.fetch_and_lock))
@@ -53,6 +54,9 @@ class EngineRest:
         router.add_post(f"{PREFIX}/message", self._guard(self.message))
         router.add_get(f"{PREFIX}/process-instance/{{id}}", self._guard(self.instance))
         router.add_get(f"{PREFIX}/process-instance/{{id}}/variables", self._guard(self.variables))
+
+    async def _stop_polls(self, app: web.Application) -> None:
+        self.workers.stop_polls()
 
     async def _close(self, app: web.Application) -> None:
         await self.workers.close()

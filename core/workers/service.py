@@ -72,6 +72,7 @@ class Workers:
         self._processes = processes
         self._book = TaskBook(store)
         self._listener: asyncio.Task[None] | None = None
+        self._closing = False
 
     def _listen(self) -> None:
         """Relay the other processes' signals to this process's bell (started by the first long poll)."""
@@ -89,7 +90,13 @@ class Workers:
                 log.warning("worker signals: the store's subscription broke; again in a second", exc_info=True)
                 await asyncio.sleep(1.0)
 
+    def stop_polls(self) -> None:
+        """linedesk is stopping: every long poll answers now (with what it has: nothing), none waits again."""
+        self._closing = True
+        self._processes.worker_bell.ring()
+
     async def close(self) -> None:
+        self.stop_polls()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -105,16 +112,17 @@ class Workers:
         bell = self._processes.worker_bell
         if request.asyncResponseTimeout:
             self._listen()
-        while True:
+        while not self._closing:
             seen = bell.rings
             locked, next_free = await self._lock_some(request)
             left = deadline - loop.time()
-            if locked or left <= 0 or request.maxTasks == 0:
+            if locked or left <= 0 or request.maxTasks == 0 or self._closing:
                 return locked
             nap = min(left, RESCAN)
             if next_free is not None:
                 nap = min(nap, max(0.01, next_free - self._clock.now()))
             await bell.wait(seen, nap)
+        return []
 
     async def tasks(self) -> AsyncIterator[tuple[InstanceRecord, ExternalTask]]:
         """Every external task of a waiting instance, oldest instance first (read as iterated)."""

@@ -199,3 +199,14 @@ async def test_a_long_poll_on_one_linedesk_wakes_for_a_task_made_on_the_other(tm
         [instance_id] = await _leads(second, 1)
         [task] = await asyncio.wait_for(poll, 10)
         assert task["processInstanceId"] == instance_id and time.perf_counter() - started < 3
+
+
+async def test_stopping_linedesk_answers_the_long_polls_at_once(wrig: WorkerRig) -> None:
+    waiting = wrig.worker("patient", asyncResponseTimeout=60_000)
+    poll = asyncio.create_task(in_thread(waiting.fetch_and_lock, LEAD))
+    await asyncio.sleep(0.5)
+    started = time.perf_counter()
+    await wrig.shutdown()
+    assert await asyncio.wait_for(poll, 10) == []
+    assert time.perf_counter() - started < 5
+    await wrig.boot()
