@@ -100,7 +100,7 @@ class EngineRest:
             None if locked_text is None else locked_text == "true",
             query.get("processInstanceId"),
         )
-        return web.json_response([task_json(task) for _, task in found])
+        return web.json_response([task_json(task) for task in found])
 
     async def complete(self, request: web.Request) -> web.Response:
         await self.workers.complete(request.match_info["id"], read_body(await request.read(), CompleteRequest))

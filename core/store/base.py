@@ -267,6 +267,13 @@ class Store(ABC):
     ) -> list[InstanceRecord]:
         """Instances matching the filters, newest first."""
 
+    async def worker_waits(self, limit: int = 10_000) -> list[tuple[str, list[str]]]:
+        """(instance id, external task ids) of the waiting instances that have external tasks for workers (SPEC
+        §12), oldest first. A store may answer without reading whole instances (SQLite does)."""
+        records = await self.list_instances(status=[InstanceStatus.WAITING], limit=limit)
+        waiting = sorted((r for r in records if r.worker_tasks), key=lambda r: (r.created_at, r.id))
+        return [(r.id, list(r.worker_tasks)) for r in waiting]
+
     @abstractmethod
     async def due_instances(self, now: float, limit: int = 100) -> list[InstanceRecord]:
         """Waiting instances whose `wake_at` is set and <= now, earliest first (timers to fire)."""

@@ -14,7 +14,7 @@ from typing import Any
 from core.bpmn.engine import WorkflowRun
 from core.bpmn.external import worker_task
 from core.clock import Clock
-from core.model import InstanceRecord, InstanceStatus
+from core.model import InstanceStatus
 from core.processes import Processes
 from core.store.base import Store
 from core.workers.bell import SIGNAL
@@ -47,11 +47,9 @@ class LockedTask:
     variables: dict[str, Any]
 
 
-def _variables(record: InstanceRecord, task_id: str) -> dict[str, Any]:
+def _task_data(state: str, task_id: str) -> dict[str, Any]:
     """The variables the task sees (a parallel branch's own data), or the instance's."""
-    if not record.state:
-        return {}
-    run = WorkflowRun.load(record.state)
+    run = WorkflowRun.load(state)
     task = worker_task(run.workflow, task_id)
     return dict(task.data) if task is not None else run.variables()
 
@@ -124,21 +122,20 @@ class Workers:
             await bell.wait(seen, nap)
         return []
 
-    async def tasks(self) -> AsyncIterator[tuple[InstanceRecord, ExternalTask]]:
+    async def tasks(self) -> AsyncIterator[ExternalTask]:
         """Every external task of a waiting instance, oldest instance first (read as iterated)."""
-        records = await self._store.list_instances(status=[InstanceStatus.WAITING], limit=SCAN_LIMIT)
-        for record in sorted((r for r in records if r.worker_tasks), key=lambda r: (r.created_at, r.id)):
-            for task_id in record.worker_tasks:
+        for _, task_ids in await self._store.worker_waits(SCAN_LIMIT):
+            for task_id in task_ids:
                 task = await self._book.get(task_id)
                 if task is not None:
-                    yield record, task
+                    yield task
 
     async def _lock_some(self, request: FetchRequest) -> tuple[list[LockedTask], float | None]:
         topics = {t.topicName: t for t in request.topics}
         now = self._clock.now()
         locked: list[LockedTask] = []
         next_free: float | None = None
-        async for record, task in self.tasks():
+        async for task in self.tasks():
             if len(locked) >= request.maxTasks:
                 break
             topic = topics.get(task.topic)
@@ -148,7 +145,7 @@ class Workers:
                 free = task.lock_expires if task.locked(now) else task.retry_at if task.retries != 0 else None
                 next_free = free if next_free is None or (free is not None and free < next_free) else next_free
                 continue
-            data = _variables(record, task.id) if topic.processVariables or topic.variables != [] else None
+            data = await self._variables(task) if topic.processVariables or topic.variables != [] else None
             if not _matches(topic, task, data):
                 continue
             seconds = topic.lockDuration / 1000
@@ -160,6 +157,10 @@ class Workers:
             shown = {k: v for k, v in (data or {}).items() if names is None or k in names}
             locked.append(LockedTask(task, shown))
         return locked, next_free
+
+    async def _variables(self, task: ExternalTask) -> dict[str, Any] | None:
+        record = await self._store.get_instance(task.instance_id)
+        return _task_data(record.state, task.id) if record is not None and record.state else None
 
     # --- what a worker reports -------------------------------------------------------------------------
     async def _held(self, task_id: str, worker_id: str) -> ExternalTask:
@@ -224,16 +225,14 @@ class Workers:
         await self._book.put(task.model_copy(update={"lock_expires": now + seconds}))
 
     # --- looking ---------------------------------------------------------------------------------------
-    async def list_tasks(
-        self, topic: str | None, locked: bool | None, instance_id: str | None
-    ) -> list[tuple[InstanceRecord, ExternalTask]]:
+    async def list_tasks(self, topic: str | None, locked: bool | None, instance_id: str | None) -> list[ExternalTask]:
         now = self._clock.now()
         return [
-            (record, task)
-            async for record, task in self.tasks()
+            task
+            async for task in self.tasks()
             if (topic is None or task.topic == topic)
             and (locked is None or task.locked(now) == locked)
-            and (instance_id is None or record.id == instance_id)
+            and (instance_id is None or task.instance_id == instance_id)
         ]
 
 
