@@ -22,12 +22,18 @@ def lag_stats(lags: Sequence[float]) -> dict[str, float | int]:
 # --- one scenario ---------------------------------------------------------------------------------------
 
 
+GROWTH_NOISE_S = 0.1
+"""How much worse the last minute's p99 may be than the second's and still count as not growing: the noise of
+one post's way (the sandbox's HTTP, two event loops), not a trend (a growing lag adds seconds a minute)."""
+
+
 def verdicts(r: dict[str, Any]) -> dict[str, bool | None]:
     """Each of the scenario's targets: met (True), not met (False), not measurable here (None)."""
     per_minute = r["per_minute"]
     growth: bool | None = None
     if len(per_minute) >= 3:
-        growth = per_minute[-1]["p99_s"] <= per_minute[1]["p99_s"]
+        # "no worse", to the measurement's resolution (a post's way through HTTP and the loops: ~0.1 s)
+        growth = per_minute[-1]["p99_s"] <= per_minute[1]["p99_s"] + GROWTH_NOISE_S
     card_target = r["targets"]["card_p99_s"]
     cards = r["cards"]
     cards_ok = cards["updated"] == cards["actions"] and cards["p99_s"] < (card_target or 0.0)

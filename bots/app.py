@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.http_caller import AiohttpCaller
 from adapters.slack.admin import SlackAdmin
+from adapters.slack.asks import SlackAsks
 from adapters.slack.authorize import SlackAuthorize
 from adapters.slack.customers import SLACK_CLIENT, SlackClientDelivery
 from adapters.slack.delivery import SlackDeskDelivery
@@ -23,9 +24,13 @@ from adapters.slack.events import EventInbox, SlackEvents, events_app
 from adapters.slack.files import SlackFiles
 from adapters.slack.home import SlackHome
 from adapters.slack.pacing import channel_draw, paced
+from adapters.slack.rating import SlackRating
+from adapters.slack.saved_replies import SlackSavedReplies
 from adapters.slack.shapes import ShapeCheckedApp
 from adapters.slack.socket_mode import SlackSocketMode
 from adapters.slack.tracking import SlackListeners
+from adapters.slack.transcripts import SlackTranscripts
+from adapters.telegram.asks import ask_router
 from adapters.telegram.client import client_router
 from adapters.telegram.delivery import TelegramClientDelivery
 from adapters.telegram.desk import desk_router, register_commands
@@ -34,6 +39,7 @@ from adapters.telegram.files import TelegramFiles
 from adapters.telegram.inbound import ALLOWED_UPDATES, TelegramInbound
 from adapters.telegram.line_bots import LineBots
 from adapters.telegram.pacing import bot_draw, chat_draw
+from adapters.telegram.rating import rating_router
 from bots.http import build_web_app
 from bots.metrics import Metrics
 from core.autostart import Autostart
@@ -43,18 +49,21 @@ from core.clock import Clock, SystemClock
 from core.config import Config
 from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier, desk_merge
 from core.errors import DeliveryError
-from core.events import EventBus, MessageReceived, OperatorStatusChanged
+from core.events import EventBus, MessageReceived, OperatorStatusChanged, SessionClosed
 from core.files import Files
 from core.health import Health
 from core.intake import Intake
 from core.model import OutboxEntry
 from core.operators import Operators
 from core.outbox import OutboxSettings, OutboxWorker
-from core.outbox_actions import Edit, OpenSession, RefreshCard, ToClient, ToDesk
+from core.outbox_actions import Edit, Notice, OpenSession, RefreshCard, ToClient, ToDesk
 from core.pacing import Draw, Pacer
 from core.processes import Processes, ProcessParts
+from core.replies import ReplyParts, SavedReplies
 from core.sessions import SessionParts, Sessions
 from core.store import Store, open_store
+from core.transcripts import PREFIX as TRANSCRIPT_FILES
+from core.transcripts import Transcripts
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +111,11 @@ class Linedesk:
         self.bus.subscribe(MessageReceived, self.processes.on_client_message)
         self.autostart = Autostart(self.store, config, self.clock, self.processes)
         self.autostart.subscribe(self.bus)
+        self.bus.subscribe(SessionClosed, self.sessions.rating.on_closed)
+        self.replies = SavedReplies(ReplyParts(config, self.sessions, self.operators, self.store, self.clock))
         self.outbox.on_dead(self._undeliverable)
         self.health = Health(self.clock.now)
+        self.transcripts = Transcripts(self.store, config, self.clock, self.courier, self.operators)
 
         self.telegram_bots = LineBots(config, pacer=self.pacer)
         self.dispatcher = Dispatcher(
@@ -113,12 +125,17 @@ class Linedesk:
             store=self.store,
             autostart=self.autostart,
             catalog=self.catalog,
+            transcripts=self.transcripts,
+            replies=self.replies,
         )
-        self.dispatcher.include_routers(desk_router(config), client_router())
+        # the client's buttons (a process's question, the rating) first: the desk's last router answers every
+        # button it does not know
+        self.dispatcher.include_routers(ask_router(), rating_router(), desk_router(config), client_router())
         self.intake = Intake(self.store, self.clock, lease=config.delivery.lease, telemetry=self.metrics)
         self.telegram = TelegramInbound(self.intake, config, self.telegram_bots, self.dispatcher)
         self.files = Files()
         self.files.register("telegram", TelegramFiles(self.telegram_bots))
+        self.files.register(TRANSCRIPT_FILES, self.transcripts.files)
         self.outbox.register(
             "telegram.client",
             TelegramClientDelivery(self.telegram_bots, self.store, self.files),
@@ -182,6 +199,10 @@ class Linedesk:
                 health=self.health,
                 clock=self.clock,
             )
+            SlackTranscripts(self.slack_listeners, transcripts=self.transcripts, operators=self.operators)
+            SlackAsks(self.slack_listeners, self.processes)  # clients' answers to processes' questions
+            SlackSavedReplies(self.slack_listeners, replies=self.replies, store=self.store, operators=self.operators)
+            SlackRating(self.slack_listeners, sessions=self.sessions)
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
             self.slack_desk_delivery = SlackDeskDelivery(
@@ -227,6 +248,8 @@ class Linedesk:
                 return [chat_draw(bot.id, line.telegram_desk_chat, 2, urgent=True), bot_draw(bot.id, 2, urgent=True)]
             case RefreshCard() | Edit():
                 return [bot_draw(bot.id, urgent=True)]
+            case Notice(aside=True):  # may wait for a free send (`Draw.patient`)
+                return [chat_draw(bot.id, line.telegram_desk_chat, patient=True), bot_draw(bot.id)]
             case _:
                 return [chat_draw(bot.id, line.telegram_desk_chat), bot_draw(bot.id)]
 

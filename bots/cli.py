@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from core.autostart import EVENTS, Autostart, EffectiveRule, RuleAuthor
 from core.blocks import BLOCKS
@@ -19,6 +20,7 @@ from core.errors import Refusal
 from core.model import InstanceRecord, Session, SessionStatus, listed_statuses
 from core.processes.assignment import people_notes
 from core.store import Store, StoreError, open_store
+from core.transcripts import TranscriptReader, transcript_json, transcript_text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     autostart.add_argument("--list", action="store_true", help="print every line's effective rules")
     autostart.add_argument("--config", help="config file (default: $LINEDESK_CONFIG or linedesk.toml)")
     autostart.set_defaults(run=_autostart, parser=autostart)
+
+    transcript = commands.add_parser("transcript", help="print a session's transcript (SPEC §14)")
+    transcript.add_argument("number", type=int, metavar="N", help="the session number")
+    transcript.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
+    transcript.add_argument("--config", help="config file (default: $LINEDESK_CONFIG or linedesk.toml)")
+    transcript.set_defaults(run=_transcript)
 
     items = commands.add_parser("items", help="list the items of an app (e.g. leads)")
     items.add_argument("app")
@@ -204,7 +212,15 @@ class _CatalogOnly:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
 
-    async def start(self, process_id: str, session: Session | None, *, started_by: str, trigger: str) -> InstanceRecord:
+    async def start(
+        self,
+        process_id: str,
+        session: Session | None,
+        *,
+        started_by: str,
+        trigger: str,
+        extra: dict[str, Any] | None = None,
+    ) -> InstanceRecord:
         raise RuntimeError("the CLI does not start processes")
 
 
@@ -266,6 +282,24 @@ def _items(args: argparse.Namespace) -> int:
             )
         if not items:
             print(f"no items in {args.app}")
+        return 0
+
+    return _with_store(config, run)
+
+
+def _transcript(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return 1
+
+    async def run(store: Store) -> int:
+        transcript = await TranscriptReader(store, config).read(args.number)
+        if transcript is None:
+            print(f"linedesk transcript: no session #{args.number}", file=sys.stderr)
+            return 1
+        print(transcript_json(transcript) if args.format == "json" else transcript_text(transcript), end="")
+        if args.format == "json":
+            print()
         return 0
 
     return _with_store(config, run)

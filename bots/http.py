@@ -30,6 +30,7 @@ from core.model import InstanceStatus, SessionStatus, listed_statuses
 from core.processes import Processes
 from core.store import Store
 from core.store.base import StoreError
+from core.transcripts import Transcripts, transcript_json, transcript_text
 
 MAX_BODY = 1024 * 1024
 MAX_NUMBER = 2**63 - 1
@@ -64,6 +65,8 @@ class Desk(Protocol):
     def catalog(self) -> Catalog: ...
     @property
     def processes(self) -> Processes: ...
+    @property
+    def transcripts(self) -> Transcripts: ...
 
 
 DESK = web.AppKey("desk", Desk)
@@ -86,6 +89,7 @@ def build_web_app(desk: Desk) -> web.Application:
     app.router.add_get("/api/sessions", api.sessions)
     app.router.add_get("/api/sessions/{number}", api.session)
     app.router.add_get("/api/sessions/{number}/instances", api.session_instances)
+    app.router.add_get("/api/sessions/{number}/transcript", api.session_transcript)
     app.router.add_get("/api/instances/{instance_id}", api.instance)
     app.router.add_get("/api/items/{app}", api.items)
     EngineRest(desk.config, desk.store, desk.clock, desk.processes).add_routes(app)  # SPEC §12
@@ -352,6 +356,19 @@ class _AdminApi:
             raise web.HTTPNotFound(reason=f"no session #{given}")
         found = await self._desk.processes.session_instances(session.number)
         return web.json_response({"session": session.number, "instances": [i.as_json() for i in found]})
+
+    async def session_transcript(self, request: web.Request) -> web.Response:
+        """The session's full transcript (SPEC §14): text, or JSON when the request accepts
+        `application/json`; times in the line's time zone."""
+        self._authorize(request)
+        given = request.match_info["number"]
+        number = whole_number(given, "the session number")
+        transcript = await self._desk.transcripts.reader.read(number) if number <= MAX_NUMBER else None
+        if transcript is None:
+            raise web.HTTPNotFound(reason=f"no session #{given}")
+        if "application/json" in request.headers.get("Accept", ""):
+            return web.Response(text=transcript_json(transcript), content_type="application/json")
+        return web.Response(text=transcript_text(transcript), content_type="text/plain")
 
     async def instance(self, request: web.Request) -> web.Response:
         self._authorize(request)

@@ -12,20 +12,28 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.bpmn.catalog import Catalog
 from core.clock import Clock
 from core.config import Config, OperatorConfig
 from core.errors import Refusal
-from core.events import DomainEvent, EventBus, MessageReceived, SessionClosed, SessionCreated
+from core.events import (
+    DomainEvent,
+    EventBus,
+    MessageReceived,
+    SessionAssigned,
+    SessionClosed,
+    SessionCreated,
+    SessionRated,
+)
 from core.model import AutostartRule, InstanceRecord, Session, SessionStatus
 from core.processes import AUTOMATION
 from core.store.base import Store
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("session.created", "message.received", "session.closed")
+EVENTS = ("session.created", "message.received", "session.closed", "session.rated", "session.assigned")
 CLAIM_TTL = 30 * 24 * 3600.0
 
 
@@ -56,7 +64,13 @@ class ProcessStarter(Protocol):
     catalog: Catalog
 
     async def start(
-        self, process_id: str, session: Session | None, *, started_by: str, trigger: str
+        self,
+        process_id: str,
+        session: Session | None,
+        *,
+        started_by: str,
+        trigger: str,
+        extra: dict[str, Any] | None = None,
     ) -> InstanceRecord: ...
 
 
@@ -88,6 +102,8 @@ class Autostart:
         bus.subscribe(SessionCreated, self._on_event)
         bus.subscribe(MessageReceived, self._on_event)
         bus.subscribe(SessionClosed, self._on_event)
+        bus.subscribe(SessionRated, self._on_event)
+        bus.subscribe(SessionAssigned, self._on_event)
 
     # --- reading rules ---------------------------------------------------------------------
     def _file_rule(self, line_id: str, event: str) -> tuple[str | None, bool | None]:
@@ -211,22 +227,27 @@ class Autostart:
             occurrence = f"{session.number}:{event.message.id}"
         elif isinstance(event, SessionClosed):
             occurrence = f"{session.number}:{session.closed_at}"
-        else:
+        elif isinstance(event, SessionAssigned):
+            occurrence = f"{session.number}:{event.assignee}:{session.updated_at}"
+        else:  # created, rated: once per session
             occurrence = str(session.number)
+        extra = _instance_data(event)
         rule = await self.firing_rule(session.line_id, event.name, getattr(event, "rules_version", None))
         base = f"autostart:{session.line_id}:{event.name}:{occurrence}"
         modelled = self.modelled(event.name)
         if rule is not None and rule.enabled and rule.process_id not in modelled:
-            await self._fire(session, event.name, rule.process_id, base)
+            await self._fire(session, event.name, rule.process_id, base, extra)
         for process_id in modelled:  # a message start named like the event: on for every line
-            await self._fire(session, event.name, process_id, f"{base}:{process_id}")
+            await self._fire(session, event.name, process_id, f"{base}:{process_id}", extra)
 
     def modelled(self, event_name: str) -> list[str]:
         """Processes whose message start event is named like the auto-start event: they act as an always-on
         rule on every line, whatever the rules say (SPEC §11)."""
         return [entry.id for entry in self._processes.catalog if entry.start.autostart_event == event_name]
 
-    async def _fire(self, session: Session, event_name: str, process_id: str, key: str) -> None:
+    async def _fire(
+        self, session: Session, event_name: str, process_id: str, key: str, extra: dict[str, Any] | None = None
+    ) -> None:
         if process_id not in self._processes.catalog:
             log.error("auto-start %s %s names %r, which is not in the catalog", session.line_id, event_name, process_id)
             return
@@ -235,9 +256,18 @@ class Autostart:
             return
         fresh = await self._store.get_session(session.number) or session
         try:
-            await self._processes.start(process_id, fresh, started_by=AUTOMATION, trigger=event_name)
+            await self._processes.start(process_id, fresh, started_by=AUTOMATION, trigger=event_name, extra=extra)
         except Refusal as refusal:
             log.info("auto-start %s refused: %s", key, refusal.reason)
         except Exception:
             await self._store.release(key)  # not started: a redelivery of the event may try again
             raise
+
+
+def _instance_data(event: DomainEvent) -> dict[str, Any] | None:
+    """What an event adds to the started instance's variables (SPEC §14): the rating, the new assignee."""
+    if isinstance(event, SessionRated):
+        return {"rating": event.rating}
+    if isinstance(event, SessionAssigned):
+        return {"assignee": event.assignee}
+    return None

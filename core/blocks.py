@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import asks
+from core.asks import ASK, AskError, AskRecord
 from core.bpmn import juel
 from core.clock import Clock
 from core.config import Config
@@ -21,7 +23,7 @@ from core.courier import Courier, to_client, to_desk
 from core.errors import Refusal
 from core.http_calls import HttpCaller, HttpReply, ReplyTooLarge, http_refusal
 from core.model import AuthorKind, Client, InstanceRecord, Item, Message, OutboxEntry, Session, SessionStatus
-from core.outbox_actions import ClientStatusCard, StatusCard
+from core.outbox_actions import AskQuestion, ClientStatusCard, StatusCard
 from core.refs import RefSpace
 from core.retry import Backoff
 from core.sessions import Sessions
@@ -34,7 +36,7 @@ CREATE_ITEM = "linedesk.create_item"
 CLOSE_SESSION = "linedesk.close_session"
 HTTP = "linedesk.http"
 
-BLOCKS = (REPLY, INITIATIVE, STATUS, CREATE_ITEM, CLOSE_SESSION, HTTP)
+BLOCKS = (REPLY, INITIATIVE, STATUS, CREATE_ITEM, CLOSE_SESSION, HTTP, ASK)
 HTTP_TIMEOUT = 10.0
 HTTP_ATTEMPTS = 3
 HTTP_BACKOFF = 0.5
@@ -103,6 +105,8 @@ def render(template: str, data: dict[str, Any]) -> Any:
 class BlockOutcome:
     result: Any = None
     outbox: list[OutboxEntry] = field(default_factory=list)
+    ask: AskRecord | None = None
+    """Set by `linedesk.ask`: the question put; the task stays open and the instance waits for the answer."""
 
 
 class Blocks:
@@ -137,6 +141,8 @@ class Blocks:
             return await self._close_session(instance)
         if topic == HTTP:
             return await self._http_call(args, task_key)
+        if topic == ASK:
+            raise BlockError("linedesk.ask waits for the client: use it as a service task, not from a script")
         raise BlockError(f"unknown block {topic!r}")
 
     async def _session_and_client(self, instance: InstanceRecord) -> tuple[Session, Client]:
@@ -167,6 +173,49 @@ class Blocks:
         outbox = [self._courier.client_text(client, session, text, message, AuthorKind.PROCESS)]
         outbox += self._courier.mirror(session, message)
         return BlockOutcome(result=message.id, outbox=outbox)
+
+    async def ask(self, args: dict[str, Any], instance: InstanceRecord, task_id: str) -> BlockOutcome:
+        """Put a question to the instance's client (SPEC §14): a session message with a button per choice;
+        the task stays open until the answer (`core.processes.asks`)."""
+        try:
+            question = asks.question(args)
+        except AskError as err:
+            raise BlockError(str(err)) from err
+        session, client = await self._session_and_client(instance)
+        if not session.is_open:
+            raise BlockError(f"ask: session #{session.number} is closed: the client cannot be asked")
+        message = await self._store.add_message(
+            Message(
+                session=session.number,
+                author_kind=AuthorKind.PROCESS,
+                author_id=instance.id,
+                author_name=instance.process_name,
+                text=question.text + "".join(f"\n[{label}]" for label in question.choices),
+                created_at=self._clock.now(),
+            )
+        )
+        record = AskRecord(
+            id=asks.new_id(),
+            instance_id=instance.id,
+            task_id=task_id,
+            session=session.number,
+            client_id=client.id,
+            text=question.text,
+            choices=list(question.choices),
+            allow_text=question.allow_text,
+            message_id=message.id,
+            process=instance.process_name,
+        )
+        await self._store.set_ref(RefSpace.ASK, record.id, record.model_dump(mode="json"))
+        action = AskQuestion(
+            **to_client(client, session),
+            message_id=message.id,
+            ask_id=record.id,
+            text=question.text,
+            choices=list(question.choices),
+        )
+        outbox = [self._courier.client_entry(client, action), *self._courier.mirror(session, message)]
+        return BlockOutcome(outbox=outbox, ask=record)
 
     async def _reply(self, instance: InstanceRecord, text: str) -> BlockOutcome:
         session, client = await self._session_and_client(instance)

@@ -195,9 +195,10 @@ class Courier:
         """Show a session message on the line's desks (but `skip`, where it was typed)."""
         return self.desk_entries(session, mirror_of(message, session.line_id), skip=skip, delay=delay)
 
-    def notice(self, session: Session, text: str) -> list[OutboxEntry]:
-        """A line of the system's in the session's thread/topic (process started, failures …)."""
-        return self.desk_entries(session, Notice(**to_desk(session), text=text))
+    def notice(self, session: Session, text: str, *, aside: bool = False) -> list[OutboxEntry]:
+        """A line of the system's in the session's thread/topic (process started, failures …); `aside`: the
+        record of a card action, which may wait for a free send (`Notice.aside`)."""
+        return self.desk_entries(session, Notice(**to_desk(session), text=text, aside=aside))
 
     # --- sending -------------------------------------------------------------------------
     async def send(self, entries: Sequence[OutboxEntry], links: Sequence[Link] = ()) -> list[OutboxEntry]:

@@ -14,12 +14,15 @@ from core.links import Link
 from core.model import OutboxEntry, Session
 from core.outbox_actions import Mirror, Notice, ToDesk, unknown_action
 from core.store.base import Store
+from core.transcripts.service import TranscriptReader
 
 
 class DeskDelivery(ABC):
     def __init__(self, store: Store, config: Config):
         self._store = store
         self._config = config
+        self._transcripts = TranscriptReader(store, config)
+        """The card's line of the client's earlier sessions (SPEC §14)."""
 
     async def deliver(self, entry: OutboxEntry, merged: Sequence[OutboxEntry] = ()) -> Sequence[Link] | None:
         """Do the entry; returns the links the delivery made (the outbox writes them with its completion)."""

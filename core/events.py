@@ -53,6 +53,26 @@ class SessionClosed(DomainEvent):
 
 
 @dataclass(frozen=True)
+class SessionRated(DomainEvent):
+    """The client rated the session (SPEC §14): once per session."""
+
+    session: Session
+    client: Client
+    rating: int
+    name = "session.rated"
+
+
+@dataclass(frozen=True)
+class SessionAssigned(DomainEvent):
+    """The session got an assignee: taken, transferred, or assigned automatically."""
+
+    session: Session
+    client: Client
+    assignee: str
+    name = "session.assigned"
+
+
+@dataclass(frozen=True)
 class OperatorStatusChanged(DomainEvent):
     operator_id: str
     old: OperatorStatus

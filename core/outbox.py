@@ -51,6 +51,8 @@ keeps up posts each message as itself)."""
 
 MERGE_LIMIT = 50
 """Entries merged into one delivery, at most."""
+FOLLOWER_CHECK = 0.5
+"""Seconds between looks for a post queued behind a patient entry (`OutboxWorker._turn`)."""
 
 
 DeadHandler = Callable[[OutboxEntry, DeliveryError], Awaitable[None]]
@@ -234,7 +236,7 @@ class OutboxWorker:
             draws = pace(entry) if pace else ()
             if inspect.isawaitable(draws):
                 draws = await draws
-            waited = await self._pacer.reserve(draws)  # its turn
+            waited = await self._turn(entry, draws)
             # what waited behind a limit joins it — but not a retaken entry's: what its earlier delivery (before a
             # crash) took along is unknown, and a deliverer that finds that earlier post would drop the newcomers
             merged = await self._merged(entry) if waited and not entry.retaken else []
@@ -256,6 +258,29 @@ class OutboxWorker:
         self.merged += len(merged)
         for _ in range(1 + len(merged)):
             self._telemetry.delivery(entry.route, "delivered")
+
+    async def _turn(self, entry: OutboxEntry, draws: Sequence[Draw]) -> bool:
+        """Wait for the entry's turn. A patient entry (`Draw.patient`) is hurried once its conversation has a
+        post queued behind it that will go with it: that post must not wait for the entry's patience."""
+        if not any(d.patient for d in draws):
+            return await self._pacer.reserve(draws)
+        hurry = asyncio.Event()
+
+        async def watch() -> None:
+            try:
+                # a look into the store (another instance may have queued the post): nothing to wait on instead
+                while not await self._merged(entry):  # noqa: ASYNC110
+                    await asyncio.sleep(FOLLOWER_CHECK)
+            except Exception:  # the store did not answer: the entry is just patient the whole while
+                log.warning("outbox entry %s: could not look for posts behind it", entry.id, exc_info=True)
+                return
+            hurry.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            return await self._pacer.reserve(draws, hurry)
+        finally:
+            watcher.cancel()
 
     async def _merged(self, entry: OutboxEntry) -> list[OutboxEntry]:
         """The run of entries queued right behind `entry`, due now, that its route merges into it."""

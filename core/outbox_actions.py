@@ -81,6 +81,9 @@ class Notice(ToDesk):
 
     kind: Literal["notice"] = "notice"
     text: str
+    aside: bool = False
+    """The record of a card action (take, transfer, close): the card shows it at once, so the notice may wait
+    for a free send of the desk's bucket or go with the session's next post (`Draw.patient`)."""
 
 
 class TaskCard(ToDesk):
@@ -162,6 +165,32 @@ class ClientStatusCard(ToClient):
     text: str
 
 
+class AskQuestion(ToClient):
+    """A process's question (`linedesk.ask`): the text with a button per choice; a button carries the ask's id
+    and the choice's index."""
+
+    kind: Literal["ask_question"] = "ask_question"
+    message_id: int
+    ask_id: str
+    text: str
+    choices: list[str] = Field(default_factory=list)
+
+
+class AskAnswered(ToClient):
+    """The client answered a question: it is edited to show the answer, its buttons removed."""
+
+    kind: Literal["ask_answered"] = "ask_answered"
+    message_id: int
+    text: str
+
+
+class AskRating(ToClient):
+    """After close (SPEC §14): "How did we do?" with one button per score, 1–5, for the session."""
+
+    kind: Literal["ask_rating"] = "ask_rating"
+    text: str
+
+
 class UnknownAction(Action):
     """An entry of the untyped outbox that the migration could not read as any action (never written by this
     code): kept for the record; its deliverer kills it."""
@@ -174,7 +203,7 @@ class UnknownAction(Action):
 
 
 DeskAction = OpenSession | RefreshCard | Mirror | Edit | Notice | TaskCard | StatusCard
-ClientAction = SendText | EditText | DeleteText | ClientStatusCard
+ClientAction = SendText | EditText | DeleteText | ClientStatusCard | AskQuestion | AskAnswered | AskRating
 OutboxAction = Annotated[DeskAction | ClientAction | UnknownAction, Field(discriminator="kind")]
 
 

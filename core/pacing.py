@@ -27,11 +27,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from asyncio import FIRST_COMPLETED
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ class Draw:
     cost: int = 1
     urgent: bool = False
     """Goes ahead of the waiters that are not (a new session's topic and card before the mirror backlog)."""
+    patient: bool = False
+    """Goes behind every waiter that is not, for up to `PATIENCE` seconds: a send that may wait for a free
+    moment of the bucket (the notice of a card action, which the card already shows: it takes a send nobody
+    else wanted, or — its session's next messages queued behind it meanwhile — goes out merged with them,
+    so that at a load at the platform's limit it adds no post of its own)."""
 
     @property
     def bucket(self) -> str:
@@ -77,6 +83,9 @@ SLACK_EPHEMERAL = "slack.ephemeral"
 SLACK_VIEWS = "slack.views"
 SLACK_WORKSPACE = "workspace"
 """The key of Slack's per-workspace buckets: linedesk serves one workspace."""
+
+PATIENCE = 30.0
+"""Seconds a patient waiter lets others go first before it queues like anyone else (a bucket never free)."""
 
 PLATFORM_RATES: Mapping[str, Rate] = {
     # a little under each platform's limit: a platform counts arrivals, we count departures
@@ -150,8 +159,11 @@ _CREDIT: ContextVar[dict[str, int] | None] = ContextVar("linedesk_pacing_credit"
 
 
 class Pacer:
-    def __init__(self, rates: Mapping[str, Rate] = PLATFORM_RATES, windows: Windows | None = None):
+    def __init__(
+        self, rates: Mapping[str, Rate] = PLATFORM_RATES, windows: Windows | None = None, *, patience: float = PATIENCE
+    ):
         self._rates = dict(rates)
+        self._patience = patience
         self._windows: Windows = windows if windows is not None else MemoryWindows()
         self._turns: dict[str, _Turns] = {}
         """bucket → the queue its waiters take turns in"""
@@ -170,21 +182,24 @@ class Pacer:
         once the store is open)."""
         self._windows = windows
 
-    async def acquire(self, draws: Iterable[Draw]) -> bool:
+    async def acquire(self, draws: Iterable[Draw], hurry: asyncio.Event | None = None) -> bool:
         """Wait until every bucket drawn from has room, then take it; waiters of one bucket go in order.
-        True when it had to wait (the platform's limit, or others before it)."""
+        True when it had to wait (the platform's limit, or others before it). `hurry`, once set, ends a
+        patient draw's patience (its session's next post is waiting behind it)."""
         waited = False
         for draw in sorted(draws, key=lambda d: d.bucket):  # one order everywhere: no two waiters cross
             rate = self._rates.get(draw.kind)
             if rate is not None and draw.cost > 0:
-                waited = await self._take(draw.bucket, rate, draw) or waited
+                waited = await self._take(draw.bucket, rate, draw, hurry) or waited
         return waited
 
-    async def _take(self, bucket: str, rate: Rate, draw: Draw) -> bool:
+    async def _take(self, bucket: str, rate: Rate, draw: Draw, hurry: asyncio.Event | None = None) -> bool:
         turns = self._turns.get(bucket) or self._turns.setdefault(bucket, _Turns())
         turns.users += 1
         try:
-            waited = await turns.enter(0 if draw.urgent else 1)
+            if draw.patient and not draw.urgent:
+                return await self._take_patiently(turns, bucket, rate, draw, hurry)
+            waited = await turns.enter(_URGENT if draw.urgent else _NORMAL)
             try:
                 while (wait := await self._windows.take(bucket, rate, draw.cost)) > 0:
                     waited = True
@@ -197,11 +212,42 @@ class Pacer:
             if not turns.users:
                 del self._turns[bucket]
 
-    async def reserve(self, draws: Iterable[Draw]) -> bool:
+    async def _take_patiently(
+        self, turns: _Turns, bucket: str, rate: Rate, draw: Draw, hurry: asyncio.Event | None
+    ) -> bool:
+        """Behind every other waiter, and only a send the bucket can spare at once — a patient draw never
+        holds the turn while the window is full (that send would be one more than the load asked for) — until
+        its patience ends or it is hurried; from then on like anyone else."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._patience
+
+        def patient() -> bool:
+            return not (hurry is not None and hurry.is_set()) and loop.time() < deadline
+
+        # a window counted per minute that has room now may still need every place later in the minute: a
+        # patient send takes a place only while the window is at most three quarters full
+        spare = rate if rate.burst else Rate(max(1, rate.count * 3 // 4), rate.per)
+        waited = False
+        while True:
+            priority = _PATIENT if patient() else _NORMAL
+            waited = await turns.enter(priority, hurry, max(0.0, deadline - loop.time())) or waited
+            try:
+                while (wait := await self._windows.take(bucket, spare if patient() else rate, draw.cost)) > 0:
+                    waited = True
+                    if patient():
+                        break  # let the others by; look again when the window has room
+                    await asyncio.sleep(wait)
+                else:
+                    return waited
+            finally:
+                turns.leave()
+            await _first(None, hurry, min(wait, max(0.0, deadline - loop.time())))
+
+    async def reserve(self, draws: Iterable[Draw], hurry: asyncio.Event | None = None) -> bool:
         """Take the sends of `draws` now, for the calls this task makes next (`spend` uses them up).
-        True when it had to wait for them."""
+        True when it had to wait for them. `hurry`: as `acquire`'s."""
         draws = list(draws)
-        waited = await self.acquire(draws)
+        waited = await self.acquire(draws, hurry)
         _CREDIT.set({d.bucket: d.cost for d in draws if d.kind in self._rates})
         return waited
 
@@ -214,7 +260,7 @@ class Pacer:
             if reserved and credit is not None:
                 credit[draw.bucket] = max(0, reserved - draw.cost)
                 if draw.cost > reserved:
-                    missing.append(Draw(draw.kind, draw.key, draw.cost - reserved, draw.urgent))
+                    missing.append(Draw(draw.kind, draw.key, draw.cost - reserved, draw.urgent, draw.patient))
             else:
                 missing.append(draw)
         await self.acquire(missing)
@@ -225,8 +271,13 @@ class Pacer:
             await self._windows.pause(draw.bucket, seconds)
 
 
+_URGENT, _NORMAL, _PATIENT = 0, 1, 2
+"""A waiter's place in its bucket's queue (`_Turns`): lower goes first, then arrival order."""
+
+
 class _Turns:
-    """One bucket's waiters, served one at a time: urgent ones first, then in arrival order."""
+    """One bucket's waiters, served one at a time: urgent ones first, then in arrival order, patient ones last
+    (for `patience` seconds at most)."""
 
     def __init__(self) -> None:
         self.users = 0
@@ -234,15 +285,20 @@ class _Turns:
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._arrivals = 0
 
-    async def enter(self, priority: int) -> bool:
+    async def enter(self, priority: int, hurry: asyncio.Event | None = None, patience: float = 0.0) -> bool:
         """True when it waited for its turn."""
         if not self._held and not self._waiting:
             self._held = True
             return False
         self._arrivals += 1
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (priority, self._arrivals, turn))
+        arrival = self._arrivals
+        heapq.heappush(self._waiting, (priority, arrival, turn))
         try:
+            if priority == _PATIENT:
+                if not await _first(turn, hurry, patience):
+                    # patient long enough, or hurried: it queues as it arrived (`leave` skips its old place)
+                    heapq.heappush(self._waiting, (_NORMAL, arrival, turn))
             await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
@@ -257,3 +313,19 @@ class _Turns:
                 turn.set_result(None)
                 return
         self._held = False
+
+
+async def _first(turn: asyncio.Future[None] | None, hurry: asyncio.Event | None, patience: float) -> bool:
+    """Wait for `turn` (None: nothing), at most `patience` seconds and only until `hurry` is set: True when
+    the turn came."""
+    hurried = asyncio.ensure_future(hurry.wait()) if hurry is not None else None
+    waits: list[asyncio.Future[Any]] = [w for w in (turn, hurried) if w is not None]
+    try:
+        if waits:
+            await asyncio.wait(waits, timeout=patience, return_when=FIRST_COMPLETED)
+        else:
+            await asyncio.sleep(patience)
+    finally:
+        if hurried is not None:
+            hurried.cancel()
+    return turn is not None and turn.done()

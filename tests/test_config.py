@@ -255,7 +255,7 @@ RULE_CASES = [
     pytest.param(
         SUPPORT_LINE + '[[lines.autostart]]\nevent = "session.opened"\nprocess = "a"\n',
         "lines[0].autostart[0].event",
-        "'session.created', 'message.received' or 'session.closed'",
+        "Input should be 'session.created', 'message.received', 'session.closed'",
         id="unknown-autostart-event",
     ),
     pytest.param(

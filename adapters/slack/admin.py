@@ -43,8 +43,9 @@ USAGE = (
     f"Use `/autostart` for the list of rules, or `/autostart LINE EVENT PROCESS on|off` (events: {', '.join(EVENTS)})."
 )
 
-LINES_PER_PAGE = 10
-"""Per line: one section and one actions block per event (4 blocks); 10 lines stay far below 50 blocks."""
+LINES_PER_PAGE = min(10, (50 - 3) // (1 + len(EVENTS)))
+"""Per line: one section and one actions block per event; with the list's head, a note and the page buttons,
+a page stays within Slack's 50 blocks however many events there are."""
 MAX_OPTIONS = 100
 """Slack's limit on the options of one select menu."""
 OPTIONS_PER_PAGE = 300

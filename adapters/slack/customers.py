@@ -18,14 +18,26 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import mrkdwn
+from adapters.slack.asks import answered_blocks, question_blocks
 from adapters.slack.delivery import delivery_error
 from adapters.slack.files import attachments_of as slack_attachments
+from adapters.slack.rating import rating_blocks
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.inbound import ClientEdit, ClientText
 from core.links import LinkKind, line_message, slack_client_copy, slack_client_status
 from core.model import AuthorKind, Channel, Client, OutboxEntry
-from core.outbox_actions import ClientStatusCard, DeleteText, EditText, SendText, ToClient, unknown_action
+from core.outbox_actions import (
+    AskAnswered,
+    AskQuestion,
+    AskRating,
+    ClientStatusCard,
+    DeleteText,
+    EditText,
+    SendText,
+    ToClient,
+    unknown_action,
+)
 from core.sessions import Sessions
 from core.store.base import Store, steadily
 
@@ -171,6 +183,15 @@ class SlackClientDelivery:
                     await self._edit(line_message(line_id, edit.message_id), edit)
                 case DeleteText(message_id=message_id):
                     await self._delete(line_message(line_id, message_id))
+                case AskQuestion() as ask:
+                    blocks = question_blocks(ask.ask_id, ask.text, ask.choices)
+                    response = await self._client.chat_postMessage(channel=channel, text=fit(ask.text), blocks=blocks)
+                    copy = slack_client_copy(line_id, ask.message_id, channel, str(response["ts"]))
+                    await steadily(self._store.link, copy)
+                case AskAnswered() as answered:
+                    await self._answered(line_message(line_id, answered.message_id), answered.text)
+                case AskRating(session=session, text=text):
+                    await self._client.chat_postMessage(channel=channel, text=text, blocks=rating_blocks(session, text))
                 case other:
                     raise unknown_action(other, "client")
         except DeliveryError:
@@ -220,6 +241,15 @@ class SlackClientDelivery:
                 reason="not_sent",
             )
         await self._client.chat_update(channel=sent["channel"], ts=sent["ts"], text=fit(signed(edit, edit.text)))
+
+    async def _answered(self, key: str, text: str) -> None:
+        """The question shows the answer, its buttons gone."""
+        sent = await self._client_copy(key)
+        if sent is None or not sent.get("ts"):
+            return  # the question never reached the client: nothing to edit
+        await self._client.chat_update(
+            channel=sent["channel"], ts=sent["ts"], text=fit(text), blocks=answered_blocks(text)
+        )
 
     async def _delete(self, key: str) -> None:
         sent = await self._client_copy(key)

@@ -133,7 +133,9 @@ class SlackDeskDelivery(DeskDelivery):
             return [workspace_draw(SLACK_UPDATE, urgent=True)]
         line = self._config.line(entry.action.line_id)
         channel = await self.channel_of(entry.action.session, line) if line is not None else None
-        return [channel_draw(channel, urgent=isinstance(entry.action, OpenSession))] if channel else []
+        action = entry.action
+        patient = isinstance(action, Notice) and action.aside
+        return [channel_draw(channel, urgent=isinstance(action, OpenSession), patient=patient)] if channel else []
 
     async def channel_of(self, number: int, line: LineConfig) -> str | None:
         """The channel of session `number`'s thread: where it is linked, or where it is to be opened."""
@@ -336,7 +338,8 @@ class SlackDeskDelivery(DeskDelivery):
         if client is None:
             raise DeliveryError(f"client of session #{session.number} is gone", permanent=True)
         assignee = self._config.operator(session.assignee) if session.assignee else None
-        return views.session_card(session, client, line_name, assignee.name if assignee else None)
+        earlier = await self._transcripts.card_line(session)
+        return views.session_card(session, client, line_name, assignee.name if assignee else None, earlier)
 
 
 def _bold(name: str) -> str:

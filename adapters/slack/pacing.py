@@ -24,8 +24,8 @@ WORKSPACE_TIERS = {
 }
 
 
-def channel_draw(channel: str, *, urgent: bool = False) -> Draw:
-    return Draw(SLACK_CHANNEL, channel, 1, urgent)
+def channel_draw(channel: str, *, urgent: bool = False, patient: bool = False) -> Draw:
+    return Draw(SLACK_CHANNEL, channel, 1, urgent, patient)
 
 
 def workspace_draw(kind: str, *, urgent: bool = False) -> Draw:

@@ -15,6 +15,7 @@ from adapters.slack.form_views import task_modal as task_modal
 from core.bpmn.catalog import ScopeGroup
 from core.model import Client, Session, SessionStatus, parse_number
 from core.outbox_actions import StatusCard, TaskCard
+from core.sessions.rating import stars as rating_stars
 
 Block = dict[str, Any]
 
@@ -54,7 +55,7 @@ def _shown(text: str, limit: int) -> str:
 
 
 def session_card(
-    session: Session, client: Client, line_name: str, assignee_name: str | None
+    session: Session, client: Client, line_name: str, assignee_name: str | None, earlier: str | None = None
 ) -> tuple[str, list[Block]]:
     """The root message of a session's thread: who, where, status and assignee, its buttons (Take,
     Start process, Close) and a menu (transfer, back to the queue, spam). A spam card has only
@@ -67,6 +68,10 @@ def session_card(
     )
     if session.previous_session:
         facts += f"\nPrevious session: #{session.previous_session}"
+    if earlier:  # the client's earlier sessions on the line (SPEC §14)
+        facts += f"\n{mrkdwn.escape(earlier)}"
+    if session.rating is not None:
+        facts += f"\nRated by the client: {rating_stars(session.rating)} ({session.rating}/5)"
     head: Block = {"type": "section", "text": {"type": "mrkdwn", "text": facts}}
     blocks: list[Block] = [head]
     value = str(session.number)

@@ -19,13 +19,25 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, MessageEntity
 
+from adapters.telegram.asks import keyboard
 from adapters.telegram.line_bots import LineBots
+from adapters.telegram.rating import rating_keyboard
 from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, fit, split_text, utf16_len
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.links import LinkKind, TelegramSent, line_message, telegram_client_copy, telegram_client_status
 from core.model import Attachment, AuthorKind, OutboxEntry
-from core.outbox_actions import ClientStatusCard, DeleteText, EditText, SendText, ToClient, unknown_action
+from core.outbox_actions import (
+    AskAnswered,
+    AskQuestion,
+    AskRating,
+    ClientStatusCard,
+    DeleteText,
+    EditText,
+    SendText,
+    ToClient,
+    unknown_action,
+)
 from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
@@ -103,6 +115,12 @@ class TelegramClientDelivery:
                     await self._edit(bot, line_id, edit)
                 case DeleteText(message_id=message_id):
                     await self._delete(bot, line_id, message_id)
+                case AskQuestion() as ask:
+                    await self._ask(bot, line_id, chat_id, ask)
+                case AskAnswered() as answered:
+                    await self._answered(bot, line_id, answered)
+                case AskRating(session=session, text=text):
+                    await bot.send_message(chat_id=chat_id, text=text, reply_markup=rating_keyboard(session))
                 case other:
                     raise unknown_action(other, "client")
         except DeliveryError:
@@ -236,6 +254,28 @@ class TelegramClientDelivery:
         """`TelegramSent` and "chat_id" of what the client got for a message, or None."""
         link = await self._store.link_of(LinkKind.TELEGRAM_CLIENT_COPY, line_message(line_id, message_id))
         return link.data if link is not None else None
+
+    async def _ask(self, bot: Bot, line_id: str, chat_id: int, ask: AskQuestion) -> None:
+        """A process's question with its buttons; linked as the question's client copy (for the answer's edit)."""
+        sent = await bot.send_message(
+            chat_id=chat_id, text=fit(ask.text, TEXT_LIMIT), reply_markup=keyboard(ask.ask_id, ask.choices)
+        )
+        ids = [sent.message_id]
+        copy: TelegramSent = {"message_id": sent.message_id, "caption": False, "text_id": sent.message_id, "ids": ids}
+        await steadily(self._store.link, telegram_client_copy(line_id, ask.message_id, chat_id, copy))
+
+    async def _answered(self, bot: Bot, line_id: str, answered: AskAnswered) -> None:
+        """The question shows the answer; the edit drops its buttons (no reply_markup)."""
+        sent = await self._client_copy(line_id, answered.message_id)
+        if sent is None:
+            return  # the question never reached the client: nothing to edit
+        try:
+            await bot.edit_message_text(
+                chat_id=sent["chat_id"], message_id=sent["message_id"], text=fit(answered.text, TEXT_LIMIT)
+            )
+        except TelegramBadRequest as err:
+            if "not modified" not in err.message.lower() and "not found" not in err.message.lower():
+                raise
 
     async def _status_card(self, line_id: str, chat_id: int, instance_id: str, text: str) -> None:
         """One message per instance, edited in place as the process moves on."""

@@ -15,6 +15,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.model import Session, SessionStatus
 from core.outbox_actions import TaskCard
+from core.sessions.rating import stars as rating_stars
 
 STATUS_WORDS = {"queued": "🟡 queued", "active": "🟢 active", "closed": "⚪ closed", "spam": "🚫 spam"}
 
@@ -24,7 +25,9 @@ class SessionAction(CallbackData, prefix="ses"):
     session: int
 
 
-def card_text(session: Session, client_name: str, channel: str, line_name: str, assignee: str | None) -> str:
+def card_text(
+    session: Session, client_name: str, channel: str, line_name: str, assignee: str | None, earlier: str | None = None
+) -> str:
     lines = [
         f"#{session.number} · {client_name}",
         f"{channel.capitalize()} · line {line_name}",
@@ -32,6 +35,10 @@ def card_text(session: Session, client_name: str, channel: str, line_name: str, 
     ]
     if session.previous_session:
         lines.append(f"Previous session: #{session.previous_session}")
+    if earlier:  # the client's earlier sessions on the line (SPEC §14)
+        lines.append(earlier)
+    if session.rating is not None:
+        lines.append(f"Rated by the client: {rating_stars(session.rating)} ({session.rating}/5)")
     return "\n".join(lines)
 
 

@@ -270,6 +270,7 @@ class TelegramDeskDelivery(DeskDelivery):
             client.channel.value if client else "?",
             line_name,
             assignee.name if assignee else None,
+            await self._transcripts.card_line(session),
         )
         keyboard = card_keyboard(session)
         if topic.get("card_id"):

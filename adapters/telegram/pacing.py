@@ -21,10 +21,12 @@ OTHER_SENDS = frozenset({"copyMessage", "copyMessages", "forwardMessage", "forwa
 """Methods not named send* that post into the chat (a new topic posts its service message)."""
 
 
-def chat_draw(bot_id: int | str, chat_id: int | str, cost: int = 1, *, urgent: bool = False) -> Draw:
+def chat_draw(
+    bot_id: int | str, chat_id: int | str, cost: int = 1, *, urgent: bool = False, patient: bool = False
+) -> Draw:
     """The bucket of sends into `chat_id` (a group's or channel's id is negative)."""
     group = str(chat_id).startswith("-")
-    return Draw(TELEGRAM_GROUP if group else TELEGRAM_CHAT, f"{bot_id}:{chat_id}", cost, urgent)
+    return Draw(TELEGRAM_GROUP if group else TELEGRAM_CHAT, f"{bot_id}:{chat_id}", cost, urgent, patient)
 
 
 def bot_draw(bot_id: int | str, cost: int = 1, *, urgent: bool = False) -> Draw:

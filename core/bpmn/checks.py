@@ -16,6 +16,7 @@ from typing import Any
 
 from lxml import etree
 
+from core.asks import ASK, static_problems
 from core.bpmn import juel
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -23,7 +24,9 @@ CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 _B = "{" + BPMN_NS + "}"
 _C = "{" + CAMUNDA_NS + "}"
 
-AUTOSTART_EVENTS = frozenset({"session.created", "message.received", "session.closed"})
+AUTOSTART_EVENTS = frozenset(
+    {"session.created", "message.received", "session.closed", "session.rated", "session.assigned"}
+)
 """Message names a message start event may carry to act as an automatic start rule (§5, §11)."""
 
 BLOCK_PREFIX = "linedesk."
@@ -323,6 +326,10 @@ def _check_service_task(file: Path, element: Any, blocks: frozenset[str], report
     if topic.startswith(BLOCK_PREFIX) and topic not in blocks:
         known = ", ".join(sorted(blocks))
         report.problems.append(_problem(file, element, f"unknown block {topic!r}: use one of {known}"))
+    elif topic == ASK:
+        params = element.findall(f"{_B}extensionElements/{_C}inputOutput/{_C}inputParameter")
+        inputs = {str(p.get("name")): "".join(p.itertext()) for p in params}
+        report.problems += [_problem(file, element, problem) for problem in static_problems(inputs)]
     elif not topic.startswith(BLOCK_PREFIX):
         report.notes.append(_problem(file, element, f"served by external workers: topic {topic}"))
 

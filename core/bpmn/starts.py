@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-AUTOSTART_EVENTS = ("session.created", "message.received", "session.closed")
+AUTOSTART_EVENTS = (
+    "session.created",
+    "message.received",
+    "session.closed",
+    "session.rated",
+    "session.assigned",
+)
 _B = "{" + BPMN_NS + "}"
 
 

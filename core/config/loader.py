@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from core.config.environment import ENV_CONFIG, apply_environment, substitute, with_dotenv
 from core.config.errors import ConfigError, ConfigProblem, KeyPath, format_key
 from core.config.locate import KeyLocator, syntax_problem
+from core.config.replies import ReplyConfig, check_replies
 from core.config.rules import check_rules
 from core.config.schema import (
     NOT_FROM_FILE,
@@ -170,14 +171,21 @@ def _rule_problems(data: Mapping[str, Any]) -> Found:
             operators.append((i, operator))
     # Ids of lines broken elsewhere still count, so operators naming them are not flagged too.
     known_ids = [item["id"] for item in line_items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+    raw_replies = data.get("replies")
+    replies = [
+        (i, reply)
+        for i, item in enumerate(raw_replies if isinstance(raw_replies, list) else [])
+        if (reply := _validate_item(ReplyConfig, item)) is not None
+    ]
+    lines_known = raw_lines is None or isinstance(raw_lines, list)
     return check_rules(
         _validate_item(ServerConfig, data.get("server", {})),
         _validate_item(SlackConfig, data.get("slack", {})),
         lines,
         operators,
         known_ids,
-        check_operator_lines=raw_lines is None or isinstance(raw_lines, list),
-    )
+        check_operator_lines=lines_known,
+    ) + check_replies(replies, set(known_ids) if lines_known else None)
 
 
 def _problems(

@@ -16,10 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from core.config.durations import Duration
 from core.config.errors import format_key
+from core.config.replies import ReplyConfig, check_replies
 from core.config.rules import check_rules
 from core.config.values import Int, check_http_url, check_id, redact_url
 
-AutostartEvent = Literal["session.created", "message.received", "session.closed"]
+AutostartEvent = Literal[
+    "session.created",
+    "message.received",
+    "session.closed",
+    "session.rated",
+    "session.assigned",
+]
 
 _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _STORE_SCHEMES = ("sqlite:///", "redis://", "rediss://")
@@ -174,6 +181,8 @@ class LineConfig(BaseModel):
     queued_note: str = ""
     """Told to the client when `auto_assign` finds nobody online ("": nothing)."""
     autostart: list[AutostartRuleConfig] = Field(default_factory=list)
+    rating: bool = False
+    """Ask the client "How did we do?" (1–5 buttons) when a session is closed (SPEC §14)."""
 
     @field_validator("id")
     @classmethod
@@ -249,6 +258,8 @@ class Config(BaseModel):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     lines: list[LineConfig] = Field(default_factory=list)
     operators: list[OperatorConfig] = Field(default_factory=list)
+    replies: list[ReplyConfig] = Field(default_factory=list)
+    """Saved replies (SPEC §14): `/reply` in a session's thread or topic."""
 
     # Not from the TOML file (a file setting them gets "unknown key"):
     config_path: Path | None = Field(default=None, exclude=True)
@@ -271,7 +282,7 @@ class Config(BaseModel):
         if not (info.context or {}).get(SKIP_RULES):
             problems = check_rules(
                 self.server, self.slack, list(enumerate(self.lines)), list(enumerate(self.operators))
-            )
+            ) + check_replies(list(enumerate(self.replies)), {line.id for line in self.lines})
             if problems:
                 raise ValueError("; ".join(f"{format_key(path)}: {message}" for path, message in problems))
         return self
@@ -282,6 +293,9 @@ class Config(BaseModel):
 
     def operator(self, operator_id: str) -> OperatorConfig | None:
         return next((op for op in self.operators if op.id == operator_id), None)
+
+    def reply(self, reply_id: str) -> ReplyConfig | None:
+        return next((reply for reply in self.replies if reply.id == reply_id), None)
 
     def operator_by_slack(self, user_id: str) -> OperatorConfig | None:
         if not user_id:

@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from core.asks import ASK
 from core.blocks import BlockError, Blocks, render
 from core.bpmn.catalog import Catalog
 from core.bpmn.engine import BlockBridge, EngineError, UserTaskView, WorkflowRun
@@ -36,6 +37,7 @@ from core.model import (
 )
 from core.operators import Operators
 from core.outbox_actions import TaskCard
+from core.processes.asks import AsksMixin
 from core.processes.assignment import AUTOMATION, decide, names
 from core.processes.control import ControlMixin, InstanceSummary
 from core.processes.external import ExternalMixin
@@ -80,7 +82,7 @@ class ProcessParts:
     telemetry: Telemetry = NO_TELEMETRY
 
 
-class Processes(FormsMixin, ControlMixin, ExternalMixin, MessagesMixin):
+class Processes(FormsMixin, ControlMixin, AsksMixin, ExternalMixin, MessagesMixin):
     def __init__(self, parts: ProcessParts, catalog: Catalog, blocks: Blocks):
         self._store = parts.store
         self._config = parts.config
@@ -235,6 +237,8 @@ class Processes(FormsMixin, ControlMixin, ExternalMixin, MessagesMixin):
             return
         text = event.message.text
         waiting = await self._store.list_instances(status=[InstanceStatus.WAITING], session=event.session.number)
+        if await self._typed_answer(event, waiting):
+            return  # it answered a question (`linedesk.ask` with allow_text): no other wait takes it
         for candidate in waiting:
             if candidate.waiting_for != "client_message" or event.message.id <= candidate.seen_message:
                 continue
@@ -372,9 +376,15 @@ class Processes(FormsMixin, ControlMixin, ExternalMixin, MessagesMixin):
                 blocks = run.ready_blocks()
                 if not blocks:
                     return await self._settle(record, run, pending)
-                block = blocks[0]
+                block = next((b for b in blocks if not self._asked(record, b.task_id)), None)
+                if block is None:  # only a question put already: still waiting for its answer
+                    return await self._park(record, run, pending, None)
                 block_id = block.bpmn_id
                 args = {name: render(text, block.data) for name, text in block.inputs}
+                if block.topic == ASK:
+                    asked = await self._blocks.ask(args, record, block.task_id)
+                    record.current_task = block.bpmn_id
+                    return await self._park(record, run, [*pending, *asked.outbox], asked.ask)
                 outcome = await self._blocks.perform(block.topic, args, record, f"{record.id}:{block.task_id}")
                 result = {block.result_variable: outcome.result} if block.result_variable else {}
                 await asyncio.to_thread(run.complete, block.task_id, result)

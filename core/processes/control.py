@@ -68,6 +68,8 @@ def state_words(record: InstanceRecord, assignee_name: str | None) -> str:
             return "waiting for the client"
         if waiting == "timer":
             return "waiting for a timer"
+        if waiting.startswith("ask:"):
+            return "waiting for the client's answer"
         if waiting.startswith("worker:"):
             return f"waiting for a worker on topic {waiting.removeprefix('worker:')}"
         return "waiting for an event"

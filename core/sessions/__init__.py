@@ -8,7 +8,8 @@ One service per job, sharing the session locks (`locking.SessionLocks`) and the 
 - `undeliverable.Undeliverable` — a delivery the outbox gave up on, a client who blocked the bot;
 - `operator_messages.OperatorMessages` — operators' replies and notes, their edits and deletions;
 - `assignment.Assignment` — take, transfer, automatic assignment, an operator going offline;
-- `closing.Closing` — close, the idle check, spam.
+- `closing.Closing` — close, the idle check, spam;
+- `rating.Rating` — the client's rating after close.
 
 `Sessions` puts them together behind one object: what the adapters, blocks and the app call.
 """
@@ -31,6 +32,7 @@ from core.sessions.intake import ALBUM_CLAIM_TTL, ALBUM_WAIT, ClientIntake
 from core.sessions.locking import SessionLocks
 from core.sessions.operator_messages import NOTE_PREFIX, OperatorMessages
 from core.sessions.outbound import OutboundSessions
+from core.sessions.rating import Rated, Rating
 from core.sessions.undeliverable import Undeliverable
 
 __all__ = [
@@ -45,6 +47,8 @@ __all__ = [
     "Closing",
     "OperatorMessages",
     "OutboundSessions",
+    "Rated",
+    "Rating",
     "SessionLocks",
     "SessionParts",
     "Sessions",
@@ -64,6 +68,7 @@ class Sessions:
         self.failed_deliveries = Undeliverable(parts, self.locks)
         self.operator_messages = OperatorMessages(parts, self.locks)
         self.closing = Closing(parts, self.locks, self.assignment)
+        self.rating = Rating(parts, self.locks)
 
     async def get(self, number: int) -> Session | None:
         return await self._parts.store.get_session(number)
@@ -71,6 +76,9 @@ class Sessions:
     async def require(self, number: int) -> Session:
         """The session, or a refusal saying it does not exist."""
         return await require(self._parts.store, number)
+
+    async def client_of(self, session: Session) -> Client | None:
+        return await self._parts.store.get_client(session.client_id)
 
     def slack_dm_line(self) -> LineConfig | None:
         """The line Slack users open sessions on by writing to the app in a DM (`slack_dm`), if any."""
@@ -125,3 +133,6 @@ class Sessions:
 
     async def close_idle(self) -> int:
         return await self.closing.close_idle()
+
+    async def rate(self, number: int, client_id: str, rating: int) -> Rated:
+        return await self.rating.rate(number, client_id, rating)

@@ -8,7 +8,7 @@ import logging
 from core.config import OperatorConfig
 from core.courier import to_desk
 from core.errors import Refusal
-from core.events import OperatorStatusChanged
+from core.events import OperatorStatusChanged, SessionAssigned
 from core.model import AuthorKind, Message, OperatorStatus, Session, SessionStatus
 from core.outbox_actions import RefreshCard
 from core.refs import RefSpace
@@ -39,7 +39,8 @@ class Assignment(SessionService):
             session = await self._assign(session, operator, f"✋ {operator.name} took the session.")
             if session.assignee != operator.id:  # they went offline while taking it
                 raise Refusal("You are offline: you cannot take sessions. Type /status online first.", "offline")
-            return session
+        await self._publish_assigned(session)
+        return session
 
     async def transfer(self, number: int, operator_id: str, to_operator_id: str | None) -> Session:
         """Hand the session to another operator of the line, or back to the queue (`to_operator_id` None)."""
@@ -61,7 +62,17 @@ class Assignment(SessionService):
                 raise Refusal(f"{target.name} is offline.", "target_offline")
             if session.assignee == target.id:
                 return session
-            return await self._assign(session, target, f"➡ {operator.name} transferred the session to {target.name}.")
+            session = await self._assign(
+                session, target, f"➡ {operator.name} transferred the session to {target.name}."
+            )
+        await self._publish_assigned(session)
+        return session
+
+    async def _publish_assigned(self, session: Session) -> None:
+        """`session.assigned`, once the session's turn is over (its auto-start may act on the session)."""
+        client = await self._store.get_client(session.client_id)
+        if session.assignee is not None and client is not None:
+            await self._bus.publish(SessionAssigned(session=session, client=client, assignee=session.assignee))
 
     async def may_hold(self, operator_id: str | None, line_id: str) -> bool:
         """Whether `operator_id` may hold an active session of the line: they serve it and are not offline."""
@@ -82,7 +93,7 @@ class Assignment(SessionService):
             return await self.unassign(session, f"↩ {operator.name} went offline: the session is back in the queue.")
         await self._operators.remember_session(operator.id, session.number)
         outbox = self._courier.desk_entries(session, RefreshCard(**to_desk(session))) + self._courier.notice(
-            session, notice
+            session, notice, aside=True
         )
         line = self._config.line(session.line_id)
         client = await self._store.get_client(session.client_id)
@@ -108,7 +119,8 @@ class Assignment(SessionService):
         session.updated_at = self._clock.now()
         await self._store.save_session(session)
         await self._courier.send(
-            self._courier.desk_entries(session, RefreshCard(**to_desk(session))) + self._courier.notice(session, notice)
+            self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
+            + self._courier.notice(session, notice, aside=True)
         )
         return session
 
@@ -121,10 +133,11 @@ class Assignment(SessionService):
         moment — on one linedesk or several — do not all see the same operator as the least busy."""
         async with self._locks.session(session.number):
             fresh = await self.require(session.number)
+            assigned = False
             # a chosen operator who goes offline at that moment gets it back off (`_assign`): choose again
             for _ in range(len(self._operators.of_line(fresh.line_id)) + 1):
                 if fresh.assignee is not None or fresh.status != SessionStatus.QUEUED:
-                    return fresh
+                    break
                 async with self._locks.line(fresh.line_id):
                     chosen = await self._least_busy(fresh.line_id)
                     if chosen is None:
@@ -135,9 +148,12 @@ class Assignment(SessionService):
                         {"at": self._clock.now(), "seq": await self._store.next_number("assign")},
                     )
                     fresh = await self._assign(fresh, chosen, f"🤖 Assigned to {chosen.name} (auto-assign).")
+                    assigned = fresh.assignee is not None
             if fresh.assignee is None and fresh.status == SessionStatus.QUEUED:
                 await self._queued_note(fresh)
-            return fresh
+        if assigned:  # by this call
+            await self._publish_assigned(fresh)
+        return fresh
 
     async def _queued_note(self, session: Session) -> None:
         """Nobody took it: the client is told the line's `queued_note`, if it has one."""

@@ -80,7 +80,7 @@ class Closing(SessionService):
         await self._store.save_session(session)
         await self._courier.send(
             self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
-            + self._courier.notice(session, f"■ Session closed by {by}.")
+            + self._courier.notice(session, f"■ Session closed by {by}.", aside=True)
         )
         return session
 
@@ -102,7 +102,7 @@ class Closing(SessionService):
             await self._store.save_session(session)
             await self._courier.send(
                 self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
-                + self._courier.notice(session, f"🚫 {operator.name} marked the session as spam.")
+                + self._courier.notice(session, f"🚫 {operator.name} marked the session as spam.", aside=True)
             )
             return session
 
@@ -133,7 +133,7 @@ class Closing(SessionService):
             await self._store.save_session(session)
             await self._courier.send(
                 self._courier.desk_entries(session, RefreshCard(**to_desk(session)))
-                + self._courier.notice(session, notice)
+                + self._courier.notice(session, notice, aside=True)
             )
         line = self._config.line(session.line_id)
         if requeued and line is not None and line.auto_assign:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,15 @@ class FlakyStarter:
         self.started: list[str] = []
         self.fail_next = True
 
-    async def start(self, process_id: str, session: Session | None, *, started_by: str, trigger: str) -> InstanceRecord:
+    async def start(
+        self,
+        process_id: str,
+        session: Session | None,
+        *,
+        started_by: str,
+        trigger: str,
+        extra: dict[str, Any] | None = None,
+    ) -> InstanceRecord:
         if self.fail_next:
             self.fail_next = False
             raise ConnectionError("store went away")

@@ -70,6 +70,6 @@ def test_broken_files_are_reported_and_the_rest_still_loads(tmp_path: Path) -> N
     assert "broken.bpmn:5: not valid XML: Opening and ending tag mismatch: oops line 4" in text
     assert "duplicate process id 'good'" in text
     assert "send.bpmn:5: [st] unsupported element bpmn:sendTask: use a service task" in text
-    assert "[mail] unknown block 'linedesk.mail': use one of linedesk.close_session" in text
+    assert "[mail] unknown block 'linedesk.mail': use one of linedesk.ask, linedesk.close_session" in text
     assert "[jv] service task with camunda:class: Java has no place here: use an external topic" in text
     assert "too deep" in text

@@ -85,6 +85,103 @@ async def test_waiters_go_in_order_and_urgent_ones_first() -> None:
     assert order == ["first", "mirror 0", "new session", "mirror 1", "mirror 2"]
 
 
+async def test_a_patient_waiter_lets_later_ones_go_first_until_its_patience_ends() -> None:
+    """The notice of a card action takes a send nobody else wants (at a load at the limit it adds no post of
+    its own), but a bucket that is never free holds it back for `patience` seconds at most."""
+    pacer = Pacer({"group": Rate(1, 0.05)})
+    order: list[str] = []
+
+    async def send(name: str, *, patient: bool = False) -> None:
+        await pacer.acquire([Draw("group", "g", patient=patient)])
+        order.append(name)
+
+    first = asyncio.create_task(send("first"))
+    await asyncio.sleep(0)
+    holder = asyncio.create_task(send("mirror 0"))  # holds the turn, waiting for the window
+    await asyncio.sleep(0)
+    notice = asyncio.create_task(send("notice", patient=True))
+    await asyncio.sleep(0)
+    mirrors = [asyncio.create_task(send(f"mirror {n}")) for n in (1, 2)]
+    await asyncio.gather(first, holder, notice, *mirrors)
+    assert order == ["first", "mirror 0", "mirror 1", "mirror 2", "notice"]
+
+    # a bucket that stays busy: after its patience the notice queues as it arrived, ahead of later mirrors
+    slow = Pacer({"group": Rate(1, 0.2)}, patience=0.3)
+    slow_order: list[str] = []
+
+    async def busy(name: str, *, patient: bool = False) -> None:
+        await slow.acquire([Draw("group", "g", patient=patient)])
+        slow_order.append(name)
+
+    head = asyncio.create_task(busy("head"))
+    await asyncio.sleep(0)
+    waiting_notice = asyncio.create_task(busy("notice", patient=True))
+    later: list[asyncio.Task[None]] = []
+    for n in range(6):  # a mirror every 0.1 s: the bucket (one per 0.2 s) is never free
+        later.append(asyncio.create_task(busy(f"mirror {n}")))
+        await asyncio.sleep(0.1)
+    await asyncio.gather(head, waiting_notice, *later)
+    assert slow_order.index("notice") < slow_order.index("mirror 5")
+    assert slow_order.index("notice") > 0
+
+
+async def test_a_hurried_patient_waiter_queues_as_it_arrived() -> None:
+    """Its session's next post waits behind the notice: the notice stops being patient at once."""
+    pacer = Pacer({"group": Rate(1, 0.2)})  # patience: the default 30 s
+    order: list[str] = []
+    hurry = asyncio.Event()
+
+    async def send(name: str, *, patient: bool = False) -> None:
+        await pacer.acquire([Draw("group", "g", patient=patient)], hurry if patient else None)
+        order.append(name)
+
+    head = asyncio.create_task(send("head"))
+    await asyncio.sleep(0)
+    holder = asyncio.create_task(send("holder"))  # holds the turn, waiting for the window
+    await asyncio.sleep(0)
+    tasks = [head, holder, asyncio.create_task(send("notice", patient=True))]
+    for n in range(6):
+        tasks.append(asyncio.create_task(send(f"mirror {n}")))
+        if n == 1:
+            hurry.set()
+        await asyncio.sleep(0.1)
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert order.index("notice") <= order.index("mirror 2")
+
+
+async def test_a_patient_waiter_never_holds_the_turn_while_the_window_is_full() -> None:
+    """Nobody waits, but the group's window is full: the notice lets the mirror that comes meanwhile have the
+    send that frees first (else, at a load at the limit, it would be a send more than the load)."""
+    pacer = Pacer({"group": Rate(2, 0.4)})
+    order: list[str] = []
+
+    async def send(name: str, *, patient: bool = False) -> None:
+        await pacer.acquire([Draw("group", "g", patient=patient)])
+        order.append(name)
+
+    await send("one")
+    await send("two")  # the window is full for 0.4 s
+    notice = asyncio.create_task(send("notice", patient=True))
+    await asyncio.sleep(0.1)
+    mirror = asyncio.create_task(send("mirror"))
+    await asyncio.wait_for(asyncio.gather(notice, mirror), 10)
+    assert order == ["one", "two", "mirror", "notice"]
+
+
+async def test_a_patient_waiter_leaves_a_per_minute_window_its_last_quarter() -> None:
+    """A group's window with room now may need every place later in its minute (a load at the limit): the
+    notice takes a place only while the window is at most three quarters full, else it waits (hurried: it goes)."""
+    pacer = Pacer({"group": Rate(4, 60.0)}, patience=0.3)
+    for _ in range(3):
+        await pacer.acquire([Draw("group", "g")])  # 3 of 4: room for one more, but not a spare one
+    hurry = asyncio.Event()
+    notice = asyncio.create_task(pacer.acquire([Draw("group", "g", patient=True)], hurry))
+    await asyncio.sleep(0.1)
+    assert not notice.done()
+    hurry.set()  # its session's next post queued behind it: it takes the last place
+    assert await asyncio.wait_for(notice, 5) is True
+
+
 async def test_the_outbox_reservation_is_spent_by_the_next_call_and_only_once() -> None:
     pacer = Pacer({"chat": Rate(2, 60.0)})
     draw = Draw("chat", "1")

@@ -12,7 +12,7 @@ import pytest
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.admin import AutostartRules
+from adapters.slack.admin import LINES_PER_PAGE, AutostartRules
 from adapters.slack.home import HOME_IDS, STATUS, SlackHome
 from adapters.slack.tracking import SlackListeners
 from core.autostart import Autostart
@@ -235,7 +235,7 @@ async def test_the_home_stays_within_100_blocks_with_many_lines_and_problems(tmp
         )
         client = AsyncWebClient(token="xoxb-test")
         seen: list[str] = []
-        for page in range(3):
+        for page in range(-(-25 // LINES_PER_PAGE)):
             view = await home.view(client, operators.get("anna"), page=page, notice="Not changed: something")
             assert BlockKitLimits().view(view) == []
             assert len(view["blocks"]) <= 100

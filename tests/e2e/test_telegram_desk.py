@@ -11,7 +11,7 @@ from typing import Any
 
 from adapters.telegram.desk.picker_keyboard import PickProcess, process_key
 from adapters.telegram.desk.topic_forms import FORM_REF, FormButton
-from core.autostart import RuleAuthor
+from core.autostart import EVENTS, RuleAuthor
 from core.model import InstanceStatus, SessionStatus
 from sandboxes.rig import ANNA, BORIS, CARL, IVAN, OLGA, SALES_TOKEN, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
 from tests.support.bpmn import block, field, user_task, write_process
@@ -608,17 +608,12 @@ async def test_autostart_in_the_desk_group_is_for_admins(rig: Rig) -> None:
 
     await writes(rig, ANNA, "/autostart", session=None)
     menu = general(rig)[-1]
-    assert menu["text"].splitlines()[:4] == [
+    assert menu["text"].splitlines()[: 1 + len(EVENTS)] == [
         "⚙ Automatic start · Support",
-        "• session.created → none",
-        "• message.received → none",
-        "• session.closed → none",
+        *(f"• {event} → none" for event in EVENTS),
     ]
-    assert [[b["text"] for b in row] for row in rows(menu)] == [
-        ["Choose process · session.created"],
-        ["Choose process · message.received"],
-        ["Choose process · session.closed"],
-    ]
+    assert "• session.rated → none" in menu["text"] and "• session.assigned → none" in menu["text"]
+    assert [[b["text"] for b in row] for row in rows(menu)] == [[f"Choose process · {event}"] for event in EVENTS]
     refused = await click(rig, CARL, menu, "Choose process · session.created")
     assert refused == {**refused, "text": "Not changed: Only admins can change automatic start.", "show_alert": True}
 
@@ -682,6 +677,9 @@ async def test_command_menus_are_registered_at_start(rig: Rig) -> None:
         "sessions",
         "transfer",
         "processes",
+        "transcript",
+        "history",
+        "reply",
         "spam",
         "unspam",
     ]

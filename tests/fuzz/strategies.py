@@ -478,6 +478,7 @@ DESK_COMMANDS = (
     "sessions",
     "cancel",
     "autostart",
+    "reply",
     "start",
     "nonsense",
 )

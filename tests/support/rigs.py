@@ -61,8 +61,9 @@ async def drop_redis_prefix(prefix: str) -> None:
 
 
 @asynccontextmanager
-async def store_rig(store: str, tmp_path: Path, **options: Any) -> AsyncIterator[Rig]:
-    """A started rig on SQLite or on a fresh Redis key prefix (removed afterwards); skips without Redis."""
+async def store_rig(store: str, tmp_path: Path, processes: Path = PROCESSES, **options: Any) -> AsyncIterator[Rig]:
+    """A started rig on SQLite or on a fresh Redis key prefix (removed afterwards); skips without Redis.
+    `processes`: the process folder (default: the repository's)."""
     store_url = None
     prefix = f"linedesk-test-{uuid.uuid4().hex[:8]}:"
     if store == "redis":
@@ -70,7 +71,7 @@ async def store_rig(store: str, tmp_path: Path, **options: Any) -> AsyncIterator
         if reason:
             pytest.skip(reason)
         store_url = f"{REDIS_URL}?prefix={prefix}"
-    stage = Rig(tmp_path, PROCESSES, store_url=store_url, limits=Limits.off(), **options)
+    stage = Rig(tmp_path, processes, store_url=store_url, limits=Limits.off(), **options)
     await stage.start()
     try:
         yield stage

@@ -3,9 +3,10 @@ private chat with a line's bot).
 
 In a session's topic an operator's message goes to the client (`//` notes stay internal) unless a
 form of theirs is open there, in which case it answers the form. Commands: /status, /startprocess,
-/close, /transfer NAME|queue, /processes, /spam, /unspam, /sessions (also in a private chat with the bot), /cancel,
-/autostart (admins). Every button payload is re-checked here and in core: the button's topic must be
-the session it names, the process must resolve in the catalog, the clicker must be allowed to do it.
+/close, /transfer NAME|queue, /processes, /reply [ID], /transcript [client], /history, /spam, /unspam,
+/sessions (also in a private chat with the bot), /cancel, /autostart (admins). Every button payload is
+re-checked here and in core: the button's topic must be the session it names, the process must resolve
+in the catalog, the clicker must be allowed to do it.
 
 One router per concern, composed by `desk_router`; `middleware.DeskContext` resolves the operator and
 the topic's session once per update; a refused action reaches the operator through the one error
@@ -16,7 +17,19 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from adapters.telegram.desk import admin, cards, commands, control, errors, forms, picker, topics, transfer
+from adapters.telegram.desk import (
+    admin,
+    cards,
+    commands,
+    control,
+    errors,
+    forms,
+    picker,
+    saved_replies,
+    topics,
+    transcripts,
+    transfer,
+)
 from adapters.telegram.desk.commands import register_commands
 from adapters.telegram.desk.errors import MarkRefusals
 from adapters.telegram.desk.middleware import Desk, DeskContext
@@ -39,8 +52,10 @@ def desk_router(config: Config) -> Router:
         commands.build(),
         transfer.build(),
         control.build(),
+        transcripts.build(),
         picker.build(),
         admin.build(),
+        saved_replies.build(),
         forms.build(),
         topics.build(),
         cards.build(),

@@ -47,6 +47,9 @@ DESK_COMMANDS = [
     BotCommand(command="sessions", description="Your active sessions and the queue, with links to their topics"),
     BotCommand(command="transfer", description="Hand this topic's session over: /transfer NAME or /transfer queue"),
     BotCommand(command="processes", description="This topic's processes: cancel, reassign or retry them"),
+    BotCommand(command="transcript", description="The session as a file here; /transcript client: to the client"),
+    BotCommand(command="history", description="The client's earlier sessions with their first message"),
+    BotCommand(command="reply", description="Saved replies: /reply for the list, /reply ID to send one"),
     BotCommand(command="spam", description="Mark this topic's session as spam"),
     BotCommand(command="unspam", description="Unmark spam: the session gets its previous state back"),
 ]
