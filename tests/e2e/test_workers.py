@@ -41,8 +41,9 @@ async def test_fetch_lock_and_complete_with_typed_variables(wrig: WorkerRig) -> 
     assert task["variables"]["session_id"] == {"value": 1, "type": "Integer", "valueInfo": {}}
     assert task["variables"]["client_name"]["type"] == "String"
     assert await in_thread(worker.fetch_and_lock, CHARGE) == []  # locked: nobody gets it twice
-    summary = (await wrig.desk.processes.session_instances(1))[0]  # type: ignore[union-attr]
-    assert "locked by worker worker-1 until" in summary.state
+    listed = await wrig.slash(ANNA, "/processes", "1")  # the desk's list of the session's instances
+    shown = " ".join(b["text"]["text"] for b in listed.json["blocks"] if b["type"] == "section")
+    assert "locked by worker worker-1 until" in shown and f"(topic {CHARGE})" in shown
     typed = {
         "amount": {"value": "30 EUR", "type": "String"},
         "receipt": {"value": 7, "type": "Integer"},
@@ -85,8 +86,10 @@ async def test_failure_with_retries_then_success(wrig: WorkerRig) -> None:
     worker = wrig.worker("flaky")
     [task] = await in_thread(worker.fetch_and_lock, CHARGE)
     assert await in_thread(worker.failure, task["id"], "bank timeout", "trace…", 2, 1500) is True
-    summary = (await wrig.desk.processes.session_instances(1))[0]  # type: ignore[union-attr]
-    assert "worker flaky failed: bank timeout" in summary.state and "2 retries left" in summary.state
+    listed = await wrig.slash(ANNA, "/processes", "1")
+    shown = " ".join(b["text"]["text"] for b in listed.json["blocks"] if b["type"] == "section")
+    assert f"waiting for a worker on topic {CHARGE}" in shown
+    assert "worker flaky failed: bank timeout" in shown and "2 retries left" in shown
     assert await in_thread(worker.fetch_and_lock, CHARGE) == []  # not before retryTimeout
     await asyncio.sleep(1.7)
     [again] = await in_thread(worker.fetch_and_lock, CHARGE)
