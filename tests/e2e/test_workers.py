@@ -160,3 +160,20 @@ async def test_the_readme_worker_serves_a_topic(wrig: WorkerRig) -> None:
     assert any(text.startswith("Charged 12 EUR, receipt R-") for text in wrig.client_chat(IVAN))
     status, instances = await wrig.get("/external-task")
     assert status == 200 and instances == []
+
+
+async def test_a_worker_serves_a_parallel_branch_while_a_user_task_waits(wrig: WorkerRig) -> None:
+    record = await run_for_ivan(wrig, "Review and ship")
+    assert record.waiting_for == "user_task" and wrig.slack.modal(ANNA.slack_user) is not None
+    worker = wrig.worker("labels")
+    [task] = await in_thread(worker.fetch_and_lock, "shipping.label")
+    assert task["activityId"] == "label" and task["processInstanceId"] == record.id
+    await in_thread(worker.complete, task["id"], {"label": "L-1"})
+    await wrig.settle()
+    middle = await wrig.instance(record.id)
+    assert middle.status == InstanceStatus.WAITING and middle.waiting_for == "user_task" and middle.worker_tasks == []
+    await wrig.submit(ANNA, {})
+    record = await wrig.instance(record.id)
+    assert record.status == InstanceStatus.COMPLETED, (record.status, record.error)
+    status, variables = await wrig.get(f"/process-instance/{record.id}/variables")
+    assert status == 200 and variables["label"]["value"] == "L-1"
