@@ -53,6 +53,7 @@ from core.store.redis.outbox import OutboxMixin
 from core.store.redis.pacing import PacingMixin
 from core.store.redis.refs import RefsMixin
 from core.store.redis.sessions import SessionsMixin
+from core.store.redis.signals import SignalsMixin
 
 __all__ = [
     "CALL_TIMEOUT",
@@ -76,5 +77,6 @@ class RedisStore(
     OutboxMixin,
     RefsMixin,
     PacingMixin,
+    SignalsMixin,
 ):
     """The Redis store, one mixin per concern over `RedisBase`'s client (see the modules)."""
