@@ -1,8 +1,8 @@
 """The corpus of public Camunda 7 models (tests/fixtures/camunda, origins in ORIGINS.md): for every model, what
 linedesk does with it today, exactly. `linedesk check-config` either refuses it, naming file, line, element and
-what to do instead, or accepts it; an accepted model is run end to end over HTTP — from a session, or through the Camunda REST API
-(§12) where it starts by a message or waits for workers — so no model passes check-config and then fails
-unnoticed at run time."""
+what to do instead, or accepts it; an accepted model is run end to end over HTTP — from a session, or through
+the Camunda REST API (§12) where it starts by a message or waits for workers — so no model passes check-config
+and then fails unnoticed at run time."""
 
 from __future__ import annotations
 
