@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bots.app import Linedesk
+from bots.demo_team import TEAM_CONFIG, team_act
 from bots.init import package_processes_dir
 from bots.transcript import Transcript, color_enabled, printable
 from core.links import LinkKind
@@ -308,6 +309,7 @@ async def _play(rig: Rig, show: Transcript) -> None:
     await _room_in_the_telegram_desk(rig, show)
     await _telegram_desk(rig, show)
     await _duplicates_and_forgeries(rig, show)
+    await team_act(rig, show)
 
 
 async def _duplicates_and_forgeries(rig: Rig, show: Transcript) -> None:
@@ -457,7 +459,7 @@ async def run_demo(
     started = time.perf_counter()
     show.intro()
     with tempfile.TemporaryDirectory(prefix="linedesk-demo-") as folder:
-        rig = _LimitedRig(Path(folder), package_processes_dir())
+        rig = _LimitedRig(Path(folder), package_processes_dir(), extra_line_config=TEAM_CONFIG)
         await rig.start()
         try:
             await _play(rig, show)

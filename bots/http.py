@@ -14,6 +14,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
+from adapters.engine_rest.routes import EngineRest
 from adapters.slack.gate import Refused, RequestGate
 from adapters.slack.shapes import checked_bolt_request
 from adapters.telegram.inbound import TelegramInbound
@@ -93,6 +94,7 @@ def build_web_app(desk: Desk) -> web.Application:
     app.router.add_get("/api/instances/{instance_id}", api.instance)
     app.router.add_get("/api/items/{app}", api.items)
     app.router.add_get("/api/report", api.report)
+    EngineRest(desk.config, desk.store, desk.clock, desk.processes).add_routes(app)  # SPEC §12
     return app
 
 

@@ -168,6 +168,10 @@ class InstanceRecord(Record):
     later ones (not the message whose arrival started it)."""
     created_at: float = 0.0
     updated_at: float = 0.0
+    worker_tasks: list[str] = Field(default_factory=list)
+    """Ids of the external tasks the instance waits on for workers (SPEC §12; `core.workers`)."""
+    business_key: str | None = None
+    """Camunda's business key: the session number, or the one given when started over REST without a session."""
 
 
 class OutboxEntry(Record):

@@ -104,9 +104,11 @@ PLATFORM_RATES: Mapping[str, Rate] = {
 class Windows(Protocol):
     """The recent sends of each bucket, wherever they are kept."""
 
-    async def take(self, bucket: str, rate: Rate, cost: int) -> float:
+    async def take(self, bucket: str, rate: Rate, cost: int, spare: Rate | None = None) -> float:
         """Record `cost` sends now if the window has room (0.0); else record nothing and say how many
-        seconds until it would have (a paused bucket: until the pause ends)."""
+        seconds until it would have (a paused bucket: until the pause ends). `spare` (a sliding window's
+        only): also no more than `spare.count` sends in the last `spare.per` seconds — the bucket's recent
+        pace below its limit, so that a send now is one the load does not need."""
 
     async def pause(self, bucket: str, seconds: float) -> None:
         """Nothing more from `bucket` for `seconds` (the platform said so)."""
@@ -122,7 +124,7 @@ class MemoryWindows:
         self._paused: dict[str, float] = {}
         self._max_buckets = max_buckets
 
-    async def take(self, bucket: str, rate: Rate, cost: int) -> float:
+    async def take(self, bucket: str, rate: Rate, cost: int, spare: Rate | None = None) -> float:
         now = self._now()
         paused = self._paused.get(bucket, 0.0) - now
         if paused > 0:
@@ -145,10 +147,15 @@ class MemoryWindows:
             sends.popleft()
         cost = min(cost, rate.count)  # more than a window holds goes out when the window is empty
         over = len(sends) + cost - rate.count
-        if over <= 0:
-            sends.extend([now] * cost)
-            return 0.0
-        return max(sends[over - 1] + rate.per - now, 0.001)
+        if over > 0:
+            return max(sends[over - 1] + rate.per - now, 0.001)
+        if spare is not None:
+            recent = [at for at in sends if at > now - spare.per]
+            over = len(recent) + cost - spare.count
+            if over > 0 and recent:  # (more than `spare` allows at all: not a reason to wait)
+                return max(recent[min(over, len(recent)) - 1] + spare.per - now, 0.001)
+        sends.extend([now] * cost)
+        return 0.0
 
     async def pause(self, bucket: str, seconds: float) -> None:
         self._paused[bucket] = max(self._paused.get(bucket, 0.0), self._now() + seconds)
@@ -225,14 +232,15 @@ class Pacer:
             return not (hurry is not None and hurry.is_set()) and loop.time() < deadline
 
         # a window counted per minute that has room now may still need every place later in the minute: a
-        # patient send takes a place only while the window is at most three quarters full
-        spare = rate if rate.burst else Rate(max(1, rate.count * 3 // 4), rate.per)
+        # patient send takes a place only while the bucket's recent pace (its last quarter of a window) is
+        # under three quarters of its limit. A token bucket's free send is spare as it is: it refills.
+        spare = None if rate.burst else Rate(max(1, rate.count * 3 // 16), rate.per / 4)
         waited = False
         while True:
             priority = _PATIENT if patient() else _NORMAL
             waited = await turns.enter(priority, hurry, max(0.0, deadline - loop.time())) or waited
             try:
-                while (wait := await self._windows.take(bucket, spare if patient() else rate, draw.cost)) > 0:
+                while (wait := await self._windows.take(bucket, rate, draw.cost, spare if patient() else None)) > 0:
                     waited = True
                     if patient():
                         break  # let the others by; look again when the window has room

@@ -33,6 +33,9 @@ class RefSpace(StrEnum):
     """process id → {"definition", "anchor", "last", "runs"}: a timer start event's schedule — the definition
     it was computed from, when linedesk first saw it, when it last started the process and how often
     (`core.processes.schedule`)."""
+    EXTERNAL_TASK = "process.external_task"
+    """external task id → an `core.workers.records.ExternalTask`: its topic and what workers did to it (lock,
+    failures, retries); the lock itself is the store claim `external-task:<id>` held by the worker's id."""
     ASK = "process.ask"
     """an ask's id → the question a `linedesk.ask` block put to a client (`core.asks.AskRecord`): its buttons
     carry the id."""

@@ -1,29 +1,34 @@
 """The corpus of public Camunda 7 models (tests/fixtures/camunda, origins in ORIGINS.md): for every model, what
 linedesk does with it today, exactly. `linedesk check-config` either refuses it, naming file, line, element and
-what to do instead, or accepts it; an accepted model is run end to end from a session over HTTP, or — where it
-needs a §11 feature still being built — marked xfail(strict) with that feature named, so no model passes
-check-config and then fails unnoticed at run time."""
+what to do instead, or accepts it; an accepted model is run end to end over HTTP — from a session, or through
+the Camunda REST API (§12) where it starts by a message or waits for workers — so no model passes check-config
+and then fails unnoticed at run time."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
+import aiohttp
 import pytest
+from camunda.client.external_task_client import ExternalTaskClient
 
 from bots.cli import main
-from core.model import InstanceStatus
+from core.model import InstanceRecord, InstanceStatus
 from sandboxes.limits import Limits
 from sandboxes.rig import ANNA, DESK_CHANNEL, Rig
 from tests.support.cli import EXAMPLE_ENV, example_folder
-from tests.support.flows import run_for_ivan
+from tests.support.flows import open_session_with_anna_online, run_for_ivan
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fixtures" / "camunda"
 ENV = EXAMPLE_ENV
+ADMIN_TOKEN = "corpus-admin-token"
 
 JAVA = "Java has no place here: use an external topic"
 SCRIPT = "rewrite it in Python or as an external task (§12)"
@@ -104,15 +109,22 @@ REFUSED: dict[str, list[tuple[int, str, str]]] = {
 }
 
 
+class Rest(Enum):
+    WORKERS = "workers serve its external tasks (fetchAndLock / complete)"
+    MESSAGE = "POST /engine-rest/message reaches its waiting catch events"
+    MESSAGE_START = "POST /engine-rest/message starts it (a message start event) in session #1"
+
+
 @dataclass(frozen=True)
 class Run:
     """An accepted model, run from a session: the name in the picker, what Anna submits task by task, the
-    variables the instance ends with; `needs`: the §11/§12 feature it waits for (then xfail, strict)."""
+    variables the instance ends with; `rest`: what §12 does to it (workers serve its external tasks, a message
+    reaches its catch events, or a message starts it in session #1 instead of the picker)."""
 
     name: str
     forms: list[dict[str, str]] = field(default_factory=list)
     variables: dict[str, object] = field(default_factory=dict)
-    needs: str | None = None
+    rest: Rest | None = None
     notes: tuple[str, ...] = ()
 
 
@@ -122,7 +134,7 @@ ACCEPTED: dict[str, Run] = {
     "platform_two_end_events": Run("process"),
     "platform_exclusive_catch_concurrent": Run(
         "exclusive",
-        needs="§12 message correlation (POST /engine-rest/message)",
+        rest=Rest.MESSAGE,
         notes=(
             "[intermediateCatchEvent1] \"intermediateThrowEvent1\" message catch 'testMessage1': waits for POST",
             "[intermediateCatchEvent2] \"intermediateThrowEvent2\" message catch 'testMessage1': waits for POST",
@@ -130,7 +142,7 @@ ACCEPTED: dict[str, Run] = {
     ),
     "platform_assert_external_task": Run(
         "Test Process",
-        needs="§12 external task workers (fetchAndLock / complete)",
+        rest=Rest.WORKERS,
         notes=tuple(f"[ExternalTask_{n}] served by external workers: topic External_{n}" for n in range(1, 5)),
     ),
     "ex_junit5_test_process": Run("testProcess", forms=[{}]),
@@ -164,7 +176,7 @@ ACCEPTED: dict[str, Run] = {
     "ex_message_start": Run(
         "Message_Start_Process",
         forms=[{}],
-        needs="§12 message start events started through POST /engine-rest/message",
+        rest=Rest.MESSAGE_START,
         notes=("[StartEvent_1] message start 'instantiationMessage': started through REST (§12)",),
     ),
 }
@@ -233,7 +245,7 @@ async def corpus_rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIte
     shutil.copy(CORPUS / f"{model}.bpmn", folder / f"{model}.bpmn")
     for form in CORPUS.glob("*.form"):
         shutil.copy(form, folder / form.name)
-    rig = Rig(tmp_path, folder, limits=Limits.off())
+    rig = Rig(tmp_path, folder, limits=Limits.off(), admin_token=ADMIN_TOKEN)
     await rig.start()
     try:
         yield rig
@@ -242,14 +254,49 @@ async def corpus_rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIte
 
 
 def _params() -> list[object]:
-    return [
-        pytest.param(
-            model,
-            marks=[pytest.mark.xfail(strict=True, reason=f"{run.needs} — in progress")] if run.needs else [],
-            id=model,
-        )
-        for model, run in sorted(ACCEPTED.items())
-    ]
+    return [pytest.param(model, id=model) for model in sorted(ACCEPTED)]
+
+
+async def _serve_workers(rig: Rig, instance_id: str) -> None:
+    """A worker of every topic completes tasks until the instance has none left (parallel ones included)."""
+    worker = ExternalTaskClient(
+        "corpus", f"{rig.url}/engine-rest", {"auth_bearer": {"access_token": ADMIN_TOKEN}, "asyncResponseTimeout": 0}
+    )
+    topics = [f"External_{n}" for n in range(1, 5)]
+    for _ in range(10):
+        tasks = await asyncio.to_thread(worker.fetch_and_lock, topics)
+        for task in tasks:
+            assert task["processInstanceId"] == instance_id
+            assert await asyncio.to_thread(worker.complete, task["id"], {task["topicName"]: "done"})
+        await rig.settle()
+        if not tasks:
+            return
+
+
+async def _message(rig: Rig, body: dict[str, object]) -> dict[str, object]:
+    """POST /engine-rest/message with the result asked for; the one result."""
+    body = {**body, "resultEnabled": True}
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{rig.url}/engine-rest/message", json=body, headers=headers) as r,
+    ):
+        assert r.status == 200, await r.text()
+        [result] = await r.json()
+    await rig.settle()
+    return dict(result)
+
+
+async def _started(rig: Rig, run: Run) -> InstanceRecord:
+    """The instance of session #1: from the picker, or by its message start event."""
+    if run.rest != Rest.MESSAGE_START:
+        return await run_for_ivan(rig, run.name)
+    await open_session_with_anna_online(rig)
+    result = await _message(rig, {"messageName": "instantiationMessage", "businessKey": "1"})
+    assert result["resultType"] == "ProcessDefinition"
+    assert rig.desk is not None
+    [record] = await rig.desk.store.list_instances(session=1)
+    return record
 
 
 @pytest.mark.parametrize("corpus_rig", _params(), indirect=True)
@@ -259,8 +306,12 @@ async def test_an_accepted_model_runs_end_to_end_from_a_session(
     model = request.node.callspec.id
     run = ACCEPTED[model]
     rig = corpus_rig
-    record = await run_for_ivan(rig, run.name)
+    record = await _started(rig, run)
     assert rig.desk is not None
+    if run.rest == Rest.WORKERS:
+        await _serve_workers(rig, record.id)
+    if run.rest == Rest.MESSAGE:  # two catch events wait for one message: `all` reaches both, as in Camunda
+        await _message(rig, {"messageName": "testMessage1", "businessKey": "1", "all": True})
     for values in run.forms:
         modal = rig.slack.modal(ANNA.slack_user)
         if modal is None:  # a task for nobody linedesk knows: it falls back to the line; Anna takes it
@@ -276,5 +327,6 @@ async def test_an_accepted_model_runs_end_to_end_from_a_session(
     assert record.status == InstanceStatus.COMPLETED, (record.status, record.error, record.waiting_for)
     variables = await rig.desk.processes.variables(record.id)
     assert {k: variables.get(k) for k in run.variables} == run.variables
-    assert any(f"{run.name} started by Anna" in text for text in await rig.desk_thread(1))
+    starter = "automation (rest)" if run.rest == Rest.MESSAGE_START else "Anna"
+    assert any(f"started by {starter}" in text for text in await rig.desk_thread(1))
     assert not any("failed" in text for text in await rig.desk_thread(1))

@@ -20,6 +20,7 @@ from core.config.errors import KeyPath
 
 ENV_CONFIG = "LINEDESK_CONFIG"
 ENV_ADMIN_TOKEN = "LINEDESK_ADMIN_TOKEN"
+ENV_WORKER_TOKEN = "LINEDESK_WORKER_TOKEN"
 ENV_LOG_FORMAT = "LINEDESK_LOG_FORMAT"
 
 # Environment variables that override a key of the file (SPEC §3), in that order.
@@ -78,6 +79,7 @@ def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[
             table[key] = value
             env_source[(section, key)] = name
     data["admin_token"] = environ.get(ENV_ADMIN_TOKEN, "")
+    data["worker_token"] = environ.get(ENV_WORKER_TOKEN, "")
     log_format = environ.get(ENV_LOG_FORMAT, "").strip().lower()
     if log_format:
         data["log_format"] = log_format

@@ -34,7 +34,7 @@ _WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _STORE_SCHEMES = ("sqlite:///", "redis://", "rediss://")
 
 # Fields of `Config` that come from outside the TOML file: the file may not set them.
-NOT_FROM_FILE = frozenset({"config_path", "base_dir", "admin_token", "log_format"})
+NOT_FROM_FILE = frozenset({"config_path", "base_dir", "admin_token", "worker_token", "log_format"})
 # Validation context flag: the loader runs the rules itself, per item, to report all problems.
 SKIP_RULES = "linedesk_skip_rules"
 
@@ -279,6 +279,8 @@ class Config(BaseModel):
     """The config file's folder: relative paths in the config are relative to it."""
     admin_token: str = Field(default="", repr=False, exclude=True)
     """LINEDESK_ADMIN_TOKEN: bearer token of the admin HTTP API."""
+    worker_token: str = Field(default="", repr=False, exclude=True)
+    """LINEDESK_WORKER_TOKEN: bearer token of the Camunda REST API for workers (`/engine-rest`, SPEC §12)."""
     log_format: Literal["text", "json"] = Field(default="text", exclude=True)
     """LINEDESK_LOG_FORMAT."""
 

@@ -40,10 +40,13 @@ from core.outbox_actions import TaskCard
 from core.processes.asks import AsksMixin
 from core.processes.assignment import AUTOMATION, decide, names
 from core.processes.control import ControlMixin, InstanceSummary
+from core.processes.external import ExternalMixin
 from core.processes.forms import FormsMixin, InstanceBusy, Submission
+from core.processes.messages import MessagesMixin
 from core.processes.schedule import Schedule
 from core.store.base import Store
 from core.telemetry import NO_TELEMETRY, Telemetry
+from core.workers.bell import SIGNAL, Bell
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,7 @@ class ProcessParts:
     telemetry: Telemetry = NO_TELEMETRY
 
 
-class Processes(FormsMixin, ControlMixin, AsksMixin):
+class Processes(FormsMixin, ControlMixin, AsksMixin, ExternalMixin, MessagesMixin):
     def __init__(self, parts: ProcessParts, catalog: Catalog, blocks: Blocks):
         self._store = parts.store
         self._config = parts.config
@@ -93,6 +96,8 @@ class Processes(FormsMixin, ControlMixin, AsksMixin):
         self._timers_running = False
         self.schedule = Schedule(self._store, self._clock, catalog, self, AUTOMATION)
         """Timer start events: processes started on schedule (`core.processes.schedule`)."""
+        self.worker_bell = Bell()
+        """Rung when an instance starts waiting for workers: idle long polls wake (`core.workers`)."""
 
     # --- starting -------------------------------------------------------------------------
     async def start_manual(
@@ -140,9 +145,12 @@ class Processes(FormsMixin, ControlMixin, AsksMixin):
         started_by: str,
         trigger: str,
         extra: dict[str, Any] | None = None,
+        business_key: str | None = None,
     ) -> InstanceRecord:
         try:
-            return await self._start(process_id, session, started_by=started_by, trigger=trigger, extra=extra)
+            return await self._start(
+                process_id, session, started_by=started_by, trigger=trigger, extra=extra, business_key=business_key
+            )
         except Refusal:
             self._telemetry.process_start(trigger, "refused")
             raise
@@ -155,6 +163,7 @@ class Processes(FormsMixin, ControlMixin, AsksMixin):
         started_by: str,
         trigger: str,
         extra: dict[str, Any] | None = None,
+        business_key: str | None = None,
     ) -> InstanceRecord:
         entry = self.catalog.get(process_id)
         if entry is None:
@@ -170,8 +179,9 @@ class Processes(FormsMixin, ControlMixin, AsksMixin):
             process_id=entry.id,
             process_name=entry.name,
             session=session.number if session else None,
-            line_id=session.line_id if session else None,
-            client_id=session.client_id if session else None,
+            line_id=session.line_id if session else (extra or {}).get("line"),
+            client_id=session.client_id if session else (extra or {}).get("client"),
+            business_key=str(session.number) if session else business_key,
             started_by=started_by,
             trigger=trigger,
             status=InstanceStatus.RUNNING,
@@ -393,7 +403,7 @@ class Processes(FormsMixin, ControlMixin, AsksMixin):
     async def _settle(self, record: InstanceRecord, run: WorkflowRun, outbox: list[OutboxEntry]) -> InstanceRecord:
         tasks = run.ready_user_tasks()
         wait = run.waiting()
-        record.wake_at = wait.wake_at
+        record.wake_at, record.worker_tasks = wait.wake_at, []
         if tasks:
             task = tasks[0]
             fresh_task = record.task_id != task.task_id
@@ -408,16 +418,13 @@ class Processes(FormsMixin, ControlMixin, AsksMixin):
                 record.task_note = decision.note
             if fresh_task and session is not None:
                 outbox = [*outbox, *self._task_card(record, task, session)]
+            await self._offer_worker_tasks(record, run)  # a parallel branch may wait for a worker meanwhile
         elif run.completed:
             record.status = InstanceStatus.COMPLETED
             record.waiting_for = record.current_task = record.task_id = record.assignee = None
             record.wake_at, record.candidates, record.task_note = None, [], None
         elif run.worker_topics():
-            bpmn_id, topic = run.worker_topics()[0]
-            record.status = InstanceStatus.WAITING
-            record.waiting_for = f"worker:{topic}"
-            record.current_task, record.task_id, record.assignee = bpmn_id, None, None
-            record.candidates, record.task_note = [], None
+            await self._wait_for_workers(record, run)
         else:
             record.status = InstanceStatus.WAITING
             record.waiting_for = "client_message" if wait.client_message else "timer" if wait.wake_at else "event"
@@ -425,6 +432,9 @@ class Processes(FormsMixin, ControlMixin, AsksMixin):
             record.candidates, record.task_note = [], None
         await self._commit(record, list(outbox), run)
         outbox.clear()
+        if record.worker_tasks:
+            self.worker_bell.ring()
+            await self._store.signal(SIGNAL, self.worker_bell.origin)
         return record
 
     def _task_card(self, record: InstanceRecord, task: UserTaskView | str, session: Session) -> list[OutboxEntry]:

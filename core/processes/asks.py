@@ -39,6 +39,7 @@ class AsksMixin(DrivingHalf):
             record.waiting_for, record.task_id = waiting_for(ask.id), ask.task_id
         record.wake_at = run.waiting().wake_at  # a timer of a parallel branch still fires
         record.assignee, record.candidates, record.task_note = None, [], None
+        await self._offer_worker_tasks(record, run)  # external tasks of a parallel branch (SPEC §12)
         await self._commit(record, list(pending), run)
         pending.clear()
         return record

@@ -17,11 +17,14 @@ from SpiffWorkflow.util.task import TaskState
 from core.blocks import BLOCKS
 from core.bpmn.catalog import Catalog, load_catalog
 from core.bpmn.engine import WorkflowRun
+from core.clock import Clock
 from core.config import OperatorConfig
 from core.errors import Refusal
 from core.model import InstanceRecord, InstanceStatus, OperatorStatus, OutboxEntry, Session
 from core.processes.forms import InstanceBusy
 from core.processes.halves import DrivingHalf
+from core.workers.book import TaskBook
+from core.workers.words import worker_words
 
 ACTIVE = (InstanceStatus.RUNNING, InstanceStatus.WAITING)
 LIST_LIMIT = 50
@@ -81,12 +84,14 @@ class ControlMixin(DrivingHalf):
     """`Processes`' control half: what an operator does to an instance from the desk."""
 
     catalog: Catalog
+    _clock: Clock
 
     # --- looking ----------------------------------------------------------------------------
     async def session_instances(self, number: int) -> list[InstanceSummary]:
         """Every instance of session #number (newest first), with its state and current step."""
         records = await self._store.list_instances(session=number, limit=LIST_LIMIT)
-        return [self.summary(r) for r in sorted(records, key=lambda r: (-r.created_at, r.id))]
+        ordered = sorted(records, key=lambda r: (-r.created_at, r.id))
+        return [await worker_words(self._store, r, self.summary(r), self._clock.now()) for r in ordered]
 
     def summary(self, record: InstanceRecord) -> InstanceSummary:
         owner = self._operators.get(record.assignee) if record.assignee else None
@@ -117,9 +122,11 @@ class ControlMixin(DrivingHalf):
             record.status = InstanceStatus.CANCELLED
             record.waiting_for = record.task_id = record.assignee = record.task_note = None
             record.wake_at, record.candidates = None, []
+            released, record.worker_tasks = record.worker_tasks, []
             closed = f"; its task “{task}” is closed" if task else ""
             text = f"■ {record.process_name} cancelled by {operator.name}{closed}"
             await self._commit(record, self._courier.notice(session, text) if session else [])
+            await TaskBook(self._store).drop(released)  # a worker holding one gets 404 from now on
             return record
 
     async def reassign(self, instance_id: str, operator_id: str | None, target_id: str) -> InstanceRecord:

@@ -8,8 +8,9 @@ All methods are coroutines; all times are POSIX seconds passed in by the caller
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
@@ -300,6 +301,13 @@ class Store(ABC):
     ) -> list[InstanceRecord]:
         """Instances matching the filters, newest first."""
 
+    async def worker_waits(self, limit: int = 10_000) -> list[tuple[str, list[str]]]:
+        """(instance id, external task ids) of the waiting instances that have external tasks for workers (SPEC
+        §12), oldest first. A store may answer without reading whole instances (SQLite does)."""
+        records = await self.list_instances(status=[InstanceStatus.WAITING], limit=limit)
+        waiting = sorted((r for r in records if r.worker_tasks), key=lambda r: (r.created_at, r.id))
+        return [(r.id, list(r.worker_tasks)) for r in waiting]
+
     @abstractmethod
     async def due_instances(self, now: float, limit: int = 100) -> list[InstanceRecord]:
         """Waiting instances whose `wake_at` is set and <= now, earliest first (timers to fire)."""
@@ -384,6 +392,17 @@ class Store(ABC):
     @abstractmethod
     async def list_items(self, app: str, limit: int = 100) -> list[Item]:
         """Items of the app, newest first."""
+
+    # --- signals between linedesk processes on one store (not abstract: one process needs none) -------
+    async def signal(self, channel: str, payload: str) -> None:
+        """Wake whoever listens to `channel` in the linedesk processes on this store (Redis pub/sub); a store
+        only one process opens has nobody to tell."""
+        return None
+
+    async def signals(self, channel: str) -> AsyncIterator[str]:
+        """The payload of every `signal(channel, …)` (this process's too), for as long as it is iterated."""
+        await asyncio.Event().wait()
+        yield ""
 
     # --- refs: small keyed documents (state, memos, caches; not platform links) ------------------------
     @abstractmethod

@@ -56,6 +56,18 @@ async def test_a_draw_of_several_sends_needs_room_for_all_of_them() -> None:
     assert await windows.take("chat", rate, 10) == 0.0
 
 
+async def test_a_spare_send_needs_the_recent_pace_under_its_share() -> None:
+    clock = Hand()
+    windows = MemoryWindows(clock)
+    rate, spare = Rate(20, 60.0), Rate(1, 15.0)
+    assert await windows.take("group", rate, 1) == 0.0
+    clock.now += 5.0
+    assert await windows.take("group", rate, 1, spare) == 10.0  # the send 5 s ago leaves the last 15 s in 10
+    clock.now += 10.0
+    assert await windows.take("group", rate, 1, spare) == 0.0
+    assert await windows.take("group", rate, 1) == 0.0  # a plain send needs room in the window only
+
+
 async def test_a_pause_holds_the_whole_bucket() -> None:
     clock = Hand()
     windows = MemoryWindows(clock)

@@ -61,3 +61,16 @@ async def test_a_token_bucket_in_redis_is_shared_too(redis_stores: RedisFactory)
     assert 0.4 < wait <= 0.5
     await asyncio.sleep(wait)
     assert await second.take("channel", rate, 1) == 0.0
+
+
+async def test_a_spare_send_needs_the_recent_pace_under_its_share(redis_stores: RedisFactory) -> None:
+    """`spare`: room in the whole window is not enough — the last `spare.per` seconds must hold fewer than
+    `spare.count` sends (as in memory: tests/core/test_pacing.py)."""
+    windows = (await redis_stores()).pacing_windows()
+    rate, spare = Rate(20, 60.0), Rate(1, 0.4)
+    assert await windows.take("group", rate, 1) == 0.0
+    wait = await windows.take("group", rate, 1, spare)
+    assert 0.2 < wait <= 0.4  # one send in the last 0.4 s: not spare yet
+    await asyncio.sleep(wait)
+    assert await windows.take("group", rate, 1, spare) == 0.0
+    assert await windows.take("group", rate, 1) == 0.0  # a plain send: the window has room

@@ -56,6 +56,7 @@ from core.store.redis.pacing import PacingMixin
 from core.store.redis.refs import RefsMixin
 from core.store.redis.reports import ReportsMixin
 from core.store.redis.sessions import SessionsMixin
+from core.store.redis.signals import SignalsMixin
 
 __all__ = [
     "CALL_TIMEOUT",
@@ -80,5 +81,6 @@ class RedisStore(
     RefsMixin,
     ReportsMixin,
     PacingMixin,
+    SignalsMixin,
 ):
     """The Redis store, one mixin per concern over `RedisBase`'s client (see the modules)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -43,6 +44,13 @@ class OutboxMixin(RedisBase):
         return (await self._load(InstanceRecord, [self._k("instance", instance_id)]))[0]
 
     @_translated
+    async def worker_waits(self, limit: int = 10_000) -> list[tuple[str, list[str]]]:
+        """From an index the instance's commit keeps (ids by age, and their task ids), not the instances."""
+        ids = [str(i) for i in await self._r.zrange(self._k("instances", "workers"), 0, limit - 1)]
+        tasks = await self._r.hmget(self._k("instances", "worker_tasks"), ids) if ids else []
+        return [(i, [str(t) for t in json.loads(found)]) for i, found in zip(ids, tasks, strict=True) if found]
+
+    @_translated
     async def list_instances(
         self,
         *,
@@ -80,6 +88,12 @@ class OutboxMixin(RedisBase):
                 pipe.zadd(self._k("instances", "wake"), {instance.id: instance.wake_at})
             else:
                 pipe.zrem(self._k("instances", "wake"), instance.id)
+            if instance.status == InstanceStatus.WAITING and instance.worker_tasks:  # SPEC §12: `worker_waits`
+                pipe.zadd(self._k("instances", "workers"), {instance.id: instance.created_at})
+                pipe.hset(self._k("instances", "worker_tasks"), instance.id, json.dumps(instance.worker_tasks))
+            else:
+                pipe.zrem(self._k("instances", "workers"), instance.id)
+                pipe.hdel(self._k("instances", "worker_tasks"), instance.id)
             self._enqueue(pipe, entries)
 
         await self._transaction(self._k("instance", instance.id), body)

@@ -15,8 +15,9 @@ from redis.asyncio import Redis
 from core.pacing import Rate
 from core.store.redis.connection import RedisBase
 
-# KEYS: the bucket's sends, its pause; ARGV: count, per (ms), cost, a member prefix unique to this call.
-# Returns 0 when the sends were recorded, else the ms to wait.
+# KEYS: the bucket's sends, its pause; ARGV: count, per (ms), cost, a member prefix unique to this call, and the
+# spare pace (`Windows.take`): its count and per (ms), 0 0 for none. Returns 0 when the sends were recorded, else
+# the ms to wait.
 _TAKE = """
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return paused end
@@ -26,13 +27,23 @@ local count, per = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cost = math.min(tonumber(ARGV[3]), count)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - per)
 local n = redis.call('ZCARD', KEYS[1])
-if n + cost <= count then
-  for i = 1, cost do redis.call('ZADD', KEYS[1], now, ARGV[4] .. i) end
-  redis.call('PEXPIRE', KEYS[1], per)
-  return 0
+if n + cost > count then
+  local oldest = redis.call('ZRANGE', KEYS[1], n + cost - count - 1, n + cost - count - 1, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + per - now)
 end
-local oldest = redis.call('ZRANGE', KEYS[1], n + cost - count - 1, n + cost - count - 1, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + per - now)
+local spare_count, spare_per = tonumber(ARGV[5]), tonumber(ARGV[6])
+if spare_per > 0 then
+  local recent = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - spare_per), '+inf', 'WITHSCORES')
+  local r = #recent / 2
+  local over = r + cost - spare_count
+  if over > 0 and r > 0 then
+    local at = tonumber(recent[2 * math.min(over, r)])
+    return math.max(1, at + spare_per - now)
+  end
+end
+for i = 1, cost do redis.call('ZADD', KEYS[1], now, ARGV[4] .. i) end
+redis.call('PEXPIRE', KEYS[1], per)
+return 0
 """
 
 
@@ -61,7 +72,7 @@ class RedisWindows:
         self._take = client.register_script(_TAKE)
         self._admit = client.register_script(_ADMIT)
 
-    async def take(self, bucket: str, rate: Rate, cost: int) -> float:
+    async def take(self, bucket: str, rate: Rate, cost: int, spare: Rate | None = None) -> float:
         if rate.burst:
             waited = await self._admit(
                 keys=[f"{self._prefix}pace:{bucket}:free", f"{self._prefix}pace:{bucket}:paused"],
@@ -70,7 +81,14 @@ class RedisWindows:
             return int(cast(int, waited)) / 1000
         waited = await self._take(
             keys=[f"{self._prefix}pace:{bucket}", f"{self._prefix}pace:{bucket}:paused"],
-            args=[rate.count, max(1, int(rate.per * 1000)), cost, f"{uuid.uuid4().hex}:"],
+            args=[
+                rate.count,
+                max(1, int(rate.per * 1000)),
+                cost,
+                f"{uuid.uuid4().hex}:",
+                spare.count if spare else 0,
+                max(1, int(spare.per * 1000)) if spare else 0,
+            ],
         )
         return int(cast(int, waited)) / 1000
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -44,6 +45,14 @@ class OutboxMixin(SqliteBase):
             f"SELECT data FROM instances{where} ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit]
         )
         return [InstanceRecord.model_validate_json(r[0]) for r in rows]
+
+    async def worker_waits(self, limit: int = 10_000) -> list[tuple[str, list[str]]]:
+        rows = await self._rows(
+            "SELECT id, json_extract(data, '$.worker_tasks') FROM instances WHERE status = ?"
+            " AND json_array_length(data, '$.worker_tasks') > 0 ORDER BY created_at, id LIMIT ?",
+            (InstanceStatus.WAITING.value, limit),
+        )
+        return [(str(r[0]), [str(t) for t in json.loads(r[1])]) for r in rows]
 
     async def due_instances(self, now: float, limit: int = 100) -> list[InstanceRecord]:
         rows = await self._rows(
