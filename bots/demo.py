@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bots.app import Linedesk
-from bots.demo_team import TEAM_CONFIG, team_act
+from bots.demo_team import TEAM_CONFIG, report_act, team_act
 from bots.init import package_processes_dir
 from bots.transcript import Transcript, color_enabled, printable
 from core.links import LinkKind
@@ -310,6 +310,7 @@ async def _play(rig: Rig, show: Transcript) -> None:
     await _telegram_desk(rig, show)
     await _duplicates_and_forgeries(rig, show)
     await team_act(rig, show)
+    await report_act(rig, show)
 
 
 async def _duplicates_and_forgeries(rig: Rig, show: Transcript) -> None:

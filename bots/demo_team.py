@@ -3,6 +3,7 @@ and the report an admin reads in Slack, its chart a real PNG."""
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from bots.transcript import Transcript
@@ -83,3 +84,33 @@ async def _client_press(rig: Rig, message: dict[str, Any], data: str) -> str:
     await rig.settle()
     answer = rig.telegram.callback_answer(SUPPORT_TOKEN, update["callback_query"]["id"])
     return str((answer or {}).get("text", ""))
+
+
+async def report_act(rig: Rig, show: Transcript) -> None:
+    show.step(
+        "11",
+        "Anna reads the team's report in Slack",
+        "/report shows the line's figures to whoever asked — sessions, response and resolution times, ratings, "
+        "processes — with a chart as a PNG image; `linedesk report --format html` writes the same as one page.",
+    )
+    show.line("Anna types (Slack)", "/report support 7d", "→", "operator")
+    await rig.slash(ANNA, "/report", "support 7d")
+    answers = rig.ephemeral(ANNA)
+    blocks: list[dict[str, Any]] = answers[-1].get("blocks", []) if answers else []
+    texts = [b["text"]["text"] for b in blocks if b.get("type") in ("header", "section") and "text" in b]
+    show.line("Anna sees (only her)", "\n".join(texts) or "(nothing)", role="operator")
+    image = next((b for b in blocks if b.get("type") == "image"), None)
+    file_id = ((image or {}).get("slack_file") or {}).get("id")
+    uploaded = rig.slack.workspace.files.get(file_id) if file_id else None
+    size = _png_size(uploaded.content if uploaded is not None else None)
+    show.line("and a chart", f"PNG {size[0]}×{size[1]}" if size else "(none)", role="operator")
+    show.check(any("Rating: 5" in text for text in texts), "the report counts Ivan's rating")
+    show.check(size is not None and size[0] > 0 and size[1] > 0, "the chart is a PNG image")
+
+
+def _png_size(content: bytes | None) -> tuple[int, int] | None:
+    """Width and height from a PNG's header, None when it is not one."""
+    if not content or not content.startswith(PNG_SIGNATURE) or content[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", content[16:24])
+    return int(width), int(height)

@@ -33,11 +33,11 @@ async def test_demo_plays_every_step_and_exits_0() -> None:
     assert "\033[" not in text  # plain text when not a terminal
     # the story: each of SPEC §9's steps, in order, with its checks and time; then the summary
     headings = [row for row in text.splitlines() if row.startswith("━━ ")]
-    assert [row.split(" · ")[0] for row in headings if row[3].isdigit()] == [f"━━ {n}" for n in range(1, 11)]
+    assert [row.split(" · ")[0] for row in headings if row[3].isdigit()] == [f"━━ {n}" for n in range(1, 12)]
     assert headings[-1] == "━━ Summary"
-    assert text.count("checks passed · ") == 11
+    assert text.count("checks passed · ") == 12
     summary = text[text.index("━━ Summary") :]
-    assert "✔ 32 checks passed, 0 failed in " in summary
+    assert "✔ 34 checks passed, 0 failed in " in summary
     assert "linedesk init mydesk" in summary and "README.md" in summary
 
 
@@ -46,7 +46,7 @@ def test_demo_runs_from_any_folder_and_writes_nothing_there(tmp_path: Path) -> N
         [sys.executable, "-m", "bots.cli", "demo", "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=240
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip().startswith("32 checks passed, 0 failed in ")
+    assert result.stdout.strip().startswith("34 checks passed, 0 failed in ")
     assert len(result.stdout.strip().splitlines()) == 1  # --quiet: the summary line only
     assert list(tmp_path.iterdir()) == []
 

@@ -25,7 +25,7 @@ def share(value: float | None) -> str:
 
 
 def times_line(times: Times) -> str:
-    line = f"p50 {duration(times.p50)}, p90 {duration(times.p90)} ({times.count} sessions)"
+    line = f"p50 {duration(times.p50)}, p90 {duration(times.p90)} ({_count(times.count, 'session')})"
     return line if times.within_target is None else f"{line}, {share(times.within_target)} within target"
 
 
@@ -36,7 +36,7 @@ def period_line(report: Report) -> str:
 def summary(report: Report) -> list[str]:
     """The few lines a team lead reads first (also the Slack summary and the App Home)."""
     rating = (
-        f"{report.ratings.average:.2f} from {report.ratings.count} ratings"
+        f"{report.ratings.average:.2f} from {_count(report.ratings.count, 'rating')}"
         if report.ratings.average is not None
         else "no ratings"
     )
@@ -73,3 +73,7 @@ def render_text(report: Report, names: Mapping[str, str] | None = None) -> str:
     lines += ["", f"{'Day':<10} {'opened':>7} {'closed':>7}"]
     lines += [f"{day.day.isoformat():<10} {day.opened:>7} {day.closed:>7}" for day in report.days]
     return "\n".join(lines) + "\n"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
