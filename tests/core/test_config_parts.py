@@ -231,6 +231,7 @@ def test_apply_environment_sets_overrides_and_names_their_variables() -> None:
         "slack": "not a table",  # left for validation to report at the file's line
         "telegram": {"api_url": "http://tg"},
         "admin_token": "",
+        "worker_token": "",
         "log_format": "json",
     }
     assert sources == {

@@ -16,6 +16,7 @@ from core.store import RedisStore
 from sandboxes.rig import ANNA, IVAN, SUPPORT_TOKEN, TELEGRAM_DESK, Rig
 from tests.support.legacy_refs import get_legacy_ref, legacy_refs_of
 from tests.support.rigs import REDIS_URL
+from tests.support.schema import set_back
 from tests.support.slack_customers import thread_reply
 
 
@@ -33,7 +34,7 @@ async def back_to_refs(rig: Rig) -> None:
                         (namespace, key, json.dumps(value)),
                     )
             db.execute("DROP TABLE links")
-            db.execute("PRAGMA user_version = 6")
+            set_back(db, 6)
         return
     prefix = rig.store_url.split("prefix=", 1)[1]
     keys = RedisStore(REDIS_URL, prefix=prefix)._k

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from core.store import RedisStore
 from sandboxes.rig import IVAN, Rig
 from tests.support.rigs import REDIS_URL
+from tests.support.schema import set_back
 
 
 def legacy(client_chat: str) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -76,7 +77,7 @@ async def leave_legacy_entries(rig: Rig, entries: list[tuple[str, str, str, dict
                     " VALUES (?, 'pending', 0, 0, ?)",
                     (conversation, legacy_doc(0, route, conversation, action, payload)),
                 )
-            db.execute("PRAGMA user_version = 5")
+            set_back(db, 5)
         return
     prefix = rig.store_url.split("prefix=", 1)[1]
     keys = RedisStore(REDIS_URL, prefix=prefix)._k
