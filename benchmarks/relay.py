@@ -1,6 +1,6 @@
 """Relay: client messages from the Telegram webhook to the Slack desk, against the framework floor.
 
-One invocation runs the same load, one program after the other, against the same sandboxes:
+One invocation runs the same load, one program after the other, each against fresh sandboxes:
 
 - `aiogram`: a bare aiogram 3 echo bot — webhook → `sendMessage` back at the Telegram sandbox;
 - `ptb`: a bare python-telegram-bot echo bot, the same way;
@@ -312,16 +312,17 @@ async def measure(plan: Plan, targets: list[str], keep: Path | None = None) -> l
     if "linedesk-redis" in targets and not await redis_answers():
         print("no Redis answers: skipping linedesk-redis", file=sys.stderr)
         targets = [t for t in targets if t != "linedesk-redis"]
-    stage = Stage(limits=Limits.off())
-    await stage.start()
     results = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="linedesk-relay-") as folder:
-            relay = Relay(stage, plan, keep or Path(folder), keep=keep is not None)
-            for name in targets:
-                results.append(await relay.run_target(name))
-    finally:
-        await stage.stop()
+    with tempfile.TemporaryDirectory(prefix="linedesk-relay-") as folder:
+        for name in targets:
+            # fresh sandboxes for each program: what an earlier program left in them (tens of thousands of
+            # stored messages in this process) must not slow the next one down
+            stage = Stage(limits=Limits.off())
+            await stage.start()
+            try:
+                results.append(await Relay(stage, plan, keep or Path(folder), keep=keep is not None).run_target(name))
+            finally:
+                await stage.stop()
     return results
 
 
