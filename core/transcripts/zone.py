@@ -7,6 +7,8 @@ import datetime
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.config import LineConfig
+
 
 @dataclass(frozen=True)
 class LineZone:
@@ -25,16 +27,13 @@ class LineZone:
 UTC_ZONE = LineZone(datetime.UTC, "UTC", assumed=True)
 
 
-def line_zone(line: object | None) -> LineZone:
-    """The zone of `line`'s business hours (`hours = {tz = …}`, SPEC §14). Read defensively: a line without
-    hours, or with a zone this machine does not know, shows UTC and says so."""
-    hours = getattr(line, "hours", None)
-    tz = hours.get("tz") if isinstance(hours, dict) else getattr(hours, "tz", None)
-    if isinstance(tz, datetime.tzinfo):
-        return LineZone(tz, str(tz), assumed=False)
-    if isinstance(tz, str) and tz:
-        try:
-            return LineZone(ZoneInfo(tz), tz, assumed=False)
-        except (ZoneInfoNotFoundError, ValueError):
-            return UTC_ZONE
-    return UTC_ZONE
+def line_zone(line: LineConfig | None) -> LineZone:
+    """The zone of `line`'s business hours (`hours = {tz = …}`, SPEC §14; the config checked the name). A line
+    without hours or without a `tz` in them, or a zone this machine's time-zone data does not have, shows UTC
+    and says so."""
+    if line is None or line.hours is None or "tz" not in line.hours.model_fields_set:
+        return UTC_ZONE
+    try:
+        return LineZone(ZoneInfo(line.hours.tz), line.hours.tz, assumed=False)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC_ZONE

@@ -5,8 +5,9 @@ and what the client's view leaves out."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
+from core.config import LineConfig
+from core.config.hours import HoursConfig
 from core.model import (
     AuthorKind,
     Channel,
@@ -34,16 +35,14 @@ from core.transcripts.model import SessionRecords
 T0 = 1_764_795_000.0  # 2025-12-03 20:50:00 UTC = 23:50 in Moscow
 
 
-@dataclass
-class Hours:
-    tz: str
+def LineWithHours(hours: HoursConfig | dict[str, str] | None = None) -> LineConfig:
+    """A line with business hours (`hours = {tz = …}`, SPEC §14), or none."""
+    return LineConfig.model_validate({"id": "support", "name": "Support", "hours": hours})
 
 
-@dataclass
-class LineWithHours:
-    """A line as it will be once business hours are configured (`hours = {tz = …}`, SPEC §14)."""
-
-    hours: Hours | dict[str, str] | None = field(default=None)
+def Hours(tz: str) -> HoursConfig:
+    """Hours naming `tz` — unchecked, as a zone the config accepted but this machine's time-zone data lacks."""
+    return HoursConfig.model_construct(tz=tz, _fields_set={"tz"})
 
 
 def records(

@@ -36,9 +36,16 @@ class SessionsMixin(SqliteBase):
     # --- sessions -------------------------------------------------------------
     @staticmethod
     async def _put_session(db: InlineConnection, s: Session) -> None:
+        # an upsert, not INSERT OR REPLACE: a replace deletes the row and writes every index again (the reports'
+        # covering index among them) on each save — the relay saves the session with every client message —
+        # while an update rewrites only the index entries whose columns changed
         await db.execute(
-            "INSERT OR REPLACE INTO sessions (number, line_id, client_id, status, assignee, created_at, quiet_since,"
-            " closed_at, first_response_at, rating, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (number, line_id, client_id, status, assignee, created_at, quiet_since,"
+            " closed_at, first_response_at, rating, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (number) DO UPDATE SET line_id = excluded.line_id, client_id = excluded.client_id,"
+            " status = excluded.status, assignee = excluded.assignee, created_at = excluded.created_at,"
+            " quiet_since = excluded.quiet_since, closed_at = excluded.closed_at,"
+            " first_response_at = excluded.first_response_at, rating = excluded.rating, data = excluded.data",
             (
                 s.number,
                 s.line_id,
