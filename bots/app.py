@@ -120,7 +120,10 @@ class Linedesk:
         self.transcripts = Transcripts(self.store, config, self.clock, self.courier, self.operators)
 
         self.telegram_bots = LineBots(config, pacer=self.pacer)
+        # no aiogram FSM: forms keep their state in the store (it survives a restart), and the FSM's middleware
+        # cost every update a storage lookup
         self.dispatcher = Dispatcher(
+            disable_fsm=True,
             sessions=self.sessions,
             operators=self.operators,
             processes=self.processes,

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram import Router
-from aiogram.enums import ChatType
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 
 from adapters.telegram.desk.replies import answer
+from adapters.telegram.filters import button_in_private_chat
 from core.asks import REPLIES, Outcome
 from core.model import Channel, Client
 from core.processes import Processes
@@ -36,11 +36,6 @@ def keyboard(ask_id: str, choices: list[str]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def in_private_chat(query: CallbackQuery) -> bool:
-    message = query.message
-    return message is not None and message.chat.type == ChatType.PRIVATE
-
-
 async def on_ask_button(query: CallbackQuery, callback_data: AskButton, processes: Processes) -> Any:
     client_id = Client.make_id(Channel.TELEGRAM, query.from_user.id)
     outcome = await processes.answer_ask(callback_data.ask, client_id, choice=callback_data.choice)
@@ -50,5 +45,5 @@ async def on_ask_button(query: CallbackQuery, callback_data: AskButton, processe
 def ask_router() -> Router:
     """Before the desk's routers (whose last one answers every button it does not know as tampered)."""
     router = Router(name="telegram-client-asks")
-    router.callback_query.register(on_ask_button, AskButton.filter(), in_private_chat)
+    router.callback_query.register(on_ask_button, AskButton.filter(), button_in_private_chat)
     return router

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection
 
 from aiogram.enums import ChatType
-from aiogram.types import ChatMemberUpdated, Message
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
 Check = Callable[[Message], Awaitable[bool]]
 
@@ -33,6 +33,12 @@ CONTENT_KINDS = (
 
 async def in_private_chat(event: Message | ChatMemberUpdated) -> bool:
     return event.chat.type == ChatType.PRIVATE
+
+
+async def button_in_private_chat(query: CallbackQuery) -> bool:
+    """A button under a message of the bot's private chat with a client (not a desk group's)."""
+    message = query.message
+    return message is not None and message.chat.type == ChatType.PRIVATE
 
 
 async def from_a_person(message: Message) -> bool:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from adapters.telegram.desk.replies import answer
+from adapters.telegram.filters import button_in_private_chat
 from core.errors import Refusal
 from core.model import Channel, Client
 from core.sessions import Sessions
@@ -52,5 +53,5 @@ async def on_rate(query: CallbackQuery, callback_data: RateSession, sessions: Se
 def rating_router() -> Router:
     """Before the desk's routers: their last one answers every button it does not know."""
     router = Router(name="telegram-client-rating")
-    router.callback_query.register(on_rate, RateSession.filter(), F.message.chat.type == "private")
+    router.callback_query.register(on_rate, RateSession.filter(), button_in_private_chat)
     return router

@@ -32,7 +32,7 @@ from adapters.telegram.desk import (
 )
 from adapters.telegram.desk.commands import register_commands
 from adapters.telegram.desk.errors import MarkRefusals
-from adapters.telegram.desk.middleware import Desk, DeskContext
+from adapters.telegram.desk.middleware import Desk, DeskContext, for_the_desk
 from core.config import Config
 
 __all__ = ["desk_router", "register_commands"]
@@ -44,6 +44,7 @@ def desk_router(config: Config) -> Router:
     desk = Desk.of(config)
     router = Router(name="telegram-desk")
     router.message.outer_middleware(DeskContext(desk))
+    router.message.filter(for_the_desk)
     router.edited_message.outer_middleware(DeskContext(desk, with_session=False))
     router.callback_query.outer_middleware(DeskContext(desk))
     router.message.middleware(MarkRefusals())

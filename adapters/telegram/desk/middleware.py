@@ -128,6 +128,16 @@ async def in_desk_or_private(message: Message, desk: Desk) -> bool:
     return message.chat.id in desk.chats or message.chat.type == "private"
 
 
+async def for_the_desk(message: Message, desk: Desk) -> bool:
+    """The desk router's own filter, checked before any of its routers: a message in a desk group, or a command
+    in a private chat (`/status`, `/sessions`). A client's plain message skips the desk's dozen routers and
+    their filters, which cost more CPU than relaying it."""
+    if message.chat.id in desk.chats:
+        return True
+    text = message.text
+    return message.chat.type == "private" and text is not None and text.startswith("/")
+
+
 async def not_another_lines(message: Message, session: Session | None, line_id: str) -> bool:
     """False in the topic of another line's session: that line's bot handles it (lines may share a
     desk group)."""

@@ -23,6 +23,7 @@ from core.store.redis.connection import (
     _num,
     _translated,
 )
+from core.store.redis.links import _link_args
 
 
 class OutboxMixin(RedisBase):
@@ -227,8 +228,8 @@ class OutboxMixin(RedisBase):
 
     @_translated
     async def outbox_complete(self, entry_id: int, links: Sequence[Link] = ()) -> None:
-        """One round trip, links included (one script turns the entry done, in a transaction with the links'
-        scripts); an entry whose JSON the script does not recognise takes the compare-and-set way."""
+        """One round trip, links included (one script writes them and turns the entry done); an entry whose JSON
+        the script does not recognise takes the compare-and-set way."""
         keys = [
             self._k("outbox", "entry", entry_id),
             self._k("outbox", "ready"),
@@ -236,15 +237,10 @@ class OutboxMixin(RedisBase):
             self._k("outbox", "dead"),
             self._k("outbox", "leased"),
         ]
-        args: list[str | int] = [str(entry_id), self.prefix, DONE_KEEP_MS]
-        if links:
-            async with self._r.pipeline(transaction=True) as pipe:
-                await self._outbox_complete_script(keys=keys, args=args, client=pipe)
-                for link in links:
-                    await self._link_in(pipe, link)
-                done, *_ = await pipe.execute()
-        else:
-            done = await self._outbox_complete_script(keys=keys, args=args)
+        args: list[str | int] = [str(entry_id), self.prefix, DONE_KEEP_MS, len(links)]
+        for link in links:
+            args += [self._k("link", link.kind.value), self._k("link", link.kind.value, "to"), *_link_args(link)]
+        done = await self._outbox_complete_script(keys=keys, args=args)
         if not done:
             await self._finish(entry_id, lambda e: {"status": OutboxStatus.DONE})
 

@@ -1,5 +1,7 @@
 """The Lua scripts of the Redis store (registered by `RedisStore.open`)."""
 
+from core.store.redis.links import LINK_FUNCTIONS
+
 # A claim's value is "<expires at>|<owner>" (a bare number when written before owners existed).
 # ARGV: now, expires at, ttl in ms, owner ("" = anyone).
 _CLAIM = """
@@ -234,11 +236,24 @@ return 1
 
 # An entry delivered, in one round trip: its JSON read here, its status turned to done where the JSON has it
 # (`"status":"pending"`, found exactly once: a quote inside a string is escaped, and no action has a status),
-# then as _OUTBOX_FINISH. 1: done (or no longer pending: left alone); 0: the JSON was not as expected, the caller
-# takes the compare-and-set way. KEYS: entry, ready, pending, dead, leased; ARGV: id, key prefix, px.
+# then as _OUTBOX_FINISH; the links the delivery made (its desk copy) are written first, in the same script (a
+# pipeline with a script in it costs redis-py a SCRIPT EXISTS round trip of its own). 1: done (or no longer
+# pending: left alone); 0: the JSON was not as expected, the caller takes the compare-and-set way.
+# KEYS: entry, ready, pending, dead, leased; ARGV: id, key prefix, px, then the links (n, then forward key,
+# reverse key, ours, platform, JSON, one each).
 _OUTBOX_COMPLETE = (
     FINISH_FUNCTION
+    + LINK_FUNCTIONS
     + """
+local links = {}
+local at = 5
+for i = 1, tonumber(ARGV[4] or '0') do
+  links[i] = {ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5] == '1'}
+  local wrong = not_hashes({ARGV[at], ARGV[at + 1]})
+  if wrong then return wrong end
+  at = at + 6
+end
+for _, l in ipairs(links) do link(l[1], l[2], l[3], l[4], l[5], l[6]) end
 local old = redis.call('GET', KEYS[1])
 if not old then return 1 end
 local e = cjson.decode(old)
