@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from enum import StrEnum
 from typing import Any
@@ -67,15 +68,27 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def without_lone_surrogates(value: Any) -> Any:
     """A JSON tree with every half of a UTF-16 pair ("\\ud800", legal in JSON, not in UTF-8) replaced by U+FFFD,
     keys included: applied where platform requests enter, so nothing downstream (the store, the desks, a
-    platform's API) meets text it cannot encode. The value itself is returned when it has none."""
+    platform's API) meets text it cannot encode. The value itself is returned when it has none: a tree is first
+    looked through in one pass of the C encoder, and walked only when that finds one (a webhook's update, every
+    relayed message, would otherwise cost a Python walk of every key and value)."""
+    if isinstance(value, dict | list):
+        try:
+            if _SURROGATE.search(json.dumps(value, ensure_ascii=False)) is None:
+                return value
+        except (TypeError, ValueError, RecursionError):
+            pass  # not plain JSON (or cyclic): walked below
+    return _walk(value)
+
+
+def _walk(value: Any) -> Any:
     if isinstance(value, str):
         return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
     if isinstance(value, dict):
-        pairs = [(without_lone_surrogates(k), without_lone_surrogates(v)) for k, v in value.items()]
+        pairs = [(_walk(k), _walk(v)) for k, v in value.items()]
         old = value.items()
         changed = any(k is not ok or v is not ov for (k, v), (ok, ov) in zip(pairs, old, strict=True))
         return dict(pairs) if changed else value
     if isinstance(value, list):
-        items = [without_lone_surrogates(v) for v in value]
+        items = [_walk(v) for v in value]
         return items if any(new is not old for new, old in zip(items, value, strict=True)) else value
     return value

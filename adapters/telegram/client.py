@@ -13,7 +13,14 @@ from aiogram import Router
 from aiogram.filters import CommandStart
 from aiogram.types import ChatMemberUpdated, Message
 
-from adapters.telegram.filters import bot_was_blocked, from_a_person, has_content, has_text, in_private_chat
+from adapters.telegram.filters import (
+    a_command,
+    bot_was_blocked,
+    from_a_person,
+    has_content,
+    has_text,
+    in_private_chat,
+)
 from core.inbound import ClientBlocked, ClientEdit, ClientText
 from core.model import Attachment, Channel
 from core.sessions import Sessions
@@ -107,7 +114,7 @@ def client_router() -> Router:
     router.message.filter(in_private_chat, from_a_person)
     router.edited_message.filter(in_private_chat, from_a_person)
 
-    @router.message(CommandStart())
+    @router.message(a_command, CommandStart())  # the cheap look first: CommandStart parses every text
     async def on_start(message: Message, sessions: Sessions, line_id: str) -> None:
         await sessions.client_text(to_client_text(message, line_id, is_start=True))
 

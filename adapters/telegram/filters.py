@@ -50,6 +50,10 @@ async def has_content(message: Message) -> bool:
     return any(getattr(message, kind) for kind in CONTENT_KINDS)
 
 
+async def a_command(message: Message) -> bool:
+    return message.text is not None and message.text.startswith("/")
+
+
 async def has_text(message: Message) -> bool:
     return bool(message.text or message.caption)
 

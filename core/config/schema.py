@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from core.config.durations import Duration
 from core.config.errors import format_key
@@ -272,6 +272,7 @@ class Config(BaseModel):
     operators: list[OperatorConfig] = Field(default_factory=list)
     replies: list[ReplyConfig] = Field(default_factory=list)
     """Saved replies (SPEC §14): `/reply` in a session's thread or topic."""
+    _line_index: tuple[list[LineConfig], dict[str, LineConfig]] | None = PrivateAttr(default=None)
 
     # Not from the TOML file (a file setting them gets "unknown key"):
     config_path: Path | None = Field(default=None, exclude=True)
@@ -301,7 +302,11 @@ class Config(BaseModel):
 
     # --- lookups ------------------------------------------------------------------
     def line(self, line_id: str) -> LineConfig | None:
-        return next((line for line in self.lines if line.id == line_id), None)
+        """Looked up several times per relayed message: by a dict, rebuilt when `lines` is another list."""
+        lines = self.lines
+        if self._line_index is None or self._line_index[0] is not lines or len(self._line_index[1]) != len(lines):
+            self._line_index = (lines, {line.id: line for line in lines})
+        return self._line_index[1].get(line_id)
 
     def operator(self, operator_id: str) -> OperatorConfig | None:
         return next((op for op in self.operators if op.id == operator_id), None)
