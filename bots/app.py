@@ -50,6 +50,7 @@ from core.client_parts import client_merge
 from core.clock import Clock, SystemClock
 from core.config import Config
 from core.courier import SLACK_DESK, TELEGRAM_DESK, Courier, desk_merge
+from core.desk_card import Cards
 from core.errors import DeliveryError
 from core.events import EventBus, MessageReceived, OperatorStatusChanged, SessionClosed
 from core.files import Files
@@ -120,6 +121,8 @@ class Linedesk:
         self.transcripts = Transcripts(self.store, config, self.clock, self.courier, self.operators)
 
         self.telegram_bots = LineBots(config, pacer=self.pacer)
+        self.cards = Cards(self.store, config)
+        """What each session's card shows, drawn by a click or by the outbox (so that one does not redo the other)."""
         # no aiogram FSM: forms keep their state in the store (it survives a restart), and the FSM's middleware
         # cost every update a storage lookup
         self.dispatcher = Dispatcher(
@@ -132,6 +135,7 @@ class Linedesk:
             catalog=self.catalog,
             transcripts=self.transcripts,
             replies=self.replies,
+            cards=self.cards,
         )
         # the client's buttons (a process's question, the rating) first: the desk's last router answers every
         # button it does not know
@@ -149,7 +153,7 @@ class Linedesk:
         )
         self.outbox.register(
             TELEGRAM_DESK,
-            TelegramDeskDelivery(self.telegram_bots, self.store, config, self.files),
+            TelegramDeskDelivery(self.telegram_bots, self.store, config, self.files, cards=self.cards),
             pace=self._telegram_desk_pace,
             merge=desk_merge,
         )
@@ -187,6 +191,7 @@ class Linedesk:
             self.slack_desk = SlackDesk(
                 self.slack_listeners,
                 store=self.store,
+                cards=self.cards,
                 sessions=self.sessions,
                 processes=self.processes,
                 operators=self.operators,
@@ -214,7 +219,7 @@ class Linedesk:
             acknowledge_the_rest(self.slack)  # last: Bolt runs the first listener that matches
             acknowledge_the_rest(self.slack_events)
             self.slack_desk_delivery = SlackDeskDelivery(
-                self.slack_client, self.store, config, self.files, health=self.health
+                self.slack_client, self.store, config, self.files, health=self.health, cards=self.cards
             )
             # paced by the channel the session's thread is in (a store lookup with several desk channels)
             self.outbox.register(

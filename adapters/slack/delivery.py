@@ -15,9 +15,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import mrkdwn, views
 from adapters.slack.pacing import channel_draw, workspace_draw
 from adapters.slack.posted import Poster
+from adapters.slack.views import SLACK_CARD
 from core.config import Config, LineConfig
 from core.courier import mirror_line, mirror_of
 from core.desk import DeskDelivery
+from core.desk_card import Cards, card_facts
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.health import Health
@@ -36,7 +38,6 @@ from core.outbox_actions import (
     unknown_action,
 )
 from core.pacing import SLACK_UPDATE, Draw
-from core.service_levels import card_lines
 from core.store.base import Store, steadily
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,18 @@ class SlackDeskDelivery(DeskDelivery):
     it with the entry's completion (one store call)."""
 
     def __init__(
-        self, client: AsyncWebClient, store: Store, config: Config, files: Files, health: Health | None = None
+        self,
+        client: AsyncWebClient,
+        store: Store,
+        config: Config,
+        files: Files,
+        health: Health | None = None,
+        *,
+        cards: Cards | None = None,
     ):
         super().__init__(store, config)
         self._client = client
+        self._cards = cards if cards is not None else Cards(store, config)
         self._files = files
         self._health = health
         self._roots: OrderedDict[int, dict[str, Any]] = OrderedDict()
@@ -225,8 +234,13 @@ class SlackDeskDelivery(DeskDelivery):
             if root is None:
                 await self._open_thread(poster, channel, session, line.name)
             else:
-                text, blocks = await self._card(session, line.name)
-                await self._client.chat_update(channel=root["channel"], ts=root["ts"], text=text, blocks=blocks)
+                async with self._cards.drawing(SLACK_CARD, number):
+                    text, blocks = await self._card(session)
+                    if self._cards.shows(SLACK_CARD, number, (text, blocks)):
+                        return None  # drawn so from the click already: no chat.update of the workspace's budget
+                    self._cards.forget(SLACK_CARD, number)
+                    await self._client.chat_update(channel=root["channel"], ts=root["ts"], text=text, blocks=blocks)
+                    self._cards.drawn(SLACK_CARD, number, (text, blocks))
             return None
         if root is None:
             # the session's card was never queued (a crash between storing the session and its card, which
@@ -258,7 +272,7 @@ class SlackDeskDelivery(DeskDelivery):
         return None
 
     async def _open_thread(self, poster: Poster, channel: str, session: Session, line_name: str) -> dict[str, Any]:
-        text, blocks = await self._card(session, line_name)
+        text, blocks = await self._card(session)
         link = session_thread(session.number, channel, await poster.post(channel=channel, text=text, blocks=blocks))
         await steadily(self._store.link, link)  # the session's thread and the thread's session, in one write
         self._remember(session.number, link.data)
@@ -266,7 +280,7 @@ class SlackDeskDelivery(DeskDelivery):
         # session as it is now, if it changed meanwhile
         now = await self._store.get_session(session.number)
         if now is not None and now != session:
-            fresh_text, fresh_blocks = await self._card(now, line_name)
+            fresh_text, fresh_blocks = await self._card(now)
             if (fresh_text, fresh_blocks) != (text, blocks):
                 await self._client.chat_update(
                     channel=channel, ts=link.data["ts"], text=fresh_text, blocks=fresh_blocks
@@ -335,15 +349,11 @@ class SlackDeskDelivery(DeskDelivery):
         ts = await poster.post(channel=root["channel"], thread_ts=root["ts"], text=text, blocks=blocks)
         await steadily(self._store.link, slack_desk_status(status.instance_id, root["channel"], ts))
 
-    async def _card(self, session: Session, line_name: str) -> tuple[str, list[dict[str, Any]]]:
-        client = await self._store.get_client(session.client_id)
-        if client is None:
+    async def _card(self, session: Session) -> tuple[str, list[dict[str, Any]]]:
+        facts = await card_facts(self._store, self._config, self._transcripts, session)
+        if facts.client is None:
             raise DeliveryError(f"client of session #{session.number} is gone", permanent=True)
-        assignee = self._config.operator(session.assignee) if session.assignee else None
-        earlier = await self._transcripts.card_line(session)
-        line = self._config.line(session.line_id)
-        levels = card_lines(session, line) if line is not None else []
-        return views.session_card(session, client, line_name, assignee.name if assignee else None, earlier, levels)
+        return views.session_card_of(facts, facts.client)
 
 
 def _mention(mention: Mention) -> str:

@@ -38,9 +38,10 @@ from adapters.slack.tracking import (
     not_operator,
 )
 from core.config import OperatorConfig
+from core.desk_card import Cards
 from core.errors import Refusal
 from core.links import LinkKind
-from core.model import InstanceStatus, OperatorStatus, SessionStatus, parse_number
+from core.model import InstanceStatus, OperatorStatus, Session, SessionStatus, parse_number
 from core.operators import Operators
 from core.processes import Processes
 from core.sessions import Sessions
@@ -87,9 +88,17 @@ SHORTCUT_TELL = Answer(after=_tell_in_thread)
 
 class SlackDesk:
     def __init__(
-        self, listeners: SlackListeners, *, store: Store, sessions: Sessions, processes: Processes, operators: Operators
+        self,
+        listeners: SlackListeners,
+        *,
+        store: Store,
+        cards: Cards,
+        sessions: Sessions,
+        processes: Processes,
+        operators: Operators,
     ):
         self._store = store
+        self._cards = cards
         self._sessions = sessions
         self._processes = processes
         self._operators = operators
@@ -169,20 +178,60 @@ class SlackDesk:
         return views.process_picker(session, client, self._processes.catalog.grouped())
 
     # --- buttons -------------------------------------------------------------------------
-    async def on_take(self, ack: AsyncAck, body: dict[str, Any], operator: OperatorConfig) -> None:
+    async def on_take(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, operator: OperatorConfig
+    ) -> None:
         await ack()
-        await self._sessions.take(_session_number(body), operator.id)
+        await self._redraw(respond, await self._sessions.take(_session_number(body), operator.id))
 
-    async def on_close(self, ack: AsyncAck, body: dict[str, Any], operator: OperatorConfig) -> None:
+    async def on_close(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, operator: OperatorConfig
+    ) -> None:
         await ack()
-        await self._sessions.close(_session_number(body), operator.name, operator_id=operator.id)
+        closed = await self._sessions.close(_session_number(body), operator.name, operator_id=operator.id)
+        await self._redraw(respond, closed)
 
-    async def on_unspam(self, ack: AsyncAck, body: dict[str, Any], operator: OperatorConfig) -> None:
+    async def on_unspam(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, operator: OperatorConfig
+    ) -> None:
         await ack()
-        await self._sessions.unmark_spam(_session_number(body), operator.id)
+        await self._redraw(respond, await self._sessions.unmark_spam(_session_number(body), operator.id))
+
+    async def _redraw(self, respond: AsyncRespond, session: Session) -> None:
+        """The clicked card shows the click's outcome at once (SPEC §13): through the click's response URL, which
+        no channel or `chat.update` budget paces, instead of after the desk's queue. The outbox's refresh still
+        follows (it redraws the other desk; this card only should it show something else by then, e.g. this
+        failed). Drawn once more if the session changed while it was drawn, so that an older state never
+        overwrites a newer card."""
+        for _ in range(2):
+            async with self._cards.drawing(views.SLACK_CARD, session.number):
+                facts = await self._cards.facts(session)
+                if facts.client is None:
+                    return
+                text, blocks = views.session_card_of(facts, facts.client)
+                if self._cards.shows(views.SLACK_CARD, session.number, (text, blocks)):
+                    return  # the outbox's refresh came first
+                try:
+                    answer = await respond(text=text, blocks=blocks, replace_original=True)
+                except Exception as err:  # the outbox's refresh redraws it: a failure here only costs speed
+                    log.warning("card of session #%s not redrawn from the click: %s", session.number, err)
+                    return
+                if answer.status_code != 200:
+                    log.warning("card of session #%s not redrawn from the click: %s", session.number, answer.body)
+                    return
+                self._cards.drawn(views.SLACK_CARD, session.number, (text, blocks))
+            now = await self._store.get_session(session.number)
+            if now is None or now == session:
+                return
+            session = now
 
     async def on_menu(
-        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, operator: OperatorConfig
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        operator: OperatorConfig,
     ) -> None:
         """The card's menu: **Transfer to…** shows the line's other operators (to the clicker only),
         **Back to the queue** and **Mark as spam** act at once. The choice's value is re-checked."""
@@ -193,9 +242,9 @@ class SlackDesk:
         except ValueError:
             raise Refusal("This menu is not valid (stale or tampered with).", "tampered") from None
         if verb == views.MENU_QUEUE:
-            await self._sessions.transfer(number, operator.id, None)
+            await self._redraw(respond, await self._sessions.transfer(number, operator.id, None))
         elif verb == views.MENU_SPAM:
-            await self._sessions.mark_spam(number, operator.id)
+            await self._redraw(respond, await self._sessions.mark_spam(number, operator.id))
         else:
             text, blocks = await self._transfer_picker(number, operator)
             await client.chat_postEphemeral(

@@ -13,6 +13,7 @@ from adapters.slack.form_views import TASK_FORM as TASK_FORM
 from adapters.slack.form_views import form_values as form_values
 from adapters.slack.form_views import task_modal as task_modal
 from core.bpmn.catalog import ScopeGroup
+from core.desk_card import CardFacts
 from core.model import Client, Session, SessionStatus, parse_number
 from core.outbox_actions import StatusCard, TaskCard
 from core.sessions.rating import stars as rating_stars
@@ -52,6 +53,15 @@ def _plain(text: str, limit: int = 3000) -> dict[str, Any]:
 def _shown(text: str, limit: int) -> str:
     """Someone's text (a process's, a task's, a variable's) in mrkdwn: escaped, then cut to fit."""
     return mrkdwn.cut(mrkdwn.escape(text), limit)
+
+
+SLACK_CARD = "slack"
+"""The Slack desk's cards in `core.desk_card.DrawnCards`."""
+
+
+def session_card_of(facts: CardFacts, client: Client) -> tuple[str, list[dict[str, Any]]]:
+    """A session's card as the root of its thread: its text and blocks."""
+    return session_card(facts.session, client, facts.line_name, facts.assignee, facts.earlier, facts.levels)
 
 
 def session_card(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from core.desk_card import CardFacts
 from core.model import Session, SessionStatus
 from core.outbox_actions import TaskCard
 from core.sessions.rating import stars as rating_stars
@@ -46,6 +47,25 @@ def card_text(
     if session.rating is not None:
         lines.append(f"Rated by the client: {rating_stars(session.rating)} ({session.rating}/5)")
     return "\n".join(lines)
+
+
+TELEGRAM_CARD = "telegram"
+"""The Telegram desk's cards in `core.desk_card.DrawnCards`."""
+
+
+def card_view(facts: CardFacts) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A session's card in a topic: its text and buttons."""
+    client = facts.client
+    notes = [*filter(None, [facts.earlier]), *facts.levels]
+    text = card_text(
+        facts.session,
+        client.name if client else "?",
+        client.channel.value if client else "?",
+        facts.line_name,
+        facts.assignee,
+        notes,
+    )
+    return text, card_keyboard(facts.session)
 
 
 def card_keyboard(session: Session) -> InlineKeyboardMarkup | None:

@@ -14,13 +14,14 @@ from aiogram.types import BufferedInputFile, User
 from aiogram.utils.formatting import Text, TextMention
 
 from adapters.telegram.delivery import delivery_error
-from adapters.telegram.desk_cards import card_keyboard, card_text, task_keyboard, task_text
+from adapters.telegram.desk_cards import TELEGRAM_CARD, card_view, task_keyboard, task_text
 from adapters.telegram.desk_runs import Piece, Run, Uploader, albums, copyable_together, merged_line, plan
 from adapters.telegram.line_bots import LineBots
 from adapters.telegram.text import CAPTION_LIMIT, TEXT_LIMIT, TOPIC_NAME_LIMIT, fit, split_text
 from core.config import Config, LineConfig
 from core.courier import mirror_line, mirror_of
 from core.desk import DeskDelivery
+from core.desk_card import Cards
 from core.errors import DeliveryError
 from core.files import Files, FileUnavailable
 from core.links import LinkKind, session_message, session_topic, telegram_desk_copy, telegram_desk_status
@@ -36,7 +37,6 @@ from core.outbox_actions import (
     TaskCard,
     unknown_action,
 )
-from core.service_levels import card_lines
 from core.store.base import Store, steadily
 
 
@@ -88,9 +88,18 @@ def _own_message(source_ref: Any, line_id: str) -> tuple[int, int] | None:
 
 
 class TelegramDeskDelivery(DeskDelivery):
-    def __init__(self, bots: LineBots, store: Store, config: Config, files: Files | None = None):
+    def __init__(
+        self,
+        bots: LineBots,
+        store: Store,
+        config: Config,
+        files: Files | None = None,
+        *,
+        cards: Cards | None = None,
+    ):
         super().__init__(store, config)
         self._bots = bots
+        self._cards = cards if cards is not None else Cards(store, config)
         self._files = files
         """Where files sent on other platforms (Slack) are fetched from, to be uploaded into the topic."""
 
@@ -115,7 +124,7 @@ class TelegramDeskDelivery(DeskDelivery):
         if topic is None:
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
             if not isinstance(entry.action, OpenSession | RefreshCard):  # its card was never queued (a crash)
-                await self._card(bot, session, line.name, topic)
+                await self._card(bot, session, topic)
         try:
             await self._act(bot, job, topic)
         except TelegramBadRequest as err:
@@ -123,15 +132,15 @@ class TelegramDeskDelivery(DeskDelivery):
                 raise
             # someone deleted the session's topic: open it again, with its card, and go on there
             topic = await self._open_topic(bot, line.telegram_desk_chat, session)
-            await self._card(bot, session, line.name, topic)
+            await self._card(bot, session, topic)
             if not isinstance(entry.action, OpenSession | RefreshCard):
                 await self._act(bot, job, topic)
 
     async def _act(self, bot: Bot, job: _Job, topic: dict[str, Any]) -> None:
-        session, line = job.session, job.line
+        session = job.session
         match job.entry.action:
             case OpenSession() | RefreshCard():
-                await self._card(bot, session, line.name, topic)
+                await self._card(bot, session, topic)
             case TaskCard() as card:
                 await bot.send_message(
                     chat_id=topic["chat_id"],
@@ -343,38 +352,32 @@ class TelegramDeskDelivery(DeskDelivery):
         await steadily(self._store.link, link)  # the session's topic and the topic's session, in one write
         return link.data
 
-    async def _card(self, bot: Bot, session: Session, line_name: str, topic: dict[str, Any]) -> None:
-        client = await self._store.get_client(session.client_id)
-        assignee = self._config.operator(session.assignee) if session.assignee else None
-        text = card_text(
-            session,
-            client.name if client else "?",
-            client.channel.value if client else "?",
-            line_name,
-            assignee.name if assignee else None,
-            [
-                *filter(None, [await self._transcripts.card_line(session)]),
-                *(card_lines(session, line) if (line := self._config.line(session.line_id)) else ()),
-            ],
-        )
-        keyboard = card_keyboard(session)
+    async def _card(self, bot: Bot, session: Session, topic: dict[str, Any]) -> None:
         if topic.get("card_id"):
-            try:
-                await bot.edit_message_text(
-                    chat_id=topic["chat_id"], message_id=topic["card_id"], text=text, reply_markup=keyboard
-                )
-            except Exception as err:
-                if "not modified" not in str(err).lower():
-                    raise
+            async with self._cards.drawing(TELEGRAM_CARD, session.number):
+                text, keyboard = card_view(await self._cards.facts(session))
+                if self._cards.shows(TELEGRAM_CARD, session.number, (text, keyboard)):
+                    return  # drawn so from the click already
+                self._cards.forget(TELEGRAM_CARD, session.number)
+                try:
+                    await bot.edit_message_text(
+                        chat_id=topic["chat_id"], message_id=topic["card_id"], text=text, reply_markup=keyboard
+                    )
+                except Exception as err:
+                    if "not modified" not in str(err).lower():
+                        raise
+                self._cards.drawn(TELEGRAM_CARD, session.number, (text, keyboard))
             return
+        text, keyboard = card_view(await self._cards.facts(session))
         sent = await bot.send_message(
             chat_id=topic["chat_id"], message_thread_id=topic["thread_id"], text=text, reply_markup=keyboard
         )
         topic["card_id"] = sent.message_id
+        self._cards.drawn(TELEGRAM_CARD, session.number, (text, keyboard))
         link = session_topic(session.number, int(topic["chat_id"]), int(topic["thread_id"]), sent.message_id)
         await steadily(self._store.link, link)
         # a refresh that came while the card was on its way found no card and left it to this post: draw the
         # session as it is now, if it changed meanwhile
         now = await self._store.get_session(session.number)
         if now is not None and now != session:
-            await self._card(bot, now, line_name, topic)
+            await self._card(bot, now, topic)

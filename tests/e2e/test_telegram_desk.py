@@ -436,7 +436,9 @@ async def test_every_payload_fits_64_bytes_even_for_a_60_character_process_id(ma
     calls = rig.telegram.calls_of("sendMessage", SUPPORT_TOKEN) + rig.telegram.calls_of(
         "editMessageText", SUPPORT_TOKEN
     )
-    assert all(c.ok for c in calls)
+    assert all(c.ok for c in calls), [
+        (c.method, c.description, c.params.get("message_id"), str(c.params.get("text"))[:40]) for c in calls if not c.ok
+    ]
 
 
 async def test_tampered_and_stale_buttons_are_refused_and_nothing_starts(rig: Rig) -> None:

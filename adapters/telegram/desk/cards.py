@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiogram import Router
-from aiogram.types import CallbackQuery
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, Message
 
 from adapters.telegram.desk.control import show_instances
 from adapters.telegram.desk.errors import tampered
@@ -13,9 +15,11 @@ from adapters.telegram.desk.middleware import Services, Topic, pressed_in, requi
 from adapters.telegram.desk.picker import show_picker
 from adapters.telegram.desk.replies import answer
 from adapters.telegram.desk.transfer import show_transfer_menu
-from adapters.telegram.desk_cards import SessionAction
+from adapters.telegram.desk_cards import TELEGRAM_CARD, SessionAction, card_view
 from core.config import OperatorConfig
 from core.model import Session
+
+log = logging.getLogger(__name__)
 
 
 async def on_session_button(
@@ -32,11 +36,13 @@ async def on_session_button(
     sessions = services.sessions
     action = callback_data.action
     if action == "take":
-        await sessions.take(number, operator.id)
-        return await answer(query, f"You took session #{number}.")
+        changed = await sessions.take(number, operator.id)
+        await answer(query, f"You took session #{number}.")
+        return await redraw(query, services, changed)
     if action == "close":
-        await sessions.close(number, operator.name, operator_id=operator.id)
-        return await answer(query, f"Session #{number} closed.")
+        changed = await sessions.close(number, operator.name, operator_id=operator.id)
+        await answer(query, f"Session #{number} closed.")
+        return await redraw(query, services, changed)
     if action == "start":
         await show_picker(services, topic, number, operator)
         return await answer(query, "Choose a process below.")
@@ -47,12 +53,35 @@ async def on_session_button(
         await show_instances(services, topic, number, operator)
         return await answer(query, "The session's processes are below.")
     if action == "spam":
-        await sessions.mark_spam(number, operator.id)
-        return await answer(query, f"Session #{number} marked as spam.")
+        changed = await sessions.mark_spam(number, operator.id)
+        await answer(query, f"Session #{number} marked as spam.")
+        return await redraw(query, services, changed)
     if action == "unspam":
-        await sessions.unmark_spam(number, operator.id)
-        return await answer(query, f"Session #{number} is no longer marked as spam.")
+        changed = await sessions.unmark_spam(number, operator.id)
+        await answer(query, f"Session #{number} is no longer marked as spam.")
+        return await redraw(query, services, changed)
     raise tampered()
+
+
+async def redraw(query: CallbackQuery, services: Services, session: Session) -> None:
+    """The clicked card shows the click's outcome at once (SPEC §13), not after the desk's queue: an edit counts
+    against the bot only, not the group's per-minute window. The outbox's refresh still follows (it redraws the
+    other desk, and this card again should this edit fail)."""
+    message = query.message
+    if not isinstance(message, Message):
+        return
+    cards = services.cards
+    async with cards.drawing(TELEGRAM_CARD, session.number):
+        text, keyboard = card_view(await cards.facts(session))
+        if cards.shows(TELEGRAM_CARD, session.number, (text, keyboard)):
+            return  # the outbox's refresh came first
+        try:
+            await message.edit_text(text, reply_markup=keyboard)
+        except TelegramAPIError as err:
+            if "not modified" not in str(err).lower():
+                log.warning("card of session #%s not redrawn from the click: %s", session.number, err)
+                return
+        cards.drawn(TELEGRAM_CARD, session.number, (text, keyboard))
 
 
 async def on_unknown_button(query: CallbackQuery) -> Any:

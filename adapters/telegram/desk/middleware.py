@@ -16,6 +16,7 @@ from adapters.telegram.desk.errors import not_operator, tampered
 from core.autostart import Autostart
 from core.bpmn.catalog import Catalog
 from core.config import Config, LineConfig, OperatorConfig
+from core.desk_card import Cards
 from core.links import LinkKind
 from core.model import Session
 from core.operators import Operators
@@ -62,13 +63,14 @@ class Services:
     store: Store
     autostart: Autostart
     catalog: Catalog
+    cards: Cards
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Services:
         return cls(*(data[name] for name in SERVICES))
 
 
-SERVICES = ("bot", "sessions", "operators", "processes", "store", "autostart", "catalog")
+SERVICES = ("bot", "sessions", "operators", "processes", "store", "autostart", "catalog", "cards")
 
 
 @dataclass(frozen=True)
