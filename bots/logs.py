@@ -73,6 +73,10 @@ class JsonFormatter(_Redacting):
         return json.dumps(masked, ensure_ascii=False)
 
 
+SLACK_CLIENT_LOGGERS = ("slack_sdk.web.async_base_client", "slack_sdk.web.base_client")
+"""The loggers slack_sdk's Web API clients test with `logger.level <= DEBUG` before each request."""
+
+
 def setup_logging(config: Config, *, stream: TextIO | None = None, level: int = logging.INFO) -> logging.Handler:
     """One handler on the root logger, replacing any other (idempotent); returns it."""
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -90,4 +94,9 @@ def setup_logging(config: Config, *, stream: TextIO | None = None, level: int = 
     # SpiffWorkflow logs every task state change at INFO ("spiff.task", "spiff.workflow", "spiff.data" …):
     # a busy deployment's log was mostly those; they are shown only when linedesk itself runs at DEBUG
     logging.getLogger(SPIFF_LOGGER).setLevel(logging.NOTSET if level <= logging.DEBUG else logging.WARNING)
+    # slack_sdk formats its request and response debug lines (headers, the whole body) whenever its own logger's
+    # `level` is at most DEBUG — NOTSET, by default — and only then lets logging drop them: a few percent of the
+    # relay's CPU. Its level set, the lines are built only when linedesk runs at DEBUG.
+    for client in SLACK_CLIENT_LOGGERS:
+        logging.getLogger(client).setLevel(logging.DEBUG if level <= logging.DEBUG else logging.INFO)
     return handler

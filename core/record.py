@@ -73,11 +73,16 @@ def without_lone_surrogates(value: Any) -> Any:
     relayed message, would otherwise cost a Python walk of every key and value)."""
     if isinstance(value, dict | list):
         try:
-            if _SURROGATE.search(json.dumps(value, ensure_ascii=False)) is None:
+            if _SURROGATE.search(json.dumps(value, ensure_ascii=False, default=_not_walked)) is None:
                 return value
         except (TypeError, ValueError, RecursionError):
-            pass  # not plain JSON (or cyclic): walked below
+            pass  # a key JSON has no form for, a cycle, or too deep for the encoder: walked below
     return _walk(value)
+
+
+def _not_walked(value: object) -> None:
+    """What the walk leaves alone (a model, a date …) stands for nothing in the look-through."""
+    return None
 
 
 def _walk(value: Any) -> Any:

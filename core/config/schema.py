@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from core.config.durations import Duration
 from core.config.errors import format_key
@@ -259,6 +260,20 @@ class OperatorConfig(BaseModel):
         return "*" in self.lines or line_id in self.lines
 
 
+class LineIndex:
+    """The lines by id, for the list of lines it was built from (rebuilt when `Config.lines` is another list or
+    another length)."""
+
+    def __init__(self) -> None:
+        self._lines: list[LineConfig] | None = None
+        self._by_id: dict[str, LineConfig] = {}
+
+    def get(self, lines: list[LineConfig], line_id: str) -> LineConfig | None:
+        if lines is not self._lines or len(lines) != len(self._by_id):
+            self._lines, self._by_id = lines, {line.id: line for line in lines}
+        return self._by_id.get(line_id)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
@@ -272,7 +287,6 @@ class Config(BaseModel):
     operators: list[OperatorConfig] = Field(default_factory=list)
     replies: list[ReplyConfig] = Field(default_factory=list)
     """Saved replies (SPEC §14): `/reply` in a session's thread or topic."""
-    _line_index: tuple[list[LineConfig], dict[str, LineConfig]] | None = PrivateAttr(default=None)
 
     # Not from the TOML file (a file setting them gets "unknown key"):
     config_path: Path | None = Field(default=None, exclude=True)
@@ -301,12 +315,15 @@ class Config(BaseModel):
         return self
 
     # --- lookups ------------------------------------------------------------------
+    @cached_property
+    def line_index(self) -> LineIndex:
+        """`line`'s dict (a cached property lives in the instance's `__dict__`: a private attribute would go
+        through pydantic's `__getattr__` on every look, slower than the search it saves)."""
+        return LineIndex()
+
     def line(self, line_id: str) -> LineConfig | None:
         """Looked up several times per relayed message: by a dict, rebuilt when `lines` is another list."""
-        lines = self.lines
-        if self._line_index is None or self._line_index[0] is not lines or len(self._line_index[1]) != len(lines):
-            self._line_index = (lines, {line.id: line for line in lines})
-        return self._line_index[1].get(line_id)
+        return self.line_index.get(self.lines, line_id)
 
     def operator(self, operator_id: str) -> OperatorConfig | None:
         return next((op for op in self.operators if op.id == operator_id), None)

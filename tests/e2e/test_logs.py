@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bots.logs import MASK, SPIFF_LOGGER, setup_logging
-from sandboxes.rig import BOT_TOKEN, SIGNING_SECRET, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
+from bots.logs import MASK, SLACK_CLIENT_LOGGERS, SPIFF_LOGGER, setup_logging
+from sandboxes.rig import BOT_TOKEN, IVAN, SIGNING_SECRET, SUPPORT_TOKEN, WEBHOOK_SECRET, Rig
 from tests.support.bpmn import script
 from tests.support.flows import open_session_with_anna_online, pick
 from tests.support.rigs import MakeRig
@@ -23,10 +23,10 @@ SECRETS = (SUPPORT_TOKEN, BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET)
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    spiff = logging.getLogger(SPIFF_LOGGER)
-    spiff_level = spiff.level
+    kept = {name: logging.getLogger(name).level for name in (SPIFF_LOGGER, *SLACK_CLIENT_LOGGERS)}
     yield
-    spiff.setLevel(spiff_level)
+    for name, was in kept.items():
+        logging.getLogger(name).setLevel(was)
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
@@ -115,3 +115,21 @@ async def test_spiffworkflow_task_lines_show_when_linedesk_runs_at_debug(rig: Ri
     setup_logging(rig.load_config(), stream=stream, level=logging.DEBUG)
     await a_process_runs(rig)
     assert " INFO spiff.task" in stream.getvalue() and "State changed to" in stream.getvalue()
+
+
+async def test_slack_sdk_builds_its_debug_lines_only_when_linedesk_runs_at_debug(
+    rig: Rig, restore_logging: None
+) -> None:
+    """slack_sdk formats a request's and a response's debug lines whenever its logger's own level is at most DEBUG
+    (NOTSET by default); at INFO linedesk sets it, and the Slack desk still works."""
+    stream = io.StringIO()
+    setup_logging(rig.load_config(), stream=stream)
+    assert all(logging.getLogger(name).level == logging.INFO for name in SLACK_CLIENT_LOGGERS)
+    await a_process_runs(rig)
+    assert "Sending a request" not in stream.getvalue() and await rig.desk_thread(1)
+    setup_logging(rig.load_config(), stream=stream, level=logging.DEBUG)
+    assert all(logging.getLogger(name).level == logging.DEBUG for name in SLACK_CLIENT_LOGGERS)
+    await rig.client_writes(IVAN, "one more")
+    await rig.settle()
+    assert "Sending a request - url: POST" in stream.getvalue()
+

@@ -162,7 +162,18 @@ class OutboxMixin(SqliteBase):
             )
 
     async def outbox_complete(self, entry_id: int, links: Sequence[Link] = ()) -> None:
-        await self._finish(entry_id, lambda e: {"status": OutboxStatus.DONE}, links)
+        """Done, in SQL: the entry's JSON is not read into a model and written back (a delivery's last step, once
+        per relayed message); an entry no longer pending is left alone, its links written either way."""
+        async with self._tx() as db:
+            for link in links:
+                await write_link(db, link)
+            rows = await db.execute_fetchall(
+                "UPDATE outbox SET status = ?, data = json_set(data, '$.status', ?) "
+                "WHERE id = ? AND status = ? RETURNING conversation",
+                (OutboxStatus.DONE.value, OutboxStatus.DONE.value, entry_id, OutboxStatus.PENDING.value),
+            )
+            for (conversation,) in rows:
+                await db.execute("DELETE FROM leases WHERE conversation = ? AND entry_id = ?", (conversation, entry_id))
 
     async def outbox_reschedule(self, entry_id: int, due_at: float, error: str) -> None:
         await self._finish(entry_id, lambda e: {"due_at": due_at, "last_error": error, "attempts": e.attempts + 1})
