@@ -132,4 +132,3 @@ async def test_slack_sdk_builds_its_debug_lines_only_when_linedesk_runs_at_debug
     await rig.client_writes(IVAN, "one more")
     await rig.settle()
     assert "Sending a request - url: POST" in stream.getvalue()
-
