@@ -72,6 +72,8 @@ async def redraw(query: CallbackQuery, services: Services, session: Session) -> 
         return
     cards = services.cards
     async with cards.drawing(TELEGRAM_CARD, session.number):
+        # the session as it is now: a refresh of a later change may have drawn the card meanwhile
+        session = await services.store.get_session(session.number) or session
         text, keyboard = card_view(await cards.facts(session))
         if cards.shows(TELEGRAM_CARD, session.number, (text, keyboard)):
             return  # the outbox's refresh came first
