@@ -88,11 +88,12 @@ PATIENCE = 30.0
 """Seconds a patient waiter lets others go first before it queues like anyone else (a bucket never free)."""
 
 PLATFORM_RATES: Mapping[str, Rate] = {
-    # a little under each platform's limit: a platform counts arrivals, we count departures
     # "about 1/s, short bursts" (a token bucket of 3 on the platform's side): the full 1/s, with a burst one
     # short of the platform's, so that its bucket always has a send to spare for arrival jitter
     TELEGRAM_CHAT: Rate(1, 1.0, burst=2),
-    TELEGRAM_GROUP: Rate(20, 60.5),
+    # the platform's own window: a send counts from its answer on (`Windows.landed`), never before the
+    # platform counted it
+    TELEGRAM_GROUP: Rate(20, 60.0),
     TELEGRAM_BOT: Rate(25, 1.1),
     SLACK_CHANNEL: Rate(1, 1.0, burst=2),
     SLACK_UPDATE: Rate(45, 61.0),
@@ -106,9 +107,18 @@ class Windows(Protocol):
 
     async def take(self, bucket: str, rate: Rate, cost: int, spare: Rate | None = None) -> float:
         """Record `cost` sends now if the window has room (0.0); else record nothing and say how many
-        seconds until it would have (a paused bucket: until the pause ends). `spare` (a sliding window's
-        only): also no more than `spare.count` sends in the last `spare.per` seconds — the bucket's recent
-        pace below its limit, so that a send now is one the load does not need."""
+        seconds until it would have (a paused bucket: until the pause ends). `spare`: only a send the load
+        does not need — in a sliding window, no more than `spare.count` sends in the last `spare.per` seconds
+        (the bucket's recent pace below its limit); in a token bucket, the bucket full for `spare.per`
+        seconds already (a refill nobody used)."""
+
+    async def landed(self, bucket: str, rate: Rate, cost: int) -> None:
+        """A call of `cost` sends has been answered (or failed): a sliding window's sends count from when they
+        left until then, and from now on — the platform counted them when they arrived, which is no later
+        than now, so a window reckoned from the answers never admits a send the platform's window would not,
+        whatever the network's delay, and needs no margin for it. The oldest sends still on their way are
+        moved (with several calls in flight, the i-th answer moves the i-th oldest: as many sends counted
+        from each moment on as the platform counts). Token buckets keep no sends: nothing to do."""
 
     async def pause(self, bucket: str, seconds: float) -> None:
         """Nothing more from `bucket` for `seconds` (the platform said so)."""
@@ -120,6 +130,8 @@ class MemoryWindows:
     def __init__(self, now: Callable[[], float] = time.monotonic, *, max_buckets: int = 50_000):
         self._now = now
         self._sends: OrderedDict[str, deque[float]] = OrderedDict()
+        self._leaving: dict[str, deque[float]] = {}
+        """bucket → when its sends still on their way left (each also in `_sends`), oldest first"""
         self._free_at: OrderedDict[str, float] = OrderedDict()
         self._paused: dict[str, float] = {}
         self._max_buckets = max_buckets
@@ -131,7 +143,10 @@ class MemoryWindows:
             return paused
         self._paused.pop(bucket, None)
         if rate.burst:
-            wait, self._free_at[bucket] = rate.admit(self._free_at.get(bucket, now), now, cost)
+            free_at = self._free_at.get(bucket, now - (spare.per if spare else 0.0))
+            if spare is not None and free_at > now - spare.per:
+                return max(free_at + spare.per - now, 0.001)
+            wait, self._free_at[bucket] = rate.admit(free_at, now, cost)
             self._free_at.move_to_end(bucket)
             if len(self._free_at) > self._max_buckets:
                 self._free_at.popitem(last=False)
@@ -140,11 +155,15 @@ class MemoryWindows:
         if sends is None:
             sends = self._sends[bucket] = deque()
             if len(self._sends) > self._max_buckets:
-                self._sends.popitem(last=False)  # the least recently used: its window is long past
+                gone, _ = self._sends.popitem(last=False)  # the least recently used: its window is long past
+                self._leaving.pop(gone, None)
         else:
             self._sends.move_to_end(bucket)
         while sends and sends[0] <= now - rate.per:
             sends.popleft()
+        leaving = self._leaving.get(bucket)
+        while leaving and leaving[0] <= now - rate.per:
+            leaving.popleft()
         cost = min(cost, rate.count)  # more than a window holds goes out when the window is empty
         over = len(sends) + cost - rate.count
         if over > 0:
@@ -155,7 +174,21 @@ class MemoryWindows:
             if over > 0 and recent:  # (more than `spare` allows at all: not a reason to wait)
                 return max(recent[min(over, len(recent)) - 1] + spare.per - now, 0.001)
         sends.extend([now] * cost)
+        self._leaving.setdefault(bucket, deque()).extend([now] * cost)
         return 0.0
+
+    async def landed(self, bucket: str, rate: Rate, cost: int) -> None:
+        sends, leaving = self._sends.get(bucket), self._leaving.get(bucket)
+        if rate.burst or sends is None or not leaving:
+            return
+        now = self._now()
+        for _ in range(min(cost, len(leaving))):
+            left = leaving.popleft()
+            try:
+                sends.remove(left)
+            except ValueError:
+                continue  # out of the window already
+            sends.append(now)  # now is no earlier than any send recorded: the deque stays in order
 
     async def pause(self, bucket: str, seconds: float) -> None:
         self._paused[bucket] = max(self._paused.get(bucket, 0.0), self._now() + seconds)
@@ -233,8 +266,10 @@ class Pacer:
 
         # a window counted per minute that has room now may still need every place later in the minute: a
         # patient send takes a place only while the bucket's recent pace (its last quarter of a window) is
-        # under three quarters of its limit. A token bucket's free send is spare as it is: it refills.
-        spare = None if rate.burst else Rate(max(1, rate.count * 3 // 16), rate.per / 4)
+        # under three quarters of its limit. A token bucket's free send is not spare while the load uses the
+        # refill as it comes (a channel at its 1/s would be a send short from then on): only once the bucket
+        # has stayed full for one interval.
+        spare = Rate(1, rate.per / rate.count) if rate.burst else Rate(max(1, rate.count * 3 // 16), rate.per / 4)
         waited = False
         while True:
             priority = _PATIENT if patient() else _NORMAL
@@ -272,6 +307,13 @@ class Pacer:
             else:
                 missing.append(draw)
         await self.acquire(missing)
+
+    async def landed(self, draws: Iterable[Draw]) -> None:
+        """The call that spent `draws` has its answer (or failed): see `Windows.landed`."""
+        for draw in draws:
+            rate = self._rates.get(draw.kind)
+            if rate is not None and not rate.burst and draw.cost > 0:
+                await self._windows.landed(draw.bucket, rate, draw.cost)
 
     async def pause(self, draw: Draw, seconds: float) -> None:
         """The platform answered 429 with `retry_after`: the whole bucket waits."""

@@ -61,7 +61,10 @@ def paced(pacer: Pacer) -> ClientMiddlewareType:
     async def middleware(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         draws = await draws_of(request) if pacer.limited else []
         await pacer.spend(draws)
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        finally:
+            await pacer.landed(draws)
         if response.status == 429 and draws:
             try:
                 retry_after = float(response.headers.get("Retry-After", "1"))

@@ -68,3 +68,5 @@ class PacedRequests(BaseRequestMiddleware):
         except TelegramRetryAfter as err:
             await self._pacer.pause(draws[0], float(err.retry_after))
             raise
+        finally:
+            await self._pacer.landed(draws)

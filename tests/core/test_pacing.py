@@ -68,6 +68,58 @@ async def test_a_spare_send_needs_the_recent_pace_under_its_share() -> None:
     assert await windows.take("group", rate, 1) == 0.0  # a plain send needs room in the window only
 
 
+async def test_a_send_counts_from_its_answer_so_no_margin_is_needed_for_the_network() -> None:
+    """The platform counts a send when it arrives, which is no later than its answer: a window whose sends
+    count from their answers never admits one the platform's own window would refuse, however slow the way."""
+    clock = Hand()
+    windows = MemoryWindows(clock)
+    rate = Rate(2, 60.0)
+    assert await windows.take("group", rate, 1) == 0.0  # leaves at 1000
+    clock.now += 0.8
+    await windows.landed("group", rate, 1)  # answered at 1000.8: it arrived somewhere in between
+    assert await windows.take("group", rate, 1) == 0.0  # leaves at 1000.8, still on its way
+    clock.now += 59.5
+    # at 1060.3 the first send would have left a window counted from departures; counted from its answer
+    # it leaves at 1060.8
+    assert await windows.take("group", rate, 1) == 0.5
+    clock.now += 0.5
+    assert await windows.take("group", rate, 1) == 0.0
+    # the second never got an answer recorded (in flight, or lost with a crash): it counts from its departure
+    clock.now = 1060.8 + 1e-6
+    assert await windows.take("group", rate, 1) == 0.0
+
+
+async def test_answers_move_the_oldest_sends_on_their_way_first() -> None:
+    clock = Hand()
+    windows = MemoryWindows(clock)
+    rate = Rate(3, 10.0)
+    for _ in range(3):
+        assert await windows.take("group", rate, 1) == 0.0
+        clock.now += 1.0
+    await windows.landed("group", rate, 2)  # at 1003: the two oldest (1000, 1001) count from 1003
+    # the window: 1002 (on its way), 1003, 1003 — the next room comes when 1002 leaves it, at 1012
+    assert await windows.take("group", rate, 1) == 9.0
+    await windows.landed("group", rate, 5)  # more answers than sends on their way: only the one left moves
+    assert await windows.take("group", rate, 1) == 10.0
+    await windows.landed("unknown", rate, 1)  # a bucket never drawn from: nothing to do
+
+
+async def test_a_token_buckets_spare_send_needs_the_bucket_full_for_a_while() -> None:
+    """At a load that uses the refill as it comes (a Slack channel at 1/s), a patient send never takes a
+    token: the load would be a send short from then on. A bucket that stayed full has one to spare."""
+    clock = Hand()
+    windows = MemoryWindows(clock)
+    rate, spare = Rate(1, 1.0, burst=2), Rate(1, 1.0)
+    assert await windows.take("channel", rate, 1, spare) == 0.0  # never used: full for ever
+    assert await windows.take("channel", rate, 1, spare) == 2.0  # just used: full again in 1 s, spare 1 s later
+    for _ in range(5):  # the load: one a second
+        clock.now += 1.0
+        assert await windows.take("channel", rate, 1) == 0.0
+        assert await windows.take("channel", rate, 1, spare) > 0
+    clock.now += 3.0  # no send for 3 s: full for 2
+    assert await windows.take("channel", rate, 1, spare) == 0.0
+
+
 async def test_a_pause_holds_the_whole_bucket() -> None:
     clock = Hand()
     windows = MemoryWindows(clock)

@@ -74,3 +74,30 @@ async def test_a_spare_send_needs_the_recent_pace_under_its_share(redis_stores: 
     await asyncio.sleep(wait)
     assert await windows.take("group", rate, 1, spare) == 0.0
     assert await windows.take("group", rate, 1) == 0.0  # a plain send: the window has room
+
+
+async def test_a_send_counts_from_its_answer_in_redis_too(redis_stores: RedisFactory) -> None:
+    """`landed` moves the oldest sends on their way to the answer's time (as in memory: tests/core/test_pacing.py),
+    for every instance on the Redis."""
+    first, second = (await redis_stores()).pacing_windows(), (await redis_stores()).pacing_windows()
+    rate = Rate(1, 0.5)
+    assert await first.take("group", rate, 1) == 0.0
+    await asyncio.sleep(0.3)
+    await second.landed("group", rate, 1)  # answered 0.3 s later: the window holds it until then + 0.5 s
+    wait = await first.take("group", rate, 1)
+    assert 0.4 < wait <= 0.5
+    await asyncio.sleep(wait)
+    assert await second.take("group", rate, 1) == 0.0
+    await first.landed("group", rate, 3)  # one on its way, three answers: the one moves, nothing more
+    assert 0.4 < await first.take("group", rate, 1) <= 0.5
+
+
+async def test_a_token_buckets_spare_send_in_redis_needs_it_full_for_a_while(redis_stores: RedisFactory) -> None:
+    windows = (await redis_stores()).pacing_windows()
+    rate, spare = Rate(1, 0.2, burst=2), Rate(1, 0.2)
+    assert await windows.take("channel", rate, 1, spare) == 0.0  # never used
+    wait = await windows.take("channel", rate, 1, spare)
+    assert 0.3 < wait <= 0.4  # full again in 0.2 s, spare 0.2 s after that
+    assert await windows.take("channel", rate, 1) == 0.0  # a plain send: the burst has room
+    await asyncio.sleep(0.65)  # full since 0.4 s: spare
+    assert await windows.take("channel", rate, 1, spare) == 0.0

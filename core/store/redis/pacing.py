@@ -15,9 +15,9 @@ from redis.asyncio import Redis
 from core.pacing import Rate
 from core.store.redis.connection import RedisBase
 
-# KEYS: the bucket's sends, its pause; ARGV: count, per (ms), cost, a member prefix unique to this call, and the
-# spare pace (`Windows.take`): its count and per (ms), 0 0 for none. Returns 0 when the sends were recorded, else
-# the ms to wait.
+# KEYS: the bucket's sends, its pause; ARGV: count, per (ms), cost, a member prefix unique to this call ("p:…": a
+# send on its way until `_LANDED`), and the spare pace (`Windows.take`): its count and per (ms), 0 0 for none.
+# Returns 0 when the sends were recorded, else the ms to wait.
 _TAKE = """
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return paused end
@@ -47,8 +47,29 @@ return 0
 """
 
 
+# The sends of one answered call (`Windows.landed`): its oldest sends still marked on their way ("p:") now count
+# from now on. KEYS: the bucket's sends; ARGV: the cost, the window (ms).
+_LANDED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cost, per = tonumber(ARGV[1]), tonumber(ARGV[2])
+local moved = 0
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - per, '+inf')) do
+  if moved >= cost then break end
+  if string.sub(member, 1, 2) == 'p:' then
+    redis.call('ZREM', KEYS[1], member)
+    redis.call('ZADD', KEYS[1], now, 'l:' .. string.sub(member, 3))
+    moved = moved + 1
+  end
+end
+if moved > 0 then redis.call('PEXPIRE', KEYS[1], per) end
+return moved
+"""
+
+
 # A token bucket kept as its next free time (GCRA). KEYS: the bucket's free time, its pause; ARGV: the interval
-# between sends (ms), the burst, the cost. Returns 0 when the sends were recorded, else the ms to wait.
+# between sends (ms), the burst, the cost, and for a spare send (`Windows.take`) how long the bucket must have
+# been full (ms; 0 for any send). Returns 0 when the sends were recorded, else the ms to wait.
 _ADMIT = """
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return paused end
@@ -56,7 +77,9 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cost = math.min(tonumber(ARGV[3]), burst)
-local free = tonumber(redis.call('GET', KEYS[1]) or now)
+local spare = tonumber(ARGV[4])
+local free = tonumber(redis.call('GET', KEYS[1]) or (now - spare))
+if spare > 0 and free > now - spare then return math.max(1, math.ceil(free + spare - now)) end
 local after = math.max(free, now) + cost * interval
 local over = after - now - burst * interval
 if over > 0 then return math.max(1, math.ceil(over)) end
@@ -71,12 +94,13 @@ class RedisWindows:
         self._prefix = prefix
         self._take = client.register_script(_TAKE)
         self._admit = client.register_script(_ADMIT)
+        self._landed = client.register_script(_LANDED)
 
     async def take(self, bucket: str, rate: Rate, cost: int, spare: Rate | None = None) -> float:
         if rate.burst:
             waited = await self._admit(
                 keys=[f"{self._prefix}pace:{bucket}:free", f"{self._prefix}pace:{bucket}:paused"],
-                args=[rate.per * 1000 / rate.count, rate.burst, cost],
+                args=[rate.per * 1000 / rate.count, rate.burst, cost, int(spare.per * 1000) if spare else 0],
             )
             return int(cast(int, waited)) / 1000
         waited = await self._take(
@@ -85,12 +109,16 @@ class RedisWindows:
                 rate.count,
                 max(1, int(rate.per * 1000)),
                 cost,
-                f"{uuid.uuid4().hex}:",
+                f"p:{uuid.uuid4().hex}:",
                 spare.count if spare else 0,
                 max(1, int(spare.per * 1000)) if spare else 0,
             ],
         )
         return int(cast(int, waited)) / 1000
+
+    async def landed(self, bucket: str, rate: Rate, cost: int) -> None:
+        if not rate.burst:
+            await self._landed(keys=[f"{self._prefix}pace:{bucket}"], args=[cost, max(1, int(rate.per * 1000))])
 
     async def pause(self, bucket: str, seconds: float) -> None:
         key = f"{self._prefix}pace:{bucket}:paused"
