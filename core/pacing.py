@@ -43,6 +43,12 @@ class Rate:
     burst: int = 0
     """0: a sliding window (the limit a platform counts per minute). n > 0: a token bucket of n sends refilled
     at count/per a second (the platform's "about 1/s with short bursts"), kept as its next free time (GCRA)."""
+    spacing: float = 0.0
+    """A sliding window's: once it holds half its count, at least `spacing` seconds between sends. A window
+    that a backlog keeps full frees its places in the pattern it filled them (20 sends in the first seconds of
+    a minute, then none for the rest of it: every waiting session served once a minute, in bursts); spaced,
+    the backlog goes out evenly and each session's turn comes round as often as the limit allows. A quiet
+    bucket still sends a burst of half its count at once."""
 
     def admit(self, free_at: float, now: float, cost: int) -> tuple[float, float]:
         """A token bucket's answer for `cost` sends at `now`, given when it is next free (`free_at`): (0, the new
@@ -93,7 +99,7 @@ PLATFORM_RATES: Mapping[str, Rate] = {
     TELEGRAM_CHAT: Rate(1, 1.0, burst=2),
     # the platform's own window: a send counts from its answer on (`Windows.landed`), never before the
     # platform counted it
-    TELEGRAM_GROUP: Rate(20, 60.0),
+    TELEGRAM_GROUP: Rate(20, 60.0, spacing=2.9),
     TELEGRAM_BOT: Rate(25, 1.1),
     SLACK_CHANNEL: Rate(1, 1.0, burst=2),
     SLACK_UPDATE: Rate(45, 61.0),
@@ -168,6 +174,10 @@ class MemoryWindows:
         over = len(sends) + cost - rate.count
         if over > 0:
             return max(sends[over - 1] + rate.per - now, 0.001)
+        if rate.spacing and sends and 2 * len(sends) >= rate.count:
+            gap = sends[-1] + rate.spacing - now
+            if gap > 0:
+                return max(gap, 0.001)
         if spare is not None:
             recent = [at for at in sends if at > now - spare.per]
             over = len(recent) + cost - spare.count

@@ -9,6 +9,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from core.clock import SystemClock
 from core.model import OutboxEntry
 from core.outbox import OutboxSettings, OutboxWorker
@@ -118,6 +120,26 @@ async def test_a_token_buckets_spare_send_needs_the_bucket_full_for_a_while() ->
         assert await windows.take("channel", rate, 1, spare) > 0
     clock.now += 3.0  # no send for 3 s: full for 2
     assert await windows.take("channel", rate, 1, spare) == 0.0
+
+
+async def test_a_backlog_goes_out_evenly_once_the_window_is_half_full() -> None:
+    """A quiet group takes a burst (new sessions' topics and cards at once); a backlog that keeps the window
+    full goes out one send per `spacing`, not in the bursts it first filled the window with."""
+    clock = Hand()
+    windows = MemoryWindows(clock)
+    rate = Rate(4, 60.0, spacing=2.9)
+    assert await windows.take("group", rate, 1) == 0.0
+    assert await windows.take("group", rate, 1) == 0.0  # a burst of half the count at once
+    assert await windows.take("group", rate, 1) == pytest.approx(2.9)
+    clock.now += 2.9
+    assert await windows.take("group", rate, 1) == 0.0
+    clock.now += 2.9
+    assert await windows.take("group", rate, 1) == 0.0
+    assert await windows.take("group", rate, 1) == pytest.approx(54.2)  # full: the window decides again
+    # a backlog: the first places free at 1060 (the burst), but the sends that fill them stay 2.9 s apart
+    clock.now = 1060.0
+    assert await windows.take("group", rate, 1) == 0.0
+    assert await windows.take("group", rate, 1) == pytest.approx(2.9)
 
 
 async def test_a_pause_holds_the_whole_bucket() -> None:

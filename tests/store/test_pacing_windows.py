@@ -101,3 +101,14 @@ async def test_a_token_buckets_spare_send_in_redis_needs_it_full_for_a_while(red
     assert await windows.take("channel", rate, 1) == 0.0  # a plain send: the burst has room
     await asyncio.sleep(0.65)  # full since 0.4 s: spare
     assert await windows.take("channel", rate, 1, spare) == 0.0
+
+
+async def test_a_backlog_goes_out_evenly_in_redis_too(redis_stores: RedisFactory) -> None:
+    windows = (await redis_stores()).pacing_windows()
+    rate = Rate(4, 5.0, spacing=0.3)
+    assert await windows.take("group", rate, 1) == 0.0
+    assert await windows.take("group", rate, 1) == 0.0  # half the count at once
+    wait = await windows.take("group", rate, 1)
+    assert 0.2 < wait <= 0.3
+    await asyncio.sleep(wait)
+    assert await windows.take("group", rate, 1) == 0.0

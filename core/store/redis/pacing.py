@@ -16,8 +16,8 @@ from core.pacing import Rate
 from core.store.redis.connection import RedisBase
 
 # KEYS: the bucket's sends, its pause; ARGV: count, per (ms), cost, a member prefix unique to this call ("p:…": a
-# send on its way until `_LANDED`), and the spare pace (`Windows.take`): its count and per (ms), 0 0 for none.
-# Returns 0 when the sends were recorded, else the ms to wait.
+# send on its way until `_LANDED`), the spare pace (`Windows.take`): its count and per (ms), 0 0 for none, and
+# the rate's spacing (ms, `Rate.spacing`). Returns 0 when the sends were recorded, else the ms to wait.
 _TAKE = """
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return paused end
@@ -30,6 +30,12 @@ local n = redis.call('ZCARD', KEYS[1])
 if n + cost > count then
   local oldest = redis.call('ZRANGE', KEYS[1], n + cost - count - 1, n + cost - count - 1, 'WITHSCORES')
   return math.max(1, tonumber(oldest[2]) + per - now)
+end
+local spacing = tonumber(ARGV[7])
+if spacing > 0 and n > 0 and 2 * n >= count then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local gap = tonumber(last[2]) + spacing - now
+  if gap > 0 then return math.max(1, math.ceil(gap)) end
 end
 local spare_count, spare_per = tonumber(ARGV[5]), tonumber(ARGV[6])
 if spare_per > 0 then
@@ -112,6 +118,7 @@ class RedisWindows:
                 f"p:{uuid.uuid4().hex}:",
                 spare.count if spare else 0,
                 max(1, int(spare.per * 1000)) if spare else 0,
+                int(rate.spacing * 1000),
             ],
         )
         return int(cast(int, waited)) / 1000
