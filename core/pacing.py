@@ -31,7 +31,7 @@ from asyncio import FIRST_COMPLETED
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 
@@ -44,11 +44,12 @@ class Rate:
     """0: a sliding window (the limit a platform counts per minute). n > 0: a token bucket of n sends refilled
     at count/per a second (the platform's "about 1/s with short bursts"), kept as its next free time (GCRA)."""
     spacing: float = 0.0
-    """A sliding window's: once it holds half its count, at least `spacing` seconds between sends. A window
-    that a backlog keeps full frees its places in the pattern it filled them (20 sends in the first seconds of
-    a minute, then none for the rest of it: every waiting session served once a minute, in bursts); spaced,
-    the backlog goes out evenly and each session's turn comes round as often as the limit allows. A quiet
-    bucket still sends a burst of half its count at once."""
+    """A sliding window's: once it holds three quarters of its count, at least `spacing` seconds between sends
+    that are not urgent. A window that a backlog keeps full frees its places in the pattern it filled them (20
+    sends in the first seconds of a minute, then none for the rest of it: every waiting session served once a
+    minute, in bursts); spaced, the backlog goes out evenly and each session's turn comes round as often as
+    the limit allows. A quiet bucket still takes a burst of three quarters of its count at once, and new
+    sessions' topics and cards (urgent) whatever room the window has."""
 
     def admit(self, free_at: float, now: float, cost: int) -> tuple[float, float]:
         """A token bucket's answer for `cost` sends at `now`, given when it is next free (`free_at`): (0, the new
@@ -98,7 +99,7 @@ PLATFORM_RATES: Mapping[str, Rate] = {
     # short of the platform's, so that its bucket always has a send to spare for arrival jitter
     TELEGRAM_CHAT: Rate(1, 1.0, burst=2),
     # the platform's own window: a send counts from its answer on (`Windows.landed`), never before the
-    # platform counted it
+    # platform counted it; a backlog goes out a little faster than 1 per 3 s (the window still holds it to 20)
     TELEGRAM_GROUP: Rate(20, 60.0, spacing=2.9),
     TELEGRAM_BOT: Rate(25, 1.1),
     SLACK_CHANNEL: Rate(1, 1.0, burst=2),
@@ -174,7 +175,7 @@ class MemoryWindows:
         over = len(sends) + cost - rate.count
         if over > 0:
             return max(sends[over - 1] + rate.per - now, 0.001)
-        if rate.spacing and sends and 2 * len(sends) >= rate.count:
+        if rate.spacing and sends and 4 * len(sends) >= 3 * rate.count:
             gap = sends[-1] + rate.spacing - now
             if gap > 0:
                 return max(gap, 0.001)
@@ -250,6 +251,8 @@ class Pacer:
             if draw.patient and not draw.urgent:
                 return await self._take_patiently(turns, bucket, rate, draw, hurry)
             waited = await turns.enter(_URGENT if draw.urgent else _NORMAL)
+            if draw.urgent and rate.spacing:
+                rate = replace(rate, spacing=0.0)
             try:
                 while (wait := await self._windows.take(bucket, rate, draw.cost)) > 0:
                     waited = True

@@ -122,24 +122,36 @@ async def test_a_token_buckets_spare_send_needs_the_bucket_full_for_a_while() ->
     assert await windows.take("channel", rate, 1, spare) == 0.0
 
 
-async def test_a_backlog_goes_out_evenly_once_the_window_is_half_full() -> None:
-    """A quiet group takes a burst (new sessions' topics and cards at once); a backlog that keeps the window
-    full goes out one send per `spacing`, not in the bursts it first filled the window with."""
+async def test_a_backlog_goes_out_evenly_once_the_window_is_three_quarters_full() -> None:
+    """A quiet group takes a burst; a backlog that keeps the window full goes out one send per `spacing`, not
+    in the bursts it first filled the window with."""
     clock = Hand()
     windows = MemoryWindows(clock)
-    rate = Rate(4, 60.0, spacing=2.9)
-    assert await windows.take("group", rate, 1) == 0.0
-    assert await windows.take("group", rate, 1) == 0.0  # a burst of half the count at once
+    rate = Rate(8, 60.0, spacing=2.9)
+    for _ in range(6):
+        assert await windows.take("group", rate, 1) == 0.0  # a burst of three quarters of the count at once
     assert await windows.take("group", rate, 1) == pytest.approx(2.9)
     clock.now += 2.9
     assert await windows.take("group", rate, 1) == 0.0
     clock.now += 2.9
     assert await windows.take("group", rate, 1) == 0.0
     assert await windows.take("group", rate, 1) == pytest.approx(54.2)  # full: the window decides again
-    # a backlog: the first places free at 1060 (the burst), but the sends that fill them stay 2.9 s apart
+    # at 1060 the burst leaves the window: a burst again up to three quarters, then spaced (a backlog's bursts
+    # shrink minute by minute until it goes out evenly)
     clock.now = 1060.0
-    assert await windows.take("group", rate, 1) == 0.0
+    for _ in range(4):
+        assert await windows.take("group", rate, 1) == 0.0
     assert await windows.take("group", rate, 1) == pytest.approx(2.9)
+
+
+async def test_urgent_sends_are_not_spaced() -> None:
+    """New sessions' topics and cards take whatever room the window has; the backlog behind them is spaced."""
+    pacer = Pacer({"group": Rate(4, 60.0, spacing=30.0)})
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(4):
+        await pacer.acquire([Draw("group", "g", urgent=True)])
+    assert loop.time() - started < 1.0
 
 
 async def test_a_pause_holds_the_whole_bucket() -> None:

@@ -106,8 +106,8 @@ async def test_a_token_buckets_spare_send_in_redis_needs_it_full_for_a_while(red
 async def test_a_backlog_goes_out_evenly_in_redis_too(redis_stores: RedisFactory) -> None:
     windows = (await redis_stores()).pacing_windows()
     rate = Rate(4, 5.0, spacing=0.3)
-    assert await windows.take("group", rate, 1) == 0.0
-    assert await windows.take("group", rate, 1) == 0.0  # half the count at once
+    for _ in range(3):
+        assert await windows.take("group", rate, 1) == 0.0  # three quarters of the count at once
     wait = await windows.take("group", rate, 1)
     assert 0.2 < wait <= 0.3
     await asyncio.sleep(wait)

@@ -32,7 +32,7 @@ if n + cost > count then
   return math.max(1, tonumber(oldest[2]) + per - now)
 end
 local spacing = tonumber(ARGV[7])
-if spacing > 0 and n > 0 and 2 * n >= count then
+if spacing > 0 and n > 0 and 4 * n >= 3 * count then
   local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
   local gap = tonumber(last[2]) + spacing - now
   if gap > 0 then return math.max(1, math.ceil(gap)) end
