@@ -46,17 +46,13 @@ class Lease:
         self.ttl = ttl
         self.lost = False
         self.owner = uuid.uuid4().hex
-        self._adopted = False
         self._released = False
-        self._due: asyncio.TimerHandle | None = None
-        """the next renewal's time: a timer, not a sleeping task (most leases are dropped long before it)"""
         self._renewing: asyncio.Task[None] | None = None
-        """the renewal under way, if one is"""
 
     @property
     def held(self) -> bool:
         """Acquired and not yet released (the renewal may have failed since: see `lost`)."""
-        return self._adopted and not self._released
+        return self._renewing is not None and not self._released
 
     async def acquire(self) -> bool:
         if self.held:
@@ -68,29 +64,23 @@ class Lease:
 
     def adopt(self) -> None:
         """The claim was taken (for `owner`) by a store call that did more than claim: keep it alive."""
-        self._adopted = True
         self._released = False
-        self._plan()
-
-    def _plan(self) -> None:
-        self._due = asyncio.get_running_loop().call_later(self.ttl / 3, self._start_renewal)
-
-    def _start_renewal(self) -> None:
-        self._due = None
-        if not self._released:
-            self._renewing = asyncio.create_task(self._renew())
+        self._renewing = asyncio.create_task(self._renew())
 
     async def _renew(self) -> None:
-        try:
-            if not await self._store.renew(self.key, self.ttl, self._clock.now(), self.owner):
-                self.lost = True
+        while not self._released:
+            await asyncio.sleep(self.ttl / 3)
+            if self._released:
                 return
-        except Exception:  # the store is away for a moment: the next round tries again
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():  # a cancel that came back as a store error
-                return
-        if not self._released:
-            self._plan()
+            try:
+                if not await self._store.renew(self.key, self.ttl, self._clock.now(), self.owner):
+                    self.lost = True
+                    return
+            except Exception:  # the store is away for a moment: the next round tries again
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # a cancel that came back as a store error
+                    return
+                continue
 
     async def release(self) -> None:
         """Stop renewing and drop the claim."""
@@ -99,16 +89,12 @@ class Lease:
 
     async def stop_renewing(self) -> None:
         """Release without the store call, for a caller that drops the claim in a store call of its own.
-        Never waits long for a renewal under way: a cancel that a store call swallowed must not wedge the
-        holder (the flag stops it planning another; a late renewal cannot bring a released claim back)."""
+        Never waits long for the renewal: a cancel that a store call swallowed must not wedge the holder
+        (the flag ends the loop at its next turn; a late renewal cannot bring a released claim back)."""
         self._released = True
-        if self._due is not None:
-            self._due.cancel()
-            self._due = None
         if self._renewing is not None:
-            if not self._renewing.done():
-                self._renewing.cancel()
-                await asyncio.wait({self._renewing}, timeout=1.0)
+            self._renewing.cancel()
+            await asyncio.wait({self._renewing}, timeout=1.0)
             self._renewing = None
 
 

@@ -44,12 +44,13 @@ class Rate:
     """0: a sliding window (the limit a platform counts per minute). n > 0: a token bucket of n sends refilled
     at count/per a second (the platform's "about 1/s with short bursts"), kept as its next free time (GCRA)."""
     spacing: float = 0.0
-    """A sliding window's: once it holds three quarters of its count, at least `spacing` seconds between sends
-    that are not urgent. A window that a backlog keeps full frees its places in the pattern it filled them (20
-    sends in the first seconds of a minute, then none for the rest of it: every waiting session served once a
-    minute, in bursts); spaced, the backlog goes out evenly and each session's turn comes round as often as
-    the limit allows. A quiet bucket still takes a burst of three quarters of its count at once, and new
-    sessions' topics and cards (urgent) whatever room the window has."""
+    """A sliding window's: once it holds three quarters of its count, at least `spacing` seconds between the
+    outbox's deliveries that are not urgent. A window that a backlog keeps full frees its places in the pattern
+    it filled them (20 sends in the first seconds of a minute, then none for the rest of it: every waiting
+    session served once a minute, in bursts); spaced, the backlog goes out evenly and each session's turn comes
+    round as often as the limit allows. A quiet bucket still takes a burst of three quarters of its count at once; new
+    sessions' topics and cards (urgent) and an operator's own calls (a form's questions) whatever room the
+    window has."""
 
     def admit(self, free_at: float, now: float, cost: int) -> tuple[float, float]:
         """A token bucket's answer for `cost` sends at `now`, given when it is next free (`free_at`): (0, the new
@@ -233,14 +234,19 @@ class Pacer:
         once the store is open)."""
         self._windows = windows
 
-    async def acquire(self, draws: Iterable[Draw], hurry: asyncio.Event | None = None) -> bool:
+    async def acquire(
+        self, draws: Iterable[Draw], hurry: asyncio.Event | None = None, *, backlog: bool = False
+    ) -> bool:
         """Wait until every bucket drawn from has room, then take it; waiters of one bucket go in order.
         True when it had to wait (the platform's limit, or others before it). `hurry`, once set, ends a
-        patient draw's patience (its session's next post is waiting behind it)."""
+        patient draw's patience (its session's next post is waiting behind it). `backlog`: the outbox's own
+        deliveries, which a rate's `spacing` spreads out (an operator's direct call, a form's question, is not)."""
         waited = False
         for draw in sorted(draws, key=lambda d: d.bucket):  # one order everywhere: no two waiters cross
             rate = self._rates.get(draw.kind)
             if rate is not None and draw.cost > 0:
+                if rate.spacing and (draw.urgent or not backlog):
+                    rate = replace(rate, spacing=0.0)
                 waited = await self._take(draw.bucket, rate, draw, hurry) or waited
         return waited
 
@@ -251,8 +257,6 @@ class Pacer:
             if draw.patient and not draw.urgent:
                 return await self._take_patiently(turns, bucket, rate, draw, hurry)
             waited = await turns.enter(_URGENT if draw.urgent else _NORMAL)
-            if draw.urgent and rate.spacing:
-                rate = replace(rate, spacing=0.0)
             try:
                 while (wait := await self._windows.take(bucket, rate, draw.cost)) > 0:
                     waited = True
@@ -303,7 +307,7 @@ class Pacer:
         """Take the sends of `draws` now, for the calls this task makes next (`spend` uses them up).
         True when it had to wait for them. `hurry`: as `acquire`'s."""
         draws = list(draws)
-        waited = await self.acquire(draws, hurry)
+        waited = await self.acquire(draws, hurry, backlog=True)
         _CREDIT.set({d.bucket: d.cost for d in draws if d.kind in self._rates})
         return waited
 

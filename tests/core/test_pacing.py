@@ -144,14 +144,26 @@ async def test_a_backlog_goes_out_evenly_once_the_window_is_three_quarters_full(
     assert await windows.take("group", rate, 1) == pytest.approx(2.9)
 
 
-async def test_urgent_sends_are_not_spaced() -> None:
-    """New sessions' topics and cards take whatever room the window has; the backlog behind them is spaced."""
+async def test_urgent_sends_and_direct_calls_are_not_spaced() -> None:
+    """New sessions' topics and cards and an operator's own calls take whatever room the window has; the outbox's
+    backlog behind them is spaced."""
     pacer = Pacer({"group": Rate(4, 60.0, spacing=30.0)})
     loop = asyncio.get_running_loop()
     started = loop.time()
     for _ in range(4):
-        await pacer.acquire([Draw("group", "g", urgent=True)])
+        await pacer.acquire([Draw("group", "g", urgent=True)], backlog=True)
     assert loop.time() - started < 1.0
+    # an operator's own call (not the outbox's backlog) is not spaced either; the backlog is
+    direct = Pacer({"group": Rate(4, 60.0, spacing=30.0)})
+    for _ in range(4):
+        await direct.acquire([Draw("group", "g")])
+    assert loop.time() - started < 1.0
+    backlog = Pacer({"group": Rate(4, 60.0, spacing=0.2)})
+    for _ in range(3):
+        await backlog.acquire([Draw("group", "g")], backlog=True)
+    before = loop.time()
+    await backlog.acquire([Draw("group", "g")], backlog=True)
+    assert loop.time() - before >= 0.15
 
 
 async def test_a_pause_holds_the_whole_bucket() -> None:
