@@ -48,9 +48,9 @@ class Rate:
     outbox's deliveries that are not urgent. A window that a backlog keeps full frees its places in the pattern
     it filled them (20 sends in the first seconds of a minute, then none for the rest of it: every waiting
     session served once a minute, in bursts); spaced, the backlog goes out evenly and each session's turn comes
-    round as often as the limit allows. A quiet bucket still takes a burst of three quarters of its count at once; new
-    sessions' topics and cards (urgent) and an operator's own calls (a form's questions) whatever room the
-    window has."""
+    round as often as the limit allows. A quiet bucket still takes a burst of three quarters of its count at
+    once; new sessions' topics and cards (urgent) and an operator's own calls (a form's questions) whatever room
+    the window has."""
 
     def admit(self, free_at: float, now: float, cost: int) -> tuple[float, float]:
         """A token bucket's answer for `cost` sends at `now`, given when it is next free (`free_at`): (0, the new
