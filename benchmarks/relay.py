@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import signal
 import sys
 import tempfile
@@ -221,7 +222,7 @@ class Relay:
         """One more burst with py-spy attached (not counted in the table: the sampler costs CPU)."""
         raw = RESULTS / "profiles" / f"relay-{name}.txt"
         raw.parent.mkdir(parents=True, exist_ok=True)
-        spy = Spy(program.pid, raw)
+        spy = Spy(program.pid, raw, options=os.environ.get("RELAY_SPY", "--gil").split())
         if not spy.start():
             return None
         print(f"· {name}: profiled burst ({self.plan.profile_messages} messages, py-spy)", flush=True)

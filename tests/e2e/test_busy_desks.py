@@ -101,12 +101,21 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: s
 
 
 async def session_of(rig: Rig, person: Person) -> int:
+    number = await opened_for(rig, person)
+    if number is None:
+        raise AssertionError(f"{person.name} has no session")
+    return number
+
+
+async def opened_for(rig: Rig, person: Person) -> int | None:
+    """The client's session, None while their first message is still being handled (the webhook answers once
+    the update is stored, before it is handled)."""
     assert rig.desk is not None
     for session in await rig.desk.store.list_sessions():
         client = await rig.desk.store.get_client(session.client_id)
         if client is not None and client.chat_id == str(person.telegram_user):
             return session.number
-    raise AssertionError(f"{person.name} has no session")
+    return None
 
 
 # --- what the desks show ------------------------------------------------------------------------------------
@@ -163,7 +172,8 @@ async def not_mirrored(
     """The clients' messages that are not on the desk yet."""
     missing = []
     for person in people:
-        shown = await posts(rig, await session_of(rig, person))
+        number = await opened_for(rig, person)
+        shown = await posts(rig, number) if number is not None else []
         missing += [
             text_of(person, seq) for seq in range(per_client) if not any(text_of(person, seq) in t for t in shown)
         ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -807,10 +807,8 @@ async def test_sqlite_a_link_whose_transaction_fails_leaves_neither_direction(tm
     """A crash before the commit (here: the COMMIT fails) leaves no half of the link behind."""
 
     class FailingCommit(InlineConnection):
-        async def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-            if sql == "COMMIT":
-                raise sqlite3.OperationalError("disk I/O error")
-            return await super().execute(sql, params)
+        def commit(self) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
 
     store = SqliteStore(tmp_path / "crash.db")
     await store.open()

@@ -1,8 +1,9 @@
 """SQLite store: one connection in WAL mode, numbered migrations tracked by `PRAGMA user_version`.
 
 Filtered/ordered fields are real columns; the full record is kept as JSON in `data`.
-Write transactions are `BEGIN IMMEDIATE`, serialised inside this process by an asyncio.Lock, since
-every coroutine shares the one connection.
+Write transactions are savepoints in a `BEGIN IMMEDIATE` batch, serialised inside this process by an
+asyncio.Lock, since every coroutine shares the one connection; the writes of one turn of the event loop
+share the batch's `COMMIT` (group commit: `SqliteBase._tx`), and each caller waits for it.
 
 Statements run on the event loop's thread (`InlineConnection`), not on a worker thread as aiosqlite
 would: linedesk's statements take tens of microseconds, and handing each to a thread and back cost

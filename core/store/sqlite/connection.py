@@ -9,6 +9,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,8 +59,30 @@ class InlineConnection:
     async def execute_fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._connection.execute(sql, params).fetchall()
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._connection.in_transaction
+
+    def commit(self) -> None:
+        self._connection.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._connection.execute("ROLLBACK")
+
     async def close(self) -> None:
         self._connection.close()
+
+
+@dataclass
+class _Batch:
+    """The writes of one turn of the loop, committed together: `committed` is their commit's outcome."""
+
+    committed: asyncio.Future[None]
+
+    def fail(self, error: StoreError) -> None:
+        if not self.committed.done():
+            self.committed.set_exception(error)
+            self.committed.exception()  # nobody may be waiting any more (cancelled callers): not an unretrieved error
 
 
 class SqliteBase(Store):
@@ -71,6 +94,7 @@ class SqliteBase(Store):
         self.write_wait = write_wait
         self._db: InlineConnection | None = None
         self._lock = asyncio.Lock()
+        self._batch: _Batch | None = None
 
     # --- plumbing -------------------------------------------------------------
     def _conn(self) -> InlineConnection:
@@ -80,19 +104,80 @@ class SqliteBase(Store):
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[InlineConnection]:
+        """A write transaction: a savepoint in this process's open batch (one `BEGIN IMMEDIATE` … `COMMIT`
+        shared by every write made in the same turn of the loop), durable when this returns.
+
+        Why a batch: a commit is the costly part of a write (each page the write dirtied goes to the WAL
+        again), and a relayed message makes five. Writes that come in the same turn of the loop share one
+        commit and the pages they both touch (the last page of a table, of an index); each caller still
+        waits for that commit, so what it acknowledges is on disk, and a write that fails is rolled back
+        alone (its savepoint)."""
         db = self._conn()
         async with self._lock:
-            await self._begin(db)
+            batch = await self._join(db)
+            try:
+                await db.execute("SAVEPOINT tx")
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.url}: {e}") from e
             try:
                 yield db
-                await db.execute("COMMIT")
+                await db.execute("RELEASE tx")
             except BaseException as e:
-                # also after a BEGIN whose caller was cancelled
+                # also after a statement whose caller was cancelled
                 with contextlib.suppress(sqlite3.Error):
-                    await db.execute("ROLLBACK")
+                    await db.execute("ROLLBACK TO tx")
+                    await db.execute("RELEASE tx")
                 if isinstance(e, sqlite3.Error):
                     raise StoreError(f"{self.url}: {e}") from e
                 raise
+        await asyncio.shield(batch.committed)
+
+    async def _join(self, db: InlineConnection) -> _Batch:
+        """The open batch, or a new one (`BEGIN IMMEDIATE`) whose commit runs once the loop has run what
+        is ready now (the writes of this turn join it)."""
+        batch = self._batch
+        if batch is not None and not db.in_transaction:
+            # SQLite rolled the batch back by itself (an I/O error, a full disk): its writes are gone
+            self._batch = None
+            batch.fail(StoreError(f"{self.url}: the transaction was rolled back by SQLite"))
+            batch = None
+        if batch is None:
+            await self._begin(db)
+            loop = asyncio.get_running_loop()
+            batch = self._batch = _Batch(loop.create_future())
+            loop.call_soon(self._commit, batch)
+        return batch
+
+    def _commit(self, batch: _Batch) -> None:
+        """Commit `batch` (a loop callback). Statements run on the loop's thread and a transaction's body
+        never waits on the loop, so no write is half-way here; `_lock` held means one is starting a
+        batch (waiting out another process's lock): the commit waits for the next turn."""
+        if self._batch is not batch:
+            return
+        if self._lock.locked():
+            asyncio.get_running_loop().call_soon(self._commit, batch)
+            return
+        self._batch = None
+        self._commit_batch(batch)
+
+    def _commit_batch(self, batch: _Batch) -> None:
+        db = self._conn()
+        try:
+            if not db.in_transaction:
+                raise sqlite3.OperationalError("the transaction was rolled back by SQLite")
+            db.commit()
+        except sqlite3.Error as e:
+            with contextlib.suppress(sqlite3.Error):
+                db.rollback()
+            batch.fail(StoreError(f"{self.url}: {e}"))
+        else:
+            batch.committed.set_result(None)
+
+    async def _flush(self) -> None:
+        """Commit the open batch now (closing the store)."""
+        batch, self._batch = self._batch, None
+        if batch is not None and self._db is not None:
+            self._commit_batch(batch)
 
     async def _begin(self, db: InlineConnection) -> None:
         """BEGIN IMMEDIATE, waiting (without blocking the loop) while another process holds the write lock:

@@ -36,29 +36,33 @@ class SessionsMixin(SqliteBase):
     # --- sessions -------------------------------------------------------------
     @staticmethod
     async def _put_session(db: InlineConnection, s: Session) -> None:
-        # an upsert, not INSERT OR REPLACE: a replace deletes the row and writes every index again (the reports'
-        # covering index among them) on each save — the relay saves the session with every client message —
-        # while an update rewrites only the index entries whose columns changed
+        """Insert or update the session's row. An update sets only the columns whose values changed: SQLite
+        rewrites the entries of every index that has a column in the SET list, changed or not, and the
+        sessions table has seven (the reports' covering one among them) while a client's message — the relay
+        saves the session with each — changes only `quiet_since` and the JSON."""
+        values = {
+            "line_id": s.line_id,
+            "client_id": s.client_id,
+            "status": s.status.value,
+            "assignee": s.assignee,
+            "created_at": s.created_at,
+            "quiet_since": s.quiet_since,
+            "closed_at": s.closed_at,
+            "first_response_at": s.first_response_at,
+            "rating": s.rating,
+        }
+        columns = ", ".join(values)
+        rows = await db.execute_fetchall(f"SELECT {columns} FROM sessions WHERE number = ?", (s.number,))
+        if not rows:
+            await db.execute(
+                f"INSERT INTO sessions (number, {columns}, data) VALUES (?, {', '.join('?' * len(values))}, ?)",
+                (s.number, *values.values(), s.model_dump_json()),
+            )
+            return
+        changed = [column for column, old in zip(values, rows[0], strict=True) if values[column] != old]
         await db.execute(
-            "INSERT INTO sessions (number, line_id, client_id, status, assignee, created_at, quiet_since,"
-            " closed_at, first_response_at, rating, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (number) DO UPDATE SET line_id = excluded.line_id, client_id = excluded.client_id,"
-            " status = excluded.status, assignee = excluded.assignee, created_at = excluded.created_at,"
-            " quiet_since = excluded.quiet_since, closed_at = excluded.closed_at,"
-            " first_response_at = excluded.first_response_at, rating = excluded.rating, data = excluded.data",
-            (
-                s.number,
-                s.line_id,
-                s.client_id,
-                s.status.value,
-                s.assignee,
-                s.created_at,
-                s.quiet_since,
-                s.closed_at,
-                s.first_response_at,
-                s.rating,
-                s.model_dump_json(),
-            ),
+            f"UPDATE sessions SET {''.join(f'{column} = ?, ' for column in changed)}data = ? WHERE number = ?",
+            (*(values[column] for column in changed), s.model_dump_json(), s.number),
         )
 
     async def create_session(self, session: Session) -> Session:

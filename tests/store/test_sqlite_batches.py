@@ -1,0 +1,147 @@
+"""The SQLite store's group commit: the writes made in one turn of the loop share one `COMMIT`, each caller
+returns only once its write is on disk, and a write that fails is rolled back alone."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from core.model import Channel, Client
+from core.store import SqliteStore, StoreError
+from core.store.sqlite import InlineConnection
+
+
+class CountingCommits(InlineConnection):
+    """The real connection, counting its commits."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        self.commits = 0
+
+    def commit(self) -> None:
+        self.commits += 1
+        super().commit()
+
+
+class FailingCommit(InlineConnection):
+    def commit(self) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+def client(n: int) -> Client:
+    return Client(id=f"telegram:{n}", channel=Channel.TELEGRAM, external_id=str(n), chat_id=str(n), name=f"Client {n}")
+
+
+def stored_clients(path: Path) -> set[str]:
+    """What another connection (another process) reads from the file."""
+    with sqlite3.connect(path) as other:
+        return {row[0] for row in other.execute("SELECT id FROM clients")}
+
+
+async def opened(path: Path) -> SqliteStore:
+    store = SqliteStore(path)
+    await store.open()
+    return store
+
+
+def swap(store: SqliteStore, connection: type[InlineConnection]) -> InlineConnection:
+    healthy = store._db
+    assert healthy is not None
+    store._db = connection(healthy._connection)
+    return healthy
+
+
+async def test_writes_of_one_turn_share_a_commit_and_are_on_disk_when_they_return(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "a.db")
+    try:
+        swap(store, CountingCommits)
+        counting = store._db
+        assert isinstance(counting, CountingCommits)
+
+        async def save(n: int) -> set[str]:
+            await store.save_client(client(n))
+            return stored_clients(tmp_path / "a.db")  # read at once, before any other write returns
+
+        seen = await asyncio.gather(*(save(n) for n in range(50)))
+        for n, ids in enumerate(seen):
+            assert f"telegram:{n}" in ids
+        assert stored_clients(tmp_path / "a.db") == {f"telegram:{n}" for n in range(50)}
+        assert counting.commits == 1
+
+        for n in range(50, 53):  # one after the other: one commit each
+            await store.save_client(client(n))
+        assert counting.commits == 4
+    finally:
+        await store.close()
+
+
+async def test_a_write_that_fails_is_rolled_back_alone(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "b.db")
+    try:
+
+        async def failing() -> None:
+            async with store._tx() as db:
+                await db.execute("INSERT INTO clients (id, data) VALUES ('half', '{}')")
+                raise RuntimeError("the write's own code failed")
+
+        results = await asyncio.gather(
+            store.save_client(client(1)), failing(), store.save_client(client(2)), return_exceptions=True
+        )
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], RuntimeError)
+        assert stored_clients(tmp_path / "b.db") == {"telegram:1", "telegram:2"}
+
+        mixed = await asyncio.gather(
+            store.save_client(client(3)),
+            store.next_number("x"),
+            store._rows("SELECT nothing FROM nowhere"),  # a read: not part of the batch
+            return_exceptions=True,
+        )
+        assert mixed[1] == 1 and isinstance(mixed[2], StoreError)
+        assert await store.get_client("telegram:3") == client(3)
+    finally:
+        await store.close()
+
+
+async def test_a_commit_that_fails_fails_every_write_of_its_turn_and_keeps_none(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "c.db")
+    try:
+        healthy = swap(store, FailingCommit)
+        results = await asyncio.gather(*(store.save_client(client(n)) for n in range(5)), return_exceptions=True)
+        assert all(isinstance(r, StoreError) and "disk I/O error" in str(r) for r in results)
+        store._db = healthy
+        assert stored_clients(tmp_path / "c.db") == set()
+        assert await store.get_client("telegram:0") is None  # rolled back on this connection too
+        await store.save_client(client(9))  # the store goes on
+        assert stored_clients(tmp_path / "c.db") == {"telegram:9"}
+    finally:
+        await store.close()
+
+
+async def test_a_caller_cancelled_while_its_commit_is_pending_leaves_the_others_committed(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "d.db")
+    try:
+        first = asyncio.create_task(store.save_client(client(1)))
+        second = asyncio.create_task(store.save_client(client(2)))
+        await asyncio.sleep(0)  # both are in the batch now, waiting for its commit
+        first.cancel()
+        await second
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        # the cancelled caller's write was already part of the batch: it is committed, like a write whose
+        # answer was lost — the caller cannot tell, as with any store
+        assert stored_clients(tmp_path / "d.db") == {"telegram:1", "telegram:2"}
+    finally:
+        await store.close()
+
+
+async def test_closing_commits_what_is_pending(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "e.db")
+    pending = asyncio.create_task(store.save_client(client(1)))
+    await asyncio.sleep(0)  # written, its commit not run yet
+    await store.close()
+    await pending
+    assert stored_clients(tmp_path / "e.db") == {"telegram:1"}
