@@ -108,20 +108,21 @@ async def seed(store: Store, count: int, days: int) -> None:
 
 async def _write(store: Store, sessions: list[Session], instances: list[InstanceRecord]) -> None:
     """A batch through the store's own session write (SQLite: one transaction; Redis: one pipeline of the
-    session script, which keeps the report indexes)."""
+    session script calls, which keeps the report indexes)."""
     if isinstance(store, SqliteStore):
         async with store._tx() as db:
             for session in sessions:
                 await store._put_session(db, session)
     elif isinstance(store, RedisStore):
-        async with store._r.pipeline(transaction=False) as pipe:
-            for s in sessions:
-                await store._put_session_script(
+        await asyncio.gather(  # calls of one turn go to Redis as one pipeline (core/store/redis/batching.py)
+            *(
+                store._put_session_script(
                     keys=[store._k("session", s.number), store._k("sessions", "line", s.line_id, "quiet")],
                     args=[store.prefix, s.number, s.model_dump_json(), "", *store._session_indexes(s)],
-                    client=pipe,
                 )
-            await pipe.execute()
+                for s in sessions
+            )
+        )
     await asyncio.gather(*(store.commit_instance(i) for i in instances))
 
 

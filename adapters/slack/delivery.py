@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import mrkdwn, views
 from adapters.slack.pacing import channel_draw, workspace_draw
-from adapters.slack.posted import Poster
+from adapters.slack.posted import Part, Poster
 from adapters.slack.views import SLACK_CARD
 from core.config import Config, LineConfig
 from core.courier import mirror_line, mirror_of
@@ -273,7 +273,8 @@ class SlackDeskDelivery(DeskDelivery):
 
     async def _open_thread(self, poster: Poster, channel: str, session: Session, line_name: str) -> dict[str, Any]:
         text, blocks = await self._card(session)
-        link = session_thread(session.number, channel, await poster.post(channel=channel, text=text, blocks=blocks))
+        posted = await poster.post(Part.CARD, channel=channel, text=text, blocks=blocks)
+        link = session_thread(session.number, channel, posted)
         await steadily(self._store.link, link)  # the session's thread and the thread's session, in one write
         self._remember(session.number, link.data)
         # a refresh that came while the card was on its way found no card and left it to this post: draw the

@@ -19,6 +19,7 @@ from core.config import redact_url
 from core.links import Link
 from core.outbox_actions import from_legacy
 from core.store.base import Store, StoreError
+from core.store.redis.batching import BatchedScript, Batcher
 
 DEDUPE_KEEP = 7 * 24 * 3600
 """Seconds an inbound (source, key) is remembered."""
@@ -76,20 +77,21 @@ def _num(value: float) -> str:
 class RedisBase(Store):
     """The client, the key prefix and the helpers every concern of `RedisStore` uses."""
 
-    _claim: AsyncScript
-    _release: AsyncScript
-    _inbound_take: AsyncScript
-    _inbound_finish_script: AsyncScript
-    _put_session_script: AsyncScript
-    _latest_session: AsyncScript
-    _inbound_add: AsyncScript
-    _renew: AsyncScript
-    _outbox_extend_script: AsyncScript
-    _outbox_claim: AsyncScript
+    _claim: BatchedScript
+    _release: BatchedScript
+    _inbound_take: BatchedScript
+    _inbound_finish_script: BatchedScript
+    _put_session_script: BatchedScript
+    _latest_session: BatchedScript
+    _inbound_add: BatchedScript
+    _renew: BatchedScript
+    _outbox_extend_script: BatchedScript
+    _outbox_claim: BatchedScript
     _outbox_finish: AsyncScript
-    _outbox_complete_script: AsyncScript
-    _client_context_script: AsyncScript
-    _client_message_script: AsyncScript
+    _batcher: Batcher
+    _outbox_complete_script: BatchedScript
+    _client_context_script: BatchedScript
+    _client_message_script: BatchedScript
 
     def __init__(self, url: str, *, prefix: str = "linedesk:", call_timeout: float = CALL_TIMEOUT) -> None:
         self._redis_url = url
@@ -104,6 +106,11 @@ class RedisBase(Store):
         if self._client is None:
             raise StoreError(f"store {self.url} is not open")
         return self._client
+
+    @property
+    def batches_sent(self) -> int:
+        """Pipelines of batched script calls sent so far (`core.store.redis.batching`)."""
+        return self._batcher.sent
 
     def _k(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)

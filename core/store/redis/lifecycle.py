@@ -12,6 +12,7 @@ from core.model import (
     SessionStatus,
 )
 from core.store.base import StoreError
+from core.store.redis.batching import Batcher
 from core.store.redis.connection import (
     CONNECT_TIMEOUT,
     POOL_SIZE,
@@ -72,20 +73,22 @@ class LifecycleMixin(RedisBase):
                 raise StoreError(f"{self.url}: {e}") from e
             raise
         self._client = client
-        self._claim = client.register_script(_CLAIM)
-        self._release = client.register_script(_RELEASE)
-        self._inbound_take = client.register_script(_INBOUND_TAKE)
-        self._inbound_finish_script = client.register_script(_INBOUND_FINISH)
-        self._put_session_script = client.register_script(_PUT_SESSION)
-        self._latest_session = client.register_script(_LATEST_SESSION)
-        self._inbound_add = client.register_script(_INBOUND_ADD)
-        self._renew = client.register_script(_RENEW)
-        self._outbox_extend_script = client.register_script(_OUTBOX_EXTEND)
-        self._outbox_claim = client.register_script(_OUTBOX_CLAIM)
-        self._outbox_finish = client.register_script(_OUTBOX_FINISH)
-        self._outbox_complete_script = client.register_script(_OUTBOX_COMPLETE)
-        self._client_context_script = client.register_script(CLIENT_CONTEXT)
-        self._client_message_script = client.register_script(CLIENT_MESSAGE)
+        self._batcher = Batcher(client, self.call_timeout)
+        batched = self._batcher.script
+        self._claim = batched(_CLAIM)
+        self._release = batched(_RELEASE)
+        self._inbound_take = batched(_INBOUND_TAKE)
+        self._inbound_finish_script = batched(_INBOUND_FINISH)
+        self._put_session_script = batched(_PUT_SESSION)
+        self._latest_session = batched(_LATEST_SESSION)
+        self._inbound_add = batched(_INBOUND_ADD)
+        self._renew = batched(_RENEW)
+        self._outbox_extend_script = batched(_OUTBOX_EXTEND)
+        self._outbox_claim = batched(_OUTBOX_CLAIM)
+        self._outbox_finish = client.register_script(_OUTBOX_FINISH)  # also queued in transactions (client=pipe)
+        self._outbox_complete_script = batched(_OUTBOX_COMPLETE)
+        self._client_context_script = batched(CLIENT_CONTEXT)
+        self._client_message_script = batched(CLIENT_MESSAGE)
         await self._upgrade(client)
 
     async def _upgrade(self, client: aioredis.Redis) -> None:
@@ -123,6 +126,7 @@ class LifecycleMixin(RedisBase):
     async def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
+            await self._batcher.close()
             await client.aclose()
 
     async def ping(self) -> bool:
