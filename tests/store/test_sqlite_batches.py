@@ -94,6 +94,16 @@ async def test_a_write_that_fails_is_rolled_back_alone(tmp_path: Path) -> None:
         assert isinstance(results[1], RuntimeError)
         assert stored_clients(tmp_path / "b.db") == {"telegram:1", "telegram:2"}
 
+        # the failing write first in its turn (it began the batch), then others
+        results = await asyncio.gather(
+            failing(), store.save_client(client(4)), store.save_client(client(5)), return_exceptions=True
+        )
+        assert isinstance(results[0], RuntimeError) and results[1:] == [None, None]
+        assert stored_clients(tmp_path / "b.db") == {"telegram:1", "telegram:2", "telegram:4", "telegram:5"}
+        with pytest.raises(RuntimeError):  # alone in its turn
+            await failing()
+        assert "half" not in stored_clients(tmp_path / "b.db")
+
         mixed = await asyncio.gather(
             store.save_client(client(3)),
             store.next_number("x"),
@@ -102,6 +112,7 @@ async def test_a_write_that_fails_is_rolled_back_alone(tmp_path: Path) -> None:
         )
         assert mixed[1] == 1 and isinstance(mixed[2], StoreError)
         assert await store.get_client("telegram:3") == client(3)
+        assert "half" not in stored_clients(tmp_path / "b.db")
     finally:
         await store.close()
 

@@ -114,27 +114,34 @@ class SqliteBase(Store):
         alone (its savepoint)."""
         db = self._conn()
         async with self._lock:
-            batch = await self._join(db)
-            try:
-                await db.execute("SAVEPOINT tx")
-            except sqlite3.Error as e:
-                raise StoreError(f"{self.url}: {e}") from e
+            batch, first = await self._join(db)
+            # the batch's first write needs no savepoint: failing, it rolls back the batch, which is only its own
+            if not first:
+                try:
+                    await db.execute("SAVEPOINT tx")
+                except sqlite3.Error as e:
+                    raise StoreError(f"{self.url}: {e}") from e
             try:
                 yield db
-                await db.execute("RELEASE tx")
+                if not first:
+                    await db.execute("RELEASE tx")
             except BaseException as e:
                 # also after a statement whose caller was cancelled
                 with contextlib.suppress(sqlite3.Error):
-                    await db.execute("ROLLBACK TO tx")
-                    await db.execute("RELEASE tx")
+                    if first:
+                        self._batch = None  # its commit, planned, finds nothing to do
+                        db.rollback()
+                    else:
+                        await db.execute("ROLLBACK TO tx")
+                        await db.execute("RELEASE tx")
                 if isinstance(e, sqlite3.Error):
                     raise StoreError(f"{self.url}: {e}") from e
                 raise
         await asyncio.shield(batch.committed)
 
-    async def _join(self, db: InlineConnection) -> _Batch:
+    async def _join(self, db: InlineConnection) -> tuple[_Batch, bool]:
         """The open batch, or a new one (`BEGIN IMMEDIATE`) whose commit runs once the loop has run what
-        is ready now (the writes of this turn join it)."""
+        is ready now (the writes of this turn join it); True when it is new."""
         batch = self._batch
         if batch is not None and not db.in_transaction:
             # SQLite rolled the batch back by itself (an I/O error, a full disk): its writes are gone
@@ -146,7 +153,8 @@ class SqliteBase(Store):
             loop = asyncio.get_running_loop()
             batch = self._batch = _Batch(loop.create_future())
             loop.call_soon(self._commit, batch)
-        return batch
+            return batch, True
+        return batch, False
 
     def _commit(self, batch: _Batch) -> None:
         """Commit `batch` (a loop callback). Statements run on the loop's thread and a transaction's body
