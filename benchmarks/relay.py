@@ -16,6 +16,7 @@ message's scheduled post time to its arrival).
     python benchmarks/relay.py --quick                    # ~1 minute
     python benchmarks/relay.py                            # 20,000 messages over 1,000 chats; 300/s for 10 s
     python benchmarks/relay.py --targets linedesk-sqlite --profile
+    python benchmarks/relay.py --quick --targets linedesk-sqlite --profile --spy-options=--nonblocking
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import signal
 import sys
 import tempfile
@@ -66,6 +66,9 @@ class Plan:
     """A second fixed rate, below linedesk's capacity on 2 cores (0: skipped)."""
     profile: bool = False
     profile_messages: int = 10_000
+    spy_options: tuple[str, ...] = ("--gil",)
+    """py-spy's options for `--profile`: `--gil` counts Python's CPU only; `--nonblocking` (without `--gil`)
+    also counts SQLite's own C time on the loop's thread (finding 15)."""
 
     @classmethod
     def quick(cls) -> Plan:
@@ -222,7 +225,7 @@ class Relay:
         """One more burst with py-spy attached (not counted in the table: the sampler costs CPU)."""
         raw = RESULTS / "profiles" / f"relay-{name}.txt"
         raw.parent.mkdir(parents=True, exist_ok=True)
-        spy = Spy(program.pid, raw, options=os.environ.get("RELAY_SPY", "--gil").split())
+        spy = Spy(program.pid, raw, options=self.plan.spy_options)
         if not spy.start():
             return None
         print(f"· {name}: profiled burst ({self.plan.profile_messages} messages, py-spy)", flush=True)
@@ -338,6 +341,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--low-rate", type=float, help="messages/s of the second fixed-rate phase (0: none)")
     parser.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated, of {', '.join(TARGETS)}")
     parser.add_argument("--profile", action="store_true", help="one more burst per program with py-spy attached")
+    parser.add_argument(
+        "--spy-options",
+        default="--gil",
+        help="py-spy's options for --profile (e.g. '--nonblocking': SQLite's C time counted too)",
+    )
     parser.add_argument("--out", help="name of the results file in benchmarks/results (default: relay, relay-quick)")
     parser.add_argument(
         "--keep", type=Path, help="work in this folder and keep it (configs, logs, SQLite files) and the Redis keys"
@@ -348,6 +356,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if getattr(args, name) is not None:
             setattr(plan, name, getattr(args, name))
     plan.profile = args.profile
+    plan.spy_options = tuple(args.spy_options.split())
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = set(targets) - set(TARGETS)
     if unknown:

@@ -1,18 +1,14 @@
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from core.store import RedisStore, SqliteStore, Store
-
-REDIS_URL = os.environ.get("LINEDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-RedisFactory = Callable[[], Awaitable[RedisStore]]
+from tests.support.rigs import REDIS_URL, RedisFactory
 
 
 @pytest.fixture

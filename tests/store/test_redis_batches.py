@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from core.store.redis.batching import Batcher
-from tests.store.conftest import REDIS_URL, RedisFactory
+from tests.support.rigs import REDIS_URL, RedisFactory
 
 
 async def test_the_claims_of_one_turn_go_in_one_round_trip_and_each_gets_its_own_answer(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +45,7 @@ from core.outbox_actions import Notice, SendText
 from core.refs import RefSpace
 from core.store import RedisStore, SqliteStore, Store, StoreError, open_store
 from core.store.sqlite import MIGRATIONS, InlineConnection
-
-RedisFactory = Callable[[], Awaitable[RedisStore]]  # the `redis_stores` fixture of conftest.py
+from tests.support.rigs import RedisFactory
 
 Q, A, C, S = SessionStatus.QUEUED, SessionStatus.ACTIVE, SessionStatus.CLOSED, SessionStatus.SPAM
 

@@ -22,6 +22,8 @@ from tests.support.bpmn import Step, write_process
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ROOT / "processes"
 REDIS_URL = os.environ.get("LINEDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+RedisFactory = Callable[[], Awaitable[RedisStore]]
+"""The `redis_stores` fixture (tests/store/conftest.py): opens RedisStores sharing one fresh prefix."""
 
 
 async def redis_available() -> str | None:

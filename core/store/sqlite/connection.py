@@ -158,8 +158,8 @@ class SqliteBase(Store):
 
     def _commit(self, batch: _Batch) -> None:
         """Commit `batch` (a loop callback). Statements run on the loop's thread and a transaction's body
-        never waits on the loop, so no write is half-way here; `_lock` held means one is starting a
-        batch (waiting out another process's lock): the commit waits for the next turn."""
+        never waits on the loop, so no write is half-way here; were one ever (`_lock` held while the batch
+        is open), the commit waits for the next turn rather than commit half of it."""
         if self._batch is not batch:
             return
         if self._lock.locked():
