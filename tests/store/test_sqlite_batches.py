@@ -12,6 +12,7 @@ import pytest
 from core.model import Channel, Client
 from core.store import SqliteStore, StoreError
 from core.store.sqlite import InlineConnection
+from tests.support.rigs import FailingCommit
 
 
 class CountingCommits(InlineConnection):
@@ -24,11 +25,6 @@ class CountingCommits(InlineConnection):
     def commit(self) -> None:
         self.commits += 1
         super().commit()
-
-
-class FailingCommit(InlineConnection):
-    def commit(self) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
 
 
 def client(n: int) -> Client:

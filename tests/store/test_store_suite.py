@@ -44,8 +44,8 @@ from core.model import (
 from core.outbox_actions import Notice, SendText
 from core.refs import RefSpace
 from core.store import RedisStore, SqliteStore, Store, StoreError, open_store
-from core.store.sqlite import MIGRATIONS, InlineConnection
-from tests.support.rigs import RedisFactory
+from core.store.sqlite import MIGRATIONS
+from tests.support.rigs import FailingCommit, RedisFactory
 
 Q, A, C, S = SessionStatus.QUEUED, SessionStatus.ACTIVE, SessionStatus.CLOSED, SessionStatus.SPAM
 
@@ -803,10 +803,6 @@ async def test_sqlite_failed_migration_rolls_back(tmp_path: Path) -> None:
 
 async def test_sqlite_a_link_whose_transaction_fails_leaves_neither_direction(tmp_path: Path) -> None:
     """A crash before the commit (here: the COMMIT fails) leaves no half of the link behind."""
-
-    class FailingCommit(InlineConnection):
-        def commit(self) -> None:
-            raise sqlite3.OperationalError("disk I/O error")
 
     store = SqliteStore(tmp_path / "crash.db")
     await store.open()

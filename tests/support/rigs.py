@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ import pytest
 
 from core.store.base import Store
 from core.store.redis import RedisStore
-from core.store.sqlite import SqliteStore
+from core.store.sqlite import InlineConnection, SqliteStore
 from sandboxes.limits import Limits
 from sandboxes.rig import Rig
 from tests.support.bpmn import Step, write_process
@@ -24,6 +25,13 @@ PROCESSES = ROOT / "processes"
 REDIS_URL = os.environ.get("LINEDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 RedisFactory = Callable[[], Awaitable[RedisStore]]
 """The `redis_stores` fixture (tests/store/conftest.py): opens RedisStores sharing one fresh prefix."""
+
+
+class FailingCommit(InlineConnection):
+    """The SQLite store's connection whose COMMIT fails, as on a disk I/O error."""
+
+    def commit(self) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
 
 
 async def redis_available() -> str | None:

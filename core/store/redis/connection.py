@@ -88,10 +88,10 @@ class RedisBase(Store):
     _outbox_extend_script: BatchedScript
     _outbox_claim: BatchedScript
     _outbox_finish: AsyncScript
-    _batcher: Batcher
     _outbox_complete_script: BatchedScript
     _client_context_script: BatchedScript
     _client_message_script: BatchedScript
+    _batcher: Batcher
 
     def __init__(self, url: str, *, prefix: str = "linedesk:", call_timeout: float = CALL_TIMEOUT) -> None:
         self._redis_url = url

@@ -104,8 +104,9 @@ class SqliteBase(Store):
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[InlineConnection]:
-        """A write transaction: a savepoint in this process's open batch (one `BEGIN IMMEDIATE` … `COMMIT`
-        shared by every write made in the same turn of the loop), durable when this returns.
+        """A write transaction in this process's open batch (one `BEGIN IMMEDIATE` … `COMMIT` shared by every
+        write made in the same turn of the loop; each write after the first a savepoint), durable when this
+        returns.
 
         Why a batch: a commit is the costly part of a write (each page the write dirtied goes to the WAL
         again), and a relayed message makes five. Writes that come in the same turn of the loop share one
@@ -181,7 +182,7 @@ class SqliteBase(Store):
         else:
             batch.committed.set_result(None)
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
         """Commit the open batch now (closing the store)."""
         batch, self._batch = self._batch, None
         if batch is not None and self._db is not None:

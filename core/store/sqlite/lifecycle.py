@@ -57,7 +57,7 @@ class LifecycleMixin(SqliteBase):
 
     async def close(self) -> None:
         if self._db is not None:
-            await self._flush()
+            self._flush()
             db, self._db = self._db, None
             await db.close()
 
