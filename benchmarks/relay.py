@@ -50,6 +50,7 @@ from benchmarks.stage import (
     redis_url,
     sqlite_url,
 )
+from benchmarks.stalls import StallWatch, collector_paused, read_stalls, summary
 from sandboxes.limits import Limits
 
 TARGETS = ("aiogram", "ptb", "linedesk-sqlite", "linedesk-redis")
@@ -69,6 +70,8 @@ class Plan:
     spy_options: tuple[str, ...] = ("--gil",)
     """py-spy's options for `--profile`: `--gil` counts Python's CPU only; `--nonblocking` (without `--gil`)
     also counts SQLite's own C time on the loop's thread (finding 15)."""
+    stalls: bool = False
+    """Watch linedesk's loop and this process's for stalls (`stalls.py`) and name them in each phase's result."""
 
     @classmethod
     def quick(cls) -> Plan:
@@ -76,7 +79,10 @@ class Plan:
 
 
 class Relay:
-    def __init__(self, stage: Stage, plan: Plan, workdir: Path, keep: bool = False):
+    def __init__(self, stage: Stage, plan: Plan, workdir: Path, keep: bool = False, watch: StallWatch | None = None):
+        self.watch = watch
+        """This process's stall watch (generator and sandboxes), with `--stalls`."""
+        self.stall_file: Path | None = None
         self.keep = keep
         """Leave the Redis keys in place (with `--keep`, to look at what linedesk stored), and when messages are
         missing, dump where linedesk's asyncio tasks wait (linedesk then runs through `storecount.py`)."""
@@ -115,14 +121,17 @@ class Relay:
         cpu = [p.cpu_seconds() for p in programs]
         own_cpu = time.process_time()
         redis_cpu = await redis_cpu_seconds() if redis else 0.0
-        began = time.perf_counter()
-        lag = 0.0
-        if rate is not None:
-            lag = await post_paced(posters, messages, rate)
-        else:
-            await post_burst(posters, messages, concurrency or self.plan.concurrency)
-        posted = time.perf_counter()
-        missing = await self.stage.all_arrived(timeout or max(30.0, len(messages) / 100))
+        with collector_paused():
+            began = time.perf_counter()
+            wall_began = time.time()
+            lag = 0.0
+            if rate is not None:
+                lag = await post_paced(posters, messages, rate)
+            else:
+                await post_burst(posters, messages, concurrency or self.plan.concurrency)
+            posted = time.perf_counter()
+            missing = await self.stage.all_arrived(timeout or max(30.0, len(messages) / 100))
+            wall_ended = time.time()  # the collection after the phase is not in it
         if missing and self.keep and self.program is not None and self.program.counts_path is not None:
             self.program.process.send_signal(signal.SIGUSR2)  # type: ignore[union-attr]
             await asyncio.sleep(1.0)
@@ -161,6 +170,15 @@ class Relay:
         if rate is not None:
             result["rate"] = rate
             result["generator_worst_lag_ms"] = round(lag * 1000, 2)
+        if self.watch is not None:
+            result["stalls"] = {
+                "bench": summary(self.watch.between(wall_began, wall_ended)),
+                "linedesk": summary(
+                    [s for s in read_stalls(self.stall_file) if wall_began <= s.began <= wall_ended]
+                    if self.stall_file
+                    else []
+                ),
+            }
         return result
 
     async def run_target(self, name: str) -> dict[str, Any]:
@@ -170,7 +188,9 @@ class Relay:
         folder.mkdir(parents=True, exist_ok=True)
         if name.startswith("linedesk"):
             store = redis_url(prefix) if prefix else sqlite_url(folder)
-            program, url = linedesk_program(self.stage, folder, store, count_store=plan.profile or self.keep)
+            counted = plan.profile or self.keep
+            self.stall_file = folder / "stalls.jsonl" if plan.stalls and not counted else None
+            program, url = linedesk_program(self.stage, folder, store, count_store=counted, stalls=self.stall_file)
         else:
             program, url = echo_program(name, self.stage, folder)
         poster = Poster(url, limit=max(plan.concurrency, 256))
@@ -296,6 +316,21 @@ def print_report(results: list[dict[str, Any]]) -> None:
         )
     )
     for r in results:
+        for phase in ("burst", "paced", "paced_low"):
+            stalls = r.get(phase, {}).get("stalls")
+            if not stalls:
+                continue
+            for where, found in stalls.items():
+                print(
+                    f"\n{r['target']} {phase}: {found['count']} stall(s) of the {where} loop, "
+                    f"worst {found['worst_ms']} ms"
+                )
+                for stall in found["stalls"][:3]:
+                    top = stall["stacks"][0]["stack"] if stall["stacks"] else "(no sample)"
+                    print(
+                        f"  {stall['ms']} ms (loop thread CPU {stall['cpu_ms']} ms, collector {stall['gc_ms']} ms): "
+                        f"{top[:400]}"
+                    )
         profile = r.get("profile")
         if profile:
             print(f"\n{r['target']}: where the CPU goes (py-spy, {profile['samples']} samples, self time)")
@@ -317,6 +352,10 @@ async def measure(plan: Plan, targets: list[str], keep: Path | None = None) -> l
         print("no Redis answers: skipping linedesk-redis", file=sys.stderr)
         targets = [t for t in targets if t != "linedesk-redis"]
     results = []
+    watch: StallWatch | None = None
+    if plan.stalls:
+        watch = StallWatch()
+        watch.start()
     with tempfile.TemporaryDirectory(prefix="linedesk-relay-") as folder:
         for name in targets:
             # fresh sandboxes for each program: what an earlier program left in them (tens of thousands of
@@ -324,9 +363,12 @@ async def measure(plan: Plan, targets: list[str], keep: Path | None = None) -> l
             stage = Stage(limits=Limits.off())
             await stage.start()
             try:
-                results.append(await Relay(stage, plan, keep or Path(folder), keep=keep is not None).run_target(name))
+                relay = Relay(stage, plan, keep or Path(folder), keep=keep is not None, watch=watch)
+                results.append(await relay.run_target(name))
             finally:
                 await stage.stop()
+    if watch is not None:
+        watch.stop()
     return results
 
 
@@ -346,6 +388,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="--gil",
         help="py-spy's options for --profile (e.g. '--nonblocking': SQLite's C time counted too)",
     )
+    parser.add_argument(
+        "--stalls", action="store_true", help="name the event loops' stalls (linedesk's and this process's) per phase"
+    )
     parser.add_argument("--out", help="name of the results file in benchmarks/results (default: relay, relay-quick)")
     parser.add_argument(
         "--keep", type=Path, help="work in this folder and keep it (configs, logs, SQLite files) and the Redis keys"
@@ -356,6 +401,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if getattr(args, name) is not None:
             setattr(plan, name, getattr(args, name))
     plan.profile = args.profile
+    plan.stalls = args.stalls
     plan.spy_options = tuple(args.spy_options.split())
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = set(targets) - set(TARGETS)

@@ -415,10 +415,12 @@ def linedesk_program(
     pace: bool = False,
     desk_channels: Sequence[str] = (DESK_CHANNEL,),
     telegram_desk: int | None = None,
+    stalls: Path | None = None,
 ) -> tuple[Program, str]:
     """`linedesk serve` on a free port; returns the program and its Telegram webhook URL (its Slack events URL is
     `slack_events_url` of it). `count_store`: through `storecount.py`, which counts store calls (see
-    `Program.store_counts`); `pace`, `desk_channels`, `telegram_desk`: see `linedesk_config`."""
+    `Program.store_counts`); `stalls`: through `stalls.py`, which appends the loop's stalls to this file (not
+    with `count_store`); `pace`, `desk_channels`, `telegram_desk`: see `linedesk_config`."""
     port = free_port()
     config = linedesk_config(
         stage,
@@ -433,7 +435,11 @@ def linedesk_program(
         telegram_desk=telegram_desk,
     )
     counts = workdir / f"store-calls-{port}.json"
-    launcher = [str(ROOT / "benchmarks" / "storecount.py"), str(counts)] if count_store else ["-m", "bots.cli"]
+    launcher = ["-m", "bots.cli"]
+    if count_store:
+        launcher = [str(ROOT / "benchmarks" / "storecount.py"), str(counts)]
+    elif stalls is not None:
+        launcher = [str(ROOT / "benchmarks" / "stalls.py"), str(stalls)]
     program = Program(
         name,
         [PYTHON, *launcher, "serve", "--config", str(config)],

@@ -64,7 +64,7 @@ from core.pacing import Draw, Pacer
 from core.processes import Processes, ProcessParts
 from core.replies import ReplyParts, SavedReplies
 from core.sessions import SessionParts, Sessions
-from core.store import Store, open_store
+from core.store import Store, StoreError, open_store
 from core.transcripts import PREFIX as TRANSCRIPT_FILES
 from core.transcripts import Transcripts
 
@@ -272,6 +272,11 @@ class Linedesk:
         """Open the store, pick up what a previous run left, start the workers and, with
         `transports`, the Telegram webhooks or pollers and Slack's Socket Mode connection."""
         await self.store.open()
+        try:
+            await self.store.serve_alone()  # SQLite: a second process on the file would break the chats' order
+        except StoreError:
+            await self.store.close()
+            raise
         windows = self.store.pacing_windows()
         if windows is not None:  # shared by every instance on the store
             self.pacer.keep_windows_in(windows)

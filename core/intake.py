@@ -117,6 +117,10 @@ class Intake:
             return
         key = source.order_key(record)
         async with self._order.hold(key):
+            if self._store.one_process:  # no other process on the store: the lock above is the chat's lease
+                for one in await self._take_chat(None, record, key) or []:
+                    await self._handle_one(one, source, None)
+                return
             lease = Lease(self._store, self._clock, f"inbound:{key}", self._lease)
             try:
                 todo = await self._take_chat(lease, record, key) or []
@@ -129,11 +133,11 @@ class Intake:
                     except StoreError:
                         log.warning("inbound lease %s not released (it runs out by itself)", lease.key)
 
-    async def _take_chat(self, lease: Lease, record: InboundRecord, key: str) -> list[InboundRecord] | None:
-        """Hold the chat's lease and list what to handle under it: the chat's pending records up to this
-        one, oldest first — `record` itself unless it was handled meanwhile. One store call in the common
-        case. None when the instance holding the chat handled the record meanwhile, or the store stayed
-        away (the record is left for the sweep)."""
+    async def _take_chat(self, lease: Lease | None, record: InboundRecord, key: str) -> list[InboundRecord] | None:
+        """Hold the chat's lease (None: a store for one process, no lease) and list what to handle under it:
+        the chat's pending records up to this one, oldest first — `record` itself unless it was handled
+        meanwhile. One store call in the common case. None when the instance holding the chat handled the
+        record meanwhile, or the store stayed away (the record is left for the sweep)."""
 
         def again(state: RetryCallState) -> None:
             log.warning(
@@ -148,14 +152,18 @@ class Intake:
             log.error("%s event %s: the store stayed away; left for the sweep", record.source, record.key)
             return None
 
-    async def _take_when_free(self, lease: Lease, record: InboundRecord, key: str) -> list[InboundRecord] | None:
+    async def _take_when_free(self, lease: Lease | None, record: InboundRecord, key: str) -> list[InboundRecord] | None:
         """`_take_chat` without the store errors: waits while another instance holds the chat."""
         while True:
-            pending = await self._store.inbound_take(
-                key, lease.key, lease.ttl, self._clock.now(), lease.owner, OLDER_SCAN
-            )
+            pending: list[InboundRecord] | None
+            if lease is None:
+                pending = await self._store.inbound_pending(limit=OLDER_SCAN, conversation=key)
+            else:
+                pending = await self._store.inbound_take(
+                    key, lease.key, lease.ttl, self._clock.now(), lease.owner, OLDER_SCAN
+                )
             if pending is not None:
-                if not lease.held:
+                if lease is not None and not lease.held:
                     lease.adopt()
                 todo = [r for r in pending if r.id <= record.id]
                 if record.conversation != key and await self._store.inbound_is_pending(record.id):

@@ -110,6 +110,9 @@ class StoreError(Exception):
 
 class Store(ABC):
     url: str
+    one_process: bool = False
+    """True for a store that one serving linedesk process uses alone (SQLite; `serve_alone` refuses a second
+    one): a chat's events are then kept in order by that process's own locks, without a lease in the store."""
 
     # --- lifecycle -------------------------------------------------------------
     @abstractmethod
@@ -118,6 +121,11 @@ class Store(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    async def serve_alone(self) -> None:
+        """Called by a serving process after `open`. A store for one process (`one_process`) holds it for this
+        one until `close`, and raises StoreError, naming the holder, while another process holds it."""
+        return None  # a store that any number of processes share
 
     @abstractmethod
     async def ping(self) -> bool:

@@ -17,8 +17,10 @@ from core.store.sqlite import SqliteStore
 
 class TakeAnswerLostOnce(SqliteStore):
     """A real store whose first take of a chat's lease is done but its answer lost, as when Redis goes
-    away right after it ran the take."""
+    away right after it ran the take. Shared like a Redis store (`one_process` off), so that the intake takes
+    the chat's lease in the store."""
 
+    one_process = False
     failed = False
 
     async def inbound_take(self, *args: Any, **kwargs: Any) -> list[InboundRecord] | None:

@@ -42,8 +42,29 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: f
     return loop.time() - start
 
 
-async def test_an_update_a_dead_instance_stored_is_handled_once_its_lease_runs_out(lease_rig: Rig) -> None:
-    rig = lease_rig
+async def test_an_update_a_dead_instance_stored_is_handled_once_its_lease_runs_out(tmp_path: Path) -> None:
+    """Several instances share a Redis store; an SQLite store is served by one process (the next test)."""
+    async with store_rig("redis", tmp_path, lease=LEASE) as rig:
+        await _left_by_a_dead_instance(rig)
+
+
+async def test_an_update_the_last_run_left_in_sqlite_is_handled_by_the_first_sweep(tmp_path: Path) -> None:
+    """One process serves an SQLite file: what the last run stored and did not handle has no lease to wait
+    out, even when that run died after taking the chat in the store, as an older linedesk did."""
+    async with store_rig("sqlite", tmp_path, lease=60.0) as rig:
+        assert rig.desk is not None and rig.desk.store.one_process
+        store, clock = rig.desk.store, rig.desk.clock
+        left = update(rig, "Left behind")
+        record = await store.inbound_add("telegram:support", str(left["update_id"]), left, clock.now())
+        assert record is not None
+        assert await store.claim(f"inbound:telegram:support:{IVAN.telegram_user}", 60.0, clock.now())
+        await rig.desk.intake.sweep()
+        await rig.settle()
+        assert await rig.desk_thread(1) == ["*Ivan*: Left behind"]
+        assert not await store.inbound_is_pending(record)
+
+
+async def _left_by_a_dead_instance(rig: Rig) -> None:
     assert rig.desk is not None
     store, clock = rig.desk.store, rig.desk.clock
     # another linedesk stored the update, answered Telegram 200, took the lease and died (kill -9)

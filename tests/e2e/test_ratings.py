@@ -103,9 +103,9 @@ async def test_two_clicks_racing_store_one_rating(store: str, tmp_path: Path) ->
         assert len(await items(rig, "ratings")) == 1
 
 
-@pytest.mark.parametrize("store", ["sqlite", "redis"])
-async def test_two_linedesk_instances_keep_one_rating_of_two_racing_clicks(store: str, tmp_path: Path) -> None:
-    async with replies_rig(store, tmp_path) as rig:
+async def test_two_linedesk_instances_keep_one_rating_of_two_racing_clicks(tmp_path: Path) -> None:
+    """Instances share a Redis store (an SQLite file is served by one process: `test_serving_alone.py`)."""
+    async with replies_rig("redis", tmp_path) as rig:
         await tg.session_with_anna_online(rig)
         await tg.writes(rig, ANNA, "/close")
         asked = question(rig)

@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 OURS = tuple(str(ROOT / part) + "/" for part in ("core", "adapters", "bots"))
 STORE = str(ROOT / "core" / "store") + "/"
 BACKGROUND = {"outbox_claim", "outbox_stats", "due_instances", "inbound_pending", "outbox_extend", "quiet_sessions"}
-"""Calls of the background loops and of the test's `settle`, not of the message."""
+"""Calls of the background loops and of the test's `settle`, not of the message (but `inbound_pending` by the
+intake taking the message's chat is)."""
+TAKING = "Intake._take_when_free"
 
 
 def _caller() -> str:
@@ -52,7 +54,7 @@ def count_calls(store: Store) -> Counter[str]:
             if inside.get():
                 return await method(*args, **kwargs)
             caller = _caller()
-            if name not in BACKGROUND and caller != "Processes.resume":
+            if (name not in BACKGROUND or caller == TAKING) and caller != "Processes.resume":
                 calls[f"{name} <- {caller}"] += 1
             token = inside.set(True)
             try:
@@ -109,9 +111,11 @@ async def test_a_message_in_an_open_session_costs_six_store_calls_at_most(store:
         await rig.client_writes(IVAN, "Third")
         assert (await rig.desk_thread(1))[-1] == "*Ivan*: Third"
         calls.pop("link_of <- ?", None)  # the test's look at the thread
+        # SQLite serves one process: the chat's lock in it is the lease, its pending records a plain read
+        take = "inbound_pending" if store == "sqlite" else "inbound_take"
         assert dict(calls) == {
             "inbound_add <- Intake.accept": 1,
-            "inbound_take <- Intake._take_when_free": 1,
+            f"{take} <- {TAKING}": 1,
             "inbound_finish <- Backoff.call": 1,
             "client_context <- ClientIntake.client_text": 1,
             "client_message <- ClientIntake._store_message": 1,

@@ -1,6 +1,7 @@
 """`linedesk serve` as it runs in production, in a subprocess: SIGTERM stops it cleanly (exit 0, nothing
 lost, the store closed so that the next start picks up where it left off), and a store it cannot open —
-a wrong Redis password — is one line on stderr naming the problem, not a traceback, with exit code 1."""
+a wrong Redis password, an SQLite file another `serve` is using — is one line on stderr naming the problem,
+not a traceback, with exit code 1."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ async def platforms() -> AsyncIterator[Platforms]:
         await stage.stop()
 
 
-def _server(tmp_path: Path, platforms: Platforms, store_url: str) -> ServerProcess:
-    server = ServerProcess("serve", tmp_path)
+def _server(tmp_path: Path, platforms: Platforms, store_url: str, name: str = "serve") -> ServerProcess:
+    server = ServerProcess(name, tmp_path)
     server.write_config(
         serve_config(
             port=server.port, public_url=server.url, store_url=store_url, platforms=platforms, processes=PROCESSES
@@ -124,3 +125,45 @@ async def test_a_wrong_redis_password_is_one_line_on_stderr_and_exit_code_1(
         with contextlib.suppress(ProcessLookupError):
             redis.terminate()
         await redis.wait()
+
+
+async def test_a_second_serve_on_one_sqlite_file_is_refused_and_the_first_goes_on(
+    tmp_path: Path, platforms: Platforms
+) -> None:
+    """SQLite is for one instance: the process serving keeps a chat's events in order with its own locks, so a
+    second one on the file would break that order; it is refused at start, naming the first one."""
+    first = _server(tmp_path, platforms, "sqlite:///serve.db")
+    second = _server(tmp_path, platforms, "sqlite:///serve.db", name="second")
+    http = aiohttp.ClientSession()
+    try:
+        with logs_on_failure(first, second):
+            await first.start()
+            await first.wait_ready(READY)
+            assert first.proc is not None
+            await second.start()
+            assert second.proc is not None
+            assert await asyncio.wait_for(second.proc.wait(), READY) == 1
+            log = second.log_path.read_text()
+            problems = [line for line in log.splitlines() if line.startswith("linedesk serve:")]
+            assert problems == [
+                f"linedesk serve: the store could not be opened: sqlite:///{tmp_path / 'serve.db'}: "
+                f"linedesk serve, pid {first.proc.pid} already serves from this file; an SQLite store is for one "
+                "linedesk process (several instances share a Redis store)"
+            ], log
+            assert "Traceback" not in log, log
+
+            assert await post_update(http, first.webhook_url, platforms.update(1, token(1, 1))) == 200
+            await wait_until(lambda: bool(desk_tally(platforms.slack).unique()), 20, "the first one still relays")
+
+            first.proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(first.proc.wait(), 30) == 0
+            await second.start()  # the file is free again
+            await second.wait_ready(READY)
+            assert await post_update(http, second.webhook_url, platforms.update(1, token(1, 2))) == 200
+            await wait_until(
+                lambda: desk_tally(platforms.slack).unique() == {(1, 1), (1, 2)}, 20, "the second one relays"
+            )
+    finally:
+        await http.close()
+        await first.stop()
+        await second.stop()

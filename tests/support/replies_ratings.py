@@ -130,8 +130,8 @@ async def client_press(rig: Rig, person: Person, message: dict[str, Any], data: 
 
 @asynccontextmanager
 async def second_linedesk(rig: Rig) -> AsyncIterator[tuple[Linedesk, str]]:
-    """Another linedesk on the rig's config and store (two instances sharing work), on a port of its own;
-    yields it and the URL of its Telegram webhook for the support line."""
+    """Another linedesk on the rig's config and store (two instances sharing work: a Redis store), on a port of
+    its own; yields it and the URL of its Telegram webhook for the support line."""
     desk = Linedesk(rig.load_config(), outbox_poll=0.05)
     runner = web.AppRunner(desk.web_app())
     await runner.setup()

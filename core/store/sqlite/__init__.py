@@ -42,3 +42,5 @@ __all__ = [
 
 class SqliteStore(SqliteDesks, SqliteLinks, LifecycleMixin, InboundMixin, ClientMessagesMixin, RefsMixin, ReportsMixin):
     """The SQLite store, one mixin per concern over `SqliteBase`'s connection (see the modules)."""
+
+    one_process = True

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from core.model import (
     Message,
@@ -95,6 +95,8 @@ class SqliteBase(Store):
         self._db: InlineConnection | None = None
         self._lock = asyncio.Lock()
         self._batch: _Batch | None = None
+        self._serving: IO[str] | None = None
+        """The open lock file while this process serves from the store (`serve_alone`)."""
 
     # --- plumbing -------------------------------------------------------------
     def _conn(self) -> InlineConnection:

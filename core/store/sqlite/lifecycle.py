@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
+from types import ModuleType
 
 from core.store.base import StoreError
 from core.store.sqlite.connection import BUSY_TIMEOUT_MS, InlineConnection, SqliteBase
 from core.store.sqlite.migrations import MIGRATIONS, Migration
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # not on Windows: the store is then not guarded against a second process
+    fcntl = None
 
 
 class LifecycleMixin(SqliteBase):
@@ -60,6 +68,35 @@ class LifecycleMixin(SqliteBase):
             self._flush()
             db, self._db = self._db, None
             await db.close()
+        if self._serving is not None:
+            self._serving.close()  # the lock goes with the file descriptor
+            self._serving = None
+
+    async def serve_alone(self) -> None:
+        """An exclusive `flock` on `<file>.serving`, held until `close` (the kernel drops it with a killed
+        process). Other commands (`check-config`, reports) open the file without it."""
+        if self._serving is not None or fcntl is None:
+            return
+        path = self.path.with_name(self.path.name + ".serving")
+        try:
+            held = path.open("a+")
+        except OSError as e:
+            raise StoreError(f"{self.url}: cannot open {path.name} to serve alone: {e}") from e
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            held.seek(0)
+            holder = held.read().strip() or "another process"
+            held.close()
+            raise StoreError(
+                f"{self.url}: {holder} already serves from this file; an SQLite store is for one linedesk "
+                "process (several instances share a Redis store)"
+            ) from None
+        held.seek(0)
+        held.truncate()
+        held.write(f"linedesk serve, pid {os.getpid()}")
+        held.flush()
+        self._serving = held
 
     async def ping(self) -> bool:
         try:
