@@ -171,8 +171,11 @@ class Relay:
             result["rate"] = rate
             result["generator_worst_lag_ms"] = round(lag * 1000, 2)
         if self.watch is not None:
+            # a stall still going at the phase's end is the collection after it (`collector_paused`)
             result["stalls"] = {
-                "bench": summary(self.watch.between(wall_began, wall_ended)),
+                "bench": summary(
+                    [s for s in self.watch.between(wall_began, wall_ended) if s.began + s.seconds <= wall_ended]
+                ),
                 "linedesk": summary(
                     [s for s in read_stalls(self.stall_file) if wall_began <= s.began <= wall_ended]
                     if self.stall_file
