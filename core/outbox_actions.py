@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from core.errors import DeliveryError
-from core.record import Attachment, AuthorKind, without_lone_surrogates
+from core.record import Attachment, AuthorKind, cleaned, without_lone_surrogates
 
 
 class Action(BaseModel):
@@ -26,9 +26,9 @@ class Action(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_lone_surrogates(cls, value: Any) -> Any:
+    def _no_lone_surrogates(cls, value: Any, info: ValidationInfo) -> Any:
         """As `Record`'s: half of a UTF-16 pair becomes U+FFFD (here in nested values too)."""
-        return without_lone_surrogates(value)
+        return value if cleaned(info) else without_lone_surrogates(value)
 
 
 class ToDesk(Action):

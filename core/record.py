@@ -7,7 +7,20 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+
+class Stored:
+    """The validation context of what linedesk reads back from its store (`STORED`): it was cleaned of lone
+    surrogates when it was made, so the look for them (a pass of the JSON encoder over an outbox action, every
+    relayed message) is not made again."""
+
+
+STORED = Stored()
+
+
+def cleaned(info: ValidationInfo) -> bool:
+    return info.context is STORED
 
 
 class AuthorKind(StrEnum):
@@ -22,10 +35,10 @@ class Record(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_lone_surrogates(cls, value: Any) -> Any:
+    def _no_lone_surrogates(cls, value: Any, info: ValidationInfo) -> Any:
         """A platform's JSON may carry half of a UTF-16 pair ("\\ud800"), which cannot be stored as UTF-8:
         it becomes U+FFFD instead of failing the whole message."""
-        return without_lone_surrogates(value) if isinstance(value, str) else value
+        return without_lone_surrogates(value) if isinstance(value, str) and not cleaned(info) else value
 
 
 MAX_FILE_BYTES = 20 * 1024 * 1024

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError, WatchError
 from core.config import redact_url
 from core.links import Link
 from core.outbox_actions import from_legacy
+from core.record import STORED
 from core.store.base import Store, StoreError
 from core.store.redis.batching import BatchedScript, Batcher
 
@@ -152,7 +153,7 @@ class RedisBase(Store):
 
     async def _load(self, model: type[M], keys: Sequence[str]) -> list[M | None]:
         docs = await self._r.mget(keys) if keys else []
-        return [model.model_validate_json(d) if d is not None else None for d in docs]
+        return [model.model_validate_json(d, context=STORED) if d is not None else None for d in docs]
 
     async def _newest(
         self,

@@ -9,6 +9,7 @@ from typing import Any, cast
 from core.model import (
     InboundRecord,
 )
+from core.record import STORED
 from core.store.redis.connection import (
     DEDUPE_KEEP,
     RedisBase,
@@ -75,7 +76,9 @@ class InboundMixin(RedisBase):
         doc = await self._r.get(self._k("inbound", inbound_id))
         if doc is None:
             return
-        await self._inbound_finish(InboundRecord.model_validate_json(doc).model_copy(update={"id": inbound_id}))
+        await self._inbound_finish(
+            InboundRecord.model_validate_json(doc, context=STORED).model_copy(update={"id": inbound_id})
+        )
 
     @_translated
     async def inbound_take(
@@ -90,7 +93,7 @@ class InboundMixin(RedisBase):
             return None
         ids, docs = taken
         return [
-            InboundRecord.model_validate_json(doc).model_copy(update={"id": int(i)})
+            InboundRecord.model_validate_json(doc, context=STORED).model_copy(update={"id": int(i)})
             for i, doc in zip(ids, docs, strict=True)
             if doc
         ]

@@ -17,6 +17,7 @@ from typing import cast
 
 from core.links import Link, LinkKind
 from core.model import Client, InstanceStatus, Message, OutboxEntry, OutboxStatus, Session
+from core.record import STORED
 from core.store.base import ClientContext, Deliveries, MessageLinks, StoredMessage
 from core.store.redis.connection import _num, _translated
 from core.store.redis.links import LINK_FUNCTIONS
@@ -152,8 +153,8 @@ class ClientMessagesMixin(SessionsMixin):
             source = Link(kind, ours, platform_ref, dict(json.loads(doc)["data"]))
         return ClientContext(
             source=source,
-            client=Client.model_validate_json(client) if client else None,
-            latest=Session.model_validate_json(session) if session else None,
+            client=Client.model_validate_json(client, context=STORED) if client else None,
+            latest=Session.model_validate_json(session, context=STORED) if session else None,
             rules_version=int(version or 0),
         )
 
@@ -200,7 +201,9 @@ class ClientMessagesMixin(SessionsMixin):
         pending, numbered = f'"message_id":{_PENDING}', f'"message_id":{number}'
         head = len('{"id":0')
         outbox = [
-            OutboxEntry.model_validate_json(f'{{"id":{int(first) + n}{doc[head:]}'.replace(pending, numbered))
+            OutboxEntry.model_validate_json(
+                f'{{"id":{int(first) + n}{doc[head:]}'.replace(pending, numbered), context=STORED
+            )
             for n, doc in enumerate(entry_docs)
         ]
         return StoredMessage(stored, outbox, bool(int(waiting)))

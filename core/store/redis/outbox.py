@@ -15,6 +15,7 @@ from core.model import (
     OutboxEntry,
     OutboxStatus,
 )
+from core.record import STORED
 from core.store.base import StoreError
 from core.store.redis.connection import (
     DONE_KEEP_MS,
@@ -82,7 +83,7 @@ class OutboxMixin(RedisBase):
         entries = await self._number_entries(outbox)
 
         def body(pipe: Pipeline, old: str | None) -> None:
-            stale = self._instance_indexes(InstanceRecord.model_validate_json(old)) if old else []
+            stale = self._instance_indexes(InstanceRecord.model_validate_json(old, context=STORED)) if old else []
             pipe.set(self._k("instance", instance.id), instance.model_dump_json())
             self._reindex(pipe, instance.id, instance.created_at, stale, self._instance_indexes(instance))
             if instance.status == InstanceStatus.WAITING and instance.wake_at is not None:
@@ -142,7 +143,7 @@ class OutboxMixin(RedisBase):
             ],
         )
         entries = [
-            OutboxEntry.model_validate_json(doc).model_copy(update={"retaken": bool(again)})
+            OutboxEntry.model_validate_json(doc, context=STORED).model_copy(update={"retaken": bool(again)})
             for doc, again in zip(docs, retaken, strict=True)
         ]
         return sorted(entries, key=lambda e: e.id)
@@ -163,7 +164,7 @@ class OutboxMixin(RedisBase):
         key = self._k("outbox", "entry", entry_id)
         for _ in range(WATCH_RETRIES):
             old = await self._r.get(key)
-            entry = OutboxEntry.model_validate_json(old) if old is not None else None
+            entry = OutboxEntry.model_validate_json(old, context=STORED) if old is not None else None
             if old is None or entry is None or entry.status != OutboxStatus.PENDING:
                 if links:
                     await self._links_alone(links)

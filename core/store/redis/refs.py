@@ -9,6 +9,7 @@ from core.model import (
     AutostartRule,
     Item,
 )
+from core.record import STORED
 from core.refs import RefSpace
 from core.store.redis.connection import (
     RedisBase,
@@ -27,7 +28,7 @@ class RefsMixin(RedisBase):
 
     @_translated
     async def list_rules(self, line_id: str | None = None) -> list[AutostartRule]:
-        rules = [AutostartRule.model_validate_json(d) for d in await self._r.hvals(self._k("rules"))]
+        rules = [AutostartRule.model_validate_json(d, context=STORED) for d in await self._r.hvals(self._k("rules"))]
         return sorted((r for r in rules if line_id is None or r.line_id == line_id), key=lambda r: (r.line_id, r.event))
 
     # --- items -------------------------------------------------------------
@@ -42,7 +43,7 @@ class RefsMixin(RedisBase):
         if limit <= 0:
             return []
         docs = cast(list[str], await self._r.zrevrange(self._k("items", app), 0, limit - 1))
-        return [Item.model_validate_json(d) for d in docs]
+        return [Item.model_validate_json(d, context=STORED) for d in docs]
 
     # --- refs -------------------------------------------------------------
     @_translated

@@ -12,6 +12,7 @@ from core.model import (
     Session,
     SessionStatus,
 )
+from core.record import STORED
 from core.store.redis.connection import (
     RedisBase,
     _num,
@@ -102,7 +103,7 @@ class SessionsMixin(RedisBase):
         doc = await self._latest_session(
             keys=[self._k("sessions", "line", line_id, "client", client_id)], args=[self._k("session", "")]
         )
-        return Session.model_validate_json(doc) if doc else None
+        return Session.model_validate_json(doc, context=STORED) if doc else None
 
     @_translated
     async def list_sessions(
@@ -159,12 +160,12 @@ class SessionsMixin(RedisBase):
         if limit <= 0:
             return []
         docs = cast(list[str], await self._r.zrange(self._k("messages", session), 0, limit - 1))
-        return [Message.model_validate_json(d) for d in docs]
+        return [Message.model_validate_json(d, context=STORED) for d in docs]
 
     @_translated
     async def get_message(self, session: int, message_id: int) -> Message | None:
         docs = cast(list[str], await self._r.zrangebyscore(self._k("messages", session), message_id, message_id))
-        return Message.model_validate_json(docs[0]) if docs else None
+        return Message.model_validate_json(docs[0], context=STORED) if docs else None
 
     @_translated
     async def update_message(self, message: Message) -> None:

@@ -17,6 +17,7 @@ from core.model import (
     Message,
     OutboxEntry,
 )
+from core.record import STORED
 from core.retry import Backoff
 from core.store.base import Store, StoreError
 
@@ -30,7 +31,7 @@ def _in(column: str, values: Sequence[str]) -> str:
 
 def _with_id(model: type[M], row_id: int, data: str) -> M:
     """Rows are inserted before their id is known: the id column wins over the JSON's."""
-    return model.model_validate({**json.loads(data), "id": row_id})
+    return model.model_validate({**json.loads(data), "id": row_id}, context=STORED)
 
 
 WRITE_WAIT = 5.0

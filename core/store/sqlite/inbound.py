@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from core.model import (
@@ -12,9 +13,14 @@ from core.store.sqlite.connection import SqliteBase
 
 DEDUPE_KEEP = 7 * 24 * 3600.0
 """Seconds a handled inbound request's (source, key) is remembered."""
+PRUNE_EVERY = 60.0
+"""Seconds (of the callers' clock) between two prunings of what is past `DEDUPE_KEEP`: a statement fewer for
+nearly every stored request; a request is then remembered up to this much longer, never shorter."""
 
 
 class InboundMixin(SqliteBase):
+    _pruned_at = -math.inf
+
     # --- dedupe and claims --------------------------------------------------------
     async def claim(self, key: str, ttl: float, now: float, owner: str = "") -> bool:
         async with self._tx() as db:
@@ -41,7 +47,9 @@ class InboundMixin(SqliteBase):
         self, source: str, key: str, payload: dict[str, Any], now: float, conversation: str = ""
     ) -> int | None:
         async with self._tx() as db:
-            await db.execute("DELETE FROM inbound WHERE done = 1 AND created_at < ?", (now - DEDUPE_KEEP,))
+            if not self._pruned_at <= now < self._pruned_at + PRUNE_EVERY:
+                await db.execute("DELETE FROM inbound WHERE done = 1 AND created_at < ?", (now - DEDUPE_KEEP,))
+                self._pruned_at = now
             cur = await db.execute(
                 "INSERT OR IGNORE INTO inbound (source, key, created_at, payload, conversation) VALUES (?, ?, ?, ?, ?)",
                 (source, key, now, json.dumps(payload), conversation),

@@ -13,6 +13,7 @@ from core.model import (
     OutboxEntry,
     OutboxStatus,
 )
+from core.record import STORED
 from core.store.sqlite.connection import InlineConnection, SqliteBase, _in, _with_id
 from core.store.sqlite.links import write_link
 
@@ -21,7 +22,7 @@ class OutboxMixin(SqliteBase):
     # --- process instances -----------------------------------------------------
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         row = await self._row("SELECT data FROM instances WHERE id = ?", (instance_id,))
-        return InstanceRecord.model_validate_json(row[0]) if row else None
+        return InstanceRecord.model_validate_json(row[0], context=STORED) if row else None
 
     async def list_instances(
         self,
@@ -44,7 +45,7 @@ class OutboxMixin(SqliteBase):
         rows = await self._rows(
             f"SELECT data FROM instances{where} ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit]
         )
-        return [InstanceRecord.model_validate_json(r[0]) for r in rows]
+        return [InstanceRecord.model_validate_json(r[0], context=STORED) for r in rows]
 
     async def worker_waits(self, limit: int = 10_000) -> list[tuple[str, list[str]]]:
         rows = await self._rows(
@@ -59,7 +60,7 @@ class OutboxMixin(SqliteBase):
             "SELECT data FROM instances WHERE wake_at IS NOT NULL AND wake_at <= ? ORDER BY wake_at LIMIT ?",
             (now, limit),
         )
-        return [InstanceRecord.model_validate_json(r[0]) for r in rows]
+        return [InstanceRecord.model_validate_json(r[0], context=STORED) for r in rows]
 
     async def commit_instance(self, instance: InstanceRecord, outbox: Sequence[OutboxEntry] = ()) -> list[OutboxEntry]:
         async with self._tx() as db:

@@ -9,6 +9,7 @@ from core.model import (
     AutostartRule,
     Item,
 )
+from core.record import STORED
 from core.refs import RefSpace
 from core.store.sqlite.connection import SqliteBase
 from core.store.sqlite.intake import RULES_COUNTER
@@ -29,7 +30,7 @@ class RefsMixin(SqliteBase):
             rows = await self._rows("SELECT data FROM rules ORDER BY line_id, event")
         else:
             rows = await self._rows("SELECT data FROM rules WHERE line_id = ? ORDER BY event", (line_id,))
-        return [AutostartRule.model_validate_json(r[0]) for r in rows]
+        return [AutostartRule.model_validate_json(r[0], context=STORED) for r in rows]
 
     # --- items -------------------------------------------------------------
     async def create_item(self, item: Item) -> Item:
@@ -43,7 +44,7 @@ class RefsMixin(SqliteBase):
 
     async def list_items(self, app: str, limit: int = 100) -> list[Item]:
         rows = await self._rows("SELECT data FROM items WHERE app = ? ORDER BY number DESC LIMIT ?", (app, limit))
-        return [Item.model_validate_json(r[0]) for r in rows]
+        return [Item.model_validate_json(r[0], context=STORED) for r in rows]
 
     # --- refs -------------------------------------------------------------
     async def set_ref(self, space: RefSpace, key: str, value: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from core.model import (
     Session,
     SessionStatus,
 )
+from core.record import STORED
 from core.store.sqlite.connection import InlineConnection, SqliteBase, _in, _with_id
 
 
@@ -24,7 +25,7 @@ class SessionsMixin(SqliteBase):
     # --- clients -------------------------------------------------------------
     async def get_client(self, client_id: str) -> Client | None:
         row = await self._row("SELECT data FROM clients WHERE id = ?", (client_id,))
-        return Client.model_validate_json(row[0]) if row else None
+        return Client.model_validate_json(row[0], context=STORED) if row else None
 
     async def save_client(self, client: Client) -> None:
         async with self._tx() as db:
@@ -73,7 +74,7 @@ class SessionsMixin(SqliteBase):
 
     async def get_session(self, number: int) -> Session | None:
         row = await self._row("SELECT data FROM sessions WHERE number = ?", (number,))
-        return Session.model_validate_json(row[0]) if row else None
+        return Session.model_validate_json(row[0], context=STORED) if row else None
 
     async def save_session(self, session: Session) -> None:
         async with self._tx() as db:
@@ -84,7 +85,7 @@ class SessionsMixin(SqliteBase):
             "SELECT data FROM sessions WHERE line_id = ? AND client_id = ? ORDER BY number DESC LIMIT 1",
             (line_id, client_id),
         )
-        return Session.model_validate_json(row[0]) if row else None
+        return Session.model_validate_json(row[0], context=STORED) if row else None
 
     async def list_sessions(
         self,
@@ -108,7 +109,7 @@ class SessionsMixin(SqliteBase):
                 params.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._rows(f"SELECT data FROM sessions{where} ORDER BY number DESC LIMIT ?", [*params, limit])
-        return [Session.model_validate_json(r[0]) for r in rows]
+        return [Session.model_validate_json(r[0], context=STORED) for r in rows]
 
     async def count_active_sessions(self, operator_ids: Sequence[str]) -> dict[str, int]:
         counts = dict.fromkeys(operator_ids, 0)
@@ -128,7 +129,7 @@ class SessionsMixin(SqliteBase):
             " ORDER BY quiet_since LIMIT ?",
             (line_id, quiet_before, limit),
         )
-        return [Session.model_validate_json(r[0]) for r in rows]
+        return [Session.model_validate_json(r[0], context=STORED) for r in rows]
 
     # --- messages -------------------------------------------------------------
     async def add_message(self, message: Message) -> Message:
@@ -158,7 +159,9 @@ class SessionsMixin(SqliteBase):
     # --- operators -------------------------------------------------------------
     async def get_operator(self, operator_id: str) -> OperatorState:
         row = await self._row("SELECT data FROM operators WHERE operator_id = ?", (operator_id,))
-        return OperatorState.model_validate_json(row[0]) if row else OperatorState(operator_id=operator_id)
+        return (
+            OperatorState.model_validate_json(row[0], context=STORED) if row else OperatorState(operator_id=operator_id)
+        )
 
     async def save_operator(self, state: OperatorState) -> None:
         async with self._tx() as db:
