@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.slack.pacing import channel_draw
+from core.links import LinkKind
 from core.model import OutboxEntry
 from core.outbox_actions import Notice
 from sandboxes.rig import ANNA, DESK_CHANNEL, DESK_CHANNEL_2, SUPPORT_TOKEN, TELEGRAM_DESK, Person, Rig
@@ -31,13 +32,16 @@ async def two_channel_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Asy
 
 
 async def until_refused(rig: Rig, timeout: float = 5.0) -> None:
-    """Until both client messages are stored and the second channel has refused the session's card."""
+    """Until both client messages are stored, the second channel has refused the session's card, and the line's
+    Telegram desk (which does not refuse) shows both in the session's topic."""
     assert rig.desk is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         refused = [c for c in rig.slack.calls_of("chat.postMessage") if (c.response or {}).get("error")]
         texts = [m.text for m in await rig.desk.store.list_messages(2)]
-        if refused and "Second again" in texts:
+        topic = await rig.desk.store.link_of(LinkKind.SESSION_TOPIC, "2")
+        in_topic = [str(m.get("text", "")) for m in await rig.topic(2)] if topic is not None else []
+        if refused and "Second again" in texts and any("Second again" in t for t in in_topic):
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the second channel never refused the card")

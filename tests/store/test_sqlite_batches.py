@@ -1,9 +1,11 @@
 """The SQLite store's group commit: the writes made in one turn of the loop share one `COMMIT`, each caller
-returns only once its write is on disk, and a write that fails is rolled back alone."""
+returns only once its write is on disk (but for the two writes that do not wait for it: marking a handled
+record done and completing a delivery), and a write that fails is rolled back alone."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -152,3 +154,35 @@ async def test_closing_commits_what_is_pending(tmp_path: Path) -> None:
     await store.close()
     await pending
     assert stored_clients(tmp_path / "e.db") == {"telegram:1"}
+
+
+def done_on_disk(path: Path, record: int) -> bool:
+    with sqlite3.connect(path) as other:
+        return bool(other.execute("SELECT done FROM inbound WHERE id = ?", (record,)).fetchone()[0])
+
+
+async def test_marking_a_record_done_does_not_wait_for_its_commit_and_a_failed_commit_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "f.db"
+    store = await opened(path)
+    try:
+        ids = [await store.inbound_add("telegram:support", str(n), {"update_id": n}, now=1.0) for n in (1, 2)]
+        first, second = [r for r in await store.inbound_pending() if r.id in ids]
+        await store.inbound_finish(first)
+        assert not await store.inbound_is_pending(first.id)  # this process sees it at once
+        assert not done_on_disk(path, first.id)  # the commit is the turn's last step
+        await asyncio.sleep(0)
+        assert done_on_disk(path, first.id)
+
+        healthy = swap(store, FailingCommit)
+        with caplog.at_level(logging.ERROR, logger="core.store.sqlite.connection"):
+            await store.inbound_finish(second)  # returns: the caller does not wait
+            await asyncio.sleep(0)
+        store._db = healthy
+        assert "a commit failed (disk I/O error)" in caplog.text
+        # lost: still pending, on disk and here, so the next sweep handles it again
+        assert not done_on_disk(path, second.id)
+        assert [r.id for r in await store.inbound_pending()] == [second.id]
+    finally:
+        await store.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -20,6 +21,8 @@ from core.model import (
 from core.record import STORED
 from core.retry import Backoff
 from core.store.base import Store, StoreError
+
+log = logging.getLogger(__name__)
 
 Row = sqlite3.Row | tuple[Any, ...]
 M = TypeVar("M", Message, OutboxEntry)
@@ -106,7 +109,7 @@ class SqliteBase(Store):
         return self._db
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[InlineConnection]:
+    async def _tx(self, *, wait: bool = True) -> AsyncIterator[InlineConnection]:
         """A write transaction in this process's open batch (one `BEGIN IMMEDIATE` … `COMMIT` shared by every
         write made in the same turn of the loop; each write after the first a savepoint), durable when this
         returns.
@@ -115,7 +118,13 @@ class SqliteBase(Store):
         again), and a relayed message makes five. Writes that come in the same turn of the loop share one
         commit and the pages they both touch (the last page of a table, of an index); each caller still
         waits for that commit, so what it acknowledges is on disk, and a write that fails is rolled back
-        alone (its savepoint)."""
+        alone (its savepoint).
+
+        `wait=False`: the caller goes on before the commit (its writes are already seen by this process,
+        and batches commit in order). Only for a write whose loss in a crash or a failed commit is made good
+        by doing its work again, harmlessly: marking a handled record done (handled again, its message is
+        found stored), completing a delivery (claimed again, it is looked up before it is posted again). A
+        failed commit is logged. The exposure is the one a crash right after the write already had."""
         db = self._conn()
         async with self._lock:
             batch, first = await self._join(db)
@@ -141,7 +150,8 @@ class SqliteBase(Store):
                 if isinstance(e, sqlite3.Error):
                     raise StoreError(f"{self.url}: {e}") from e
                 raise
-        await asyncio.shield(batch.committed)
+        if wait:
+            await asyncio.shield(batch.committed)
 
     async def _join(self, db: InlineConnection) -> tuple[_Batch, bool]:
         """The open batch, or a new one (`BEGIN IMMEDIATE`) whose commit runs once the loop has run what
@@ -181,6 +191,7 @@ class SqliteBase(Store):
         except sqlite3.Error as e:
             with contextlib.suppress(sqlite3.Error):
                 db.rollback()
+            log.error("%s: a commit failed (%s); the writes of that turn of the loop are rolled back", self.url, e)
             batch.fail(StoreError(f"{self.url}: {e}"))
         else:
             batch.committed.set_result(None)

@@ -106,7 +106,9 @@ class InboundMixin(SqliteBase):
         ]
 
     async def inbound_finish(self, record: InboundRecord, *, release: str | None = None, owner: str = "") -> None:
-        async with self._tx() as db:
+        """Not waiting for the commit (`_tx`): were it lost, the record is handled again, as after a crash between
+        its handling and this call (a client's message is then found stored, a click already counted)."""
+        async with self._tx(wait=False) as db:
             await db.execute("UPDATE inbound SET done = 1, payload = '{}' WHERE id = ?", (record.id,))
             if release is not None:
                 await db.execute("DELETE FROM claims WHERE key = ? AND (? = '' OR owner = ?)", (release, owner, owner))

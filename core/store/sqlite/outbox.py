@@ -164,8 +164,9 @@ class OutboxMixin(SqliteBase):
 
     async def outbox_complete(self, entry_id: int, links: Sequence[Link] = ()) -> None:
         """Done, in SQL: the entry's JSON is not read into a model and written back (a delivery's last step, once
-        per relayed message); an entry no longer pending is left alone, its links written either way."""
-        async with self._tx() as db:
+        per relayed message); an entry no longer pending is left alone, its links written either way. Not waiting
+        for the commit (`_tx`): were it lost, the entry is claimed again as `retaken`."""
+        async with self._tx(wait=False) as db:
             for link in links:
                 await write_link(db, link)
             rows = await db.execute_fetchall(
