@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,5 +186,36 @@ async def test_marking_a_record_done_does_not_wait_for_its_commit_and_a_failed_c
         # lost: still pending, on disk and here, so the next sweep handles it again
         assert not done_on_disk(path, second.id)
         assert [r.id for r in await store.inbound_pending()] == [second.id]
+    finally:
+        await store.close()
+
+
+class FailingInboundInsert(InlineConnection):
+    """The real connection, whose inserts into the inbound table fail (as on a full disk)."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        if sql.startswith("INSERT OR IGNORE INTO inbound"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return await super().execute(sql, params)
+
+
+async def test_a_write_without_a_savepoint_that_fails_leaves_the_others_of_its_turn(tmp_path: Path) -> None:
+    """Storing a request takes no savepoint (its statements are each harmless alone): failing in a batch that
+    other writes opened, it fails alone and is not stored, and the others are."""
+    path = tmp_path / "g.db"
+    store = await opened(path)
+    try:
+        healthy = swap(store, FailingInboundInsert)
+        saved, added = await asyncio.gather(
+            store.save_client(client(1)),  # opens the turn's batch
+            store.inbound_add("telegram:support", "7", {"update_id": 7}, now=1.0),
+            return_exceptions=True,
+        )
+        store._db = healthy
+        assert saved is None
+        assert isinstance(added, StoreError) and "disk is full" in str(added)
+        assert stored_clients(path) == {"telegram:1"}
+        assert await store.inbound_pending() == []
+        assert await store.inbound_add("telegram:support", "7", {"update_id": 7}, now=2.0) is not None  # goes on
     finally:
         await store.close()

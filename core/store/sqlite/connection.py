@@ -109,7 +109,7 @@ class SqliteBase(Store):
         return self._db
 
     @asynccontextmanager
-    async def _tx(self, *, wait: bool = True) -> AsyncIterator[InlineConnection]:
+    async def _tx(self, *, wait: bool = True, savepoint: bool = True) -> AsyncIterator[InlineConnection]:
         """A write transaction in this process's open batch (one `BEGIN IMMEDIATE` … `COMMIT` shared by every
         write made in the same turn of the loop; each write after the first a savepoint), durable when this
         returns.
@@ -124,19 +124,24 @@ class SqliteBase(Store):
         and batches commit in order). Only for a write whose loss in a crash or a failed commit is made good
         by doing its work again, harmlessly: marking a handled record done (handled again, its message is
         found stored), completing a delivery (claimed again, it is looked up before it is posted again). A
-        failed commit is logged. The exposure is the one a crash right after the write already had."""
+        failed commit is logged. The exposure is the one a crash right after the write already had.
+
+        `savepoint=False`: each statement of the body is harmless alone, so the write needs no savepoint of its
+        own (two statements fewer): a statement that fails is undone by SQLite itself, and what the ones
+        before it did stays (pruning old records, say)."""
         db = self._conn()
         async with self._lock:
             batch, first = await self._join(db)
             # the batch's first write needs no savepoint: failing, it rolls back the batch, which is only its own
-            if not first:
+            saved = savepoint and not first
+            if saved:
                 try:
                     await db.execute("SAVEPOINT tx")
                 except sqlite3.Error as e:
                     raise StoreError(f"{self.url}: {e}") from e
             try:
                 yield db
-                if not first:
+                if saved:
                     await db.execute("RELEASE tx")
             except BaseException as e:
                 # also after a statement whose caller was cancelled
@@ -144,7 +149,7 @@ class SqliteBase(Store):
                     if first:
                         self._batch = None  # its commit, planned, finds nothing to do
                         db.rollback()
-                    else:
+                    elif saved:
                         await db.execute("ROLLBACK TO tx")
                         await db.execute("RELEASE tx")
                 if isinstance(e, sqlite3.Error):

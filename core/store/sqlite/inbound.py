@@ -46,7 +46,7 @@ class InboundMixin(SqliteBase):
     async def inbound_add(
         self, source: str, key: str, payload: dict[str, Any], now: float, conversation: str = ""
     ) -> int | None:
-        async with self._tx() as db:
+        async with self._tx(savepoint=False) as db:  # a prune and an INSERT OR IGNORE: each harmless alone
             if not self._pruned_at <= now < self._pruned_at + PRUNE_EVERY:
                 await db.execute("DELETE FROM inbound WHERE done = 1 AND created_at < ?", (now - DEDUPE_KEEP,))
                 self._pruned_at = now
@@ -107,8 +107,9 @@ class InboundMixin(SqliteBase):
 
     async def inbound_finish(self, record: InboundRecord, *, release: str | None = None, owner: str = "") -> None:
         """Not waiting for the commit (`_tx`): were it lost, the record is handled again, as after a crash between
-        its handling and this call (a client's message is then found stored, a click already counted)."""
-        async with self._tx(wait=False) as db:
+        its handling and this call (a client's message is then found stored, a click already counted). No
+        savepoint: marking done and dropping the lease are each harmless alone."""
+        async with self._tx(wait=False, savepoint=False) as db:
             await db.execute("UPDATE inbound SET done = 1, payload = '{}' WHERE id = ?", (record.id,))
             if release is not None:
                 await db.execute("DELETE FROM claims WHERE key = ? AND (? = '' OR owner = ?)", (release, owner, owner))
