@@ -55,6 +55,15 @@ READY = 120.0
 """Start-up (imports included) takes seconds, and far more on a busy test machine."""
 
 
+async def refused(server: ServerProcess) -> tuple[str, list[str]]:
+    """Start `server`, which must exit with code 1: its log, and the lines it said the problem in."""
+    await server.start()
+    assert server.proc is not None
+    assert await asyncio.wait_for(server.proc.wait(), READY) == 1
+    log = server.log_path.read_text()
+    return log, [line for line in log.splitlines() if line.startswith("linedesk serve:")]
+
+
 async def test_sigterm_stops_linedesk_serve_cleanly_and_the_next_start_goes_on(
     tmp_path: Path, platforms: Platforms
 ) -> None:
@@ -110,11 +119,7 @@ async def test_a_wrong_redis_password_is_one_line_on_stderr_and_exit_code_1(
     server = _server(tmp_path, platforms, f"redis://:wrong-secret@127.0.0.1:{port}/0")
     try:
         await asyncio.sleep(0.5)  # redis-server listening
-        await server.start()
-        assert server.proc is not None
-        assert await asyncio.wait_for(server.proc.wait(), READY) == 1
-        log = server.log_path.read_text()
-        problems = [line for line in log.splitlines() if line.startswith("linedesk serve:")]
+        log, problems = await refused(server)
         assert problems == [
             f"linedesk serve: the store could not be opened: redis://:***@127.0.0.1:{port}/0: "
             "invalid username-password pair or user is disabled."
@@ -140,11 +145,7 @@ async def test_a_second_serve_on_one_sqlite_file_is_refused_and_the_first_goes_o
             await first.start()
             await first.wait_ready(READY)
             assert first.proc is not None
-            await second.start()
-            assert second.proc is not None
-            assert await asyncio.wait_for(second.proc.wait(), READY) == 1
-            log = second.log_path.read_text()
-            problems = [line for line in log.splitlines() if line.startswith("linedesk serve:")]
+            log, problems = await refused(second)
             assert problems == [
                 f"linedesk serve: the store could not be opened: sqlite:///{tmp_path / 'serve.db'}: "
                 f"linedesk serve, pid {first.proc.pid} already serves from this file; an SQLite store is for one "

@@ -3,21 +3,23 @@ once a minute (`PRUNE_EVERY`); Redis lets the keys expire by themselves (in real
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from core.store import SqliteStore
 
 
-async def test_a_handled_request_is_forgotten_after_a_week_and_a_pending_one_never(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "inbound.db")
-    await store.open()
-    try:
-        await _forgotten(store)
-    finally:
-        await store.close()
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "inbound.db")
+    await opened.open()
+    yield opened
+    await opened.close()
 
 
-async def _forgotten(store: SqliteStore) -> None:
+async def test_a_handled_request_is_forgotten_after_a_week_and_a_pending_one_never(store: SqliteStore) -> None:
     week = 7 * 24 * 3600.0
     handled = await store.inbound_add("telegram:support", "1", {"update_id": 1}, now=1000.0)
     waiting = await store.inbound_add("telegram:support", "2", {"update_id": 2}, now=1000.0)
