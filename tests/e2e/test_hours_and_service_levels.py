@@ -272,6 +272,9 @@ async def test_two_instances_on_one_redis_mark_a_session_overdue_once(tmp_path: 
                 seen = [*[overdue_events(rig) for rig in (first, second)]]
                 await first.slash(ANNA, "/status", "online")
                 await first.client_writes(IVAN, "Help, please")
+                # the bot's webhook is the second instance's now (it set it last): the session opens there
+                await second.settle()
+                assert (await session(first, 1)).created_at == moscow(7, 10)
                 clock.advance(6 * MINUTE)
                 desks: list[Any] = [first.desk, second.desk]
                 for _ in range(2):  # two rounds of three checks at once on each instance
