@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,74 @@ async def test_redis_stores_serve_together(redis_stores: RedisFactory) -> None:
     await first.serve_alone()
     await second.serve_alone()
     assert not first.one_process and not second.one_process
+
+
+def wal_pages(path: Path) -> int:
+    """The WAL file's length in pages: it is not shortened when SQLite starts it over, so this is the most it
+    held so far."""
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size // 4096 if wal.exists() else 0
+
+
+def checkpoints_running() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "linedesk-sqlite-checkpoints"]
+
+
+async def serving(path: Path, *, every: float, wal_limit: int) -> SqliteStore:
+    store = SqliteStore(path)
+    store.checkpoint_every, store.wal_limit = every, wal_limit
+    await store.open()
+    await store.serve_alone()
+    return store
+
+
+BODY = "x" * 3000
+"""A stored request's payload of most of a page: a write adds about eight pages to the WAL (its indexes too)."""
+
+
+async def test_the_serving_store_copies_its_wal_into_the_file_from_a_thread_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "steady.db"
+    store = await serving(path, every=0.02, wal_limit=1000)
+    try:
+        assert (await store._rows("PRAGMA wal_autocheckpoint"))[0][0] == 1000
+        assert len(checkpoints_running()) == 1
+        before = path.stat().st_size
+        for n in range(50):  # about 400 pages: the loop's own checkpoint (at 1,000) does not come
+            assert await store.inbound_add("telegram:support", str(n), {"text": BODY}, now=1.0) is not None
+        await asyncio.sleep(0.2)
+        # the thread copied the WAL's pages into the database file meanwhile
+        assert path.stat().st_size > before + 50 * 3000
+        assert wal_pages(path) < 1000
+    finally:
+        await store.close()
+    assert not checkpoints_running()
+    assert not path.with_name("steady.db-wal").exists()  # the last connection's close checkpointed the rest
+    reopened = SqliteStore(path)
+    await reopened.open()
+    assert len(await reopened.inbound_pending(limit=5000)) == 50
+    await reopened.close()
+
+
+async def test_the_serving_stores_wal_stays_bounded_under_writes_that_never_pause(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    store = await serving(path, every=0.02, wal_limit=300)
+    try:
+        largest = 0
+        for n in range(3000):  # about 25,000 pages, each write its own commit: the WAL never rests
+            assert await store.inbound_add("telegram:support", str(n), {"text": BODY}, now=1.0) is not None
+            largest = max(largest, wal_pages(path))
+        # the thread's checkpoints cannot catch the end of such a WAL; the loop's own, past the limit, does,
+        # and the WAL starts over (a commit's checkpoint gives way while the thread's runs; the next commit's
+        # tries again): it stays within a few times the limit instead of growing with the writes
+        assert largest < 1500
+        assert len(await store.inbound_pending(limit=5000)) == 3000
+    finally:
+        await store.close()
+
+
+async def test_a_store_opened_without_serving_checkpoints_as_sqlite_does(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "cli.db")  # check-config, reports: no thread of their own
+    await store.open()
+    assert (await store._rows("PRAGMA wal_autocheckpoint"))[0][0] == 1000
+    assert not checkpoints_running()
+    await store.close()

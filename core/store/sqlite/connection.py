@@ -21,6 +21,7 @@ from core.model import (
 from core.record import STORED
 from core.retry import Backoff
 from core.store.base import Store, StoreError
+from core.store.sqlite.checkpoints import Checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ class SqliteBase(Store):
         self._batch: _Batch | None = None
         self._serving: IO[str] | None = None
         """The open lock file while this process serves from the store (`serve_alone`)."""
+        self._checkpoints: Checkpoints | None = None
+        """The WAL's checkpoints' thread while this process serves from the store."""
 
     # --- plumbing -------------------------------------------------------------
     def _conn(self) -> InlineConnection:

@@ -6,8 +6,11 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from types import ModuleType
+from typing import IO
 
 from core.store.base import StoreError
+from core.store.sqlite import checkpoints
+from core.store.sqlite.checkpoints import Checkpoints
 from core.store.sqlite.connection import BUSY_TIMEOUT_MS, InlineConnection, SqliteBase
 from core.store.sqlite.migrations import MIGRATIONS, Migration
 
@@ -20,6 +23,10 @@ except ImportError:  # not on Windows: the store is then not guarded against a s
 
 class LifecycleMixin(SqliteBase):
     migrations: Sequence[Migration] = MIGRATIONS
+    checkpoint_every: float = checkpoints.EVERY
+    """Seconds between the serving process's WAL checkpoints (`serve_alone`)."""
+    wal_limit: int = checkpoints.WAL_LIMIT
+    """WAL pages past which the serving process's connection checkpoints by itself (`Checkpoints`)."""
 
     # --- lifecycle -------------------------------------------------------------
     async def open(self) -> None:
@@ -64,6 +71,9 @@ class LifecycleMixin(SqliteBase):
         return int(row[0]) if row else 0
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
         if self._db is not None:
             self._flush()
             db, self._db = self._db, None
@@ -74,9 +84,20 @@ class LifecycleMixin(SqliteBase):
 
     async def serve_alone(self) -> None:
         """An exclusive `flock` on `<file>.serving`, held until `close` (the kernel drops it with a killed
-        process). Other commands (`check-config`, reports) open the file without it."""
-        if self._serving is not None or fcntl is None:
-            return
+        process); other commands (`check-config`, reports) open the file without it. Then the WAL's checkpoints
+        leave the loop's thread for `Checkpoints`' own."""
+        if self._serving is None and fcntl is not None:
+            self._serving = self._hold_serving_lock(fcntl)
+        if self._checkpoints is None:
+            try:
+                # the loop's own checkpoint copies what the thread has not yet and lets the WAL start over
+                await self._conn().execute(f"PRAGMA wal_autocheckpoint = {self.wal_limit}")
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.url}: {e}") from e
+            self._checkpoints = Checkpoints(self.path, every=self.checkpoint_every)
+            self._checkpoints.start()
+
+    def _hold_serving_lock(self, fcntl: ModuleType) -> IO[str]:
         path = self.path.with_name(self.path.name + ".serving")
         try:
             held = path.open("a+")
@@ -96,7 +117,7 @@ class LifecycleMixin(SqliteBase):
         held.truncate()
         held.write(f"linedesk serve, pid {os.getpid()}")
         held.flush()
-        self._serving = held
+        return held
 
     async def ping(self) -> bool:
         try:
