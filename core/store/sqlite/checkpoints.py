@@ -8,10 +8,12 @@ https://www.sqlite.org/wal.html#application_initiated_checkpoints). `sqlite3` le
 works, so the copying and the syncing run beside the loop, not in it.
 
 A passive checkpoint never blocks the loop's writes, but under writes that never pause it hardly ever catches
-the WAL's end (a commit lands while it copies), and SQLite starts the WAL over from its beginning only when
-one did. So the loop's connection still checkpoints by itself, once the WAL is `wal_limit` pages long: by then
-the thread has copied nearly all of it, so that checkpoint copies only the last pages, and the next write
-starts the WAL over. The WAL stays bounded, as with SQLite's default, with most of the copying off the loop.
+the WAL's end (a commit lands while it copies), and SQLite starts the WAL over from its beginning only once
+one did. So past `wal_limit` pages the thread asks for a restarting checkpoint: it waits for the write in
+progress, holds new writes off while it copies the last pages (the loop's writes wait for it without blocking
+the loop, as for another process's: `SqliteBase._begin`), and lets the WAL start over. Should the thread fall
+behind all the same (it needs the GIL to start a checkpoint, and a loop that never waits holds it), the
+loop's connection checkpoints by itself past four times `wal_limit`, as SQLite does by default: a brake.
 """
 
 from __future__ import annotations
@@ -25,16 +27,24 @@ log = logging.getLogger(__name__)
 
 EVERY = 0.5
 """Seconds between two checkpoints."""
-WAL_LIMIT = 4096
-"""WAL pages (16 MiB of 4 KiB pages) past which the loop's connection checkpoints (SQLite's default: 1,000)."""
+WAL_LIMIT = 16_384
+"""WAL pages (64 MiB of 4 KiB pages) past which the thread's checkpoint starts the WAL over: each time, the
+loop's writes wait for it a moment."""
+BRAKE = 4
+"""The loop's connection checkpoints by itself past this many times `WAL_LIMIT` (SQLite's default: 1,000 pages)."""
+RESTART_WAIT_MS = 10
+"""How long a restarting checkpoint waits for a moment between the loop's writes (SQLite's busy wait, on the
+thread) before it gives up until the next time: while it waits, the loop's brake cannot checkpoint."""
 
 
 class Checkpoints:
-    """Checkpoints `path`'s WAL every `every` seconds from a thread, until `stop`."""
+    """Checkpoints `path`'s WAL every `every` seconds from a thread, until `stop`; starts it over past `wal_limit`
+    pages."""
 
-    def __init__(self, path: Path, *, every: float = EVERY) -> None:
+    def __init__(self, path: Path, *, every: float = EVERY, wal_limit: int = WAL_LIMIT) -> None:
         self.path = path
         self.every = every
+        self.wal_limit = wal_limit
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -55,13 +65,21 @@ class Checkpoints:
         try:
             connection = sqlite3.connect(self.path, isolation_level=None)
         except sqlite3.Error as e:
-            log.error("%s: cannot open the file to checkpoint its WAL (%s); the loop does it alone", self.path, e)
+            log.error("%s: cannot open the file to checkpoint its WAL (%s): the loop's brake does", self.path, e)
             return
         try:
+            connection.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
             while not self._stopping.wait(self.every):
-                try:
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as e:
-                    log.warning("%s: a WAL checkpoint failed (%s); trying again in %g s", self.path, e, self.every)
+                self._checkpoint(connection)
         finally:
             connection.close()
+
+    def _checkpoint(self, connection: sqlite3.Connection) -> None:
+        try:
+            _, pages, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if pages > self.wal_limit:
+                busy, pages, _ = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                if busy:
+                    log.warning("%s: the WAL is %d pages long and could not start over yet", self.path, pages)
+        except sqlite3.Error as e:
+            log.warning("%s: a WAL checkpoint failed (%s); trying again in %g s", self.path, e, self.every)

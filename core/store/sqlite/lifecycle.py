@@ -26,7 +26,7 @@ class LifecycleMixin(SqliteBase):
     checkpoint_every: float = checkpoints.EVERY
     """Seconds between the serving process's WAL checkpoints (`serve_alone`)."""
     wal_limit: int = checkpoints.WAL_LIMIT
-    """WAL pages past which the serving process's connection checkpoints by itself (`Checkpoints`)."""
+    """WAL pages past which the serving process's checkpoint starts the WAL over (`Checkpoints`)."""
 
     # --- lifecycle -------------------------------------------------------------
     async def open(self) -> None:
@@ -90,11 +90,11 @@ class LifecycleMixin(SqliteBase):
             self._serving = self._hold_serving_lock(fcntl)
         if self._checkpoints is None:
             try:
-                # the loop's own checkpoint copies what the thread has not yet and lets the WAL start over
-                await self._conn().execute(f"PRAGMA wal_autocheckpoint = {self.wal_limit}")
+                # the loop's own checkpoint only as a brake, were the thread to fall behind the writes
+                await self._conn().execute(f"PRAGMA wal_autocheckpoint = {checkpoints.BRAKE * self.wal_limit}")
             except sqlite3.Error as e:
                 raise StoreError(f"{self.url}: {e}") from e
-            self._checkpoints = Checkpoints(self.path, every=self.checkpoint_every)
+            self._checkpoints = Checkpoints(self.path, every=self.checkpoint_every, wal_limit=self.wal_limit)
             self._checkpoints.start()
 
     def _hold_serving_lock(self, fcntl: ModuleType) -> IO[str]:
