@@ -97,35 +97,36 @@ async def test_the_serving_store_copies_its_wal_into_the_file_from_a_thread_of_i
     await reopened.close()
 
 
+async def largest_wal(store: SqliteStore, writes: int, pause: float | None) -> int:
+    """Store `writes` requests, each its own commit, `pause` seconds apart (None: the loop never waits); the
+    most pages the WAL held meanwhile. Every request is read back."""
+    largest = 0
+    for n in range(writes):
+        assert await store.inbound_add("telegram:support", str(n), {"text": BODY}, now=1.0) is not None
+        largest = max(largest, wal_pages(store.path))
+        if pause is not None:
+            await asyncio.sleep(pause)
+    assert len(await store.inbound_pending(limit=writes + 1)) == writes
+    return largest
+
+
 async def test_the_serving_store_starts_its_wal_over_under_steady_writes(tmp_path: Path) -> None:
-    path = tmp_path / "steady.db"
-    store = await serving(path, every=0.02, wal_limit=300)
+    store = await serving(tmp_path / "steady.db", every=0.02, wal_limit=300)
     try:
-        largest = 0
-        for n in range(600):  # about 5,000 pages, some 400 writes a second: a passive checkpoint seldom
-            # catches the WAL's end, a commit lands while it copies
-            assert await store.inbound_add("telegram:support", str(n), {"text": BODY}, now=1.0) is not None
-            largest = max(largest, wal_pages(path))
-            await asyncio.sleep(0.002)
-        assert largest < 1000  # the thread's restarting checkpoint, well before the loop's brake (1,200)
-        assert len(await store.inbound_pending(limit=5000)) == 600
+        # about 5,000 pages, some 400 writes a second: a passive checkpoint seldom catches the WAL's end (a commit
+        # lands while it copies); the thread's restarting checkpoint does, well before the loop's brake (1,200)
+        assert await largest_wal(store, 600, pause=0.002) < 1000
     finally:
         await store.close()
 
 
 async def test_the_serving_stores_wal_stays_bounded_under_writes_that_never_pause(tmp_path: Path) -> None:
-    path = tmp_path / "busy.db"
-    store = await serving(path, every=0.02, wal_limit=300)
+    store = await serving(tmp_path / "busy.db", every=0.02, wal_limit=300)
     try:
-        largest = 0
-        for n in range(3000):  # about 25,000 pages, each write its own commit, the loop never waits
-            assert await store.inbound_add("telegram:support", str(n), {"text": BODY}, now=1.0) is not None
-            largest = max(largest, wal_pages(path))
-        # the thread hardly gets the GIL and finds no moment between the writes to start the WAL over: the
-        # loop's brake (1,200 pages) does (a commit's checkpoint gives way while the thread's runs; a later
-        # commit's tries again), so the WAL stays a fraction of what was written (measured: 1,600-3,300)
-        assert largest < 8000
-        assert len(await store.inbound_pending(limit=5000)) == 3000
+        # about 25,000 pages: the thread hardly gets the GIL and finds no moment between the writes to start the
+        # WAL over; the loop's brake (1,200 pages) does (a commit's checkpoint gives way while the thread's runs,
+        # a later commit's tries again), so the WAL stays a fraction of what was written (measured: 1,600-3,300)
+        assert await largest_wal(store, 3000, pause=None) < 8000
     finally:
         await store.close()
 
