@@ -10,8 +10,9 @@ works, so the copying and the syncing run beside the loop, not in it.
 A passive checkpoint never blocks the loop's writes, but under writes that never pause it hardly ever catches
 the WAL's end (a commit lands while it copies), and SQLite starts the WAL over from its beginning only once
 one did. So past `wal_limit` pages the thread asks for a restarting checkpoint: it waits for the write in
-progress, holds new writes off while it copies the last pages (the loop's writes wait for it without blocking
-the loop, as for another process's: `SqliteBase._begin`), and lets the WAL start over. Should the thread fall
+progress, holds new writes off while it copies the last pages and syncs (the loop's writes wait for it as for
+another process's: at most 20 ms in SQLite's busy wait, then asyncio sleeps, `SqliteBase._begin`), and lets the
+WAL start over. Should the thread fall
 behind all the same (it needs the GIL to start a checkpoint, and a loop that never waits holds it), the
 loop's connection checkpoints by itself past four times `wal_limit`, as SQLite does by default: a brake.
 """
