@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import sqlite3
 import sys
@@ -51,6 +52,11 @@ from sandboxes.limits import Limits
 
 
 def sqlite_files(db: Path) -> int:
+    """The file's bytes once its WAL is copied into it and emptied (linedesk has stopped): the data, not a WAL
+    file that a reader still open at linedesk's close (or a burst's length) left behind."""
+    if db.exists():
+        with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     return sum(
         p.stat().st_size for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")) if p.exists()
     )

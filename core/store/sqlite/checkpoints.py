@@ -33,6 +33,9 @@ WAL_LIMIT = 16_384
 loop's writes wait for it a moment."""
 BRAKE = 4
 """The loop's connection checkpoints by itself past this many times `WAL_LIMIT` (SQLite's default: 1,000 pages)."""
+WAL_KEPT = 4 * 1024 * 1024
+"""Bytes of WAL file kept on disk when the WAL starts over (`journal_size_limit`): SQLite reuses the file rather
+than shorten it, so without this it would stay as long as it ever grew (tens of MiB under a burst)."""
 RESTART_WAIT_MS = 10
 """How long a restarting checkpoint waits for a moment between the loop's writes (SQLite's busy wait, on the
 thread) before it gives up until the next time: while it waits, the loop's brake cannot checkpoint."""
@@ -70,6 +73,7 @@ class Checkpoints:
             return
         try:
             connection.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
+            connection.execute(f"PRAGMA journal_size_limit = {WAL_KEPT}")
             while not self._stopping.wait(self.every):
                 self._checkpoint(connection)
         finally:
