@@ -15,6 +15,11 @@ another process's: at most 20 ms in SQLite's busy wait, then asyncio sleeps, `Sq
 WAL start over. Should the thread fall
 behind all the same (it needs the GIL to start a checkpoint, and a loop that never waits holds it), the
 loop's connection checkpoints by itself past four times `wal_limit`, as SQLite does by default: a brake.
+
+The WAL file is not cut back when the WAL starts over (SQLite overwrites it from its beginning): it stays as
+long as it ever grew, tens of MiB after a burst, 256 MiB at worst. Cutting it back (`journal_size_limit`) was
+tried and not kept: the commits that then grew the file again waited for the file system behind the thread's
+syncs, up to 130 ms on the loop (`benchmarks/README.md`, "The WAL checkpoint off the loop").
 """
 
 from __future__ import annotations
@@ -33,9 +38,6 @@ WAL_LIMIT = 16_384
 loop's writes wait for it a moment."""
 BRAKE = 4
 """The loop's connection checkpoints by itself past this many times `WAL_LIMIT` (SQLite's default: 1,000 pages)."""
-WAL_KEPT = 4 * 1024 * 1024
-"""Bytes of WAL file kept on disk when the WAL starts over (`journal_size_limit`): SQLite reuses the file rather
-than shorten it, so without this it would stay as long as it ever grew (tens of MiB under a burst)."""
 RESTART_WAIT_MS = 10
 """How long a restarting checkpoint waits for a moment between the loop's writes (SQLite's busy wait, on the
 thread) before it gives up until the next time: while it waits, the loop's brake cannot checkpoint."""
@@ -73,7 +75,6 @@ class Checkpoints:
             return
         try:
             connection.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
-            connection.execute(f"PRAGMA journal_size_limit = {WAL_KEPT}")
             while not self._stopping.wait(self.every):
                 self._checkpoint(connection)
         finally:

@@ -92,7 +92,6 @@ class LifecycleMixin(SqliteBase):
             try:
                 # the loop's own checkpoint only as a brake, were the thread to fall behind the writes
                 await self._conn().execute(f"PRAGMA wal_autocheckpoint = {checkpoints.BRAKE * self.wal_limit}")
-                await self._conn().execute(f"PRAGMA journal_size_limit = {checkpoints.WAL_KEPT}")
             except sqlite3.Error as e:
                 raise StoreError(f"{self.url}: {e}") from e
             self._checkpoints = Checkpoints(self.path, every=self.checkpoint_every, wal_limit=self.wal_limit)
