@@ -12,9 +12,9 @@ the WAL's end (a commit lands while it copies), and SQLite starts the WAL over f
 one did. So past `wal_limit` pages the thread asks for a restarting checkpoint: it waits for the write in
 progress, holds new writes off while it copies the last pages and syncs (the loop's writes wait for it as for
 another process's: at most 20 ms in SQLite's busy wait, then asyncio sleeps, `SqliteBase._begin`), and lets the
-WAL start over. Should the thread fall
-behind all the same (it needs the GIL to start a checkpoint, and a loop that never waits holds it), the
-loop's connection checkpoints by itself past four times `wal_limit`, as SQLite does by default: a brake.
+WAL start over. Should the thread fall behind all the same (it needs the GIL to start a checkpoint, and a loop
+that never waits holds it), the loop's connection checkpoints by itself past four times `wal_limit`, as SQLite
+does by default: a brake.
 
 The WAL file is not cut back when the WAL starts over (SQLite overwrites it from its beginning): it stays as
 long as it ever grew, tens of MiB after a burst, 256 MiB at worst. Cutting it back (`journal_size_limit`) was
@@ -77,6 +77,8 @@ class Checkpoints:
             connection.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
             while not self._stopping.wait(self.every):
                 self._checkpoint(connection)
+        except sqlite3.Error as e:
+            log.error("%s: the WAL's checkpoints stopped (%s): the loop's brake does them", self.path, e)
         finally:
             connection.close()
 
