@@ -53,6 +53,8 @@ class Checkpoints:
         self.wal_limit = wal_limit
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._behind = False
+        """The last restart found no moment between the loop's writes (said once, not every `every` seconds)."""
 
     def start(self) -> None:
         if self._thread is None:
@@ -87,7 +89,10 @@ class Checkpoints:
             _, pages, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if pages > self.wal_limit:
                 busy, pages, _ = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-                if busy:
+                if busy and not self._behind:
                     log.warning("%s: the WAL is %d pages long and could not start over yet", self.path, pages)
+                elif not busy and self._behind:
+                    log.info("%s: the WAL started over", self.path)
+                self._behind = bool(busy)
         except sqlite3.Error as e:
             log.warning("%s: a WAL checkpoint failed (%s); trying again in %g s", self.path, e, self.every)
